@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those missing.
+# Usage: scripts/deps.sh [bench]
+#
+# Debian's postgresql package may create and start a system cluster
+# ("15 main", port 5432, socket in /var/run/postgresql). We never use it:
+# our clusters have their own data directories, ports and socket
+# directories, and every client call names host and port explicitly.
+set -euo pipefail
+
+pkgs=(nginx nginx-dev libpq-dev libyajl-dev libssl-dev libpcre2-dev
+      zlib1g-dev postgresql-15 postgresql-contrib build-essential pkg-config)
+if [[ ${1:-} == bench ]]; then
+    pkgs+=(wrk)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'
+    then
+        missing+=("$p")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [[ $EUID -ne 0 ]]; then
+    echo "deps: not root; install them with: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

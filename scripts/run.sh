@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make run: build the module, start the dev PostgreSQL (unless CUSTOMER_DB
+# names an existing one), migrate, and run nginx in the foreground on
+# http://127.0.0.1:8001/. Ctrl-C stops nginx and the cluster this script
+# started. Data persists in $RUN_DIR/pgdata between runs.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/build.sh"
+
+started_pg=0
+nginx_pid=
+
+cleanup() {
+    trap - EXIT
+    if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -QUIT "$nginx_pid"
+        wait "$nginx_pid" || true
+    fi
+    if [[ $started_pg -eq 1 ]]; then
+        "$ROOT/scripts/pg.sh" stop dev
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -n ${CUSTOMER_DB:-} ]]; then
+    db=$CUSTOMER_DB
+else
+    if ! "$ROOT/scripts/pg.sh" status dev; then
+        started_pg=1
+    fi
+    "$ROOT/scripts/pg.sh" start dev
+    db="host=127.0.0.1 port=$PG_DEV_PORT dbname=customer user=customer"
+    db+=" sslmode=disable gssencmode=disable"
+fi
+"$ROOT/scripts/pg.sh" migrate customer dev
+
+# Render the configuration; escape \ and " for nginx's quoted string.
+db=${db//\\/\\\\}
+db=${db//\"/\\\"}
+conf=$(<"$ROOT/conf/nginx.conf")
+conf=${conf//@MODULE@/"$MODULE"}
+conf=${conf//@RUN_DIR@/"$RUN_DIR"}
+conf=${conf//@DB@/"$db"}
+mkdir -p "$RUN_DIR/nginx"
+printf '%s\n' "$conf" >"$RUN_DIR/nginx/nginx.conf"
+# A root master runs its workers as nobody: let them write here.
+if [[ $EUID -eq 0 ]]; then
+    chown nobody: "$RUN_DIR/nginx"
+fi
+
+/usr/sbin/nginx -t -q -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/nginx.conf"
+echo "run: http://127.0.0.1:8001/ (health: http://127.0.0.1:8001/health)"
+echo "run: logs in $RUN_DIR/nginx/; Ctrl-C to stop"
+/usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/nginx.conf" &
+nginx_pid=$!
+wait "$nginx_pid"

@@ -1,0 +1,1065 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_validate.h"
+
+
+/*
+ * Customers: create, read, update (PUT replaces the objects it names,
+ * PATCH merges "preferences"), delete, and the paged list.  Every write is
+ * one SQL statement, so it is one transaction.  The validated body goes to
+ * PostgreSQL as one jsonb parameter; statements pick the members out.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_COLUMNS                                            \
+    "id, user_id, email, full_name, contact_number, date_of_birth::text, "   \
+    "national_id, addresses, emergency_contact, business, "                  \
+    "customer_status, customer_type, is_verified, total_orders, "            \
+    "total_order_value, total_complaints, open_complaints, "                 \
+    "api_ts(last_order_date), api_ts(last_complaint_date), "                 \
+    "api_ts(customer_since), notes, to_json(tags), preferences, metadata, "  \
+    "api_ts(created_at), api_ts(updated_at), created_by, updated_by, "       \
+    "version"
+
+#define NGX_HTTP_CUSTOMER_NCOLUMNS  29      /* the last one is version */
+
+#define NGX_HTTP_CUSTOMER_LIST_COLUMNS                                       \
+    "id, user_id, email, full_name, contact_number, customer_status, "       \
+    "customer_type, is_verified, total_orders, total_order_value, "          \
+    "total_complaints, open_complaints, api_ts(last_order_date), "           \
+    "api_ts(customer_since), api_ts(created_at)"
+
+#define NGX_HTTP_CUSTOMER_NLIST_COLUMNS  15
+
+#define NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                                \
+    "'{\"newsletter\": false, \"notifications\": true, "                     \
+    "\"language\": \"en\"}'::jsonb"
+
+#define NGX_HTTP_CUSTOMER_NSORTS  5
+
+
+static ngx_int_t ngx_http_customer_get(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_create(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_put(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_update(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t merge);
+static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_created_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_updated_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_deleted_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, PGresult *res);
+static ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_check_addresses(
+    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static char *ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx);
+static char *ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx);
+
+
+ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
+    { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list, 0 },
+    { NGX_HTTP_POST, "/api/customers", ngx_http_customer_create, 1 },
+    { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get, 0 },
+    { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put, 1 },
+    { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_patch, 1 },
+    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete, 0 },
+    { 0, NULL, NULL, 0 }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "userId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "email", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "fullName", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "contactNumber", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "dateOfBirth", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "nationalId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "addresses", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "emergencyContact", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "business", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "customerStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "isVerified", NGX_HTTP_CUSTOMER_COL_BOOL },
+    { "totalOrders", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalOrderValue", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "openComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "lastOrderDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "lastComplaintDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerSince", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "notes", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "tags", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "preferences", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "metadata", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_list_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "userId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "email", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "fullName", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "contactNumber", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "isVerified", NGX_HTTP_CUSTOMER_COL_BOOL },
+    { "totalOrders", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalOrderValue", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "openComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "lastOrderDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerSince", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+static const char  *ngx_http_customer_statuses[] = {
+    "Active", "Inactive", "Suspended", NULL
+};
+
+static const char  *ngx_http_customer_types[] = {
+    "Regular", "Premium", "VIP", NULL
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
+    { "newsletter", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "notifications", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "language", ngx_http_customer_check_language, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_address_fields[] = {
+    { "label", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL },
+    { "line1", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 200, NULL, NULL },
+    { "line2", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 200, NULL, NULL },
+    { "city", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 100, NULL, NULL },
+    { "state", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
+    { "postalCode", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
+    { "country", ngx_http_customer_check_country,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "isDefault", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_contact_fields[] = {
+    { "name", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
+    { "relationship", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
+    { "phone", ngx_http_customer_check_phone,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "email", ngx_http_customer_check_email,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 3, 254, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_business_fields[] = {
+    { "companyName", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 200, NULL, NULL },
+    { "taxId", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* the writable customer record; see the README for the rules */
+static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
+    { "userId", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE, 1, 128,
+      NULL, NULL },
+    { "email", ngx_http_customer_check_email,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
+    { "fullName", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
+    { "contactNumber", ngx_http_customer_check_phone,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "dateOfBirth", ngx_http_customer_check_birth_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 150, NULL, NULL },
+    { "nationalId", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 64, NULL, NULL },
+    { "addresses", ngx_http_customer_check_addresses, 0, 0, 10, NULL,
+      ngx_http_customer_address_fields },
+    { "emergencyContact", ngx_http_customer_check_object,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
+      ngx_http_customer_contact_fields },
+    { "business", ngx_http_customer_check_object,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
+      ngx_http_customer_business_fields },
+    { "customerStatus", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_statuses, NULL },
+    { "customerType", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_types, NULL },
+    { "isVerified", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "totalOrders", ngx_http_customer_check_count,
+      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "totalOrderValue", ngx_http_customer_check_money,
+      NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
+    { "totalComplaints", ngx_http_customer_check_count,
+      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "openComplaints", ngx_http_customer_check_count,
+      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "lastOrderDate", ngx_http_customer_check_timestamp,
+      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0,
+      NULL, NULL },
+    { "lastComplaintDate", ngx_http_customer_check_timestamp,
+      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0,
+      NULL, NULL },
+    { "customerSince", ngx_http_customer_check_timestamp,
+      NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
+    { "notes", ngx_http_customer_check_text,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1000, NULL, NULL },
+    { "tags", ngx_http_customer_check_tags, 0, 0, 20, NULL, NULL },
+    { "preferences", ngx_http_customer_check_object, 0, 0, 0, NULL,
+      ngx_http_customer_preference_fields },
+    { "customerId", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "metadata", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "createdAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "updatedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "createdBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "updatedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "version", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
+    1, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
+    "INSERT INTO customers (user_id, email, full_name, contact_number,"
+    " date_of_birth, national_id, addresses, emergency_contact, business,"
+    " customer_status, customer_type, is_verified, total_orders,"
+    " total_order_value, total_complaints, open_complaints,"
+    " last_order_date, last_complaint_date, customer_since, notes, tags,"
+    " preferences, created_by, updated_by)"
+    " SELECT j->>'userId', j->>'email', j->>'fullName',"
+    " j->>'contactNumber', (j->>'dateOfBirth')::date, j->>'nationalId',"
+    " coalesce(j->'addresses', '[]'),"
+    " nullif(j->'emergencyContact', 'null'),"
+    " nullif(j->'business', 'null'),"
+    " coalesce(j->>'customerStatus', 'Active'),"
+    " coalesce(j->>'customerType', 'Regular'),"
+    " coalesce((j->>'isVerified')::boolean, false),"
+    " coalesce((j->>'totalOrders')::integer, 0),"
+    " coalesce((j->>'totalOrderValue')::numeric, 0),"
+    " coalesce((j->>'totalComplaints')::integer, 0),"
+    " coalesce((j->>'openComplaints')::integer, 0),"
+    " (j->>'lastOrderDate')::timestamptz,"
+    " (j->>'lastComplaintDate')::timestamptz,"
+    " coalesce((j->>'customerSince')::timestamptz, now()),"
+    " j->>'notes',"
+    " ARRAY(SELECT jsonb_array_elements_text("
+    "coalesce(j->'tags', '[]'))),"
+    " " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES
+    " || coalesce(j->'preferences', '{}'),"
+    " $2, $2"
+    " FROM (SELECT $1::jsonb AS j) s"
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
+    2, 0, ""
+};
+
+
+/*
+ * $1 id, $2 body, $3 merge preferences (PATCH), $4 If-Match version or
+ * NULL, $5 who.  The last column tells a missing row (NULL) from a stale
+ * version when no row was updated.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
+    "WITH cur AS (SELECT version FROM customers WHERE id = $1),"
+    " u AS (UPDATE customers SET"
+    " email = CASE WHEN j ? 'email' THEN j->>'email' ELSE email END,"
+    " full_name = CASE WHEN j ? 'fullName' THEN j->>'fullName'"
+    " ELSE full_name END,"
+    " contact_number = CASE WHEN j ? 'contactNumber'"
+    " THEN j->>'contactNumber' ELSE contact_number END,"
+    " date_of_birth = CASE WHEN j ? 'dateOfBirth'"
+    " THEN (j->>'dateOfBirth')::date ELSE date_of_birth END,"
+    " national_id = CASE WHEN j ? 'nationalId' THEN j->>'nationalId'"
+    " ELSE national_id END,"
+    " addresses = CASE WHEN j ? 'addresses' THEN j->'addresses'"
+    " ELSE addresses END,"
+    " emergency_contact = CASE WHEN j ? 'emergencyContact'"
+    " THEN nullif(j->'emergencyContact', 'null')"
+    " ELSE emergency_contact END,"
+    " business = CASE WHEN j ? 'business'"
+    " THEN nullif(j->'business', 'null') ELSE business END,"
+    " customer_status = CASE WHEN j ? 'customerStatus'"
+    " THEN j->>'customerStatus' ELSE customer_status END,"
+    " customer_type = CASE WHEN j ? 'customerType'"
+    " THEN j->>'customerType' ELSE customer_type END,"
+    " is_verified = CASE WHEN j ? 'isVerified'"
+    " THEN (j->>'isVerified')::boolean ELSE is_verified END,"
+    " notes = CASE WHEN j ? 'notes' THEN j->>'notes' ELSE notes END,"
+    " tags = CASE WHEN j ? 'tags'"
+    " THEN ARRAY(SELECT jsonb_array_elements_text(j->'tags'))"
+    " ELSE tags END,"
+    " preferences = CASE WHEN NOT j ? 'preferences' THEN preferences"
+    " WHEN $3::boolean THEN preferences || (j->'preferences')"
+    " ELSE " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES
+    " || (j->'preferences') END,"
+    " updated_at = now(), updated_by = $5, version = version + 1"
+    " FROM (SELECT $2::jsonb AS j) s"
+    " WHERE id = $1 AND ($4::integer IS NULL OR version = $4::integer)"
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS ")"
+    " SELECT u.*, (SELECT version FROM cur)"
+    " FROM (SELECT 1) one LEFT JOIN u ON true",
+    5, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
+    "WITH c AS (SELECT id, open_complaints FROM customers WHERE id = $1"
+    " FOR UPDATE),"
+    " d AS (DELETE FROM customers WHERE id ="
+    " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
+    " SELECT c.open_complaints, (SELECT count(*) FROM d),"
+    " api_ts(now()) FROM c",
+    1, 0, ""
+};
+
+
+/* one statement per sort key and direction, made at worker start */
+static ngx_http_customer_pg_stmt_t
+    ngx_http_customer_list_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
+
+static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][2] = {
+    { "createdAt", "created_at" },
+    { "totalOrders", "total_orders" },
+    { "totalOrderValue", "total_order_value" },
+    { "lastOrderDate", "last_order_date" },
+    { "fullName", "full_name" }
+};
+
+
+ngx_int_t
+ngx_http_customer_customers_init(ngx_cycle_t *cycle)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i, d;
+
+    static const char  *dirs[2] = { "ASC", "DESC" };
+
+    static const char  where[] =
+        " FROM customers WHERE ($1::text IS NULL OR customer_status = $1)"
+        " AND ($2::text IS NULL OR customer_type = $2)";
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_NSORTS; i++) {
+        for (d = 0; d < 2; d++) {
+            len = 1024;
+
+            p = ngx_pnalloc(cycle->pool, len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_customer_list_sql[i][d].sql = (char *) p;
+            ngx_http_customer_list_sql[i][d].nparams = 4;
+
+            /* sort key names come from the table above, never a request */
+
+            ngx_snprintf(p, len - 1,
+                         "SELECT t.total, c.* FROM"
+                         " (SELECT count(*) AS total%s) t"
+                         " LEFT JOIN LATERAL (SELECT "
+                         NGX_HTTP_CUSTOMER_LIST_COLUMNS "%s"
+                         " ORDER BY %s %s NULLS LAST, id %s"
+                         " LIMIT $3 OFFSET $4) c ON true%Z",
+                         where, where, ngx_http_customer_sorts[i][1],
+                         dirs[d], dirs[d]);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
+{
+    if (ngx_http_customer_is_uuid(&ctx->params[0])) {
+        ctx->params[0].data[ctx->params[0].len] = '\0';
+        return NGX_OK;
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                        "Validation failed", "customerId",
+                                        "Must be a UUID");
+}
+
+
+static ngx_int_t
+ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                        "Customer not found", "customerId",
+                                        "No customer exists with the "
+                                        "provided ID");
+}
+
+
+static ngx_int_t
+ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_id(ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_get_sql,
+                                       ngx_http_customer_record_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
+                                         "Customer retrieved successfully",
+                                         res);
+}
+
+
+static ngx_int_t
+ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, PGresult *res)
+{
+    u_char      *p;
+    yajl_gen     g;
+    ngx_pool_t  *pool;
+
+    pool = ctx->request->pool;
+
+    p = ngx_pnalloc(pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_sprintf(p, "\"%s\"",
+                                PQgetvalue(res, 0,
+                                           NGX_HTTP_CUSTOMER_NCOLUMNS - 1))
+                    - p;
+
+    g = ngx_http_customer_envelope(ctx, message);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    if (ngx_http_customer_json_row(pool, g, res, 0, 0,
+                                   ngx_http_customer_columns,
+                                   NGX_HTTP_CUSTOMER_NCOLUMNS)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, status, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 defaults;
+    ngx_http_customer_json_t  *a, *m;
+
+    rc = ngx_http_customer_check_objects(ctx, path, v, f);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    defaults = 0;
+
+    for (a = v->child; a; a = a->next) {
+        for (m = a->child; m; m = m->next) {
+            if (m->key.len == sizeof("isDefault") - 1
+                && ngx_strncmp(m->key.data, "isDefault", m->key.len) == 0
+                && m->boolean)
+            {
+                defaults++;
+            }
+        }
+    }
+
+    if (defaults > 1) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "At most one address can be the "
+                                      "default");
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
+{
+    u_char    *buf, *p;
+    size_t     len;
+    yajl_gen   g;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    ngx_http_customer_json_copy(g, ctx->body);
+
+    if (ngx_http_customer_json_result(g, &buf, &len) != NGX_OK) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, buf, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = ngx_http_customer_body_param(ctx);
+    if (q->values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[1] = NULL;    /* createdBy: the caller, once tokens exist */
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
+                                       ngx_http_customer_created_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_created_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char  *constraint;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1)
+    {
+        return ngx_http_customer_send_record(ctx, NGX_HTTP_CREATED,
+                                             "Customer created successfully",
+                                             res);
+    }
+
+    constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                     : NULL;
+
+    if (constraint && ngx_strcmp(constraint, "customers_user_id_key") == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
+                                            "Customer already exists",
+                                            "userId",
+                                            "A customer with this userId "
+                                            "already exists");
+    }
+
+    return ngx_http_customer_db_error(ctx, q, res);
+}
+
+
+static ngx_int_t
+ngx_http_customer_put(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_update(ctx, 0);
+}
+
+
+static ngx_int_t
+ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_update(ctx, 1);
+}
+
+
+static char *
+ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx)
+{
+    u_char           *p, *last, *v;
+    ngx_table_elt_t  *h;
+
+    h = ctx->request->headers_in.if_match;
+
+    if (h == NULL) {
+        return NULL;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p == 1 && *p == '*') {
+        return NULL;
+    }
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
+        p++;
+        last--;
+    }
+
+    v = ngx_pnalloc(ctx->request->pool, 12);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    /* anything but a version we could have sent matches no row */
+
+    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
+        ngx_memcpy(v, "-1", 3);
+
+    } else {
+        *ngx_cpymem(v, p, last - p) = '\0';
+    }
+
+    return (char *) v;
+}
+
+
+static ngx_int_t
+ngx_http_customer_update(ngx_http_customer_ctx_t *ctx, ngx_uint_t merge)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_id(ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_fields, 0);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    if (ctx->body->n == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Validation failed", "body",
+                                            "Name at least one field to "
+                                            "change");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_body_param(ctx);
+    q->values[2] = merge ? "true" : "false";
+    q->values[3] = ngx_http_customer_if_match(ctx);
+    q->values[4] = NULL;
+
+    if (q->values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_update_sql,
+                                       ngx_http_customer_updated_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_updated_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
+                                             "Customer updated successfully",
+                                             res);
+    }
+
+    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_NCOLUMNS)) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_PRECONDITION_FAILED,
+                                        "Precondition failed", "If-Match",
+                                        "The customer was changed since "
+                                        "that version; fetch it again");
+}
+
+
+static ngx_int_t
+ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_id(ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_delete_sql,
+                                       ngx_http_customer_deleted_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    u_char    *msg;
+    char      *open;
+    yajl_gen   g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] == '0') {
+        open = PQgetvalue(res, 0, 0);
+
+        msg = ngx_pnalloc(ctx->request->pool, 128);
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(msg, "Customer has %s open complaint%s. "
+                    "Please resolve these first.%Z",
+                    open, ngx_strcmp(open, "1") == 0 ? "" : "s");
+
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                   "Cannot delete customer with active orders or "
+                   "complaints", "customer", (char *) msg);
+    }
+
+    g = ngx_http_customer_envelope(ctx, "Customer deleted successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "customerId");
+    ngx_http_customer_gen_str(g, &ctx->params[0]);
+    ngx_http_customer_gen_lit(g, "deletedAt");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 2));
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+typedef struct {
+    ngx_uint_t    page;
+    ngx_uint_t    limit;
+} ngx_http_customer_list_t;
+
+
+static ngx_int_t
+ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_str_t                      status, type, sort, order;
+    ngx_uint_t                     i, s, d, invalid;
+    ngx_http_customer_field_t      f;
+    ngx_http_customer_json_t       v;
+    ngx_http_customer_list_t      *l;
+    ngx_http_customer_pg_query_t  *q;
+
+    l = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_list_t));
+    if (l == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = l;
+    invalid = 0;
+
+    rc = ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &l->page);
+    invalid |= (rc != NGX_OK);
+
+    rc = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100, &l->limit);
+    invalid |= (rc != NGX_OK);
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+
+    ngx_str_null(&status);
+    ngx_str_null(&type);
+
+    if (ngx_http_customer_arg_str(ctx, "status", &status) == NGX_OK) {
+        v.str = status;
+        f.values = ngx_http_customer_statuses;
+        ngx_str_set(&sort, "status");
+        invalid |= (ngx_http_customer_check_enum(ctx, &sort, &v, &f)
+                    != NGX_OK);
+    }
+
+    if (ngx_http_customer_arg_str(ctx, "type", &type) == NGX_OK) {
+        v.str = type;
+        f.values = ngx_http_customer_types;
+        ngx_str_set(&sort, "type");
+        invalid |= (ngx_http_customer_check_enum(ctx, &sort, &v, &f)
+                    != NGX_OK);
+    }
+
+    s = 0;
+
+    if (ngx_http_customer_arg_str(ctx, "sortBy", &sort) == NGX_OK) {
+        for (s = 0; s < NGX_HTTP_CUSTOMER_NSORTS; s++) {
+            if (ngx_strlen(ngx_http_customer_sorts[s][0]) == sort.len
+                && ngx_strncmp(ngx_http_customer_sorts[s][0], sort.data,
+                               sort.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (s == NGX_HTTP_CUSTOMER_NSORTS) {
+            ngx_http_customer_add_error(ctx, (u_char *) "sortBy", 6,
+                                        "Must be one of: createdAt, "
+                                        "totalOrders, totalOrderValue, "
+                                        "lastOrderDate, fullName");
+            invalid = 1;
+        }
+    }
+
+    d = 1;
+
+    if (ngx_http_customer_arg_str(ctx, "sortOrder", &order) == NGX_OK) {
+        if (order.len == 3 && ngx_strncasecmp(order.data,
+                                              (u_char *) "asc", 3) == 0)
+        {
+            d = 0;
+
+        } else if (!(order.len == 4
+                     && ngx_strncasecmp(order.data, (u_char *) "desc", 4)
+                        == 0))
+        {
+            ngx_http_customer_add_error(ctx, (u_char *) "sortOrder", 9,
+                                        "Must be asc or desc");
+            invalid = 1;
+        }
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, 2 * NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = status.len ? (char *) status.data : NULL;
+    q->values[1] = type.len ? (char *) type.data : NULL;
+    q->values[2] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", l->limit);
+    q->values[3] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    i = s;
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_list_sql[i][d],
+                                       ngx_http_customer_list_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int                        row, n;
+    yajl_gen                   g;
+    ngx_int_t                  total, pages;
+    ngx_http_customer_list_t  *l;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) < 1)
+    {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    l = ctx->data;
+
+    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+    if (total == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pages = (total + l->limit - 1) / l->limit;
+    n = PQntuples(res);
+
+    g = ngx_http_customer_envelope(ctx, "Customers retrieved successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "customers");
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+
+        if (PQgetisnull(res, row, 1)) {
+            /* the LEFT JOIN's empty page */
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        /* the record's columns follow the total */
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
+                                       ngx_http_customer_list_columns,
+                                       NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_customer_gen_lit(g, "pagination");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "currentPage");
+    yajl_gen_integer(g, l->page);
+    ngx_http_customer_gen_lit(g, "totalPages");
+    yajl_gen_integer(g, pages);
+    ngx_http_customer_gen_lit(g, "totalItems");
+    yajl_gen_integer(g, total);
+    ngx_http_customer_gen_lit(g, "itemsPerPage");
+    yajl_gen_integer(g, l->limit);
+    ngx_http_customer_gen_lit(g, "hasNextPage");
+    yajl_gen_bool(g, (ngx_int_t) l->page < pages);
+    ngx_http_customer_gen_lit(g, "hasPreviousPage");
+    yajl_gen_bool(g, l->page > 1);
+    yajl_gen_map_close(g);
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}

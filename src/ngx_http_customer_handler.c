@@ -1,0 +1,725 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * Request flow.  The content handler routes the request; a route that
+ * takes a JSON body reads it first (ngx_http_read_client_request_body
+ * holds a reference on the request), others discard the body.  A resource
+ * handler either answers at once (validation errors) and returns the rc of
+ * ngx_http_output_filter(), or starts a query and returns NGX_DONE; then
+ * the request is finalized from the query's continuation, which may in
+ * turn start another query.  On the path without a body the content
+ * handler takes the reference itself (r->main->count++) before NGX_DONE.
+ */
+
+
+static void ngx_http_customer_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
+static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
+
+
+ngx_int_t
+ngx_http_customer_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 allowed;
+    ngx_http_customer_ctx_t   *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "customer handler \"%V\"", &r->uri);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_customer_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
+
+    ctx->route = ngx_http_customer_route(r, ctx, &allowed);
+
+    if (ctx->route == NULL || !ctx->route->json_body) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (ctx->route == NULL) {
+        if (allowed) {
+            if (ngx_http_customer_allow_header(r, allowed) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_NOT_ALLOWED, "Method not allowed", "method",
+                       "This endpoint does not support the method");
+        }
+
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                            "Not found", "path",
+                                            "No such endpoint");
+    }
+
+    if (!ctx->route->json_body) {
+        rc = ctx->route->handler(ctx);
+
+        if (rc == NGX_DONE) {
+            r->main->count++;
+        }
+
+        return rc;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ngx_http_customer_json_type(r) != NGX_OK) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "Unsupported media type",
+                   "Content-Type", "The body must be application/json");
+    }
+
+    if (clcf->client_max_body_size
+        && r->headers_in.content_length_n > clcf->client_max_body_size)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        r->keepalive = 0;
+
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "Payload too large",
+                   "body", "The body is larger than client_max_body_size");
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_customer_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_customer_json_type(ngx_http_request_t *r)
+{
+    u_char  *p, *last;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    last = p + r->headers_in.content_type->value.len;
+
+    if ((size_t) (last - p) < sizeof("application/json") - 1
+        || ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("application/json") - 1;
+
+    if (p == last || *p == ';' || *p == ' ') {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_customer_body_handler(ngx_http_request_t *r)
+{
+    u_char                   *data, *p;
+    size_t                    len;
+    ngx_int_t                 rc;
+    ngx_str_t                 err;
+    ngx_chain_t              *cl;
+    ngx_http_customer_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "Malformed JSON", "body",
+                                          "A JSON body is required");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (r->request_body->temp_file) {
+        /* reading a file would block the worker: JSON must fit in memory */
+        rc = ngx_http_customer_send_error(ctx,
+                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "Payload too large",
+                  "body", "The body is larger than client_body_buffer_size");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    data = ngx_pnalloc(r->pool, len + 1);
+    if (data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    *p = '\0';
+
+    rc = ngx_http_customer_json_parse(r->pool, data, len, &ctx->body, &err);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED || ctx->body == NULL) {
+        if (rc == NGX_DECLINED) {
+            ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        (char *) ngx_pstrdup(r->pool, &err));
+        } else {
+            ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        "A JSON body is required");
+        }
+
+        rc = ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                           "Malformed JSON");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->body->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "Malformed JSON", "body",
+                                          "The body must be a JSON object");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ctx->route->handler(ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+ngx_http_customer_pg_query_t *
+ngx_http_customer_query_create(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_pg_query_create(ctx->request->pool,
+                                          ctx->request->connection->log);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->handler = ngx_http_customer_query_done;
+    q->data = ctx;
+
+    return q;
+}
+
+
+ngx_int_t
+ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done)
+{
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(ctx->request,
+                                         ngx_http_customer_module);
+
+    q->stmt = stmt;
+    ctx->done = done;
+
+    ngx_http_customer_pg_run(cmcf->pool, q);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_customer_ctx_t  *ctx;
+
+    ctx = q->data;
+    r = ctx->request;
+    c = r->connection;
+
+    rc = ctx->done(ctx, q, res);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+yajl_gen
+ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx, const char *message)
+{
+    yajl_gen  g;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "success");
+    yajl_gen_bool(g, 1);
+    ngx_http_customer_gen_lit(g, "message");
+    ngx_http_customer_gen_cstr(g, message);
+    ngx_http_customer_gen_lit(g, "data");
+
+    return g;
+}
+
+
+ngx_int_t
+ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    yajl_gen g)
+{
+    u_char              *data;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t          out;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (g == NULL || ngx_http_customer_json_result(g, &data, &len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_customer_request_id(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->etag.len && status < NGX_HTTP_SPECIAL_RESPONSE) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "ETag");
+        h->value = ctx->etag;
+        r->headers_out.etag = h;
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        /* If-Match is ours to check against the stored version */
+        r->disable_not_modified = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_customer_request_id(ngx_http_request_t *r)
+{
+    u_char                         *p, *last;
+    ngx_str_t                       id;
+    ngx_uint_t                      i;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h, *header;
+    ngx_http_variable_value_t      *vv;
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    ngx_str_null(&id);
+
+    /* the client's id when it is sane, else nginx's $request_id */
+
+    part = &r->headers_in.headers.part;
+    header = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            header = part->elts;
+            i = 0;
+        }
+
+        if (header[i].key.len == sizeof("X-Request-Id") - 1
+            && ngx_strncasecmp(header[i].key.data, (u_char *) "X-Request-Id",
+                               sizeof("X-Request-Id") - 1) == 0)
+        {
+            id = header[i].value;
+            break;
+        }
+    }
+
+    if (id.len > 128) {
+        id.len = 0;
+    }
+
+    for (p = id.data, last = p + id.len; p < last; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            id.len = 0;
+            break;
+        }
+    }
+
+    if (id.len == 0) {
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+        vv = ngx_http_get_indexed_variable(r, cmcf->request_id_index);
+        if (vv == NULL || vv->not_found) {
+            return NGX_OK;
+        }
+
+        id.data = vv->data;
+        id.len = vv->len;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Request-Id");
+    h->value = id;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_add_error(ngx_http_customer_ctx_t *ctx, u_char *field,
+    size_t len, const char *message)
+{
+    ngx_http_customer_error_t  *e;
+
+    if (ctx->errors == NULL) {
+        ctx->errors = ngx_array_create(ctx->request->pool, 4,
+                                       sizeof(ngx_http_customer_error_t));
+        if (ctx->errors == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    e = ngx_array_push(ctx->errors);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->field.data = field;
+    e->field.len = len;
+    e->message.data = (u_char *) message;
+    e->message.len = ngx_strlen(message);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    const char *message)
+{
+    yajl_gen                    g;
+    ngx_uint_t                  i;
+    ngx_http_customer_error_t  *e;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "success");
+    yajl_gen_bool(g, 0);
+    ngx_http_customer_gen_lit(g, "message");
+    ngx_http_customer_gen_cstr(g, message);
+    ngx_http_customer_gen_lit(g, "errors");
+    yajl_gen_array_open(g);
+
+    if (ctx->errors) {
+        e = ctx->errors->elts;
+
+        for (i = 0; i < ctx->errors->nelts; i++) {
+            yajl_gen_map_open(g);
+            ngx_http_customer_gen_lit(g, "field");
+            ngx_http_customer_gen_str(g, &e[i].field);
+            ngx_http_customer_gen_lit(g, "message");
+            ngx_http_customer_gen_str(g, &e[i].message);
+            yajl_gen_map_close(g);
+        }
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    ctx->etag.len = 0;
+
+    return ngx_http_customer_send(ctx, status, g);
+}
+
+
+ngx_int_t
+ngx_http_customer_send_error(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    const char *message, const char *field, const char *detail)
+{
+    if (ctx->errors) {
+        ctx->errors->nelts = 0;
+    }
+
+    if (ngx_http_customer_add_error(ctx, (u_char *) field, ngx_strlen(field),
+                                    detail)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_send_errors(ctx, status, message);
+}
+
+
+ngx_int_t
+ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char  *state;
+
+    switch (q->error) {
+
+    case NGX_HTTP_CUSTOMER_PG_OK:
+        break;
+
+    case NGX_HTTP_CUSTOMER_PG_BUSY:
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Service busy", "database",
+                   "Too many requests are waiting for the database; "
+                   "try again later");
+
+    case NGX_HTTP_CUSTOMER_PG_TIMEOUT:
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                   "database", "The database did not answer in time");
+
+    default:
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                   "database", "The database cannot be reached; "
+                   "try again later");
+    }
+
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state != NULL) {
+        if (ngx_strcmp(state, "57014") == 0
+            || ngx_strncmp(state, "08", 2) == 0
+            || ngx_strncmp(state, "57P", 3) == 0)
+        {
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                       "database", "The database did not answer in time");
+        }
+
+        if (ngx_strcmp(state, "23505") == 0) {
+            return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
+                       "Conflict", "resource",
+                       "A record with the same unique value exists");
+        }
+
+        if (ngx_strncmp(state, "22", 2) == 0
+            || ngx_strncmp(state, "23", 2) == 0)
+        {
+            return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                       "Validation failed", "body",
+                       "A value is out of range or malformed");
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "customer: query failed: %s",
+                  res ? PQresultErrorMessage(res) : "no result");
+
+    return ngx_http_customer_send_error(ctx,
+               NGX_HTTP_INTERNAL_SERVER_ERROR, "Internal server error",
+               "server", "The request could not be completed");
+}
+
+
+ngx_int_t
+ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_str_t *value)
+{
+    u_char      *dst, *src;
+    ngx_str_t    raw;
+    ngx_uint_t   i;
+
+    if (ngx_http_arg(ctx->request, (u_char *) name, ngx_strlen(name), &raw)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(ctx->request->pool, raw.len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a form-encoded '+' is a space; "%2B" stays a '+' */
+
+    for (i = 0; i < raw.len; i++) {
+        dst[i] = (raw.data[i] == '+') ? ' ' : raw.data[i];
+    }
+
+    value->data = dst;
+    src = dst;
+
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+
+    *dst = '\0';
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_uint_t def, ngx_uint_t min, ngx_uint_t max, ngx_uint_t *value)
+{
+    u_char     *msg;
+    ngx_int_t   n;
+    ngx_str_t   s;
+
+    *value = def;
+
+    if (ngx_http_customer_arg_str(ctx, name, &s) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(s.data, s.len);
+
+    if (n != NGX_ERROR && (ngx_uint_t) n >= min && (ngx_uint_t) n <= max) {
+        *value = n;
+        return NGX_OK;
+    }
+
+    msg = ngx_pnalloc(ctx->request->pool, 80);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(msg, "must be a whole number from %ui to %ui%Z", min, max);
+
+    ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
+                                (char *) msg);
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_customer_is_uuid(ngx_str_t *s)
+{
+    ngx_uint_t  i;
+
+    if (s->len != 36) {
+        return 0;
+    }
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s->data[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')
+              || (s->data[i] >= 'A' && s->data[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

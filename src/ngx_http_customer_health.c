@@ -1,0 +1,106 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+static ngx_int_t ngx_http_customer_health(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+
+
+ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
+    { NGX_HTTP_GET, "/health", ngx_http_customer_health, 0 },
+    { 0, NULL, NULL, 0 }
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
+    "SELECT (SELECT count(*) FROM schema_migrations)::text", 0, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_health(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_health_sql,
+                                       ngx_http_customer_health_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char                            *v;
+    yajl_gen                         g;
+    ngx_http_customer_pg_stats_t     st;
+    ngx_http_customer_main_conf_t   *cmcf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        if (q->error == NGX_HTTP_CUSTOMER_PG_OK) {
+            ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                          "customer: health query failed: %s",
+                          res ? PQresultErrorMessage(res) : "no result");
+        }
+
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                   "database", "PostgreSQL does not answer");
+    }
+
+    cmcf = ngx_http_get_module_main_conf(ctx->request,
+                                         ngx_http_customer_module);
+
+    ngx_http_customer_pg_stats(cmcf->pool, &st);
+
+    g = ngx_http_customer_envelope(ctx, "Service is healthy");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v = PQgetvalue(res, 0, 0);
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "status");
+    ngx_http_customer_gen_lit(g, "ok");
+    ngx_http_customer_gen_lit(g, "database");
+    ngx_http_customer_gen_lit(g, "up");
+    ngx_http_customer_gen_lit(g, "migrations");
+    yajl_gen_number(g, v, ngx_strlen(v));
+    ngx_http_customer_gen_lit(g, "pool");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "size");
+    yajl_gen_integer(g, st.size);
+    ngx_http_customer_gen_lit(g, "live");
+    yajl_gen_integer(g, st.live);
+    ngx_http_customer_gen_lit(g, "idle");
+    yajl_gen_integer(g, st.idle);
+    ngx_http_customer_gen_lit(g, "waiting");
+    yajl_gen_integer(g, st.waiting);
+    ngx_http_customer_gen_lit(g, "connects");
+    yajl_gen_integer(g, st.connects);
+    ngx_http_customer_gen_lit(g, "connectFailures");
+    yajl_gen_integer(g, st.failures);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}

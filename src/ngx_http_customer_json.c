@@ -1,0 +1,616 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_customer_json.h"
+
+
+/*
+ * yajl allocates from the request pool: a size word before each block
+ * lets realloc() copy; blocks above the pool's small-size limit are given
+ * back at once with ngx_pfree(), small ones go with the pool.
+ */
+
+typedef struct {
+    ngx_pool_t                  *pool;
+    ngx_http_customer_json_t    *root;
+    ngx_http_customer_json_t    *cur;       /* open array or object */
+    ngx_str_t                    key;       /* key waiting for its value */
+    ngx_uint_t                   depth;
+    const char                  *error;
+} ngx_http_customer_json_parse_t;
+
+
+static void *ngx_http_customer_yajl_malloc(void *ctx, size_t size);
+static void *ngx_http_customer_yajl_realloc(void *ctx, void *p, size_t size);
+static void ngx_http_customer_yajl_free(void *ctx, void *p);
+static yajl_handle ngx_http_customer_json_alloc(ngx_pool_t *pool,
+    const yajl_callbacks *cb, void *ctx);
+
+static ngx_http_customer_json_t *ngx_http_customer_json_add(void *ctx,
+    ngx_uint_t type);
+static int ngx_http_customer_json_on_null(void *ctx);
+static int ngx_http_customer_json_on_bool(void *ctx, int b);
+static int ngx_http_customer_json_on_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_customer_json_on_string(void *ctx,
+    const unsigned char *s, size_t len);
+static int ngx_http_customer_json_scalar(void *ctx, ngx_uint_t type,
+    const unsigned char *s, size_t len);
+static int ngx_http_customer_json_on_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_customer_json_on_start_map(void *ctx);
+static int ngx_http_customer_json_on_start_array(void *ctx);
+static int ngx_http_customer_json_on_end(void *ctx);
+
+static int ngx_http_customer_json_fw_null(void *ctx);
+static int ngx_http_customer_json_fw_bool(void *ctx, int b);
+static int ngx_http_customer_json_fw_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_customer_json_fw_string(void *ctx,
+    const unsigned char *s, size_t len);
+static int ngx_http_customer_json_fw_start_map(void *ctx);
+static int ngx_http_customer_json_fw_end_map(void *ctx);
+static int ngx_http_customer_json_fw_start_array(void *ctx);
+static int ngx_http_customer_json_fw_end_array(void *ctx);
+
+
+static yajl_callbacks  ngx_http_customer_json_tree_cb = {
+    ngx_http_customer_json_on_null,
+    ngx_http_customer_json_on_bool,
+    NULL,
+    NULL,
+    ngx_http_customer_json_on_number,
+    ngx_http_customer_json_on_string,
+    ngx_http_customer_json_on_start_map,
+    ngx_http_customer_json_on_key,
+    ngx_http_customer_json_on_end,
+    ngx_http_customer_json_on_start_array,
+    ngx_http_customer_json_on_end
+};
+
+
+/* re-emits JSON text (a jsonb column) into a generator */
+static yajl_callbacks  ngx_http_customer_json_forward_cb = {
+    ngx_http_customer_json_fw_null,
+    ngx_http_customer_json_fw_bool,
+    NULL,
+    NULL,
+    ngx_http_customer_json_fw_number,
+    ngx_http_customer_json_fw_string,
+    ngx_http_customer_json_fw_start_map,
+    ngx_http_customer_json_fw_string,
+    ngx_http_customer_json_fw_end_map,
+    ngx_http_customer_json_fw_start_array,
+    ngx_http_customer_json_fw_end_array
+};
+
+
+static void *
+ngx_http_customer_yajl_malloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, size + sizeof(size_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_customer_yajl_realloc(void *ctx, void *p, size_t size)
+{
+    size_t  old;
+    void   *n;
+
+    if (p == NULL) {
+        return ngx_http_customer_yajl_malloc(ctx, size);
+    }
+
+    old = ((size_t *) p)[-1];
+
+    if (size <= old) {
+        return p;
+    }
+
+    n = ngx_http_customer_yajl_malloc(ctx, size);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, p, old);
+    ngx_http_customer_yajl_free(ctx, p);
+
+    return n;
+}
+
+
+static void
+ngx_http_customer_yajl_free(void *ctx, void *p)
+{
+    if (p != NULL) {
+        (void) ngx_pfree(ctx, (size_t *) p - 1);
+    }
+}
+
+
+static yajl_handle
+ngx_http_customer_json_alloc(ngx_pool_t *pool, const yajl_callbacks *cb,
+    void *ctx)
+{
+    yajl_alloc_funcs  af;
+
+    af.malloc = ngx_http_customer_yajl_malloc;
+    af.realloc = ngx_http_customer_yajl_realloc;
+    af.free = ngx_http_customer_yajl_free;
+    af.ctx = pool;
+
+    return yajl_alloc(cb, &af, ctx);
+}
+
+
+yajl_gen
+ngx_http_customer_json_gen(ngx_pool_t *pool)
+{
+    yajl_alloc_funcs  af;
+
+    af.malloc = ngx_http_customer_yajl_malloc;
+    af.realloc = ngx_http_customer_yajl_realloc;
+    af.free = ngx_http_customer_yajl_free;
+    af.ctx = pool;
+
+    return yajl_gen_alloc(&af);
+}
+
+
+ngx_int_t
+ngx_http_customer_json_result(yajl_gen g, u_char **buf, size_t *len)
+{
+    const unsigned char  *b;
+
+    if (yajl_gen_get_buf(g, &b, len) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    *buf = (u_char *) b;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_http_customer_json_t **root, ngx_str_t *err)
+{
+    u_char                          *msg;
+    yajl_handle                      h;
+    yajl_status                      st;
+    ngx_http_customer_json_parse_t   ctx;
+
+    ngx_memzero(&ctx, sizeof(ngx_http_customer_json_parse_t));
+    ctx.pool = pool;
+
+    h = ngx_http_customer_json_alloc(pool, &ngx_http_customer_json_tree_cb,
+                                     &ctx);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_parse(h, data, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    if (st == yajl_status_ok) {
+        yajl_free(h);
+        *root = ctx.root;
+        return NGX_OK;
+    }
+
+    if (ctx.error) {
+        err->data = (u_char *) ctx.error;
+        err->len = ngx_strlen(ctx.error);
+
+    } else {
+        msg = yajl_get_error(h, 0, data, len);
+        if (msg == NULL) {
+            yajl_free(h);
+            return NGX_ERROR;
+        }
+
+        /* "parse error: ...\n" or "lexical error: ...\n" */
+        err->data = msg;
+        err->len = ngx_strlen(msg);
+
+        while (err->len && (msg[err->len - 1] == '\n'
+                            || msg[err->len - 1] == ' '))
+        {
+            err->len--;
+        }
+    }
+
+    yajl_free(h);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_http_customer_json_t *
+ngx_http_customer_json_add(void *ctx, ngx_uint_t type)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_http_customer_json_t        *v, *cur;
+
+    v = ngx_pcalloc(pc->pool, sizeof(ngx_http_customer_json_t));
+    if (v == NULL) {
+        pc->error = "out of memory";
+        return NULL;
+    }
+
+    v->type = type;
+    cur = pc->cur;
+
+    if (cur == NULL) {
+        pc->root = v;
+        return v;
+    }
+
+    if (cur->type == NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+        v->key = pc->key;
+    }
+
+    v->parent = cur;
+
+    if (cur->last) {
+        cur->last->next = v;
+
+    } else {
+        cur->child = v;
+    }
+
+    cur->last = v;
+    cur->n++;
+
+    return v;
+}
+
+
+static int
+ngx_http_customer_json_on_null(void *ctx)
+{
+    return ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_NULL)
+           != NULL;
+}
+
+
+static int
+ngx_http_customer_json_on_bool(void *ctx, int b)
+{
+    ngx_http_customer_json_t  *v;
+
+    v = ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_BOOL);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->boolean = b ? 1 : 0;
+
+    return 1;
+}
+
+
+static int
+ngx_http_customer_json_on_number(void *ctx, const char *s, size_t len)
+{
+    return ngx_http_customer_json_scalar(ctx, NGX_HTTP_CUSTOMER_JSON_NUMBER,
+                                         (const unsigned char *) s, len);
+}
+
+
+static int
+ngx_http_customer_json_on_string(void *ctx, const unsigned char *s,
+    size_t len)
+{
+    return ngx_http_customer_json_scalar(ctx, NGX_HTTP_CUSTOMER_JSON_STRING,
+                                         s, len);
+}
+
+
+static int
+ngx_http_customer_json_scalar(void *ctx, ngx_uint_t type,
+    const unsigned char *s, size_t len)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_http_customer_json_t        *v;
+
+    v = ngx_http_customer_json_add(ctx, type);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->str.data = ngx_pnalloc(pc->pool, len + 1);
+    if (v->str.data == NULL) {
+        pc->error = "out of memory";
+        return 0;
+    }
+
+    ngx_memcpy(v->str.data, s, len);
+    v->str.data[len] = '\0';
+    v->str.len = len;
+
+    return 1;
+}
+
+
+static int
+ngx_http_customer_json_on_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_http_customer_json_t        *m;
+
+    for (m = pc->cur->child; m; m = m->next) {
+        if (m->key.len == len && ngx_memcmp(m->key.data, s, len) == 0) {
+            pc->error = "duplicate member name in an object";
+            return 0;
+        }
+    }
+
+    pc->key.data = ngx_pnalloc(pc->pool, len + 1);
+    if (pc->key.data == NULL) {
+        pc->error = "out of memory";
+        return 0;
+    }
+
+    ngx_memcpy(pc->key.data, s, len);
+    pc->key.data[len] = '\0';
+    pc->key.len = len;
+
+    return 1;
+}
+
+
+static int
+ngx_http_customer_json_on_start_map(void *ctx)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_http_customer_json_t        *v;
+
+    if (++pc->depth > NGX_HTTP_CUSTOMER_JSON_DEPTH) {
+        pc->error = "JSON nested too deeply";
+        return 0;
+    }
+
+    v = ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_OBJECT);
+    if (v == NULL) {
+        return 0;
+    }
+
+    pc->cur = v;
+
+    return 1;
+}
+
+
+static int
+ngx_http_customer_json_on_start_array(void *ctx)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_http_customer_json_t        *v;
+
+    if (++pc->depth > NGX_HTTP_CUSTOMER_JSON_DEPTH) {
+        pc->error = "JSON nested too deeply";
+        return 0;
+    }
+
+    v = ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_ARRAY);
+    if (v == NULL) {
+        return 0;
+    }
+
+    pc->cur = v;
+
+    return 1;
+}
+
+
+static int
+ngx_http_customer_json_on_end(void *ctx)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+
+    pc->depth--;
+    pc->cur = pc->cur->parent;
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_customer_json_copy(yajl_gen g, ngx_http_customer_json_t *v)
+{
+    ngx_http_customer_json_t  *m;
+
+    switch (v->type) {
+
+    case NGX_HTTP_CUSTOMER_JSON_NULL:
+        yajl_gen_null(g);
+        break;
+
+    case NGX_HTTP_CUSTOMER_JSON_BOOL:
+        yajl_gen_bool(g, (int) v->boolean);
+        break;
+
+    case NGX_HTTP_CUSTOMER_JSON_NUMBER:
+        yajl_gen_number(g, (const char *) v->str.data, v->str.len);
+        break;
+
+    case NGX_HTTP_CUSTOMER_JSON_STRING:
+        ngx_http_customer_gen_str(g, &v->str);
+        break;
+
+    case NGX_HTTP_CUSTOMER_JSON_ARRAY:
+        yajl_gen_array_open(g);
+
+        for (m = v->child; m; m = m->next) {
+            ngx_http_customer_json_copy(g, m);
+        }
+
+        yajl_gen_array_close(g);
+        break;
+
+    default: /* NGX_HTTP_CUSTOMER_JSON_OBJECT */
+        yajl_gen_map_open(g);
+
+        for (m = v->child; m; m = m->next) {
+            ngx_http_customer_gen_str(g, &m->key);
+            ngx_http_customer_json_copy(g, m);
+        }
+
+        yajl_gen_map_close(g);
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_json_text(ngx_pool_t *pool, yajl_gen g, u_char *text,
+    size_t len)
+{
+    yajl_handle  h;
+    yajl_status  st;
+
+    h = ngx_http_customer_json_alloc(pool,
+                                     &ngx_http_customer_json_forward_cb, g);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_parse(h, text, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    return st == yajl_status_ok ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
+    int row, int first, ngx_http_customer_column_t *cols, int ncols)
+{
+    int      i;
+    char    *v;
+    size_t   len;
+
+    for (i = 0; i < ncols; i++) {
+        ngx_http_customer_gen_cstr(g, cols[i].name);
+
+        if (PQgetisnull(res, row, first + i)) {
+            yajl_gen_null(g);
+            continue;
+        }
+
+        v = PQgetvalue(res, row, first + i);
+        len = PQgetlength(res, row, first + i);
+
+        switch (cols[i].type) {
+
+        case NGX_HTTP_CUSTOMER_COL_NUMBER:
+            yajl_gen_number(g, v, len);
+            break;
+
+        case NGX_HTTP_CUSTOMER_COL_BOOL:
+            yajl_gen_bool(g, v[0] == 't');
+            break;
+
+        case NGX_HTTP_CUSTOMER_COL_JSON:
+            if (ngx_http_customer_json_text(pool, g, (u_char *) v, len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        default: /* NGX_HTTP_CUSTOMER_COL_STRING */
+            yajl_gen_string(g, (const unsigned char *) v, len);
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_customer_json_fw_null(void *ctx)
+{
+    return yajl_gen_null(ctx) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_bool(void *ctx, int b)
+{
+    return yajl_gen_bool(ctx, b) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_number(void *ctx, const char *s, size_t len)
+{
+    return yajl_gen_number(ctx, s, len) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_string(void *ctx, const unsigned char *s,
+    size_t len)
+{
+    return yajl_gen_string(ctx, s, len) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_start_map(void *ctx)
+{
+    return yajl_gen_map_open(ctx) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_end_map(void *ctx)
+{
+    return yajl_gen_map_close(ctx) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_start_array(void *ctx)
+{
+    return yajl_gen_array_open(ctx) == yajl_gen_status_ok;
+}
+
+
+static int
+ngx_http_customer_json_fw_end_array(void *ctx)
+{
+    return yajl_gen_array_close(ctx) == yajl_gen_status_ok;
+}

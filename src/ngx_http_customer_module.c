@@ -1,0 +1,291 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_customer_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_customer_init_process(ngx_cycle_t *cycle);
+static void ngx_http_customer_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_customer_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_customer_queue_bounds = {
+    ngx_conf_check_num_bounds, 0, 65536
+};
+
+
+static ngx_command_t  ngx_http_customer_commands[] = {
+
+    { ngx_string("customer_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_customer_db,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_db_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, pool_size),
+      &ngx_http_customer_pool_bounds },
+
+    { ngx_string("customer_db_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("customer_db_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, queue_size),
+      &ngx_http_customer_queue_bounds },
+
+    { ngx_string("customer_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_customer_api,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_customer_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_customer_postconfiguration,   /* postconfiguration */
+
+    ngx_http_customer_create_main_conf,    /* create main configuration */
+    ngx_http_customer_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_customer_module = {
+    NGX_MODULE_V1,
+    &ngx_http_customer_module_ctx,         /* module context */
+    ngx_http_customer_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_customer_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_customer_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* set by customer_api: the module has work to do in this configuration */
+static ngx_uint_t  ngx_http_customer_used;
+
+
+static void *
+ngx_http_customer_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_customer_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmcf->conninfo = { 0, NULL };
+     *     cmcf->pool = NULL;
+     */
+
+    cmcf->pool_size = NGX_CONF_UNSET_UINT;
+    cmcf->timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->queue_size = NGX_CONF_UNSET_UINT;
+    cmcf->request_id_index = NGX_ERROR;
+
+    ngx_http_customer_used = 0;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_customer_main_conf_t  *cmcf = conf;
+
+    ngx_conf_init_uint_value(cmcf->pool_size, 16);
+    ngx_conf_init_msec_value(cmcf->timeout, 5000);
+    ngx_conf_init_uint_value(cmcf->queue_size, 1024);
+
+    if (cmcf->timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_db_timeout\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_customer_used && cmcf->conninfo.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_api\" is used but \"customer_db\" "
+                           "is not set in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                       name = ngx_string("request_id");
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_customer_module);
+
+    cmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+    if (cmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_customer_main_conf_t  *cmcf = conf;
+
+    char               *err;
+    ngx_str_t          *value;
+    PQconninfoOption   *opts;
+
+    if (cmcf->conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_db\" needs a libpq connection string");
+        return NGX_CONF_ERROR;
+    }
+
+    /* ngx_str_t values from the parser are NUL-terminated */
+
+    err = NULL;
+    opts = PQconninfoParse((char *) value[1].data, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"customer_db\" connection string "
+                           "\"%V\": %s", &value[1],
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    PQconninfoFree(opts);
+
+    cmcf->conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_customer_handler) {
+        return "is duplicate";
+    }
+
+    if (clcf->handler != NULL) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_customer_handler;
+    ngx_http_customer_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_customer_module);
+
+    if (cmcf == NULL || cmcf->conninfo.len == 0) {
+        return NGX_OK;
+    }
+
+    cmcf->pool = ngx_http_customer_pg_pool_create(cycle, &cmcf->conninfo,
+                                                  cmcf->pool_size,
+                                                  cmcf->timeout,
+                                                  cmcf->queue_size);
+    if (cmcf->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_customers_init(cycle);
+}
+
+
+static void
+ngx_http_customer_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_customer_module);
+
+    if (cmcf && cmcf->pool) {
+        ngx_http_customer_pg_pool_destroy(cmcf->pool);
+        cmcf->pool = NULL;
+    }
+}

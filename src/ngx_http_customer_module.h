@@ -1,0 +1,108 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <yajl/yajl_gen.h>
+
+#include "ngx_http_customer_pg.h"
+#include "ngx_http_customer_json.h"
+
+
+#define NGX_HTTP_CUSTOMER_MAX_PARAMS  4      /* path parameters per route */
+
+
+typedef struct ngx_http_customer_ctx_s  ngx_http_customer_ctx_t;
+
+typedef ngx_int_t (*ngx_http_customer_handler_pt)(
+    ngx_http_customer_ctx_t *ctx);
+
+/* a query's continuation: returns an rc to finalize with, or NGX_DONE */
+typedef ngx_int_t (*ngx_http_customer_done_pt)(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+
+
+/* one entry of a resource's route table */
+typedef struct {
+    ngx_uint_t                      methods;   /* NGX_HTTP_GET | ... */
+    const char                     *pattern;   /* "/api/customers/{}" */
+    ngx_http_customer_handler_pt    handler;
+    unsigned                        json_body:1;   /* expects a JSON body */
+} ngx_http_customer_route_t;
+
+
+typedef struct {
+    ngx_str_t                       conninfo;
+    ngx_uint_t                      pool_size;     /* per worker */
+    ngx_msec_t                      timeout;       /* connect and query */
+    ngx_uint_t                      queue_size;    /* waiting requests */
+    ngx_int_t                       request_id_index;
+    ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
+} ngx_http_customer_main_conf_t;
+
+
+/* per-request state; also reachable from pg queries through q->data */
+struct ngx_http_customer_ctx_s {
+    ngx_http_request_t             *request;
+    ngx_http_customer_route_t      *route;
+    ngx_str_t                       params[NGX_HTTP_CUSTOMER_MAX_PARAMS];
+    ngx_uint_t                      nparams;
+    ngx_http_customer_json_t       *body;          /* parsed JSON body */
+    ngx_array_t                    *errors;        /* of ..._error_t */
+    ngx_str_t                       etag;          /* "\"<version>\"" */
+    ngx_http_customer_done_pt       done;          /* query continuation */
+    void                           *data;          /* resource state */
+};
+
+
+extern ngx_module_t  ngx_http_customer_module;
+
+
+/* ngx_http_customer_router.c */
+ngx_http_customer_route_t *ngx_http_customer_route(ngx_http_request_t *r,
+    ngx_http_customer_ctx_t *ctx, ngx_uint_t *allowed);
+ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+
+/* ngx_http_customer_handler.c */
+ngx_int_t ngx_http_customer_handler(ngx_http_request_t *r);
+ngx_http_customer_pg_query_t *ngx_http_customer_query_create(
+    ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
+ngx_int_t ngx_http_customer_add_error(ngx_http_customer_ctx_t *ctx,
+    u_char *field, size_t len, const char *message);
+yajl_gen ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx,
+    const char *message);
+ngx_int_t ngx_http_customer_send(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_customer_send_error(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, const char *field,
+    const char *detail);
+ngx_int_t ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message);
+ngx_int_t ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+ngx_int_t ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_uint_t def, ngx_uint_t min, ngx_uint_t max,
+    ngx_uint_t *value);
+ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
+
+/* resources: one route table each */
+extern ngx_http_customer_route_t  ngx_http_customer_health_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_customers_routes[];
+ngx_int_t ngx_http_customer_customers_init(ngx_cycle_t *cycle);
+
+
+#endif /* _NGX_HTTP_CUSTOMER_MODULE_H_INCLUDED_ */

@@ -1,0 +1,89 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_PG_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <libpq-fe.h>
+
+
+#define NGX_HTTP_CUSTOMER_PG_MAX_STMTS    256   /* per worker */
+#define NGX_HTTP_CUSTOMER_PG_MAX_PARAMS   8
+
+/* why a query ended without a result (q->error) */
+#define NGX_HTTP_CUSTOMER_PG_OK           0
+#define NGX_HTTP_CUSTOMER_PG_UNAVAILABLE  1   /* no connection could be had */
+#define NGX_HTTP_CUSTOMER_PG_TIMEOUT      2   /* customer_db_timeout passed */
+#define NGX_HTTP_CUSTOMER_PG_BUSY         3   /* the wait queue is full */
+#define NGX_HTTP_CUSTOMER_PG_LOST         4   /* connection lost in a query */
+
+
+typedef struct ngx_http_customer_pg_pool_s   ngx_http_customer_pg_pool_t;
+typedef struct ngx_http_customer_pg_conn_s   ngx_http_customer_pg_conn_t;
+typedef struct ngx_http_customer_pg_query_s  ngx_http_customer_pg_query_t;
+
+/*
+ * Called once per query, always from an event handler, never from inside
+ * ngx_http_customer_pg_run().  res is NULL when q->error says why; it is
+ * PQclear()ed by the pool after the call returns.
+ */
+typedef void (*ngx_http_customer_pg_handler_pt)(
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+
+
+/* a statement, prepared on each connection the first time it runs there */
+typedef struct {
+    const char                       *sql;
+    ngx_uint_t                        nparams;
+    ngx_uint_t                        id;        /* 1.., set on first use */
+    char                              name[8];   /* "c<id>" */
+} ngx_http_customer_pg_stmt_t;
+
+
+struct ngx_http_customer_pg_query_s {
+    ngx_queue_t                       queue;     /* in pool->waiting */
+    ngx_http_customer_pg_stmt_t      *stmt;
+    const char                       *values[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
+    ngx_http_customer_pg_handler_pt   handler;
+    void                             *data;
+    ngx_log_t                        *log;
+    ngx_event_t                       event;     /* timeout, posted error */
+    ngx_http_customer_pg_pool_t      *pool;
+    ngx_http_customer_pg_conn_t      *conn;      /* while running */
+    ngx_uint_t                        state;
+    ngx_uint_t                        error;
+    unsigned                          retried:1;
+};
+
+
+typedef struct {
+    ngx_uint_t                        size;          /* configured */
+    ngx_uint_t                        live;          /* connecting+idle+busy */
+    ngx_uint_t                        idle;
+    ngx_uint_t                        waiting;
+    ngx_uint_t                        connects;      /* successful, total */
+    ngx_uint_t                        failures;      /* failed connects */
+    ngx_msec_t                        backoff;       /* current, ms */
+} ngx_http_customer_pg_stats_t;
+
+
+ngx_http_customer_pg_pool_t *ngx_http_customer_pg_pool_create(
+    ngx_cycle_t *cycle, ngx_str_t *conninfo, ngx_uint_t size,
+    ngx_msec_t timeout, ngx_uint_t queue);
+void ngx_http_customer_pg_pool_destroy(ngx_http_customer_pg_pool_t *pool);
+ngx_http_customer_pg_query_t *ngx_http_customer_pg_query_create(
+    ngx_pool_t *p, ngx_log_t *log);
+void ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_query_t *q);
+void ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_stats_t *st);
+
+
+#endif /* _NGX_HTTP_CUSTOMER_PG_H_INCLUDED_ */

@@ -1,0 +1,781 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_validate.h"
+
+
+static ngx_str_t *ngx_http_customer_path(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *prefix, ngx_str_t *key, ngx_int_t index);
+static ngx_int_t ngx_http_customer_failf(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, const char *fmt, ngx_uint_t a, ngx_uint_t b);
+static ngx_int_t ngx_http_customer_string(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f, ngx_uint_t line);
+static ngx_int_t ngx_http_customer_digits(u_char *p, ngx_uint_t n);
+static ngx_int_t ngx_http_customer_date(u_char *p, ngx_uint_t *y,
+    ngx_uint_t *m, ngx_uint_t *d);
+
+
+ngx_int_t
+ngx_http_customer_validate(ngx_http_customer_ctx_t *ctx, ngx_str_t *prefix,
+    ngx_http_customer_json_t *obj, ngx_http_customer_field_t *fields,
+    ngx_uint_t create)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   key, *path;
+    ngx_http_customer_json_t   *m;
+    ngx_http_customer_field_t  *f;
+
+    rc = NGX_OK;
+
+    for (m = obj->child; m; m = m->next) {
+
+        path = ngx_http_customer_path(ctx, prefix, &m->key, -1);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (f = fields; f->name; f++) {
+            if (ngx_strlen(f->name) == m->key.len
+                && ngx_strncmp(f->name, m->key.data, m->key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (f->name == NULL) {
+            rc = ngx_http_customer_fail(ctx, path, "Unknown field");
+            continue;
+        }
+
+        if (f->flags & NGX_HTTP_CUSTOMER_F_READONLY) {
+            rc = ngx_http_customer_fail(ctx, path, "Field is read-only");
+            continue;
+        }
+
+        if (!create && (f->flags & NGX_HTTP_CUSTOMER_F_CREATE)) {
+            rc = ngx_http_customer_fail(ctx, path,
+                                        "Field cannot be changed here");
+            continue;
+        }
+
+        if (m->type == NGX_HTTP_CUSTOMER_JSON_NULL) {
+            if (!(f->flags & NGX_HTTP_CUSTOMER_F_NULLABLE)
+                || (create && (f->flags & NGX_HTTP_CUSTOMER_F_REQUIRED)))
+            {
+                rc = ngx_http_customer_fail(ctx, path, "Must not be null");
+            }
+
+            continue;
+        }
+
+        if (f->check(ctx, path, m, f) != NGX_OK) {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (!create) {
+        return rc;
+    }
+
+    for (f = fields; f->name; f++) {
+
+        if (!(f->flags & NGX_HTTP_CUSTOMER_F_REQUIRED)) {
+            continue;
+        }
+
+        for (m = obj->child; m; m = m->next) {
+            if (ngx_strlen(f->name) == m->key.len
+                && ngx_strncmp(f->name, m->key.data, m->key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (m == NULL) {
+            key.data = (u_char *) f->name;
+            key.len = ngx_strlen(f->name);
+
+            path = ngx_http_customer_path(ctx, prefix, &key, -1);
+            if (path == NULL) {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_http_customer_fail(ctx, path, "Field is required");
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_str_t *
+ngx_http_customer_path(ngx_http_customer_ctx_t *ctx, ngx_str_t *prefix,
+    ngx_str_t *key, ngx_int_t index)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *path;
+
+    path = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
+    if (path == NULL) {
+        return NULL;
+    }
+
+    len = (prefix ? prefix->len + 1 : 0) + (key ? key->len : 0)
+          + NGX_INT_T_LEN + 2;
+
+    p = ngx_pnalloc(ctx->request->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    path->data = p;
+
+    if (prefix && prefix->len) {
+        p = ngx_cpymem(p, prefix->data, prefix->len);
+    }
+
+    if (index >= 0) {
+        p = ngx_sprintf(p, "[%i]", index);
+
+    } else {
+        if (prefix && prefix->len) {
+            *p++ = '.';
+        }
+
+        p = ngx_cpymem(p, key->data, key->len);
+    }
+
+    path->len = p - path->data;
+
+    return path;
+}
+
+
+ngx_int_t
+ngx_http_customer_fail(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    const char *message)
+{
+    if (ngx_http_customer_add_error(ctx, path->data, path->len, message)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_customer_failf(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    const char *fmt, ngx_uint_t a, ngx_uint_t b)
+{
+    u_char  *msg;
+
+    msg = ngx_pnalloc(ctx->request->pool, 128);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_snprintf(msg, 127, fmt, a, b)[0] = '\0';
+
+    return ngx_http_customer_fail(ctx, path, (char *) msg);
+}
+
+
+static ngx_int_t
+ngx_http_customer_string(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f,
+    ngx_uint_t line)
+{
+    u_char  *p, *last;
+    size_t   n;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING) {
+        return ngx_http_customer_fail(ctx, path, "Must be a string");
+    }
+
+    /* trim white space at both ends */
+
+    p = v->str.data;
+    last = p + v->str.len;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t'
+                        || last[-1] == '\r' || last[-1] == '\n'))
+    {
+        last--;
+    }
+
+    v->str.data = p;
+    v->str.len = last - p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < 0x20 && (line || (*p != '\n' && *p != '\t' && *p != '\r'))) {
+            return ngx_http_customer_fail(ctx, path,
+                                          "Must not contain control "
+                                          "characters");
+        }
+
+        if (*p == 0x7f) {
+            return ngx_http_customer_fail(ctx, path,
+                                          "Must not contain control "
+                                          "characters");
+        }
+    }
+
+    n = ngx_utf8_length(v->str.data, v->str.len);
+
+    if (n < f->min || n > f->max) {
+        if (f->min == 0) {
+            return ngx_http_customer_failf(ctx, path,
+                                           "Must be at most %ui characters",
+                                           f->max, 0);
+        }
+
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must be %ui to %ui characters",
+                                       f->min, f->max);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_text(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    return ngx_http_customer_string(ctx, path, v, f, 0);
+}
+
+
+ngx_int_t
+ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    return ngx_http_customer_string(ctx, path, v, f, 1);
+}
+
+
+ngx_int_t
+ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    u_char      *p, *last, *at, *dot;
+    ngx_int_t    rc;
+    ngx_uint_t   label;
+
+    rc = ngx_http_customer_string(ctx, path, v, f, 1);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    p = v->str.data;
+    last = p + v->str.len;
+
+    at = ngx_strlchr(p, last, '@');
+
+    if (at == NULL || at == p || at - p > 64 || last - at < 4) {
+        goto invalid;
+    }
+
+    for ( /* void */ ; p < at; p++) {
+        if (!(isalnum(*p) || ngx_strchr("!#$%&'*+/=?^_`{|}~.-", *p))) {
+            goto invalid;
+        }
+    }
+
+    if (at[1] == '.' || at[-1] == '.' || last[-1] == '.') {
+        goto invalid;
+    }
+
+    dot = NULL;
+    label = 0;
+
+    for (p = at + 1; p < last; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-') {
+                goto invalid;
+            }
+
+            dot = p;
+            label = 0;
+            continue;
+        }
+
+        if (!(isalnum(*p) || (*p == '-' && label > 0)) || ++label > 63) {
+            goto invalid;
+        }
+    }
+
+    if (dot == NULL || last - dot < 3) {
+        goto invalid;
+    }
+
+    for (p = dot + 1; p < last; p++) {
+        if (!isalpha(*p)) {
+            goto invalid;
+        }
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_customer_fail(ctx, path, "Must be a valid email address");
+}
+
+
+ngx_int_t
+ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING
+        || v->str.len < 3 || v->str.len > 16
+        || v->str.data[0] != '+' || v->str.data[1] < '1'
+        || v->str.data[1] > '9'
+        || !ngx_http_customer_digits(v->str.data + 1, v->str.len - 1))
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be an E.164 phone number such "
+                                      "as +919876543210");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    u_char       *msg, *p;
+    ngx_uint_t    i;
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_STRING) {
+        for (i = 0; f->values[i]; i++) {
+            if (ngx_strlen(f->values[i]) == v->str.len
+                && ngx_strncmp(f->values[i], v->str.data, v->str.len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    msg = ngx_pnalloc(ctx->request->pool, 256);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(msg, "Must be one of: ");
+
+    for (i = 0; f->values[i]; i++) {
+        p = ngx_snprintf(p, 256 - 8 - (p - msg), "%s%s",
+                         i ? ", " : "", f->values[i]);
+    }
+
+    *p = '\0';
+
+    return ngx_http_customer_fail(ctx, path, (char *) msg);
+}
+
+
+ngx_int_t
+ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_BOOL) {
+        return ngx_http_customer_fail(ctx, path, "Must be true or false");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_int_t  n;
+
+    n = NGX_ERROR;
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER && v->str.len <= 10) {
+        n = ngx_atoi(v->str.data, v->str.len);
+    }
+
+    if (n == NGX_ERROR || (ngx_uint_t) n < f->min || (ngx_uint_t) n > f->max)
+    {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must be a whole number from %ui "
+                                       "to %ui", f->min, f->max);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_money(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    u_char  *p, *last, *dot;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_NUMBER) {
+        goto invalid;
+    }
+
+    p = v->str.data;
+    last = p + v->str.len;
+    dot = ngx_strlchr(p, last, '.');
+
+    if (dot == NULL) {
+        dot = last;
+    }
+
+    if (dot == p || dot - p > 12 || !ngx_http_customer_digits(p, dot - p)) {
+        goto invalid;
+    }
+
+    if (dot < last
+        && (last - dot < 2 || last - dot > 3
+            || !ngx_http_customer_digits(dot + 1, last - dot - 1)))
+    {
+        goto invalid;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_customer_fail(ctx, path,
+                                  "Must be a non-negative amount below "
+                                  "10^12 with at most two decimals");
+}
+
+
+static ngx_int_t
+ngx_http_customer_digits(u_char *p, ngx_uint_t n)
+{
+    while (n--) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+
+        p++;
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_customer_date(u_char *p, ngx_uint_t *y, ngx_uint_t *m,
+    ngx_uint_t *d)
+{
+    ngx_uint_t  days;
+
+    static ngx_uint_t  mdays[] = { 31, 29, 31, 30, 31, 30,
+                                   31, 31, 30, 31, 30, 31 };
+
+    if (!ngx_http_customer_digits(p, 4) || p[4] != '-'
+        || !ngx_http_customer_digits(p + 5, 2) || p[7] != '-'
+        || !ngx_http_customer_digits(p + 8, 2))
+    {
+        return 0;
+    }
+
+    *y = ngx_atoi(p, 4);
+    *m = ngx_atoi(p + 5, 2);
+    *d = ngx_atoi(p + 8, 2);
+
+    if (*y < 1 || *m < 1 || *m > 12 || *d < 1) {
+        return 0;
+    }
+
+    days = mdays[*m - 1];
+
+    if (*m == 2 && !((*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0)) {
+        days = 28;
+    }
+
+    return *d <= days;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_tm_t    tm;
+    ngx_uint_t  y, m, d, date, today;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 10
+        || !ngx_http_customer_date(v->str.data, &y, &m, &d))
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be a date as YYYY-MM-DD");
+    }
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    date = y * 10000 + m * 100 + d;
+    today = tm.ngx_tm_year * 10000 + tm.ngx_tm_mon * 100 + tm.ngx_tm_mday;
+
+    if (date > today) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must not be in the future");
+    }
+
+    if (today - date > f->max * 10000) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must be within the last %ui years",
+                                       f->max, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_timestamp(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    u_char      *p, *last;
+    ngx_uint_t   y, m, d;
+
+    /* RFC 3339: 2026-01-20T14:30:00(.000)?(Z|+05:30) */
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len < 20
+        || v->str.len > 35)
+    {
+        goto invalid;
+    }
+
+    p = v->str.data;
+    last = p + v->str.len;
+
+    if (!ngx_http_customer_date(p, &y, &m, &d) || y < 1900 || y > 9999
+        || (p[10] != 'T' && p[10] != 't')
+        || !ngx_http_customer_digits(p + 11, 2) || p[13] != ':'
+        || !ngx_http_customer_digits(p + 14, 2) || p[16] != ':'
+        || !ngx_http_customer_digits(p + 17, 2)
+        || ngx_atoi(p + 11, 2) > 23 || ngx_atoi(p + 14, 2) > 59
+        || ngx_atoi(p + 17, 2) > 59)
+    {
+        goto invalid;
+    }
+
+    p += 19;
+
+    if (*p == '.') {
+        p++;
+
+        if (p == last || *p < '0' || *p > '9') {
+            goto invalid;
+        }
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (last - p == 1 && (*p == 'Z' || *p == 'z')) {
+        return NGX_OK;
+    }
+
+    if (last - p == 6 && (*p == '+' || *p == '-')
+        && ngx_http_customer_digits(p + 1, 2) && p[3] == ':'
+        && ngx_http_customer_digits(p + 4, 2)
+        && ngx_atoi(p + 1, 2) <= 23 && ngx_atoi(p + 4, 2) <= 59)
+    {
+        return NGX_OK;
+    }
+
+invalid:
+
+    return ngx_http_customer_fail(ctx, path,
+                                  "Must be an RFC 3339 timestamp such as "
+                                  "2026-01-20T14:30:00.000Z");
+}
+
+
+ngx_int_t
+ngx_http_customer_check_language(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    u_char      *p, *last;
+    ngx_uint_t   n, first;
+
+    /* BCP 47 shape: a 2-3 letter language, then 1-8 alphanumeric subtags */
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len > 35) {
+        goto invalid;
+    }
+
+    p = v->str.data;
+    last = p + v->str.len;
+    n = 0;
+    first = 1;
+
+    for ( /* void */ ; p <= last; p++) {
+
+        if (p == last || *p == '-') {
+            if (first ? (n < 2 || n > 3) : (n < 1 || n > 8)) {
+                goto invalid;
+            }
+
+            first = 0;
+            n = 0;
+            continue;
+        }
+
+        if (first ? !isalpha(*p) : !isalnum(*p)) {
+            goto invalid;
+        }
+
+        n++;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_customer_fail(ctx, path,
+                                  "Must be a BCP 47 language tag such as "
+                                  "en or en-IN");
+}
+
+
+ngx_int_t
+ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 2
+        || v->str.data[0] < 'A' || v->str.data[0] > 'Z'
+        || v->str.data[1] < 'A' || v->str.data[1] > 'Z')
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be an ISO 3166-1 alpha-2 "
+                                      "country code such as IN");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_int_t                   rc, i;
+    ngx_str_t                  *item;
+    ngx_http_customer_json_t   *t, *u;
+    ngx_http_customer_field_t   tag;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        return ngx_http_customer_fail(ctx, path, "Must be an array");
+    }
+
+    if (v->n > f->max) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must have at most %ui items",
+                                       f->max, 0);
+    }
+
+    ngx_memzero(&tag, sizeof(ngx_http_customer_field_t));
+    tag.min = 1;
+    tag.max = 50;
+
+    rc = NGX_OK;
+    i = 0;
+
+    for (t = v->child; t; t = t->next, i++) {
+        item = ngx_http_customer_path(ctx, path, NULL, i);
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_customer_string(ctx, item, t, &tag, 1) != NGX_OK) {
+            rc = NGX_DECLINED;
+            continue;
+        }
+
+        for (u = v->child; u != t; u = u->next) {
+            if (u->str.len == t->str.len
+                && ngx_strncmp(u->str.data, t->str.data, t->str.len) == 0)
+            {
+                rc = ngx_http_customer_fail(ctx, item, "Duplicate tag");
+                break;
+            }
+        }
+    }
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_customer_check_object(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+        return ngx_http_customer_fail(ctx, path, "Must be an object");
+    }
+
+    return ngx_http_customer_validate(ctx, path, v, f->fields, 1);
+}
+
+
+ngx_int_t
+ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_int_t                  rc, i;
+    ngx_str_t                 *item;
+    ngx_http_customer_json_t  *e;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        return ngx_http_customer_fail(ctx, path, "Must be an array");
+    }
+
+    if (v->n > f->max) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must have at most %ui items",
+                                       f->max, 0);
+    }
+
+    rc = NGX_OK;
+    i = 0;
+
+    for (e = v->child; e; e = e->next, i++) {
+        item = ngx_http_customer_path(ctx, path, NULL, i);
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_customer_check_object(ctx, item, e, f) != NGX_OK) {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    return rc;
+}

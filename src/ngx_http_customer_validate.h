@@ -1,0 +1,99 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/* field flags */
+#define NGX_HTTP_CUSTOMER_F_REQUIRED   0x01   /* on create */
+#define NGX_HTTP_CUSTOMER_F_NULLABLE   0x02   /* null clears it */
+#define NGX_HTTP_CUSTOMER_F_CREATE     0x04   /* settable on create only */
+#define NGX_HTTP_CUSTOMER_F_READONLY   0x08   /* never settable */
+
+
+typedef struct ngx_http_customer_field_s  ngx_http_customer_field_t;
+
+/*
+ * Checks one value; may normalize it in place (trimming).  On failure it
+ * records the error under the field's path and returns NGX_DECLINED.
+ */
+typedef ngx_int_t (*ngx_http_customer_check_pt)(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+
+
+struct ngx_http_customer_field_s {
+    const char                   *name;
+    ngx_http_customer_check_pt    check;
+    ngx_uint_t                    flags;
+    ngx_uint_t                    min;     /* length, count or value */
+    ngx_uint_t                    max;
+    const char                  **values;  /* enums; sub-fields in data */
+    ngx_http_customer_field_t    *fields;  /* members of an object */
+};
+
+
+ngx_int_t ngx_http_customer_validate(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *prefix, ngx_http_customer_json_t *obj,
+    ngx_http_customer_field_t *fields, ngx_uint_t create);
+ngx_int_t ngx_http_customer_fail(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, const char *message);
+
+ngx_int_t ngx_http_customer_check_text(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_money(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_timestamp(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_language(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_object(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+
+
+#endif /* _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_ */

@@ -1,0 +1,692 @@
+package CT;
+
+# Test harness for the customer module (core Perl only).
+#
+#   use CT;                         # also gives Test::More's functions
+#   my $db = CT::db_create();       # fresh database from customer_template
+#   my $ng = CT::nginx_start(db => $db, pool => 4);
+#   my $r  = $ng->req(GET => '/health');
+#   is($r->{status}, 200); is($r->{json}{success}, JSON::PP::true);
+#   done_testing();                 # stops nginx, checks its error.log
+#
+# Functions: db_create, nginx_start, nginx_test_conf, sql, psql_session,
+# private_pg, wait_for, root. Everything started here is stopped at the
+# end of the test file; nginx's error.log must not contain [alert],
+# [crit] or [emerg] (pass allow_log => qr/.../ to nginx_start to permit
+# expected lines). Stopping an nginx is itself a test (one per instance):
+# prefer done_testing() to a fixed plan. Set CT_KEEP=1 to keep the runtime directories; they are
+# kept anyway when a test failed.
+#
+# Environment (exported by scripts/test.sh): CT_PGHOST, CT_PGPORT,
+# CT_PGUSER, CT_MODULE, CT_RUN_DIR, CT_PG_BIN; optional CT_NGINX.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(basename dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use IPC::Open3 qw(open3);
+use JSON::PP ();
+use POSIX qw(WNOHANG);
+use Test::More ();
+use Time::HiRes qw(time sleep);
+
+my $ROOT = abs_path(dirname(__FILE__) . '/../..');
+my $MAIN_PID = $$;
+
+my (@NGINX, @SESSIONS, @PGS, @DBS, @DIRS);
+my $IN_END = 0;
+my %DB_SEQ;
+
+# Defaults for running a single file by hand (prove -I t/lib t/x.t) while
+# the test cluster is up (scripts/pg.sh start test).
+if (grep { !defined $ENV{$_} } qw(CT_RUN_DIR CT_MODULE CT_PG_BIN)) {
+    open my $fh, '-|', 'bash', '-c',
+        '. "$1/scripts/env.sh" && printf "%s\n" "$RUN_DIR" "$MODULE"'
+        . ' "$PG_BIN" "$PG_TEST_PORT"', '_', $ROOT
+        or die "CT: cannot source scripts/env.sh: $!\n";
+    my @v = map { chomp; $_ } <$fh>;
+    close $fh or die "CT: scripts/env.sh failed\n";
+    $ENV{CT_RUN_DIR} //= $v[0];
+    $ENV{CT_MODULE}  //= $v[1];
+    $ENV{CT_PG_BIN}  //= $v[2];
+    $ENV{CT_PGPORT}  //= $v[3];
+}
+$ENV{CT_PGHOST} //= '127.0.0.1';
+$ENV{CT_PGPORT} //= 54339;
+$ENV{CT_PGUSER} //= 'customer';
+
+my $NGINX = $ENV{CT_NGINX} // '/usr/sbin/nginx';
+my $PG_BIN = $ENV{CT_PG_BIN};
+
+# Make prove's timeouts and Ctrl-C run the END cleanup.
+for my $sig (qw(INT TERM HUP)) {
+    $SIG{$sig} = sub { exit 1 } unless $SIG{$sig};
+}
+
+
+# `use CT;` exports Test::More (plan arguments pass through) with a
+# done_testing that first stops everything and checks the logs as tests.
+sub import {
+    my ($class, @plan) = @_;
+    my $caller = caller;
+
+    eval "package $caller; Test::More->import(\@plan); 1" or die $@;
+    no strict 'refs';
+    no warnings 'redefine';
+    *{"${caller}::done_testing"} = \&done_testing;
+}
+
+
+sub done_testing {
+    _shutdown();
+    goto &Test::More::done_testing;
+}
+
+
+sub root { $ROOT }
+
+
+sub wait_for {
+    my ($cond, %o) = @_;
+    my $deadline = time + ($o{timeout} // 10);
+
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return undef if time >= $deadline;
+        sleep($o{interval} // 0.05);
+    }
+}
+
+
+# --- databases -----------------------------------------------------------
+
+sub _test_name {
+    my $name = lc basename($0, '.t');
+    $name =~ s/[^a-z0-9]+/_/g;
+    return substr($name, 0, 40);
+}
+
+
+sub db_create {
+    my $name = 't_' . _test_name() . "_$$";
+    $name .= '_' . $DB_SEQ{$name} if $DB_SEQ{$name}++;
+
+    _sql_at($ENV{CT_PGPORT}, 'postgres',
+        qq{CREATE DATABASE "$name" TEMPLATE customer_template});
+    push @DBS, $name;
+    return $name;
+}
+
+
+# sql($db, $sql, @bind): bind values are psql variables :'p1', :'p2', ...
+# (quoted literals) in $sql. Dies on error. List context: result lines;
+# scalar: the whole output, chomped.
+sub sql {
+    my ($db, $sql, @bind) = @_;
+    return $db->sql($sql, @bind) if ref $db;
+    return _sql_at($ENV{CT_PGPORT}, $db, $sql, @bind);
+}
+
+
+sub _psql_cmd {
+    my ($port, $db, @extra) = @_;
+    return ("$PG_BIN/psql", '-X', '-A', '-t', '-q',
+        '-h', $ENV{CT_PGHOST}, '-p', $port, '-U', $ENV{CT_PGUSER},
+        '-d', $db, @extra);
+}
+
+
+sub _sql_at {
+    my ($port, $db, $sql, @bind) = @_;
+    my $f = File::Temp->new(SUFFIX => '.sql');
+    my $i = 0;
+
+    print $f $sql, "\n";
+    close $f;
+    my @vars = map { ('-v', 'p' . ++$i . "=$_") } @bind;
+    push @vars, '-v', 'ON_ERROR_STOP=1';
+    my ($rc, $out, $err) = _capture(
+        [_psql_cmd($port, $db, @vars, '-f', $f->filename)]);
+    die "CT::sql failed (exit $rc) on $db: $err\nSQL: $sql\n" if $rc;
+    print STDERR $err if length $err;
+    chomp $out;
+    return wantarray ? split(/\n/, $out) : $out;
+}
+
+
+# _capture([cmd...], merge => 1): run without a shell; returns
+# (exit code, stdout, stderr). With merge, stderr goes to stdout.
+sub _capture {
+    my ($cmd, %o) = @_;
+    my $errf = File::Temp->new;
+    my $pid = open(my $fh, '-|') // die "CT: fork: $!\n";
+
+    if (!$pid) {
+        open STDIN, '<', '/dev/null';
+        if ($o{merge}) {
+            open STDERR, '>&', \*STDOUT;
+        } else {
+            open STDERR, '>', $errf->filename;
+        }
+        exec @$cmd or POSIX::_exit(127);
+    }
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    my $rc = $? >> 8;
+    my $err = do { local $/; open my $e, '<', $errf->filename; <$e> } // '';
+    return ($rc, $out, $err);
+}
+
+
+sub psql_session {
+    my ($db) = @_;
+    return $db->psql_session if ref $db;
+    return CT::Session->new(_psql_cmd($ENV{CT_PGPORT}, $db));
+}
+
+
+# --- runtime directories and ports -------------------------------------
+
+sub _fresh_dir {
+    my ($kind, $mode) = @_;
+    my $base = "$ENV{CT_RUN_DIR}/t";
+
+    make_path($base, { mode => 0755 });
+    my $dir = tempdir(_test_name() . "-$kind-XXXXXX", DIR => $base);
+    chmod $mode, $dir;
+    push @DIRS, $dir;
+    return $dir;
+}
+
+
+sub _free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+        Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+        or die "CT: cannot find a free port: $!\n";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+
+sub _slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+
+sub _as_pg {
+    return $> == 0 ? ('runuser', '-u', 'postgres', '--', 'env', '-C', '/', @_)
+        : @_;
+}
+
+
+# --- nginx -------------------------------------------------------------
+
+sub _nginx_conf {
+    my (%o) = @_;
+    my $dir = $o{dir};
+    my $temp = join '', map { "    ${_}_temp_path $dir/${_}_temp;\n" }
+        qw(client_body proxy fastcgi uwsgi scgi);
+
+    return <<"CONF";
+load_module $ENV{CT_MODULE};
+
+daemon off;
+master_process on;
+worker_processes $o{workers};
+error_log $dir/error.log info;
+pid $dir/nginx.pid;
+$o{main_extra}
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+$temp
+    access_log $dir/access.log;
+
+$o{http}
+}
+CONF
+}
+
+
+# nginx_start(db => $db, pool => 4, timeout => '5s', queue => 64,
+#     workers => 1, http_extra => '', server_extra => '', main_extra => '',
+#     conninfo => undef, allow_log => undef). Passing pool/timeout/queue
+# as undef leaves that directive out.
+sub nginx_start {
+    my (%o) = @_;
+    my %d = (pool => 4, timeout => '5s', queue => 64);
+    %o = (workers => 1, http_extra => '', server_extra => '',
+        main_extra => '', %o);
+    for my $k (keys %d) {
+        $o{$k} = $d{$k} unless exists $o{$k};
+    }
+    defined $o{db} or defined $o{conninfo}
+        or die "CT::nginx_start: db or conninfo required\n";
+
+    my $conninfo = $o{conninfo} // "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT}"
+        . " dbname=$o{db} user=$ENV{CT_PGUSER}"
+        . ' sslmode=disable gssencmode=disable';
+    $conninfo =~ s/(["\\])/\\$1/g;
+
+    my $dir = _fresh_dir('nginx', 0777);
+    my $self = bless { dir => $dir, workers => $o{workers},
+        allow_log => $o{allow_log}, creator => $$ }, 'CT::Nginx';
+
+    for my $attempt (1 .. 3) {
+        my $port = _free_port();
+        my $http = qq{    customer_db "$conninfo";\n};
+        for my $k (qw(pool timeout queue)) {
+            $http .= "    customer_db_$k $o{$k};\n" if defined $o{$k};
+        }
+        $http .= <<"HTTP";
+$o{http_extra}
+    server {
+        listen 127.0.0.1:$port;
+
+        client_max_body_size 64k;
+        client_body_buffer_size 64k;
+
+        location /api/ {
+            customer_api;
+        }
+
+        location = /health {
+            customer_api;
+        }
+$o{server_extra}
+    }
+HTTP
+        open my $fh, '>', "$dir/nginx.conf" or die "CT: $dir: $!\n";
+        print $fh _nginx_conf(%o, dir => $dir, http => $http);
+        close $fh;
+
+        my ($rc, $out) = _capture(
+            [$NGINX, '-t', '-p', $dir, '-c', "$dir/nginx.conf"], merge => 1);
+        die "CT: nginx -t failed for $dir/nginx.conf:\n$out" if $rc;
+
+        $self->{port} = $port;
+        return $self if $self->_spawn;
+        last unless _slurp("$dir/stderr.log") =~ /Address already in use/;
+    }
+    die "CT: nginx did not start in $dir:\n" . _slurp("$dir/stderr.log")
+        . _slurp("$dir/error.log");
+}
+
+
+# nginx_test_conf($http_snippet): (exit code, output) of nginx -t with the
+# module loaded and the snippet inside http{}.
+sub nginx_test_conf {
+    my ($snippet) = @_;
+    my $dir = _fresh_dir('conf', 0777);
+
+    open my $fh, '>', "$dir/nginx.conf" or die "CT: $dir: $!\n";
+    print $fh _nginx_conf(workers => 1, main_extra => '', dir => $dir,
+        http => $snippet);
+    close $fh;
+    my ($rc, $out) = _capture(
+        [$NGINX, '-t', '-p', $dir, '-c', "$dir/nginx.conf"], merge => 1);
+    return ($rc, $out);
+}
+
+
+# --- private PostgreSQL ------------------------------------------------
+
+# private_pg(): a cluster of its own on a free port, with role and database
+# "customer" migrated, for tests that stop and start PostgreSQL.
+sub private_pg {
+    my $dir = _fresh_dir('pg', 0755);
+    my $port = _free_port();
+    my $self = bless { dir => $dir, port => $port, data => "$dir/data",
+        creator => $$ }, 'CT::Pg';
+
+    mkdir "$dir/data", 0700 or die "CT: $dir/data: $!\n";
+    mkdir "$dir/sock", 0755 or die "CT: $dir/sock: $!\n";
+    open my $log, '>', "$dir/pg.log" or die "CT: $dir/pg.log: $!\n";
+    close $log;
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres');
+        chown $uid, $gid, "$dir/data", "$dir/sock", "$dir/pg.log";
+    }
+
+    my ($rc, $out) = _capture([_as_pg("$PG_BIN/initdb", '-D', "$dir/data",
+        '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8',
+        '--locale=C.UTF-8')], merge => 1);
+    die "CT: initdb failed:\n$out" if $rc;
+
+    open my $conf, '>>', "$dir/data/postgresql.conf"
+        or die "CT: postgresql.conf: $!\n";
+    print $conf <<"CONF";
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir/sock'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+    close $conf;
+    push @PGS, $self;
+    $self->start;
+
+    local $ENV{CT_PGUSER} = 'postgres';
+    _sql_at($port, 'postgres', 'CREATE ROLE customer LOGIN SUPERUSER');
+    _sql_at($port, 'postgres', 'CREATE DATABASE customer OWNER customer');
+
+    local $ENV{CUSTOMER_DB} = $self->conninfo;
+    ($rc, $out) = _capture(["$ROOT/scripts/pg.sh", 'migrate'], merge => 1);
+    die "CT: migrate failed on private cluster:\n$out" if $rc;
+    return $self;
+}
+
+
+# --- cleanup -----------------------------------------------------------
+
+sub _shutdown {
+    $_->stop for grep { !$_->{stopped} } @NGINX;
+    $_->close for @SESSIONS;
+    $_->stop for grep { $_->{running} } @PGS;
+}
+
+
+END {
+    my $exit = $?;
+
+    if ($$ == $MAIN_PID) {
+        $IN_END = 1;
+        my $bad = grep { !$_->{stopped} && !$_->stop } @NGINX;
+        $_->close for @SESSIONS;
+        for my $pg (grep { $_->{running} } @PGS) {
+            eval { $pg->stop('immediate'); 1 } or warn $@;
+        }
+        for my $db (@DBS) {
+            eval { _sql_at($ENV{CT_PGPORT}, 'postgres',
+                qq{DROP DATABASE IF EXISTS "$db" WITH (FORCE)}); 1 }
+                or warn $@;
+        }
+        my $passing = Test::More->builder->is_passing && !$bad && !$exit;
+        if ($passing && !$ENV{CT_KEEP}) {
+            remove_tree(@DIRS);
+        } elsif (@DIRS) {
+            Test::More::diag("kept for inspection: @DIRS");
+        }
+        $exit ||= 1 if $bad;
+    }
+    $? = $exit;
+}
+
+
+package CT::Nginx;
+
+use strict;
+use warnings;
+
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+
+sub port { $_[0]{port} }
+sub dir  { $_[0]{dir} }
+sub pid  { $_[0]{pid} }
+sub url  { "http://127.0.0.1:$_[0]{port}$_[1]" }
+sub error_log { CT::_slurp("$_[0]{dir}/error.log") }
+
+
+sub _spawn {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    my $pid = fork // die "CT: fork: $!\n";
+
+    if (!$pid) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        exec $NGINX, '-p', $dir, '-c', "$dir/nginx.conf"
+            or POSIX::_exit(127);
+    }
+    $self->{pid} = $pid;
+
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            $self->{stopped} = 1;
+            return 0;
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{port}, Proto => 'tcp', Timeout => 1);
+        if ($s) {
+            close $s;
+            push @NGINX, $self;
+            return 1;
+        }
+        select(undef, undef, undef, 0.02);
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    die "CT: nginx did not listen on port $self->{port} within 10 s\n";
+}
+
+
+# Worker pids (children of the master); waits until all have started.
+sub worker_pids {
+    my ($self) = @_;
+    my @pids;
+
+    CT::wait_for(sub {
+        open my $ps, '-|', 'ps', '--ppid', $self->{pid}, '-o', 'pid=';
+        @pids = map { /(\d+)/ ? $1 : () } <$ps>;
+        close $ps;
+        @pids >= $self->{workers};
+    });
+    return @pids;
+}
+
+
+# Graceful stop (QUIT), then the error.log check: a test inside a test
+# file, a diag and a failing exit status from END. Returns true if clean.
+sub stop {
+    my ($self) = @_;
+    return 1 if $self->{stopped}++ || $$ != $self->{creator};
+
+    my $pid = $self->{pid};
+    my @problems;
+    kill 'QUIT', $pid;
+    my $gone = CT::wait_for(sub { waitpid($pid, WNOHANG) == $pid },
+        timeout => 20);
+    if (!$gone) {
+        push @problems, "nginx $pid did not exit on QUIT within 20 s\n";
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    } elsif ($?) {
+        push @problems, "nginx exited with status $?\n";
+    }
+
+    my $allow = $self->{allow_log};
+    push @problems, grep { /\[(alert|crit|emerg)\]/
+        && !($allow && $_ =~ $allow) } split /^/, $self->error_log;
+
+    my $name = "nginx in $self->{dir} stopped cleanly,"
+        . " no [alert]/[crit]/[emerg] in error.log";
+    if ($IN_END) {
+        Test::More::diag("not ok: $name:\n", @problems) if @problems;
+    } else {
+        Test::More::ok(!@problems, $name) or Test::More::diag(@problems);
+    }
+    return !@problems;
+}
+
+
+# req($method, $path, body => $string | json => $data, headers => {...})
+# → {status, reason, headers (lower-case keys), body, json, elapsed}.
+# status 599 is HTTP::Tiny's own error (connect failed, timeout).
+sub req {
+    my ($self, $method, $path, %o) = @_;
+    my %headers = %{ $o{headers} // {} };
+    my $content = $o{body};
+
+    if (exists $o{json}) {
+        $content = JSON::PP->new->utf8->canonical->allow_nonref
+            ->encode($o{json});
+        $headers{'Content-Type'} //= 'application/json';
+    }
+    my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 0,
+        max_redirect => 0);
+    my $t0 = time;
+    my $r = $http->request($method, $self->url($path), {
+        headers => \%headers,
+        defined $content ? (content => $content) : () });
+    my $elapsed = time - $t0;
+    my $body = $r->{content} // '';
+    my $json = length $body
+        ? eval { JSON::PP->new->utf8->allow_nonref->decode($body) }
+        : undef;
+
+    return { status => $r->{status}, reason => $r->{reason},
+        headers => $r->{headers}, body => $body, json => $json,
+        elapsed => $elapsed };
+}
+
+
+# raw($bytes, timeout => 5): send bytes as-is, return all the server sent
+# until it closed the connection (or the timeout passed).
+sub raw {
+    my ($self, $data, %o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $self->{port}, Proto => 'tcp', Timeout => 5)
+        or die "CT: connect: $!\n";
+    my $sel = IO::Select->new($s);
+    my $deadline = time + ($o{timeout} // 5);
+    my $buf = '';
+
+    syswrite($s, $data) // die "CT: write: $!\n";
+    while ((my $left = $deadline - time) > 0) {
+        last unless $sel->can_read($left);
+        last unless sysread($s, $buf, 65536, length $buf);
+    }
+    close $s;
+    return $buf;
+}
+
+
+package CT::Session;
+
+# A long-lived psql: ->run($sql) sends it and waits for a marker; dies on
+# ERROR (->run($sql, allow_error => 1) returns the output instead).
+
+use strict;
+use warnings;
+
+use IO::Select;
+use IPC::Open3 qw(open3);
+use Time::HiRes qw(time);
+
+sub new {
+    my ($class, @cmd) = @_;
+    my $pid = open3(my $in, my $out, undef, @cmd);
+
+    $in->autoflush(1);
+    my $self = bless { pid => $pid, in => $in, out => $out, n => 0,
+        buf => '' }, $class;
+    push @SESSIONS, $self;
+    return $self;
+}
+
+
+sub run {
+    my ($self, $sql, %o) = @_;
+    my $mark = '__CT_DONE_' . ++$self->{n} . '__';
+    my $sel = IO::Select->new($self->{out});
+    my $deadline = time + ($o{timeout} // 30);
+
+    $sql =~ s/\s+\z//;
+    $sql .= ';' unless $sql =~ /;\z/ || $sql =~ /^\\[^\n]*\z/m;
+    print { $self->{in} } "$sql\n\\echo $mark\n";
+    while ($self->{buf} !~ /^\Q$mark\E\n/m) {
+        my $left = $deadline - time;
+        die "CT::Session: no answer within the timeout to: $sql\n"
+            if $left <= 0 || !$sel->can_read($left);
+        sysread($self->{out}, $self->{buf}, 65536, length $self->{buf})
+            or die "CT::Session: psql exited\n";
+    }
+    $self->{buf} =~ s/\A(.*?)^\Q$mark\E\n//ms;
+    my $out = $1;
+    die "CT::Session: $out" if !$o{allow_error} && $out =~ /^ERROR:/m;
+    chomp $out;
+    return wantarray ? split(/\n/, $out) : $out;
+}
+
+
+sub close {
+    my ($self) = @_;
+    return unless $self->{pid};
+    CORE::close($self->{in});
+    CT::wait_for(sub { waitpid($self->{pid}, POSIX::WNOHANG()) != 0 },
+        timeout => 5) or kill 'KILL', $self->{pid};
+    waitpid($self->{pid}, 0);
+    $self->{pid} = undef;
+}
+
+
+package CT::Pg;
+
+use strict;
+use warnings;
+
+sub port { $_[0]{port} }
+sub db   { 'customer' }
+sub dir  { $_[0]{dir} }
+
+sub conninfo {
+    "host=127.0.0.1 port=$_[0]{port} dbname=customer user=customer"
+        . ' sslmode=disable gssencmode=disable';
+}
+
+
+sub start {
+    my ($self) = @_;
+    my ($rc, $out) = CT::_capture([CT::_as_pg("$PG_BIN/pg_ctl", 'start',
+        '-w', '-s', '-D', $self->{data}, '-l', "$self->{dir}/pg.log")],
+        merge => 1);
+    die "CT: pg_ctl start failed:\n$out" . CT::_slurp("$self->{dir}/pg.log")
+        if $rc;
+    $self->{running} = 1;
+}
+
+
+# stop('fast' | 'immediate')
+sub stop {
+    my ($self, $mode) = @_;
+    return unless $$ == $self->{creator};
+    my ($rc, $out) = CT::_capture([CT::_as_pg("$PG_BIN/pg_ctl", 'stop',
+        '-w', '-s', '-m', $mode // 'fast', '-D', $self->{data})],
+        merge => 1);
+    die "CT: pg_ctl stop failed:\n$out" if $rc;
+    $self->{running} = 0;
+}
+
+
+sub sql {
+    my ($self, $sql, @bind) = @_;
+    return CT::_sql_at($self->{port}, 'customer', $sql, @bind);
+}
+
+
+sub psql_session {
+    my ($self) = @_;
+    return CT::Session->new(CT::_psql_cmd($self->{port}, 'customer'));
+}
+
+
+1;

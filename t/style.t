@@ -1,0 +1,24 @@
+# Source style: no line over 80 columns, no tabs (as lua-nginx-module
+# checks in CI).
+use strict;
+use warnings;
+
+use FindBin;
+use Test::More;
+
+my @files = sort glob("$FindBin::Bin/../src/*.[ch]");
+plan skip_all => 'no src/*.c or src/*.h yet' unless @files;
+
+for my $file (@files) {
+    open my $fh, '<', $file or die "$file: $!";
+    my $name = $file =~ s{.*/(src/)}{$1}r;
+    my @bad;
+    while (my $line = <$fh>) {
+        chomp $line;
+        my $why = $line =~ /\t/ ? 'tab' : length $line > 80 ? 'long' : next;
+        push @bad, "$name:$.: $why: $line\n";
+    }
+    ok(!@bad, "$name: lines within 80 columns, no tabs") or diag(@bad);
+}
+
+done_testing();

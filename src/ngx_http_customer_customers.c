@@ -415,14 +415,26 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
 {
-    if (ngx_http_customer_is_uuid(&ctx->params[0])) {
-        ctx->params[0].data[ctx->params[0].len] = '\0';
-        return NGX_OK;
+    u_char  *p;
+
+    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
+        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
+                                    sizeof("customerId") - 1,
+                                    "Must be a UUID");
+        return NGX_DECLINED;
     }
 
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                        "Validation failed", "customerId",
-                                        "Must be a UUID");
+    /* a NUL-terminated copy for libpq */
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    return NGX_OK;
 }
 
 
@@ -443,8 +455,14 @@ ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
     ngx_http_customer_pg_query_t  *q;
 
     rc = ngx_http_customer_id(ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -717,12 +735,16 @@ ngx_http_customer_update(ngx_http_customer_ctx_t *ctx, ngx_uint_t merge)
     ngx_http_customer_pg_query_t  *q;
 
     rc = ngx_http_customer_id(ctx);
-    if (rc != NGX_OK) {
-        return rc;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                        ngx_http_customer_fields, 0);
+
+    } else if (rc == NGX_DECLINED) {
+        (void) ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                          ngx_http_customer_fields, 0);
     }
 
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_fields, 0);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -793,8 +815,14 @@ ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
     ngx_http_customer_pg_query_t  *q;
 
     rc = ngx_http_customer_id(ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
     }
 
     q = ngx_http_customer_query_create(ctx);

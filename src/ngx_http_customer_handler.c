@@ -686,7 +686,7 @@ ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx, const char *name,
         return NGX_ERROR;
     }
 
-    ngx_sprintf(msg, "must be a whole number from %ui to %ui%Z", min, max);
+    ngx_sprintf(msg, "Must be a whole number from %ui to %ui%Z", min, max);
 
     ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
                                 (char *) msg);

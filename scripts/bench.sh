@@ -1,4 +1,185 @@
 #!/usr/bin/env bash
+# make bench: wrk against the module on loopback, beside pgbench -S on the
+# same PostgreSQL with the same number of server connections, in one run.
+#
+#   BENCH_SECONDS=10  seconds per measurement
+#   BENCH_WORKERS=2   nginx worker processes
+#   BENCH_POOL=4      customer_db_pool (connections per worker)
+#   BENCH_WRK_CONNS=64 wrk connections
+#
+# It uses the dev cluster (scripts/pg.sh start dev), a database of its own
+# (customer_bench) seeded once with 100,000 customers, and pgbench's
+# tables at scale 1 (100,000 accounts) in the same database.
 set -euo pipefail
-echo "bench: TODO (scripts/bench.sh is not written yet)" >&2
-exit 1
+. "$(dirname "$0")/env.sh"
+
+secs=${BENCH_SECONDS:-10}
+workers=${BENCH_WORKERS:-2}
+pool=${BENCH_POOL:-4}
+wconns=${BENCH_WRK_CONNS:-64}
+pgconns=$((workers * pool))
+port=${BENCH_PORT:-8091}
+db=customer_bench
+
+"$ROOT/scripts/deps.sh" bench
+"$ROOT/scripts/build.sh"
+
+bench_dir=$RUN_DIR/bench
+mkdir -p "$bench_dir"
+
+started_pg=0
+nginx_pid=
+cleanup() {
+    if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -QUIT "$nginx_pid"
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+    if [[ $started_pg -eq 1 ]]; then
+        "$ROOT/scripts/pg.sh" stop dev
+    fi
+}
+trap cleanup EXIT
+
+if ! "$ROOT/scripts/pg.sh" status dev >/dev/null 2>&1; then
+    started_pg=1
+fi
+"$ROOT/scripts/pg.sh" start dev >/dev/null
+
+psql_() {
+    "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+        -p "$PG_DEV_PORT" -U customer "$@"
+}
+
+if ! psql_ -d customer -c "SELECT 1 FROM pg_database WHERE datname = '$db'" \
+        | grep -q 1; then
+    psql_ -d customer -c "CREATE DATABASE $db"
+fi
+"$ROOT/scripts/pg.sh" migrate "$db" dev >/dev/null
+
+if [[ $(psql_ -d "$db" -c "SELECT count(*) FROM customers") -lt 100000 ]]
+then
+    echo "bench: seeding 100,000 customers"
+    psql_ -d "$db" <<'SQL'
+TRUNCATE customers;
+INSERT INTO customers (user_id, email, full_name, contact_number,
+    customer_status, customer_type, total_orders, total_order_value,
+    total_complaints, last_order_date, customer_since, tags)
+SELECT 'user-' || i, 'customer' || i || '@example.com',
+       'Customer Number ' || i, '+9198' || lpad(i::text, 8, '0'),
+       (ARRAY['Active', 'Active', 'Active', 'Inactive', 'Suspended'])
+           [1 + i % 5],
+       (ARRAY['Regular', 'Regular', 'Premium', 'VIP'])[1 + i % 4],
+       i % 50, (i % 10007) * 13.37, i % 3,
+       now() - (i % 700) * interval '1 day',
+       now() - (i % 1000) * interval '1 day',
+       ARRAY['seed']
+FROM generate_series(1, 100000) AS i;
+VACUUM ANALYZE customers;
+SQL
+fi
+
+if ! psql_ -d "$db" -c "SELECT 1 FROM pg_tables
+        WHERE tablename = 'pgbench_accounts'" | grep -q 1; then
+    echo "bench: pgbench -i -s 1"
+    "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$PG_DEV_PORT" \
+        -U customer "$db" >/dev/null 2>&1
+fi
+
+psql_ -d "$db" -c "COPY (SELECT id FROM customers ORDER BY random()
+        LIMIT 20000) TO STDOUT" >"$bench_dir/ids.txt"
+
+cat >"$bench_dir/get.lua" <<EOF
+local ids = {}
+for line in io.lines("$bench_dir/ids.txt") do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/api/customers/" .. ids[math.random(#ids)])
+end
+EOF
+
+
+cat >"$bench_dir/list.lua" <<'EOF'
+request = function()
+    return wrk.format("GET", "/api/customers?status=Active"
+        .. "&sortBy=totalOrderValue&sortOrder=desc&limit=20&page="
+        .. math.random(50))
+end
+EOF
+
+conninfo="host=127.0.0.1 port=$PG_DEV_PORT dbname=$db user=customer"
+conninfo+=" sslmode=disable gssencmode=disable"
+
+mkdir -p "$bench_dir/nginx"
+cat >"$bench_dir/nginx/nginx.conf" <<EOF
+load_module $MODULE;
+daemon off;
+worker_processes $workers;
+error_log $bench_dir/nginx/error.log warn;
+pid $bench_dir/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $bench_dir/nginx/client_body_temp;
+    proxy_temp_path $bench_dir/nginx/proxy_temp;
+    fastcgi_temp_path $bench_dir/nginx/fastcgi_temp;
+    uwsgi_temp_path $bench_dir/nginx/uwsgi_temp;
+    scgi_temp_path $bench_dir/nginx/scgi_temp;
+    customer_db "$conninfo";
+    customer_db_pool $pool;
+    customer_db_queue 4096;
+    server {
+        listen 127.0.0.1:$port;
+        location /api/ { customer_api; }
+        location = /health { customer_api; }
+    }
+}
+EOF
+if [[ $EUID -eq 0 ]]; then
+    chown -R nobody: "$bench_dir/nginx"
+fi
+
+/usr/sbin/nginx -p "$bench_dir/nginx" -c "$bench_dir/nginx/nginx.conf" &
+nginx_pid=$!
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+wrk_rps() {
+    # prints requests/s; fails the bench on non-2xx answers or errors
+    local out
+    out=$(wrk -t2 -c"$wconns" -d"${secs}s" "$@")
+    if grep -q "Non-2xx" <<<"$out"; then
+        echo "bench: non-2xx answers:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    awk '/Requests\/sec/ { printf "%d", $2 }' <<<"$out"
+}
+
+pgbench_tps() {
+    "$PG_BIN/pgbench" -n -S -M prepared -c "$pgconns" -j 2 -T "$secs" \
+        -h 127.0.0.1 -p "$PG_DEV_PORT" -U customer "$db" 2>/dev/null \
+        | awk '/^tps/ { printf "%d", $3 }'
+}
+
+echo "bench: warming up"
+wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
+    "http://127.0.0.1:$port" >/dev/null
+
+pg=$(pgbench_tps)
+get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$port")
+list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$port")
+health=$(wrk_rps "http://127.0.0.1:$port/health")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+cat <<EOF
+
+| measurement ($secs s each, $workers nginx workers x $pool = $pgconns PostgreSQL connections, wrk -c $wconns) | req/s | ÷ pgbench -S |
+|---|---:|---:|
+| pgbench -S -M prepared -c $pgconns -j 2 (same server, same database) | $pg | 1.00 |
+| GET /api/customers/{id} (random of 100,000) | $get | $(ratio "$get" "$pg") |
+| GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 | $list | $(ratio "$list" "$pg") |
+| GET /health | $health | $(ratio "$health" "$pg") |
+EOF

@@ -360,12 +360,13 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
 static ngx_http_customer_pg_stmt_t
     ngx_http_customer_list_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
 
-static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][2] = {
-    { "createdAt", "created_at" },
-    { "totalOrders", "total_orders" },
-    { "totalOrderValue", "total_order_value" },
-    { "lastOrderDate", "last_order_date" },
-    { "fullName", "full_name" }
+/* API name, column, and NULLS LAST for the nullable one */
+static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][3] = {
+    { "createdAt", "created_at", "" },
+    { "totalOrders", "total_orders", "" },
+    { "totalOrderValue", "total_order_value", "" },
+    { "lastOrderDate", "last_order_date", " NULLS LAST" },
+    { "fullName", "full_name", "" }
 };
 
 
@@ -379,7 +380,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
     static const char  *dirs[2] = { "ASC", "DESC" };
 
     static const char  where[] =
-        " FROM customers WHERE ($1::text IS NULL OR customer_status = $1)"
+        " WHERE ($1::text IS NULL OR customer_status = $1)"
         " AND ($2::text IS NULL OR customer_type = $2)";
 
     for (i = 0; i < NGX_HTTP_CUSTOMER_NSORTS; i++) {
@@ -396,15 +397,19 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
             /* sort key names come from the table above, never a request */
 
+            /* totals come from customer_counts, kept by triggers */
+
             ngx_snprintf(p, len - 1,
                          "SELECT t.total, c.* FROM"
-                         " (SELECT count(*) AS total%s) t"
+                         " (SELECT coalesce(sum(n), 0) AS total"
+                         " FROM customer_counts%s) t"
                          " LEFT JOIN LATERAL (SELECT "
-                         NGX_HTTP_CUSTOMER_LIST_COLUMNS "%s"
-                         " ORDER BY %s %s NULLS LAST, id %s"
+                         NGX_HTTP_CUSTOMER_LIST_COLUMNS
+                         " FROM customers%s"
+                         " ORDER BY %s %s%s, id %s"
                          " LIMIT $3 OFFSET $4) c ON true%Z",
                          where, where, ngx_http_customer_sorts[i][1],
-                         dirs[d], dirs[d]);
+                         dirs[d], ngx_http_customer_sorts[i][2], dirs[d]);
         }
     }
 

@@ -397,7 +397,11 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
             /* sort key names come from the table above, never a request */
 
-            /* totals come from customer_counts, kept by triggers */
+            /*
+             * Totals come from customer_counts, kept by triggers; the
+             * page is cut before its columns are formatted, so rows that
+             * OFFSET skips are never passed through to_char().
+             */
 
             ngx_snprintf(p, len - 1,
                          "SELECT t.total, c.* FROM"
@@ -405,11 +409,15 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
                          " FROM customer_counts%s) t"
                          " LEFT JOIN LATERAL (SELECT "
                          NGX_HTTP_CUSTOMER_LIST_COLUMNS
-                         " FROM customers%s"
+                         " FROM (SELECT * FROM customers%s"
                          " ORDER BY %s %s%s, id %s"
-                         " LIMIT $3 OFFSET $4) c ON true%Z",
-                         where, where, ngx_http_customer_sorts[i][1],
-                         dirs[d], ngx_http_customer_sorts[i][2], dirs[d]);
+                         " LIMIT $3 OFFSET $4) p"
+                         " ORDER BY %s %s%s, id %s) c ON true%Z",
+                         where, where,
+                         ngx_http_customer_sorts[i][1], dirs[d],
+                         ngx_http_customer_sorts[i][2], dirs[d],
+                         ngx_http_customer_sorts[i][1], dirs[d],
+                         ngx_http_customer_sorts[i][2], dirs[d]);
         }
     }
 

@@ -259,7 +259,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
-    1, 0, ""
+    1, 1, 0, ""
 };
 
 
@@ -293,7 +293,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
     " $2, $2"
     " FROM (SELECT $1::jsonb AS j) s"
     " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
-    2, 0, ""
+    2, 0, 0, ""
 };
 
 
@@ -341,7 +341,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
     " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS ")"
     " SELECT u.*, (SELECT version FROM cur)"
     " FROM (SELECT 1) one LEFT JOIN u ON true",
-    5, 0, ""
+    5, 0, 0, ""
 };
 
 
@@ -352,7 +352,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
     " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
     " SELECT c.open_complaints, (SELECT count(*) FROM d),"
     " api_ts(now()) FROM c",
-    1, 0, ""
+    1, 0, 0, ""
 };
 
 
@@ -394,6 +394,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
             ngx_http_customer_list_sql[i][d].sql = (char *) p;
             ngx_http_customer_list_sql[i][d].nparams = 4;
+            ngx_http_customer_list_sql[i][d].shared = 1;
 
             /* sort key names come from the table above, never a request */
 

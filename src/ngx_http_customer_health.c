@@ -23,7 +23,8 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
-    "SELECT (SELECT count(*) FROM schema_migrations)::text", 0, 0, ""
+    "SELECT (SELECT count(*) FROM schema_migrations)::text",
+    0, 1, 0, ""
 };
 
 
@@ -92,6 +93,8 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     yajl_gen_integer(g, st.live);
     ngx_http_customer_gen_lit(g, "idle");
     yajl_gen_integer(g, st.idle);
+    ngx_http_customer_gen_lit(g, "inFlight");
+    yajl_gen_integer(g, st.inflight);
     ngx_http_customer_gen_lit(g, "waiting");
     yajl_gen_integer(g, st.waiting);
     ngx_http_customer_gen_lit(g, "connects");

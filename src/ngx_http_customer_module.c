@@ -26,6 +26,10 @@ static ngx_conf_num_bounds_t  ngx_http_customer_pool_bounds = {
     ngx_conf_check_num_bounds, 1, 1024
 };
 
+static ngx_conf_num_bounds_t  ngx_http_customer_pipeline_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_CUSTOMER_PG_MAX_DEPTH
+};
+
 static ngx_conf_num_bounds_t  ngx_http_customer_queue_bounds = {
     ngx_conf_check_num_bounds, 0, 65536
 };
@@ -46,6 +50,13 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_customer_main_conf_t, pool_size),
       &ngx_http_customer_pool_bounds },
+
+    { ngx_string("customer_db_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, pipeline),
+      &ngx_http_customer_pipeline_bounds },
 
     { ngx_string("customer_db_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -125,6 +136,7 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
      */
 
     cmcf->pool_size = NGX_CONF_UNSET_UINT;
+    cmcf->pipeline = NGX_CONF_UNSET_UINT;
     cmcf->timeout = NGX_CONF_UNSET_MSEC;
     cmcf->queue_size = NGX_CONF_UNSET_UINT;
     cmcf->request_id_index = NGX_ERROR;
@@ -141,6 +153,7 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
     ngx_conf_init_uint_value(cmcf->pool_size, 16);
+    ngx_conf_init_uint_value(cmcf->pipeline, 8);
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
     ngx_conf_init_uint_value(cmcf->queue_size, 1024);
 
@@ -266,6 +279,7 @@ ngx_http_customer_init_process(ngx_cycle_t *cycle)
 
     cmcf->pool = ngx_http_customer_pg_pool_create(cycle, &cmcf->conninfo,
                                                   cmcf->pool_size,
+                                                  cmcf->pipeline,
                                                   cmcf->timeout,
                                                   cmcf->queue_size);
     if (cmcf->pool == NULL) {

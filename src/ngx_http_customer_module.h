@@ -42,6 +42,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                       conninfo;
     ngx_uint_t                      pool_size;     /* per worker */
+    ngx_uint_t                      pipeline;      /* queries in flight
+                                                      per connection */
     ngx_msec_t                      timeout;       /* connect and query */
     ngx_uint_t                      queue_size;    /* waiting requests */
     ngx_int_t                       request_id_index;

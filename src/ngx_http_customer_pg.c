@@ -13,14 +13,27 @@
 
 /*
  * A per-worker pool of non-blocking libpq connections driven by the nginx
- * event loop.
+ * event loop, in libpq's pipeline mode.
+ *
+ * A statement that is not "shared" (a write) is sent as [Parse]
+ * Bind/Execute Sync on an idle connection of its own, so it is its own
+ * transaction, and a write waiting on a lock holds up nobody else.
+ * Shared statements (reads) may join a busy connection whose in-flight
+ * queries are all shared; those sent to one connection during one turn
+ * of the event loop go out under one Sync, posted to the end of the turn
+ * (one round trip and one server wake-up for the lot).  A read that the
+ * server aborts because another in its batch failed is sent again.  When
+ * the oldest query on a connection has run for
+ * NGX_HTTP_CUSTOMER_PG_STALL ms, the reads queued behind it are sent
+ * again elsewhere and nothing more joins that connection, so one slow
+ * query (a table lock, say) does not delay the others.
  *
  * Ownership: a query lives in its request's pool.  While it waits it is on
- * pool->waiting; while it runs, conn->query points to it.  Whatever ends
- * a query (a result, an error, its timeout, its request going away)
- * unlinks it from the pool first, then calls q->handler, and never touches
- * q again: the handler may finalize the request and free q's memory.
- * Results are delivered from connection event handlers; failures found
+ * pool->waiting; while it runs, a slot of its connection points to it.
+ * Whatever ends a query (its result, an error, its timeout, its request
+ * going away) unlinks it from the pool first, then calls q->handler, and
+ * never touches q again: the handler may finalize the request and free
+ * q.  Results are delivered from connection event handlers; failures found
  * while ngx_http_customer_pg_run() is still on the stack are posted to
  * ngx_posted_events instead, so a handler never runs inside run().
  *
@@ -34,13 +47,13 @@
 
 #define NGX_HTTP_CUSTOMER_PG_BACKOFF_MIN  50      /* ms */
 #define NGX_HTTP_CUSTOMER_PG_BACKOFF_MAX  2000    /* ms */
+#define NGX_HTTP_CUSTOMER_PG_STALL        20      /* ms */
 
 /* connection states */
 #define NGX_HTTP_CUSTOMER_PG_FREE         0
 #define NGX_HTTP_CUSTOMER_PG_CONNECTING   1
 #define NGX_HTTP_CUSTOMER_PG_IDLE         2
-#define NGX_HTTP_CUSTOMER_PG_PREPARE      3
-#define NGX_HTTP_CUSTOMER_PG_QUERY        4
+#define NGX_HTTP_CUSTOMER_PG_BUSY         3
 
 /* query states */
 #define NGX_HTTP_CUSTOMER_PG_Q_NEW        0
@@ -50,25 +63,38 @@
 #define NGX_HTTP_CUSTOMER_PG_Q_DONE       4
 
 
+typedef struct {
+    ngx_http_customer_pg_query_t     *query;     /* NULL: request gone */
+    PGresult                         *result;
+    unsigned                          groups:2;  /* result runs to come */
+    unsigned                          got_result:1;
+} ngx_http_customer_pg_slot_t;
+
+
 struct ngx_http_customer_pg_conn_s {
     ngx_queue_t                       queue;     /* pool->free or ->idle */
     ngx_http_customer_pg_pool_t      *pool;
     PGconn                           *pgconn;
     ngx_connection_t                 *connection;
-    ngx_http_customer_pg_query_t     *query;
-    PGresult                         *result;    /* first result of a step */
+    ngx_http_customer_pg_slot_t      *slots;     /* ring, pool->depth */
+    ngx_uint_t                        head;      /* oldest in flight */
+    ngx_uint_t                        nflight;
+    ngx_uint_t                        gen;       /* +1 per connect */
     ngx_uint_t                        state;
     ngx_log_t                         log;
+    ngx_event_t                       sync;      /* posted: Sync + flush */
     uint64_t                          prepared[
                                       NGX_HTTP_CUSTOMER_PG_MAX_STMTS / 64];
-    unsigned                          reused:1;  /* served a query before */
-    unsigned                          got_result:1;
+    unsigned                          reused:1;   /* answered a query */
+    unsigned                          exclusive:1; /* unshared in flight */
+    unsigned                          stalled:1;   /* oldest runs long */
 };
 
 
 struct ngx_http_customer_pg_pool_s {
     ngx_http_customer_pg_conn_t      *conns;
     ngx_uint_t                        size;
+    ngx_uint_t                        depth;
     ngx_queue_t                       free;
     ngx_queue_t                       idle;
     ngx_queue_t                       waiting;
@@ -77,6 +103,7 @@ struct ngx_http_customer_pg_pool_s {
     ngx_uint_t                        nlive;
     ngx_uint_t                        nidle;
     ngx_uint_t                        nconnecting;
+    ngx_uint_t                        nflight;
     ngx_uint_t                        connects;
     ngx_uint_t                        failures;
     ngx_msec_t                        timeout;
@@ -96,11 +123,17 @@ static void ngx_http_customer_pg_connect_failed(
 static void ngx_http_customer_pg_io_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_customer_pg_want(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t rd, ngx_uint_t wr);
+static ngx_http_customer_pg_conn_t *ngx_http_customer_pg_pick(
+    ngx_http_customer_pg_pool_t *pool, ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc);
-static void ngx_http_customer_pg_step_done(ngx_http_customer_pg_conn_t *pc);
-static void ngx_http_customer_pg_fail(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
+static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
+    ngx_uint_t timedout);
 static void ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_idle(ngx_http_customer_pg_conn_t *pc);
 static ngx_int_t ngx_http_customer_pg_dead(ngx_http_customer_pg_conn_t *pc);
@@ -120,7 +153,7 @@ static ngx_uint_t  ngx_http_customer_pg_nstmts;
 
 ngx_http_customer_pg_pool_t *
 ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
-    ngx_uint_t size, ngx_msec_t timeout, ngx_uint_t queue)
+    ngx_uint_t size, ngx_uint_t depth, ngx_msec_t timeout, ngx_uint_t queue)
 {
     u_char                       *p;
     ngx_uint_t                    i;
@@ -138,6 +171,7 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     }
 
     pool->size = size;
+    pool->depth = depth;
     pool->max_waiting = queue;
     pool->timeout = timeout;
     pool->log = cycle->log;
@@ -148,6 +182,16 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
 
     for (i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
+        pool->conns[i].slots = ngx_pcalloc(cycle->pool,
+                                  depth * sizeof(ngx_http_customer_pg_slot_t));
+        if (pool->conns[i].slots == NULL) {
+            return NULL;
+        }
+
+        pool->conns[i].sync.handler = ngx_http_customer_pg_sync_handler;
+        pool->conns[i].sync.data = &pool->conns[i];
+        pool->conns[i].sync.log = cycle->log;
+
         ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
     }
 
@@ -183,7 +227,6 @@ ngx_http_customer_pg_pool_destroy(ngx_http_customer_pg_pool_t *pool)
 
     for (i = 0; i < pool->size; i++) {
         if (pool->conns[i].state != NGX_HTTP_CUSTOMER_PG_FREE) {
-            pool->conns[i].query = NULL;
             ngx_http_customer_pg_close(&pool->conns[i]);
         }
     }
@@ -197,6 +240,7 @@ ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     st->size = pool->size;
     st->live = pool->nlive;
     st->idle = pool->nidle;
+    st->inflight = pool->nflight;
     st->waiting = pool->nwaiting;
     st->connects = pool->connects;
     st->failures = pool->failures;
@@ -236,7 +280,6 @@ void
 ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_query_t *q)
 {
-    ngx_queue_t                  *x;
     ngx_http_customer_pg_conn_t  *pc;
 
     q->pool = pool;
@@ -244,20 +287,13 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 
     ngx_add_timer(&q->event, pool->timeout);
 
-    while (!ngx_queue_empty(&pool->idle)) {
-        x = ngx_queue_head(&pool->idle);
-        pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);
+    if (ngx_queue_empty(&pool->waiting)) {
+        pc = ngx_http_customer_pg_pick(pool, q);
 
-        if (ngx_http_customer_pg_dead(pc)) {
-            ngx_http_customer_pg_close(pc);
-            continue;
+        if (pc) {
+            ngx_http_customer_pg_send(pc, q);
+            return;
         }
-
-        ngx_queue_remove(x);
-        pool->nidle--;
-
-        ngx_http_customer_pg_send(pc, q);
-        return;
     }
 
     if (pool->nwaiting >= pool->max_waiting) {
@@ -285,23 +321,65 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 }
 
 
+/*
+ * An idle connection, else for a shared statement the least loaded busy
+ * connection that runs only shared statements and has a free slot.
+ */
+
+static ngx_http_customer_pg_conn_t *
+ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_query_t *q)
+{
+    ngx_uint_t                    i;
+    ngx_queue_t                  *x;
+    ngx_http_customer_pg_conn_t  *pc, *best;
+
+    while (!ngx_queue_empty(&pool->idle)) {
+        x = ngx_queue_head(&pool->idle);
+        pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);
+
+        if (ngx_http_customer_pg_dead(pc)) {
+            ngx_http_customer_pg_close(pc);
+            continue;
+        }
+
+        return pc;
+    }
+
+    if (!q->stmt->shared || pool->depth == 1) {
+        return NULL;
+    }
+
+    best = NULL;
+
+    for (i = 0; i < pool->size; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state == NGX_HTTP_CUSTOMER_PG_BUSY && !pc->exclusive
+            && !pc->stalled && pc->nflight < pool->depth
+            && (best == NULL || pc->nflight < best->nflight))
+        {
+            best = pc;
+        }
+    }
+
+    return best;
+}
+
+
 static void
 ngx_http_customer_pg_grow(ngx_http_customer_pg_pool_t *pool)
 {
     while (pool->nconnecting < pool->nwaiting && pool->nlive < pool->size) {
 
-        if (pool->nlive == 0
-            && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
-        {
-            ngx_http_customer_pg_fail_waiting(pool,
-                                          NGX_HTTP_CUSTOMER_PG_UNAVAILABLE);
-            return;
-        }
+        if ((ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0) {
 
-        if (pool->nlive > 0 && pool->backoff
-            && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
-        {
-            /* some connections live; the waiting will get one of those */
+            if (pool->nlive == 0) {
+                ngx_http_customer_pg_fail_waiting(pool,
+                                          NGX_HTTP_CUSTOMER_PG_UNAVAILABLE);
+            }
+
+            /* else the waiting get one of the live connections */
             return;
         }
 
@@ -360,10 +438,12 @@ ngx_http_customer_pg_connect(ngx_http_customer_pg_pool_t *pool)
     pc->pgconn = pg;
     pc->connection = c;
     pc->state = NGX_HTTP_CUSTOMER_PG_CONNECTING;
-    pc->query = NULL;
-    pc->result = NULL;
+    pc->head = 0;
+    pc->nflight = 0;
+    pc->gen++;
     pc->reused = 0;
-    pc->got_result = 0;
+    pc->exclusive = 0;
+    pc->stalled = 0;
     ngx_memzero(pc->prepared, sizeof(pc->prepared));
 
     c->data = pc;
@@ -438,6 +518,13 @@ ngx_http_customer_pg_connect_handler(ngx_event_t *ev)
         return;
 
     case PGRES_POLLING_OK:
+        if (!PQenterPipelineMode(pg)) {
+            ngx_log_error(NGX_LOG_ERR, &pc->log, 0,
+                          "customer: PQenterPipelineMode() failed: %s",
+                          PQerrorMessage(pg));
+            break;
+        }
+
         if (c->read->timer_set) {
             ngx_del_timer(c->read);
         }
@@ -546,7 +633,13 @@ static void
 ngx_http_customer_pg_idle(ngx_http_customer_pg_conn_t *pc)
 {
     pc->state = NGX_HTTP_CUSTOMER_PG_IDLE;
+    pc->exclusive = 0;
+    pc->stalled = 0;
     pc->connection->idle = 1;
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
     ngx_queue_insert_head(&pc->pool->idle, &pc->queue);
     pc->pool->nidle++;
 }
@@ -559,22 +652,15 @@ ngx_http_customer_pg_serve(ngx_http_customer_pg_pool_t *pool)
     ngx_http_customer_pg_conn_t   *pc;
     ngx_http_customer_pg_query_t  *q;
 
-    while (!ngx_queue_empty(&pool->waiting)
-           && !ngx_queue_empty(&pool->idle))
-    {
-        x = ngx_queue_head(&pool->idle);
-        pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);
-
-        if (ngx_http_customer_pg_dead(pc)) {
-            ngx_http_customer_pg_close(pc);
-            continue;
-        }
-
-        ngx_queue_remove(x);
-        pool->nidle--;
-
+    while (!ngx_queue_empty(&pool->waiting)) {
         x = ngx_queue_head(&pool->waiting);
         q = ngx_queue_data(x, ngx_http_customer_pg_query_t, queue);
+
+        pc = ngx_http_customer_pg_pick(pool, q);
+        if (pc == NULL) {
+            break;
+        }
+
         ngx_queue_remove(x);
         pool->nwaiting--;
 
@@ -589,17 +675,20 @@ static void
 ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q)
 {
-    int                           ok;
-    ngx_uint_t                    id;
+    PGconn                       *pg;
+    ngx_uint_t                    id, i;
+    ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_stmt_t  *stmt;
+    ngx_http_customer_pg_pool_t  *pool;
 
+    pool = pc->pool;
+    pg = pc->pgconn;
     stmt = q->stmt;
 
     if (stmt->id == 0) {
         if (ngx_http_customer_pg_nstmts == NGX_HTTP_CUSTOMER_PG_MAX_STMTS) {
             ngx_log_error(NGX_LOG_ALERT, q->log, 0,
                           "customer: too many statements");
-            ngx_http_customer_pg_idle(pc);
             ngx_http_customer_pg_post(q, NGX_HTTP_CUSTOMER_PG_LOST);
             return;
         }
@@ -610,30 +699,141 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
 
     id = stmt->id - 1;
 
-    pc->query = q;
-    pc->result = NULL;
-    pc->got_result = 0;
-    pc->connection->idle = 0;
-    q->conn = pc;
-    q->state = NGX_HTTP_CUSTOMER_PG_Q_RUNNING;
-
-    if (pc->prepared[id / 64] & ((uint64_t) 1 << (id % 64))) {
-        pc->state = NGX_HTTP_CUSTOMER_PG_QUERY;
-        ok = PQsendQueryPrepared(pc->pgconn, stmt->name, stmt->nparams,
-                                 q->values, NULL, NULL, 0);
-
-    } else {
-        pc->state = NGX_HTTP_CUSTOMER_PG_PREPARE;
-        ok = PQsendPrepare(pc->pgconn, stmt->name, stmt->sql,
-                           stmt->nparams, NULL);
+    if (pc->state == NGX_HTTP_CUSTOMER_PG_IDLE) {
+        ngx_queue_remove(&pc->queue);
+        pool->nidle--;
+        pc->state = NGX_HTTP_CUSTOMER_PG_BUSY;
+        pc->connection->idle = 0;
     }
 
-    if (!ok) {
-        ngx_http_customer_pg_fail(pc);
+    i = (pc->head + pc->nflight) % pool->depth;
+    slot = &pc->slots[i];
+    slot->query = q;
+    slot->result = NULL;
+    slot->groups = 1;
+    slot->got_result = 0;
+    pc->nflight++;
+    pool->nflight++;
+
+    if (!stmt->shared) {
+        pc->exclusive = 1;
+    }
+
+    q->conn = pc;
+    q->slot = i;
+    q->state = NGX_HTTP_CUSTOMER_PG_Q_RUNNING;
+
+    if (!(pc->prepared[id / 64] & ((uint64_t) 1 << (id % 64)))) {
+        if (!PQsendPrepare(pg, stmt->name, stmt->sql, stmt->nparams, NULL)) {
+            ngx_http_customer_pg_abort(pc, 0);
+            return;
+        }
+
+        pc->prepared[id / 64] |= (uint64_t) 1 << (id % 64);
+        slot->groups = 2;
+    }
+
+    if (!PQsendQueryPrepared(pg, stmt->name, stmt->nparams, q->values,
+                             NULL, NULL, 0))
+    {
+        ngx_http_customer_pg_abort(pc, 0);
+        return;
+    }
+
+    if (pc->nflight == 1) {
+        ngx_http_customer_pg_watch(pc);
+    }
+
+    if (stmt->shared) {
+        /* one Sync for all reads sent here in this turn of the loop */
+
+        if (!pc->sync.posted) {
+            ngx_post_event(&pc->sync, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    if (!PQpipelineSync(pg)) {
+        ngx_http_customer_pg_abort(pc, 0);
         return;
     }
 
     ngx_http_customer_pg_flush(pc);
+}
+
+
+static void
+ngx_http_customer_pg_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_customer_pg_conn_t  *pc = ev->data;
+
+    if (pc->state != NGX_HTTP_CUSTOMER_PG_BUSY) {
+        return;
+    }
+
+    if (!PQpipelineSync(pc->pgconn)) {
+        ngx_http_customer_pg_abort(pc, 0);
+        return;
+    }
+
+    ngx_http_customer_pg_flush(pc);
+}
+
+
+/* the stall timer runs for the oldest query in flight */
+
+static void
+ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc)
+{
+    if (pc->pool->depth > 1) {
+        ngx_add_timer(pc->connection->read, NGX_HTTP_CUSTOMER_PG_STALL);
+    }
+}
+
+
+static void
+ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
+{
+    ngx_uint_t                     i, k, n;
+    ngx_http_customer_pg_slot_t   *slot;
+    ngx_http_customer_pg_pool_t   *pool;
+    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_DEPTH];
+
+    pool = pc->pool;
+    pc->stalled = 1;
+    n = 0;
+
+    /* reads behind the slow one go elsewhere; their answers here are lost */
+
+    for (k = 1; k < pc->nflight; k++) {
+        i = (pc->head + k) % pool->depth;
+        slot = &pc->slots[i];
+        q = slot->query;
+
+        if (q == NULL || slot->got_result) {
+            continue;
+        }
+
+        slot->query = NULL;
+        q->conn = NULL;
+        redo[n++] = q;
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_INFO, &pc->log, 0,
+                      "customer: a query runs long, %ui queued behind it "
+                      "go to another connection", n);
+    }
+
+    while (n--) {
+        q = redo[n];
+        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
+        ngx_queue_insert_head(&pool->waiting, &q->queue);
+        pool->nwaiting++;
+    }
+
+    ngx_http_customer_pg_serve(pool);
 }
 
 
@@ -645,7 +845,7 @@ ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc)
     rc = PQflush(pc->pgconn);
 
     if (rc == -1 || ngx_http_customer_pg_want(pc, 1, rc == 1) != NGX_OK) {
-        ngx_http_customer_pg_fail(pc);
+        ngx_http_customer_pg_abort(pc, 0);
     }
 }
 
@@ -656,7 +856,9 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     PGconn                       *pg;
     PGresult                     *res;
     PGnotify                     *n;
+    ngx_uint_t                    gen, nulls;
     ngx_connection_t             *c;
+    ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_conn_t  *pc;
 
     c = ev->data;
@@ -666,6 +868,16 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     if (c->close) {
         /* graceful shutdown closes idle connections through here */
         ngx_http_customer_pg_close(pc);
+        return;
+    }
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        if (pc->state == NGX_HTTP_CUSTOMER_PG_BUSY) {
+            ngx_http_customer_pg_stall(pc);
+        }
+
         return;
     }
 
@@ -700,68 +912,111 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     }
 
     if (!PQconsumeInput(pg)) {
-        ngx_http_customer_pg_fail(pc);
+        ngx_http_customer_pg_abort(pc, 0);
         return;
     }
 
-    while (!PQisBusy(pg)) {
+    /*
+     * Per query: [the Parse's result, NULL,] its result(s), NULL; a
+     * PGRES_PIPELINE_SYNC ends each batch and carries nothing.  The first
+     * error wins; otherwise the last result (the query's, after the
+     * Parse's) is the one delivered.
+     */
+
+    gen = pc->gen;
+    nulls = 0;
+
+    while (pc->nflight && !PQisBusy(pg)) {
         res = PQgetResult(pg);
+        slot = &pc->slots[pc->head];
 
         if (res == NULL) {
-            ngx_http_customer_pg_step_done(pc);
-            return;
+            if (++nulls > 1) {
+                break;
+            }
+
+            if (--slot->groups) {
+                continue;
+            }
+
+            ngx_http_customer_pg_complete(pc);
+
+            if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
+                /* the handler's own query broke this connection */
+                return;
+            }
+
+            continue;
         }
 
-        if (pc->state == NGX_HTTP_CUSTOMER_PG_QUERY) {
-            pc->got_result = 1;
+        nulls = 0;
+
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            continue;
         }
 
-        if (pc->result == NULL) {
-            pc->result = res;
+        slot->got_result = 1;
+
+        if (slot->result == NULL) {
+            slot->result = res;
+
+        } else if (PQresultStatus(slot->result) == PGRES_FATAL_ERROR) {
+            PQclear(res);
 
         } else {
-            PQclear(res);
+            PQclear(slot->result);
+            slot->result = res;
         }
     }
 }
 
 
 static void
-ngx_http_customer_pg_step_done(ngx_http_customer_pg_conn_t *pc)
+ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 {
-    ngx_uint_t                     id;
     PGresult                      *res;
+    ngx_http_customer_pg_slot_t   *slot;
     ngx_http_customer_pg_pool_t   *pool;
     ngx_http_customer_pg_query_t  *q;
 
     pool = pc->pool;
-    res = pc->result;
-    pc->result = NULL;
-    q = pc->query;
+    slot = &pc->slots[pc->head];
 
-    if (pc->state == NGX_HTTP_CUSTOMER_PG_PREPARE
-        && res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK)
-    {
-        PQclear(res);
+    q = slot->query;
+    res = slot->result;
+    slot->query = NULL;
+    slot->result = NULL;
 
-        if (q != NULL) {
-            id = q->stmt->id - 1;
-            pc->prepared[id / 64] |= (uint64_t) 1 << (id % 64);
-            ngx_http_customer_pg_send(pc, q);
-            return;
-        }
+    pc->head = (pc->head + 1) % pool->depth;
+    pc->nflight--;
+    pool->nflight--;
+    pc->reused = 1;
 
-        /* the request went away while we prepared: the statement is lost */
+    if (pc->nflight == 0) {
+        /* an unshared statement always runs alone: this ends it too */
         ngx_http_customer_pg_idle(pc);
-        ngx_http_customer_pg_serve(pool);
-        return;
+
+    } else {
+        /* the next one is the oldest now */
+        pc->stalled = 0;
+        ngx_http_customer_pg_watch(pc);
     }
 
-    /* a query's result, or a failed PREPARE: both go to the handler */
+    if (q != NULL && res != NULL
+        && PQresultStatus(res) == PGRES_PIPELINE_ABORTED && !q->retried)
+    {
+        /* another read in its batch failed: this one never ran */
+        PQclear(res);
+        res = NULL;
 
-    pc->reused = 1;
-    pc->query = NULL;
-    ngx_http_customer_pg_idle(pc);
+        q->retried = 1;
+        q->conn = NULL;
+        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
+        ngx_queue_insert_head(&pool->waiting, &q->queue);
+        pool->nwaiting++;
+        q = NULL;
+    }
 
     if (q != NULL) {
         ngx_http_customer_pg_finish(q, res, NGX_HTTP_CUSTOMER_PG_OK);
@@ -775,45 +1030,70 @@ ngx_http_customer_pg_step_done(ngx_http_customer_pg_conn_t *pc)
 }
 
 
+/*
+ * The connection is unusable (broken, or a query on it timed out): close
+ * it; a query that got no result yet is tried once more on another
+ * connection when it is safe (its connection had served before, or it was
+ * only caught behind the timed-out one), else it fails.
+ */
+
 static void
-ngx_http_customer_pg_fail(ngx_http_customer_pg_conn_t *pc)
+ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
+    ngx_uint_t timedout)
 {
-    ngx_uint_t                     retry;
+    ngx_uint_t                     i, n, k, retry;
+    ngx_http_customer_pg_slot_t   *slot;
     ngx_http_customer_pg_pool_t   *pool;
-    ngx_http_customer_pg_query_t  *q;
+    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_DEPTH];
 
     pool = pc->pool;
-    q = pc->query;
-    pc->query = NULL;
 
-    ngx_log_error(NGX_LOG_ERR, &pc->log, 0,
-                  "customer: PostgreSQL connection failed: %s",
-                  PQerrorMessage(pc->pgconn));
+    if (!timedout) {
+        ngx_log_error(NGX_LOG_ERR, &pc->log, 0,
+                      "customer: PostgreSQL connection failed: %s",
+                      PQerrorMessage(pc->pgconn));
+    }
 
-    retry = q != NULL && pc->reused && !pc->got_result && !q->retried;
+    n = 0;
+
+    for (k = 0; k < pc->nflight; k++) {
+        i = (pc->head + k) % pool->depth;
+        slot = &pc->slots[i];
+        q = slot->query;
+
+        if (q == NULL) {
+            continue;
+        }
+
+        slot->query = NULL;
+        q->conn = NULL;
+
+        retry = !slot->got_result && !q->retried
+                && (pc->reused || timedout);
+
+        if (retry) {
+            redo[n++] = q;
+            continue;
+        }
+
+        ngx_http_customer_pg_post(q, NGX_HTTP_CUSTOMER_PG_LOST);
+    }
 
     ngx_http_customer_pg_close(pc);
 
-    if (q == NULL) {
-        return;
+    /* back to the head of the queue, in their order */
+
+    while (n--) {
+        q = redo[n];
+
+        ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                      "customer: retrying the query on another connection");
+
+        q->retried = 1;
+        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
+        ngx_queue_insert_head(&pool->waiting, &q->queue);
+        pool->nwaiting++;
     }
-
-    q->conn = NULL;
-
-    if (!retry) {
-        ngx_http_customer_pg_post(q, NGX_HTTP_CUSTOMER_PG_LOST);
-        return;
-    }
-
-    /* a pooled connection died before any result: once more, fresh */
-
-    ngx_log_error(NGX_LOG_INFO, q->log, 0,
-                  "customer: retrying the query on a new connection");
-
-    q->retried = 1;
-    q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
-    ngx_queue_insert_head(&pool->waiting, &q->queue);
-    pool->nwaiting++;
 
     ngx_http_customer_pg_serve(pool);
 }
@@ -822,7 +1102,9 @@ ngx_http_customer_pg_fail(ngx_http_customer_pg_conn_t *pc)
 static void
 ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
 {
+    ngx_uint_t                    k, i;
     ngx_connection_t             *c;
+    ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_pool_t  *pool;
 
     pool = pc->pool;
@@ -865,10 +1147,30 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
         pc->connection = NULL;
     }
 
-    if (pc->result) {
-        PQclear(pc->result);
-        pc->result = NULL;
+    if (pc->sync.posted) {
+        ngx_delete_posted_event(&pc->sync);
     }
+
+    for (k = 0; k < pc->nflight; k++) {
+        i = (pc->head + k) % pool->depth;
+        slot = &pc->slots[i];
+
+        if (slot->query) {
+            /* closed under a running query (shutdown): nobody to tell */
+            slot->query->conn = NULL;
+            slot->query->state = NGX_HTTP_CUSTOMER_PG_Q_DONE;
+            slot->query = NULL;
+        }
+
+        if (slot->result) {
+            PQclear(slot->result);
+            slot->result = NULL;
+        }
+    }
+
+    pool->nflight -= pc->nflight;
+    pc->nflight = 0;
+    pc->head = 0;
 
     if (pc->pgconn) {
         PQfinish(pc->pgconn);
@@ -892,6 +1194,7 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
 
     pool->nlive--;
     pc->state = NGX_HTTP_CUSTOMER_PG_FREE;
+    pc->exclusive = 0;
     ngx_queue_insert_tail(&pool->free, &pc->queue);
 }
 
@@ -973,9 +1276,9 @@ ngx_http_customer_pg_query_handler(ngx_event_t *ev)
 
         /* PQcancel() blocks: drop the connection instead */
         pc = q->conn;
-        pc->query = NULL;
-        ngx_http_customer_pg_close(pc);
-        ngx_http_customer_pg_serve(q->pool);
+        pc->slots[q->slot].query = NULL;
+        q->conn = NULL;
+        ngx_http_customer_pg_abort(pc, 1);
         break;
 
     default:
@@ -1000,7 +1303,7 @@ ngx_http_customer_pg_query_cleanup(void *data)
 
     case NGX_HTTP_CUSTOMER_PG_Q_RUNNING:
         /* the connection finishes the statement and drops the result */
-        q->conn->query = NULL;
+        q->conn->slots[q->slot].query = NULL;
         break;
     }
 

@@ -16,6 +16,7 @@
 
 #define NGX_HTTP_CUSTOMER_PG_MAX_STMTS    256   /* per worker */
 #define NGX_HTTP_CUSTOMER_PG_MAX_PARAMS   8
+#define NGX_HTTP_CUSTOMER_PG_MAX_DEPTH    64    /* queries per connection */
 
 /* why a query ended without a result (q->error) */
 #define NGX_HTTP_CUSTOMER_PG_OK           0
@@ -38,10 +39,17 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
 
-/* a statement, prepared on each connection the first time it runs there */
+/*
+ * A statement, prepared on each connection the first time it runs there.
+ * A "shared" statement only reads and does not wait on row locks: it may
+ * be pipelined behind other shared statements on a busy connection, and
+ * is retried on another connection when its own breaks.  Everything else
+ * runs on a connection of its own.
+ */
 typedef struct {
     const char                       *sql;
     ngx_uint_t                        nparams;
+    ngx_uint_t                        shared;
     ngx_uint_t                        id;        /* 1.., set on first use */
     char                              name[8];   /* "c<id>" */
 } ngx_http_customer_pg_stmt_t;
@@ -57,6 +65,7 @@ struct ngx_http_customer_pg_query_s {
     ngx_event_t                       event;     /* timeout, posted error */
     ngx_http_customer_pg_pool_t      *pool;
     ngx_http_customer_pg_conn_t      *conn;      /* while running */
+    ngx_uint_t                        slot;      /* in conn's in-flight */
     ngx_uint_t                        state;
     ngx_uint_t                        error;
     unsigned                          retried:1;
@@ -67,6 +76,7 @@ typedef struct {
     ngx_uint_t                        size;          /* configured */
     ngx_uint_t                        live;          /* connecting+idle+busy */
     ngx_uint_t                        idle;
+    ngx_uint_t                        inflight;      /* queries sent */
     ngx_uint_t                        waiting;
     ngx_uint_t                        connects;      /* successful, total */
     ngx_uint_t                        failures;      /* failed connects */
@@ -76,7 +86,7 @@ typedef struct {
 
 ngx_http_customer_pg_pool_t *ngx_http_customer_pg_pool_create(
     ngx_cycle_t *cycle, ngx_str_t *conninfo, ngx_uint_t size,
-    ngx_msec_t timeout, ngx_uint_t queue);
+    ngx_uint_t depth, ngx_msec_t timeout, ngx_uint_t queue);
 void ngx_http_customer_pg_pool_destroy(ngx_http_customer_pg_pool_t *pool);
 ngx_http_customer_pg_query_t *ngx_http_customer_pg_query_create(
     ngx_pool_t *p, ngx_log_t *log);

@@ -25,6 +25,8 @@
 
 static void ngx_http_customer_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_utf8(u_char *p, size_t len);
+static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
@@ -48,6 +50,11 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
+
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST) {
+        /* error_page ... = @customer_error: nginx's own error, our shape */
+        return ngx_http_customer_error_page(ctx);
+    }
 
     ctx->route = ngx_http_customer_route(r, ctx, &allowed);
 
@@ -126,6 +133,61 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
 
 static ngx_int_t
+ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    const char          *message, *detail;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    status = r->err_status;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        message = "Payload too large";
+        detail = "The body is larger than client_max_body_size";
+        break;
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        message = "URI too long";
+        detail = "The request line is too long";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        message = "Not found";
+        detail = "No such endpoint";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        message = "Service unavailable";
+        detail = "The service cannot take the request now";
+        break;
+
+    default:
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            message = "Internal server error";
+            detail = "The request could not be completed";
+
+        } else {
+            message = "Bad request";
+            detail = "The request could not be processed";
+        }
+    }
+
+    return ngx_http_customer_send_error(ctx, status, message,
+                                        status == NGX_HTTP_NOT_FOUND
+                                        ? "path" : "request", detail);
+}
+
+
+static ngx_int_t
 ngx_http_customer_json_type(ngx_http_request_t *r)
 {
     u_char  *p, *last;
@@ -151,6 +213,37 @@ ngx_http_customer_json_type(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Strict UTF-8: yajl lets overlong forms through ("\xc0\xaf"), and
+ * surrogates have no place in UTF-8 either.
+ */
+
+static ngx_int_t
+ngx_http_customer_utf8(u_char *p, size_t len)
+{
+    u_char    *last;
+    uint32_t   u;
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        u = ngx_utf8_decode(&p, last - p);
+
+        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -203,6 +296,14 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
 
     *p = '\0';
 
+    if (ngx_http_customer_utf8(data, len) != NGX_OK) {
+        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "Malformed JSON", "body",
+                                          "The body is not valid UTF-8");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
     rc = ngx_http_customer_json_parse(r->pool, data, len, &ctx->body, &err);
 
     if (rc == NGX_ERROR) {
@@ -212,8 +313,16 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED || ctx->body == NULL) {
         if (rc == NGX_DECLINED) {
+            p = ngx_pnalloc(r->pool, err.len + 1);
+            if (p == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            *ngx_cpymem(p, err.data, err.len) = '\0';
+
             ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        (char *) ngx_pstrdup(r->pool, &err));
+                                        (char *) p);
         } else {
             ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
                                         "A JSON body is required");

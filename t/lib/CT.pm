@@ -301,11 +301,18 @@ $o{http_extra}
         client_max_body_size 64k;
         client_body_buffer_size 64k;
 
+        # nginx's own 413/414/... answered in the API's JSON envelope
+        error_page 400 404 405 413 414 500 502 503 504 \@customer_error;
+
         location /api/ {
             customer_api;
         }
 
         location = /health {
+            customer_api;
+        }
+
+        location \@customer_error {
             customer_api;
         }
 $o{server_extra}

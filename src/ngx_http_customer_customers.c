@@ -48,6 +48,8 @@
 
 
 static ngx_int_t ngx_http_customer_get(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_create(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_put(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx);
@@ -465,6 +467,17 @@ ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
 {
+    return ngx_http_customer_by_id(ctx, &ngx_http_customer_get_sql,
+                                   ngx_http_customer_record_done);
+}
+
+
+/* runs stmt with the path's customer id as $1 */
+
+static ngx_int_t
+ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
     ngx_int_t                      rc;
     ngx_http_customer_pg_query_t  *q;
 
@@ -486,8 +499,7 @@ ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) ctx->params[0].data;
 
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_get_sql,
-                                       ngx_http_customer_record_done);
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
 }
 
 
@@ -825,29 +837,8 @@ ngx_http_customer_updated_done(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_id(ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_delete_sql,
-                                       ngx_http_customer_deleted_done);
+    return ngx_http_customer_by_id(ctx, &ngx_http_customer_delete_sql,
+                                   ngx_http_customer_deleted_done);
 }
 
 

@@ -140,6 +140,7 @@ static ngx_int_t ngx_http_customer_pg_dead(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_serve(ngx_http_customer_pg_pool_t *pool);
 static void ngx_http_customer_pg_fail_waiting(
     ngx_http_customer_pg_pool_t *pool, ngx_uint_t error);
+static void ngx_http_customer_pg_requeue(ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_post(ngx_http_customer_pg_query_t *q,
     ngx_uint_t error);
 static void ngx_http_customer_pg_finish(ngx_http_customer_pg_query_t *q,
@@ -827,10 +828,7 @@ ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
     }
 
     while (n--) {
-        q = redo[n];
-        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
-        ngx_queue_insert_head(&pool->waiting, &q->queue);
-        pool->nwaiting++;
+        ngx_http_customer_pg_requeue(redo[n]);
     }
 
     ngx_http_customer_pg_serve(pool);
@@ -1012,9 +1010,7 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 
         q->retried = 1;
         q->conn = NULL;
-        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
-        ngx_queue_insert_head(&pool->waiting, &q->queue);
-        pool->nwaiting++;
+        ngx_http_customer_pg_requeue(q);
         q = NULL;
     }
 
@@ -1090,9 +1086,7 @@ ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
                       "customer: retrying the query on another connection");
 
         q->retried = 1;
-        q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
-        ngx_queue_insert_head(&pool->waiting, &q->queue);
-        pool->nwaiting++;
+        ngx_http_customer_pg_requeue(q);
     }
 
     ngx_http_customer_pg_serve(pool);
@@ -1214,6 +1208,17 @@ ngx_http_customer_pg_fail_waiting(ngx_http_customer_pg_pool_t *pool,
 
         ngx_http_customer_pg_post(q, error);
     }
+}
+
+
+/* to the front of the queue: it was sent once already */
+
+static void
+ngx_http_customer_pg_requeue(ngx_http_customer_pg_query_t *q)
+{
+    q->state = NGX_HTTP_CUSTOMER_PG_Q_WAITING;
+    ngx_queue_insert_head(&q->pool->waiting, &q->queue);
+    q->pool->nwaiting++;
 }
 
 

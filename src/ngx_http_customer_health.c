@@ -52,6 +52,10 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_stats_t     st;
     ngx_http_customer_main_conf_t   *cmcf;
 
+    if (q->error == NGX_HTTP_CUSTOMER_PG_BUSY) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
     {

@@ -11,9 +11,19 @@
 #include "ngx_http_customer_module.h"
 
 
+typedef struct {
+    ngx_flag_t                      api;       /* customer_api here */
+} ngx_http_customer_loc_conf_t;
+
+
 static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_customer_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static ngx_int_t ngx_http_customer_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_customer_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -23,15 +33,15 @@ static void ngx_http_customer_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_customer_pool_bounds = {
-    ngx_conf_check_num_bounds, 1, 1024
+    ngx_http_customer_bounds, 1, 1024
 };
 
 static ngx_conf_num_bounds_t  ngx_http_customer_pipeline_bounds = {
-    ngx_conf_check_num_bounds, 1, NGX_HTTP_CUSTOMER_PG_MAX_DEPTH
+    ngx_http_customer_bounds, 1, NGX_HTTP_CUSTOMER_PG_MAX_DEPTH
 };
 
 static ngx_conf_num_bounds_t  ngx_http_customer_queue_bounds = {
-    ngx_conf_check_num_bounds, 0, 65536
+    ngx_http_customer_bounds, 0, 65536
 };
 
 
@@ -75,7 +85,7 @@ static ngx_command_t  ngx_http_customer_commands[] = {
     { ngx_string("customer_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_customer_api,
-      0,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -93,8 +103,8 @@ static ngx_http_module_t  ngx_http_customer_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_customer_create_loc_conf,     /* create location configuration */
+    ngx_http_customer_merge_loc_conf       /* merge location configuration */
 };
 
 
@@ -144,6 +154,71 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
     ngx_http_customer_used = 0;
 
     return cmcf;
+}
+
+
+static void *
+ngx_http_customer_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_customer_loc_conf_t  *clcf;
+
+    clcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_customer_loc_conf_t));
+    if (clcf == NULL) {
+        return NULL;
+    }
+
+    clcf->api = NGX_CONF_UNSET;
+
+    return clcf;
+}
+
+
+static char *
+ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_customer_loc_conf_t  *conf = child;
+
+    ngx_http_core_loc_conf_t  *core;
+
+    /* not inherited: each location says customer_api itself */
+
+    if (conf->api != 1) {
+        return NGX_CONF_OK;
+    }
+
+    core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (core->handler != ngx_http_customer_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_api\" conflicts with another content "
+                           "handler (proxy_pass, ...) in location \"%V\"",
+                           &core->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_customer_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_uint_t             *np = data;
+
+    ngx_str_t  *value;
+
+    if ((ngx_int_t) *np >= bounds->low && (ngx_int_t) *np <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" must be between %i and %i, not \"%V\"",
+                       &value[0], bounds->low, bounds->high, &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -240,11 +315,13 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_customer_loc_conf_t  *llcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler == ngx_http_customer_handler) {
+    if (llcf->api != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
@@ -253,6 +330,7 @@ ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_customer_handler;
+    llcf->api = 1;
     ngx_http_customer_used = 1;
 
     return NGX_CONF_OK;

@@ -66,6 +66,7 @@
 typedef struct {
     ngx_http_customer_pg_query_t     *query;     /* NULL: request gone */
     PGresult                         *result;
+    ngx_uint_t                        parse;     /* stmt id + 1 if Parse */
     unsigned                          groups:2;  /* result runs to come */
     unsigned                          got_result:1;
 } ngx_http_customer_pg_slot_t;
@@ -297,7 +298,11 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
         }
     }
 
-    if (pool->nwaiting >= pool->max_waiting) {
+    /* a request waiting for a connection that is being opened is fine */
+
+    if (pool->nwaiting >= pool->max_waiting + pool->nconnecting
+                         + (pool->size - pool->nlive))
+    {
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "customer: %ui requests already wait for a "
                       "PostgreSQL connection (customer_db_queue)",
@@ -711,6 +716,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     slot = &pc->slots[i];
     slot->query = q;
     slot->result = NULL;
+    slot->parse = 0;
     slot->groups = 1;
     slot->got_result = 0;
     pc->nflight++;
@@ -731,6 +737,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         }
 
         pc->prepared[id / 64] |= (uint64_t) 1 << (id % 64);
+        slot->parse = id + 1;
         slot->groups = 2;
     }
 
@@ -854,7 +861,7 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     PGconn                       *pg;
     PGresult                     *res;
     PGnotify                     *n;
-    ngx_uint_t                    gen, nulls;
+    ngx_uint_t                    gen, nulls, id;
     ngx_connection_t             *c;
     ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_conn_t  *pc;
@@ -955,6 +962,14 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
         }
 
         slot->got_result = 1;
+
+        if (slot->groups == 2 && slot->parse
+            && PQresultStatus(res) != PGRES_COMMAND_OK)
+        {
+            /* the Parse failed or was skipped: not prepared after all */
+            id = slot->parse - 1;
+            pc->prepared[id / 64] &= ~((uint64_t) 1 << (id % 64));
+        }
 
         if (slot->result == NULL) {
             slot->result = res;

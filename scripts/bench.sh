@@ -5,6 +5,7 @@
 #   BENCH_SECONDS=10  seconds per measurement
 #   BENCH_WORKERS=2   nginx worker processes
 #   BENCH_POOL=4      customer_db_pool (connections per worker)
+#   BENCH_PIPELINE=8  customer_db_pipeline (reads in flight per connection)
 #   BENCH_WRK_CONNS=64 wrk connections
 #
 # It uses the dev cluster (scripts/pg.sh start dev), a database of its own
@@ -16,6 +17,7 @@ set -euo pipefail
 secs=${BENCH_SECONDS:-10}
 workers=${BENCH_WORKERS:-2}
 pool=${BENCH_POOL:-4}
+pipeline=${BENCH_PIPELINE:-8}
 wconns=${BENCH_WRK_CONNS:-64}
 pgconns=$((workers * pool))
 port=${BENCH_PORT:-8091}
@@ -126,6 +128,7 @@ http {
     scgi_temp_path $bench_dir/nginx/scgi_temp;
     customer_db "$conninfo";
     customer_db_pool $pool;
+    customer_db_pipeline $pipeline;
     customer_db_queue 4096;
     server {
         listen 127.0.0.1:$port;
@@ -136,6 +139,11 @@ http {
 EOF
 if [[ $EUID -eq 0 ]]; then
     chown -R nobody: "$bench_dir/nginx"
+fi
+
+if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "bench: port $port is in use (set BENCH_PORT)" >&2
+    exit 1
 fi
 
 /usr/sbin/nginx -p "$bench_dir/nginx" -c "$bench_dir/nginx/nginx.conf" &
@@ -158,7 +166,8 @@ wrk_rps() {
 }
 
 pgbench_tps() {
-    "$PG_BIN/pgbench" -n -S -M prepared -c "$pgconns" -j 2 -T "$secs" \
+    # no arguments: -S (the built-in select-only script)
+    "$PG_BIN/pgbench" -n "${@:--S}" -M prepared -c "$pgconns" -j 2 -T "$secs" \
         -h 127.0.0.1 -p "$PG_DEV_PORT" -U customer "$db" 2>/dev/null \
         | awk '/^tps/ { printf "%d", $3 }'
 }
@@ -167,7 +176,19 @@ echo "bench: warming up"
 wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
     "http://127.0.0.1:$port" >/dev/null
 
+cat >"$bench_dir/get.sql" <<'EOF'
+\set n random(1, 100000)
+SELECT id, user_id, email, full_name, contact_number, date_of_birth::text,
+  national_id, addresses, emergency_contact, business, customer_status,
+  customer_type, is_verified, total_orders, total_order_value,
+  total_complaints, open_complaints, api_ts(last_order_date),
+  api_ts(last_complaint_date), api_ts(customer_since), notes, to_json(tags),
+  preferences, metadata, api_ts(created_at), api_ts(updated_at), created_by,
+  updated_by, version FROM customers WHERE user_id = 'user-' || :n;
+EOF
+
 pg=$(pgbench_tps)
+pgget=$(pgbench_tps -f "$bench_dir/get.sql")
 get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$port")
 list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$port")
 health=$(wrk_rps "http://127.0.0.1:$port/health")
@@ -176,9 +197,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
 
-| measurement ($secs s each, $workers nginx workers x $pool = $pgconns PostgreSQL connections, wrk -c $wconns) | req/s | ÷ pgbench -S |
+| measurement ($secs s each; $workers nginx workers × pool $pool = $pgconns PostgreSQL connections, pipeline $pipeline; wrk -t2 -c $wconns) | req/s | ÷ pgbench -S |
 |---|---:|---:|
 | pgbench -S -M prepared -c $pgconns -j 2 (same server, same database) | $pg | 1.00 |
+| pgbench running the GET's own 29-column SELECT, no HTTP (the database's ceiling for that request) | $pgget | $(ratio "$pgget" "$pg") |
 | GET /api/customers/{id} (random of 100,000) | $get | $(ratio "$get" "$pg") |
 | GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 | $list | $(ratio "$list" "$pg") |
 | GET /health | $health | $(ratio "$health" "$pg") |

@@ -340,6 +340,21 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
     ngx_queue_t                  *x;
     ngx_http_customer_pg_conn_t  *pc, *best;
 
+    if (q->stmt->shared && pool->depth > 1) {
+
+        /* a batch being filled in this turn of the loop: join it */
+
+        for (i = 0; i < pool->size; i++) {
+            pc = &pool->conns[i];
+
+            if (pc->sync.posted && !pc->exclusive && !pc->stalled
+                && pc->nflight < pool->depth)
+            {
+                return pc;
+            }
+        }
+    }
+
     while (!ngx_queue_empty(&pool->idle)) {
         x = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);

@@ -328,8 +328,9 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 
 
 /*
- * An idle connection, else for a shared statement the least loaded busy
- * connection that runs only shared statements and has a free slot.
+ * An idle connection; else, for a shared statement, a connection whose
+ * batch is being filled in this turn of the loop, or the least loaded
+ * busy one that runs only shared statements and has a free slot.
  */
 
 static ngx_http_customer_pg_conn_t *
@@ -339,21 +340,6 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
     ngx_uint_t                    i;
     ngx_queue_t                  *x;
     ngx_http_customer_pg_conn_t  *pc, *best;
-
-    if (q->stmt->shared && pool->depth > 1) {
-
-        /* a batch being filled in this turn of the loop: join it */
-
-        for (i = 0; i < pool->size; i++) {
-            pc = &pool->conns[i];
-
-            if (pc->sync.posted && !pc->exclusive && !pc->stalled
-                && pc->nflight < pool->depth)
-            {
-                return pc;
-            }
-        }
-    }
 
     while (!ngx_queue_empty(&pool->idle)) {
         x = ngx_queue_head(&pool->idle);
@@ -369,6 +355,18 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
 
     if (!q->stmt->shared || pool->depth == 1) {
         return NULL;
+    }
+
+    /* a batch being filled in this turn of the loop: join it */
+
+    for (i = 0; i < pool->size; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->sync.posted && !pc->exclusive && !pc->stalled
+            && pc->nflight < pool->depth)
+        {
+            return pc;
+        }
     }
 
     best = NULL;

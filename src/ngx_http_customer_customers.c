@@ -48,6 +48,27 @@
 
 
 static ngx_int_t ngx_http_customer_get(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_me(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_me_patch(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_me_statistics(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_internal_create(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_internal_user(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_by_user(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *user, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_internal_created_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_write(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, ngx_uint_t create,
+    ngx_http_customer_pg_query_t **qp);
+static char *ngx_http_customer_who(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_create(ngx_http_customer_ctx_t *ctx);
@@ -55,6 +76,9 @@ static ngx_int_t ngx_http_customer_put(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_update(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t merge);
+static ngx_int_t ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    char *key, ngx_uint_t merge);
 static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
@@ -81,14 +105,37 @@ static char *ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx);
 static char *ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx);
 
 
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+#define NGX_HTTP_CUSTOMER_I  NGX_HTTP_CUSTOMER_SERVICE
+
+/* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
-    { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list, 0 },
-    { NGX_HTTP_POST, "/api/customers", ngx_http_customer_create, 1 },
-    { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get, 0 },
-    { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put, 1 },
-    { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_patch, 1 },
-    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete, 0 },
-    { 0, NULL, NULL, 0 }
+    { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list,
+      NGX_HTTP_CUSTOMER_A, 0 },
+    { NGX_HTTP_POST, "/api/customers", ngx_http_customer_create,
+      NGX_HTTP_CUSTOMER_A, 1 },
+    { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_me,
+      NGX_HTTP_CUSTOMER_S, 0 },
+    { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_me_patch,
+      NGX_HTTP_CUSTOMER_S, 1 },
+    { NGX_HTTP_GET, "/api/customers/me/statistics",
+      ngx_http_customer_me_statistics, NGX_HTTP_CUSTOMER_S, 0 },
+    { NGX_HTTP_POST, "/api/customers/internal/create",
+      ngx_http_customer_internal_create, NGX_HTTP_CUSTOMER_I, 1 },
+    { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
+      ngx_http_customer_statistics, NGX_HTTP_CUSTOMER_I, 1 },
+    { NGX_HTTP_GET, "/api/customers/internal/user/{}",
+      ngx_http_customer_internal_user, NGX_HTTP_CUSTOMER_I, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get,
+      NGX_HTTP_CUSTOMER_A, 0 },
+    { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put,
+      NGX_HTTP_CUSTOMER_A, 1 },
+    { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_patch,
+      NGX_HTTP_CUSTOMER_A, 1 },
+    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
+      NGX_HTTP_CUSTOMER_A, 0 },
+    { 0, NULL, NULL, 0, 0 }
 };
 
 
@@ -259,6 +306,72 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 };
 
 
+/* what the Auth Service sends when a user registers (seed 002 4.9) */
+static ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
+    { "userId", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
+    { "email", ngx_http_customer_check_email,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
+    { "fullName", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
+    { "contactNumber", ngx_http_customer_check_phone,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_increment_fields[] = {
+    { "totalOrders", ngx_http_customer_check_delta, 0, 0, 1000000,
+      NULL, NULL },
+    { "totalOrderValue", ngx_http_customer_check_money_delta, 0, 0, 0,
+      NULL, NULL },
+    { "totalComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
+      NULL, NULL },
+    { "openComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
+      NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* absolute values, or signed increments under "increment" */
+static ngx_http_customer_field_t  ngx_http_customer_stats_fields[] = {
+    { "totalOrders", ngx_http_customer_check_count, 0, 0,
+      NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "totalOrderValue", ngx_http_customer_check_money, 0, 0, 0,
+      NULL, NULL },
+    { "totalComplaints", ngx_http_customer_check_count, 0, 0,
+      NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "openComplaints", ngx_http_customer_check_count, 0, 0,
+      NGX_MAX_INT32_VALUE, NULL, NULL },
+    { "lastOrderDate", ngx_http_customer_check_timestamp,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "lastComplaintDate", ngx_http_customer_check_timestamp,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "increment", ngx_http_customer_check_object, 0, 0, 0, NULL,
+      ngx_http_customer_increment_fields },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* PATCH /me: the fields of ngx_http_customer_fields, all but two read-only */
+static ngx_http_customer_field_t
+    ngx_http_customer_me_fields[sizeof(ngx_http_customer_fields)
+                                / sizeof(ngx_http_customer_field_t)];
+
+
+static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "totalOrders", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalOrderValue", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "totalComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "openComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "lastOrderDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "lastComplaintDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerSince", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
     1, 1, 0, ""
@@ -300,50 +413,107 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
 
 
 /*
- * $1 id, $2 body, $3 merge preferences (PATCH), $4 If-Match version or
- * NULL, $5 who.  The last column tells a missing row (NULL) from a stale
- * version when no row was updated.
+ * $1 id (or userId), $2 body, $3 merge preferences (PATCH), $4 If-Match
+ * version or NULL, $5 who.  The last column tells a missing row (NULL)
+ * from a stale version when no row was updated.
  */
+#define NGX_HTTP_CUSTOMER_UPDATE_SQL(key)                                    \
+    "WITH cur AS (SELECT version FROM customers WHERE " key " = $1),"       \
+    " u AS (UPDATE customers SET"                                           \
+    " email = CASE WHEN j ? 'email' THEN j->>'email' ELSE email END,"       \
+    " full_name = CASE WHEN j ? 'fullName' THEN j->>'fullName'"             \
+    " ELSE full_name END,"                                                  \
+    " contact_number = CASE WHEN j ? 'contactNumber'"                       \
+    " THEN j->>'contactNumber' ELSE contact_number END,"                    \
+    " date_of_birth = CASE WHEN j ? 'dateOfBirth'"                          \
+    " THEN (j->>'dateOfBirth')::date ELSE date_of_birth END,"               \
+    " national_id = CASE WHEN j ? 'nationalId' THEN j->>'nationalId'"       \
+    " ELSE national_id END,"                                                \
+    " addresses = CASE WHEN j ? 'addresses' THEN j->'addresses'"            \
+    " ELSE addresses END,"                                                  \
+    " emergency_contact = CASE WHEN j ? 'emergencyContact'"                 \
+    " THEN nullif(j->'emergencyContact', 'null')"                           \
+    " ELSE emergency_contact END,"                                          \
+    " business = CASE WHEN j ? 'business'"                                  \
+    " THEN nullif(j->'business', 'null') ELSE business END,"                \
+    " customer_status = CASE WHEN j ? 'customerStatus'"                     \
+    " THEN j->>'customerStatus' ELSE customer_status END,"                  \
+    " customer_type = CASE WHEN j ? 'customerType'"                         \
+    " THEN j->>'customerType' ELSE customer_type END,"                      \
+    " is_verified = CASE WHEN j ? 'isVerified'"                             \
+    " THEN (j->>'isVerified')::boolean ELSE is_verified END,"               \
+    " notes = CASE WHEN j ? 'notes' THEN j->>'notes' ELSE notes END,"       \
+    " tags = CASE WHEN j ? 'tags'"                                          \
+    " THEN ARRAY(SELECT jsonb_array_elements_text(j->'tags'))"              \
+    " ELSE tags END,"                                                       \
+    " preferences = CASE WHEN NOT j ? 'preferences' THEN preferences"       \
+    " WHEN $3::boolean THEN preferences || (j->'preferences')"              \
+    " ELSE " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                          \
+    " || (j->'preferences') END,"                                           \
+    " updated_at = now(), updated_by = $5, version = version + 1"           \
+    " FROM (SELECT $2::jsonb AS j) s"                                       \
+    " WHERE " key " = $1"                                                   \
+    " AND ($4::integer IS NULL OR version = $4::integer)"                   \
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS ")"                             \
+    " SELECT u.*, (SELECT version FROM cur)"                                \
+    " FROM (SELECT 1) one LEFT JOIN u ON true"
+
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
-    "WITH cur AS (SELECT version FROM customers WHERE id = $1),"
-    " u AS (UPDATE customers SET"
-    " email = CASE WHEN j ? 'email' THEN j->>'email' ELSE email END,"
-    " full_name = CASE WHEN j ? 'fullName' THEN j->>'fullName'"
-    " ELSE full_name END,"
-    " contact_number = CASE WHEN j ? 'contactNumber'"
-    " THEN j->>'contactNumber' ELSE contact_number END,"
-    " date_of_birth = CASE WHEN j ? 'dateOfBirth'"
-    " THEN (j->>'dateOfBirth')::date ELSE date_of_birth END,"
-    " national_id = CASE WHEN j ? 'nationalId' THEN j->>'nationalId'"
-    " ELSE national_id END,"
-    " addresses = CASE WHEN j ? 'addresses' THEN j->'addresses'"
-    " ELSE addresses END,"
-    " emergency_contact = CASE WHEN j ? 'emergencyContact'"
-    " THEN nullif(j->'emergencyContact', 'null')"
-    " ELSE emergency_contact END,"
-    " business = CASE WHEN j ? 'business'"
-    " THEN nullif(j->'business', 'null') ELSE business END,"
-    " customer_status = CASE WHEN j ? 'customerStatus'"
-    " THEN j->>'customerStatus' ELSE customer_status END,"
-    " customer_type = CASE WHEN j ? 'customerType'"
-    " THEN j->>'customerType' ELSE customer_type END,"
-    " is_verified = CASE WHEN j ? 'isVerified'"
-    " THEN (j->>'isVerified')::boolean ELSE is_verified END,"
-    " notes = CASE WHEN j ? 'notes' THEN j->>'notes' ELSE notes END,"
-    " tags = CASE WHEN j ? 'tags'"
-    " THEN ARRAY(SELECT jsonb_array_elements_text(j->'tags'))"
-    " ELSE tags END,"
-    " preferences = CASE WHEN NOT j ? 'preferences' THEN preferences"
-    " WHEN $3::boolean THEN preferences || (j->'preferences')"
-    " ELSE " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES
-    " || (j->'preferences') END,"
-    " updated_at = now(), updated_by = $5, version = version + 1"
-    " FROM (SELECT $2::jsonb AS j) s"
-    " WHERE id = $1 AND ($4::integer IS NULL OR version = $4::integer)"
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS ")"
-    " SELECT u.*, (SELECT version FROM cur)"
-    " FROM (SELECT 1) one LEFT JOIN u ON true",
-    5, 0, 0, ""
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id"), 5, 0, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql = {
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id"), 5, 0, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql = {
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1",
+    1, 1, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql = {
+    "SELECT id, total_orders, total_order_value, total_complaints,"
+    " open_complaints, api_ts(last_order_date), api_ts(last_complaint_date),"
+    " api_ts(customer_since), api_ts(updated_at) FROM customers"
+    " WHERE user_id = $1",
+    1, 1, 0, ""
+};
+
+
+/*
+ * $1 id, $2 body, $3 who.  Absolute values replace, "increment" adds
+ * (signed); the table's CHECK keeps every total at or above zero.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
+    "UPDATE customers SET"
+    " total_orders = CASE WHEN j ? 'totalOrders'"
+    " THEN (j->>'totalOrders')::integer ELSE total_orders END"
+    " + coalesce((j#>>'{increment,totalOrders}')::integer, 0),"
+    " total_order_value = CASE WHEN j ? 'totalOrderValue'"
+    " THEN (j->>'totalOrderValue')::numeric ELSE total_order_value END"
+    " + coalesce((j#>>'{increment,totalOrderValue}')::numeric, 0),"
+    " total_complaints = CASE WHEN j ? 'totalComplaints'"
+    " THEN (j->>'totalComplaints')::integer ELSE total_complaints END"
+    " + coalesce((j#>>'{increment,totalComplaints}')::integer, 0),"
+    " open_complaints = CASE WHEN j ? 'openComplaints'"
+    " THEN (j->>'openComplaints')::integer ELSE open_complaints END"
+    " + coalesce((j#>>'{increment,openComplaints}')::integer, 0),"
+    " last_order_date = CASE WHEN j ? 'lastOrderDate'"
+    " THEN (j->>'lastOrderDate')::timestamptz ELSE last_order_date END,"
+    " last_complaint_date = CASE WHEN j ? 'lastComplaintDate'"
+    " THEN (j->>'lastComplaintDate')::timestamptz"
+    " ELSE last_complaint_date END,"
+    " updated_at = now(), updated_by = $3, version = version + 1"
+    " FROM (SELECT $2::jsonb AS j) s WHERE id = $1"
+    " RETURNING id, total_orders, total_order_value, total_complaints,"
+    " open_complaints, api_ts(last_order_date),"
+    " api_ts(last_complaint_date), api_ts(customer_since),"
+    " api_ts(updated_at), version",
+    3, 0, 0, ""
 };
 
 
@@ -381,9 +551,31 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     static const char  *dirs[2] = { "ASC", "DESC" };
 
+    static const char  *mine[] = { "contactNumber", "preferences", NULL };
+
     static const char  where[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
         " AND ($2::text IS NULL OR customer_type = $2)";
+
+    /* a customer may change these two of its own record, nothing else */
+
+    ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
+               sizeof(ngx_http_customer_fields));
+
+    for (i = 0; ngx_http_customer_me_fields[i].name; i++) {
+        for (d = 0; mine[d]; d++) {
+            if (ngx_strcmp(ngx_http_customer_me_fields[i].name, mine[d])
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (mine[d] == NULL) {
+            ngx_http_customer_me_fields[i].flags |=
+                                               NGX_HTTP_CUSTOMER_F_READONLY;
+        }
+    }
 
     for (i = 0; i < NGX_HTTP_CUSTOMER_NSORTS; i++) {
         for (d = 0; d < 2; d++) {
@@ -457,6 +649,13 @@ ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
 {
+    if (ctx->by_user) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                            "Customer not found", "userId",
+                                            "No customer record exists for "
+                                            "this user");
+    }
+
     return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
                                         "Customer not found", "customerId",
                                         "No customer exists with the "
@@ -637,10 +836,44 @@ ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
     ngx_int_t                      rc;
     ngx_http_customer_pg_query_t  *q;
 
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_fields, 1);
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_fields, 1, &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    q->values[1] = ngx_http_customer_who(ctx);
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
+                                       ngx_http_customer_created_done);
+}
+
+
+/*
+ * Validates the body against fields and makes a query whose $1 is the
+ * body.  When the request was answered instead (bad input), *qp is NULL
+ * and the rc is what the handler returns.
+ */
+
+static ngx_int_t
+ngx_http_customer_write(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, ngx_uint_t create,
+    ngx_http_customer_pg_query_t **qp)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    *qp = NULL;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, create);
+
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK && !create && ctx->body->n == 0) {
+        ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                    "Name at least one field to change");
+        rc = NGX_DECLINED;
     }
 
     if (rc != NGX_OK) {
@@ -658,10 +891,18 @@ ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q->values[1] = NULL;    /* createdBy: the caller, once tokens exist */
+    *qp = q;
 
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
-                                       ngx_http_customer_created_done);
+    return NGX_OK;
+}
+
+
+/* createdBy/updatedBy: the token's subject */
+
+static char *
+ngx_http_customer_who(ngx_http_customer_ctx_t *ctx)
+{
+    return ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 }
 
 
@@ -757,52 +998,43 @@ ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_update(ngx_http_customer_ctx_t *ctx, ngx_uint_t merge)
 {
-    ngx_int_t                      rc;
+    ngx_int_t                      rc, id;
     ngx_http_customer_pg_query_t  *q;
 
-    rc = ngx_http_customer_id(ctx);
+    /* a bad id is listed with the body's errors */
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                        ngx_http_customer_fields, 0);
-
-    } else if (rc == NGX_DECLINED) {
-        (void) ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                          ngx_http_customer_fields, 0);
-    }
-
-    if (rc == NGX_ERROR) {
+    id = ngx_http_customer_id(ctx);
+    if (id == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_OK) {
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_fields, 0, &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    if (id != NGX_OK) {
         return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
                                              "Validation failed");
     }
 
-    if (ctx->body->n == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                            "Validation failed", "body",
-                                            "Name at least one field to "
-                                            "change");
-    }
+    return ngx_http_customer_update_run(ctx, q, &ngx_http_customer_update_sql,
+                                        (char *) ctx->params[0].data, merge);
+}
 
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
+static ngx_int_t
+ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    char *key, ngx_uint_t merge)
+{
+    q->values[1] = q->values[0];
+    q->values[0] = key;
     q->values[2] = merge ? "true" : "false";
     q->values[3] = ngx_http_customer_if_match(ctx);
-    q->values[4] = NULL;
+    q->values[4] = ngx_http_customer_who(ctx);
 
-    if (q->values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_update_sql,
+    return ngx_http_customer_query_run(ctx, q, stmt,
                                        ngx_http_customer_updated_done);
 }
 
@@ -1095,4 +1327,257 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_close(g);
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+/* the caller's own record: the token's sub is its userId */
+
+static ngx_int_t
+ngx_http_customer_me(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_by_user(ctx, &ctx->who.sub,
+                                     &ngx_http_customer_get_by_user_sql,
+                                     ngx_http_customer_record_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_me_statistics(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_by_user(ctx, &ctx->who.sub,
+                                     &ngx_http_customer_stats_sql,
+                                     ngx_http_customer_stats_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_me_patch(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_me_fields, 0, &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    ctx->by_user = 1;
+
+    return ngx_http_customer_update_run(ctx, q,
+                                        &ngx_http_customer_update_me_sql,
+                                        (char *) ctx->who.sub.data, 1);
+}
+
+
+static ngx_int_t
+ngx_http_customer_internal_user(ngx_http_customer_ctx_t *ctx)
+{
+    u_char  *p;
+
+    /* the path's userId, NUL-terminated for libpq */
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    return ngx_http_customer_by_user(ctx, &ctx->params[0],
+                                     &ngx_http_customer_get_by_user_sql,
+                                     ngx_http_customer_record_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_by_user(ngx_http_customer_ctx_t *ctx, ngx_str_t *user,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    ctx->by_user = 1;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* sub and path strings are NUL-terminated in the request pool */
+    q->values[0] = user->len ? (char *) user->data : "";
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen   g;
+    char      *constraint;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                         : NULL;
+
+        if (constraint
+            && ngx_strcmp(constraint, "customers_totals_nonneg") == 0)
+        {
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_UNPROCESSABLE_ENTITY,
+                       "Statistics cannot go below zero", "increment",
+                       "The change would make a total negative; "
+                       "nothing was written");
+        }
+
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    g = ngx_http_customer_envelope(ctx, ctx->by_user
+                                   ? "Customer statistics retrieved "
+                                     "successfully"
+                                   : "Customer statistics updated "
+                                     "successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    if (ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0,
+                                   ngx_http_customer_stats_columns,
+                                   sizeof(ngx_http_customer_stats_columns)
+                                   / sizeof(ngx_http_customer_column_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_internal_create(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_internal_fields, 1,
+                                 &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    q->values[1] = ngx_http_customer_who(ctx);
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
+                                       ngx_http_customer_internal_created_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_internal_created_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen  g;
+
+    /* seed 002 4.9: the new record's keys, not all of it */
+
+    static ngx_http_customer_column_t  cols[] = {
+        { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+        { "userId", NGX_HTTP_CUSTOMER_COL_STRING }
+    };
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_created_done(ctx, q, res);
+    }
+
+    g = ngx_http_customer_envelope(ctx,
+                                   "Customer record created successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0, cols, 2);
+    ngx_http_customer_gen_lit(g, "customerStatus");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 10));
+    ngx_http_customer_gen_lit(g, "customerType");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 11));
+    ngx_http_customer_gen_lit(g, "createdAt");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 24));
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_CREATED, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc, id;
+    ngx_str_t                      path;
+    ngx_http_customer_json_t      *m, *inc, *d;
+    ngx_http_customer_pg_query_t  *q;
+
+    id = ngx_http_customer_id(ctx);
+    if (id == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a total is either set or incremented in one request, not both */
+
+    inc = NULL;
+
+    for (m = ctx->body->child; m; m = m->next) {
+        if (m->key.len == 9 && ngx_strncmp(m->key.data, "increment", 9) == 0
+            && m->type == NGX_HTTP_CUSTOMER_JSON_OBJECT)
+        {
+            inc = m;
+        }
+    }
+
+    for (m = ctx->body->child; inc && m; m = m->next) {
+        for (d = inc->child; d; d = d->next) {
+            if (d->key.len == m->key.len
+                && ngx_strncmp(d->key.data, m->key.data, m->key.len) == 0)
+            {
+                path = m->key;
+                ngx_http_customer_fail(ctx, &path,
+                                       "Give a value or an increment, "
+                                       "not both");
+            }
+        }
+    }
+
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_stats_fields, 0,
+                                 &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    if (id != NGX_OK || ctx->errors) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q->values[1] = q->values[0];
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[2] = ngx_http_customer_who(ctx);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_stats_update_sql,
+                                       ngx_http_customer_stats_done);
 }

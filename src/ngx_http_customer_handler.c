@@ -27,6 +27,11 @@ static void ngx_http_customer_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_utf8(u_char *p, size_t len);
 static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
+static ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static ngx_int_t ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t service, const char *reason);
 static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
@@ -81,6 +86,22 @@ ngx_http_customer_handler(ngx_http_request_t *r)
                                             "No such endpoint");
     }
 
+    rc = ngx_http_customer_authorize(ctx);
+
+    if (rc != NGX_OK) {
+        if (ctx->route->json_body) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        return ngx_http_customer_send_errors(ctx, ctx->status,
+                                             ctx->status == NGX_HTTP_FORBIDDEN
+                                             ? "Access denied"
+                                             : "Unauthorized");
+    }
+
     if (!ctx->route->json_body) {
         rc = ctx->route->handler(ctx);
 
@@ -129,6 +150,197 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Internal routes take only X-Service-API-Key, every other non-public
+ * route only a bearer JWT; a Customer gets 403 on admin routes.  On
+ * failure ctx->status and ctx->errors are set and NGX_DECLINED returned.
+ */
+
+static ngx_int_t
+ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                         *p, *last;
+    ngx_str_t                       token;
+    const char                     *reason;
+    ngx_table_elt_t                *auth, *key;
+    ngx_http_request_t             *r;
+    ngx_http_customer_loc_conf_t   *llcf;
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    r = ctx->request;
+
+    if (ctx->route->access == NGX_HTTP_CUSTOMER_PUBLIC) {
+        return NGX_OK;
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_customer_module);
+
+    if (!llcf->auth) {
+        /* customer_auth off: a trusted caller with every right, no sub */
+        ctx->who.roles = NGX_HTTP_CUSTOMER_ROLE_ADMIN;
+        ctx->who.service = 1;
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+    auth = r->headers_in.authorization;
+    key = ngx_http_customer_header(r, "X-Service-API-Key",
+                                   sizeof("X-Service-API-Key") - 1);
+
+    if (ctx->route->access == NGX_HTTP_CUSTOMER_SERVICE) {
+
+        if (auth) {
+            return ngx_http_customer_unauthorized(ctx, 1,
+                       "a bearer token is not accepted on internal routes");
+        }
+
+        if (key == NULL) {
+            return ngx_http_customer_unauthorized(ctx, 1,
+                                                  "no service key");
+        }
+
+        if (ngx_http_customer_check_service_key(&cmcf->auth, &key->value)
+            != NGX_OK)
+        {
+            return ngx_http_customer_unauthorized(ctx, 1,
+                                                  "unknown service key");
+        }
+
+        ctx->who.service = 1;
+        ngx_str_set(&ctx->who.sub, "service");
+
+        return NGX_OK;
+    }
+
+    if (auth == NULL) {
+        return ngx_http_customer_unauthorized(ctx, 0,
+                                              key ? "a service key is not "
+                                                    "accepted here"
+                                                  : NULL);
+    }
+
+    p = auth->value.data;
+    last = p + auth->value.len;
+
+    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        return ngx_http_customer_unauthorized(ctx, 0,
+                                              "authorization is not Bearer");
+    }
+
+    p += 7;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    token.data = p;
+    token.len = last - p;
+
+    if (ngx_http_customer_verify_jwt(r, &cmcf->auth, &token, &ctx->who,
+                                     &reason)
+        != NGX_OK)
+    {
+        return ngx_http_customer_unauthorized(ctx, 0, reason);
+    }
+
+    if (ctx->route->access == NGX_HTTP_CUSTOMER_ADMIN
+        && !(ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN))
+    {
+        ctx->status = NGX_HTTP_FORBIDDEN;
+        ngx_http_customer_add_error(ctx, (u_char *) "authorization",
+                                    sizeof("authorization") - 1,
+                                    "This operation requires administrator "
+                                    "privileges");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t service, const char *reason)
+{
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    /* why goes to the log, not to the client */
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "customer: 401: %s", reason ? reason : "no credentials");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+
+    if (service) {
+        ngx_str_set(&h->value, "ApiKey header=\"X-Service-API-Key\"");
+
+    } else if (reason) {
+        ngx_str_set(&h->value,
+                    "Bearer realm=\"customer-api\", error=\"invalid_token\"");
+
+    } else {
+        ngx_str_set(&h->value, "Bearer realm=\"customer-api\"");
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    ctx->status = NGX_HTTP_UNAUTHORIZED;
+
+    if (service) {
+        ngx_http_customer_add_error(ctx, (u_char *) "X-Service-API-Key",
+                                    sizeof("X-Service-API-Key") - 1,
+                                    "A valid service API key is required");
+    } else {
+        ngx_http_customer_add_error(ctx, (u_char *) "authorization",
+                                    sizeof("authorization") - 1,
+                                    "A valid bearer token is required");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
@@ -452,6 +664,12 @@ ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
+
+    if (status == NGX_HTTP_UNPROCESSABLE_ENTITY) {
+        /* not in nginx 1.22's table of reason phrases */
+        ngx_str_set(&r->headers_out.status_line,
+                    "422 Unprocessable Entity");
+    }
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -506,9 +724,7 @@ ngx_http_customer_request_id(ngx_http_request_t *r)
 {
     u_char                         *p, *last;
     ngx_str_t                       id;
-    ngx_uint_t                      i;
-    ngx_list_part_t                *part;
-    ngx_table_elt_t                *h, *header;
+    ngx_table_elt_t                *h;
     ngx_http_variable_value_t      *vv;
     ngx_http_customer_main_conf_t  *cmcf;
 
@@ -516,32 +732,10 @@ ngx_http_customer_request_id(ngx_http_request_t *r)
 
     /* the client's id when it is sane, else nginx's $request_id */
 
-    part = &r->headers_in.headers.part;
-    header = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            header = part->elts;
-            i = 0;
-        }
-
-        if (header[i].key.len == sizeof("X-Request-Id") - 1
-            && ngx_strncasecmp(header[i].key.data, (u_char *) "X-Request-Id",
-                               sizeof("X-Request-Id") - 1) == 0)
-        {
-            id = header[i].value;
-            break;
-        }
-    }
-
-    if (id.len > 128) {
-        id.len = 0;
+    h = ngx_http_customer_header(r, "X-Request-Id",
+                                 sizeof("X-Request-Id") - 1);
+    if (h && h->value.len <= 128) {
+        id = h->value;
     }
 
     for (p = id.data, last = p + id.len; p < last; p++) {

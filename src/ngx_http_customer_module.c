@@ -11,11 +11,6 @@
 #include "ngx_http_customer_module.h"
 
 
-typedef struct {
-    ngx_flag_t                      api;       /* customer_api here */
-} ngx_http_customer_loc_conf_t;
-
-
 static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_customer_create_loc_conf(ngx_conf_t *cf);
@@ -81,6 +76,48 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_customer_main_conf_t, queue_size),
       &ngx_http_customer_queue_bounds },
+
+    { ngx_string("customer_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_customer_jwt,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, auth.leeway),
+      NULL },
+
+    { ngx_string("customer_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, auth.issuer),
+      NULL },
+
+    { ngx_string("customer_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, auth.audience),
+      NULL },
+
+    { ngx_string("customer_service_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_customer_service_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, auth),
+      NULL },
 
     { ngx_string("customer_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -150,6 +187,7 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
     cmcf->timeout = NGX_CONF_UNSET_MSEC;
     cmcf->queue_size = NGX_CONF_UNSET_UINT;
     cmcf->request_id_index = NGX_ERROR;
+    cmcf->auth.leeway = NGX_CONF_UNSET;
 
     ngx_http_customer_used = 0;
 
@@ -168,6 +206,7 @@ ngx_http_customer_create_loc_conf(ngx_conf_t *cf)
     }
 
     clcf->api = NGX_CONF_UNSET;
+    clcf->auth = NGX_CONF_UNSET;
 
     return clcf;
 }
@@ -176,9 +215,12 @@ ngx_http_customer_create_loc_conf(ngx_conf_t *cf)
 static char *
 ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
+    ngx_http_customer_loc_conf_t  *prev = parent;
     ngx_http_customer_loc_conf_t  *conf = child;
 
     ngx_http_core_loc_conf_t  *core;
+
+    ngx_conf_merge_value(conf->auth, prev->auth, 1);
 
     /* not inherited: each location says customer_api itself */
 
@@ -232,6 +274,10 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
     ngx_conf_init_uint_value(cmcf->queue_size, 1024);
 
+    if (cmcf->auth.leeway == NGX_CONF_UNSET) {
+        cmcf->auth.leeway = 30;
+    }
+
     if (cmcf->timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"customer_db_timeout\" must be more than 0");
@@ -241,6 +287,13 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     if (ngx_http_customer_used && cmcf->conninfo.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"customer_api\" is used but \"customer_db\" "
+                           "is not set in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_customer_used && cmcf->auth.alg == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_api\" is used but \"customer_jwt\" "
                            "is not set in the http block");
         return NGX_CONF_ERROR;
     }

@@ -15,9 +15,14 @@
 
 #include "ngx_http_customer_pg.h"
 #include "ngx_http_customer_json.h"
+#include "ngx_http_customer_auth.h"
 
 
 #define NGX_HTTP_CUSTOMER_MAX_PARAMS  4      /* path parameters per route */
+
+#ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
+#define NGX_HTTP_UNPROCESSABLE_ENTITY 422
+#endif
 
 
 typedef struct ngx_http_customer_ctx_s  ngx_http_customer_ctx_t;
@@ -35,6 +40,7 @@ typedef struct {
     ngx_uint_t                      methods;   /* NGX_HTTP_GET | ... */
     const char                     *pattern;   /* "/api/customers/{}" */
     ngx_http_customer_handler_pt    handler;
+    ngx_uint_t                      access;    /* NGX_HTTP_CUSTOMER_ADMIN.. */
     unsigned                        json_body:1;   /* expects a JSON body */
 } ngx_http_customer_route_t;
 
@@ -47,8 +53,15 @@ typedef struct {
     ngx_msec_t                      timeout;       /* connect and query */
     ngx_uint_t                      queue_size;    /* waiting requests */
     ngx_int_t                       request_id_index;
+    ngx_http_customer_auth_conf_t   auth;
     ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
 } ngx_http_customer_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      api;           /* customer_api here */
+    ngx_flag_t                      auth;          /* customer_auth */
+} ngx_http_customer_loc_conf_t;
 
 
 /* per-request state; also reachable from pg queries through q->data */
@@ -60,6 +73,9 @@ struct ngx_http_customer_ctx_s {
     ngx_http_customer_json_t       *body;          /* parsed JSON body */
     ngx_array_t                    *errors;        /* of ..._error_t */
     ngx_str_t                       etag;          /* "\"<version>\"" */
+    ngx_http_customer_principal_t   who;           /* the caller */
+    ngx_uint_t                      status;        /* of a refusal */
+    unsigned                        by_user:1;     /* found by userId */
     ngx_http_customer_done_pt       done;          /* query continuation */
     void                           *data;          /* resource state */
 };

@@ -467,6 +467,62 @@ invalid:
 }
 
 
+/* a signed whole number within -max..max */
+
+ngx_int_t
+ngx_http_customer_check_delta(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_int_t   n;
+
+    n = NGX_ERROR;
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER && v->str.len <= 11) {
+        p = v->str.data;
+        len = v->str.len;
+
+        if (len > 1 && *p == '-') {
+            p++;
+            len--;
+        }
+
+        n = ngx_atoi(p, len);
+    }
+
+    if (n == NGX_ERROR || (ngx_uint_t) n > f->max) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must be a whole number from -%ui "
+                                       "to %ui", f->max, f->max);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a signed amount: a minus sign, then what check_money accepts */
+
+ngx_int_t
+ngx_http_customer_check_money_delta(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_http_customer_json_t  abs;
+
+    abs = *v;
+
+    if (abs.type == NGX_HTTP_CUSTOMER_JSON_NUMBER && abs.str.len > 1
+        && abs.str.data[0] == '-')
+    {
+        abs.str.data++;
+        abs.str.len--;
+    }
+
+    return ngx_http_customer_check_money(ctx, path, &abs, f);
+}
+
+
 static ngx_int_t
 ngx_http_customer_digits(u_char *p, ngx_uint_t n)
 {

@@ -73,6 +73,12 @@ ngx_int_t ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_check_money(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_delta(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_money_delta(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);

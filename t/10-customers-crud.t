@@ -531,6 +531,7 @@ for my $case (['x' x 129, 'too long'], ['has space', 'a space'],
 {
     # raw, since HTTP::Tiny refuses to send some of these
     my $resp = $ng->raw("GET /api/customers/$mid HTTP/1.1\r\nHost: t\r\n"
+        . "Authorization: Bearer " . CT::admin_token() . "\r\n"
         . "X-Request-Id: $case->[0]\r\nConnection: close\r\n\r\n");
     like($resp, qr{^HTTP/1\.1 200 }, "X-Request-Id with $case->[1]: 200");
     my ($rid) = $resp =~ /^X-Request-Id: ([^\r\n]*)\r?$/mi;

@@ -502,6 +502,7 @@ is(count_rows(), $n_after_ok, 'duplicate: nothing written');
     # chunked, no Content-Length: the limit still holds
     my $chunk = sprintf("%x\r\n%s\r\n0\r\n\r\n", length $huge, $huge);
     my $resp = $ng->raw("POST /api/customers HTTP/1.1\r\nHost: t\r\n"
+        . "Authorization: Bearer " . CT::admin_token() . "\r\n"
         . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         . "Connection: close\r\n\r\n$chunk");
     like($resp, qr{^HTTP/1\.1 413 }, 'chunked body over 64k: 413');
@@ -522,6 +523,7 @@ for my $method (qw(POST PUT PATCH)) {
     my $before = snapshot($id);
     my $text = body(valid('noct'));
     my $resp = $ng->raw("$method $path HTTP/1.1\r\nHost: t\r\n"
+        . "Authorization: Bearer " . CT::admin_token() . "\r\n"
         . 'Content-Length: ' . length($text) . "\r\n"
         . "Connection: close\r\n\r\n$text");
     like($resp, qr{^HTTP/1\.1 415 }, "$method without Content-Type: 415");

@@ -114,7 +114,8 @@ alive($ng, $worker, 'back up');
     my @socks = map {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
             PeerPort => $ng->port, Proto => 'tcp', Timeout => 5) or die;
-        syswrite $s, "GET /api/customers/$id HTTP/1.0\r\nHost: x\r\n\r\n";
+        syswrite $s, "GET /api/customers/$id HTTP/1.0\r\nHost: x\r\n"
+            . "Authorization: Bearer " . CT::admin_token() . "\r\n\r\n";
         $s;
     } 1 .. 4;
     for my $s (@socks) {

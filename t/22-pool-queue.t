@@ -22,7 +22,8 @@ sub async_req {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
         PeerPort => $ng->port, Proto => 'tcp', Timeout => 5)
         or die "connect: $!\n";
-    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n";
+    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
+        . "Authorization: Bearer " . CT::admin_token() . "\r\n";
 
     $req .= "Content-Type: application/json\r\n"
         . 'Content-Length: ' . length($body) . "\r\n" if defined $body;

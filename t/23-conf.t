@@ -16,7 +16,8 @@ my $port = do {
     $s->sockport;
 };
 
-my $DB = q{customer_db "host=127.0.0.1 dbname=x user=x sslmode=disable";};
+my $DB = q{customer_db "host=127.0.0.1 dbname=x user=x sslmode=disable";}
+    . "\n    " . CT::jwt_conf();
 
 # conf(http-level directives, location body): (exit code, output)
 sub conf {

@@ -32,6 +32,8 @@ use IO::Select;
 use IO::Socket::INET;
 use IPC::Open3 qw(open3);
 use JSON::PP ();
+use MIME::Base64 ();
+use Digest::SHA ();
 use POSIX qw(WNOHANG);
 use Test::More ();
 use Time::HiRes qw(time sleep);
@@ -62,6 +64,12 @@ $ENV{CT_PGPORT} //= 54339;
 $ENV{CT_PGUSER} //= 'customer';
 
 my $NGINX = $ENV{CT_NGINX} // '/usr/sbin/nginx';
+
+# Credentials every test nginx is configured with (see nginx_start):
+# tokens are HS256 with $JWT_SECRET; two service keys, as during rotation.
+our $JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789abcdef';
+our @SERVICE_KEYS = ('test-service-key-0123456789abcdef',
+    'test-service-key-rotated-fedcba9876543210');
 my $PG_BIN = $ENV{CT_PG_BIN};
 
 # Make prove's timeouts and Ctrl-C run the END cleanup.
@@ -290,6 +298,7 @@ sub nginx_start {
     for my $attempt (1 .. 3) {
         my $port = _free_port();
         my $http = qq{    customer_db "$conninfo";\n};
+        $http .= '    ' . ($o{auth_conf} // jwt_conf());
         for my $k (qw(pool timeout queue)) {
             $http .= "    customer_db_$k $o{$k};\n" if defined $o{$k};
         }
@@ -337,6 +346,63 @@ HTTP
 
 # nginx_test_conf($http_snippet): (exit code, output) of nginx -t with the
 # module loaded and the snippet inside http{}.
+# b64url($bytes): base64url without padding.
+sub b64url {
+    my ($bytes) = @_;
+    my $s = MIME::Base64::encode_base64($bytes, '');
+    $s =~ tr{+/}{-_};
+    $s =~ s/=+$//;
+    return $s;
+}
+
+# jwt(%claims): an HS256 token signed with $JWT_SECRET; exp defaults to an
+# hour from now. jwt_raw($header_json, $claims_json, $secret) signs
+# exactly the bytes given (for hostile tokens).
+sub jwt {
+    my (%claims) = @_;
+    $claims{exp} //= time + 3600;
+    my $enc = JSON::PP->new->canonical;
+    return jwt_raw($enc->encode({ alg => 'HS256', typ => 'JWT' }),
+        $enc->encode(\%claims), $JWT_SECRET);
+}
+
+sub jwt_raw {
+    my ($header, $claims, $secret) = @_;
+    my $input = b64url($header) . '.' . b64url($claims);
+    return $input . '.'
+        . b64url(Digest::SHA::hmac_sha256($input, $secret // $JWT_SECRET));
+}
+
+sub admin_token {
+    my ($sub) = @_;
+    return jwt(sub => $sub // 'admin-user', role => 'Administrator');
+}
+
+sub customer_token {
+    my ($sub) = @_;
+    return jwt(sub => $sub, role => 'Customer');
+}
+
+# jwt_conf(): the http-level directives for the test credentials, with
+# the files written under $CT_RUN_DIR.
+sub jwt_conf {
+    my $dir = "$ENV{CT_RUN_DIR}/t";
+    make_path($dir);
+    my $secret = "$dir/jwt.secret";
+    my $keys = "$dir/service.keys";
+    for ([$secret, "$JWT_SECRET\n"],
+        [$keys, "# rotation: both accepted\n" . join("\n", @SERVICE_KEYS) . "\n"])
+    {
+        my ($f, $text) = @$_;
+        open my $fh, '>', "$f.$$" or die "CT: $f: $!\n";
+        print $fh $text;
+        close $fh;
+        chmod 0644, "$f.$$";
+        rename "$f.$$", $f or die "CT: $f: $!\n";
+    }
+    return "customer_jwt HS256 $secret;\n    customer_service_keys $keys;\n";
+}
+
 sub nginx_test_conf {
     my ($snippet) = @_;
     my $dir = _fresh_dir('conf', 0777);
@@ -538,10 +604,26 @@ sub stop {
 # req($method, $path, body => $string | json => $data, headers => {...})
 # → {status, reason, headers (lower-case keys), body, json, elapsed}.
 # status 599 is HTTP::Tiny's own error (connect failed, timeout).
+# req(METHOD, PATH, json => ..., body => ..., headers => {...},
+#     auth => TOKEN | 'none' | 'service' | 'service:KEY'): without auth and
+# without an Authorization header, an Administrator token is sent.
 sub req {
     my ($self, $method, $path, %o) = @_;
     my %headers = %{ $o{headers} // {} };
     my $content = $o{body};
+    my $auth = $o{auth};
+
+    if (!grep { lc eq 'authorization' || lc eq 'x-service-api-key' }
+        keys %headers)
+    {
+        if (!defined $auth) {
+            $headers{Authorization} = 'Bearer ' . CT::admin_token();
+        } elsif ($auth =~ /^service(?::(.*))?$/) {
+            $headers{'X-Service-API-Key'} = $1 // $CT::SERVICE_KEYS[0];
+        } elsif ($auth ne 'none') {
+            $headers{Authorization} = "Bearer $auth";
+        }
+    }
 
     if (exists $o{json}) {
         $content = JSON::PP->new->utf8->canonical->allow_nonref

@@ -1,0 +1,64 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_AUTH_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_AUTH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+
+/* who may call a route */
+#define NGX_HTTP_CUSTOMER_PUBLIC       0
+#define NGX_HTTP_CUSTOMER_ADMIN        1    /* Administrator token */
+#define NGX_HTTP_CUSTOMER_SELF         2    /* Customer or Administrator */
+#define NGX_HTTP_CUSTOMER_SERVICE      3    /* X-Service-API-Key */
+
+/* roles, a bit each */
+#define NGX_HTTP_CUSTOMER_ROLE_CUSTOMER  0x01
+#define NGX_HTTP_CUSTOMER_ROLE_ADMIN     0x02
+
+#define NGX_HTTP_CUSTOMER_JWT_HS256    1
+#define NGX_HTTP_CUSTOMER_JWT_RS256    2
+#define NGX_HTTP_CUSTOMER_JWT_ES256    3
+
+#define NGX_HTTP_CUSTOMER_JWT_MAX      8192  /* longest token accepted */
+
+
+typedef struct {
+    ngx_uint_t          alg;          /* NGX_HTTP_CUSTOMER_JWT_* */
+    ngx_str_t           alg_name;     /* "HS256", as tokens must say */
+    ngx_str_t           secret;       /* HS256 */
+    EVP_PKEY           *key;          /* RS256, ES256 public key */
+    time_t              leeway;       /* seconds, for exp and nbf */
+    ngx_str_t           issuer;       /* empty: not checked */
+    ngx_str_t           audience;     /* empty: not checked */
+    ngx_array_t        *service_keys; /* of ngx_str_t */
+} ngx_http_customer_auth_conf_t;
+
+
+/* the caller, once authenticated */
+typedef struct {
+    ngx_str_t           sub;          /* token subject: Auth user id */
+    ngx_uint_t          roles;        /* NGX_HTTP_CUSTOMER_ROLE_* */
+    unsigned            service:1;    /* came with a service key */
+} ngx_http_customer_principal_t;
+
+
+char *ngx_http_customer_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_customer_verify_jwt(ngx_http_request_t *r,
+    ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
+    ngx_http_customer_principal_t *who, const char **reason);
+ngx_int_t ngx_http_customer_check_service_key(
+    ngx_http_customer_auth_conf_t *acf, ngx_str_t *key);
+
+
+#endif /* _NGX_HTTP_CUSTOMER_AUTH_H_INCLUDED_ */

@@ -108,6 +108,22 @@ request = function()
 end
 EOF
 
+# credentials for the authenticated run; port+1 serves the same API with
+# customer_auth off, so both runs are in one set-up
+openssl rand -hex 32 >"$bench_dir/jwt.secret"
+token=$(CUSTOMER_JWT_SECRET_FILE=$bench_dir/jwt.secret \
+    "$ROOT/scripts/token.sh" bench-admin Administrator)
+
+cat >"$bench_dir/get_auth.lua" <<EOF
+local ids = {}
+for line in io.lines("$bench_dir/ids.txt") do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/api/customers/" .. ids[math.random(#ids)],
+                      { Authorization = "Bearer $token" })
+end
+EOF
+
 conninfo="host=127.0.0.1 port=$PG_DEV_PORT dbname=$db user=customer"
 conninfo+=" sslmode=disable gssencmode=disable"
 
@@ -130,10 +146,16 @@ http {
     customer_db_pool $pool;
     customer_db_pipeline $pipeline;
     customer_db_queue 4096;
+    customer_jwt HS256 $bench_dir/jwt.secret;
     server {
         listen 127.0.0.1:$port;
         location /api/ { customer_api; }
         location = /health { customer_api; }
+    }
+    server {
+        listen 127.0.0.1:$((port + 1));
+        customer_auth off;
+        location /api/ { customer_api; }
     }
 }
 EOF
@@ -174,7 +196,7 @@ pgbench_tps() {
 
 echo "bench: warming up"
 wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
-    "http://127.0.0.1:$port" >/dev/null
+    "http://127.0.0.1:$((port + 1))" >/dev/null
 
 cat >"$bench_dir/get.sql" <<'EOF'
 \set n random(1, 100000)
@@ -189,8 +211,9 @@ EOF
 
 pg=$(pgbench_tps)
 pgget=$(pgbench_tps -f "$bench_dir/get.sql")
-get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$port")
-list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$port")
+get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")
+getauth=$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")
+list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$((port + 1))")
 health=$(wrk_rps "http://127.0.0.1:$port/health")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -201,7 +224,12 @@ cat <<EOF
 |---|---:|---:|
 | pgbench -S -M prepared -c $pgconns -j 2 (same server, same database) | $pg | 1.00 |
 | pgbench running the GET's own 29-column SELECT, no HTTP (the database's ceiling for that request) | $pgget | $(ratio "$pgget" "$pg") |
-| GET /api/customers/{id} (random of 100,000) | $get | $(ratio "$get" "$pg") |
+| GET /api/customers/{id} (random of 100,000; customer_auth off) | $get | $(ratio "$get" "$pg") |
+| the same with an Administrator JWT (HS256) verified per request | $getauth | $(ratio "$getauth" "$pg") |
 | GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 | $list | $(ratio "$list" "$pg") |
 | GET /health | $health | $(ratio "$health" "$pg") |
 EOF
+
+echo
+echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \
+    'BEGIN { printf "%.1f", (a - b) * 100 / a }')% of the GET's throughput."

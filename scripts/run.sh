@@ -38,6 +38,18 @@ else
 fi
 "$ROOT/scripts/pg.sh" migrate customer dev
 
+# Development credentials, made once and kept in the run directory (never
+# in the repository): an HS256 secret and one service key.
+keys=$RUN_DIR/keys
+mkdir -p "$keys"
+if [[ ! -s $keys/jwt.secret ]]; then
+    openssl rand -hex 32 >"$keys/jwt.secret"
+fi
+if [[ ! -s $keys/service.keys ]]; then
+    openssl rand -hex 24 >"$keys/service.keys"
+fi
+chmod 644 "$keys/jwt.secret" "$keys/service.keys"
+
 # Render the configuration; escape \ and " for nginx's quoted string.
 db=${db//\\/\\\\}
 db=${db//\"/\\\"}
@@ -53,7 +65,15 @@ if [[ $EUID -eq 0 ]]; then
 fi
 
 /usr/sbin/nginx -t -q -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/nginx.conf"
-echo "run: http://127.0.0.1:8001/ (health: http://127.0.0.1:8001/health)"
+admin=$("$ROOT/scripts/token.sh" admin-dev Administrator)
+customer=$("$ROOT/scripts/token.sh" customer-dev Customer)
+cat <<INFO
+run: http://127.0.0.1:8001/ (health: http://127.0.0.1:8001/health)
+run: development credentials (secret and key in $keys/):
+  admin:    -H 'Authorization: Bearer $admin'
+  customer: -H 'Authorization: Bearer $customer'   (sub customer-dev)
+  service:  -H 'X-Service-API-Key: $(head -n1 "$keys/service.keys")'
+INFO
 echo "run: logs in $RUN_DIR/nginx/; Ctrl-C to stop"
 /usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/nginx.conf" &
 nginx_pid=$!

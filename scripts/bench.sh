@@ -194,6 +194,11 @@ pgbench_tps() {
         | awk '/^tps/ { printf "%d", $3 }'
 }
 
+rss() {
+    # total resident KB of the nginx workers
+    ps -o rss= --ppid "$nginx_pid" | awk '{ s += $1 } END { print s }'
+}
+
 echo "bench: warming up"
 wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
     "http://127.0.0.1:$((port + 1))" >/dev/null
@@ -209,6 +214,7 @@ SELECT id, user_id, email, full_name, contact_number, date_of_birth::text,
   updated_by, version FROM customers WHERE user_id = 'user-' || :n;
 EOF
 
+rss_before=$(rss)
 pg=$(pgbench_tps)
 pgget=$(pgbench_tps -f "$bench_dir/get.sql")
 get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")
@@ -233,3 +239,5 @@ EOF
 echo
 echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \
     'BEGIN { printf "%.1f", (a - b) * 100 / a }')% of the GET's throughput."
+echo "nginx workers' RSS: $rss_before KB after warm-up, $(rss) KB after \
+all runs."

@@ -376,6 +376,13 @@ ngx_http_customer_verify_jwt(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    if (ngx_http_customer_utf8(header.data, header.len) != NGX_OK
+        || ngx_http_customer_utf8(payload.data, payload.len) != NGX_OK)
+    {
+        *reason = "token part is not valid UTF-8";
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_customer_json_parse(r->pool, header.data, header.len, &h,
                                      &err) != NGX_OK
         || h->type != NGX_HTTP_CUSTOMER_JSON_OBJECT)
@@ -423,7 +430,8 @@ ngx_http_customer_verify_jwt(ngx_http_request_t *r,
 
     exp = strtod((char *) v->str.data, NULL);
 
-    if (now > exp + acf->leeway) {
+    if (!(exp < 1e15) || now > exp + acf->leeway) {
+        /* 1e400 is infinity: no token lives forever */
         *reason = "token expired";
         return NGX_DECLINED;
     }

@@ -25,11 +25,10 @@
 
 static void ngx_http_customer_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
-static ngx_int_t ngx_http_customer_utf8(u_char *p, size_t len);
 static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
 static ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
-    const char *name, size_t len);
+    const char *name, size_t len, ngx_uint_t nth);
 static ngx_int_t ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t service, const char *reason);
 static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
@@ -189,7 +188,16 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
 
     auth = r->headers_in.authorization;
     key = ngx_http_customer_header(r, "X-Service-API-Key",
-                                   sizeof("X-Service-API-Key") - 1);
+                                   sizeof("X-Service-API-Key") - 1, 0);
+
+    if (key && ngx_http_customer_header(r, "X-Service-API-Key",
+                                        sizeof("X-Service-API-Key") - 1, 1))
+    {
+        /* a second one: which would count is anyone's guess */
+        return ngx_http_customer_unauthorized(ctx,
+                   ctx->route->access == NGX_HTTP_CUSTOMER_SERVICE,
+                   "more than one service key header");
+    }
 
     if (ctx->route->access == NGX_HTTP_CUSTOMER_SERVICE) {
 
@@ -313,8 +321,11 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
 }
 
 
+/* the nth (from 0) request header of that name */
+
 static ngx_table_elt_t *
-ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len)
+ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len,
+    ngx_uint_t nth)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -338,6 +349,10 @@ ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len)
         if (h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
+            if (nth--) {
+                continue;
+            }
+
             return &h[i];
         }
     }
@@ -425,37 +440,6 @@ ngx_http_customer_json_type(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
-}
-
-
-/*
- * Strict UTF-8: yajl lets overlong forms through ("\xc0\xaf"), and
- * surrogates have no place in UTF-8 either.
- */
-
-static ngx_int_t
-ngx_http_customer_utf8(u_char *p, size_t len)
-{
-    u_char    *last;
-    uint32_t   u;
-
-    last = p + len;
-
-    while (p < last) {
-
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        u = ngx_utf8_decode(&p, last - p);
-
-        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
 }
 
 
@@ -733,7 +717,7 @@ ngx_http_customer_request_id(ngx_http_request_t *r)
     /* the client's id when it is sane, else nginx's $request_id */
 
     h = ngx_http_customer_header(r, "X-Request-Id",
-                                 sizeof("X-Request-Id") - 1);
+                                 sizeof("X-Request-Id") - 1, 0);
     if (h && h->value.len <= 128) {
         id = h->value;
     }

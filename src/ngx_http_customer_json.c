@@ -614,3 +614,34 @@ ngx_http_customer_json_fw_end_array(void *ctx)
 {
     return yajl_gen_array_close(ctx) == yajl_gen_status_ok;
 }
+
+
+/*
+ * Strict UTF-8: yajl lets overlong forms through ("\xc0\xaf"), and
+ * surrogates have no place in UTF-8 either.
+ */
+
+ngx_int_t
+ngx_http_customer_utf8(u_char *p, size_t len)
+{
+    u_char    *last;
+    uint32_t   u;
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        u = ngx_utf8_decode(&p, last - p);
+
+        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

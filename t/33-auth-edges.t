@@ -1,0 +1,62 @@
+# Edge cases found in review: a token whose exp overflows to infinity, and
+# a request that carries the service key header twice.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+my $db = CT::db_create();
+my $ng = CT::nginx_start(db => $db);
+
+sub count { CT::sql($db, 'SELECT count(*) FROM customers') }
+
+# exp = 1e400 is infinity to strtod: such a token must never be accepted
+{
+    my $token = CT::jwt_raw('{"alg":"HS256","typ":"JWT"}',
+        '{"sub":"admin-user","role":"Administrator","exp":1e400}');
+    my $before = count();
+    my $r = $ng->req(POST => '/api/customers', auth => $token,
+        json => { userId => 'inf-1', email => 'inf@example.com',
+            fullName => 'Infinite Token' });
+    is($r->{status}, 401, 'exp 1e400: 401');
+    like($r->{headers}{'www-authenticate'} // '', qr/invalid_token/,
+        'exp 1e400: WWW-Authenticate says invalid_token');
+    is(count(), $before, 'exp 1e400: nothing written');
+}
+
+# a huge but finite exp is still a number in the future: accepted
+{
+    my $token = CT::jwt_raw('{"alg":"HS256","typ":"JWT"}',
+        '{"sub":"admin-user","role":"Administrator","exp":99999999999}');
+    my $r = $ng->req(GET => '/api/customers', auth => $token);
+    is($r->{status}, 200, 'exp in the year 5138: accepted');
+}
+
+# two X-Service-API-Key headers: refused, whichever order and validity
+my ($good, $other) = @CT::SERVICE_KEYS;
+for my $case (
+    [ 'valid then invalid', [ $good, 'x' x 32 ] ],
+    [ 'invalid then valid', [ 'x' x 32, $good ] ],
+    [ 'both valid', [ $good, $other ] ],
+) {
+    my ($name, $keys) = @$case;
+    my $r = $ng->req(POST => '/api/customers/internal/create',
+        headers => { 'X-Service-API-Key' => $keys },
+        json => { userId => "dup-$name", email => 'dup@example.com',
+            fullName => 'Duplicate Key' });
+    is($r->{status}, 401, "two service keys ($name): 401");
+    is(CT::sql($db, q{SELECT count(*) FROM customers WHERE user_id = :'p1'},
+        "dup-$name"), 0, "two service keys ($name): nothing written");
+}
+
+# one valid key still works
+{
+    my $r = $ng->req(POST => '/api/customers/internal/create',
+        auth => 'service', json => { userId => 'one-key',
+            email => 'one@example.com', fullName => 'One Key' });
+    is($r->{status}, 201, 'one service key: 201');
+}
+
+done_testing();

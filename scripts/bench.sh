@@ -90,14 +90,6 @@ fi
 psql_ -d "$db" -c "COPY (SELECT id FROM customers ORDER BY random()
         LIMIT 20000) TO STDOUT" >"$bench_dir/ids.txt"
 
-cat >"$bench_dir/get.lua" <<EOF
-local ids = {}
-for line in io.lines("$bench_dir/ids.txt") do ids[#ids + 1] = line end
-math.randomseed(os.time())
-request = function()
-    return wrk.format("GET", "/api/customers/" .. ids[math.random(#ids)])
-end
-EOF
 
 
 cat >"$bench_dir/list.lua" <<'EOF'
@@ -113,6 +105,18 @@ EOF
 openssl rand -hex 32 >"$bench_dir/jwt.secret"
 token=$(CUSTOMER_JWT_SECRET_FILE=$bench_dir/jwt.secret \
     "$ROOT/scripts/token.sh" bench-admin Administrator)
+
+# the same request bytes both ways (port+1 ignores the header), so the
+# difference is the verification alone
+cat >"$bench_dir/get.lua" <<EOF
+local ids = {}
+for line in io.lines("$bench_dir/ids.txt") do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/api/customers/" .. ids[math.random(#ids)],
+                      { Authorization = "Bearer $token" })
+end
+EOF
 
 cat >"$bench_dir/get_auth.lua" <<EOF
 local ids = {}
@@ -217,8 +221,15 @@ EOF
 rss_before=$(rss)
 pg=$(pgbench_tps)
 pgget=$(pgbench_tps -f "$bench_dir/get.sql")
+# the two GETs alternate, twice, and the better of each counts: on a
+# shared machine one slow interval must not decide the comparison
+max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
 get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")
 getauth=$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")
+get=$(max "$get" \
+    "$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")")
+getauth=$(max "$getauth" \
+    "$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")")
 list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$((port + 1))")
 health=$(wrk_rps "http://127.0.0.1:$port/health")
 
@@ -230,8 +241,8 @@ cat <<EOF
 |---|---:|---:|
 | pgbench -S -M prepared -c $pgconns -j 2 (same server, same database) | $pg | 1.00 |
 | pgbench running the GET's own 29-column SELECT, no HTTP (the database's ceiling for that request) | $pgget | $(ratio "$pgget" "$pg") |
-| GET /api/customers/{id} (random of 100,000; customer_auth off) | $get | $(ratio "$get" "$pg") |
-| the same with an Administrator JWT (HS256) verified per request | $getauth | $(ratio "$getauth" "$pg") |
+| GET /api/customers/{id} (random of 100,000; customer_auth off; best of 2) | $get | $(ratio "$get" "$pg") |
+| the same with an Administrator JWT (HS256) checked per request; best of 2 | $getauth | $(ratio "$getauth" "$pg") |
 | GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 | $list | $(ratio "$list" "$pg") |
 | GET /health | $health | $(ratio "$health" "$pg") |
 EOF

@@ -21,7 +21,24 @@
  * any key is used), the signature is verified before a claim is read, and
  * every OpenSSL object lives only inside one call.  Keys and secrets are
  * read at configuration time and freed with the configuration's pool.
+ *
+ * A client sends the same token with every request until it expires, so
+ * each worker keeps the tokens it verified (a slot per token hash, up to
+ * NGX_HTTP_CUSTOMER_JWT_CACHED bytes each) with the claims it used; a
+ * hit compares the whole token in constant time and checks exp and nbf
+ * again, and skips the signature and the JSON.
  */
+
+
+typedef struct {
+    size_t              len;          /* 0: empty slot */
+    double              exp;
+    double              nbf;
+    ngx_uint_t          roles;
+    size_t              sub_len;
+    u_char              sub[129];
+    u_char              token[NGX_HTTP_CUSTOMER_JWT_CACHED];
+} ngx_http_customer_jwt_slot_t;
 
 
 static ngx_int_t ngx_http_customer_read_conf_file(ngx_conf_t *cf,
@@ -38,6 +55,13 @@ static ngx_int_t ngx_http_customer_str_is(ngx_http_customer_json_t *v,
     ngx_str_t *s);
 static ngx_int_t ngx_http_customer_role(ngx_http_customer_json_t *v,
     ngx_uint_t *roles);
+static ngx_int_t ngx_http_customer_verify_claims(ngx_http_request_t *r,
+    ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
+    ngx_http_customer_principal_t *who, const char **reason,
+    double *exp, double *nbf);
+
+
+static ngx_http_customer_jwt_slot_t  *ngx_http_customer_jwt_cache;
 
 
 char *
@@ -318,9 +342,89 @@ ngx_http_customer_b64(ngx_pool_t *pool, u_char *p, size_t len,
 
 
 ngx_int_t
+ngx_http_customer_jwt_cache_init(ngx_cycle_t *cycle)
+{
+    ngx_http_customer_jwt_cache = ngx_pcalloc(cycle->pool,
+                                     NGX_HTTP_CUSTOMER_JWT_CACHE
+                                     * sizeof(ngx_http_customer_jwt_slot_t));
+
+    return ngx_http_customer_jwt_cache ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
 ngx_http_customer_verify_jwt(ngx_http_request_t *r,
     ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
     ngx_http_customer_principal_t *who, const char **reason)
+{
+    u_char                        *sub;
+    double                         exp, nbf, now;
+    ngx_int_t                      rc;
+    ngx_http_customer_jwt_slot_t  *slot;
+
+    slot = NULL;
+
+    if (ngx_http_customer_jwt_cache
+        && token->len <= NGX_HTTP_CUSTOMER_JWT_CACHED)
+    {
+        slot = &ngx_http_customer_jwt_cache[ngx_hash_key(token->data,
+                                                         token->len)
+                                            % NGX_HTTP_CUSTOMER_JWT_CACHE];
+
+        if (slot->len == token->len
+            && CRYPTO_memcmp(slot->token, token->data, token->len) == 0)
+        {
+            now = (double) ngx_time();
+
+            if (now > slot->exp + acf->leeway) {
+                *reason = "token expired";
+                return NGX_DECLINED;
+            }
+
+            if (now + acf->leeway < slot->nbf) {
+                *reason = "token not yet valid";
+                return NGX_DECLINED;
+            }
+
+            sub = ngx_pnalloc(r->pool, slot->sub_len + 1);
+            if (sub == NULL) {
+                *reason = "out of memory";
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(sub, slot->sub, slot->sub_len + 1);
+
+            who->sub.data = sub;
+            who->sub.len = slot->sub_len;
+            who->roles = slot->roles;
+
+            return NGX_OK;
+        }
+    }
+
+    rc = ngx_http_customer_verify_claims(r, acf, token, who, reason, &exp,
+                                         &nbf);
+
+    if (rc == NGX_OK && slot) {
+        slot->len = token->len;
+        ngx_memcpy(slot->token, token->data, token->len);
+        slot->exp = exp;
+        slot->nbf = nbf;
+        slot->roles = who->roles;
+        slot->sub_len = who->sub.len;
+        ngx_memcpy(slot->sub, who->sub.data, who->sub.len);
+        slot->sub[who->sub.len] = '\0';
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_customer_verify_claims(ngx_http_request_t *r,
+    ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
+    ngx_http_customer_principal_t *who, const char **reason, double *expp,
+    double *nbfp)
 {
     u_char                    *p, *last, *dot1, *dot2;
     double                     exp, nbf, now;
@@ -429,6 +533,8 @@ ngx_http_customer_verify_jwt(ngx_http_request_t *r,
     }
 
     exp = strtod((char *) v->str.data, NULL);
+    *expp = exp;
+    *nbfp = 0;
 
     if (!(exp < 1e15) || now > exp + acf->leeway) {
         /* 1e400 is infinity: no token lives forever */
@@ -444,6 +550,7 @@ ngx_http_customer_verify_jwt(ngx_http_request_t *r,
         }
 
         nbf = strtod((char *) v->str.data, NULL);
+        *nbfp = nbf;
 
         if (now + acf->leeway < nbf) {
             *reason = "token not yet valid";

@@ -30,6 +30,10 @@
 
 #define NGX_HTTP_CUSTOMER_JWT_MAX      8192  /* longest token accepted */
 
+/* per-worker cache of verified tokens: slots, and the longest kept */
+#define NGX_HTTP_CUSTOMER_JWT_CACHE    1024
+#define NGX_HTTP_CUSTOMER_JWT_CACHED   1024
+
 
 typedef struct {
     ngx_uint_t          alg;          /* NGX_HTTP_CUSTOMER_JWT_* */
@@ -57,6 +61,7 @@ char *ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_customer_verify_jwt(ngx_http_request_t *r,
     ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
     ngx_http_customer_principal_t *who, const char **reason);
+ngx_int_t ngx_http_customer_jwt_cache_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_customer_check_service_key(
     ngx_http_customer_auth_conf_t *acf, ngx_str_t *key);
 

@@ -417,6 +417,10 @@ ngx_http_customer_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_customer_jwt_cache_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_customer_customers_init(cycle);
 }
 

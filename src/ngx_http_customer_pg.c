@@ -19,14 +19,15 @@
  * Bind/Execute Sync on an idle connection of its own, so it is its own
  * transaction, and a write waiting on a lock holds up nobody else.
  * Shared statements (reads) may join a busy connection whose in-flight
- * queries are all shared; those sent to one connection during one turn
- * of the event loop go out under one Sync, posted to the end of the turn
- * (one round trip and one server wake-up for the lot).  A read that the
- * server aborts because another in its batch failed is sent again.  When
- * the oldest query on a connection has run for
+ * queries are all shared and whose oldest query has not run for
+ * NGX_HTTP_CUSTOMER_PG_SLOW ms; those sent to one connection during one
+ * turn of the event loop go out under one Sync, posted to the end of the
+ * turn (one round trip and one server wake-up for the lot).  A read that
+ * the server aborts because another in its batch failed is sent again.
+ * When the oldest query on a connection has run for
  * NGX_HTTP_CUSTOMER_PG_STALL ms, the reads queued behind it are sent
- * again elsewhere and nothing more joins that connection, so one slow
- * query (a table lock, say) does not delay the others.
+ * again elsewhere and nothing more joins that connection, so one stuck
+ * query (a table lock, say) does not hold the others.
  *
  * Ownership: a query lives in its request's pool.  While it waits it is on
  * pool->waiting; while it runs, a slot of its connection points to it.
@@ -47,7 +48,8 @@
 
 #define NGX_HTTP_CUSTOMER_PG_BACKOFF_MIN  50      /* ms */
 #define NGX_HTTP_CUSTOMER_PG_BACKOFF_MAX  2000    /* ms */
-#define NGX_HTTP_CUSTOMER_PG_STALL        20      /* ms */
+#define NGX_HTTP_CUSTOMER_PG_STALL        200     /* ms: reads leave */
+#define NGX_HTTP_CUSTOMER_PG_SLOW         5       /* ms: no one joins */
 
 /* connection states */
 #define NGX_HTTP_CUSTOMER_PG_FREE         0
@@ -81,6 +83,7 @@ struct ngx_http_customer_pg_conn_s {
     ngx_uint_t                        head;      /* oldest in flight */
     ngx_uint_t                        nflight;
     ngx_uint_t                        gen;       /* +1 per connect */
+    ngx_msec_t                        head_at;   /* oldest query sent */
     ngx_uint_t                        state;
     ngx_log_t                         log;
     ngx_event_t                       sync;      /* posted: Sync + flush */
@@ -363,7 +366,8 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
         pc = &pool->conns[i];
 
         if (pc->sync.posted && !pc->exclusive && !pc->stalled
-            && pc->nflight < pool->depth)
+            && pc->nflight < pool->depth
+            && ngx_current_msec - pc->head_at < NGX_HTTP_CUSTOMER_PG_SLOW)
         {
             return pc;
         }
@@ -376,6 +380,7 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
 
         if (pc->state == NGX_HTTP_CUSTOMER_PG_BUSY && !pc->exclusive
             && !pc->stalled && pc->nflight < pool->depth
+            && ngx_current_msec - pc->head_at < NGX_HTTP_CUSTOMER_PG_SLOW
             && (best == NULL || pc->nflight < best->nflight))
         {
             best = pc;
@@ -807,6 +812,8 @@ ngx_http_customer_pg_sync_handler(ngx_event_t *ev)
 static void
 ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc)
 {
+    pc->head_at = ngx_current_msec;
+
     if (pc->pool->depth > 1) {
         ngx_add_timer(pc->connection->read, NGX_HTTP_CUSTOMER_PG_STALL);
     }

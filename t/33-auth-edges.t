@@ -59,4 +59,22 @@ for my $case (
     is($r->{status}, 201, 'one service key: 201');
 }
 
+# a verified token is cached per worker: expiry must still end it
+{
+    my $ng0 = CT::nginx_start(db => $db,
+        auth_conf => CT::jwt_conf() . "    customer_jwt_leeway 0s;\n");
+    my $token = CT::jwt(sub => 'admin-user', role => 'Administrator',
+        exp => time + 2);
+    my $r = $ng0->req(GET => '/api/customers', auth => $token);
+    is($r->{status}, 200, 'short-lived token: accepted while valid');
+    $r = $ng0->req(GET => '/api/customers', auth => $token);
+    is($r->{status}, 200, 'short-lived token: accepted again (cached)');
+    ok(CT::wait_for(sub {
+            $ng0->req(GET => '/api/customers', auth => $token)->{status}
+                == 401 }, timeout => 6),
+        'short-lived token: refused once expired, cache or not');
+    like($ng0->error_log, qr/customer: 401: token expired/,
+        'short-lived token: the log says expired');
+}
+
 done_testing();

@@ -9,9 +9,10 @@
 set -euo pipefail
 
 pkgs=(nginx nginx-dev libpq-dev libyajl-dev libssl-dev libpcre2-dev
-      zlib1g-dev postgresql-15 postgresql-contrib build-essential pkg-config)
+      zlib1g-dev postgresql-15 postgresql-contrib build-essential pkg-config
+      openssl perl)
 if [[ ${1:-} == bench ]]; then
-    pkgs+=(wrk)
+    pkgs+=(wrk curl)
 fi
 
 missing=()

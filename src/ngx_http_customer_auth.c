@@ -49,8 +49,6 @@ static ngx_int_t ngx_http_customer_b64(ngx_pool_t *pool, u_char *p,
 static ngx_int_t ngx_http_customer_verify_sig(
     ngx_http_customer_auth_conf_t *acf, u_char *input, size_t len,
     ngx_str_t *sig);
-static ngx_http_customer_json_t *ngx_http_customer_member(
-    ngx_http_customer_json_t *obj, const char *name);
 static ngx_int_t ngx_http_customer_str_is(ngx_http_customer_json_t *v,
     ngx_str_t *s);
 static ngx_int_t ngx_http_customer_role(ngx_http_customer_json_t *v,
@@ -495,14 +493,14 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    v = ngx_http_customer_member(h, "alg");
+    v = ngx_http_customer_json_member(h, "alg");
 
     if (v == NULL || !ngx_http_customer_str_is(v, &acf->alg_name)) {
         *reason = "token alg is not the configured one";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_customer_member(h, "crit")) {
+    if (ngx_http_customer_json_member(h, "crit")) {
         *reason = "token has critical header extensions";
         return NGX_DECLINED;
     }
@@ -526,7 +524,7 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
 
     now = (double) ngx_time();
 
-    v = ngx_http_customer_member(c, "exp");
+    v = ngx_http_customer_json_member(c, "exp");
     if (v == NULL || v->type != NGX_HTTP_CUSTOMER_JSON_NUMBER) {
         *reason = "token has no numeric exp";
         return NGX_DECLINED;
@@ -542,7 +540,7 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    v = ngx_http_customer_member(c, "nbf");
+    v = ngx_http_customer_json_member(c, "nbf");
     if (v) {
         if (v->type != NGX_HTTP_CUSTOMER_JSON_NUMBER) {
             *reason = "token nbf is not a number";
@@ -559,7 +557,7 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
     }
 
     if (acf->issuer.len) {
-        v = ngx_http_customer_member(c, "iss");
+        v = ngx_http_customer_json_member(c, "iss");
 
         if (v == NULL || !ngx_http_customer_str_is(v, &acf->issuer)) {
             *reason = "token iss is not the configured issuer";
@@ -568,7 +566,7 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
     }
 
     if (acf->audience.len) {
-        v = ngx_http_customer_member(c, "aud");
+        v = ngx_http_customer_json_member(c, "aud");
 
         if (v && v->type == NGX_HTTP_CUSTOMER_JSON_ARRAY) {
             for (a = v->child; a; a = a->next) {
@@ -589,7 +587,7 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
         }
     }
 
-    v = ngx_http_customer_member(c, "sub");
+    v = ngx_http_customer_json_member(c, "sub");
 
     if (v == NULL || v->type != NGX_HTTP_CUSTOMER_JSON_STRING
         || v->str.len == 0 || v->str.len > 128
@@ -602,8 +600,8 @@ ngx_http_customer_verify_claims(ngx_http_request_t *r,
     who->sub = v->str;
     who->roles = 0;
 
-    v = ngx_http_customer_member(c, "role");
-    a = ngx_http_customer_member(c, "roles");
+    v = ngx_http_customer_json_member(c, "role");
+    a = ngx_http_customer_json_member(c, "roles");
 
     if ((v == NULL && a == NULL)
         || (v && ngx_http_customer_role(v, &who->roles) != NGX_OK)
@@ -696,24 +694,6 @@ ngx_http_customer_verify_sig(ngx_http_customer_auth_conf_t *acf,
     OPENSSL_free(der);
 
     return ok ? NGX_OK : NGX_DECLINED;
-}
-
-
-static ngx_http_customer_json_t *
-ngx_http_customer_member(ngx_http_customer_json_t *obj, const char *name)
-{
-    size_t                     len;
-    ngx_http_customer_json_t  *m;
-
-    len = ngx_strlen(name);
-
-    for (m = obj->child; m; m = m->next) {
-        if (m->key.len == len && ngx_strncmp(m->key.data, name, len) == 0) {
-            return m;
-        }
-    }
-
-    return NULL;
 }
 
 

@@ -80,6 +80,13 @@ static ngx_int_t ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
     char *key, ngx_uint_t merge);
 static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_delete_checked(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_delete_orders(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_delete_orders_known(
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
@@ -514,6 +521,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
     " api_ts(last_complaint_date), api_ts(customer_since),"
     " api_ts(updated_at), version",
     3, 0, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql = {
+    "SELECT open_complaints FROM customers WHERE id = $1", 1, 1, 0, ""
 };
 
 
@@ -1066,11 +1078,130 @@ ngx_http_customer_updated_done(ngx_http_customer_ctx_t *ctx,
 }
 
 
+/*
+ * DELETE: the open complaints are ours, the active orders the Order
+ * Service's: asked first (when customer_order_service is set); the
+ * delete itself checks the complaints again, atomically.
+ */
+
 static ngx_int_t
 ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_by_id(ctx, &ngx_http_customer_delete_sql,
-                                   ngx_http_customer_deleted_done);
+    return ngx_http_customer_by_id(ctx, &ngx_http_customer_open_sql,
+                                   ngx_http_customer_delete_checked);
+}
+
+
+static ngx_int_t
+ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_str_t                      args, path;
+    ngx_http_customer_loc_conf_t  *llcf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    ctx->open = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                         PQgetlength(res, 0, 0));
+
+    llcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_http_customer_module);
+
+    if (llcf->order_service.len == 0) {
+        /* no Order Service here: only our own complaints count */
+        return ngx_http_customer_delete_orders_known(ctx);
+    }
+
+    args.data = ngx_pnalloc(ctx->request->pool, 80);
+    if (args.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.len = ngx_sprintf(args.data,
+                           "customerId=%V&status=active&page=1&limit=100",
+                           &ctx->params[0])
+               - args.data;
+
+    ngx_str_set(&path, "/api/orders");
+
+    return ngx_http_customer_peer_call(ctx, &llcf->order_service,
+                                       NGX_HTTP_GET, &path, &args, NULL,
+                                       ngx_http_customer_delete_orders);
+}
+
+
+static ngx_int_t
+ngx_http_customer_delete_orders(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                  n;
+    ngx_http_customer_json_t  *items, *pg, *total;
+
+    if (ctx->peer.rc == NGX_OK && ctx->peer.status == NGX_HTTP_NOT_FOUND) {
+        ctx->active = 0;
+        return ngx_http_customer_delete_orders_known(ctx);
+    }
+
+    if (ctx->peer.rc != NGX_OK || ctx->peer.status < 200
+        || ctx->peer.status >= 300
+        || ngx_http_customer_peer_list(ctx, "orders", &items, &pg) != NGX_OK)
+    {
+        /* cannot know: refuse rather than delete a customer with orders */
+        return ngx_http_customer_peer_error(ctx, "Order Service",
+                                            "order data");
+    }
+
+    n = items->n;
+    total = ngx_http_customer_json_member(pg, "totalItems");
+
+    if (total && total->type == NGX_HTTP_CUSTOMER_JSON_NUMBER
+        && ngx_atoi(total->str.data, total->str.len) != NGX_ERROR)
+    {
+        n = ngx_max(n, ngx_atoi(total->str.data, total->str.len));
+    }
+
+    ctx->active = n;
+
+    return ngx_http_customer_delete_orders_known(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_delete_orders_known(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *msg;
+    ngx_http_customer_pg_query_t  *q;
+
+    if (ctx->active > 0 || ctx->open > 0) {
+        msg = ngx_pnalloc(ctx->request->pool, 160);
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(msg, "Customer has %i active order%s and %i open "
+                    "complaint%s. Please resolve these first.%Z",
+                    ctx->active, ctx->active == 1 ? "" : "s",
+                    ctx->open, ctx->open == 1 ? "" : "s");
+
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                   "Cannot delete customer with active orders or "
+                   "complaints", "customer", (char *) msg);
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_delete_sql,
+                                       ngx_http_customer_deleted_done);
 }
 
 

@@ -40,7 +40,7 @@ ngx_int_t
 ngx_http_customer_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_uint_t                 allowed;
+    ngx_uint_t                 allowed, body;
     ngx_http_customer_ctx_t   *ctx;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -62,7 +62,15 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
     ctx->route = ngx_http_customer_route(r, ctx, &allowed);
 
-    if (ctx->route == NULL || !ctx->route->json_body) {
+    /* a JSON body is read when the route takes one and one came */
+
+    body = ctx->route
+           && (ctx->route->json_body == 1
+               || (ctx->route->json_body == 2
+                   && (r->headers_in.content_length_n > 0
+                       || r->headers_in.chunked)));
+
+    if (!body) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -88,7 +96,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     rc = ngx_http_customer_authorize(ctx);
 
     if (rc != NGX_OK) {
-        if (ctx->route->json_body) {
+        if (body) {
             rc = ngx_http_discard_request_body(r);
             if (rc != NGX_OK) {
                 return rc;
@@ -101,7 +109,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
                                              : "Unauthorized");
     }
 
-    if (!ctx->route->json_body) {
+    if (!body) {
         rc = ctx->route->handler(ctx);
 
         if (rc == NGX_DONE) {
@@ -703,42 +711,57 @@ ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_customer_request_id(ngx_http_request_t *r)
+/* the client's id when it is sane, else nginx's $request_id */
+
+ngx_int_t
+ngx_http_customer_request_id_of(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char                         *p, *last;
-    ngx_str_t                       id;
     ngx_table_elt_t                *h;
     ngx_http_variable_value_t      *vv;
     ngx_http_customer_main_conf_t  *cmcf;
 
-    ngx_str_null(&id);
-
-    /* the client's id when it is sane, else nginx's $request_id */
+    ngx_str_null(id);
 
     h = ngx_http_customer_header(r, "X-Request-Id",
                                  sizeof("X-Request-Id") - 1, 0);
     if (h && h->value.len <= 128) {
-        id = h->value;
+        *id = h->value;
     }
 
-    for (p = id.data, last = p + id.len; p < last; p++) {
+    for (p = id->data, last = p + id->len; p < last; p++) {
         if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-            id.len = 0;
+            id->len = 0;
             break;
         }
     }
 
-    if (id.len == 0) {
-        cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+    if (id->len) {
+        return NGX_OK;
+    }
 
-        vv = ngx_http_get_indexed_variable(r, cmcf->request_id_index);
-        if (vv == NULL || vv->not_found) {
-            return NGX_OK;
-        }
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
 
-        id.data = vv->data;
-        id.len = vv->len;
+    vv = ngx_http_get_indexed_variable(r, cmcf->request_id_index);
+    if (vv == NULL || vv->not_found) {
+        return NGX_DECLINED;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_request_id(ngx_http_request_t *r)
+{
+    ngx_str_t         id;
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_customer_request_id_of(r, &id) != NGX_OK) {
+        return NGX_OK;
     }
 
     h = ngx_list_push(&r->headers_out.headers);

@@ -24,7 +24,8 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
-    "SELECT (SELECT count(*) FROM schema_migrations)::text",
+    "SELECT (SELECT count(*) FROM schema_migrations)::text,"
+    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL)::text",
     0, 1, 0, ""
 };
 
@@ -90,6 +91,12 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_gen_lit(g, "up");
     ngx_http_customer_gen_lit(g, "migrations");
     yajl_gen_number(g, v, ngx_strlen(v));
+    ngx_http_customer_gen_lit(g, "outbox");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "pending");
+    v = PQgetvalue(res, 0, 1);
+    yajl_gen_number(g, v, ngx_strlen(v));
+    yajl_gen_map_close(g);
     ngx_http_customer_gen_lit(g, "pool");
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "size");

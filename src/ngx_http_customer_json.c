@@ -645,3 +645,27 @@ ngx_http_customer_utf8(u_char *p, size_t len)
 
     return NGX_OK;
 }
+
+
+/* the member of an object by name, or NULL */
+
+ngx_http_customer_json_t *
+ngx_http_customer_json_member(ngx_http_customer_json_t *obj, const char *name)
+{
+    size_t                     len;
+    ngx_http_customer_json_t  *m;
+
+    len = ngx_strlen(name);
+
+    if (obj == NULL || obj->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+        return NULL;
+    }
+
+    for (m = obj->child; m; m = m->next) {
+        if (m->key.len == len && ngx_strncmp(m->key.data, name, len) == 0) {
+            return m;
+        }
+    }
+
+    return NULL;
+}

@@ -71,6 +71,8 @@ ngx_int_t ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g,
 ngx_int_t ngx_http_customer_json_result(yajl_gen g, u_char **buf,
     size_t *len);
 ngx_int_t ngx_http_customer_utf8(u_char *p, size_t len);
+ngx_http_customer_json_t *ngx_http_customer_json_member(
+    ngx_http_customer_json_t *obj, const char *name);
 
 #define ngx_http_customer_gen_lit(g, s)                                      \
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)

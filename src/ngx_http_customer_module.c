@@ -23,6 +23,8 @@ static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_customer_outbox_trigger(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_customer_init_process(ngx_cycle_t *cycle);
 static void ngx_http_customer_exit_process(ngx_cycle_t *cycle);
 
@@ -119,6 +121,48 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       offsetof(ngx_http_customer_loc_conf_t, auth),
       NULL },
 
+    { ngx_string("customer_peer_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, peer_key),
+      NULL },
+
+    { ngx_string("customer_outbox_trigger"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_customer_outbox_trigger,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_outbox_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, outbox_interval),
+      NULL },
+
+    { ngx_string("customer_auth_service"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, auth_service),
+      NULL },
+
+    { ngx_string("customer_order_service"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, order_service),
+      NULL },
+
+    { ngx_string("customer_complaint_service"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, complaint_service),
+      NULL },
+
     { ngx_string("customer_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_customer_api,
@@ -188,6 +232,7 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
     cmcf->queue_size = NGX_CONF_UNSET_UINT;
     cmcf->request_id_index = NGX_ERROR;
     cmcf->auth.leeway = NGX_CONF_UNSET;
+    cmcf->outbox_interval = NGX_CONF_UNSET_MSEC;
 
     ngx_http_customer_used = 0;
 
@@ -221,6 +266,10 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t  *core;
 
     ngx_conf_merge_value(conf->auth, prev->auth, 1);
+    ngx_conf_merge_str_value(conf->auth_service, prev->auth_service, "");
+    ngx_conf_merge_str_value(conf->order_service, prev->order_service, "");
+    ngx_conf_merge_str_value(conf->complaint_service,
+                             prev->complaint_service, "");
 
     /* not inherited: each location says customer_api itself */
 
@@ -273,6 +322,23 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->pipeline, 8);
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
     ngx_conf_init_uint_value(cmcf->queue_size, 1024);
+
+    ngx_conf_init_msec_value(cmcf->outbox_interval, 5000);
+
+    if (cmcf->outbox_interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_outbox_interval\" must be more "
+                           "than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->trigger.naddrs && cmcf->auth.service_keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_outbox_trigger\" needs "
+                           "\"customer_service_keys\": it calls an "
+                           "internal route");
+        return NGX_CONF_ERROR;
+    }
 
     if (cmcf->auth.leeway == NGX_CONF_UNSET) {
         cmcf->auth.leeway = 30;
@@ -390,6 +456,41 @@ ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* customer_outbox_trigger 127.0.0.1:8001; this nginx, as seen from here */
+
+static char *
+ngx_http_customer_outbox_trigger(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_customer_main_conf_t  *cmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (cmcf->trigger.naddrs) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cmcf->trigger.url = value[1];
+    cmcf->trigger.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &cmcf->trigger) != NGX_OK
+        || cmcf->trigger.naddrs == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_outbox_trigger\" needs an address "
+                           "and port such as 127.0.0.1:8001, not \"%V\"%s%s",
+                           &value[1],
+                           cmcf->trigger.err ? ": " : "",
+                           cmcf->trigger.err ? cmcf->trigger.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_customer_init_process(ngx_cycle_t *cycle)
 {
@@ -418,6 +519,10 @@ ngx_http_customer_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_customer_jwt_cache_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_customer_trigger_init(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

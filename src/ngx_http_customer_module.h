@@ -30,6 +30,21 @@ typedef struct ngx_http_customer_ctx_s  ngx_http_customer_ctx_t;
 typedef ngx_int_t (*ngx_http_customer_handler_pt)(
     ngx_http_customer_ctx_t *ctx);
 
+/* a peer call's continuation: returns an rc to finalize with, or NGX_DONE */
+typedef ngx_int_t (*ngx_http_customer_peer_done_pt)(
+    ngx_http_customer_ctx_t *ctx);
+
+
+/* what a service answered */
+typedef struct {
+    ngx_int_t                       rc;        /* the subrequest's */
+    ngx_uint_t                      status;    /* the service's */
+    ngx_str_t                       body;
+    ngx_http_customer_json_t       *json;      /* a 2xx body, parsed */
+    unsigned                        done:1;
+} ngx_http_customer_peer_t;
+
+
 /* a query's continuation: returns an rc to finalize with, or NGX_DONE */
 typedef ngx_int_t (*ngx_http_customer_done_pt)(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
@@ -41,7 +56,8 @@ typedef struct {
     const char                     *pattern;   /* "/api/customers/{}" */
     ngx_http_customer_handler_pt    handler;
     ngx_uint_t                      access;    /* NGX_HTTP_CUSTOMER_ADMIN.. */
-    unsigned                        json_body:1;   /* expects a JSON body */
+    unsigned                        json_body:2;   /* 1: a JSON body,
+                                                      2: one, or none */
 } ngx_http_customer_route_t;
 
 
@@ -54,6 +70,9 @@ typedef struct {
     ngx_uint_t                      queue_size;    /* waiting requests */
     ngx_int_t                       request_id_index;
     ngx_http_customer_auth_conf_t   auth;
+    ngx_str_t                       peer_key;      /* sent to services */
+    ngx_url_t                       trigger;       /* outbox: our address */
+    ngx_msec_t                      outbox_interval;
     ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
 } ngx_http_customer_main_conf_t;
 
@@ -61,6 +80,9 @@ typedef struct {
 typedef struct {
     ngx_flag_t                      api;           /* customer_api here */
     ngx_flag_t                      auth;          /* customer_auth */
+    ngx_str_t                       auth_service;  /* internal locations */
+    ngx_str_t                       order_service;
+    ngx_str_t                       complaint_service;
 } ngx_http_customer_loc_conf_t;
 
 
@@ -75,8 +97,12 @@ struct ngx_http_customer_ctx_s {
     ngx_str_t                       etag;          /* "\"<version>\"" */
     ngx_http_customer_principal_t   who;           /* the caller */
     ngx_uint_t                      status;        /* of a refusal */
+    ngx_int_t                       open;          /* DELETE: complaints */
+    ngx_int_t                       active;        /* DELETE: orders */
     unsigned                        by_user:1;     /* found by userId */
     ngx_http_customer_done_pt       done;          /* query continuation */
+    ngx_http_customer_peer_t        peer;
+    ngx_http_customer_peer_done_pt  peer_done;
     void                           *data;          /* resource state */
 };
 
@@ -116,10 +142,26 @@ ngx_int_t ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
+ngx_int_t ngx_http_customer_request_id_of(ngx_http_request_t *r,
+    ngx_str_t *id);
+
+/* ngx_http_customer_peer.c */
+ngx_int_t ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *loc, ngx_uint_t method, ngx_str_t *path, ngx_str_t *args,
+    ngx_str_t *body, ngx_http_customer_peer_done_pt done);
+ngx_int_t ngx_http_customer_peer_error(ngx_http_customer_ctx_t *ctx,
+    const char *name, const char *what);
+ngx_int_t ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_http_customer_json_t **items,
+    ngx_http_customer_json_t **pg);
 
 /* resources: one route table each */
 extern ngx_http_customer_route_t  ngx_http_customer_health_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_customers_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_relations_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_status_routes[];
+ngx_int_t ngx_http_customer_trigger_init(ngx_cycle_t *cycle,
+    ngx_http_customer_main_conf_t *cmcf);
 ngx_int_t ngx_http_customer_customers_init(ngx_cycle_t *cycle);
 
 

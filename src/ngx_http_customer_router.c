@@ -26,6 +26,8 @@ static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
 
 static ngx_http_customer_route_t  *ngx_http_customer_tables[] = {
     ngx_http_customer_health_routes,
+    ngx_http_customer_relations_routes,
+    ngx_http_customer_status_routes,
     ngx_http_customer_customers_routes,
     NULL
 };

@@ -561,7 +561,7 @@ for my $case (
 }
 is(count_rows(), 2, '405s wrote nothing');
 
-for my $path ('/api/unknown', '/api/customer', "/api/customers/$mid/orders",
+for my $path ('/api/unknown', '/api/customer', "/api/customers/$mid/wishlist",
     '/api/customers/a/b/c')
 {
     $r = $ng->req(GET => $path);

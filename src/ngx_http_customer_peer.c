@@ -1,0 +1,389 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * Calls to the Auth, Order and Complaint services are subrequests into
+ * the internal locations the operator names (customer_order_service
+ * /_svc/orders; ...), which proxy_pass to upstream{} blocks: timeouts,
+ * retries, keepalive and balancing are nginx configuration.  The answer
+ * is kept in memory (subrequest_output_buffer_size must hold it); when
+ * the subrequest ends, nginx posts the parent, whose write event handler
+ * then continues with ctx->peer_done.
+ *
+ * A subrequest shares the parent's headers and variables: it gets its
+ * own header list (Accept, Content-Type, X-Request-Id and the service key
+ * or the caller's token), its own Content-Length, and its own variables,
+ * so a cached $proxy_internal_body_length of one call never leaks into
+ * the next.
+ */
+
+
+static ngx_int_t ngx_http_customer_peer_post(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_customer_peer_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_peer_header(ngx_http_request_t *sr,
+    const char *key, ngx_str_t *value);
+
+
+ngx_int_t
+ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
+    ngx_uint_t method, ngx_str_t *path, ngx_str_t *args, ngx_str_t *body,
+    ngx_http_customer_peer_done_pt done)
+{
+    u_char                         *p;
+    ngx_str_t                       uri, v;
+    ngx_buf_t                      *b;
+    ngx_table_elt_t                *h;
+    ngx_http_request_t             *r, *sr;
+    ngx_http_core_main_conf_t      *core;
+    ngx_http_post_subrequest_t     *ps;
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    r = ctx->request;
+
+    if (loc->len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "customer: no location is configured for this "
+                      "service (customer_*_service)");
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_GATEWAY,
+                                            "Service not configured",
+                                            "service",
+                                            "This deployment has no route "
+                                            "to the service");
+    }
+
+    uri.len = loc->len + path->len;
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, loc->data, loc->len);
+    ngx_memcpy(p, path->data, path->len);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_customer_peer_post;
+    ps->data = ctx;
+
+    ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
+    ctx->peer_done = done;
+
+    if (ngx_http_subrequest(r, &uri, args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->method = method;
+
+    switch (method) {
+    case NGX_HTTP_POST:
+        ngx_str_set(&sr->method_name, "POST");
+        break;
+    case NGX_HTTP_PUT:
+        ngx_str_set(&sr->method_name, "PUT");
+        break;
+    case NGX_HTTP_PATCH:
+        ngx_str_set(&sr->method_name, "PATCH");
+        break;
+    case NGX_HTTP_DELETE:
+        ngx_str_set(&sr->method_name, "DELETE");
+        break;
+    default:
+        ngx_str_set(&sr->method_name, "GET");
+        break;
+    }
+
+    /* headers, length and variables of its own */
+
+    h = r->headers_in.authorization;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    sr->headers_in.content_length_n = body ? (off_t) body->len : -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    core = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(r->pool, core->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&v, "application/json");
+
+    if (ngx_http_customer_peer_header(sr, "Accept", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (body
+        && ngx_http_customer_peer_header(sr, "Content-Type", &v) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+    if (cmcf->peer_key.len) {
+        if (ngx_http_customer_peer_header(sr, "X-Service-API-Key",
+                                          &cmcf->peer_key)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (h) {
+        /* no key of our own: the caller's token goes on */
+        if (ngx_http_customer_peer_header(sr, "Authorization", &h->value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_customer_request_id_of(r, &v) == NGX_OK
+        && ngx_http_customer_peer_header(sr, "X-Request-Id", &v) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (body) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->pos = body->data;
+        b->last = body->data + body->len;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        sr->request_body->bufs = ngx_alloc_chain_link(r->pool);
+        if (sr->request_body->bufs == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        sr->request_body->bufs->buf = b;
+        sr->request_body->bufs->next = NULL;
+        sr->request_body->buf = b;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "customer peer call \"%V?%V\"", &uri, args);
+
+    r->write_event_handler = ngx_http_customer_peer_resume;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_customer_peer_header(ngx_http_request_t *sr, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_peer_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_customer_ctx_t  *ctx = data;
+
+    ngx_buf_t  *b;
+
+    /* nginx may call this twice for one subrequest */
+
+    if (ctx->peer.done) {
+        return rc;
+    }
+
+    ctx->peer.done = 1;
+    ctx->peer.rc = rc;
+    ctx->peer.status = sr->headers_out.status;
+
+    if (sr->out && sr->out->buf) {
+        b = sr->out->buf;
+        ctx->peer.body.data = b->pos;
+        ctx->peer.body.len = b->last - b->pos;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "customer peer done rc:%i status:%ui", rc,
+                   ctx->peer.status);
+
+    return rc;
+}
+
+
+static void
+ngx_http_customer_peer_resume(ngx_http_request_t *r)
+{
+    u_char                   *copy;
+    ngx_int_t                 rc;
+    ngx_str_t                 err;
+    ngx_http_customer_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+
+    if (ctx == NULL || !ctx->peer.done) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    /* a 2xx JSON answer is parsed; anything else is the caller's to judge */
+
+    if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
+        && ctx->peer.status < 300 && ctx->peer.body.len)
+    {
+        copy = ngx_pnalloc(r->pool, ctx->peer.body.len + 1);
+        if (copy == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(copy, ctx->peer.body.data, ctx->peer.body.len);
+        copy[ctx->peer.body.len] = '\0';
+
+        if (ngx_http_customer_utf8(copy, ctx->peer.body.len) != NGX_OK
+            || ngx_http_customer_json_parse(r->pool, copy,
+                                            ctx->peer.body.len,
+                                            &ctx->peer.json, &err)
+               != NGX_OK)
+        {
+            ctx->peer.json = NULL;
+        }
+    }
+
+    rc = ctx->peer_done(ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * A service's list: {"data": {"<name>": [...], "pagination": {...}}}, the
+ * same without "data", {"data": [...]}, or a bare array.  NGX_DECLINED
+ * when the answer has no such list.
+ */
+
+ngx_int_t
+ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_http_customer_json_t **items, ngx_http_customer_json_t **pg)
+{
+    ngx_http_customer_json_t  *root, *data;
+
+    root = ctx->peer.json;
+    *items = NULL;
+    *pg = NULL;
+
+    if (root == NULL) {
+        return NGX_DECLINED;
+    }
+
+    data = ngx_http_customer_json_member(root, "data");
+
+    if (root->type == NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        *items = root;
+
+    } else if (data && data->type == NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        *items = data;
+
+    } else {
+        *items = ngx_http_customer_json_member(data ? data : root, name);
+        *pg = ngx_http_customer_json_member(data ? data : root,
+                                            "pagination");
+    }
+
+    if (*items == NULL || (*items)->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * seed 002 5.3: 502 when the service failed, refused or answered
+ * nonsense, 504 when it did not answer in time.
+ */
+
+ngx_int_t
+ngx_http_customer_peer_error(ngx_http_customer_ctx_t *ctx, const char *name,
+    const char *what)
+{
+    u_char      *detail, *message;
+    ngx_uint_t   status;
+
+    status = (ctx->peer.rc == NGX_HTTP_GATEWAY_TIME_OUT
+              || ctx->peer.status == NGX_HTTP_GATEWAY_TIME_OUT)
+             ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "customer: %s answered rc:%i status:%ui, %s JSON",
+                  name, ctx->peer.rc, ctx->peer.status,
+                  ctx->peer.json ? "with" : "without");
+
+    message = ngx_pnalloc(ctx->request->pool, 128);
+    detail = ngx_pnalloc(ctx->request->pool, 128);
+    if (message == NULL || detail == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_snprintf(message, 127, "Unable to fetch %s%Z", what);
+    ngx_snprintf(detail, 127, "%s %s. Please try again later.%Z", name,
+                 status == NGX_HTTP_GATEWAY_TIME_OUT
+                 ? "did not answer in time" : "is currently unavailable");
+
+    return ngx_http_customer_send_error(ctx, status, (char *) message,
+                                        "service", (char *) detail);
+}

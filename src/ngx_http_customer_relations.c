@@ -1,0 +1,285 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * A customer's orders and complaints live in the Order and Complaint
+ * services: the customer is looked up here first (404 without a call),
+ * then the service is asked for one page (seed 002 4.8).  A service that
+ * does not know the customer (404) has nothing for it: an empty page.
+ */
+
+
+typedef struct {
+    const char                  *name;      /* "Order Service" */
+    const char                  *what;      /* "order data" */
+    const char                  *items;     /* "orders" */
+    ngx_str_t                    path;      /* "/api/orders" */
+    size_t                       loc;       /* offsetof the location */
+} ngx_http_customer_relation_t;
+
+
+typedef struct {
+    ngx_http_customer_relation_t  *rel;
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_history_t;
+
+
+static ngx_int_t ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_relation_t *rel);
+static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx);
+static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
+    ngx_http_customer_json_t *v, ngx_uint_t def);
+
+
+ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_orders,
+      NGX_HTTP_CUSTOMER_ADMIN, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/complaints",
+      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0 },
+    { 0, NULL, NULL, 0, 0 }
+};
+
+
+static ngx_http_customer_relation_t  ngx_http_customer_order_rel = {
+    "Order Service", "order data", "orders", ngx_string("/api/orders"),
+    offsetof(ngx_http_customer_loc_conf_t, order_service)
+};
+
+static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
+    "Complaint Service", "complaint data", "complaints",
+    ngx_string("/api/complaints"),
+    offsetof(ngx_http_customer_loc_conf_t, complaint_service)
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql = {
+    "SELECT id FROM customers WHERE id = $1", 1, 1, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_history(ctx, &ngx_http_customer_order_rel);
+}
+
+
+static ngx_int_t
+ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_history(ctx, &ngx_http_customer_complaint_rel);
+}
+
+
+static ngx_int_t
+ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_relation_t *rel)
+{
+    u_char                         *p;
+    ngx_uint_t                      bad;
+    ngx_http_customer_history_t    *h;
+    ngx_http_customer_pg_query_t   *q;
+
+    h = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_history_t));
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->rel = rel;
+    ctx->data = h;
+
+    bad = !ngx_http_customer_is_uuid(&ctx->params[0]);
+
+    if (bad) {
+        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
+                                    sizeof("customerId") - 1,
+                                    "Must be a UUID");
+    }
+
+    bad |= ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &h->page)
+           != NGX_OK;
+    bad |= ngx_http_customer_arg_uint(ctx, "limit", 10, 1, 100, &h->limit)
+           != NGX_OK;
+
+    if (bad) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) p;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_exists_sql,
+                                       ngx_http_customer_history_found);
+}
+
+
+static ngx_int_t
+ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_str_t                      args, *loc;
+    ngx_http_customer_history_t   *h;
+    ngx_http_customer_loc_conf_t  *llcf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                            "Customer not found",
+                                            "customerId",
+                                            "No customer exists with the "
+                                            "provided ID");
+    }
+
+    h = ctx->data;
+
+    args.data = ngx_pnalloc(ctx->request->pool,
+                            sizeof("customerId=&page=&limit=") + 36
+                            + 2 * NGX_INT_T_LEN);
+    if (args.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.len = ngx_sprintf(args.data, "customerId=%V&page=%ui&limit=%ui",
+                           &ctx->params[0], h->page, h->limit)
+               - args.data;
+
+    llcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_http_customer_module);
+    loc = (ngx_str_t *) ((u_char *) llcf + h->rel->loc);
+
+    return ngx_http_customer_peer_call(ctx, loc, NGX_HTTP_GET, &h->rel->path,
+                                       &args, NULL,
+                                       ngx_http_customer_history_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx)
+{
+    yajl_gen                      g;
+    ngx_uint_t                    n;
+    ngx_http_customer_json_t     *items, *pg, *e;
+    ngx_http_customer_history_t  *h;
+
+    h = ctx->data;
+    items = NULL;
+    pg = NULL;
+
+    if (ctx->peer.rc == NGX_OK && ctx->peer.status == NGX_HTTP_NOT_FOUND) {
+        /* the service has never heard of this customer */
+        goto answer;
+    }
+
+    if (ctx->peer.rc != NGX_OK || ctx->peer.status < 200
+        || ctx->peer.status >= 300 || ctx->peer.json == NULL)
+    {
+        return ngx_http_customer_peer_error(ctx, h->rel->name, h->rel->what);
+    }
+
+    if (ngx_http_customer_peer_list(ctx, h->rel->items, &items, &pg)
+        != NGX_OK)
+    {
+        ctx->peer.json = NULL;
+        return ngx_http_customer_peer_error(ctx, h->rel->name, h->rel->what);
+    }
+
+answer:
+
+    g = ngx_http_customer_envelope(ctx,
+                                   h->rel == &ngx_http_customer_order_rel
+                                   ? "Customer order history retrieved "
+                                     "successfully"
+                                   : "Customer complaint history "
+                                     "retrieved successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "customerId");
+    ngx_http_customer_gen_str(g, &ctx->params[0]);
+    ngx_http_customer_gen_cstr(g, h->rel->items);
+    yajl_gen_array_open(g);
+
+    n = 0;
+
+    for (e = items ? items->child : NULL; e; e = e->next) {
+        ngx_http_customer_json_copy(g, e);
+        n++;
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_customer_gen_lit(g, "pagination");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_count(g, "currentPage",
+                                ngx_http_customer_json_member(pg,
+                                                              "currentPage"),
+                                h->page);
+    ngx_http_customer_gen_count(g, "totalPages",
+                                ngx_http_customer_json_member(pg,
+                                                              "totalPages"),
+                                n ? 1 : 0);
+    ngx_http_customer_gen_count(g, "totalItems",
+                                ngx_http_customer_json_member(pg,
+                                                              "totalItems"),
+                                n);
+    ngx_http_customer_gen_lit(g, "itemsPerPage");
+    yajl_gen_integer(g, h->limit);
+    yajl_gen_map_close(g);
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+/* the service's number when it gave a whole one, else ours */
+
+static void
+ngx_http_customer_gen_count(yajl_gen g, const char *key,
+    ngx_http_customer_json_t *v, ngx_uint_t def)
+{
+    ngx_http_customer_gen_cstr(g, key);
+
+    if (v && v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER
+        && ngx_atoi(v->str.data, v->str.len) != NGX_ERROR)
+    {
+        yajl_gen_number(g, (const char *) v->str.data, v->str.len);
+        return;
+    }
+
+    yajl_gen_integer(g, def);
+}

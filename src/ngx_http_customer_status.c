@@ -1,0 +1,870 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_validate.h"
+
+
+/*
+ * Status changes and the Auth Service.  One statement changes the status,
+ * keeps the change in customer_status_history and puts "tell the Auth
+ * Service isActive=..." into auth_outbox: all or nothing.  After the
+ * commit the request delivers its own outbox row (PATCH
+ * /api/auth/user/{userId}/status through customer_auth_service) and
+ * answers; the row holds a 60 s lease so nobody else sends it meanwhile.
+ * A row not delivered stays with a backoff; POST
+ * /api/customers/internal/outbox delivers what is due, claiming rows with
+ * FOR UPDATE SKIP LOCKED and a lease, so two workers never send one row at
+ * the same time.  Each worker has a timer that calls that route over
+ * loopback (customer_outbox_trigger), so there is always a real request
+ * for the subrequests to hang from.  Rows survive reloads and restarts.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_OUTBOX_BATCH  20
+
+
+typedef struct {
+    char                          *id;
+    char                          *user_id;
+    char                          *customer_id;
+    char                          *reason;
+    ngx_uint_t                     active;
+} ngx_http_customer_outbox_row_t;
+
+
+typedef struct {
+    ngx_http_customer_outbox_row_t rows[NGX_HTTP_CUSTOMER_OUTBOX_BATCH];
+    ngx_uint_t                     n;
+    ngx_uint_t                     i;
+    ngx_uint_t                     delivered;
+    ngx_uint_t                     failed;
+    ngx_http_customer_peer_done_pt finish;
+    PGresult                      *status;   /* the change, for the answer */
+    char                          *values[6];
+} ngx_http_customer_outbox_t;
+
+
+typedef struct {
+    ngx_peer_connection_t          peer;
+    ngx_pool_t                    *pool;
+    ngx_buf_t                     *out;
+    ngx_event_t                    timer;
+    ngx_http_customer_main_conf_t *cmcf;
+} ngx_http_customer_trigger_t;
+
+
+static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_change_status(
+    ngx_http_customer_ctx_t *ctx, const char *status, char *reason);
+static ngx_int_t ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_status_answer(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_outbox_claimed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_outbox_answer(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static char *ngx_http_customer_strdup(ngx_pool_t *pool, char *s);
+
+static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
+static void ngx_http_customer_trigger_write(ngx_event_t *ev);
+static void ngx_http_customer_trigger_read(ngx_event_t *ev);
+static void ngx_http_customer_trigger_close(
+    ngx_http_customer_trigger_t *t);
+
+
+ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
+    { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
+      NGX_HTTP_CUSTOMER_ADMIN, 1 },
+    { NGX_HTTP_POST, "/api/customers/{}/deactivate",
+      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2 },
+    { NGX_HTTP_POST, "/api/customers/internal/outbox",
+      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0 },
+    { 0, NULL, NULL, 0, 0 }
+};
+
+
+static const char  *ngx_http_customer_statuses[] = {
+    "Active", "Inactive", "Suspended", NULL
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_status_fields[] = {
+    { "status", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, ngx_http_customer_statuses, NULL },
+    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
+      0, 500, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
+    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
+      0, 500, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* $1 id, $2 status, $3 reason, $4 who: change, history, outbox at once */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
+    "WITH cur AS (SELECT id, user_id, customer_status, updated_at,"
+    " updated_by FROM customers WHERE id = $1 FOR UPDATE),"
+    " u AS (UPDATE customers c SET customer_status = $2::text,"
+    " updated_at = now(), updated_by = $4, version = c.version + 1"
+    " FROM cur WHERE c.id = cur.id AND cur.customer_status <> $2::text"
+    " RETURNING c.id, c.user_id, c.updated_at, c.updated_by),"
+    " h AS (INSERT INTO customer_status_history (customer_id, old_status,"
+    " new_status, reason, changed_by) SELECT cur.id, cur.customer_status,"
+    " $2::text, $3, $4 FROM cur JOIN u ON u.id = cur.id RETURNING id),"
+    " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active,"
+    " reason, next_attempt_at) SELECT u.id, u.user_id, $2::text = 'Active',"
+    " $3, now() + interval '60 seconds' FROM u"
+    " RETURNING id, user_id, is_active, customer_id, reason)"
+    " SELECT cur.id, $2::text, api_ts(coalesce(u.updated_at,"
+    " cur.updated_at)), CASE WHEN u.id IS NULL THEN cur.updated_by"
+    " ELSE u.updated_by END, cur.customer_status,"
+    " o.id, o.user_id, o.is_active, o.customer_id, o.reason"
+    " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
+    4, 0, 0, ""
+};
+
+
+/* what is due, leased for 60 s to whoever claims it */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
+    "UPDATE auth_outbox o SET next_attempt_at = now()"
+    " + interval '60 seconds'"
+    " FROM (SELECT id FROM auth_outbox WHERE delivered_at IS NULL"
+    " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 20"
+    " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
+    " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason",
+    0, 0, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
+    "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
+    " last_error = NULL WHERE id = $1",
+    1, 0, 0, ""
+};
+
+
+/* 1, 2, 4 ... seconds, at most five minutes */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
+    "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
+    " next_attempt_at = now() + least(power(2, attempts), 300)"
+    " * interval '1 second' WHERE id = $1",
+    2, 0, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_status(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                  rc;
+    ngx_http_customer_json_t  *v;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_status_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
+        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
+                                    sizeof("customerId") - 1,
+                                    "Must be a UUID");
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    v = ngx_http_customer_json_member(ctx->body, "reason");
+
+    return ngx_http_customer_change_status(ctx,
+               (char *) ngx_http_customer_json_member(ctx->body,
+                                                      "status")->str.data,
+               v && v->type == NGX_HTTP_CUSTOMER_JSON_STRING
+               ? (char *) v->str.data : NULL);
+}
+
+
+static ngx_int_t
+ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                  rc;
+    ngx_http_customer_json_t  *v;
+
+    rc = NGX_OK;
+    v = NULL;
+
+    if (ctx->body) {
+        rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                        ngx_http_customer_reason_fields, 1);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v = ngx_http_customer_json_member(ctx->body, "reason");
+    }
+
+    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
+        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
+                                    sizeof("customerId") - 1,
+                                    "Must be a UUID");
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    return ngx_http_customer_change_status(ctx, "Inactive",
+               v && v->type == NGX_HTTP_CUSTOMER_JSON_STRING
+               ? (char *) v->str.data : NULL);
+}
+
+
+static ngx_int_t
+ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
+    const char *status, char *reason)
+{
+    u_char                        *p;
+    ngx_http_customer_outbox_t    *ob;
+    ngx_http_customer_pg_query_t  *q;
+
+    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
+    if (ob == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ob->finish = ngx_http_customer_status_answer;
+    ctx->data = ob;
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) p;
+    q->values[1] = (char *) status;
+    q->values[2] = reason;
+    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_status_sql,
+                                       ngx_http_customer_status_done);
+}
+
+
+static char *
+ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len + 1);
+
+    return (char *) p;
+}
+
+
+/* row r, first column c of result res, into the batch */
+
+static ngx_int_t
+ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_t *ob, PGresult *res, int r, int c)
+{
+    ngx_pool_t                      *pool;
+    ngx_http_customer_outbox_row_t  *row;
+
+    pool = ctx->request->pool;
+    row = &ob->rows[ob->n];
+
+    row->id = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c));
+    row->user_id = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 1));
+    row->active = PQgetvalue(res, r, c + 2)[0] == 't';
+    row->customer_id = ngx_http_customer_strdup(pool,
+                                                PQgetvalue(res, r, c + 3));
+    row->reason = PQgetisnull(res, r, c + 4)
+                  ? NULL
+                  : ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 4));
+
+    if (row->id == NULL || row->user_id == NULL || row->customer_id == NULL
+        || (row->reason == NULL && !PQgetisnull(res, r, c + 4)))
+    {
+        return NGX_ERROR;
+    }
+
+    ob->n++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int                          i;
+    ngx_http_customer_outbox_t  *ob;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                            "Customer not found",
+                                            "customerId",
+                                            "No customer exists with the "
+                                            "provided ID");
+    }
+
+    ob = ctx->data;
+
+    /* keep the answer's values: res is gone after this call */
+
+    for (i = 0; i < 5; i++) {
+        ob->values[i] = PQgetisnull(res, 0, i)
+                        ? NULL
+                        : ngx_http_customer_strdup(ctx->request->pool,
+                                                   PQgetvalue(res, 0, i));
+    }
+
+    ob->values[5] = PQgetisnull(res, 0, 5) ? NULL : "";
+
+    if (!PQgetisnull(res, 0, 5)
+        && ngx_http_customer_outbox_take(ctx, ob, res, 0, 5) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_deliver_next(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_status_answer(ngx_http_customer_ctx_t *ctx)
+{
+    yajl_gen                     g;
+    const char                  *auth;
+    ngx_http_customer_outbox_t  *ob;
+
+    ob = ctx->data;
+
+    g = ngx_http_customer_envelope(ctx,
+                                   "Customer status updated successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "customerId");
+    ngx_http_customer_gen_cstr(g, ob->values[0]);
+    ngx_http_customer_gen_lit(g, "customerStatus");
+    ngx_http_customer_gen_cstr(g, ob->values[1]);
+    ngx_http_customer_gen_lit(g, "previousStatus");
+    ngx_http_customer_gen_cstr(g, ob->values[4]);
+    ngx_http_customer_gen_lit(g, "updatedAt");
+    ngx_http_customer_gen_cstr(g, ob->values[2]);
+    ngx_http_customer_gen_lit(g, "updatedBy");
+
+    if (ob->values[3]) {
+        ngx_http_customer_gen_cstr(g, ob->values[3]);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    /* "notified", "pending" (kept in the outbox), or "unchanged" */
+
+    auth = ob->values[5] == NULL ? "unchanged"
+           : ob->delivered ? "notified" : "pending";
+
+    ngx_http_customer_gen_lit(g, "authService");
+    ngx_http_customer_gen_cstr(g, auth);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_outbox_t    *ob;
+    ngx_http_customer_pg_query_t  *q;
+
+    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
+    if (ob == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ob->finish = ngx_http_customer_outbox_answer;
+    ctx->data = ob;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_claim_sql,
+                                       ngx_http_customer_outbox_claimed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_outbox_claimed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int                          i;
+    ngx_http_customer_outbox_t  *ob;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    ob = ctx->data;
+
+    for (i = 0; i < PQntuples(res) && i < NGX_HTTP_CUSTOMER_OUTBOX_BATCH;
+         i++)
+    {
+        if (ngx_http_customer_outbox_take(ctx, ob, res, i, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_customer_deliver_next(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
+{
+    yajl_gen                     g;
+    ngx_http_customer_outbox_t  *ob;
+
+    ob = ctx->data;
+
+    g = ngx_http_customer_envelope(ctx, "Outbox delivered");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "claimed");
+    yajl_gen_integer(g, ob->n);
+    ngx_http_customer_gen_lit(g, "delivered");
+    yajl_gen_integer(g, ob->delivered);
+    ngx_http_customer_gen_lit(g, "failed");
+    yajl_gen_integer(g, ob->failed);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+/* one row at a time: PATCH the Auth Service, then record how it went */
+
+static ngx_int_t
+ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                          *p;
+    size_t                           len;
+    yajl_gen                         g;
+    uintptr_t                        esc;
+    ngx_str_t                        path, body, args;
+    ngx_http_customer_outbox_t      *ob;
+    ngx_http_customer_loc_conf_t    *llcf;
+    ngx_http_customer_outbox_row_t  *row;
+
+    ob = ctx->data;
+
+    if (ob->i == ob->n) {
+        return ob->finish(ctx);
+    }
+
+    row = &ob->rows[ob->i];
+
+    llcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_http_customer_module);
+
+    if (llcf->auth_service.len == 0) {
+        /* nowhere to send it: it waits in the outbox */
+        ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
+        ctx->peer.rc = NGX_DECLINED;
+        return ngx_http_customer_delivered(ctx);
+    }
+
+    len = ngx_strlen(row->user_id);
+    esc = ngx_escape_uri(NULL, (u_char *) row->user_id, len,
+                         NGX_ESCAPE_URI_COMPONENT);
+
+    path.len = sizeof("/api/auth/user//status") - 1 + len + 2 * esc;
+    path.data = ngx_pnalloc(ctx->request->pool, path.len);
+    if (path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(path.data, "/api/auth/user/", 15);
+    p = (u_char *) ngx_escape_uri(p, (u_char *) row->user_id, len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    ngx_memcpy(p, "/status", 7);
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "userId");
+    ngx_http_customer_gen_cstr(g, row->user_id);
+    ngx_http_customer_gen_lit(g, "customerId");
+    ngx_http_customer_gen_cstr(g, row->customer_id);
+    ngx_http_customer_gen_lit(g, "isActive");
+    yajl_gen_bool(g, (int) row->active);
+    ngx_http_customer_gen_lit(g, "reason");
+
+    if (row->reason) {
+        ngx_http_customer_gen_cstr(g, row->reason);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    yajl_gen_map_close(g);
+
+    if (ngx_http_customer_json_result(g, &body.data, &body.len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&args);
+
+    return ngx_http_customer_peer_call(ctx, &llcf->auth_service,
+                                       NGX_HTTP_PATCH, &path, &args, &body,
+                                       ngx_http_customer_delivered);
+}
+
+
+static ngx_int_t
+ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                          *err;
+    ngx_http_customer_outbox_t      *ob;
+    ngx_http_customer_pg_query_t    *q;
+    ngx_http_customer_outbox_row_t  *row;
+
+    ob = ctx->data;
+    row = &ob->rows[ob->i];
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = row->id;
+
+    if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
+        && ctx->peer.status < 300)
+    {
+        ob->delivered++;
+
+        return ngx_http_customer_query_run(ctx, q,
+                                           &ngx_http_customer_delivered_sql,
+                                           ngx_http_customer_marked);
+    }
+
+    ob->failed++;
+
+    err = ngx_pnalloc(ctx->request->pool, 80);
+    if (err == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->peer.rc == NGX_DECLINED) {
+        ngx_sprintf(err, "customer_auth_service is not configured%Z");
+
+    } else {
+        ngx_sprintf(err, "auth service answered rc %i, status %ui%Z",
+                    ctx->peer.rc, ctx->peer.status);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                  "customer: outbox row %s kept: %s", row->id, err);
+
+    q->values[1] = (char *) err;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_failed_sql,
+                                       ngx_http_customer_marked);
+}
+
+
+static ngx_int_t
+ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_outbox_t  *ob;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* the lease runs out and the row is tried again: not lost */
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "customer: could not record an outbox delivery");
+    }
+
+    ob = ctx->data;
+    ob->i++;
+
+    return ngx_http_customer_deliver_next(ctx);
+}
+
+
+/*
+ * The trigger: every customer_outbox_interval each worker POSTs to
+ * /api/customers/internal/outbox at customer_outbox_trigger, with the
+ * first service key.  A plain nginx peer connection; the answer is read
+ * to the end and dropped.
+ */
+
+ngx_int_t
+ngx_http_customer_trigger_init(ngx_cycle_t *cycle,
+    ngx_http_customer_main_conf_t *cmcf)
+{
+    ngx_http_customer_trigger_t  *t;
+
+    if (cmcf->trigger.naddrs == 0 || cmcf->auth.service_keys == NULL) {
+        return NGX_OK;
+    }
+
+    t = ngx_pcalloc(cycle->pool, sizeof(ngx_http_customer_trigger_t));
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->cmcf = cmcf;
+    t->timer.handler = ngx_http_customer_trigger_tick;
+    t->timer.data = t;
+    t->timer.log = cycle->log;
+    t->timer.cancelable = 1;
+
+    ngx_add_timer(&t->timer, cmcf->outbox_interval);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_customer_trigger_tick(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                    *key;
+    ngx_buf_t                    *b;
+    ngx_connection_t             *c;
+    ngx_http_customer_trigger_t  *t;
+
+    t = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    t->pool = ngx_create_pool(1024, ev->log);
+    if (t->pool == NULL) {
+        goto again;
+    }
+
+    key = t->cmcf->auth.service_keys->elts;
+
+    b = ngx_create_temp_buf(t->pool, 256 + key->len);
+    if (b == NULL) {
+        goto failed;
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "POST /api/customers/internal/outbox HTTP/1.0\r\n"
+                          "Host: localhost\r\n"
+                          "X-Service-API-Key: %V\r\n"
+                          "Content-Length: 0\r\n\r\n", key);
+    t->out = b;
+
+    ngx_memzero(&t->peer, sizeof(ngx_peer_connection_t));
+    t->peer.sockaddr = t->cmcf->trigger.addrs[0].sockaddr;
+    t->peer.socklen = t->cmcf->trigger.addrs[0].socklen;
+    t->peer.name = &t->cmcf->trigger.addrs[0].name;
+    t->peer.get = ngx_event_get_peer;
+    t->peer.log = ev->log;
+    t->peer.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&t->peer);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (t->peer.connection) {
+            ngx_close_connection(t->peer.connection);
+            t->peer.connection = NULL;
+        }
+
+        goto failed;
+    }
+
+    c = t->peer.connection;
+    c->data = t;
+    c->pool = t->pool;
+    c->read->handler = ngx_http_customer_trigger_read;
+    c->write->handler = ngx_http_customer_trigger_write;
+
+    ngx_add_timer(c->write, 10000);
+
+    if (rc == NGX_OK) {
+        ngx_http_customer_trigger_write(c->write);
+    }
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(t->pool);
+    t->pool = NULL;
+
+again:
+
+    ngx_add_timer(&t->timer, t->cmcf->outbox_interval);
+}
+
+
+static void
+ngx_http_customer_trigger_write(ngx_event_t *ev)
+{
+    ssize_t                       n;
+    ngx_connection_t             *c;
+    ngx_http_customer_trigger_t  *t;
+
+    c = ev->data;
+    t = c->data;
+
+    if (ev->timedout) {
+        ngx_http_customer_trigger_close(t);
+        return;
+    }
+
+    while (t->out->pos < t->out->last) {
+        n = c->send(c, t->out->pos, t->out->last - t->out->pos);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(ev, 0) != NGX_OK) {
+                ngx_http_customer_trigger_close(t);
+            }
+
+            return;
+        }
+
+        if (n <= 0) {
+            ngx_http_customer_trigger_close(t);
+            return;
+        }
+
+        t->out->pos += n;
+    }
+
+    c->write->handler = ngx_http_customer_trigger_read;
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    ngx_add_timer(c->read, 60000);
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_customer_trigger_close(t);
+    }
+}
+
+
+static void
+ngx_http_customer_trigger_read(ngx_event_t *ev)
+{
+    u_char                        buf[1024];
+    ssize_t                       n;
+    ngx_connection_t             *c;
+    ngx_http_customer_trigger_t  *t;
+
+    c = ev->data;
+    t = c->data;
+
+    if (ev->timedout || ev->write) {
+        if (ev->timedout) {
+            ngx_http_customer_trigger_close(t);
+        }
+
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+                ngx_http_customer_trigger_close(t);
+            }
+
+            return;
+        }
+
+        if (n <= 0) {
+            /* the answer ended (HTTP/1.0) or broke: done either way */
+            ngx_http_customer_trigger_close(t);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_customer_trigger_close(ngx_http_customer_trigger_t *t)
+{
+    if (t->peer.connection) {
+        ngx_close_connection(t->peer.connection);
+        t->peer.connection = NULL;
+    }
+
+    if (t->pool) {
+        ngx_destroy_pool(t->pool);
+        t->pool = NULL;
+    }
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(&t->timer, t->cmcf->outbox_interval);
+    }
+}

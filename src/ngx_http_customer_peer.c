@@ -236,7 +236,8 @@ ngx_http_customer_peer_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_customer_ctx_t  *ctx = data;
 
-    ngx_buf_t  *b;
+    ngx_buf_t         *b;
+    ngx_connection_t  *c;
 
     /* nginx may call this twice for one subrequest */
 
@@ -248,6 +249,21 @@ ngx_http_customer_peer_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ctx->peer.rc = rc;
     ctx->peer.status = sr->headers_out.status;
 
+    c = sr->connection;
+
+    if (c->error && !c->read->eof && !c->read->error && !c->write->error
+        && !c->timedout)
+    {
+        /*
+         * The client is still there: the error is the subrequest's own
+         * (an answer over subrequest_output_buffer_size).  Left set, it
+         * would close the client's connection without an answer.
+         */
+        c->error = 0;
+        ctx->peer.rc = NGX_ERROR;
+        return NGX_OK;
+    }
+
     if (sr->out && sr->out->buf) {
         b = sr->out->buf;
         ctx->peer.body.data = b->pos;
@@ -257,6 +273,19 @@ ngx_http_customer_peer_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "customer peer done rc:%i status:%ui", rc,
                    ctx->peer.status);
+
+    /*
+     * Whatever went wrong with the call (an answer over
+     * subrequest_output_buffer_size, say) is ours to answer with 502:
+     * handed back, an error would terminate the client's request too.
+     */
+
+    if (rc == NGX_ERROR || rc == NGX_HTTP_REQUEST_TIME_OUT
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        /* nginx says 499 when the in-memory buffer refused the answer */
+        return NGX_OK;
+    }
 
     return rc;
 }

@@ -10,12 +10,47 @@ package CT;
 #   done_testing();                 # stops nginx, checks its error.log
 #
 # Functions: db_create, nginx_start, nginx_test_conf, sql, psql_session,
-# private_pg, wait_for, root. Everything started here is stopped at the
-# end of the test file; nginx's error.log must not contain [alert],
+# private_pg, peer_start, peer_conf, free_port, wait_for, root. Everything
+# started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
 # [crit] or [emerg] (pass allow_log => qr/.../ to nginx_start to permit
 # expected lines). Stopping an nginx is itself a test (one per instance):
 # prefer done_testing() to a fixed plan. Set CT_KEEP=1 to keep the runtime directories; they are
 # kept anyway when a test failed.
+#
+# Peer services (stand-ins for the Auth, Order and Complaint services):
+#
+#   my $peer = CT::peer_start(handler => sub {
+#       my ($req) = @_;             # {method, path, query, args, headers,
+#       return [200, {}, '{}'];     #  body, json}
+#   });
+#   my ($http, $server) = CT::peer_conf(orders => $peer->port, key => 'k');
+#   my $ng = CT::nginx_start(db => $db, http_extra => $http,
+#       server_extra => $server);
+#   my @calls = $peer->requests;    # what the peer was sent, in order
+#
+# peer_start(handler => CODE, port => undef) listens on 127.0.0.1 (a free
+# port, or the one given) before it returns; a child process accepts and
+# forks one process per connection, so the handler may sleep, and state it
+# keeps in variables does not survive from one request to the next. $req:
+# method, path, query (the raw string after '?', '' if none), args
+# (decoded query parameters; the last of repeated names wins), headers
+# (lower-case names; repeated ones joined with ", "), body (bytes,
+# Content-Length or chunked), json (the body decoded, or undef). The
+# handler returns [STATUS, {headers}, BODY]: BODY is bytes, or a reference
+# sent as JSON; Content-Type defaults to application/json; Content-Length
+# (unless the handler sets one) and Connection: close are added. A handler
+# that returns nothing (or dies: a warning, then 500) plays a peer that
+# hangs up without answering. Every request is recorded (one JSON line in
+# the peer's directory, written before the handler runs). Methods: port,
+# requests (list of $req), clear, stop (nothing listens afterwards), start
+# (listen again on the same port), handler(CODE) (a new handler, the
+# socket stays open; requests in progress are cut off), dir.
+# peer_conf(auth => PORT, orders => PORT, complaints => PORT,
+# read_timeout => '1s', key => undef): (http_extra, server_extra) for
+# nginx_start: an upstream, a customer_*_service directive and an internal
+# proxy_pass location /_svc/NAME/ for each service given (PORT may be a
+# peer), and customer_peer_key when key is given. free_port(): a port
+# nothing listens on.
 #
 # Environment (exported by scripts/test.sh): CT_PGHOST, CT_PGPORT,
 # CT_PGUSER, CT_MODULE, CT_RUN_DIR, CT_PG_BIN; optional CT_NGINX.
@@ -41,7 +76,7 @@ use Time::HiRes qw(time sleep);
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $MAIN_PID = $$;
 
-my (@NGINX, @SESSIONS, @PGS, @DBS, @DIRS);
+my (@NGINX, @SESSIONS, @PGS, @DBS, @DIRS, @PEERS);
 my $IN_END = 0;
 my %DB_SEQ;
 
@@ -222,6 +257,9 @@ sub _free_port {
     close $s;
     return $port;
 }
+
+
+sub free_port { _free_port() }
 
 
 sub _slurp {
@@ -466,10 +504,60 @@ CONF
 }
 
 
+# --- peer services -----------------------------------------------------
+
+# peer_start(handler => sub { my ($req) = @_; [STATUS, {...}, BODY] },
+#     port => undef): see the header comment and CT::Peer.
+sub peer_start {
+    my (%o) = @_;
+    ref $o{handler} eq 'CODE' or die "CT::peer_start: handler required\n";
+
+    my $self = bless { dir => _fresh_dir('peer', 0755), port => $o{port},
+        handler => $o{handler}, creator => $$ }, 'CT::Peer';
+    $self->clear;
+    push @PEERS, $self;
+    return $self->start;
+}
+
+
+# peer_conf(auth => PORT, orders => PORT, complaints => PORT,
+#     read_timeout => '1s', key => undef) → (http_extra, server_extra)
+sub peer_conf {
+    my (%o) = @_;
+    my $timeout = $o{read_timeout} // '1s';
+    my ($http, $server) = ('', '');
+
+    $http .= "    customer_peer_key $o{key};\n" if defined $o{key};
+    for (['auth', 'auth'], ['orders', 'order'], ['complaints', 'complaint']) {
+        my ($name, $directive) = @$_;
+        my $port = $o{$name};
+        next unless defined $port;
+        $port = $port->port if ref $port;
+        $http .= "    upstream customer_${name}_up"
+            . " { server 127.0.0.1:$port; }\n";
+        $server .= <<"CONF";
+        customer_${directive}_service /_svc/$name;
+
+        location /_svc/$name/ {
+            internal;
+            proxy_pass http://customer_${name}_up/;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout $timeout;
+            proxy_send_timeout $timeout;
+            proxy_next_upstream off;
+            subrequest_output_buffer_size 64k;
+        }
+CONF
+    }
+    return ($http, $server);
+}
+
+
 # --- cleanup -----------------------------------------------------------
 
 sub _shutdown {
     $_->stop for grep { !$_->{stopped} } @NGINX;
+    $_->stop for @PEERS;
     $_->close for @SESSIONS;
     $_->stop for grep { $_->{running} } @PGS;
 }
@@ -481,6 +569,7 @@ END {
     if ($$ == $MAIN_PID) {
         $IN_END = 1;
         my $bad = grep { !$_->{stopped} && !$_->stop } @NGINX;
+        $_->stop for @PEERS;
         $_->close for @SESSIONS;
         for my $pg (grep { $_->{running} } @PGS) {
             eval { $pg->stop('immediate'); 1 } or warn $@;
@@ -666,6 +755,264 @@ sub raw {
     }
     close $s;
     return $buf;
+}
+
+
+package CT::Peer;
+
+# A fake HTTP service (see CT::peer_start). The parent holds the listening
+# socket; a child (leader of its own process group) accepts and forks one
+# process per connection, which reads the request, records it, calls the
+# handler and writes the answer.
+
+use strict;
+use warnings;
+
+use Fcntl qw(:flock);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(time);
+
+my %REASON = (200 => 'OK', 201 => 'Created', 202 => 'Accepted',
+    204 => 'No Content', 301 => 'Moved Permanently', 302 => 'Found',
+    304 => 'Not Modified', 400 => 'Bad Request', 401 => 'Unauthorized',
+    403 => 'Forbidden', 404 => 'Not Found', 409 => 'Conflict',
+    422 => 'Unprocessable Entity', 429 => 'Too Many Requests',
+    500 => 'Internal Server Error', 502 => 'Bad Gateway',
+    503 => 'Service Unavailable', 504 => 'Gateway Timeout');
+
+sub port { $_[0]{port} }
+sub dir  { $_[0]{dir} }
+sub _log { "$_[0]{dir}/requests.jsonl" }
+
+
+# Listen (again) on the port, and serve.
+sub start {
+    my ($self) = @_;
+    return $self if $self->{sock};
+
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $self->{port} // 0, Proto => 'tcp', Listen => 128,
+        ReuseAddr => 1)
+        or die "CT: peer cannot listen on 127.0.0.1:"
+            . ($self->{port} // 0) . ": $!\n";
+    $self->{sock} = $s;
+    $self->{port} = $s->sockport;
+    $self->_spawn;
+    return $self;
+}
+
+
+# Nothing listens on the port afterwards; in-flight requests are cut off.
+sub stop {
+    my ($self) = @_;
+    return $self unless $$ == $self->{creator};
+    $self->_kill;
+    close $self->{sock} if $self->{sock};
+    $self->{sock} = undef;
+    return $self;
+}
+
+
+# handler(CODE): serve with another handler from now on (the socket stays
+# open: connections that arrive meanwhile wait in the backlog).
+sub handler {
+    my ($self, $code) = @_;
+    return $self->{handler} unless $code;
+    $self->{handler} = $code;
+    if ($self->{sock}) {
+        $self->_kill;
+        $self->_spawn;
+    }
+    return $self;
+}
+
+
+sub requests {
+    my ($self) = @_;
+    open my $fh, '<', $self->_log or return ();
+    flock $fh, LOCK_SH;
+    my $json = JSON::PP->new;
+    return map { $json->decode($_) } grep { /\S/ } <$fh>;
+}
+
+
+sub clear {
+    my ($self) = @_;
+    open my $fh, '>', $self->_log or die "CT: $self->{dir}: $!\n";
+    close $fh;
+    return $self;
+}
+
+
+sub _kill {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'KILL', -$pid, $pid;
+    waitpid($pid, 0);
+}
+
+
+sub _spawn {
+    my ($self) = @_;
+    my $pid = fork // die "CT: fork: $!\n";
+
+    if (!$pid) {
+        setpgrp(0, 0);
+        # other peers' sockets must close when those peers stop
+        close $_->{sock} for grep { $_ != $self && $_->{sock} } @PEERS;
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+        $SIG{CHLD} = 'IGNORE';
+        $SIG{PIPE} = 'IGNORE';
+        open STDIN, '<', '/dev/null';
+        eval { $self->_serve; 1 } or warn "CT peer: $@";
+        POSIX::_exit(1);
+    }
+    setpgrp($pid, $pid);
+    $self->{pid} = $pid;
+}
+
+
+sub _serve {
+    my ($self) = @_;
+
+    while (1) {
+        my $c = $self->{sock}->accept or next;
+        my $pid = fork;
+        if (!defined $pid) {
+            warn "CT peer: fork: $!\n";
+        } elsif (!$pid) {
+            close $self->{sock};
+            $SIG{CHLD} = 'DEFAULT';
+            eval { $self->_connection($c); 1 } or warn "CT peer: $@";
+            POSIX::_exit(0);
+        }
+        close $c;
+    }
+}
+
+
+sub _connection {
+    my ($self, $c) = @_;
+    my $req = _read_request($c) or return;
+
+    open my $fh, '>>', $self->_log or die "CT: $self->{dir}: $!\n";
+    flock $fh, LOCK_EX;
+    print $fh JSON::PP->new->ascii->canonical->allow_nonref->encode($req),
+        "\n";
+    close $fh or die "CT: $self->{dir}: $!\n";
+
+    my @res = eval { $self->{handler}->($req) };
+    if (my $err = $@) {
+        warn "CT peer: handler died: $err";
+        @res = ([500, { 'Content-Type' => 'text/plain' }, "handler died\n"]);
+    }
+    my ($res) = @res;
+    return unless ref $res eq 'ARRAY';
+
+    my ($status, $headers, $body) = @$res;
+    $headers //= {};
+    $body //= '';
+    $body = JSON::PP->new->utf8->canonical->allow_nonref->encode($body)
+        if ref $body;
+    utf8::encode($body) if utf8::is_utf8($body);
+
+    my %have = map { lc($_) => 1 } keys %$headers;
+    my $out = "HTTP/1.1 $status " . ($REASON{$status} // 'Status') . "\r\n";
+    $out .= "Content-Type: application/json\r\n" unless $have{'content-type'};
+    for my $k (sort keys %$headers) {
+        next if lc $k eq 'connection';
+        $out .= "$k: $headers->{$k}\r\n";
+    }
+    $out .= 'Content-Length: ' . length($body) . "\r\n"
+        unless $have{'content-length'};
+    $out .= "Connection: close\r\n\r\n";
+    $out .= $body unless $req->{method} eq 'HEAD';
+
+    while (length $out) {
+        my $n = syswrite($c, $out) or last;
+        substr($out, 0, $n, '');
+    }
+    shutdown($c, 1);
+    close $c;
+}
+
+
+# The request on $c as {method, path, query, args, headers, body, json},
+# or undef when the client sent no complete request within 10 s.
+sub _read_request {
+    my ($c) = @_;
+    my $sel = IO::Select->new($c);
+    my $deadline = time + 10;
+    my $buf = '';
+    my $fill = sub {
+        my $left = $deadline - time;
+        return 0 if $left <= 0 || !$sel->can_read($left);
+        return sysread($c, $buf, 65536, length $buf);
+    };
+    # bytes up to the next CRLF (or LF), or exactly $n bytes
+    my $take = sub {
+        my ($n) = @_;
+        while (defined $n ? length $buf < $n : $buf !~ /\n/) {
+            $fill->() or return undef;
+        }
+        return substr($buf, 0, $n, '') if defined $n;
+        $buf =~ s/\A(.*?)\r?\n//s;
+        return $1;
+    };
+
+    my $line;
+    do { $line = $take->() // return undef } while $line eq '';
+    my ($method, $target) = $line =~ m{^(\S+)\s+(\S+)} or return undef;
+
+    my %h;
+    while (1) {
+        my $l = $take->() // return undef;
+        last if $l eq '';
+        my ($k, $v) = $l =~ /^([^:\s]+)\s*:\s*(.*?)\s*\z/ or next;
+        $k = lc $k;
+        $h{$k} = exists $h{$k} ? "$h{$k}, $v" : $v;
+    }
+
+    my $body = '';
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (1) {
+            my $size = $take->() // return undef;
+            $size =~ /^([0-9a-fA-F]+)/ or return undef;
+            $size = hex $1;
+            last if $size == 0;
+            $body .= $take->($size) // return undef;
+            $take->() // return undef;
+        }
+        while (1) {
+            my $trailer = $take->() // return undef;
+            last if $trailer eq '';
+        }
+    } elsif (($h{'content-length'} // '') =~ /^(\d+)$/) {
+        my $len = $1;
+        $body = $take->($len) // return undef;
+    }
+
+    my ($path, $query) = split /\?/, $target, 2;
+    $query //= '';
+    my %args;
+    for my $pair (split /&/, $query) {
+        next unless length $pair;
+        my ($k, $v) = map {
+            my $s = $_ // '';
+            $s =~ tr/+/ /;
+            $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+            $s;
+        } split /=/, $pair, 2;
+        $args{$k} = $v // '';
+    }
+    my $json = length $body
+        ? eval { JSON::PP->new->utf8->allow_nonref->decode($body) }
+        : undef;
+
+    return { method => $method, path => $path, query => $query,
+        args => \%args, headers => \%h, body => $body, json => $json };
 }
 
 

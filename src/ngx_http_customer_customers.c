@@ -72,6 +72,8 @@ static char *ngx_http_customer_who(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_create(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_insert(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_put(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_update(ngx_http_customer_ctx_t *ctx,
@@ -103,8 +105,6 @@ static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res);
-static ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_check_addresses(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
@@ -633,49 +633,6 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
 
 static ngx_int_t
-ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
-{
-    u_char  *p;
-
-    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
-        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
-                                    sizeof("customerId") - 1,
-                                    "Must be a UUID");
-        return NGX_DECLINED;
-    }
-
-    /* a NUL-terminated copy for libpq */
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
-{
-    if (ctx->by_user) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Customer not found", "userId",
-                                            "No customer record exists for "
-                                            "this user");
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                        "Customer not found", "customerId",
-                                        "No customer exists with the "
-                                        "provided ID");
-}
-
-
-static ngx_int_t
 ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_by_id(ctx, &ngx_http_customer_get_sql,
@@ -845,10 +802,19 @@ ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
 {
+    return ngx_http_customer_insert(ctx, ngx_http_customer_fields,
+                                    ngx_http_customer_created_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_insert(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, ngx_http_customer_done_pt done)
+{
     ngx_int_t                      rc;
     ngx_http_customer_pg_query_t  *q;
 
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_fields, 1, &q);
+    rc = ngx_http_customer_write(ctx, fields, 1, &q);
     if (q == NULL) {
         return rc;
     }
@@ -856,7 +822,7 @@ ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
     q->values[1] = ngx_http_customer_who(ctx);
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
-                                       ngx_http_customer_created_done);
+                                       done);
 }
 
 
@@ -1599,19 +1565,8 @@ ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_internal_create(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_internal_fields, 1,
-                                 &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    q->values[1] = ngx_http_customer_who(ctx);
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
-                                       ngx_http_customer_internal_created_done);
+    return ngx_http_customer_insert(ctx, ngx_http_customer_internal_fields,
+                                    ngx_http_customer_internal_created_done);
 }
 
 

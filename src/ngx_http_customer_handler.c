@@ -1033,3 +1033,48 @@ ngx_http_customer_is_uuid(ngx_str_t *s)
 
     return 1;
 }
+
+
+/* the path's customer id: a UUID, NUL-terminated for libpq */
+
+ngx_int_t
+ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
+{
+    u_char  *p;
+
+    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
+        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
+                                    sizeof("customerId") - 1,
+                                    "Must be a UUID");
+        return NGX_DECLINED;
+    }
+
+    /* a NUL-terminated copy for libpq */
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
+{
+    if (ctx->by_user) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                            "Customer not found", "userId",
+                                            "No customer record exists for "
+                                            "this user");
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                        "Customer not found", "customerId",
+                                        "No customer exists with the "
+                                        "provided ID");
+}

@@ -142,6 +142,8 @@ ngx_int_t ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
+ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_request_id_of(ngx_http_request_t *r,
     ngx_str_t *id);
 

@@ -90,8 +90,7 @@ static ngx_int_t
 ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_relation_t *rel)
 {
-    u_char                         *p;
-    ngx_uint_t                      bad;
+    ngx_int_t                       bad;
     ngx_http_customer_history_t    *h;
     ngx_http_customer_pg_query_t   *q;
 
@@ -103,12 +102,9 @@ ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
     h->rel = rel;
     ctx->data = h;
 
-    bad = !ngx_http_customer_is_uuid(&ctx->params[0]);
-
-    if (bad) {
-        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
-                                    sizeof("customerId") - 1,
-                                    "Must be a UUID");
+    bad = ngx_http_customer_id(ctx);
+    if (bad == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     bad |= ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &h->page)
@@ -121,20 +117,12 @@ ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
                                              "Validation failed");
     }
 
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q->values[0] = (char *) p;
+    q->values[0] = (char *) ctx->params[0].data;
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_exists_sql,
                                        ngx_http_customer_history_found);
@@ -154,11 +142,7 @@ ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Customer not found",
-                                            "customerId",
-                                            "No customer exists with the "
-                                            "provided ID");
+        return ngx_http_customer_not_found(ctx);
     }
 
     h = ctx->data;

@@ -184,10 +184,12 @@ ngx_http_customer_status(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
-        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
-                                    sizeof("customerId") - 1,
-                                    "Must be a UUID");
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
         rc = NGX_DECLINED;
     }
 
@@ -225,10 +227,12 @@ ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
         v = ngx_http_customer_json_member(ctx->body, "reason");
     }
 
-    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
-        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
-                                    sizeof("customerId") - 1,
-                                    "Must be a UUID");
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
         rc = NGX_DECLINED;
     }
 
@@ -247,7 +251,6 @@ static ngx_int_t
 ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
     const char *status, char *reason)
 {
-    u_char                        *p;
     ngx_http_customer_outbox_t    *ob;
     ngx_http_customer_pg_query_t  *q;
 
@@ -259,19 +262,13 @@ ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
     ob->finish = ngx_http_customer_status_answer;
     ctx->data = ob;
 
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q->values[0] = (char *) p;
+    /* ngx_http_customer_id() made the id NUL-terminated */
+    q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = (char *) status;
     q->values[2] = reason;
     q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
@@ -345,11 +342,7 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Customer not found",
-                                            "customerId",
-                                            "No customer exists with the "
-                                            "provided ID");
+        return ngx_http_customer_not_found(ctx);
     }
 
     ob = ctx->data;

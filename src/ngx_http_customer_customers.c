@@ -255,7 +255,7 @@ static ngx_http_customer_field_t  ngx_http_customer_business_fields[] = {
 
 /* the writable customer record; see the README for the rules */
 static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
-    { "userId", ngx_http_customer_check_line,
+    { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE, 1, 128,
       NULL, NULL },
     { "email", ngx_http_customer_check_email,
@@ -315,7 +315,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 
 /* what the Auth Service sends when a user registers (seed 002 4.9) */
 static ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
-    { "userId", ngx_http_customer_check_line,
+    { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
     { "email", ngx_http_customer_check_email,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },

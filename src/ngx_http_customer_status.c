@@ -133,23 +133,32 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " $2::text, $3, $4 FROM cur JOIN u ON u.id = cur.id RETURNING id),"
     " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active,"
     " reason, next_attempt_at) SELECT u.id, u.user_id, $2::text = 'Active',"
-    " $3, now() + interval '60 seconds' FROM u"
-    " RETURNING id, user_id, is_active, customer_id, reason)"
+    " $3, CASE WHEN EXISTS (SELECT 1 FROM auth_outbox p"
+    " WHERE p.customer_id = u.id AND p.delivered_at IS NULL) THEN now()"
+    " ELSE now() + interval '60 seconds' END FROM u"
+    " RETURNING id, user_id, is_active, customer_id, reason,"
+    " next_attempt_at <= now() AS queued)"
     " SELECT cur.id, $2::text, api_ts(coalesce(u.updated_at,"
     " cur.updated_at)), CASE WHEN u.id IS NULL THEN cur.updated_by"
     " ELSE u.updated_by END, cur.customer_status,"
-    " o.id, o.user_id, o.is_active, o.customer_id, o.reason"
+    " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
     4, 0, 0, ""
 };
 
 
-/* what is due, leased for 60 s to whoever claims it */
+/*
+ * What is due, leased for 60 s to whoever claims it; a customer's rows
+ * go in order: none while an older one of the same customer waits.
+ */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     "UPDATE auth_outbox o SET next_attempt_at = now()"
     " + interval '60 seconds'"
-    " FROM (SELECT id FROM auth_outbox WHERE delivered_at IS NULL"
-    " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 20"
+    " FROM (SELECT id FROM auth_outbox a WHERE delivered_at IS NULL"
+    " AND next_attempt_at <= now() AND NOT EXISTS (SELECT 1"
+    " FROM auth_outbox p WHERE p.customer_id = a.customer_id"
+    " AND p.delivered_at IS NULL AND p.id < a.id)"
+    " ORDER BY next_attempt_at, id LIMIT 20"
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
     " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason",
     0, 0, 0, ""
@@ -358,7 +367,12 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
 
     ob->values[5] = PQgetisnull(res, 0, 5) ? NULL : "";
 
-    if (!PQgetisnull(res, 0, 5)
+    /*
+     * An older change of this customer still waits in the outbox: this
+     * one goes after it, from the outbox, never ahead of it from here.
+     */
+
+    if (!PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 10)[0] != 't'
         && ngx_http_customer_outbox_take(ctx, ob, res, 0, 5) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -499,7 +513,6 @@ ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
     u_char                          *p;
     size_t                           len;
     yajl_gen                         g;
-    uintptr_t                        esc;
     ngx_str_t                        path, body, args;
     ngx_http_customer_outbox_t      *ob;
     ngx_http_customer_loc_conf_t    *llcf;
@@ -523,19 +536,22 @@ ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
         return ngx_http_customer_delivered(ctx);
     }
 
-    len = ngx_strlen(row->user_id);
-    esc = ngx_escape_uri(NULL, (u_char *) row->user_id, len,
-                         NGX_ESCAPE_URI_COMPONENT);
+    /*
+     * The subrequest's URI is a decoded one: the proxy module escapes it
+     * (spaces, '%', '?', '#', non-ASCII) on its way out.  A userId has no
+     * '/' (validation and a CHECK), so it stays one segment.
+     */
 
-    path.len = sizeof("/api/auth/user//status") - 1 + len + 2 * esc;
+    len = ngx_strlen(row->user_id);
+
+    path.len = sizeof("/api/auth/user//status") - 1 + len;
     path.data = ngx_pnalloc(ctx->request->pool, path.len);
     if (path.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(path.data, "/api/auth/user/", 15);
-    p = (u_char *) ngx_escape_uri(p, (u_char *) row->user_id, len,
-                                  NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_cpymem(p, row->user_id, len);
     ngx_memcpy(p, "/status", 7);
 
     g = ngx_http_customer_json_gen(ctx->request->pool);

@@ -270,6 +270,28 @@ ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
+/* one line, and one path segment: no '/' */
+
+ngx_int_t
+ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_customer_string(ctx, path, v, f, 1);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_strlchr(v->str.data, v->str.data + v->str.len, '/')) {
+        return ngx_http_customer_fail(ctx, path, "Must not contain '/'");
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)

@@ -55,6 +55,9 @@ ngx_int_t ngx_http_customer_check_text(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);

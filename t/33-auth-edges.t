@@ -59,6 +59,25 @@ for my $case (
     is($r->{status}, 201, 'one service key: 201');
 }
 
+# a userId is one path segment (the Auth Service call, internal lookup)
+for my $case (
+    [ 'POST /api/customers', '/api/customers', undef ],
+    [ 'internal create', '/api/customers/internal/create', 'service' ],
+) {
+    my ($name, $path, $auth) = @$case;
+    my $before = count();
+    my $r = $ng->req(POST => $path, defined $auth ? (auth => $auth) : (),
+        json => { userId => 'tenant/42', email => 'slash@example.com',
+            fullName => 'Slash User' });
+    is($r->{status}, 400, "$name: a userId with '/' is 400");
+    is_deeply([ map { $_->{field} } @{ $r->{json}{errors} // [] } ],
+        ['userId'], "$name: the error names userId");
+    is(count(), $before, "$name: nothing written");
+}
+ok(!eval { CT::sql($db, q{INSERT INTO customers (user_id, email, full_name)
+        VALUES ('a/b', 'ab@example.com', 'A B')}); 1 },
+    "the database refuses a userId with '/' too");
+
 # a verified token is cached per worker: expiry must still end it
 {
     my $ng0 = CT::nginx_start(db => $db,

@@ -5,6 +5,7 @@ package CT;
 #   use CT;                         # also gives Test::More's functions
 #   my $db = CT::db_create();       # fresh database from customer_template
 #   my $ng = CT::nginx_start(db => $db, pool => 4);
+#   # trigger => '200ms': the outbox trigger aimed at this nginx itself
 #   my $r  = $ng->req(GET => '/health');
 #   is($r->{status}, 200); is($r->{json}{success}, JSON::PP::true);
 #   done_testing();                 # stops nginx, checks its error.log
@@ -311,8 +312,11 @@ CONF
 
 # nginx_start(db => $db, pool => 4, timeout => '5s', queue => 64,
 #     workers => 1, http_extra => '', server_extra => '', main_extra => '',
-#     conninfo => undef, allow_log => undef). Passing pool/timeout/queue
-# as undef leaves that directive out.
+#     conninfo => undef, allow_log => undef, trigger => undef). Passing
+# pool/timeout/queue as undef leaves that directive out. trigger =>
+# INTERVAL (e.g. '200ms') adds customer_outbox_trigger 127.0.0.1:PORT (the
+# port this nginx listens on) and customer_outbox_interval INTERVAL: every
+# worker then POSTs to /api/customers/internal/outbox that often.
 sub nginx_start {
     my (%o) = @_;
     my %d = (pool => 4, timeout => '5s', queue => 64);
@@ -340,6 +344,9 @@ sub nginx_start {
         for my $k (qw(pool timeout queue)) {
             $http .= "    customer_db_$k $o{$k};\n" if defined $o{$k};
         }
+        $http .= "    customer_outbox_trigger 127.0.0.1:$port;\n"
+            . "    customer_outbox_interval $o{trigger};\n"
+            if defined $o{trigger};
         $http .= <<"HTTP";
 $o{http_extra}
     server {

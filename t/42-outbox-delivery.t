@@ -1,0 +1,232 @@
+# The outbox trigger (customer_outbox_trigger, CT::nginx_start trigger =>):
+# every worker POSTs to /api/customers/internal/outbox over loopback; with
+# two workers doing so every 200 ms, what the Auth Service was not told
+# while it was down is delivered once it is up, each row exactly once
+# (FOR UPDATE SKIP LOCKED and the lease); rows survive a stop and a new
+# nginx on the same database; a customer deleted after its status change
+# still has its change delivered.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+my $T = JSON::PP::true;
+my $F = JSON::PP::false;
+my $PEER_KEY = 'peer-key-outbox-0123456789abcdef';
+my $ADMIN = CT::admin_token('outbox-admin');
+
+# a little slow, so that deliveries of the two workers overlap
+my $auth = CT::peer_start(handler => sub {
+    select(undef, undef, undef, 0.05);
+    [200, {}, { success => $T }] });
+my $db = CT::db_create();
+my ($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '1s',
+    key => $PEER_KEY);
+
+sub start_nginx {
+    return CT::nginx_start(db => $db, http_extra => $http,
+        server_extra => $server, workers => 2, trigger => '200ms');
+}
+
+
+# --- helpers -------------------------------------------------------------
+
+my $SEQ = 0;
+
+sub customer {
+    my $n = ++$SEQ;
+    my $user = "outbox-user-$n";
+    my $id = CT::sql($db, q{INSERT INTO customers (user_id, email,
+        full_name) VALUES (:'p1', :'p2', 'Outbox Test') RETURNING id},
+        $user, "outbox$n\@example.com");
+    return { id => $id, user => $user, changes => [] };
+}
+
+sub set_status {
+    my ($ng, $c, $status) = @_;
+    my $r = $ng->req(PATCH => "/api/customers/$c->{id}/status",
+        json => { status => $status, reason => "to $status" },
+        auth => $ADMIN);
+    push @{ $c->{changes} }, $status eq 'Active' ? 1 : 0
+        if $r->{status} == 200;
+    return $r;
+}
+
+sub undelivered {
+    return scalar CT::sql($db,
+        'SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL');
+}
+
+# isActive of every call the Auth Service got for $c, in arrival order.
+sub calls_for {
+    my ($c) = @_;
+    return map { $_->{json}{isActive} ? 1 : 0 }
+        grep { $_->{path} eq "/api/auth/user/$c->{user}/status"
+            && ($_->{json}{customerId} // '') eq $c->{id} } $auth->requests;
+}
+
+# POSTs the trigger made to this nginx so far (access.log).
+sub trigger_hits {
+    my ($ng) = @_;
+    my $log = CT::_slurp($ng->dir . '/access.log');
+    my $n = () = $log =~ m{"POST /api/customers/internal/outbox HTTP/1\.0" }g;
+    return $n;
+}
+
+# Lets the trigger run $n more times (after a delivery: nothing more comes).
+sub more_ticks {
+    my ($ng, $n) = @_;
+    my $from = trigger_hits($ng);
+    return CT::wait_for(sub { trigger_hits($ng) >= $from + $n },
+        timeout => 10);
+}
+
+# One row per change, all delivered once, in the calls the peer got.
+sub all_once {
+    my ($list, $name) = @_;
+    for my $c (@$list) {
+        my @calls = calls_for($c);
+        is(scalar @calls, scalar @{ $c->{changes} },
+            "$name: $c->{user}: one call per change")
+            or diag(explain(\@calls));
+        is_deeply([sort @calls], [sort @{ $c->{changes} }],
+            "$name: $c->{user}: the isActive of each change");
+    }
+    my %seen;
+    my @dup = grep { $seen{ JSON::PP->new->canonical->encode($_->{json}) }++ }
+        $auth->requests;
+    is(scalar @dup, 0, "$name: no call was made twice")
+        or diag(explain(\@dup));
+    is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
+        WHERE delivered_at IS NULL OR last_error IS NOT NULL}), 0,
+        "$name: every row delivered, no error left");
+}
+
+
+# --- two workers, the Auth Service down, then up ---------------------------
+
+my $ng = start_nginx();
+my @workers = $ng->worker_pids;
+is(scalar @workers, 2, 'two workers');
+ok(more_ticks($ng, 4), 'the trigger POSTs to the outbox route')
+    or diag($ng->error_log);
+unlike(CT::_slurp($ng->dir . '/access.log'),
+    qr{internal/outbox HTTP/1\.0" (?!200 )}, 'the trigger is answered 200');
+
+$auth->stop;
+
+my @cs = map { customer() } 1 .. 8;
+my @plan = (['Suspended', 'Active', 'Inactive'], ['Inactive', 'Active'],
+    ['Suspended']);
+my $pending_ok = 1;
+for my $i (0 .. $#cs) {
+    for my $status (@{ $plan[$i % @plan] }) {
+        my $r = set_status($ng, $cs[$i], $status);
+        $pending_ok &&= $r->{status} == 200
+            && $r->{json}{data}{authService} eq 'pending';
+        diag($r->{body}) unless $pending_ok;
+    }
+}
+ok($pending_ok, 'Auth down: every change answered 200, pending');
+my $rows = scalar CT::sql($db, 'SELECT count(*) FROM auth_outbox');
+my $changes = 0;
+$changes += @{ $_->{changes} } for @cs;
+is($rows, $changes, "one outbox row per change ($changes)");
+cmp_ok(undelivered(), '==', $changes, 'all of them undelivered');
+
+# a customer deleted after its change: its row stays and goes out
+my $gone = $cs[2];
+my $r = $ng->req(DELETE => "/api/customers/$gone->{id}", auth => $ADMIN);
+is($r->{status}, 200, 'a customer with a pending change is deleted')
+    or diag($r->{body});
+is(scalar CT::sql($db, q{SELECT count(*) FROM customers WHERE id = :'p1'},
+    $gone->{id}), 0, 'deleted: the customer row is gone');
+is(scalar CT::sql($db, q{SELECT count(*) FROM customer_status_history
+    WHERE customer_id = :'p1'}, $gone->{id}), 0,
+    'deleted: its status history is gone');
+is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
+    WHERE customer_id = :'p1'}, $gone->{id}), 1,
+    'deleted: its outbox row stays');
+
+$auth->start;
+ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
+    'Auth up: the trigger delivers every row')
+    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+ok(more_ticks($ng, 6), 'the trigger runs on');
+all_once(\@cs, 'two workers');
+is_deeply([calls_for($gone)], $gone->{changes},
+    'the deleted customer\'s change was delivered once');
+my ($gone_call) = grep { $_->{path} =~ /\Q$gone->{user}\E/ } $auth->requests;
+is_deeply(($gone_call // {})->{json}, { userId => $gone->{user},
+    customerId => $gone->{id}, isActive => $F, reason => 'to Suspended' },
+    'the deleted customer\'s call: its userId and customerId');
+is(($gone_call // {})->{headers}{'x-service-api-key'}, $PEER_KEY,
+    'the trigger\'s deliveries carry customer_peer_key');
+is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
+    WHERE delivered_at IS NOT NULL AND attempts < 2}), 0,
+    'every row took at least the failed attempt and the delivery');
+
+my $h = $ng->req(GET => '/health', auth => 'none');
+is(($h->{json}{data}{outbox} // {})->{pending}, 0, 'health: nothing pending');
+is_deeply([sort $ng->worker_pids], [sort @workers], 'both workers lived');
+
+# a change while the Auth Service is up: the request delivers it, the
+# trigger does not send it again
+$auth->clear;
+my $up = customer();
+$r = set_status($ng, $up, 'Suspended');
+is(($r->{json}{data} // {})->{authService}, 'notified', 'Auth up: notified');
+ok(more_ticks($ng, 6), 'the trigger runs on');
+is_deeply([calls_for($up)], [0], 'Auth up: one call, from the request');
+is(scalar $auth->requests, 1, 'Auth up: no other call');
+
+
+# --- across a restart ----------------------------------------------------
+
+$auth->stop;
+$auth->clear;
+my $rc = customer();
+$r = set_status($ng, $rc, 'Inactive');
+is(($r->{json}{data} // {})->{authService}, 'pending',
+    'before the restart: pending');
+ok($ng->stop, 'nginx stops with a pending row');
+is(undelivered(), 1, 'the row is still pending');
+
+$auth->start;
+my $ng2 = start_nginx();
+ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
+    'a new nginx delivers it')
+    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+ok(more_ticks($ng2, 6), 'the new trigger runs on');
+is_deeply([calls_for($rc)], [0], 'after the restart: exactly one call');
+is(scalar $auth->requests, 1, 'after the restart: no other call');
+is(scalar CT::sql($db, q{SELECT last_error IS NULL FROM auth_outbox
+    WHERE customer_id = :'p1'}, $rc->{id}), 't', 'no error left');
+
+
+# --- across a reload (HUP): the new workers trigger, the old ones exit -----
+
+$auth->stop;
+$auth->clear;
+my $rl = customer();
+$r = set_status($ng2, $rl, 'Suspended');
+is(($r->{json}{data} // {})->{authService}, 'pending',
+    'before the reload: pending');
+my @old = $ng2->worker_pids;
+kill 'HUP', $ng2->pid;
+ok(CT::wait_for(sub {
+    my @now = $ng2->worker_pids;
+    my %was = map { $_ => 1 } @old;
+    @now == 2 && !grep { $was{$_} } @now;
+}, timeout => 20), 'the reload replaced both workers');
+$auth->start;
+ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
+    'after the reload the row is delivered')
+    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+ok(more_ticks($ng2, 6), 'the trigger runs on after the reload');
+is_deeply([calls_for($rl)], [0], 'after the reload: exactly one call');
+is(scalar $auth->requests, 1, 'after the reload: no other call');
+
+done_testing();

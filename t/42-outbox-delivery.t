@@ -164,9 +164,13 @@ is_deeply(($gone_call // {})->{json}, { userId => $gone->{user},
     'the deleted customer\'s call: its userId and customerId');
 is(($gone_call // {})->{headers}{'x-service-api-key'}, $PEER_KEY,
     'the trigger\'s deliveries carry customer_peer_key');
-is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
-    WHERE delivered_at IS NOT NULL AND attempts < 2}), 0,
-    'every row took at least the failed attempt and the delivery');
+# a customer's first change failed in its own request, then was
+# delivered; later ones waited behind it (never tried inline): one try
+is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox a
+    WHERE delivered_at IS NOT NULL AND (attempts < 1
+        OR (attempts < 2 AND NOT EXISTS (SELECT 1 FROM auth_outbox p
+            WHERE p.customer_id = a.customer_id AND p.id < a.id)))}), 0,
+    'first rows took the failed attempt and the delivery, later ones one');
 
 my $h = $ng->req(GET => '/health', auth => 'none');
 is(($h->{json}{data}{outbox} // {})->{pending}, 0, 'health: nothing pending');

@@ -694,7 +694,6 @@ ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res)
 {
     u_char      *p;
-    yajl_gen     g;
     ngx_pool_t  *pool;
 
     pool = ctx->request->pool;
@@ -710,25 +709,9 @@ ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
                                            NGX_HTTP_CUSTOMER_NCOLUMNS - 1))
                     - p;
 
-    g = ngx_http_customer_envelope(ctx, message);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-
-    if (ngx_http_customer_json_row(pool, g, res, 0, 0,
-                                   ngx_http_customer_columns,
-                                   NGX_HTTP_CUSTOMER_NCOLUMNS)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, status, g);
+    return ngx_http_customer_send_row(ctx, status, message, res,
+                                      ngx_http_customer_columns,
+                                      NGX_HTTP_CUSTOMER_NCOLUMNS);
 }
 
 
@@ -1511,8 +1494,7 @@ static ngx_int_t
 ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    yajl_gen   g;
-    char      *constraint;
+    char  *constraint;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
@@ -1535,30 +1517,15 @@ ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    g = ngx_http_customer_envelope(ctx, ctx->by_user
-                                   ? "Customer statistics retrieved "
-                                     "successfully"
-                                   : "Customer statistics updated "
-                                     "successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-
-    if (ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0,
-                                   ngx_http_customer_stats_columns,
-                                   sizeof(ngx_http_customer_stats_columns)
-                                   / sizeof(ngx_http_customer_column_t))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
+                                      ctx->by_user
+                                      ? "Customer statistics retrieved "
+                                        "successfully"
+                                      : "Customer statistics updated "
+                                        "successfully",
+                                      res, ngx_http_customer_stats_columns,
+                                      sizeof(ngx_http_customer_stats_columns)
+                                      / sizeof(ngx_http_customer_column_t));
 }
 
 

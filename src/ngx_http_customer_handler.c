@@ -1078,3 +1078,33 @@ ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
                                         "No customer exists with the "
                                         "provided ID");
 }
+
+
+/* the envelope around row 0 of res as an object */
+
+ngx_int_t
+ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    const char *message, PGresult *res, ngx_http_customer_column_t *cols,
+    int ncols)
+{
+    yajl_gen  g;
+
+    g = ngx_http_customer_envelope(ctx, message);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    if (ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0, cols,
+                                   ncols)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, status, g);
+}

@@ -129,6 +129,9 @@ yajl_gen ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx,
     const char *message);
 ngx_int_t ngx_http_customer_send(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, PGresult *res,
+    ngx_http_customer_column_t *cols, int ncols);
 ngx_int_t ngx_http_customer_send_error(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, const char *field,
     const char *detail);

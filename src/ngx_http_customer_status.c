@@ -81,6 +81,8 @@ static ngx_int_t ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_http_customer_pg_query_t *ngx_http_customer_outbox_batch(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_peer_done_pt finish);
 static char *ngx_http_customer_strdup(ngx_pool_t *pool, char *s);
 
 static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
@@ -260,18 +262,9 @@ static ngx_int_t
 ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
     const char *status, char *reason)
 {
-    ngx_http_customer_outbox_t    *ob;
     ngx_http_customer_pg_query_t  *q;
 
-    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
-    if (ob == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ob->finish = ngx_http_customer_status_answer;
-    ctx->data = ob;
-
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_status_answer);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -284,6 +277,26 @@ ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_status_sql,
                                        ngx_http_customer_status_done);
+}
+
+
+/* a delivery batch for this request, and the query that fills it */
+
+static ngx_http_customer_pg_query_t *
+ngx_http_customer_outbox_batch(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_peer_done_pt finish)
+{
+    ngx_http_customer_outbox_t  *ob;
+
+    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
+    if (ob == NULL) {
+        return NULL;
+    }
+
+    ob->finish = finish;
+    ctx->data = ob;
+
+    return ngx_http_customer_query_create(ctx);
 }
 
 
@@ -432,18 +445,9 @@ ngx_http_customer_status_answer(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_outbox_t    *ob;
     ngx_http_customer_pg_query_t  *q;
 
-    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
-    if (ob == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ob->finish = ngx_http_customer_outbox_answer;
-    ctx->data = ob;
-
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_outbox_answer);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -18,8 +18,8 @@ static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
 
 ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
     { NGX_HTTP_GET, "/health", ngx_http_customer_health,
-      NGX_HTTP_CUSTOMER_PUBLIC, 0 },
-    { 0, NULL, NULL, 0, 0 }
+      NGX_HTTP_CUSTOMER_PUBLIC, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
 };
 
 

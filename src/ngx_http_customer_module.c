@@ -163,6 +163,13 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       offsetof(ngx_http_customer_loc_conf_t, complaint_service),
       NULL },
 
+    { ngx_string("customer_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_customer_metrics,
+      0,
+      0,
+      NULL },
+
     { ngx_string("customer_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_customer_api,
@@ -378,6 +385,12 @@ ngx_http_customer_postconfiguration(ngx_conf_t *cf)
 
     cmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
     if (cmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_customer_metrics_conf(cf, ngx_http_customer_route_tables)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -58,6 +58,7 @@ typedef struct {
     ngx_uint_t                      access;    /* NGX_HTTP_CUSTOMER_ADMIN.. */
     unsigned                        json_body:2;   /* 1: a JSON body,
                                                       2: one, or none */
+    ngx_uint_t                      id;            /* set at start */
 } ngx_http_customer_route_t;
 
 
@@ -100,6 +101,7 @@ struct ngx_http_customer_ctx_s {
     ngx_int_t                       open;          /* DELETE: complaints */
     ngx_int_t                       active;        /* DELETE: orders */
     unsigned                        by_user:1;     /* found by userId */
+    unsigned                        metrics:1;     /* a scrape */
     ngx_http_customer_done_pt       done;          /* query continuation */
     ngx_http_customer_peer_t        peer;
     ngx_http_customer_peer_done_pt  peer_done;
@@ -160,7 +162,19 @@ ngx_int_t ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_http_customer_json_t **items,
     ngx_http_customer_json_t **pg);
 
-/* resources: one route table each */
+/* ngx_http_customer_metrics.c */
+ngx_int_t ngx_http_customer_metrics_conf(ngx_conf_t *cf,
+    ngx_http_customer_route_t **tables);
+char *ngx_http_customer_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_customer_metrics_peer_failure(ngx_uint_t service);
+
+#define NGX_HTTP_CUSTOMER_PEER_AUTH        0
+#define NGX_HTTP_CUSTOMER_PEER_ORDERS      1
+#define NGX_HTTP_CUSTOMER_PEER_COMPLAINTS  2
+
+/* resources: one route table each, all of them in route_tables */
+extern ngx_http_customer_route_t  *ngx_http_customer_route_tables[];
 extern ngx_http_customer_route_t  ngx_http_customer_health_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_customers_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_relations_routes[];

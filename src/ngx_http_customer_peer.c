@@ -393,6 +393,12 @@ ngx_http_customer_peer_error(ngx_http_customer_ctx_t *ctx, const char *name,
     u_char      *detail, *message;
     ngx_uint_t   status;
 
+    ngx_http_customer_metrics_peer_failure(name[0] == 'A'
+                                           ? NGX_HTTP_CUSTOMER_PEER_AUTH
+                                           : name[0] == 'O'
+                                           ? NGX_HTTP_CUSTOMER_PEER_ORDERS
+                                           : NGX_HTTP_CUSTOMER_PEER_COMPLAINTS);
+
     status = (ctx->peer.rc == NGX_HTTP_GATEWAY_TIME_OUT
               || ctx->peer.status == NGX_HTTP_GATEWAY_TIME_OUT)
              ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;

@@ -48,10 +48,10 @@ static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
 
 ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_orders,
-      NGX_HTTP_CUSTOMER_ADMIN, 0 },
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
     { NGX_HTTP_GET, "/api/customers/{}/complaints",
-      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0 },
-    { 0, NULL, NULL, 0, 0 }
+      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
 };
 
 

@@ -24,7 +24,7 @@ static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 
 
-static ngx_http_customer_route_t  *ngx_http_customer_tables[] = {
+ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_health_routes,
     ngx_http_customer_relations_routes,
     ngx_http_customer_status_routes,
@@ -67,9 +67,9 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
         uri.len--;
     }
 
-    for (t = 0; ngx_http_customer_tables[t]; t++) {
+    for (t = 0; ngx_http_customer_route_tables[t]; t++) {
 
-        for (rt = ngx_http_customer_tables[t]; rt->pattern; rt++) {
+        for (rt = ngx_http_customer_route_tables[t]; rt->pattern; rt++) {
 
             if (found) {
                 if (ngx_strcmp(found, rt->pattern) != 0) {

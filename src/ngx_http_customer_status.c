@@ -94,12 +94,12 @@ static void ngx_http_customer_trigger_close(
 
 ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
     { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
-      NGX_HTTP_CUSTOMER_ADMIN, 1 },
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
     { NGX_HTTP_POST, "/api/customers/{}/deactivate",
-      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2 },
+      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0 },
     { NGX_HTTP_POST, "/api/customers/internal/outbox",
-      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0 },
-    { 0, NULL, NULL, 0, 0 }
+      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
 };
 
 
@@ -622,6 +622,7 @@ ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
     }
 
     ob->failed++;
+    ngx_http_customer_metrics_peer_failure(NGX_HTTP_CUSTOMER_PEER_AUTH);
 
     err = ngx_pnalloc(ctx->request->pool, 80);
     if (err == NULL) {

@@ -1,0 +1,607 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * Metrics live in a shared memory zone ("customer_metrics"), so every
+ * worker's requests are counted once and a scrape answered by any worker
+ * sees them all; a reload keeps the zone and its counters.  The log phase
+ * counts each API request by route template, method and status class and
+ * files its latency into a histogram; each worker also copies its pool's
+ * gauges into its own slot there.  `customer_metrics;` turns a location
+ * into the Prometheus text endpoint; it asks PostgreSQL for the outbox
+ * backlog at scrape time.  $customer_route gives the route template to
+ * log_format.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_METRICS_ROUTES   128
+#define NGX_HTTP_CUSTOMER_METRICS_BUCKETS  12
+#define NGX_HTTP_CUSTOMER_METRICS_WORKERS  64
+#define NGX_HTTP_CUSTOMER_METRICS_METHODS  6
+
+/* the last route slot counts requests that matched no route */
+#define NGX_HTTP_CUSTOMER_METRICS_NONE                                       \
+    (NGX_HTTP_CUSTOMER_METRICS_ROUTES - 1)
+
+
+typedef struct {
+    ngx_atomic_t   requests[NGX_HTTP_CUSTOMER_METRICS_METHODS][5];
+    ngx_atomic_t   buckets[NGX_HTTP_CUSTOMER_METRICS_METHODS]
+                          [NGX_HTTP_CUSTOMER_METRICS_BUCKETS + 1];
+    ngx_atomic_t   sum_us[NGX_HTTP_CUSTOMER_METRICS_METHODS];
+} ngx_http_customer_metrics_route_t;
+
+
+typedef struct {
+    ngx_atomic_t   live;
+    ngx_atomic_t   idle;
+    ngx_atomic_t   inflight;
+    ngx_atomic_t   waiting;
+    ngx_atomic_t   connects;
+    ngx_atomic_t   failures;
+} ngx_http_customer_metrics_pool_t;
+
+
+typedef struct {
+    ngx_http_customer_metrics_route_t  routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
+    ngx_http_customer_metrics_pool_t   pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
+    ngx_atomic_t                       peer_failures[3];
+} ngx_http_customer_metrics_t;
+
+
+static ngx_int_t ngx_http_customer_metrics_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static ngx_int_t ngx_http_customer_metrics_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_metrics_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
+
+
+static ngx_shm_zone_t  *ngx_http_customer_metrics_zone;
+
+/* every route of every table, by id; set before the workers start */
+static ngx_http_customer_route_t
+    *ngx_http_customer_metrics_routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
+static ngx_uint_t  ngx_http_customer_metrics_nroutes;
+
+/* upper bounds of the latency buckets, microseconds */
+static ngx_msec_t  ngx_http_customer_metrics_le[] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000
+};
+
+static const char  *ngx_http_customer_metrics_le_text[] = {
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+    "0.5", "1", "2.5", "5", "+Inf"
+};
+
+static const char  *ngx_http_customer_metrics_methods[] = {
+    "GET", "POST", "PUT", "PATCH", "DELETE", "OTHER"
+};
+
+static const char  *ngx_http_customer_metrics_services[] = {
+    "auth", "orders", "complaints"
+};
+
+static const char  *ngx_http_customer_metrics_classes[] = {
+    "1xx", "2xx", "3xx", "4xx", "5xx"
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
+    "SELECT count(*)::text FROM auth_outbox WHERE delivered_at IS NULL",
+    0, 1, 0, ""
+};
+
+
+/* at configuration: the zone, the log phase, $customer_route */
+
+ngx_int_t
+ngx_http_customer_metrics_conf(ngx_conf_t *cf,
+    ngx_http_customer_route_t **tables)
+{
+    ngx_uint_t                  t, n;
+    ngx_str_t                   name = ngx_string("customer_metrics");
+    ngx_str_t                   var = ngx_string("customer_route");
+    ngx_http_handler_pt        *h;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_customer_route_t  *rt;
+
+    n = 0;
+
+    for (t = 0; tables[t]; t++) {
+        for (rt = tables[t]; rt->pattern; rt++) {
+            if (n == NGX_HTTP_CUSTOMER_METRICS_NONE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "customer: too many routes for metrics");
+                return NGX_ERROR;
+            }
+
+            rt->id = n;
+            ngx_http_customer_metrics_routes[n++] = rt;
+        }
+    }
+
+    ngx_http_customer_metrics_nroutes = n;
+
+    ngx_http_customer_metrics_zone = ngx_shared_memory_add(cf, &name,
+                          ngx_align(sizeof(ngx_http_customer_metrics_t),
+                                    ngx_pagesize) + ngx_pagesize,
+                          &ngx_http_customer_module);
+    if (ngx_http_customer_metrics_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_customer_metrics_zone->init = ngx_http_customer_metrics_init_zone;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_customer_metrics_log;
+
+    v = ngx_http_add_variable(cf, &var, NGX_HTTP_VAR_NOCACHEABLE);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->get_handler = ngx_http_customer_route_variable;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    if (data) {
+        /* a reload: keep counting where the old cycle left off */
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    /* fresh shared memory is zeroed */
+    zone->data = zone->shm.addr;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_customer_method_index(ngx_uint_t method)
+{
+    switch (method) {
+    case NGX_HTTP_GET:
+    case NGX_HTTP_HEAD:
+        return 0;
+    case NGX_HTTP_POST:
+        return 1;
+    case NGX_HTTP_PUT:
+        return 2;
+    case NGX_HTTP_PATCH:
+        return 3;
+    case NGX_HTTP_DELETE:
+        return 4;
+    default:
+        return 5;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_customer_metrics_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                           route, m, status, b, w;
+    ngx_msec_int_t                       us;
+    ngx_time_t                          *tp;
+    ngx_http_customer_ctx_t             *ctx;
+    ngx_http_customer_metrics_t         *mt;
+    ngx_http_customer_pg_stats_t         st;
+    ngx_http_customer_main_conf_t       *cmcf;
+    ngx_http_customer_metrics_route_t   *rm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+
+    if (ctx == NULL || ctx->metrics || ngx_http_customer_metrics_zone == NULL
+        || ngx_http_customer_metrics_zone->data == NULL)
+    {
+        return NGX_OK;
+    }
+
+    mt = ngx_http_customer_metrics_zone->data;
+
+    route = ctx->route ? ctx->route->id : NGX_HTTP_CUSTOMER_METRICS_NONE;
+    m = ngx_http_customer_method_index(r->method);
+    rm = &mt->routes[route];
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+    status = (status >= 100 && status < 600) ? status / 100 - 1 : 4;
+
+    (void) ngx_atomic_fetch_add(&rm->requests[m][status], 1);
+
+    tp = ngx_timeofday();
+    us = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000000
+                           + (tp->msec - r->start_msec) * 1000);
+    if (us < 0) {
+        us = 0;
+    }
+
+    for (b = 0; b < NGX_HTTP_CUSTOMER_METRICS_BUCKETS; b++) {
+        if ((ngx_msec_t) us <= ngx_http_customer_metrics_le[b]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&rm->buckets[m][b], 1);
+    (void) ngx_atomic_fetch_add(&rm->sum_us[m], us);
+
+    /* this worker's pool, into its own slot */
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+    w = ngx_worker;
+
+    if (cmcf->pool && w < NGX_HTTP_CUSTOMER_METRICS_WORKERS) {
+        ngx_http_customer_pg_stats(cmcf->pool, &st);
+
+        mt->pools[w].live = st.live;
+        mt->pools[w].idle = st.idle;
+        mt->pools[w].inflight = st.inflight;
+        mt->pools[w].waiting = st.waiting;
+        mt->pools[w].connects = st.connects;
+        mt->pools[w].failures = st.failures;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_customer_metrics_peer_failure(ngx_uint_t service)
+{
+    ngx_http_customer_metrics_t  *mt;
+
+    if (ngx_http_customer_metrics_zone == NULL
+        || ngx_http_customer_metrics_zone->data == NULL || service > 2)
+    {
+        return;
+    }
+
+    mt = ngx_http_customer_metrics_zone->data;
+
+    (void) ngx_atomic_fetch_add(&mt->peer_failures[service], 1);
+}
+
+
+static ngx_int_t
+ngx_http_customer_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_customer_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+
+    if (ctx == NULL || ctx->route == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) ctx->route->pattern;
+    v->len = ngx_strlen(ctx->route->pattern);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_customer_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_customer_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_customer_metrics_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_ctx_t       *ctx;
+    ngx_http_customer_pg_query_t  *q;
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_customer_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->metrics = 1;
+    ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_customer_query_run(ctx, q, &ngx_http_customer_metrics_sql,
+                                     ngx_http_customer_metrics_done);
+    if (rc == NGX_DONE) {
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+#define ngx_http_customer_metrics_out(b, end, ...)                           \
+    (b)->last = ngx_slprintf((b)->last, end, __VA_ARGS__)
+
+
+static ngx_int_t
+ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    u_char                             *end;
+    ngx_int_t                           rc;
+    ngx_buf_t                          *b;
+    ngx_uint_t                          i, m, k, cum, n;
+    ngx_chain_t                         out;
+    ngx_table_elt_t                    *h;
+    ngx_http_request_t                 *r;
+    ngx_http_customer_metrics_t        *mt;
+    ngx_http_customer_metrics_route_t  *rm;
+    const char                         *route;
+
+    r = ctx->request;
+    mt = ngx_http_customer_metrics_zone->data;
+
+    b = ngx_create_temp_buf(r->pool, 256 * 1024);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    end = b->end;
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_http_requests_total API requests answered, by "
+        "route template, method and status class.\n"
+        "# TYPE customer_http_requests_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
+
+        if (i >= ngx_http_customer_metrics_nroutes
+            && i != NGX_HTTP_CUSTOMER_METRICS_NONE)
+        {
+            continue;
+        }
+
+        route = i == NGX_HTTP_CUSTOMER_METRICS_NONE
+                ? "none" : ngx_http_customer_metrics_routes[i]->pattern;
+        rm = &mt->routes[i];
+
+        for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
+            for (k = 0; k < 5; k++) {
+                if (rm->requests[m][k]) {
+                    ngx_http_customer_metrics_out(b, end,
+                        "customer_http_requests_total{route=\"%s\","
+                        "method=\"%s\",status=\"%s\"} %uA\n",
+                        route, ngx_http_customer_metrics_methods[m],
+                        ngx_http_customer_metrics_classes[k],
+                        rm->requests[m][k]);
+                }
+            }
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_http_request_duration_seconds Time from the "
+        "request's first byte to its log line.\n"
+        "# TYPE customer_http_request_duration_seconds histogram\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
+
+        if (i >= ngx_http_customer_metrics_nroutes
+            && i != NGX_HTTP_CUSTOMER_METRICS_NONE)
+        {
+            continue;
+        }
+
+        route = i == NGX_HTTP_CUSTOMER_METRICS_NONE
+                ? "none" : ngx_http_customer_metrics_routes[i]->pattern;
+        rm = &mt->routes[i];
+
+        for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
+
+            n = 0;
+
+            for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
+                n += rm->buckets[m][k];
+            }
+
+            if (n == 0) {
+                continue;
+            }
+
+            cum = 0;
+
+            for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
+                cum += rm->buckets[m][k];
+
+                ngx_http_customer_metrics_out(b, end,
+                    "customer_http_request_duration_seconds_bucket{"
+                    "route=\"%s\",method=\"%s\",le=\"%s\"} %ui\n",
+                    route, ngx_http_customer_metrics_methods[m],
+                    ngx_http_customer_metrics_le_text[k], cum);
+            }
+
+            ngx_http_customer_metrics_out(b, end,
+                "customer_http_request_duration_seconds_sum{route=\"%s\","
+                "method=\"%s\"} %uA.%06uA\n"
+                "customer_http_request_duration_seconds_count{"
+                "route=\"%s\",method=\"%s\"} %ui\n",
+                route, ngx_http_customer_metrics_methods[m],
+                rm->sum_us[m] / 1000000, rm->sum_us[m] % 1000000,
+                route, ngx_http_customer_metrics_methods[m], n);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_connections PostgreSQL connections per worker "
+        "(as of its last request).\n"
+        "# TYPE customer_db_connections gauge\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects == 0 && mt->pools[i].failures == 0) {
+            continue;
+        }
+
+        ngx_http_customer_metrics_out(b, end,
+            "customer_db_connections{worker=\"%ui\",state=\"busy\"} %uA\n"
+            "customer_db_connections{worker=\"%ui\",state=\"idle\"} %uA\n",
+            i, mt->pools[i].live - mt->pools[i].idle,
+            i, mt->pools[i].idle);
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_queries_in_flight Queries sent and not yet "
+        "answered, per worker.\n"
+        "# TYPE customer_db_queries_in_flight gauge\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects || mt->pools[i].failures) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_queries_in_flight{worker=\"%ui\"} %uA\n",
+                i, mt->pools[i].inflight);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_queue_length Requests waiting for a "
+        "connection, per worker.\n"
+        "# TYPE customer_db_queue_length gauge\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects || mt->pools[i].failures) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_queue_length{worker=\"%ui\"} %uA\n",
+                i, mt->pools[i].waiting);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_connects_total Connections opened, per "
+        "worker.\n"
+        "# TYPE customer_db_connects_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects || mt->pools[i].failures) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_connects_total{worker=\"%ui\"} %uA\n",
+                i, mt->pools[i].connects);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_connect_failures_total Connects that failed, "
+        "per worker.\n"
+        "# TYPE customer_db_connect_failures_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects || mt->pools[i].failures) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_connect_failures_total{worker=\"%ui\"} %uA\n",
+                i, mt->pools[i].failures);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_peer_failures_total Calls to a service that "
+        "failed or timed out.\n"
+        "# TYPE customer_peer_failures_total counter\n");
+
+    for (i = 0; i < 3; i++) {
+        ngx_http_customer_metrics_out(b, end,
+            "customer_peer_failures_total{service=\"%s\"} %uA\n",
+            ngx_http_customer_metrics_services[i], mt->peer_failures[i]);
+    }
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+    {
+        ngx_http_customer_metrics_out(b, end,
+            "# HELP customer_outbox_pending Auth Service updates not yet "
+            "delivered.\n"
+            "# TYPE customer_outbox_pending gauge\n"
+            "customer_outbox_pending %s\n", PQgetvalue(res, 0, 0));
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_up 1 when the scrape's query answered.\n"
+        "# TYPE customer_db_up gauge\n"
+        "customer_db_up %d\n",
+        res && PQresultStatus(res) == PGRES_TUPLES_OK ? 1 : 0);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

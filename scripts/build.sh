@@ -41,3 +41,6 @@ make -s -f objs/Makefile -j "$(nproc)" modules
 cp objs/ngx_http_customer_module.so "$MODULE.tmp"
 mv -f "$MODULE.tmp" "$MODULE"
 echo "build: $MODULE"
+
+# Swagger UI for /docs/ (static files in build/swagger-ui)
+"$ROOT/scripts/swagger.sh"

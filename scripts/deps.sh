@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
-# Usage: scripts/deps.sh [bench]
+# Usage: scripts/deps.sh [bench|test]
+# chromium is for t/51-docs-browser.t (Swagger UI rendered headless).
 #
 # Debian's postgresql package may create and start a system cluster
 # ("15 main", port 5432, socket in /var/run/postgresql). We never use it:
@@ -11,6 +12,14 @@ set -euo pipefail
 pkgs=(nginx nginx-dev libpq-dev libyajl-dev libssl-dev libpcre2-dev
       zlib1g-dev postgresql-15 postgresql-contrib build-essential pkg-config
       openssl perl)
+# npm fetches Swagger UI (scripts/swagger.sh); a Node.js that came with
+# its own npm (not from Debian) is kept
+if ! command -v npm >/dev/null; then
+    pkgs+=(nodejs npm)
+fi
+if [[ ${1:-} == test ]]; then
+    pkgs+=(chromium)
+fi
 if [[ ${1:-} == bench ]]; then
     pkgs+=(wrk curl)
 fi

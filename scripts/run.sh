@@ -50,6 +50,21 @@ if [[ ! -s $keys/service.keys ]]; then
 fi
 chmod 644 "$keys/jwt.secret" "$keys/service.keys"
 
+# The API document and Swagger UI (/api/openapi.json, /docs/) are read by
+# nginx's workers: from the checkout, or from a copy in the run directory
+# when they cannot enter the checkout (see scripts/env.sh).
+spec=$ROOT/openapi/openapi.json
+ui=$BUILD_DIR/swagger-ui
+if [[ $RUN_DIR != "$ROOT/.run" ]]; then
+    rm -rf "$RUN_DIR/static"
+    mkdir -p "$RUN_DIR/static"
+    cp "$spec" "$RUN_DIR/static/openapi.json"
+    cp -r "$ui" "$RUN_DIR/static/swagger-ui"
+    chmod -R a+rX "$RUN_DIR/static"
+    spec=$RUN_DIR/static/openapi.json
+    ui=$RUN_DIR/static/swagger-ui
+fi
+
 # Render the configuration; escape \ and " for nginx's quoted string.
 db=${db//\\/\\\\}
 db=${db//\"/\\\"}
@@ -57,6 +72,8 @@ conf=$(<"$ROOT/conf/nginx.conf")
 conf=${conf//@MODULE@/"$MODULE"}
 conf=${conf//@RUN_DIR@/"$RUN_DIR"}
 conf=${conf//@DB@/"$db"}
+conf=${conf//@OPENAPI@/"$spec"}
+conf=${conf//@SWAGGER_UI@/"$ui"}
 mkdir -p "$RUN_DIR/nginx"
 printf '%s\n' "$conf" >"$RUN_DIR/nginx/nginx.conf"
 # A root master runs its workers as nobody: let them write here.
@@ -69,6 +86,7 @@ admin=$("$ROOT/scripts/token.sh" admin-dev Administrator)
 customer=$("$ROOT/scripts/token.sh" customer-dev Customer)
 cat <<INFO
 run: http://127.0.0.1:8001/ (health: http://127.0.0.1:8001/health)
+run: API document http://127.0.0.1:8001/api/openapi.json, Swagger UI http://127.0.0.1:8001/docs/
 run: development credentials (secret and key in $keys/):
   admin:    -H 'Authorization: Bearer $admin'
   customer: -H 'Authorization: Bearer $customer'   (sub customer-dev)

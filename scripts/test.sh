@@ -7,7 +7,7 @@ set -euo pipefail
 # Tests must never touch a database named by the developer's environment.
 unset CUSTOMER_DB
 
-"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/deps.sh" test
 "$ROOT/scripts/build.sh"
 
 trap '"$ROOT/scripts/pg.sh" stop test' EXIT

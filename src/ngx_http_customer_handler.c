@@ -405,6 +405,12 @@ ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
         detail = "The service cannot take the request now";
         break;
 
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        /* limit_req, limit_conn */
+        message = "Too many requests";
+        detail = "Slow down and try again later";
+        break;
+
     default:
         if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
             message = "Internal server error";

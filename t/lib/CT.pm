@@ -11,8 +11,11 @@ package CT;
 #   done_testing();                 # stops nginx, checks its error.log
 #
 # Functions: db_create, nginx_start, nginx_test_conf, sql, psql_session,
-# private_pg, peer_start, peer_conf, free_port, wait_for, root. Everything
-# started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
+# private_pg, peer_start, peer_conf, free_port, wait_for, root,
+# static_paths. Every nginx_start also serves /api/openapi.json
+# (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
+# conf/nginx.conf does.
+# Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
 # [crit] or [emerg] (pass allow_log => qr/.../ to nginx_start to permit
 # expected lines). Stopping an nginx is itself a test (one per instance):
 # prefer done_testing() to a fixed plan. Set CT_KEEP=1 to keep the runtime directories; they are
@@ -333,6 +336,7 @@ sub nginx_start {
         . ' sslmode=disable gssencmode=disable';
     $conninfo =~ s/(["\\])/\\$1/g;
 
+    my %static = static_paths();
     my $dir = _fresh_dir('nginx', 0777);
     my $self = bless { dir => $dir, workers => $o{workers},
         allow_log => $o{allow_log}, creator => $$ }, 'CT::Nginx';
@@ -369,6 +373,20 @@ $o{http_extra}
         location \@customer_error {
             customer_api;
         }
+
+        # the API document and Swagger UI, as in conf/nginx.conf
+        location = /api/openapi.json {
+            alias $static{spec};
+            default_type application/json;
+        }
+
+        location = /docs {
+            return 301 /docs/;
+        }
+
+        location /docs/ {
+            alias $static{ui}/;
+        }
 $o{server_extra}
     }
 HTTP
@@ -386,6 +404,44 @@ HTTP
     }
     die "CT: nginx did not start in $dir:\n" . _slurp("$dir/stderr.log")
         . _slurp("$dir/error.log");
+}
+
+
+# static_paths(): (spec => FILE, ui => DIR), what every test nginx serves
+# at /api/openapi.json and /docs/: openapi/openapi.json and
+# build/swagger-ui (scripts/swagger.sh) of the checkout, or, when nginx's
+# workers cannot enter the checkout (scripts/env.sh then put the run
+# directory elsewhere), a copy of them under $CT_RUN_DIR/t.
+my %STATIC;
+
+sub static_paths {
+    return %STATIC if %STATIC;
+    my %p = (spec => "$ROOT/openapi/openapi.json",
+        ui => "$ROOT/build/swagger-ui");
+
+    if ($> != 0 || $ENV{CT_RUN_DIR} eq "$ROOT/.run") {
+        %STATIC = %p;
+        return %STATIC;
+    }
+
+    # named after the content, so a by-hand run never serves a stale copy
+    my $sig = substr(Digest::SHA::sha1_hex(_slurp($p{spec})
+        . join(',', map { (stat "$p{ui}/$_")[9] // '' }
+            qw(index.html swagger-initializer.js))), 0, 12);
+    my $base = "$ENV{CT_RUN_DIR}/t";
+    my $to = "$base/static-$sig";
+    if (!-d $to) {
+        make_path($base, { mode => 0755 });
+        my $tmp = tempdir("static-XXXXXX", DIR => $base);
+        my ($rc, $out) = _capture(['cp', '-r', $p{spec},
+            (-d $p{ui} ? $p{ui} : ()), $tmp], merge => 1);
+        die "CT: cannot copy the static files: $out" if $rc;
+        _capture(['chmod', '-R', 'a+rX', $tmp]);
+        # another test file may have made it meanwhile: keep theirs
+        rename $tmp, $to or remove_tree($tmp);
+    }
+    %STATIC = (spec => "$to/openapi.json", ui => "$to/swagger-ui");
+    return %STATIC;
 }
 
 

@@ -1,0 +1,133 @@
+# conf/customer.conf.example passes `nginx -t` once its paths point at
+# files made here: the module ($CT_MODULE), an RS256 public key, a service
+# keys file, a self-signed TLS certificate, and log, pid and temp paths in
+# a fresh directory. Also: every path in it is one of those (so a new path
+# added to the example gets a file here too), and it shows every directive
+# of the module.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use POSIX ();
+
+my $NGINX = $ENV{CT_NGINX} // '/usr/sbin/nginx';
+my $EXAMPLE = CT::root() . '/conf/customer.conf.example';
+
+my $dir = tempdir('ct-conf-example-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $dir;
+make_path("$dir/customer/tls", "$dir/log", "$dir/tmp", { mode => 0755 });
+
+sub spew {
+    my ($f, $data) = @_;
+    open my $fh, '>:raw', $f or die "$f: $!";
+    print $fh $data;
+    close $fh or die "$f: $!";
+    return $f;
+}
+
+sub openssl {
+    my @cmd = ('openssl', @_);
+    my ($rc, $out) = CT::_capture(\@cmd, merge => 1);
+    die "openssl @_ failed ($rc):\n$out" if $rc;
+}
+
+# The files the example names under /etc/nginx/customer/.
+openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048',
+    '-out', "$dir/auth.key");
+openssl('pkey', '-in', "$dir/auth.key", '-pubout',
+    '-out', "$dir/customer/auth.pub.pem");
+spew("$dir/customer/service.keys",
+    "# the example's service keys\nexample-service-key-0123456789abcdef\n");
+openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=api.example.com',
+    '-days', '1', '-keyout', "$dir/customer/tls/api.example.com.key",
+    '-out', "$dir/customer/tls/api.example.com.crt");
+# Named in customer_db; libpq reads them only when a worker connects.
+spew("$dir/customer/pgpass", "*:*:*:customer:example\n");
+chmod 0600, "$dir/customer/pgpass";
+spew("$dir/customer/pg-root.crt", '');
+
+open my $fh, '<', $EXAMPLE or die "$EXAMPLE: $!";
+my $conf = do { local $/; <$fh> };
+close $fh;
+
+# Configuration without comments (none of its strings holds a '#').
+(my $code = $conf) =~ s/(?:^|(?<=\s))#[^\n]*//g;
+
+# --- what the example shows ------------------------------------------------
+
+for my $d (qw(customer_db customer_db_pool customer_db_pipeline
+    customer_db_timeout customer_db_queue customer_jwt customer_jwt_issuer
+    customer_jwt_audience customer_jwt_leeway customer_service_keys
+    customer_peer_key customer_outbox_trigger customer_outbox_interval
+    customer_auth_service customer_order_service customer_complaint_service
+    customer_api limit_req_zone limit_req log_format error_page
+    subrequest_output_buffer_size proxy_next_upstream keepalive
+    ssl_certificate ssl_certificate_key))
+{
+    like($code, qr/^\s*\Q$d\E[\s;]/m, "the example uses $d");
+}
+like($code, qr/^\s*customer_jwt\s+RS256\s/m, 'the example verifies RS256');
+like($code, qr/^\s*listen\s+443\s+ssl;/m, 'the example listens with TLS');
+like($code, qr/^\s*location \/api\/ \{/m, 'the example has location /api/');
+like($code, qr/^\s*location = \/health \{/m, 'the example has /health');
+like($code, qr/^\s*location \@customer_error \{/m,
+    'the example has @customer_error');
+like($code, qr{customer_db "[^"]*\bhostaddr=}, 'customer_db uses hostaddr');
+for my $var (qw(time_iso8601 request_id request_method uri status
+    request_time upstream_response_time upstream_status body_bytes_sent
+    remote_addr))
+{
+    like($code, qr/log_format customer_json escape=json[^;]*\$\Q$var\E\b/s,
+        "the JSON log_format has \$$var");
+}
+
+# --- its paths, pointed here ------------------------------------------------
+
+my $module_line =
+    'load_module /usr/lib/nginx/modules/ngx_http_customer_module.so;';
+is(scalar(() = $code =~ /^\Q$module_line\E$/mg), 1,
+    'the module is loaded from /usr/lib/nginx/modules/');
+
+my %map = (
+    '/usr/lib/nginx/modules/ngx_http_customer_module.so' => $ENV{CT_MODULE},
+    '/etc/nginx/customer/' => "$dir/customer/",
+    '/var/log/nginx/' => "$dir/log/",
+    '/var/lib/nginx/' => "$dir/tmp/",
+    '/run/nginx.pid' => "$dir/nginx.pid",
+);
+my $alt = join '|', map { quotemeta } sort { length $b <=> length $a }
+    keys %map;
+my $test_conf = $code;
+$test_conf =~ s/(?<![\w.\/])($alt)/$map{$1}/g;
+
+# Every absolute path left must be one that exists on any nginx host.
+my $abs = qr{(?<![\w.:/])(/(?:etc|var|run|usr|srv|opt|home|tmp)/[^\s;"]*)};
+my @left = grep { $_ ne '/etc/nginx/mime.types' && index($_, $dir) != 0 }
+    $test_conf =~ /$abs/g;
+is_deeply(\@left, [], 'every path in the example is mapped by this test')
+    or diag("unmapped: @left");
+
+spew("$dir/nginx.conf", $test_conf);
+my ($rc, $out) = CT::_capture(
+    [$NGINX, '-t', '-p', "$dir/", '-c', "$dir/nginx.conf"], merge => 1);
+is($rc, 0, 'nginx -t passes on the example') or diag($out);
+like($out, qr/test is successful/, 'nginx -t says successful');
+unlike($out, qr/\[(?:emerg|alert|crit)\]/, 'no [emerg], [alert] or [crit]')
+    or diag($out);
+
+# The check has teeth: without the module its directives are unknown.
+(my $no_module = $test_conf) =~ s/^load_module [^\n]*\n//m;
+spew("$dir/no-module.conf", $no_module);
+($rc, $out) = CT::_capture(
+    [$NGINX, '-t', '-p', "$dir/", '-c', "$dir/no-module.conf"], merge => 1);
+isnt($rc, 0, 'without load_module nginx -t fails');
+like($out, qr/unknown directive "customer_/,
+    '... on the first customer_ directive');
+
+done_testing();

@@ -207,13 +207,6 @@ static const char  *ngx_http_customer_types[] = {
 };
 
 
-static ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
-    { "newsletter", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "notifications", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "language", ngx_http_customer_check_language, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
-
 static ngx_http_customer_field_t  ngx_http_customer_address_fields[] = {
     { "label", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL },
     { "line1", ngx_http_customer_check_line,

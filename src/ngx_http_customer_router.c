@@ -28,6 +28,8 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_health_routes,
     ngx_http_customer_relations_routes,
     ngx_http_customer_status_routes,
+    ngx_http_customer_notes_routes,
+    ngx_http_customer_preferences_routes,
     ngx_http_customer_customers_routes,
     NULL
 };

@@ -43,6 +43,9 @@ struct ngx_http_customer_field_s {
 };
 
 
+extern ngx_http_customer_field_t  ngx_http_customer_preference_fields[];
+
+
 ngx_int_t ngx_http_customer_validate(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *prefix, ngx_http_customer_json_t *obj,
     ngx_http_customer_field_t *fields, ngx_uint_t create);

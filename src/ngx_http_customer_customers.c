@@ -28,9 +28,11 @@
     "api_ts(last_order_date), api_ts(last_complaint_date), "                 \
     "api_ts(customer_since), notes, to_json(tags), preferences, metadata, "  \
     "api_ts(created_at), api_ts(updated_at), created_by, updated_by, "       \
+    "api_ts(verified_at), verified_by, "                                     \
     "version"
 
-#define NGX_HTTP_CUSTOMER_NCOLUMNS  29      /* the last one is version */
+#define NGX_HTTP_CUSTOMER_NCOLUMNS  31      /* the last one is version */
+#define NGX_HTTP_CUSTOMER_NATIONAL_ID  6    /* its column */
 
 #define NGX_HTTP_CUSTOMER_LIST_COLUMNS                                       \
     "id, user_id, email, full_name, contact_number, customer_status, "       \
@@ -47,7 +49,21 @@
 #define NGX_HTTP_CUSTOMER_NSORTS  5
 
 
+typedef struct {
+    ngx_uint_t    page;
+    ngx_uint_t    limit;
+    ngx_uint_t    sort;       /* index into ngx_http_customer_sorts */
+    ngx_uint_t    dir;        /* 0 asc, 1 desc */
+    unsigned      cursor:1;   /* paging by cursor */
+} ngx_http_customer_list_t;
+
+
 static ngx_int_t ngx_http_customer_get(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_type(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_verify(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_verified_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 static ngx_int_t ngx_http_customer_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_me_patch(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_me_statistics(
@@ -103,6 +119,10 @@ static ngx_int_t ngx_http_customer_deleted_done(
     PGresult *res);
 static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_list_t *l);
+static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
+    yajl_gen g, PGresult *res, ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res);
 static ngx_int_t ngx_http_customer_check_addresses(
@@ -134,6 +154,10 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       ngx_http_customer_statistics, NGX_HTTP_CUSTOMER_I, 1, 0 },
     { NGX_HTTP_GET, "/api/customers/internal/user/{}",
       ngx_http_customer_internal_user, NGX_HTTP_CUSTOMER_I, 0, 0 },
+    { NGX_HTTP_PATCH, "/api/customers/{}/type", ngx_http_customer_type,
+      NGX_HTTP_CUSTOMER_A, 1, 0 },
+    { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_verify,
+      NGX_HTTP_CUSTOMER_A, 0, 0 },
     { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get,
       NGX_HTTP_CUSTOMER_A, 0, 0 },
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put,
@@ -175,8 +199,15 @@ static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
     { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "verifiedAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "verifiedBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
 };
+
+
+/* the same, nationalId masked; filled at start */
+static ngx_http_customer_column_t
+    ngx_http_customer_masked_columns[NGX_HTTP_CUSTOMER_NCOLUMNS];
 
 
 static ngx_http_customer_column_t  ngx_http_customer_list_columns[] = {
@@ -204,6 +235,12 @@ static const char  *ngx_http_customer_statuses[] = {
 
 static const char  *ngx_http_customer_types[] = {
     "Regular", "Premium", "VIP", NULL
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_type_fields[] = {
+    { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, ngx_http_customer_types, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -301,6 +338,8 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "updatedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "createdBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "updatedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "verifiedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    { "verifiedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "version", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
@@ -517,6 +556,16 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
 };
 
 
+/* $1 id, $2 who; If-Match as in the update ($3) */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql = {
+    "UPDATE customers SET is_verified = true, verified_at = now(),"
+    " verified_by = $2, updated_at = now(), updated_by = $2,"
+    " version = version + 1 WHERE id = $1"
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
+    2, 0, 0, ""
+};
+
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql = {
     "SELECT open_complaints FROM customers WHERE id = $1", 1, 1, 0, ""
 };
@@ -537,14 +586,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
 static ngx_http_customer_pg_stmt_t
     ngx_http_customer_list_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
 
-/* API name, column, and NULLS LAST for the nullable one */
-static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][3] = {
-    { "createdAt", "created_at", "" },
-    { "totalOrders", "total_orders", "" },
-    { "totalOrderValue", "total_order_value", "" },
-    { "lastOrderDate", "last_order_date", " NULLS LAST" },
-    { "fullName", "full_name", "" }
+/* API name, column, NULLS LAST for the nullable one, the column's type */
+static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][4] = {
+    { "createdAt", "created_at", "", "timestamptz" },
+    { "totalOrders", "total_orders", "", "integer" },
+    { "totalOrderValue", "total_order_value", "", "numeric" },
+    { "lastOrderDate", "last_order_date", " NULLS LAST", "timestamptz" },
+    { "fullName", "full_name", "", "text" }
 };
+
+
+/* the same with every filter and a keyset cursor */
+static ngx_http_customer_pg_stmt_t
+    ngx_http_customer_list_filtered_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
+
+
+static ngx_int_t ngx_http_customer_list_filtered(ngx_cycle_t *cycle,
+    ngx_uint_t i, ngx_uint_t d, const char *filters);
 
 
 ngx_int_t
@@ -561,6 +619,30 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
     static const char  where[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
         " AND ($2::text IS NULL OR customer_type = $2)";
+
+    /*
+     * $5 searchTerm (as search does), $6 tag, $7 verified, $8..$9
+     * created, $10..$11 last order ([from, to)), $12/$13 the cursor's
+     * sort value (NULL: in the NULLs) and id (NULL: no cursor)
+     */
+    static const char  filters[] =
+        " WHERE ($1::text IS NULL OR customer_status = $1)"
+        " AND ($2::text IS NULL OR customer_type = $2)"
+        " AND ($5::text IS NULL OR customer_fold($5) <% search_text"
+        " OR search_text LIKE '%' || replace(replace(replace("
+        "customer_fold($5), '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+        " || '%')"
+        " AND ($6::text IS NULL OR tags @> ARRAY[$6::text])"
+        " AND ($7::boolean IS NULL OR is_verified = $7)"
+        " AND ($8::timestamptz IS NULL OR created_at >= $8)"
+        " AND ($9::timestamptz IS NULL OR created_at < $9)"
+        " AND ($10::timestamptz IS NULL OR last_order_date >= $10)"
+        " AND ($11::timestamptz IS NULL OR last_order_date < $11)";
+
+    ngx_memcpy(ngx_http_customer_masked_columns, ngx_http_customer_columns,
+               sizeof(ngx_http_customer_masked_columns));
+    ngx_http_customer_masked_columns[NGX_HTTP_CUSTOMER_NATIONAL_ID].type =
+                                               NGX_HTTP_CUSTOMER_COL_MASKED;
 
     /* a customer may change these two of its own record, nothing else */
 
@@ -608,18 +690,95 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
                          " (SELECT coalesce(sum(n), 0) AS total"
                          " FROM customer_counts%s) t"
                          " LEFT JOIN LATERAL (SELECT "
-                         NGX_HTTP_CUSTOMER_LIST_COLUMNS
+                         NGX_HTTP_CUSTOMER_LIST_COLUMNS ", %s::text AS sort_key"
                          " FROM (SELECT * FROM customers%s"
                          " ORDER BY %s %s%s, id %s"
                          " LIMIT $3 OFFSET $4) p"
                          " ORDER BY %s %s%s, id %s) c ON true%Z",
-                         where, where,
+                         where, ngx_http_customer_sorts[i][1], where,
                          ngx_http_customer_sorts[i][1], dirs[d],
                          ngx_http_customer_sorts[i][2], dirs[d],
                          ngx_http_customer_sorts[i][1], dirs[d],
                          ngx_http_customer_sorts[i][2], dirs[d]);
+
+            if (ngx_http_customer_list_filtered(cycle, i, d, filters)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The keyset: rows after (v, id) in the order "col dir [NULLS LAST], id
+ * dir".  A NOT NULL column compares as a row, which an index serves; the
+ * nullable one (last_order_date) spells out where its NULLs go.
+ */
+
+static ngx_int_t
+ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
+    ngx_uint_t d, const char *filters)
+{
+    u_char       *p, *k;
+    size_t        len;
+    const char   *col, *type, *cmp;
+
+    static const char  *dirs[2] = { "ASC", "DESC" };
+
+    col = ngx_http_customer_sorts[i][1];
+    type = ngx_http_customer_sorts[i][3];
+    cmp = d ? "<" : ">";
+
+    k = ngx_pnalloc(cycle->pool, 512);
+    p = ngx_pnalloc(cycle->pool, 3072);
+    if (k == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_customer_sorts[i][2][0] == '\0') {
+        ngx_snprintf(k, 511, "($13::uuid IS NULL OR (%s, id) %s"
+                     " ($12::%s, $13::uuid))%Z", col, cmp, type);
+
+    } else {
+        ngx_snprintf(k, 511, "($13::uuid IS NULL"
+                     " OR ($12::%s IS NOT NULL AND (%s %s $12::%s"
+                     " OR (%s = $12::%s AND id %s $13::uuid)"
+                     " OR %s IS NULL))"
+                     " OR ($12::%s IS NULL AND %s IS NULL"
+                     " AND id %s $13::uuid))%Z",
+                     type, col, cmp, type, col, type, cmp, col,
+                     type, col, cmp);
+    }
+
+    len = ngx_snprintf(p, 3071,
+                       "SELECT t.total, c.* FROM"
+                       " (SELECT count(*) AS total FROM customers%s) t"
+                       " LEFT JOIN LATERAL (SELECT "
+                       NGX_HTTP_CUSTOMER_LIST_COLUMNS ", %s::text AS sort_key"
+                       " FROM (SELECT * FROM customers%s AND %s"
+                       " ORDER BY %s %s%s, id %s"
+                       " LIMIT $3 OFFSET $4) p"
+                       " ORDER BY %s %s%s, id %s) c ON true",
+                       filters, col, filters, k,
+                       col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d],
+                       col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d])
+          - p;
+
+    if (len >= 3071) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "customer: list statement too long");
+        return NGX_ERROR;
+    }
+
+    p[len] = '\0';
+
+    ngx_http_customer_list_filtered_sql[i][d].sql = (char *) p;
+    ngx_http_customer_list_filtered_sql[i][d].nparams = 13;
+    ngx_http_customer_list_filtered_sql[i][d].shared = 1;
 
     return NGX_OK;
 }
@@ -702,8 +861,17 @@ ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
                                            NGX_HTTP_CUSTOMER_NCOLUMNS - 1))
                     - p;
 
+    /* nationalId in full to administrators and services only */
+
+    if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) || ctx->who.service)
+    {
+        return ngx_http_customer_send_row(ctx, status, message, res,
+                                          ngx_http_customer_columns,
+                                          NGX_HTTP_CUSTOMER_NCOLUMNS);
+    }
+
     return ngx_http_customer_send_row(ctx, status, message, res,
-                                      ngx_http_customer_columns,
+                                      ngx_http_customer_masked_columns,
                                       NGX_HTTP_CUSTOMER_NCOLUMNS);
 }
 
@@ -1197,10 +1365,21 @@ ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
 }
 
 
-typedef struct {
-    ngx_uint_t    page;
-    ngx_uint_t    limit;
-} ngx_http_customer_list_t;
+/* the optional list filters: query name, checker, where it goes ($n) */
+static struct {
+    const char                  *name;
+    ngx_uint_t                   param;
+    ngx_http_customer_check_pt   check;
+} ngx_http_customer_list_filters[] = {
+    { "searchTerm", 5, NULL },
+    { "tag", 6, NULL },
+    { "verified", 7, NULL },
+    { "createdFrom", 8, ngx_http_customer_check_timestamp },
+    { "createdTo", 9, ngx_http_customer_check_timestamp },
+    { "lastOrderFrom", 10, ngx_http_customer_check_timestamp },
+    { "lastOrderTo", 11, ngx_http_customer_check_timestamp },
+    { NULL, 0, NULL }
+};
 
 
 static ngx_int_t
@@ -1209,7 +1388,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     u_char                        *p;
     ngx_int_t                      rc;
     ngx_str_t                      status, type, sort, order;
-    ngx_uint_t                     i, s, d, invalid;
+    ngx_uint_t                     s, d, invalid;
     ngx_http_customer_field_t      f;
     ngx_http_customer_json_t       v;
     ngx_http_customer_list_t      *l;
@@ -1313,11 +1492,159 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     q->values[3] = (char *) p;
     ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
 
-    i = s;
+    l->sort = s;
+    l->dir = d;
+
+    rc = ngx_http_customer_list_extra(ctx, q, l);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    if (rc == NGX_OK) {
+        /* status and type only: totals from customer_counts */
+        return ngx_http_customer_query_run(ctx, q,
+                                           &ngx_http_customer_list_sql[s][d],
+                                           ngx_http_customer_list_done);
+    }
 
     return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_list_sql[i][d],
-                                       ngx_http_customer_list_done);
+                                   &ngx_http_customer_list_filtered_sql[s][d],
+                                   ngx_http_customer_list_done);
+}
+
+
+/*
+ * The filters beyond status and type, and the cursor, into $5..$13.
+ * NGX_OK: none given; NGX_AGAIN: some (the filtered statement);
+ * NGX_DECLINED: bad values (errors added).
+ */
+
+static ngx_int_t
+ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_list_t *l)
+{
+    u_char                    *p, *bar;
+    ngx_int_t                  rc;
+    ngx_str_t                  v, path, cur, raw;
+    ngx_uint_t                 i, any;
+    ngx_http_customer_json_t   j;
+    ngx_http_customer_field_t  f;
+
+    rc = NGX_OK;
+    any = 0;
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    ngx_memzero(&j, sizeof(ngx_http_customer_json_t));
+
+    for (i = 0; ngx_http_customer_list_filters[i].name; i++) {
+
+        path.data = (u_char *) ngx_http_customer_list_filters[i].name;
+        path.len = ngx_strlen(ngx_http_customer_list_filters[i].name);
+
+        if (ngx_http_customer_arg_str(ctx, (char *) path.data, &v)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (i == 2) {
+            if ((v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0)
+                || (v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0))
+            {
+                q->values[7 - 1] = (char *) v.data;
+                any = 1;
+                continue;
+            }
+
+            rc = ngx_http_customer_fail(ctx, &path, "Must be true or false");
+            continue;
+        }
+
+        if (v.len == 0 || v.len > 100
+            || ngx_http_customer_utf8(v.data, v.len) != NGX_OK
+            || ngx_strlen(v.data) != v.len)
+        {
+            rc = ngx_http_customer_fail(ctx, &path,
+                                        "Must be 1 to 100 characters");
+            continue;
+        }
+
+        if (ngx_http_customer_list_filters[i].check) {
+            j.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+            j.str = v;
+
+            if (ngx_http_customer_list_filters[i].check(ctx, &path, &j, &f)
+                != NGX_OK)
+            {
+                rc = NGX_DECLINED;
+                continue;
+            }
+        }
+
+        q->values[ngx_http_customer_list_filters[i].param - 1] =
+                                                             (char *) v.data;
+        any = 1;
+    }
+
+    /* cursor: base64url of "<sort><dir>:<value or \1>|<id>" (ours) */
+
+    if (ngx_http_customer_arg_str(ctx, "cursor", &raw) == NGX_OK) {
+        ngx_str_set(&path, "cursor");
+
+        cur.data = ngx_pnalloc(ctx->request->pool,
+                               ngx_base64_decoded_length(raw.len) + 1);
+        if (cur.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (raw.len == 0 || raw.len > 400
+            || ngx_decode_base64url(&cur, &raw) != NGX_OK
+            || cur.len < 40 || cur.data[2] != ':'
+            || (size_t) (cur.data[0] - '0') != l->sort
+            || (size_t) (cur.data[1] - '0') != l->dir)
+        {
+            return ngx_http_customer_fail(ctx, &path,
+                                          "Not a cursor of this sort order; "
+                                          "use the nextCursor of a page");
+        }
+
+        cur.data[cur.len] = '\0';
+
+        bar = cur.data + cur.len - 37;
+        v.data = bar + 1;
+        v.len = 36;
+
+        if (*bar != '|' || !ngx_http_customer_is_uuid(&v)
+            || ngx_http_customer_utf8(cur.data, cur.len) != NGX_OK)
+        {
+            return ngx_http_customer_fail(ctx, &path,
+                                          "Not a cursor of this sort order; "
+                                          "use the nextCursor of a page");
+        }
+
+        *bar = '\0';
+        p = cur.data + 3;
+
+        q->values[11] = (*p == '\1') ? NULL : (char *) p;
+        q->values[12] = (char *) v.data;
+
+        /* the cursor says where: no offset */
+        q->values[3] = "0";
+        l->cursor = 1;
+        any = 1;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return any ? NGX_AGAIN : NGX_OK;
 }
 
 
@@ -1393,7 +1720,13 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_gen_lit(g, "hasNextPage");
     yajl_gen_bool(g, (ngx_int_t) l->page < pages);
     ngx_http_customer_gen_lit(g, "hasPreviousPage");
-    yajl_gen_bool(g, l->page > 1);
+    yajl_gen_bool(g, l->page > 1 && !l->cursor);
+    ngx_http_customer_gen_lit(g, "nextCursor");
+
+    if (ngx_http_customer_next_cursor(ctx, g, res, l) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     yajl_gen_map_close(g);
 
     yajl_gen_map_close(g);
@@ -1626,4 +1959,154 @@ ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx)
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_stats_update_sql,
                                        ngx_http_customer_stats_done);
+}
+
+
+/*
+ * PATCH /{id}/type {type}: the customer update with one member, so
+ * If-Match, ETag and the answer are the update's
+ */
+
+static ngx_int_t
+ngx_http_customer_type(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc, id;
+    ngx_http_customer_json_t      *t;
+    ngx_http_customer_pg_query_t  *q;
+
+    id = ngx_http_customer_id(ctx);
+    if (id == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_customer_write(ctx, ngx_http_customer_type_fields, 1, &q);
+    if (q == NULL) {
+        return rc;
+    }
+
+    if (id != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    t = ngx_http_customer_json_member(ctx->body, "type");
+
+    /* the enum check passed: the value is one of three plain words */
+
+    p = ngx_pnalloc(ctx->request->pool,
+                    sizeof("{\"customerType\":\"\"}") + t->str.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(p, "{\"customerType\":\"%V\"}%Z", &t->str);
+    q->values[0] = (char *) p;
+
+    return ngx_http_customer_update_run(ctx, q, &ngx_http_customer_update_sql,
+                                        (char *) ctx->params[0].data, 1);
+}
+
+
+static ngx_int_t
+ngx_http_customer_verify(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_id(ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_who(ctx);
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_verify_sql,
+                                       ngx_http_customer_verified_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_verified_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
+                                         "Customer verified successfully",
+                                         res);
+}
+
+
+/*
+ * A full page ends with a cursor for the next: the last row's sort value
+ * and id, with the sort and direction they belong to, base64url.
+ */
+
+static ngx_int_t
+ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx, yajl_gen g,
+    PGresult *res, ngx_http_customer_list_t *l)
+{
+    int         last, key;
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   plain, enc;
+
+    last = PQntuples(res) - 1;
+    key = NGX_HTTP_CUSTOMER_NLIST_COLUMNS + 1;
+
+    if (last < 0 || PQgetisnull(res, last, 1)
+        || (ngx_uint_t) last + 1 < l->limit)
+    {
+        yajl_gen_null(g);
+        return NGX_OK;
+    }
+
+    len = 3 + (PQgetisnull(res, last, key) ? 1 : PQgetlength(res, last, key))
+          + 1 + 36;
+
+    plain.data = ngx_pnalloc(ctx->request->pool, len);
+    enc.data = ngx_pnalloc(ctx->request->pool, ngx_base64_encoded_length(len));
+    if (plain.data == NULL || enc.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(plain.data, "%ui%ui:", l->sort, l->dir);
+
+    if (PQgetisnull(res, last, key)) {
+        *p++ = '\1';
+
+    } else {
+        p = ngx_cpymem(p, PQgetvalue(res, last, key),
+                       PQgetlength(res, last, key));
+    }
+
+    *p++ = '|';
+    p = ngx_cpymem(p, PQgetvalue(res, last, 1), 36);
+
+    plain.len = p - plain.data;
+
+    ngx_encode_base64url(&enc, &plain);
+
+    yajl_gen_string(g, enc.data, enc.len);
+
+    return NGX_OK;
 }

@@ -49,6 +49,8 @@ static int ngx_http_customer_json_on_start_map(void *ctx);
 static int ngx_http_customer_json_on_start_array(void *ctx);
 static int ngx_http_customer_json_on_end(void *ctx);
 
+static void ngx_http_customer_json_masked(ngx_pool_t *pool, yajl_gen g,
+    u_char *v, size_t len);
 static int ngx_http_customer_json_fw_null(void *ctx);
 static int ngx_http_customer_json_fw_bool(void *ctx, int b);
 static int ngx_http_customer_json_fw_number(void *ctx, const char *s,
@@ -511,6 +513,34 @@ ngx_http_customer_json_text(ngx_pool_t *pool, yajl_gen g, u_char *text,
 }
 
 
+/* "*****1234": the last four characters shown, the rest starred */
+
+static void
+ngx_http_customer_json_masked(ngx_pool_t *pool, yajl_gen g, u_char *v,
+    size_t len)
+{
+    u_char  *p;
+    size_t   n, keep;
+
+    n = ngx_utf8_length(v, len);
+    keep = (n > 4 && len >= 4 && v[len - 1] < 0x80 && v[len - 2] < 0x80
+            && v[len - 3] < 0x80 && v[len - 4] < 0x80) ? 4 : 0;
+
+    p = ngx_pnalloc(pool, n + 4);
+    if (p == NULL) {
+        yajl_gen_null(g);
+        return;
+    }
+
+    ngx_memset(p, '*', n - keep);
+
+    /* a tail that is not plain ASCII is starred too */
+    ngx_memcpy(p + n - keep, v + len - keep, keep);
+
+    yajl_gen_string(g, p, n);
+}
+
+
 ngx_int_t
 ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
     int row, int first, ngx_http_customer_column_t *cols, int ncols)
@@ -547,6 +577,10 @@ ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
                 return NGX_ERROR;
             }
 
+            break;
+
+        case NGX_HTTP_CUSTOMER_COL_MASKED:
+            ngx_http_customer_json_masked(pool, g, (u_char *) v, len);
             break;
 
         default: /* NGX_HTTP_CUSTOMER_COL_STRING */

@@ -28,6 +28,7 @@
 #define NGX_HTTP_CUSTOMER_COL_NUMBER    1     /* integer or money text */
 #define NGX_HTTP_CUSTOMER_COL_BOOL      2
 #define NGX_HTTP_CUSTOMER_COL_JSON      3     /* json/jsonb text */
+#define NGX_HTTP_CUSTOMER_COL_MASKED    4     /* string, all but 4 hidden */
 
 
 typedef struct ngx_http_customer_json_s  ngx_http_customer_json_t;

@@ -12,6 +12,476 @@
 #include "ngx_http_customer_validate.h"
 
 
+/*
+ * Notes on a customer (seed 002 3.2.10).  An Administrator adds them; one
+ * statement inserts the note and copies its content to customers.notes,
+ * bumping the record's version.  The list is an Administrator's, or a
+ * Customer's own: for a Customer the statement matches the record only
+ * when its user_id is the token's sub (any other id is "not found") and
+ * leaves private notes out.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_NOTE_COLUMNS                                       \
+    "n.id, n.customer_id, n.content, n.note_type, n.is_private, "            \
+    "n.is_important, n.author_id, api_ts(n.created_at)"
+
+#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  8
+
+/* $3 private ones too, $4 note type or NULL, $5 importance or NULL */
+#define NGX_HTTP_CUSTOMER_NOTE_FILTER                                        \
+    " (NOT is_private OR $3::boolean)"                                       \
+    " AND ($4::text IS NULL OR note_type = $4::text)"                        \
+    " AND ($5::boolean IS NULL OR is_important = $5::boolean)"
+
+
+typedef struct {
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_notes_page_t;
+
+
+static ngx_int_t ngx_http_customer_notes_add(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_notes_added(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_notes_listed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_notes_flag(ngx_http_customer_ctx_t *ctx,
+    const char *name, const char **value);
+static char *ngx_http_customer_notes_member(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_uint_t *failed);
+
+
 ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/notes", ngx_http_customer_notes_list,
+      NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+    { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_notes_add,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
 };
+
+
+static const char  *ngx_http_customer_note_types[] = {
+    "general", "service", "billing", "complaint", "other", NULL
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
+    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 1000, NULL, NULL },
+    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_note_types, NULL },
+    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
+    { "noteId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "content", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "noteType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "isPrivate", NGX_HTTP_CUSTOMER_COL_BOOL },
+    { "isImportant", NGX_HTTP_CUSTOMER_COL_BOOL },
+    { "authorId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+/*
+ * $1 customer id, $2 content, $3 type, $4 private, $5 important, $6 who.
+ * The UPDATE locks the customer first, so created_at (the clock, not the
+ * transaction's start) orders the notes of one customer as they were
+ * written, and customers.notes always holds the newest one's content.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
+    "WITH c AS (UPDATE customers SET notes = left($2::text, 1000),"
+    " updated_at = now(), updated_by = $6::text, version = version + 1"
+    " WHERE id = $1 RETURNING id),"
+    " n AS (INSERT INTO customer_notes (customer_id, content, note_type,"
+    " is_private, is_important, author_id, created_at)"
+    " SELECT c.id, $2::text, coalesce($3::text, 'general'),"
+    " coalesce($4::boolean, false), coalesce($5::boolean, false),"
+    " $6::text, clock_timestamp() FROM c RETURNING *)"
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n",
+    6, 0, 0, ""
+};
+
+
+/*
+ * $1 customer id, $2 the Customer's sub (NULL for an Administrator),
+ * $3..$5 the filter, $6 limit, $7 offset.  No row: no such customer, or
+ * not the caller's.  Otherwise the total in each row, and one row with
+ * NULL columns for an empty page.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
+    "SELECT t.total, n.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM customer_notes"
+    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_NOTE_FILTER ") t"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
+    " FROM customer_notes n WHERE n.customer_id = c.id AND"
+    NGX_HTTP_CUSTOMER_NOTE_FILTER
+    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    7, 1, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_notes_add(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     invalid;
+    ngx_http_customer_pg_query_t  *q;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer notes add");
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_note_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    invalid = (rc != NGX_OK);
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* ngx_http_customer_id() made the id NUL-terminated */
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_notes_member(ctx, "content", &invalid);
+    q->values[2] = ngx_http_customer_notes_member(ctx, "noteType", &invalid);
+    q->values[3] = ngx_http_customer_notes_member(ctx, "isPrivate",
+                                                  &invalid);
+    q->values[4] = ngx_http_customer_notes_member(ctx, "isImportant",
+                                                  &invalid);
+    q->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (invalid) {
+        /* out of memory */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_note_add_sql,
+                                       ngx_http_customer_notes_added);
+}
+
+
+/*
+ * A validated member of the body as a NUL-terminated parameter: a
+ * string's (trimmed) text, "true"/"false", or NULL when it is absent.
+ * Sets *failed when out of memory.
+ */
+
+static char *
+ngx_http_customer_notes_member(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_uint_t *failed)
+{
+    u_char                    *p;
+    ngx_http_customer_json_t  *v;
+
+    v = ngx_http_customer_json_member(ctx->body, name);
+
+    if (v == NULL) {
+        return NULL;
+    }
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_BOOL) {
+        return v->boolean ? "true" : "false";
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
+    if (p == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+
+    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
+
+    return (char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_customer_notes_added(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
+                                      "Note added successfully", res,
+                                      ngx_http_customer_note_columns,
+                                      NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
+}
+
+
+static ngx_int_t
+ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                          *p;
+    ngx_str_t                        name, type;
+    ngx_uint_t                       invalid, admin;
+    const char                      *important;
+    ngx_http_customer_json_t         v;
+    ngx_http_customer_field_t        f;
+    ngx_http_customer_pg_query_t    *q;
+    ngx_http_customer_notes_page_t  *pg;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer notes list");
+
+    pg = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_notes_page_t));
+    if (pg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pg;
+    invalid = 0;
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000,
+                                       &pg->page))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100,
+                                       &pg->limit))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    ngx_str_null(&type);
+
+    if (ngx_http_customer_arg_str(ctx, "noteType", &type) == NGX_OK) {
+        ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+        ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+
+        f.values = ngx_http_customer_note_types;
+        v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+        v.str = type;
+        ngx_str_set(&name, "noteType");
+
+        switch (ngx_http_customer_check_enum(ctx, &name, &v, &f)) {
+        case NGX_OK:
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            invalid = 1;
+        }
+    }
+
+    switch (ngx_http_customer_notes_flag(ctx, "isImportant", &important)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    /* a Customer's sub, never NULL: NULL would show every record */
+    q->values[1] = admin ? NULL
+                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
+                                             : "");
+    q->values[2] = admin ? "true" : "false";
+    q->values[3] = type.len ? (char *) type.data : NULL;
+    q->values[4] = important;
+    q->values[5] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", pg->limit);
+    q->values[6] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_note_list_sql,
+                                       ngx_http_customer_notes_listed);
+}
+
+
+/* a true|false query argument: "true", "false", or NULL when absent */
+
+static ngx_int_t
+ngx_http_customer_notes_flag(ngx_http_customer_ctx_t *ctx, const char *name,
+    const char **value)
+{
+    ngx_str_t  s;
+
+    *value = NULL;
+
+    switch (ngx_http_customer_arg_str(ctx, name, &s)) {
+    case NGX_DECLINED:
+        return NGX_OK;
+    case NGX_ERROR:
+        return NGX_ERROR;
+    }
+
+    if (s.len == 4 && ngx_strncmp(s.data, "true", 4) == 0) {
+        *value = "true";
+        return NGX_OK;
+    }
+
+    if (s.len == 5 && ngx_strncmp(s.data, "false", 5) == 0) {
+        *value = "false";
+        return NGX_OK;
+    }
+
+    if (ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
+                                    "Must be true or false")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_customer_notes_listed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int                              row, n;
+    yajl_gen                         g;
+    ngx_int_t                        total, pages;
+    ngx_http_customer_notes_page_t  *pg;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    n = PQntuples(res);
+
+    if (n == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    pg = ctx->data;
+
+    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+    if (total == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pages = (total + pg->limit - 1) / pg->limit;
+
+    g = ngx_http_customer_envelope(ctx, "Notes retrieved successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "notes");
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+
+        if (PQgetisnull(res, row, 1)) {
+            /* the LEFT JOIN's empty page */
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        /* the note's columns follow the total */
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
+                                       ngx_http_customer_note_columns,
+                                       NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_customer_gen_lit(g, "pagination");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "currentPage");
+    yajl_gen_integer(g, pg->page);
+    ngx_http_customer_gen_lit(g, "totalPages");
+    yajl_gen_integer(g, pages);
+    ngx_http_customer_gen_lit(g, "totalItems");
+    yajl_gen_integer(g, total);
+    ngx_http_customer_gen_lit(g, "itemsPerPage");
+    yajl_gen_integer(g, pg->limit);
+    ngx_http_customer_gen_lit(g, "hasNextPage");
+    yajl_gen_bool(g, (ngx_int_t) pg->page < pages);
+    ngx_http_customer_gen_lit(g, "hasPreviousPage");
+    yajl_gen_bool(g, pg->page > 1);
+    yajl_gen_map_close(g);
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}

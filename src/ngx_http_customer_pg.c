@@ -207,12 +207,17 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
      */
 
     p = ngx_pnalloc(cycle->pool,
-                    sizeof("-c statement_timeout=") + NGX_INT_T_LEN);
+                    sizeof("-c statement_timeout= -c pg_trgm."
+                           "word_similarity_threshold=0.3")
+                    + NGX_INT_T_LEN);
     if (p == NULL) {
         return NULL;
     }
 
-    ngx_sprintf(p, "-c statement_timeout=%M%Z", timeout);
+    /* search: typo tolerance of <% (the default 0.6 misses "jonh") */
+
+    ngx_sprintf(p, "-c statement_timeout=%M"
+                " -c pg_trgm.word_similarity_threshold=0.3%Z", timeout);
 
     pool->keywords[0] = "dbname";
     pool->values[0] = (const char *) conninfo->data;

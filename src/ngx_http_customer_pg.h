@@ -15,7 +15,7 @@
 
 
 #define NGX_HTTP_CUSTOMER_PG_MAX_STMTS    256   /* per worker */
-#define NGX_HTTP_CUSTOMER_PG_MAX_PARAMS   8
+#define NGX_HTTP_CUSTOMER_PG_MAX_PARAMS   16
 #define NGX_HTTP_CUSTOMER_PG_MAX_DEPTH    64    /* queries per connection */
 
 /* why a query ended without a result (q->error) */

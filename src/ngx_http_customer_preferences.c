@@ -15,18 +15,562 @@
 /*
  * Preferences: the groups of DESIGN.md 4.3, validated here for the
  * customer record's "preferences" member and for the preferences routes.
+ * The customer row keeps what was given; reads fill in the defaults in
+ * SQL (nested groups member by member), so the C side only passes the
+ * jsonb on.  PUT replaces the stored object in one UPDATE that checks
+ * If-Match against the row's version.
  */
+
+
+/* every group with its default; a read merges the stored object over it */
+#define NGX_HTTP_CUSTOMER_PREFERENCE_DEFAULTS                                \
+    "'{\"communication\": {\"email\": true, \"sms\": false,"                \
+    " \"push\": false}, \"newsletter\": false, \"notifications\": true,"    \
+    " \"language\": \"en\", \"theme\": \"system\","                         \
+    " \"preferredServiceDays\": [], \"preferredServiceTimes\": [],"         \
+    " \"dietaryRestrictions\": [], \"marketingOptIn\": false,"              \
+    " \"privacy\": {\"dataSharing\": false,"                                \
+    " \"analyticsConsent\": false}}'::jsonb"
+
+/* the stored object p over the defaults d, the two nested groups merged */
+#define NGX_HTTP_CUSTOMER_PREFERENCES_OF(p)                                  \
+    "d || " p " || jsonb_build_object("                                     \
+    "'communication', (d->'communication')"                                 \
+    " || coalesce(" p "->'communication', '{}'),"                           \
+    " 'privacy', (d->'privacy') || coalesce(" p "->'privacy', '{}'))"
+
+#define NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL(key)                           \
+    "SELECT c.id, " NGX_HTTP_CUSTOMER_PREFERENCES_OF("c.preferences")       \
+    ", c.version FROM customers c,"                                         \
+    " (SELECT " NGX_HTTP_CUSTOMER_PREFERENCE_DEFAULTS " AS d) s"            \
+    " WHERE c." key " = $1"
+
+/*
+ * $1 id (or userId), $2 the preferences, $3 If-Match version or NULL,
+ * $4 who.  The last column tells a missing row (NULL) from a stale
+ * version when no row was updated.
+ */
+#define NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL(key)                           \
+    "WITH cur AS (SELECT version FROM customers WHERE " key " = $1),"       \
+    " u AS (UPDATE customers SET preferences = $2::jsonb,"                  \
+    " updated_at = now(), updated_by = $4, version = version + 1"           \
+    " WHERE " key " = $1"                                                   \
+    " AND ($3::integer IS NULL OR version = $3::integer)"                   \
+    " RETURNING id, preferences, version)"                                  \
+    " SELECT u.id, " NGX_HTTP_CUSTOMER_PREFERENCES_OF("u.preferences")      \
+    ", u.version, (SELECT version FROM cur)"                                \
+    " FROM (SELECT " NGX_HTTP_CUSTOMER_PREFERENCE_DEFAULTS " AS d) s"       \
+    " LEFT JOIN u ON true"
+
+#define NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS  3   /* the last: version */
+
+
+static ngx_int_t ngx_http_customer_preferences_get(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_preferences_me_get(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_preferences_put(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_preferences_me_put(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_preferences_read(
+    ngx_http_customer_ctx_t *ctx, char *key,
+    ngx_http_customer_pg_stmt_t *stmt);
+static ngx_int_t ngx_http_customer_preferences_write(
+    ngx_http_customer_ctx_t *ctx, char *key,
+    ngx_http_customer_pg_stmt_t *stmt);
+static ngx_int_t ngx_http_customer_preferences_read_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_preferences_written_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_preferences_send(
+    ngx_http_customer_ctx_t *ctx, const char *message, PGresult *res);
+static char *ngx_http_customer_preferences_body(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_preferences_if_match(
+    ngx_http_customer_ctx_t *ctx, const char **version);
+static ngx_int_t ngx_http_customer_check_windows(
+    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static ngx_int_t ngx_http_customer_minutes(ngx_http_customer_json_t *v);
+
+
+static const char  *ngx_http_customer_themes[] = {
+    "light", "dark", "system", NULL
+};
+
+static const char  *ngx_http_customer_weekdays[] = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+    "sunday", NULL
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_communication_fields[] = {
+    { "email", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "sms", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "push", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_privacy_fields[] = {
+    { "dataSharing", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "analyticsConsent", ngx_http_customer_check_bool, 0, 0, 0,
+      NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+/* one of preferredServiceTimes: start before end, both HH:MM */
+static ngx_http_customer_field_t  ngx_http_customer_window_fields[] = {
+    { "start", ngx_http_customer_check_clock,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "end", ngx_http_customer_check_clock,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+/* the items of the two sets */
+static ngx_http_customer_field_t  ngx_http_customer_weekday = {
+    "day", ngx_http_customer_check_enum, 0, 0, 0,
+    ngx_http_customer_weekdays, NULL
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_restriction = {
+    "restriction", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL
+};
 
 
 /* the members of "preferences" (customers.c validates the record with it) */
 ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
+    { "communication", ngx_http_customer_check_object, 0, 0, 0, NULL,
+      ngx_http_customer_communication_fields },
     { "newsletter", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
     { "notifications", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
     { "language", ngx_http_customer_check_language, 0, 0, 0, NULL, NULL },
+    { "theme", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_themes, NULL },
+    { "preferredServiceDays", ngx_http_customer_check_set, 0, 0, 7, NULL,
+      &ngx_http_customer_weekday },
+    { "preferredServiceTimes", ngx_http_customer_check_windows, 0, 0, 7,
+      NULL, ngx_http_customer_window_fields },
+    { "dietaryRestrictions", ngx_http_customer_check_set, 0, 0, 20, NULL,
+      &ngx_http_customer_restriction },
+    { "marketingOptIn", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "privacy", ngx_http_customer_check_object, 0, 0, 0, NULL,
+      ngx_http_customer_privacy_fields },
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+
+/* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/preferences",
+      ngx_http_customer_preferences_me_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_PUT, "/api/customers/me/preferences",
+      ngx_http_customer_preferences_me_put, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/preferences",
+      ngx_http_customer_preferences_get, NGX_HTTP_CUSTOMER_A, 0, 0 },
+    { NGX_HTTP_PUT, "/api/customers/{}/preferences",
+      ngx_http_customer_preferences_put, NGX_HTTP_CUSTOMER_A, 1, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
 };
+
+
+static ngx_http_customer_column_t  ngx_http_customer_preferences_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "preferences", NGX_HTTP_CUSTOMER_COL_JSON }
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_get_sql = {
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("id"), 1, 1, 0, ""
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_sql = {
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("user_id"), 1, 1, 0, ""
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_put_sql = {
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("id"), 4, 0, 0, ""
+};
+
+static ngx_http_customer_pg_stmt_t
+    ngx_http_customer_preferences_me_put_sql = {
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("user_id"), 4, 0, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_preferences_get(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_customer_id(ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    return ngx_http_customer_preferences_read(ctx,
+               (char *) ctx->params[0].data,
+               &ngx_http_customer_preferences_get_sql);
+}
+
+
+/* the caller's own record: the token's sub is its userId */
+
+static ngx_int_t
+ngx_http_customer_preferences_me_get(ngx_http_customer_ctx_t *ctx)
+{
+    ctx->by_user = 1;
+
+    /* the sub is NUL-terminated in the request pool */
+
+    return ngx_http_customer_preferences_read(ctx,
+               ctx->who.sub.len ? (char *) ctx->who.sub.data : "",
+               &ngx_http_customer_preferences_me_sql);
+}
+
+
+static ngx_int_t
+ngx_http_customer_preferences_put(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t  id;
+
+    /* a bad id is listed with the body's errors */
+
+    id = ngx_http_customer_id(ctx);
+    if (id == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_preferences_write(ctx,
+               id == NGX_OK ? (char *) ctx->params[0].data : NULL,
+               &ngx_http_customer_preferences_put_sql);
+}
+
+
+static ngx_int_t
+ngx_http_customer_preferences_me_put(ngx_http_customer_ctx_t *ctx)
+{
+    ctx->by_user = 1;
+
+    return ngx_http_customer_preferences_write(ctx,
+               ctx->who.sub.len ? (char *) ctx->who.sub.data : "",
+               &ngx_http_customer_preferences_me_put_sql);
+}
+
+
+static ngx_int_t
+ngx_http_customer_preferences_read(ngx_http_customer_ctx_t *ctx, char *key,
+    ngx_http_customer_pg_stmt_t *stmt)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = key;
+
+    return ngx_http_customer_query_run(ctx, q, stmt,
+                                       ngx_http_customer_preferences_read_done);
+}
+
+
+/*
+ * Validates the body (the preferences object itself) and replaces the
+ * stored preferences; key is NULL when the path's id was bad (its error
+ * is already recorded).
+ */
+
+static ngx_int_t
+ngx_http_customer_preferences_write(ngx_http_customer_ctx_t *ctx,
+    char *key, ngx_http_customer_pg_stmt_t *stmt)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_preference_fields, 0);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK || key == NULL) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = key;
+
+    q->values[1] = ngx_http_customer_preferences_body(ctx);
+    if (q->values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_preferences_if_match(ctx, &q->values[2])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    return ngx_http_customer_query_run(ctx, q, stmt,
+                               ngx_http_customer_preferences_written_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_preferences_read_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_preferences_send(ctx,
+               "Preferences retrieved successfully", res);
+}
+
+
+static ngx_int_t
+ngx_http_customer_preferences_written_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_preferences_send(ctx,
+                   "Preferences updated successfully", res);
+    }
+
+    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS)) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_PRECONDITION_FAILED,
+                                        "Precondition failed", "If-Match",
+                                        "The customer was changed since "
+                                        "that version; fetch it again");
+}
+
+
+/* {customerId, preferences} with the customer's version as the ETag */
+
+static ngx_int_t
+ngx_http_customer_preferences_send(ngx_http_customer_ctx_t *ctx,
+    const char *message, PGresult *res)
+{
+    u_char  *p;
+    char    *version;
+
+    version = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1);
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"", version)
+                    - p;
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK, message, res,
+                                      ngx_http_customer_preferences_columns,
+                                      NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
+                                      - 1);
+}
+
+
+/* the validated (and trimmed) body as a NUL-terminated jsonb parameter */
+
+static char *
+ngx_http_customer_preferences_body(ngx_http_customer_ctx_t *ctx)
+{
+    u_char    *buf, *p;
+    size_t     len;
+    yajl_gen   g;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_customer_json_copy(g, ctx->body) != NGX_OK
+        || ngx_http_customer_json_result(g, &buf, &len) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, buf, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}
+
+
+/*
+ * If-Match: "<version>" (W/ and the quotes optional; "*" matches any) as
+ * a NUL-terminated parameter, or NULL for none.  Anything that cannot be
+ * a version we sent becomes -1, which matches no row.
+ */
+
+static ngx_int_t
+ngx_http_customer_preferences_if_match(ngx_http_customer_ctx_t *ctx,
+    const char **version)
+{
+    u_char           *p, *last, *v;
+    ngx_table_elt_t  *h;
+
+    *version = NULL;
+    h = ctx->request->headers_in.if_match;
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p == 1 && *p == '*') {
+        return NGX_OK;
+    }
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
+        p++;
+        last--;
+    }
+
+    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
+        *version = "-1";
+        return NGX_OK;
+    }
+
+    v = ngx_pnalloc(ctx->request->pool, last - p + 1);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(v, p, last - p) = '\0';
+    *version = (char *) v;
+
+    return NGX_OK;
+}
+
+
+/* preferredServiceTimes: up to f->max {start, end}, start before end */
+
+static ngx_int_t
+ngx_http_customer_check_windows(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_int_t                  rc, start, end;
+    ngx_str_t                  item;
+    ngx_uint_t                 i;
+    ngx_http_customer_json_t  *w;
+
+    rc = ngx_http_customer_check_objects(ctx, path, v, f);
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY || v->n > f->max
+        || rc == NGX_ERROR)
+    {
+        return rc;
+    }
+
+    for (w = v->child, i = 0; w; w = w->next, i++) {
+
+        if (w->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+            continue;
+        }
+
+        start = ngx_http_customer_minutes(
+                    ngx_http_customer_json_member(w, "start"));
+        end = ngx_http_customer_minutes(
+                    ngx_http_customer_json_member(w, "end"));
+
+        /* a missing or malformed time has its own error already */
+
+        if (start < 0 || end < 0 || start < end) {
+            continue;
+        }
+
+        item.data = ngx_pnalloc(ctx->request->pool,
+                                path->len + NGX_INT_T_LEN + sizeof("[].end"));
+        if (item.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        item.len = ngx_sprintf(item.data, "%V[%ui].end", path, i)
+                   - item.data;
+
+        if (ngx_http_customer_fail(ctx, &item, "Must be later than start")
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+/* HH:MM as minutes after midnight; -1 for anything else */
+
+static ngx_int_t
+ngx_http_customer_minutes(ngx_http_customer_json_t *v)
+{
+    ngx_int_t  h, m;
+
+    if (v == NULL || v->type != NGX_HTTP_CUSTOMER_JSON_STRING
+        || v->str.len != 5 || v->str.data[2] != ':')
+    {
+        return -1;
+    }
+
+    h = ngx_atoi(v->str.data, 2);
+    m = ngx_atoi(v->str.data + 3, 2);
+
+    if (h == NGX_ERROR || m == NGX_ERROR || h > 23 || m > 59) {
+        return -1;
+    }
+
+    return h * 60 + m;
+}

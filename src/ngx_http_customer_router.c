@@ -30,6 +30,7 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_status_routes,
     ngx_http_customer_notes_routes,
     ngx_http_customer_preferences_routes,
+    ngx_http_customer_search_routes,
     ngx_http_customer_customers_routes,
     NULL
 };

@@ -857,3 +857,80 @@ ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
 
     return rc;
 }
+
+
+/* a time of day as HH:MM, 00:00 to 23:59 */
+
+ngx_int_t
+ngx_http_customer_check_clock(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    u_char  *p;
+
+    p = v->str.data;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 5
+        || !ngx_http_customer_digits(p, 2) || p[2] != ':'
+        || !ngx_http_customer_digits(p + 3, 2)
+        || ngx_atoi(p, 2) > 23 || ngx_atoi(p + 3, 2) > 59)
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be a time of day as HH:MM "
+                                      "from 00:00 to 23:59");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An array of at most f->max unique strings, each checked as the field
+ * f->fields points to (its check, lengths and enum values).
+ */
+
+ngx_int_t
+ngx_http_customer_check_set(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_int_t                  rc, i;
+    ngx_str_t                 *item;
+    ngx_http_customer_json_t  *t, *u;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
+        return ngx_http_customer_fail(ctx, path, "Must be an array");
+    }
+
+    if (v->n > f->max) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must have at most %ui items",
+                                       f->max, 0);
+    }
+
+    rc = NGX_OK;
+    i = 0;
+
+    for (t = v->child; t; t = t->next, i++) {
+        item = ngx_http_customer_path(ctx, path, NULL, i);
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (f->fields->check(ctx, item, t, f->fields) != NGX_OK) {
+            rc = NGX_DECLINED;
+            continue;
+        }
+
+        for (u = v->child; u != t; u = u->next) {
+            if (u->type == NGX_HTTP_CUSTOMER_JSON_STRING
+                && u->str.len == t->str.len
+                && ngx_strncmp(u->str.data, t->str.data, t->str.len) == 0)
+            {
+                rc = ngx_http_customer_fail(ctx, item, "Duplicate item");
+                break;
+            }
+        }
+    }
+
+    return rc;
+}

@@ -20,7 +20,8 @@ my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     dateOfBirth nationalId addresses emergencyContact business customerStatus
     customerType isVerified totalOrders totalOrderValue totalComplaints
     openComplaints lastOrderDate lastComplaintDate customerSince notes tags
-    preferences metadata createdAt updatedAt createdBy updatedBy version);
+    preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt
+    verifiedBy version);
 
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;

@@ -243,7 +243,7 @@ my @post = (
     [preferences => { language => 'e' }, 'preferences.language'],
     [preferences => { language => 'en_US' }, 'preferences.language'],
     [preferences => { language => 'en-' }, 'preferences.language'],
-    [preferences => { theme => 'dark' }, 'preferences.theme',
+    [preferences => { fontSize => 'large' }, 'preferences.fontSize',
         'Unknown field'],
     [addresses => [{ %$addr, floor => 3 }], 'addresses[0].floor',
         'Unknown field'],

@@ -77,7 +77,14 @@ sub fields_of {
         @{ ($r->{json} // {})->{errors} // [] } ];
 }
 
-sub pagination { $_[0]{json}{data}{pagination} // {} }
+# the offset-paging members; nextCursor (keyset paging, t/62) is checked
+# for presence here and for what it does there
+sub pagination {
+    my %p = %{ $_[0]{json}{data}{pagination} // {} };
+    Test::More::ok(exists $p{nextCursor}, 'pagination has nextCursor');
+    delete $p{nextCursor};
+    return \%p;
+}
 
 sub is_page {
     my ($r, $p, $name) = @_;

@@ -24,7 +24,7 @@ my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     dateOfBirth nationalId addresses emergencyContact business customerStatus
     customerType isVerified totalOrders totalOrderValue totalComplaints
     openComplaints lastOrderDate lastComplaintDate customerSince notes tags
-    preferences metadata createdAt updatedAt createdBy updatedBy version);
+    preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt verifiedBy version);
 my @STATS_KEYS = sort qw(customerId totalOrders totalOrderValue
     totalComplaints openComplaints lastOrderDate lastComplaintDate
     customerSince updatedAt);
@@ -252,8 +252,8 @@ my $CT_SUB = CT::customer_token($SUB);
     is_error($r, 400, 'Validation failed', ['contactNumber'],
         'PATCH /me bad contactNumber');
     $r = $ng->req(PATCH => '/api/customers/me', auth => $CT_SUB,
-        json => { preferences => { theme => 'dark' } });
-    is_error($r, 400, 'Validation failed', ['preferences.theme'],
+        json => { preferences => { fontSize => 'large' } });
+    is_error($r, 400, 'Validation failed', ['preferences.fontSize'],
         'PATCH /me unknown preference');
     $r = $ng->req(PATCH => '/api/customers/me', auth => $CT_SUB, json => {});
     is_error($r, 400, 'Validation failed', ['body'], 'PATCH /me {}');

@@ -1,0 +1,284 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * Search (seed 002 4.3) and analytics.  Search folds case and accents
+ * (customer_fold(), migration 007) and ranks by pg_trgm's word
+ * similarity, so "jonh", "JOSE" and "jo" find John and José; the
+ * generated search_text column carries a trigram index.  Analytics is one
+ * statement that builds its JSON in PostgreSQL.
+ */
+
+
+static ngx_int_t ngx_http_customer_search(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_analytics_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
+/* before the customers' own table: these would match "/api/customers/{}" */
+ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_search,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+    { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_analytics,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+    { NGX_HTTP_GET, "/api/customers/analytics/summary",
+      ngx_http_customer_analytics, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+    { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_analytics,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "email", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "fullName", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "contactNumber", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "totalOrders", NGX_HTTP_CUSTOMER_COL_NUMBER }
+};
+
+
+/*
+ * $1 the query, $2 the limit.  Matches: a word close enough (<%, the
+ * threshold is set per connection) or the text containing the query;
+ * best first: word similarity, then a prefix, then overall similarity.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql = {
+    "SELECT c.id, c.email, c.full_name, c.contact_number,"
+    " c.customer_status, c.customer_type, c.total_orders"
+    " FROM (SELECT customer_fold($1) AS q,"
+    " replace(replace(replace(customer_fold($1), '\\', '\\\\'),"
+    " '%', '\\%'), '_', '\\_') AS e) s"
+    " JOIN customers c ON (s.q <% c.search_text"
+    " OR c.search_text LIKE '%' || s.e || '%')"
+    " ORDER BY word_similarity(s.q, c.search_text) DESC,"
+    " (c.search_text LIKE s.e || '%') DESC,"
+    " similarity(s.q, c.search_text) DESC, c.id"
+    " LIMIT $2",
+    2, 1, 0, ""
+};
+
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql = {
+    "WITH t AS (SELECT coalesce(sum(n), 0)::bigint AS total"
+    " FROM customer_counts),"
+    " v AS (SELECT count(*) AS verified FROM customers WHERE is_verified),"
+    " o AS (SELECT coalesce(sum(total_orders), 0) AS orders,"
+    " coalesce(sum(total_order_value), 0)::numeric(16,2) AS value,"
+    " round(coalesce(avg(total_order_value), 0), 2) AS per_customer"
+    " FROM customers)"
+    " SELECT json_build_object("
+    "'totalCustomers', t.total,"
+    "'byStatus', (SELECT json_object_agg(s, coalesce(n, 0) ORDER BY s)"
+    " FROM unnest(ARRAY['Active', 'Inactive', 'Suspended']) s"
+    " LEFT JOIN (SELECT customer_status, sum(n)::bigint AS n"
+    " FROM customer_counts GROUP BY 1) x ON x.customer_status = s),"
+    "'byType', (SELECT json_object_agg(s, coalesce(n, 0) ORDER BY s)"
+    " FROM unnest(ARRAY['Premium', 'Regular', 'VIP']) s"
+    " LEFT JOIN (SELECT customer_type, sum(n)::bigint AS n"
+    " FROM customer_counts GROUP BY 1) x ON x.customer_type = s),"
+    "'verified', v.verified,"
+    "'verifiedShare', CASE WHEN t.total = 0 THEN 0"
+    " ELSE round(v.verified::numeric / t.total, 4) END,"
+    "'newCustomersByMonth', (SELECT json_agg(json_build_object("
+    "'month', to_char(m, 'YYYY-MM'), 'count', coalesce(x.n, 0))"
+    " ORDER BY m) FROM generate_series(date_trunc('month', now(), 'UTC')"
+    " - interval '11 months', date_trunc('month', now(), 'UTC'),"
+    " interval '1 month') m"
+    " LEFT JOIN (SELECT date_trunc('month', created_at, 'UTC') AS mm,"
+    " count(*) AS n FROM customers WHERE created_at >="
+    " date_trunc('month', now(), 'UTC') - interval '11 months'"
+    " GROUP BY 1) x ON x.mm = m),"
+    "'orders', json_build_object('totalOrders', o.orders,"
+    " 'totalOrderValue', o.value,"
+    " 'averageOrderValue', CASE WHEN o.orders = 0 THEN 0"
+    " ELSE round(o.value / o.orders, 2) END,"
+    " 'averageValuePerCustomer', o.per_customer),"
+    "'topCustomers', (SELECT coalesce(json_agg(json_build_object("
+    "'customerId', id, 'fullName', full_name, 'customerType',"
+    " customer_type, 'totalOrders', total_orders,"
+    " 'totalOrderValue', total_order_value)"
+    " ORDER BY total_order_value DESC, id), '[]')"
+    " FROM (SELECT * FROM customers"
+    " ORDER BY total_order_value DESC, id LIMIT 10) top)"
+    ")::text FROM t, v, o",
+    0, 1, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_search(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_str_t                      term;
+    ngx_uint_t                     limit, bad;
+    ngx_http_customer_pg_query_t  *q;
+
+    bad = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 50, &limit)
+          != NGX_OK;
+
+    if (ngx_http_customer_arg_str(ctx, "q", &term) != NGX_OK) {
+        ngx_str_null(&term);
+    }
+
+    while (term.len && term.data[0] == ' ') {
+        term.data++;
+        term.len--;
+    }
+
+    while (term.len && term.data[term.len - 1] == ' ') {
+        term.len--;
+    }
+
+    if (term.len < 2 || ngx_utf8_length(term.data, term.len) > 100
+        || ngx_http_customer_utf8(term.data, term.len) != NGX_OK
+        || ngx_strlen(term.data) < term.len)
+    {
+        ngx_http_customer_add_error(ctx, (u_char *) "q", 1,
+                                    "Must be 2 to 100 characters");
+        bad = 1;
+    }
+
+    if (bad) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    term.data[term.len] = '\0';
+    ctx->data = ngx_pcalloc(ctx->request->pool, sizeof(ngx_str_t));
+    if (ctx->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *(ngx_str_t *) ctx->data = term;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(p, "%ui%Z", limit);
+
+    q->values[0] = (char *) term.data;
+    q->values[1] = (char *) p;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_search_sql,
+                                       ngx_http_customer_search_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int        row, n;
+    yajl_gen   g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    n = PQntuples(res);
+
+    g = ngx_http_customer_envelope(ctx, "Search completed successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "results");
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+        yajl_gen_map_open(g);
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 0,
+                                       ngx_http_customer_search_columns, 7)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+    ngx_http_customer_gen_lit(g, "totalResults");
+    yajl_gen_integer(g, n);
+    ngx_http_customer_gen_lit(g, "searchTerm");
+    ngx_http_customer_gen_str(g, (ngx_str_t *) ctx->data);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_analytics_sql,
+                                       ngx_http_customer_analytics_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_analytics_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen  g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    g = ngx_http_customer_envelope(ctx,
+                                   "Customer analytics retrieved "
+                                   "successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_json_text(ctx->request->pool, g,
+                                    (u_char *) PQgetvalue(res, 0, 0),
+                                    PQgetlength(res, 0, 0))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}

@@ -128,8 +128,6 @@ static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_check_addresses(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
-static char *ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx);
-static char *ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx);
 
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
@@ -913,36 +911,6 @@ ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static char *
-ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
-{
-    u_char    *buf, *p;
-    size_t     len;
-    yajl_gen   g;
-
-    g = ngx_http_customer_json_gen(ctx->request->pool);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    ngx_http_customer_json_copy(g, ctx->body);
-
-    if (ngx_http_customer_json_result(g, &buf, &len) != NGX_OK) {
-        return NULL;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, buf, len);
-    p[len] = '\0';
-
-    return (char *) p;
-}
-
-
 static ngx_int_t
 ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
 {
@@ -1071,52 +1039,6 @@ ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static char *
-ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx)
-{
-    u_char           *p, *last, *v;
-    ngx_table_elt_t  *h;
-
-    h = ctx->request->headers_in.if_match;
-
-    if (h == NULL) {
-        return NULL;
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    if (last - p == 1 && *p == '*') {
-        return NULL;
-    }
-
-    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
-        p += 2;
-    }
-
-    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
-        p++;
-        last--;
-    }
-
-    v = ngx_pnalloc(ctx->request->pool, 12);
-    if (v == NULL) {
-        return NULL;
-    }
-
-    /* anything but a version we could have sent matches no row */
-
-    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
-        ngx_memcpy(v, "-1", 3);
-
-    } else {
-        *ngx_cpymem(v, p, last - p) = '\0';
-    }
-
-    return (char *) v;
-}
-
-
 static ngx_int_t
 ngx_http_customer_update(ngx_http_customer_ctx_t *ctx, ngx_uint_t merge)
 {
@@ -1153,7 +1075,11 @@ ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
     q->values[1] = q->values[0];
     q->values[0] = key;
     q->values[2] = merge ? "true" : "false";
-    q->values[3] = ngx_http_customer_if_match(ctx);
+
+    if (ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     q->values[4] = ngx_http_customer_who(ctx);
 
     return ngx_http_customer_query_run(ctx, q, stmt,

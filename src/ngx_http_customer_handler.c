@@ -1114,3 +1114,88 @@ ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 
     return ngx_http_customer_send(ctx, status, g);
 }
+
+
+/* the validated (and trimmed) body as a NUL-terminated jsonb parameter */
+
+char *
+ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
+{
+    u_char    *buf, *p;
+    size_t     len;
+    yajl_gen   g;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_customer_json_copy(g, ctx->body) != NGX_OK
+        || ngx_http_customer_json_result(g, &buf, &len) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, buf, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}
+
+
+/*
+ * If-Match: "<version>" (W/ and the quotes optional; "*" matches any) as
+ * a NUL-terminated parameter, or NULL for none.  Anything that cannot be
+ * a version we sent becomes -1, which matches no row.
+ */
+
+ngx_int_t
+ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
+    const char **version)
+{
+    u_char           *p, *last, *v;
+    ngx_table_elt_t  *h;
+
+    *version = NULL;
+    h = ctx->request->headers_in.if_match;
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p == 1 && *p == '*') {
+        return NGX_OK;
+    }
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
+        p++;
+        last--;
+    }
+
+    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
+        *version = "-1";
+        return NGX_OK;
+    }
+
+    v = ngx_pnalloc(ctx->request->pool, last - p + 1);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(v, p, last - p) = '\0';
+    *version = (char *) v;
+
+    return NGX_OK;
+}

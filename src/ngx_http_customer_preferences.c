@@ -87,10 +87,6 @@ static ngx_int_t ngx_http_customer_preferences_written_done(
     PGresult *res);
 static ngx_int_t ngx_http_customer_preferences_send(
     ngx_http_customer_ctx_t *ctx, const char *message, PGresult *res);
-static char *ngx_http_customer_preferences_body(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_preferences_if_match(
-    ngx_http_customer_ctx_t *ctx, const char **version);
 static ngx_int_t ngx_http_customer_check_windows(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
@@ -320,12 +316,12 @@ ngx_http_customer_preferences_write(ngx_http_customer_ctx_t *ctx,
 
     q->values[0] = key;
 
-    q->values[1] = ngx_http_customer_preferences_body(ctx);
+    q->values[1] = ngx_http_customer_body_param(ctx);
     if (q->values[1] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_customer_preferences_if_match(ctx, &q->values[2])
+    if (ngx_http_customer_if_match(ctx, &q->values[2])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -405,91 +401,6 @@ ngx_http_customer_preferences_send(ngx_http_customer_ctx_t *ctx,
                                       ngx_http_customer_preferences_columns,
                                       NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
                                       - 1);
-}
-
-
-/* the validated (and trimmed) body as a NUL-terminated jsonb parameter */
-
-static char *
-ngx_http_customer_preferences_body(ngx_http_customer_ctx_t *ctx)
-{
-    u_char    *buf, *p;
-    size_t     len;
-    yajl_gen   g;
-
-    g = ngx_http_customer_json_gen(ctx->request->pool);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    if (ngx_http_customer_json_copy(g, ctx->body) != NGX_OK
-        || ngx_http_customer_json_result(g, &buf, &len) != NGX_OK)
-    {
-        return NULL;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, buf, len);
-    p[len] = '\0';
-
-    return (char *) p;
-}
-
-
-/*
- * If-Match: "<version>" (W/ and the quotes optional; "*" matches any) as
- * a NUL-terminated parameter, or NULL for none.  Anything that cannot be
- * a version we sent becomes -1, which matches no row.
- */
-
-static ngx_int_t
-ngx_http_customer_preferences_if_match(ngx_http_customer_ctx_t *ctx,
-    const char **version)
-{
-    u_char           *p, *last, *v;
-    ngx_table_elt_t  *h;
-
-    *version = NULL;
-    h = ctx->request->headers_in.if_match;
-
-    if (h == NULL) {
-        return NGX_OK;
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    if (last - p == 1 && *p == '*') {
-        return NGX_OK;
-    }
-
-    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
-        p += 2;
-    }
-
-    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
-        p++;
-        last--;
-    }
-
-    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
-        *version = "-1";
-        return NGX_OK;
-    }
-
-    v = ngx_pnalloc(ctx->request->pool, last - p + 1);
-    if (v == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(v, p, last - p) = '\0';
-    *version = (char *) v;
-
-    return NGX_OK;
 }
 
 

@@ -626,10 +626,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
     static const char  filters[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
         " AND ($2::text IS NULL OR customer_type = $2)"
-        " AND ($5::text IS NULL OR customer_fold($5) <% search_text"
-        " OR search_text LIKE '%' || replace(replace(replace("
-        "customer_fold($5), '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
-        " || '%')"
+        " AND ($5::text IS NULL OR customer_fold($5) <% search_text)"
         " AND ($6::text IS NULL OR tags @> ARRAY[$6::text])"
         " AND ($7::boolean IS NULL OR is_verified = $7)"
         " AND ($8::timestamptz IS NULL OR created_at >= $8)"

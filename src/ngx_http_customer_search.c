@@ -14,8 +14,8 @@
 /*
  * Search (seed 002 4.3) and analytics.  Search folds case and accents
  * (customer_fold(), migration 007) and ranks by pg_trgm's word
- * similarity, so "jonh", "JOSE" and "jo" find John and José; the
- * generated search_text column carries a trigram index.  Analytics is one
+ * similarity, so "jonhatan", "JOSE" and "whitf" find Jonathan Whitfield
+ * and José; the generated search_text column has a GiST trigram index.  Analytics is one
  * statement that builds its JSON in PostgreSQL.
  */
 
@@ -55,21 +55,17 @@ static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
 
 
 /*
- * $1 the query, $2 the limit.  Matches: a word close enough (<%, the
- * threshold is set per connection) or the text containing the query;
- * best first: word similarity, then a prefix, then overall similarity.
+ * $1 the query, $2 the limit.  A word close enough (<%; the threshold is
+ * set per connection), nearest first: the GiST index walks the
+ * customers in that order and stops after the page; equal words are told
+ * apart by the similarity of the whole text.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql = {
     "SELECT c.id, c.email, c.full_name, c.contact_number,"
     " c.customer_status, c.customer_type, c.total_orders"
-    " FROM (SELECT customer_fold($1) AS q,"
-    " replace(replace(replace(customer_fold($1), '\\', '\\\\'),"
-    " '%', '\\%'), '_', '\\_') AS e) s"
-    " JOIN customers c ON (s.q <% c.search_text"
-    " OR c.search_text LIKE '%' || s.e || '%')"
-    " ORDER BY word_similarity(s.q, c.search_text) DESC,"
-    " (c.search_text LIKE s.e || '%') DESC,"
-    " similarity(s.q, c.search_text) DESC, c.id"
+    " FROM customers c WHERE customer_fold($1) <% c.search_text"
+    " ORDER BY customer_fold($1) <<-> c.search_text,"
+    " similarity(customer_fold($1), c.search_text) DESC, c.id"
     " LIMIT $2",
     2, 1, 0, ""
 };

@@ -15,7 +15,8 @@
  * Search (seed 002 4.3) and analytics.  Search folds case and accents
  * (customer_fold(), migration 007) and ranks by pg_trgm's word
  * similarity, so "jonhatan", "JOSE" and "whitf" find Jonathan Whitfield
- * and José; the generated search_text column has a GiST trigram index.  Analytics is one
+ * and José; the generated search_text column has a GiST trigram index.
+ * Analytics is one
  * statement that builds its JSON in PostgreSQL.
  */
 

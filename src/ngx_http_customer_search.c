@@ -16,8 +16,7 @@
  * (customer_fold(), migration 007) and ranks by pg_trgm's word
  * similarity, so "jonhatan", "JOSE" and "whitf" find Jonathan Whitfield
  * and José; the generated search_text column has a GiST trigram index.
- * Analytics is one
- * statement that builds its JSON in PostgreSQL.
+ * Analytics is one statement that builds its JSON in PostgreSQL.
  */
 
 

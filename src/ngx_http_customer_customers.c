@@ -670,7 +670,8 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
             ngx_http_customer_list_sql[i][d].sql = (char *) p;
             ngx_http_customer_list_sql[i][d].nparams = 4;
-            ngx_http_customer_list_sql[i][d].shared = 1;
+            /* pages cost milliseconds: each runs alone (see pg.c) */
+            ngx_http_customer_list_sql[i][d].shared = 0;
 
             /* sort key names come from the table above, never a request */
 
@@ -773,7 +774,7 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
 
     ngx_http_customer_list_filtered_sql[i][d].sql = (char *) p;
     ngx_http_customer_list_filtered_sql[i][d].nparams = 13;
-    ngx_http_customer_list_filtered_sql[i][d].shared = 1;
+    ngx_http_customer_list_filtered_sql[i][d].shared = 0;
 
     return NGX_OK;
 }

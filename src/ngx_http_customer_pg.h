@@ -41,10 +41,12 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
 
 /*
  * A statement, prepared on each connection the first time it runs there.
- * A "shared" statement only reads and does not wait on row locks: it may
- * be pipelined behind other shared statements on a busy connection, and
- * is retried on another connection when its own breaks.  Everything else
- * runs on a connection of its own.
+ * A "shared" statement is a cheap read (a lookup by key) that does not
+ * wait on row locks: it may be pipelined behind other shared statements
+ * on a busy connection, and is retried on another connection when its
+ * own breaks.  Everything else, writes and reads that cost milliseconds
+ * (lists, search, analytics), runs on a connection of its own: queued
+ * behind each other they would hold up the cheap ones.
  */
 typedef struct {
     const char                       *sql;

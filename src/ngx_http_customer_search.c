@@ -70,7 +70,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql = {
     " WHERE d <= 0.7"
     " ORDER BY d, similarity(customer_fold($1), search_text) DESC, id"
     " LIMIT $2",
-    2, 1, 0, ""
+    2, 0, 0, ""
 };
 
 
@@ -117,7 +117,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql = {
     " FROM (SELECT * FROM customers"
     " ORDER BY total_order_value DESC, id LIMIT 10) top)"
     ")::text FROM t, v, o",
-    0, 1, 0, ""
+    0, 0, 0, ""
 };
 
 

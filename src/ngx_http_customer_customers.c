@@ -619,14 +619,18 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
         " AND ($2::text IS NULL OR customer_type = $2)";
 
     /*
-     * $5 searchTerm (as search does), $6 tag, $7 verified, $8..$9
-     * created, $10..$11 last order ([from, to)), $12/$13 the cursor's
-     * sort value (NULL: in the NULLs) and id (NULL: no cursor)
+     * $5 searchTerm (a substring of name, email or phone, case and
+     * accents folded; /search is the typo-tolerant one), $6 tag, $7
+     * verified, $8..$9 created, $10..$11 last order ([from, to)),
+     * $12/$13 the cursor's sort value (NULL: in the NULLs) and id (NULL:
+     * no cursor)
      */
     static const char  filters[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
         " AND ($2::text IS NULL OR customer_type = $2)"
-        " AND ($5::text IS NULL OR customer_fold($5) <% search_text)"
+        " AND ($5::text IS NULL OR search_text LIKE '%' || replace("
+        "replace(replace(customer_fold($5), '\\', '\\\\'), '%', '\\%'),"
+        " '_', '\\_') || '%')"
         " AND ($6::text IS NULL OR tags @> ARRAY[$6::text])"
         " AND ($7::boolean IS NULL OR is_verified = $7)"
         " AND ($8::timestamptz IS NULL OR created_at >= $8)"

@@ -136,7 +136,8 @@ for my $case (
     ['tag=gold', q{'gold' = ANY(tags)}],
     ['verified=true', 'is_verified'],
     ['verified=false', 'NOT is_verified'],
-    ['searchTerm=anna', q{word_similarity('anna', search_text) >= 0.3}],
+    ['searchTerm=anna', q{search_text LIKE '%anna%'}],
+    ['searchTerm=%C3%81LVAREZ', q{search_text LIKE '%alvarez%'}],
     ['status=Active&type=VIP&tag=early',
         q{customer_status = 'Active' AND customer_type = 'VIP'
           AND 'early' = ANY(tags)}],

@@ -184,6 +184,9 @@ extern ngx_http_customer_route_t  ngx_http_customer_relations_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_status_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_notes_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_search_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_financial_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_credit_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_preferences_routes[];
 ngx_int_t ngx_http_customer_trigger_init(ngx_cycle_t *cycle,
     ngx_http_customer_main_conf_t *cmcf);

@@ -31,6 +31,9 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_notes_routes,
     ngx_http_customer_preferences_routes,
     ngx_http_customer_search_routes,
+    ngx_http_customer_financial_routes,
+    ngx_http_customer_credit_routes,
+    ngx_http_customer_loyalty_routes,
     ngx_http_customer_customers_routes,
     NULL
 };

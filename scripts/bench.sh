@@ -101,6 +101,10 @@ fi
 
 psql_ -d "$db" -c "COPY (SELECT id FROM customers ORDER BY random()
         LIMIT 20000) TO STDOUT" >"$bench_dir/ids.txt"
+# only Active customers may earn points
+psql_ -d "$db" -c "COPY (SELECT id FROM customers
+        WHERE customer_status = 'Active' ORDER BY random() LIMIT 20000)
+        TO STDOUT" >"$bench_dir/ids_active.txt"
 
 
 
@@ -272,6 +276,12 @@ listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
     "http://127.0.0.1:$((port + 1))")
 listqp99=$(p99)
 health=$(wrk_rps "http://127.0.0.1:$port/health")
+# a write: a ledger row, the account, an idempotency row, per request
+pgtpcb=$(pgbench_tps -N)
+earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
+    wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
+    "http://127.0.0.1:$port")
+earnp99=$(p99)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -287,7 +297,12 @@ cat <<EOF
 | GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns) | $search | $(ratio "$search" "$pg") | $searchp99 |
 | GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns) | $listq | $(ratio "$listq" "$pg") | $listqp99 |
 | GET /health | $health | $(ratio "$health" "$pg") | |
+| pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction) | $pgtpcb | $(ratio "$pgtpcb" "$pg") | |
+| POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each) | $earn | $(ratio "$earn" "$pg") | $earnp99 |
 EOF
+
+echo
+echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
 
 echo
 echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \

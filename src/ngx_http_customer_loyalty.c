@@ -12,6 +12,845 @@
 #include "ngx_http_customer_validate.h"
 
 
+/*
+ * Loyalty points (issue 6, seed 001).  An Administrator, or a service on
+ * the internal routes, earns and redeems points; an Administrator or the
+ * Customer itself reads the account and its ledger.
+ *
+ * Earning and redeeming is one statement: the account row is upserted
+ * (earn) or updated only while balance >= points (redeem), both under the
+ * row's lock, so concurrent redeems never take the balance below zero;
+ * the ledger row follows from the account's RETURNING.  With an
+ * Idempotency-Key the statement first replays a stored answer it can
+ * see, else it stores its own answer in the same statement.  A concurrent
+ * request with the same key waits on the first's key row, fails with a
+ * unique violation (writing nothing), and is run once more: its new
+ * snapshot sees the stored answer, which it replays.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_LOYALTY_KEY_MAX  100
+
+#define NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS                                 \
+    "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"     \
+    " t.reference, t.created_by, api_ts(t.created_at)"
+
+#define NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS  9
+
+/* $3 kind or NULL, $4 from or NULL, $5 to or NULL */
+#define NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER                                  \
+    " ($3::text IS NULL OR kind = $3::text)"                                 \
+    " AND ($4::timestamptz IS NULL OR created_at >= $4::timestamptz)"        \
+    " AND ($5::timestamptz IS NULL OR created_at <= $5::timestamptz)"
+
+
+typedef struct {
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_loyalty_page_t;
+
+
+/* an earn or redeem in flight */
+typedef struct {
+    const char                    *kind;      /* "earn" or "redeem" */
+    const char                    *values[8];
+    unsigned                       again:1;   /* run a second time */
+} ngx_http_customer_loyalty_change_t;
+
+
+static ngx_int_t ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_loyalty_earn(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_loyalty_redeem(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_loyalty_change(
+    ngx_http_customer_ctx_t *ctx, const char *kind);
+static ngx_int_t ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_loyalty_changed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_loyalty_key(ngx_http_customer_ctx_t *ctx,
+    const char **key);
+static char *ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_uint_t *failed);
+static ngx_int_t ngx_http_customer_loyalty_list(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_loyalty_time(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_customer_loyalty_listed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/loyalty",
+      ngx_http_customer_loyalty_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+    { NGX_HTTP_POST, "/api/customers/{}/loyalty/earn",
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+    { NGX_HTTP_POST, "/api/customers/{}/loyalty/redeem",
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
+      ngx_http_customer_loyalty_list, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+    { NGX_HTTP_POST, "/api/customers/internal/{}/loyalty/earn",
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
+    { NGX_HTTP_POST, "/api/customers/internal/{}/loyalty/redeem",
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
 };
+
+
+static const char  *ngx_http_customer_loyalty_kinds[] = {
+    "earn", "redeem", NULL
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_loyalty_fields[] = {
+    { "points", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 1000000, NULL, NULL },
+    { "reason", ngx_http_customer_check_text, 0, 0, 500, NULL, NULL },
+    { "reference", ngx_http_customer_check_line, 0, 0, 100, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_loyalty_tx_columns[] = {
+    { "transactionId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "kind", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "points", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "balanceAfter", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "reason", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "reference", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+/*
+ * $1 customer id, $2 the Customer's sub (NULL for an Administrator).  No
+ * row: no such customer, or not the caller's.  A customer without an
+ * account has zeros.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
+    "SELECT json_build_object('customerId', c.id,"
+    " 'balance', coalesce(a.balance, 0),"
+    " 'lifetimePoints', coalesce(a.lifetime_points, 0),"
+    " 'tier', loyalty_tier(coalesce(a.lifetime_points, 0)),"
+    " 'nextTier', n.name,"
+    " 'pointsToNextTier', n.min_points - coalesce(a.lifetime_points, 0))"
+    " FROM customers c"
+    " LEFT JOIN loyalty_accounts a ON a.customer_id = c.id"
+    " LEFT JOIN LATERAL (SELECT name, min_points FROM loyalty_tiers"
+    " WHERE min_points > coalesce(a.lifetime_points, 0)"
+    " ORDER BY min_points LIMIT 1) n ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    2, 0, 0, ""
+};
+
+
+/*
+ * $1 customer id, $2 kind, $3 points, $4 reason, $5 reference, $6 who,
+ * $7 Idempotency-Key or NULL, $8 the validated body (hashed as jsonb, so
+ * member order and spacing do not matter).  Rows: none for no such
+ * customer, else one: status, whether the stored request was the same,
+ * the data object (2xx) and an error's message, field and detail.
+ * Data-modifying CTEs all run to completion; the key's row is inserted
+ * for a 201 and a 422 alike, the 422 writing nothing else.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
+    "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"
+    " h AS (SELECT encode(sha256(convert_to($2::text || ' '"
+    " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"
+    " prev AS (SELECT i.status, i.response, i.request_hash = h.hash AS same"
+    " FROM loyalty_idempotency i, h WHERE $7::text IS NOT NULL"
+    " AND i.customer_id = $1 AND i.key = $7::text),"
+    " go AS (SELECT id FROM c WHERE customer_status = 'Active'"
+    " AND NOT EXISTS (SELECT 1 FROM prev)),"
+    " e AS (INSERT INTO loyalty_accounts AS a (customer_id, balance,"
+    " lifetime_points, updated_at)"
+    " SELECT id, $3::int, $3::int, now() FROM go WHERE $2::text = 'earn'"
+    " ON CONFLICT (customer_id) DO UPDATE"
+    " SET balance = a.balance + excluded.balance,"
+    " lifetime_points = a.lifetime_points + excluded.lifetime_points,"
+    " updated_at = now()"
+    " RETURNING a.customer_id, a.balance, a.lifetime_points),"
+    " r AS (UPDATE loyalty_accounts a SET balance = a.balance - $3::int,"
+    " updated_at = now() FROM go WHERE $2::text = 'redeem'"
+    " AND a.customer_id = go.id AND a.balance >= $3::int"
+    " RETURNING a.customer_id, a.balance, a.lifetime_points),"
+    " acct AS (SELECT * FROM e UNION ALL SELECT * FROM r),"
+    " t AS (INSERT INTO loyalty_transactions (customer_id, kind, points,"
+    " balance_after, reason, reference, created_by, created_at)"
+    " SELECT customer_id, $2::text, $3::int, balance, $4::text, $5::text,"
+    " $6::text, clock_timestamp() FROM acct RETURNING *),"
+    " res AS (SELECT 201 AS status, json_build_object("
+    " 'transactionId', t.id, 'customerId', t.customer_id, 'kind', t.kind,"
+    " 'points', t.points, 'balance', acct.balance,"
+    " 'lifetimePoints', acct.lifetime_points,"
+    " 'tier', loyalty_tier(acct.lifetime_points),"
+    " 'createdAt', api_ts(t.created_at))::text AS response FROM t, acct"
+    " UNION ALL"
+    " SELECT 422, CASE WHEN c.customer_status <> 'Active'"
+    " THEN json_build_object('message', 'Customer is not active',"
+    " 'field', 'customerId', 'detail', 'The customer is '"
+    " || c.customer_status || '; points cannot change')"
+    " ELSE json_build_object('message', 'Insufficient points',"
+    " 'field', 'points', 'detail', 'The balance is lower than the points"
+    " to redeem') END::text"
+    " FROM c WHERE NOT EXISTS (SELECT 1 FROM prev)"
+    " AND NOT EXISTS (SELECT 1 FROM t)),"
+    " k AS (INSERT INTO loyalty_idempotency (key, customer_id, request_hash,"
+    " status, response) SELECT $7::text, $1, h.hash, res.status,"
+    " res.response FROM res, h WHERE $7::text IS NOT NULL),"
+    " o AS (SELECT status, response, true AS same FROM res"
+    " UNION ALL SELECT status, response, same FROM prev)"
+    " SELECT status, same, CASE WHEN status < 300 THEN response END,"
+    " response::json->>'message', response::json->>'field',"
+    " response::json->>'detail' FROM o",
+    8, 0, 0, ""
+};
+
+
+/*
+ * $1 customer id, $2 the Customer's sub (NULL for an Administrator),
+ * $3..$5 the filter, $6 limit, $7 offset.  No row: no such customer, or
+ * not the caller's.  Otherwise the total in each row, and one row with
+ * NULL columns for an empty page.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
+    "SELECT n.total, t.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM loyalty_transactions"
+    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER ") n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
+    " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
+    NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
+    " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7) t ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    7, 0, 0, ""
+};
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_uint_t                     admin;
+    ngx_http_customer_pg_query_t  *q;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer loyalty get");
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    /* a Customer's sub, never NULL: NULL would show every record */
+    q->values[1] = admin ? NULL
+                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
+                                             : "");
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_loyalty_get_sql,
+                                       ngx_http_customer_loyalty_got);
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen  g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    g = ngx_http_customer_envelope(ctx,
+                                   "Loyalty account retrieved successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_json_text(ctx->request->pool, g,
+                                    (u_char *) PQgetvalue(res, 0, 0),
+                                    PQgetlength(res, 0, 0))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_earn(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_loyalty_change(ctx, "earn");
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_redeem(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_loyalty_change(ctx, "redeem");
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
+    const char *kind)
+{
+    ngx_int_t                            rc;
+    ngx_uint_t                           invalid, failed;
+    const char                          *key;
+    ngx_http_customer_loyalty_change_t  *ch;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer loyalty %s", kind);
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_loyalty_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    invalid = (rc != NGX_OK);
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_loyalty_key(ctx, &key)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    ch = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_loyalty_change_t));
+    if (ch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = ch;
+    failed = 0;
+
+    ch->kind = kind;
+
+    /* ngx_http_customer_id() made the id NUL-terminated */
+    ch->values[0] = (char *) ctx->params[0].data;
+    ch->values[1] = kind;
+    ch->values[2] = ngx_http_customer_loyalty_member(ctx, "points", &failed);
+    ch->values[3] = ngx_http_customer_loyalty_member(ctx, "reason", &failed);
+    ch->values[4] = ngx_http_customer_loyalty_member(ctx, "reference",
+                                                     &failed);
+    ch->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+    ch->values[6] = key;
+    ch->values[7] = ngx_http_customer_body_param(ctx);
+
+    if (failed || ch->values[2] == NULL || ch->values[7] == NULL) {
+        /* out of memory */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_loyalty_run(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t        *q;
+    ngx_http_customer_loyalty_change_t  *ch;
+
+    ch = ctx->data;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(q->values, ch->values, sizeof(ch->values));
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_loyalty_change_sql,
+                                       ngx_http_customer_loyalty_changed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char                                *state, *name;
+    yajl_gen                             g;
+    ngx_int_t                            status;
+    ngx_http_customer_loyalty_change_t  *ch;
+
+    ch = ctx->data;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR
+        && !ch->again)
+    {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        if (state && name && ngx_strcmp(state, "23505") == 0
+            && ngx_strcmp(name, "loyalty_idempotency_pkey") == 0)
+        {
+            /*
+             * a request with the same key committed while this one ran;
+             * nothing of this one was written: run it again to see its
+             * stored answer
+             */
+            ch->again = 1;
+            return ngx_http_customer_loyalty_run(ctx);
+        }
+    }
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] != 't') {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
+                   "Idempotency key reused with a different request",
+                   "Idempotency-Key",
+                   "This key was used with a different request");
+    }
+
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                      PQgetlength(res, 0, 0));
+
+    if (status == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (PQgetisnull(res, 0, 2)) {
+        return ngx_http_customer_send_error(ctx, status,
+                                            PQgetvalue(res, 0, 3),
+                                            PQgetvalue(res, 0, 4),
+                                            PQgetvalue(res, 0, 5));
+    }
+
+    g = ngx_http_customer_envelope(ctx, ch->kind[0] == 'e'
+                                        ? "Points earned successfully"
+                                        : "Points redeemed successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_json_text(ctx->request->pool, g,
+                                    (u_char *) PQgetvalue(res, 0, 2),
+                                    PQgetlength(res, 0, 2))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, status, g);
+}
+
+
+/*
+ * The Idempotency-Key header: NULL when absent, else 1..100 printable
+ * ASCII characters, NUL-terminated; at most one of them.
+ */
+
+static ngx_int_t
+ngx_http_customer_loyalty_key(ngx_http_customer_ctx_t *ctx, const char **key)
+{
+    u_char           *p;
+    ngx_uint_t        i, n;
+    ngx_str_t        *v;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    *key = NULL;
+    v = NULL;
+    n = 0;
+
+    part = &ctx->request->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Idempotency-Key") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
+                               sizeof("Idempotency-Key") - 1)
+               == 0)
+        {
+            v = &h[i].value;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (n > 1 || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_LOYALTY_KEY_MAX) {
+        goto invalid;
+    }
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] < 0x20 || v->data[i] > 0x7e) {
+            goto invalid;
+        }
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, v->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, v->data, v->len) = '\0';
+    *key = (char *) p;
+
+    return NGX_OK;
+
+invalid:
+
+    if (ngx_http_customer_add_error(ctx, (u_char *) "Idempotency-Key",
+                                    sizeof("Idempotency-Key") - 1,
+                                    "Must be one header of 1 to 100 "
+                                    "printable characters")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A validated member of the body as a NUL-terminated parameter (a
+ * number's or a string's text), or NULL when it is absent.  Sets *failed
+ * when out of memory.
+ */
+
+static char *
+ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_uint_t *failed)
+{
+    u_char                    *p;
+    ngx_http_customer_json_t  *v;
+
+    v = ngx_http_customer_json_member(ctx->body, name);
+
+    if (v == NULL || v->type == NGX_HTTP_CUSTOMER_JSON_NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
+    if (p == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+
+    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
+
+    return (char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                            *p;
+    ngx_str_t                          name, kind, from, to;
+    ngx_uint_t                         invalid, admin;
+    ngx_http_customer_json_t           v;
+    ngx_http_customer_field_t          f;
+    ngx_http_customer_pg_query_t      *q;
+    ngx_http_customer_loyalty_page_t  *pg;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer loyalty transactions");
+
+    pg = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_loyalty_page_t));
+    if (pg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pg;
+    invalid = 0;
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000,
+                                       &pg->page))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100,
+                                       &pg->limit))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    ngx_str_null(&kind);
+
+    if (ngx_http_customer_arg_str(ctx, "kind", &kind) == NGX_OK) {
+        ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+        ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+
+        f.values = ngx_http_customer_loyalty_kinds;
+        v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+        v.str = kind;
+        ngx_str_set(&name, "kind");
+
+        switch (ngx_http_customer_check_enum(ctx, &name, &v, &f)) {
+        case NGX_OK:
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            invalid = 1;
+        }
+    }
+
+    switch (ngx_http_customer_loyalty_time(ctx, "from", &from)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_loyalty_time(ctx, "to", &to)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    /* a Customer's sub, never NULL: NULL would show every record */
+    q->values[1] = admin ? NULL
+                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
+                                             : "");
+    q->values[2] = kind.len ? (char *) kind.data : NULL;
+    q->values[3] = from.len ? (char *) from.data : NULL;
+    q->values[4] = to.len ? (char *) to.data : NULL;
+    q->values[5] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", pg->limit);
+    q->values[6] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_loyalty_list_sql,
+                                       ngx_http_customer_loyalty_listed);
+}
+
+
+/* an RFC 3339 query argument, NUL-terminated; empty when absent */
+
+static ngx_int_t
+ngx_http_customer_loyalty_time(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_str_t *value)
+{
+    ngx_str_t                   path;
+    ngx_http_customer_json_t    v;
+    ngx_http_customer_field_t   f;
+
+    ngx_str_null(value);
+
+    switch (ngx_http_customer_arg_str(ctx, name, value)) {
+    case NGX_DECLINED:
+        ngx_str_null(value);
+        return NGX_OK;
+    case NGX_ERROR:
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+
+    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+    v.str = *value;
+    path.data = (u_char *) name;
+    path.len = ngx_strlen(name);
+
+    return ngx_http_customer_check_timestamp(ctx, &path, &v, &f);
+}
+
+
+static ngx_int_t
+ngx_http_customer_loyalty_listed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    int                                row, n;
+    yajl_gen                           g;
+    ngx_int_t                          total, pages;
+    ngx_http_customer_loyalty_page_t  *pg;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    n = PQntuples(res);
+
+    if (n == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    pg = ctx->data;
+
+    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+    if (total == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pages = (total + pg->limit - 1) / pg->limit;
+
+    g = ngx_http_customer_envelope(ctx,
+                                   "Loyalty transactions retrieved "
+                                   "successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "transactions");
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+
+        if (PQgetisnull(res, row, 1)) {
+            /* the LEFT JOIN's empty page */
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        /* the transaction's columns follow the total */
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
+                                       ngx_http_customer_loyalty_tx_columns,
+                                       NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_customer_gen_lit(g, "pagination");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "currentPage");
+    yajl_gen_integer(g, pg->page);
+    ngx_http_customer_gen_lit(g, "totalPages");
+    yajl_gen_integer(g, pages);
+    ngx_http_customer_gen_lit(g, "totalItems");
+    yajl_gen_integer(g, total);
+    ngx_http_customer_gen_lit(g, "itemsPerPage");
+    yajl_gen_integer(g, pg->limit);
+    ngx_http_customer_gen_lit(g, "hasNextPage");
+    yajl_gen_bool(g, (ngx_int_t) pg->page < pages);
+    ngx_http_customer_gen_lit(g, "hasPreviousPage");
+    yajl_gen_bool(g, pg->page > 1);
+    yajl_gen_map_close(g);
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}

@@ -322,4 +322,33 @@ is($ng->req(GET => '/api/customers/analytics',
     auth => CT::customer_token('x'))->{status}, 403,
     'analytics: a Customer gets 403');
 
+# loyalty and credit figures, with a little of each
+{
+    my ($a, $b) = split /,/, CT::sql($db, q{SELECT string_agg(id::text, ','
+        ORDER BY id) FROM (SELECT id FROM customers
+        WHERE customer_status = 'Active' ORDER BY id LIMIT 2) x});
+    for ([$a, 1200], [$b, 300]) {
+        my ($id, $pts) = @$_;
+        is($ng->req(POST => "/api/customers/$id/loyalty/earn",
+            json => { points => $pts })->{status}, 201, "earn $pts");
+    }
+    is($ng->req(POST => "/api/customers/$b/loyalty/redeem",
+        json => { points => 100 })->{status}, 201, 'redeem 100');
+    for ([$a, 720], [$b, 760]) {
+        is($ng->req(PUT => "/api/customers/$_->[0]/credit-status",
+            json => { creditScore => $_->[1] })->{status}, 200,
+            "credit $_->[1]");
+    }
+    my $d = $ng->req(GET => '/api/customers/analytics')->{json}{data};
+    is($d->{loyalty}{pointsIssued}, 1500, 'analytics: points issued');
+    is($d->{loyalty}{pointsRedeemed}, 100, 'analytics: points redeemed');
+    my $total = CT::sql($db, 'SELECT count(*) FROM customers');
+    is_deeply($d->{loyalty}{customersByTier}, { Bronze => $total - 1,
+        Silver => 1, Gold => 0, Platinum => 0 },
+        'analytics: customers per tier (by lifetime points)');
+    is_deeply($d->{credit}{averageScoreByBand},
+        { Good => 720, 'Very Good' => 760 },
+        'analytics: average credit score per band');
+}
+
 done_testing();

@@ -676,7 +676,7 @@ ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
 {
     int                               row, n;
     yajl_gen                          g;
-    ngx_int_t                         total, pages;
+    ngx_int_t                         total;
     ngx_http_customer_credit_page_t  *pg;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -696,8 +696,6 @@ ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
     if (total == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    pages = (total + pg->limit - 1) / pg->limit;
 
     g = ngx_http_customer_envelope(ctx, pg->message);
     if (g == NULL) {
@@ -729,20 +727,8 @@ ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
 
     yajl_gen_array_close(g);
 
-    ngx_http_customer_gen_lit(g, "pagination");
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "currentPage");
-    yajl_gen_integer(g, pg->page);
-    ngx_http_customer_gen_lit(g, "totalPages");
-    yajl_gen_integer(g, pages);
-    ngx_http_customer_gen_lit(g, "totalItems");
-    yajl_gen_integer(g, total);
-    ngx_http_customer_gen_lit(g, "itemsPerPage");
-    yajl_gen_integer(g, pg->limit);
-    ngx_http_customer_gen_lit(g, "hasNextPage");
-    yajl_gen_bool(g, (ngx_int_t) pg->page < pages);
-    ngx_http_customer_gen_lit(g, "hasPreviousPage");
-    yajl_gen_bool(g, pg->page > 1);
+    ngx_http_customer_gen_pagination(g, pg->page, pg->limit, total,
+                                     pg->page > 1);
     yajl_gen_map_close(g);
 
     yajl_gen_map_close(g);

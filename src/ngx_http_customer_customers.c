@@ -1582,7 +1582,7 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
 {
     int                        row, n;
     yajl_gen                   g;
-    ngx_int_t                  total, pages;
+    ngx_int_t                  total;
     ngx_http_customer_list_t  *l;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
@@ -1599,7 +1599,6 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pages = (total + l->limit - 1) / l->limit;
     n = PQntuples(res);
 
     g = ngx_http_customer_envelope(ctx, "Customers retrieved successfully");
@@ -1635,20 +1634,8 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
 
     yajl_gen_array_close(g);
 
-    ngx_http_customer_gen_lit(g, "pagination");
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "currentPage");
-    yajl_gen_integer(g, l->page);
-    ngx_http_customer_gen_lit(g, "totalPages");
-    yajl_gen_integer(g, pages);
-    ngx_http_customer_gen_lit(g, "totalItems");
-    yajl_gen_integer(g, total);
-    ngx_http_customer_gen_lit(g, "itemsPerPage");
-    yajl_gen_integer(g, l->limit);
-    ngx_http_customer_gen_lit(g, "hasNextPage");
-    yajl_gen_bool(g, (ngx_int_t) l->page < pages);
-    ngx_http_customer_gen_lit(g, "hasPreviousPage");
-    yajl_gen_bool(g, l->page > 1 && !l->cursor);
+    ngx_http_customer_gen_pagination(g, l->page, l->limit, total,
+                                     l->page > 1 && !l->cursor);
     ngx_http_customer_gen_lit(g, "nextCursor");
 
     if (ngx_http_customer_next_cursor(ctx, g, res, l) != NGX_OK) {

@@ -703,3 +703,34 @@ ngx_http_customer_json_member(ngx_http_customer_json_t *obj, const char *name)
 
     return NULL;
 }
+
+
+/*
+ * "pagination": {currentPage, totalPages, totalItems, itemsPerPage,
+ * hasNextPage, hasPreviousPage} as in seed 002, left open: the caller
+ * may add members (a list's nextCursor) and closes it.
+ */
+
+void
+ngx_http_customer_gen_pagination(yajl_gen g, ngx_uint_t page,
+    ngx_uint_t limit, ngx_int_t total, ngx_flag_t previous)
+{
+    ngx_uint_t  pages;
+
+    pages = ((ngx_uint_t) total + limit - 1) / limit;
+
+    ngx_http_customer_gen_lit(g, "pagination");
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "currentPage");
+    yajl_gen_integer(g, page);
+    ngx_http_customer_gen_lit(g, "totalPages");
+    yajl_gen_integer(g, pages);
+    ngx_http_customer_gen_lit(g, "totalItems");
+    yajl_gen_integer(g, total);
+    ngx_http_customer_gen_lit(g, "itemsPerPage");
+    yajl_gen_integer(g, limit);
+    ngx_http_customer_gen_lit(g, "hasNextPage");
+    yajl_gen_bool(g, page < pages);
+    ngx_http_customer_gen_lit(g, "hasPreviousPage");
+    yajl_gen_bool(g, previous != 0);
+}

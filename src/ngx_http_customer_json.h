@@ -74,6 +74,8 @@ ngx_int_t ngx_http_customer_json_result(yajl_gen g, u_char **buf,
 ngx_int_t ngx_http_customer_utf8(u_char *p, size_t len);
 ngx_http_customer_json_t *ngx_http_customer_json_member(
     ngx_http_customer_json_t *obj, const char *name);
+void ngx_http_customer_gen_pagination(yajl_gen g, ngx_uint_t page,
+    ngx_uint_t limit, ngx_int_t total, ngx_flag_t previous);
 
 #define ngx_http_customer_gen_lit(g, s)                                      \
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)

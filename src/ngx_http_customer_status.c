@@ -152,9 +152,16 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
 /*
  * What is due, leased for 60 s to whoever claims it; a customer's rows
  * go in order: none while an older one of the same customer waits.
+ * The same periodic run expires idempotency keys older than 24 hours,
+ * at most 500 a time, skipping rows another worker is deleting.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
-    "UPDATE auth_outbox o SET next_attempt_at = now()"
+    "WITH expired AS (DELETE FROM loyalty_idempotency"
+    " WHERE (customer_id, key) IN (SELECT customer_id, key"
+    " FROM loyalty_idempotency"
+    " WHERE created_at < now() - interval '24 hours'"
+    " LIMIT 500 FOR UPDATE SKIP LOCKED))"
+    " UPDATE auth_outbox o SET next_attempt_at = now()"
     " + interval '60 seconds'"
     " FROM (SELECT id FROM auth_outbox a WHERE delivered_at IS NULL"
     " AND next_attempt_at <= now() AND NOT EXISTS (SELECT 1"

@@ -386,6 +386,41 @@ my ($OTHER, $OTHER_SUB) = make_customer();
 }
 
 
+# --- keys expire after 24 hours -------------------------------------------
+# the outbox run (every worker's customer_outbox_trigger calls it) deletes
+# keys older than 24 hours; a younger one still replays
+
+{
+    my ($id) = make_customer();
+    my $old = change($id, 'earn', { points => 7 }, key => 'old-key');
+    my $young = change($id, 'earn', { points => 9 }, key => 'young-key');
+    is($old->{status}, 201, 'expiry: first earn');
+    is($young->{status}, 201, 'expiry: second earn');
+    CT::sql($db, q{UPDATE loyalty_idempotency SET created_at = now()
+        - interval '25 hours' WHERE customer_id = :'p1'
+        AND key = 'old-key'}, $id);
+    CT::sql($db, q{UPDATE loyalty_idempotency SET created_at = now()
+        - interval '23 hours' WHERE customer_id = :'p1'
+        AND key = 'young-key'}, $id);
+
+    my $r = $ng->req(POST => '/api/customers/internal/outbox',
+        auth => 'service');
+    is($r->{status}, 200, 'expiry: outbox run 200') or diag($r->{body});
+    is(scalar CT::sql($db, q{SELECT string_agg(key, ',' ORDER BY key)
+        FROM loyalty_idempotency WHERE customer_id = :'p1'}, $id),
+        'young-key', 'expiry: the 25 h old key is gone, the 23 h one kept');
+
+    $r = change($id, 'earn', { points => 9 }, key => 'young-key');
+    is($r->{body}, $young->{body}, 'expiry: the young key still replays');
+    is(counts($id), '2 16 16', 'expiry: the replay wrote nothing');
+
+    $r = change($id, 'earn', { points => 7 }, key => 'old-key');
+    is($r->{status}, 201, 'expiry: the expired key is a new request');
+    isnt($r->{json}{data}{transactionId},
+        $old->{json}{data}{transactionId}, 'expiry: a new transaction');
+    is(counts($id), '3 23 23', 'expiry: it was written');
+}
+
 # --- the ledger list ----------------------------------------------------------
 
 {

@@ -72,7 +72,6 @@ static ngx_int_t ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_marked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static char *ngx_http_customer_credit_sub(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_page(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_credit_page_t *pg);
 
@@ -300,19 +299,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
 };
 
 
-/* the Customer's sub, or NULL for an Administrator: never NULL otherwise */
-
-static char *
-ngx_http_customer_credit_sub(ngx_http_customer_ctx_t *ctx)
-{
-    if (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) {
-        return NULL;
-    }
-
-    return ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
-}
-
-
 static ngx_int_t
 ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
 {
@@ -337,7 +323,7 @@ ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
     }
 
     q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_credit_sub(ctx);
+    q->values[1] = ngx_http_customer_own_sub(ctx);
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_credit_get_sql,
@@ -655,7 +641,7 @@ ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
     }
 
     q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_credit_sub(ctx);
+    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = (char *) p;
     p = ngx_sprintf(p, "%ui%Z", pg->limit);
     q->values[3] = (char *) p;
@@ -800,7 +786,7 @@ ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = (char *) p;
-    q->values[2] = ngx_http_customer_credit_sub(ctx);
+    q->values[2] = ngx_http_customer_own_sub(ctx);
     q->values[3] = v->boolean ? "true" : "false";
 
     return ngx_http_customer_query_run(ctx, q,

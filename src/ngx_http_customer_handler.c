@@ -1041,6 +1041,23 @@ ngx_http_customer_is_uuid(ngx_str_t *s)
 }
 
 
+/*
+ * The parameter that limits a statement to the caller's own record: NULL
+ * for an Administrator (every record), else the token's sub, and never
+ * NULL for a Customer (NULL would show every record).
+ */
+
+char *
+ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx)
+{
+    if (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) {
+        return NULL;
+    }
+
+    return ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
+}
+
+
 /* the path's customer id: a UUID, NUL-terminated for libpq */
 
 ngx_int_t

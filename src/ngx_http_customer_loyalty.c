@@ -235,7 +235,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
 static ngx_int_t
 ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_uint_t                     admin;
     ngx_http_customer_pg_query_t  *q;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
@@ -256,14 +255,9 @@ ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
-
     q->values[0] = (char *) ctx->params[0].data;
 
-    /* a Customer's sub, never NULL: NULL would show every record */
-    q->values[1] = admin ? NULL
-                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
-                                             : "");
+    q->values[1] = ngx_http_customer_own_sub(ctx);
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_loyalty_get_sql,
@@ -612,7 +606,7 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
 {
     u_char                            *p;
     ngx_str_t                          name, kind, from, to;
-    ngx_uint_t                         invalid, admin;
+    ngx_uint_t                         invalid;
     ngx_http_customer_json_t           v;
     ngx_http_customer_field_t          f;
     ngx_http_customer_pg_query_t      *q;
@@ -715,14 +709,9 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
-
     q->values[0] = (char *) ctx->params[0].data;
 
-    /* a Customer's sub, never NULL: NULL would show every record */
-    q->values[1] = admin ? NULL
-                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
-                                             : "");
+    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = kind.len ? (char *) kind.data : NULL;
     q->values[3] = from.len ? (char *) from.data : NULL;
     q->values[4] = to.len ? (char *) to.data : NULL;

@@ -148,6 +148,7 @@ ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
 ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
+char *ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx);
 char *ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
     const char **version);

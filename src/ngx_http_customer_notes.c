@@ -346,10 +346,7 @@ ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) ctx->params[0].data;
 
-    /* a Customer's sub, never NULL: NULL would show every record */
-    q->values[1] = admin ? NULL
-                         : (ctx->who.sub.len ? (char *) ctx->who.sub.data
-                                             : "");
+    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = admin ? "true" : "false";
     q->values[3] = type.len ? (char *) type.data : NULL;
     q->values[4] = important;

@@ -1317,8 +1317,6 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     ngx_int_t                      rc;
     ngx_str_t                      status, type, sort, order;
     ngx_uint_t                     s, d, invalid;
-    ngx_http_customer_field_t      f;
-    ngx_http_customer_json_t       v;
     ngx_http_customer_list_t      *l;
     ngx_http_customer_pg_query_t  *q;
 
@@ -1336,28 +1334,21 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     rc = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100, &l->limit);
     invalid |= (rc != NGX_OK);
 
-    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
-    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
-
-    ngx_str_null(&status);
-    ngx_str_null(&type);
-
-    if (ngx_http_customer_arg_str(ctx, "status", &status) == NGX_OK) {
-        v.str = status;
-        f.values = ngx_http_customer_statuses;
-        ngx_str_set(&sort, "status");
-        invalid |= (ngx_http_customer_check_enum(ctx, &sort, &v, &f)
-                    != NGX_OK);
+    rc = ngx_http_customer_arg_enum(ctx, "status",
+                                    ngx_http_customer_statuses, &status);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_customer_arg_str(ctx, "type", &type) == NGX_OK) {
-        v.str = type;
-        f.values = ngx_http_customer_types;
-        ngx_str_set(&sort, "type");
-        invalid |= (ngx_http_customer_check_enum(ctx, &sort, &v, &f)
-                    != NGX_OK);
+    invalid |= (rc == NGX_ABORT);
+
+    rc = ngx_http_customer_arg_enum(ctx, "type", ngx_http_customer_types,
+                                    &type);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    invalid |= (rc == NGX_ABORT);
 
     s = 0;
 

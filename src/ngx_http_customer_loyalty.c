@@ -605,10 +605,8 @@ static ngx_int_t
 ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
 {
     u_char                            *p;
-    ngx_str_t                          name, kind, from, to;
+    ngx_str_t                          kind, from, to;
     ngx_uint_t                         invalid;
-    ngx_http_customer_json_t           v;
-    ngx_http_customer_field_t          f;
     ngx_http_customer_pg_query_t      *q;
     ngx_http_customer_loyalty_page_t  *pg;
 
@@ -655,25 +653,16 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    ngx_str_null(&kind);
-
-    if (ngx_http_customer_arg_str(ctx, "kind", &kind) == NGX_OK) {
-        ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-        ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
-
-        f.values = ngx_http_customer_loyalty_kinds;
-        v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
-        v.str = kind;
-        ngx_str_set(&name, "kind");
-
-        switch (ngx_http_customer_check_enum(ctx, &name, &v, &f)) {
-        case NGX_OK:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
+    switch (ngx_http_customer_arg_enum(ctx, "kind",
+                                       ngx_http_customer_loyalty_kinds, &kind))
+    {
+    case NGX_OK:
+    case NGX_DECLINED:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
     }
 
     switch (ngx_http_customer_loyalty_time(ctx, "from", &from)) {

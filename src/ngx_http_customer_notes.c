@@ -246,11 +246,9 @@ static ngx_int_t
 ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
 {
     u_char                          *p;
-    ngx_str_t                        name, type;
+    ngx_str_t                        type;
     ngx_uint_t                       invalid, admin;
     const char                      *important;
-    ngx_http_customer_json_t         v;
-    ngx_http_customer_field_t        f;
     ngx_http_customer_pg_query_t    *q;
     ngx_http_customer_notes_page_t  *pg;
 
@@ -297,25 +295,16 @@ ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    ngx_str_null(&type);
-
-    if (ngx_http_customer_arg_str(ctx, "noteType", &type) == NGX_OK) {
-        ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-        ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
-
-        f.values = ngx_http_customer_note_types;
-        v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
-        v.str = type;
-        ngx_str_set(&name, "noteType");
-
-        switch (ngx_http_customer_check_enum(ctx, &name, &v, &f)) {
-        case NGX_OK:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
+    switch (ngx_http_customer_arg_enum(ctx, "noteType",
+                                       ngx_http_customer_note_types, &type))
+    {
+    case NGX_OK:
+    case NGX_DECLINED:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
     }
 
     switch (ngx_http_customer_notes_flag(ctx, "isImportant", &important)) {

@@ -415,6 +415,43 @@ ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
+
+/*
+ * A query argument that must be one of values: NGX_OK with it in value,
+ * NGX_DECLINED when it is absent, NGX_ABORT when it is none of them (the
+ * error is recorded for the 400), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
+    const char **values, ngx_str_t *value)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  path;
+    ngx_http_customer_json_t   v;
+    ngx_http_customer_field_t  f;
+
+    ngx_str_null(value);
+
+    rc = ngx_http_customer_arg_str(ctx, name, value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+
+    f.values = values;
+    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+    v.str = *value;
+    path.data = (u_char *) name;
+    path.len = ngx_strlen(name);
+
+    rc = ngx_http_customer_check_enum(ctx, &path, &v, &f);
+
+    return (rc == NGX_OK || rc == NGX_ERROR) ? rc : NGX_ABORT;
+}
+
 ngx_int_t
 ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)

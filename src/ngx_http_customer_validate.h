@@ -70,6 +70,8 @@ ngx_int_t ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx,
+    const char *name, const char **values, ngx_str_t *value);
 ngx_int_t ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);

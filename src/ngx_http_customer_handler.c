@@ -25,6 +25,7 @@
 
 static void ngx_http_customer_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
 static ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
@@ -65,7 +66,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     /* a JSON body is read when the route takes one and one came */
 
     body = ctx->route
-           && (ctx->route->json_body == 1
+           && (ctx->route->json_body & 1
                || (ctx->route->json_body == 2
                    && (r->headers_in.content_length_n > 0
                        || r->headers_in.chunked)));
@@ -121,7 +122,8 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (ngx_http_customer_json_type(r) != NGX_OK) {
+    if (ctx->route->json_body != 3 && ngx_http_customer_json_type(r) != NGX_OK)
+    {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -132,8 +134,12 @@ ngx_http_customer_handler(ngx_http_request_t *r)
                    "Content-Type", "The body must be application/json");
     }
 
-    if (clcf->client_max_body_size
-        && r->headers_in.content_length_n > clcf->client_max_body_size)
+    /* a body is kept in memory: the module never reads a file */
+
+    if ((clcf->client_max_body_size
+         && r->headers_in.content_length_n > clcf->client_max_body_size)
+        || r->headers_in.content_length_n
+           > (off_t) clcf->client_body_buffer_size)
     {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -469,7 +475,9 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+    if (ctx->route->json_body != 3
+        && (r->request_body == NULL || r->request_body->bufs == NULL))
+    {
         rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
                                           "Malformed JSON", "body",
                                           "A JSON body is required");
@@ -477,11 +485,28 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (r->request_body->temp_file) {
-        /* reading a file would block the worker: JSON must fit in memory */
+    if (r->request_body && r->request_body->temp_file) {
+        /* reading a file would block the worker: bodies must fit memory */
+        r->keepalive = 0;
         rc = ngx_http_customer_send_error(ctx,
                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "Payload too large",
                   "body", "The body is larger than client_body_buffer_size");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->route->json_body == 3) {
+        /* any bytes, perhaps none: the route reads ctx->raw */
+        rc = ngx_http_customer_raw_body(ctx);
+
+        if (rc == NGX_OK) {
+            rc = ctx->route->handler(ctx);
+        }
+
+        if (rc == NGX_DONE) {
+            return;
+        }
+
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -559,6 +584,59 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* the body's bytes in one piece in ctx->raw; "" when there are none */
+
+static ngx_int_t
+ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_str_set(&ctx->raw, "");
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        /* request_body_in_single_buf: the usual case, no copy */
+        if (cl->buf->last > cl->buf->pos) {
+            /* an empty buffer's pos may be NULL: that would be SQL NULL */
+            ctx->raw.data = cl->buf->pos;
+            ctx->raw.len = cl->buf->last - cl->buf->pos;
+        }
+
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->raw.data = p;
+    ctx->raw.len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -646,8 +724,26 @@ ngx_int_t
 ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     yajl_gen g)
 {
-    u_char              *data;
-    size_t               len;
+    u_char     *data;
+    size_t      len;
+    ngx_str_t   type;
+
+    if (g == NULL || ngx_http_customer_json_result(g, &data, &len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_customer_send_bytes(ctx, status, &type, data, len);
+}
+
+
+/* an answer of any type: the status, our headers, the bytes */
+
+ngx_int_t
+ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len)
+{
     ngx_int_t            rc;
     ngx_buf_t           *b;
     ngx_chain_t          out;
@@ -655,10 +751,6 @@ ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_http_request_t  *r;
 
     r = ctx->request;
-
-    if (g == NULL || ngx_http_customer_json_result(g, &data, &len) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
@@ -668,7 +760,7 @@ ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         ngx_str_set(&r->headers_out.status_line,
                     "422 Unprocessable Entity");
     }
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type = *type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -1063,26 +1155,119 @@ ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx)
 ngx_int_t
 ngx_http_customer_id(ngx_http_customer_ctx_t *ctx)
 {
+    return ngx_http_customer_uuid_param(ctx, 0, "customerId");
+}
+
+
+/*
+ * The path's n-th parameter, which must be a UUID, made NUL-terminated
+ * for libpq; otherwise an error under name and NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx, ngx_uint_t n,
+    const char *name)
+{
     u_char  *p;
 
-    if (!ngx_http_customer_is_uuid(&ctx->params[0])) {
-        ngx_http_customer_add_error(ctx, (u_char *) "customerId",
-                                    sizeof("customerId") - 1,
+    if (!ngx_http_customer_is_uuid(&ctx->params[n])) {
+        ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
                                     "Must be a UUID");
         return NGX_DECLINED;
     }
 
     /* a NUL-terminated copy for libpq */
 
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[n].len + 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
+    *ngx_cpymem(p, ctx->params[n].data, ctx->params[n].len) = '\0';
+    ctx->params[n].data = p;
 
     return NGX_OK;
+}
+
+
+/* page (1..) and limit (1..100, 20): NGX_OK, NGX_DECLINED or NGX_ERROR */
+
+ngx_int_t
+ngx_http_customer_page_args(ngx_http_customer_ctx_t *ctx, ngx_uint_t *page,
+    ngx_uint_t *limit)
+{
+    ngx_int_t  rc, rc2;
+
+    rc = ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, page);
+    rc2 = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100, limit);
+
+    if (rc == NGX_ERROR || rc2 == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return (rc == NGX_OK && rc2 == NGX_OK) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A page of a list whose statement answers the total in the first
+ * column and the items' columns after it, one row with NULL items for an
+ * empty page (a LEFT JOIN), no row at all when the owner is not found.
+ */
+
+ngx_int_t
+ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx, PGresult *res,
+    const char *message, const char *name, ngx_http_customer_column_t *cols,
+    int ncols, ngx_uint_t page, ngx_uint_t limit)
+{
+    int        row, n;
+    yajl_gen   g;
+    ngx_int_t  total;
+
+    n = PQntuples(res);
+
+    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+    if (total == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g = ngx_http_customer_envelope(ctx, message);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_cstr(g, name);
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+
+        if (PQgetisnull(res, row, 1)) {
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
+                                       cols, ncols)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_customer_gen_pagination(g, page, limit, total, page > 1);
+    yajl_gen_map_close(g);
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
 }
 
 

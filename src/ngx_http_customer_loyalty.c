@@ -146,7 +146,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
     " WHERE min_points > coalesce(a.lifetime_points, 0)"
     " ORDER BY min_points LIMIT 1) n ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, ""
+    2, 0, 0, "", 0, 0
 };
 
 
@@ -209,7 +209,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " SELECT status, same, CASE WHEN status < 300 THEN response END,"
     " response::json->>'message', response::json->>'field',"
     " response::json->>'detail' FROM o",
-    8, 0, 0, ""
+    8, 0, 0, "", 0, 0
 };
 
 
@@ -228,7 +228,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
     NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
     " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7) t ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    7, 0, 0, ""
+    7, 0, 0, "", 0, 0
 };
 
 

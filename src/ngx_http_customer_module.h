@@ -57,7 +57,8 @@ typedef struct {
     ngx_http_customer_handler_pt    handler;
     ngx_uint_t                      access;    /* NGX_HTTP_CUSTOMER_ADMIN.. */
     unsigned                        json_body:2;   /* 1: a JSON body,
-                                                      2: one, or none */
+                                                      2: one, or none,
+                                                      3: any bytes */
     ngx_uint_t                      id;            /* set at start */
 } ngx_http_customer_route_t;
 
@@ -94,6 +95,7 @@ struct ngx_http_customer_ctx_s {
     ngx_str_t                       params[NGX_HTTP_CUSTOMER_MAX_PARAMS];
     ngx_uint_t                      nparams;
     ngx_http_customer_json_t       *body;          /* parsed JSON body */
+    ngx_str_t                       raw;           /* or its bytes */
     ngx_array_t                    *errors;        /* of ..._error_t */
     ngx_str_t                       etag;          /* "\"<version>\"" */
     ngx_http_customer_principal_t   who;           /* the caller */
@@ -131,6 +133,8 @@ yajl_gen ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx,
     const char *message);
 ngx_int_t ngx_http_customer_send(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
 ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols);
@@ -148,6 +152,14 @@ ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
 ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t n, const char *name);
+ngx_int_t ngx_http_customer_page_args(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t *page, ngx_uint_t *limit);
+ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,
+    PGresult *res, const char *message, const char *name,
+    ngx_http_customer_column_t *cols, int ncols, ngx_uint_t page,
+    ngx_uint_t limit);
 char *ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx);
 char *ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
@@ -189,6 +201,9 @@ extern ngx_http_customer_route_t  ngx_http_customer_financial_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_credit_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_preferences_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_documents_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[];
 ngx_int_t ngx_http_customer_trigger_init(ngx_cycle_t *cycle,
     ngx_http_customer_main_conf_t *cmcf);
 ngx_int_t ngx_http_customer_customers_init(ngx_cycle_t *cycle);

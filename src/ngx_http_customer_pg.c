@@ -704,8 +704,9 @@ static void
 ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q)
 {
+    int                           formats[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
     PGconn                       *pg;
-    ngx_uint_t                    id, i;
+    ngx_uint_t                    id, i, n;
     ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_stmt_t  *stmt;
     ngx_http_customer_pg_pool_t  *pool;
@@ -764,8 +765,16 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         slot->groups = 2;
     }
 
+    if (stmt->binary) {
+        for (n = 0; n < stmt->nparams; n++) {
+            formats[n] = (stmt->binary >> n) & 1;
+        }
+    }
+
     if (!PQsendQueryPrepared(pg, stmt->name, stmt->nparams, q->values,
-                             NULL, NULL, 0))
+                             stmt->binary ? q->lengths : NULL,
+                             stmt->binary ? formats : NULL,
+                             stmt->bytes ? 1 : 0))
     {
         ngx_http_customer_pg_abort(pc, 0);
         return;

@@ -54,6 +54,10 @@ typedef struct {
     ngx_uint_t                        shared;
     ngx_uint_t                        id;        /* 1.., set on first use */
     char                              name[8];   /* "c<id>" */
+    ngx_uint_t                        binary;    /* params sent as bytes:
+                                                    bit n for $n+1, their
+                                                    lengths in q->lengths */
+    ngx_uint_t                        bytes;     /* results in binary */
 } ngx_http_customer_pg_stmt_t;
 
 
@@ -61,6 +65,7 @@ struct ngx_http_customer_pg_query_s {
     ngx_queue_t                       queue;     /* in pool->waiting */
     ngx_http_customer_pg_stmt_t      *stmt;
     const char                       *values[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
+    int                               lengths[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
     ngx_http_customer_pg_handler_pt   handler;
     void                             *data;
     ngx_log_t                        *log;

@@ -422,6 +422,67 @@ ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
  * error is recorded for the 400), NGX_ERROR.
  */
 
+/*
+ * A query argument checked as a body member would be: NGX_OK with the
+ * (perhaps trimmed) value NUL-terminated, NGX_DECLINED when absent,
+ * NGX_ABORT when invalid (the error recorded), or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_http_customer_check_pt check, ngx_uint_t min, ngx_uint_t max,
+    ngx_str_t *value)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  path;
+    ngx_http_customer_json_t   v;
+    ngx_http_customer_field_t  f;
+
+    ngx_str_null(value);
+
+    rc = ngx_http_customer_arg_str(ctx, name, value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
+
+    f.min = min;
+    f.max = max;
+    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
+    v.str = *value;
+    path.data = (u_char *) name;
+    path.len = ngx_strlen(name);
+
+    rc = check(ctx, &path, &v, &f);
+
+    if (rc == NGX_OK) {
+        /* trimming only moves the ends inside the NUL-terminated copy */
+        *value = v.str;
+        value->data[value->len] = '\0';
+    }
+
+    return (rc == NGX_OK || rc == NGX_ERROR) ? rc : NGX_ABORT;
+}
+
+
+/* a UUID, as a query argument */
+
+ngx_int_t
+ngx_http_customer_check_uuid(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING
+        || !ngx_http_customer_is_uuid(&v->str))
+    {
+        return ngx_http_customer_fail(ctx, path, "Must be a UUID");
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
     const char **values, ngx_str_t *value)
@@ -660,6 +721,131 @@ ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_failf(ctx, path,
                                        "Must be within the last %ui years",
                                        f->max, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A calendar date as YYYY-MM-DD in the years 1900..9999; f->max 1: not
+ * after today (UTC).
+ */
+
+ngx_int_t
+ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_tm_t    tm;
+    ngx_uint_t  y, m, d;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 10
+        || !ngx_http_customer_date(v->str.data, &y, &m, &d)
+        || y < 1900 || y > 9999)
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be a date as YYYY-MM-DD");
+    }
+
+    if (f->max != 1) {
+        return NGX_OK;
+    }
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    if (y * 10000 + m * 100 + d
+        > (ngx_uint_t) (tm.ngx_tm_year * 10000 + tm.ngx_tm_mon * 100
+                        + tm.ngx_tm_mday))
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must not be in the future");
+    }
+
+    return NGX_OK;
+}
+
+
+/* a model year: from the first car (1886) to next year */
+
+ngx_int_t
+ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_int_t  n;
+    ngx_tm_t   tm;
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    n = NGX_ERROR;
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER && v->str.len == 4) {
+        n = ngx_atoi(v->str.data, v->str.len);
+    }
+
+    if (n < 1886 || n > tm.ngx_tm_year + 1) {
+        return ngx_http_customer_failf(ctx, path,
+                                       "Must be a year from 1886 to %ui",
+                                       (ngx_uint_t) tm.ngx_tm_year + 1, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A VIN (ISO 3779): 17 of the digits and capitals but I, O and Q, with
+ * the North American check digit in position 9 (FMVSS 115): letters
+ * transliterated to numbers, weighted by position, the sum modulo 11,
+ * 10 written X.  Lower case is accepted and made upper case in place.
+ */
+
+ngx_int_t
+ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    u_char      c, *p;
+    ngx_uint_t  i, sum, n;
+
+    static ngx_uint_t  weights[] = { 8, 7, 6, 5, 4, 3, 2, 10, 0,
+                                     9, 8, 7, 6, 5, 4, 3, 2 };
+
+    /* A..Z; 0 for I, O, Q, which a VIN never contains */
+    static ngx_uint_t  values[] = { 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4,
+                                    5, 0, 7, 0, 9, 2, 3, 4, 5, 6, 7, 8, 9 };
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 17) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be a VIN of 17 characters");
+    }
+
+    p = v->str.data;
+    sum = 0;
+
+    for (i = 0; i < 17; i++) {
+        c = ngx_toupper(p[i]);
+        p[i] = c;
+
+        if (c >= '0' && c <= '9') {
+            n = c - '0';
+
+        } else if (c >= 'A' && c <= 'Z' && values[c - 'A']) {
+            n = values[c - 'A'];
+
+        } else {
+            return ngx_http_customer_fail(ctx, path,
+                                          "Must contain only digits and "
+                                          "letters other than I, O and Q");
+        }
+
+        sum += n * weights[i];
+    }
+
+    sum %= 11;
+
+    if (p[8] != (sum == 10 ? 'X' : '0' + sum)) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "The check digit (position 9) does "
+                                      "not match: not a valid VIN");
     }
 
     return NGX_OK;

@@ -72,6 +72,12 @@ ngx_int_t ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **values, ngx_str_t *value);
+ngx_int_t ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_http_customer_check_pt check, ngx_uint_t min,
+    ngx_uint_t max, ngx_str_t *value);
+ngx_int_t ngx_http_customer_check_uuid(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
@@ -88,6 +94,15 @@ ngx_int_t ngx_http_customer_check_money_delta(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_timestamp(ngx_http_customer_ctx_t *ctx,

@@ -1,0 +1,173 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+/*
+ * The customer dashboard (issue 7): the profile summary, the vehicles
+ * with their service status, the documents expiring within 30 days, the
+ * latest important notes, the loyalty account and the credit status, in
+ * one answer built by one statement: each part is a jsonb sub-select, so
+ * the number of queries does not grow with the number of vehicles,
+ * documents or notes.  A Customer reads only its own, and never private
+ * notes.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_DASHBOARD_SQL(key)                                 \
+    "SELECT jsonb_build_object('id', c.id, 'userId', c.user_id,"            \
+    " 'fullName', c.full_name, 'email', c.email,"                           \
+    " 'contactNumber', c.contact_number,"                                   \
+    " 'customerStatus', c.customer_status,"                                 \
+    " 'customerType', c.customer_type, 'isVerified', c.is_verified,"        \
+    " 'customerSince', api_ts(c.customer_since),"                           \
+    " 'totalOrders', c.total_orders,"                                       \
+    " 'totalOrderValue', c.total_order_value),"                             \
+    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', v.id,"            \
+    " 'make', v.make, 'model', v.model, 'year', v.year, 'vin', v.vin,"      \
+    " 'licensePlate', v.license_plate, 'mileage', v.mileage,"               \
+    " 'serviceStatus', service_status(v)) ORDER BY v.created_at, v.id),"    \
+    " '[]') FROM vehicles v WHERE v.customer_id = c.id),"                   \
+    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id,"            \
+    " 'type', d.type, 'title', d.title, 'vehicleId', d.vehicle_id,"         \
+    " 'expiresAt', d.expires_at,"                                           \
+    " 'daysRemaining', d.expires_at - api_today())"                         \
+    " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                 \
+    " WHERE d.customer_id = c.id"                                           \
+    " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"          \
+    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id,"            \
+    " 'content', n.content, 'noteType', n.note_type,"                       \
+    " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"        \
+    " ORDER BY n.created_at DESC, n.id DESC), '[]')"                        \
+    " FROM (SELECT * FROM customer_notes WHERE customer_id = c.id"          \
+    " AND is_important AND ($2::text IS NULL OR NOT is_private)"            \
+    " ORDER BY created_at DESC, id DESC LIMIT 5) n),"                       \
+    " (SELECT jsonb_build_object('balance', a.balance,"                     \
+    " 'lifetimePoints', a.lifetime_points,"                                 \
+    " 'tier', loyalty_tier(a.lifetime_points))"                             \
+    " FROM loyalty_accounts a WHERE a.customer_id = c.id),"                 \
+    " (SELECT jsonb_build_object('creditScore', s.credit_score,"            \
+    " 'band', s.band, 'lastUpdated', api_ts(s.last_updated))"               \
+    " FROM credit_status s WHERE s.customer_id = c.id)"                     \
+    " FROM customers c WHERE c." key " = $1"                                \
+    " AND ($2::text IS NULL OR c.user_id = $2::text)"
+
+
+static ngx_int_t ngx_http_customer_dashboard_get(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_dashboard_me(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_dashboard_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
+/* the literal /me path before the "{}" pattern that would also match it */
+ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/dashboard",
+      ngx_http_customer_dashboard_me, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/dashboard",
+      ngx_http_customer_dashboard_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_dashboard_columns[] = {
+    { "customer", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "vehicles", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "expiringDocuments", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "importantNotes", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "loyalty", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "creditStatus", NGX_HTTP_CUSTOMER_COL_JSON }
+};
+
+
+/* $1 the customer's id (or userId for /me), $2 a Customer's sub or NULL */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_sql = {
+    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("id"), 2, 0, 0, "", 0, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
+    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("user_id"), 2, 0, 0, "", 0, 0
+};
+
+
+static ngx_int_t
+ngx_http_customer_dashboard_get(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_dashboard_sql,
+                                       ngx_http_customer_dashboard_done);
+}
+
+
+/* the caller's own record: the token's sub is its userId */
+
+static ngx_int_t
+ngx_http_customer_dashboard_me(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->by_user = 1;
+
+    /* the sub is NUL-terminated in the request pool */
+
+    q->values[0] = ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_dashboard_me_sql,
+                                       ngx_http_customer_dashboard_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_dashboard_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
+                                      "Dashboard retrieved successfully",
+                                      res,
+                                      ngx_http_customer_dashboard_columns, 6);
+}

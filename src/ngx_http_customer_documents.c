@@ -1,0 +1,827 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_validate.h"
+
+
+/*
+ * Documents (issue 7, seed 004): the request body is the file, of any
+ * type and perhaps empty, its metadata in the query.  The bytes go to
+ * PostgreSQL as a binary parameter, into document_contents, in the same
+ * statement as the metadata row with the size and SHA-256 computed there:
+ * a document is stored whole or not at all, and survives restarts.  The
+ * body must fit in memory (client_body_buffer_size) and within
+ * client_max_body_size; the handler answers 413 otherwise, before any
+ * query.  The content comes back as binary results, byte for byte.  A
+ * Customer reaches only its own record's documents and never an
+ * identity document's content.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS                                   \
+    "d.id, d.customer_id, d.vehicle_id, d.type, d.title, d.filename,"       \
+    " d.content_type, d.size, d.sha256, d.expires_at,"                      \
+    " api_ts(d.created_at) AS created, d.created_by"
+
+#define NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS  12
+
+/* after the columns on upload: the customer's id, NULL when not found */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER  12
+
+/* the document $1, when the caller ($2: a Customer's sub) may reach it */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_OWN                                       \
+    " JOIN customers c ON c.id = d.customer_id"                             \
+    " WHERE d.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)"
+
+#define NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING                                  \
+    " expires_at BETWEEN api_today() AND api_today() + $1::integer"
+
+/* the content's columns, in binary */
+#define NGX_HTTP_CUSTOMER_CONTENT_TYPE      0
+#define NGX_HTTP_CUSTOMER_CONTENT_MIME      1
+#define NGX_HTTP_CUSTOMER_CONTENT_FILENAME  2
+#define NGX_HTTP_CUSTOMER_CONTENT_SHA256    3
+#define NGX_HTTP_CUSTOMER_CONTENT_BYTES     4
+
+
+typedef struct {
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_documents_page_t;
+
+
+static ngx_int_t ngx_http_customer_documents_upload(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_list(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_expiring(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_get(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_delete(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_content(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_by_id(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_documents_uploaded(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_documents_found(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_documents_deleted(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_documents_listed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_documents_send_content(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_documents_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
+    u_char *name, size_t len, size_t *size);
+static ngx_int_t ngx_http_customer_documents_missing(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_check_filename(
+    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+
+
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+
+/* expiring-soon before the "{}" pattern that would also match it */
+ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
+    { NGX_HTTP_POST, "/api/customers/{}/documents",
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/documents",
+      ngx_http_customer_documents_list, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_GET, "/api/documents/expiring-soon",
+      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0 },
+    { NGX_HTTP_GET, "/api/documents/{}",
+      ngx_http_customer_documents_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_DELETE, "/api/documents/{}",
+      ngx_http_customer_documents_delete, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_GET, "/api/documents/{}/content",
+      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
+};
+
+
+static const char  *ngx_http_customer_document_types[] = {
+    "insurance", "registration", "service", "identity", "other", NULL
+};
+
+
+/* the expiring-soon list adds daysRemaining */
+static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
+    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "type", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "title", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "filename", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "contentType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "size", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "sha256", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "expiresAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "daysRemaining", NGX_HTTP_CUSTOMER_COL_NUMBER }
+};
+
+
+/*
+ * $1 the customer, $2 the caller's sub or NULL, $3 type, $4 title,
+ * $5 filename, $6 vehicle or NULL, $7 content type, $8 expiry or NULL,
+ * $9 the bytes (binary), $10 who.  Always one row: NULL columns when
+ * nothing was stored, then the customer's id (NULL: no such customer,
+ * otherwise the vehicle is not the customer's).
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_upload_sql = {
+    "WITH c AS (SELECT id FROM customers WHERE id = $1"
+    " AND ($2::text IS NULL OR user_id = $2::text)),"
+    " d AS (INSERT INTO documents AS d (customer_id, vehicle_id, type,"
+    " title, filename, content_type, size, sha256, expires_at, created_by)"
+    " SELECT c.id, $6::uuid, $3::text, $4::text, $5::text, $7::text,"
+    " octet_length($9::bytea), encode(sha256($9::bytea), 'hex'), $8::date,"
+    " $10::text FROM c"
+    " WHERE $6::uuid IS NULL OR EXISTS (SELECT 1 FROM vehicles"
+    " WHERE id = $6::uuid AND customer_id = c.id)"
+    " RETURNING d.*),"
+    " x AS (INSERT INTO document_contents (document_id, content)"
+    " SELECT d.id, $9::bytea FROM d)"
+    " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ", (SELECT id FROM c)"
+    " FROM (SELECT 1) s LEFT JOIN d ON true",
+    10, 0, 0, "", 1 << 8, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql = {
+    "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS " FROM documents d"
+    NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
+    2, 1, 0, "", 0, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
+    "DELETE FROM documents d USING customers c"
+    " WHERE d.id = $1 AND c.id = d.customer_id"
+    " AND ($2::text IS NULL OR c.user_id = $2::text)"
+    " RETURNING d.id, api_ts(now())",
+    2, 0, 0, "", 0, 0
+};
+
+/* text columns in binary are their bytes: only the content is bytea */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_content_sql = {
+    "SELECT d.type, d.content_type, d.filename, d.sha256, x.content"
+    " FROM documents d JOIN document_contents x ON x.document_id = d.id"
+    NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
+    2, 0, 0, "", 0, 1
+};
+
+/* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
+    "SELECT n.total, d.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM documents"
+    " WHERE customer_id = c.id AND ($3::text IS NULL OR type = $3::text)) n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
+    " FROM documents d WHERE d.customer_id = c.id"
+    " AND ($3::text IS NULL OR d.type = $3::text)"
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5) d ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    5, 0, 0, "", 0, 0
+};
+
+/* $1 days, $2 limit, $3 offset; soonest first */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
+    = {
+    "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents"
+    " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING ") n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
+    " d.expires_at - api_today() AS days FROM documents d"
+    " WHERE d." NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING
+    " ORDER BY d.expires_at, d.created_at, d.id LIMIT $2 OFFSET $3) d"
+    " ON true",
+    3, 0, 0, "", 0, 0
+};
+
+
+static ngx_int_t
+ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_str_t                      type, title, filename, expires, vehicle;
+    ngx_str_t                      mime;
+    ngx_uint_t                     i, invalid;
+    ngx_http_request_t            *r;
+    ngx_http_customer_pg_query_t  *q;
+
+    r = ctx->request;
+    invalid = 0;
+
+    switch (ngx_http_customer_arg_enum(ctx, "type",
+                                       ngx_http_customer_document_types,
+                                       &type))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    case NGX_DECLINED:
+        ngx_http_customer_add_error(ctx, (u_char *) "type", 4,
+                                    "Field is required");
+        /* fall through */
+    default:
+        invalid = 1;
+    }
+
+    rc = ngx_http_customer_arg_check(ctx, "title",
+                                     ngx_http_customer_check_line, 1, 200,
+                                     &title);
+    if (rc == NGX_DECLINED) {
+        ngx_http_customer_add_error(ctx, (u_char *) "title", 5,
+                                    "Field is required");
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    invalid |= (rc != NGX_OK);
+
+    rc = ngx_http_customer_arg_check(ctx, "filename",
+                                     ngx_http_customer_check_filename, 1, 255,
+                                     &filename);
+    if (rc == NGX_DECLINED) {
+        filename = title;
+    }
+
+    invalid |= (rc == NGX_ABORT);
+
+    rc = ngx_http_customer_arg_check(ctx, "expiresAt",
+                                     ngx_http_customer_check_date, 0, 0,
+                                     &expires);
+    invalid |= (rc == NGX_ABORT);
+
+    rc = ngx_http_customer_arg_check(ctx, "vehicleId",
+                                     ngx_http_customer_check_uuid, 0, 0,
+                                     &vehicle);
+    invalid |= (rc == NGX_ABORT);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the Content-Type as sent: printable ASCII, at most 255 */
+
+    ngx_str_set(&mime, "application/octet-stream");
+
+    if (r->headers_in.content_type) {
+        mime = r->headers_in.content_type->value;
+
+        for (i = 0; i < mime.len; i++) {
+            if (mime.data[i] < 0x20 || mime.data[i] > 0x7e) {
+                break;
+            }
+        }
+
+        if (mime.len == 0 || mime.len > 255 || i < mime.len) {
+            ngx_http_customer_add_error(ctx, (u_char *) "Content-Type", 12,
+                                        "Must be 1 to 255 printable ASCII "
+                                        "characters");
+            invalid = 1;
+        }
+    }
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    /* a NUL-terminated copy: the header's value is not */
+
+    q = ngx_http_customer_query_create(ctx);
+    p = ngx_pnalloc(r->pool, mime.len + 1);
+    if (q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, mime.data, mime.len) = '\0';
+    mime.data = p;
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = (char *) type.data;
+    q->values[3] = (char *) title.data;
+    q->values[4] = (char *) filename.data;
+    q->values[5] = vehicle.len ? (char *) vehicle.data : NULL;
+    q->values[6] = (char *) mime.data;
+    q->values[7] = expires.len ? (char *) expires.data : NULL;
+    q->values[8] = (char *) ctx->raw.data;
+    q->lengths[8] = (int) ctx->raw.len;
+    q->values[9] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_documents_upload_sql,
+                                       ngx_http_customer_documents_uploaded);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_list(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                              *p;
+    ngx_str_t                            type;
+    ngx_uint_t                           invalid;
+    ngx_http_customer_pg_query_t        *q;
+    ngx_http_customer_documents_page_t  *pg;
+
+    pg = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_documents_page_t));
+    q = ngx_http_customer_query_create(ctx);
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (pg == NULL || q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pg;
+    invalid = 0;
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_arg_enum(ctx, "type",
+                                       ngx_http_customer_document_types,
+                                       &type))
+    {
+    case NGX_OK:
+    case NGX_DECLINED:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = type.len ? (char *) type.data : NULL;
+    q->values[3] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", pg->limit);
+    q->values[4] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_documents_list_sql,
+                                       ngx_http_customer_documents_listed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                              *p;
+    ngx_int_t                            rc;
+    ngx_uint_t                           days;
+    ngx_http_customer_pg_query_t        *q;
+    ngx_http_customer_documents_page_t  *pg;
+
+    pg = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_documents_page_t));
+    q = ngx_http_customer_query_create(ctx);
+    p = ngx_pnalloc(ctx->request->pool, 3 * (NGX_INT_T_LEN + 1));
+    if (pg == NULL || q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pg;
+
+    rc = ngx_http_customer_arg_uint(ctx, "days", 30, 1, 365, &days);
+
+    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q->values[0] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", days);
+    q->values[1] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", pg->limit);
+    q->values[2] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    return ngx_http_customer_query_run(ctx, q,
+               &ngx_http_customer_documents_expiring_sql,
+               ngx_http_customer_documents_listed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_get(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_documents_by_id(ctx,
+               &ngx_http_customer_documents_get_sql,
+               ngx_http_customer_documents_found);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_delete(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_documents_by_id(ctx,
+               &ngx_http_customer_documents_delete_sql,
+               ngx_http_customer_documents_deleted);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_documents_by_id(ctx,
+               &ngx_http_customer_documents_content_sql,
+               ngx_http_customer_documents_send_content);
+}
+
+
+/* the path's document id and the caller: $1 and $2 */
+
+static ngx_int_t
+ngx_http_customer_documents_by_id(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, "documentId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
+                   "Document uploaded successfully", res,
+                   ngx_http_customer_document_columns,
+                   NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
+    }
+
+    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                        "Vehicle not found", "vehicleId",
+                                        "The customer has no such vehicle");
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_documents_missing(ctx);
+    }
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
+                                      "Document retrieved successfully", res,
+                                      ngx_http_customer_document_columns,
+                                      NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_deleted(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen  g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_documents_missing(ctx);
+    }
+
+    g = ngx_http_customer_envelope(ctx, "Document deleted successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "documentId");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 0));
+    ngx_http_customer_gen_lit(g, "deletedAt");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 1));
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_listed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_documents_page_t  *pg;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    pg = ctx->data;
+
+    return ngx_http_customer_send_page(ctx, res,
+                                       "Documents retrieved successfully",
+                                       "documents",
+                                       ngx_http_customer_document_columns,
+                                       PQnfields(res) - 1, pg->page,
+                                       pg->limit);
+}
+
+
+/* the stored bytes with the stored type, as an attachment */
+
+static ngx_int_t
+ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    u_char              *data, *p;
+    size_t               len, n;
+    ngx_str_t            mime;
+    ngx_http_request_t  *r;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_documents_missing(ctx);
+    }
+
+    r = ctx->request;
+
+    if (ngx_http_customer_own_sub(ctx) != NULL
+        && ngx_strcmp(PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_TYPE),
+                      "identity") == 0)
+    {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_FORBIDDEN,
+                                            "Access denied", "documentId",
+                                            "Identity documents are read "
+                                            "back by administrators only");
+    }
+
+    /* copied out of the result, which is cleared when this returns */
+
+    len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_BYTES);
+
+    data = ngx_pnalloc(r->pool, len ? len : 1);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_BYTES),
+               len);
+
+    mime.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME);
+    mime.data = ngx_pnalloc(r->pool, mime.len);
+    if (mime.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(mime.data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME),
+               mime.len);
+
+    n = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256);
+    p = ngx_pnalloc(r->pool, n + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_sprintf(p, "\"%*s\"", n,
+                        PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256))
+                    - p;
+
+    p = ngx_http_customer_documents_disposition(r->pool,
+            (u_char *) PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME),
+            PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME), &n);
+
+    if (p == NULL
+        || ngx_http_customer_documents_header(r, "Content-Disposition", p, n)
+           != NGX_OK
+        || ngx_http_customer_documents_header(r, "X-Content-Type-Options",
+                                              (u_char *) "nosniff", 7)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_send_bytes(ctx, NGX_HTTP_OK, &mime, data, len);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * attachment; filename="<ASCII>"; filename*=UTF-8''<percent-encoded>
+ * (RFC 6266): the quoted name with each non-ASCII character, quote,
+ * backslash or control as '_', the encoded one exact.
+ */
+
+static u_char *
+ngx_http_customer_documents_disposition(ngx_pool_t *pool, u_char *name,
+    size_t len, size_t *size)
+{
+    u_char  *buf, *p, c;
+    size_t   i;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    buf = ngx_pnalloc(pool, sizeof("attachment; filename=\"\"; "
+                                   "filename*=UTF-8''") + 4 * len);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(buf, "attachment; filename=\"",
+                   sizeof("attachment; filename=\"") - 1);
+
+    for (i = 0; i < len; i++) {
+        c = name[i];
+
+        if (c >= 0x80 && c < 0xc0) {
+            /* a UTF-8 continuation byte: one '_' per character */
+            continue;
+        }
+
+        *p++ = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '_' : c;
+    }
+
+    p = ngx_cpymem(p, "\"; filename*=UTF-8''",
+                   sizeof("\"; filename*=UTF-8''") - 1);
+
+    for (i = 0; i < len; i++) {
+        c = name[i];
+
+        /* RFC 5987 attr-char */
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || (c && ngx_strchr("!#$&+-.^_`|~", c)))
+        {
+            *p++ = c;
+            continue;
+        }
+
+        *p++ = '%';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    *size = p - buf;
+
+    return buf;
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_missing(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                        "Document not found", "documentId",
+                                        "No such document");
+}
+
+
+/* one line that names a file, not a path */
+
+static ngx_int_t
+ngx_http_customer_check_filename(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_customer_check_line(ctx, path, v, f);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_strlchr(v->str.data, v->str.data + v->str.len, '/')
+        || ngx_strlchr(v->str.data, v->str.data + v->str.len, '\\'))
+    {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be a file name without '/' or "
+                                      "'\\'");
+    }
+
+    return NGX_OK;
+}

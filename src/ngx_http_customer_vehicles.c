@@ -1,0 +1,1204 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_validate.h"
+
+
+/*
+ * Vehicles and their service records (issue 7, seed 004).  A Customer
+ * reaches only the vehicles of its own record: every statement joins the
+ * owner and compares its userId with the token's sub ($2, NULL for an
+ * Administrator), so another customer's vehicle is simply not found.
+ * Writes pass the validated body to SQL as one jsonb parameter; the
+ * statements take the members they need from it.  Service status is the
+ * SQL function service_status() of sql/013, shared with the dashboard.
+ */
+
+
+#define NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS                                    \
+    "v.id, v.customer_id, v.make, v.model, v.year, v.vin,"                  \
+    " v.license_plate, v.color, v.mileage, v.last_service_date,"            \
+    " v.last_service_mileage, v.service_interval_km,"                       \
+    " v.service_interval_months, v.insurance_expiry,"                       \
+    " v.registration_expiry, v.warranty_expiry,"                           \
+    " api_ts(v.created_at) AS created, api_ts(v.updated_at) AS updated,"    \
+    " v.created_by, v.updated_by, v.version"
+
+#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  21     /* the last: version */
+
+/* after the columns: the owner's (create) or the vehicle's (update) id */
+#define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     21
+
+/* update, after that: the If-Match version did not match */
+#define NGX_HTTP_CUSTOMER_VEHICLE_STALE     22
+
+/* the vehicle $1, when the caller ($2: a Customer's sub) may reach it */
+#define NGX_HTTP_CUSTOMER_VEHICLE_OWN                                        \
+    " JOIN customers c ON c.id = v.customer_id"                             \
+    " WHERE v.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)"
+
+/* a body member: b is the jsonb body */
+#define NGX_HTTP_CUSTOMER_VEHICLE_INT(name)  "(b->>'" name "')::integer"
+#define NGX_HTTP_CUSTOMER_VEHICLE_DATE(name)  "(b->>'" name "')::date"
+
+/*
+ * A column's new value on PUT ($4 true: absent members take the default)
+ * or PATCH (absent members keep the old value).
+ */
+#define NGX_HTTP_CUSTOMER_VEHICLE_SET(col, name, value, def)                 \
+    " " col " = CASE WHEN b ? '" name "' THEN " value                       \
+    " WHEN $4::boolean THEN " def " ELSE v." col " END,"
+
+#define NGX_HTTP_CUSTOMER_RECORD_COLUMNS                                     \
+    "r.id, r.vehicle_id, r.customer_id, r.service_date, r.mileage,"         \
+    " r.description, r.cost, r.performed_by, api_ts(r.created_at),"         \
+    " r.created_by"
+
+#define NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS  10
+
+#define NGX_HTTP_CUSTOMER_RECORD_ORDER                                       \
+    " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
+
+
+static ngx_int_t ngx_http_customer_vehicles_create(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_list(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_all(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_get(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_put(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_patch(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_mileage(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_delete(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_status(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_records(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_record(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_history(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_update(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
+    ngx_uint_t put);
+static ngx_int_t ngx_http_customer_vehicles_by_id(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_vehicles_page(
+    ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_vehicles_query(
+    ngx_http_customer_ctx_t *ctx, ngx_uint_t body,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_vehicles_created(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_updated(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_found(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_deleted(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_status_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_recorded(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_listed(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_send(
+    ngx_http_customer_ctx_t *ctx, ngx_uint_t status, const char *message,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_vehicles_missing(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_vin_taken(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+
+ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/vehicles",
+      ngx_http_customer_vehicles_list, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_POST, "/api/customers/{}/vehicles",
+      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/service-history",
+      ngx_http_customer_vehicles_history, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_GET, "/api/vehicles",
+      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0 },
+    { NGX_HTTP_GET, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_PUT, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { NGX_HTTP_PATCH, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { NGX_HTTP_DELETE, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_delete, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
+      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
+      ngx_http_customer_vehicles_status, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
+      ngx_http_customer_vehicles_records, NGX_HTTP_CUSTOMER_S, 0, 0 },
+    { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
+      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0 },
+    { 0, NULL, NULL, 0, 0, 0 }
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
+    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 50, NULL, NULL },
+    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 50, NULL, NULL },
+    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, NULL, NULL },
+    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, NULL, NULL },
+    { "licensePlate", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
+    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
+      1, 30, NULL, NULL },
+    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
+    { "lastServiceDate", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
+    { "lastServiceMileage", ngx_http_customer_check_count,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
+    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
+      NULL, NULL },
+    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
+      NULL, NULL },
+    { "insuranceExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "registrationExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "warrantyExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
+    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 10000000, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
+    { "serviceDate", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 1, NULL, NULL },
+    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 10000000, NULL, NULL },
+    { "description", ngx_http_customer_check_text,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 1000, NULL, NULL },
+    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
+    { "performedBy", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
+    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "make", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "model", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "year", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "vin", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "licensePlate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "color", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "lastServiceDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "lastServiceMileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "serviceIntervalKm", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "serviceIntervalMonths", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "insuranceExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "registrationExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "warrantyExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+};
+
+
+/* a service record; the history adds its vehicle's make, model and VIN */
+static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
+    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "serviceDate", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "description", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "cost", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "performedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "make", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "model", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vin", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_status_columns[] = {
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "asOf", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "service", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "insurance", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "registration", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "warranty", NGX_HTTP_CUSTOMER_COL_JSON }
+};
+
+
+/* a list's name in the answer, its columns and what it was not found by */
+typedef struct {
+    const char                    *name;
+    const char                    *message;
+    ngx_http_customer_column_t    *columns;
+    int                            ncolumns;
+    ngx_uint_t                     by_vehicle;
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_vehicles_list_t;
+
+
+/*
+ * $1 the customer, $2 the caller's sub or NULL, $3 the body, $4 who.
+ * Always one row: NULL columns when nothing was inserted, then the
+ * customer's id (NULL: no such customer, else the VIN is taken).
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
+    "WITH c AS (SELECT id FROM customers WHERE id = $1"
+    " AND ($2::text IS NULL OR user_id = $2::text)),"
+    " v AS (INSERT INTO vehicles AS v (customer_id, make, model, year, vin,"
+    " license_plate, color, mileage, last_service_date,"
+    " last_service_mileage, service_interval_km, service_interval_months,"
+    " insurance_expiry, registration_expiry, warranty_expiry, created_by,"
+    " updated_by)"
+    " SELECT c.id, b->>'make', b->>'model',"
+    NGX_HTTP_CUSTOMER_VEHICLE_INT("year") ", b->>'vin', b->>'licensePlate',"
+    " b->>'color', coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage") ", 0),"
+    NGX_HTTP_CUSTOMER_VEHICLE_DATE("lastServiceDate") ","
+    NGX_HTTP_CUSTOMER_VEHICLE_INT("lastServiceMileage") ","
+    " coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalKm")
+    ", 10000),"
+    " coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalMonths")
+    ", 12),"
+    NGX_HTTP_CUSTOMER_VEHICLE_DATE("insuranceExpiry") ","
+    NGX_HTTP_CUSTOMER_VEHICLE_DATE("registrationExpiry") ","
+    NGX_HTTP_CUSTOMER_VEHICLE_DATE("warrantyExpiry") ","
+    " $4::text, $4::text FROM c, (SELECT $3::jsonb AS b) j"
+    " ON CONFLICT (vin) DO NOTHING RETURNING v.*)"
+    " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", (SELECT id FROM c)"
+    " FROM (SELECT 1) s LEFT JOIN v ON true",
+    4, 0, 0, "", 0, 0
+};
+
+/*
+ * $1 the vehicle, $2 the caller's sub or NULL, $3 the body, $4 true for
+ * PUT, $5 the If-Match version or NULL, $6 who.  No row: no such
+ * vehicle; NULL columns: a stale version (the last column) or a lower
+ * mileage.  The mileage never goes back, not even on PUT.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
+    "WITH o AS (SELECT v.id, v.mileage, v.version FROM vehicles v"
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
+    " u AS (UPDATE vehicles AS v SET"
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("make", "make", "b->>'make'", "v.make")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("model", "model", "b->>'model'", "v.model")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("year", "year",
+                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("year"),
+                                  "v.year")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("vin", "vin", "b->>'vin'", "v.vin")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("license_plate", "licensePlate",
+                                  "b->>'licensePlate'", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("color", "color", "b->>'color'", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("mileage", "mileage",
+                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage"),
+                                  "v.mileage")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_date", "lastServiceDate",
+                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("lastServiceDate"),
+                          "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_mileage",
+                          "lastServiceMileage",
+                          NGX_HTTP_CUSTOMER_VEHICLE_INT("lastServiceMileage"),
+                          "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_km", "serviceIntervalKm",
+                          NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalKm"),
+                          "10000")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_months",
+                       "serviceIntervalMonths",
+                       NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalMonths"),
+                       "12")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("insurance_expiry", "insuranceExpiry",
+                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("insuranceExpiry"),
+                          "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("registration_expiry",
+                          "registrationExpiry",
+                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("registrationExpiry"),
+                          "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("warranty_expiry", "warrantyExpiry",
+                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("warrantyExpiry"),
+                          "NULL")
+    " updated_at = now(), updated_by = $6::text, version = v.version + 1"
+    " FROM o, (SELECT $3::jsonb AS b) j"
+    " WHERE v.id = o.id AND ($5::integer IS NULL OR o.version = $5::integer)"
+    " AND coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage")
+    ", o.mileage) >= o.mileage"
+    " RETURNING v.*)"
+    " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", o.id,"
+    " ($5::integer IS NOT NULL AND o.version <> $5::integer)"
+    " FROM o LEFT JOIN u v ON true",
+    6, 0, 0, "", 0, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql = {
+    "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS " FROM vehicles v"
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
+    2, 1, 0, "", 0, 0
+};
+
+/* its service records go with it; its documents stay, without it */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql = {
+    "DELETE FROM vehicles v USING customers c"
+    " WHERE v.id = $1 AND c.id = v.customer_id"
+    " AND ($2::text IS NULL OR c.user_id = $2::text)"
+    " RETURNING v.id, api_ts(now())",
+    2, 0, 0, "", 0, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
+    "SELECT v.id, v.mileage, api_today(), service_due(v),"
+    " expiry_status(v.insurance_expiry),"
+    " expiry_status(v.registration_expiry),"
+    " expiry_status(v.warranty_expiry) FROM vehicles v"
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
+    2, 1, 0, "", 0, 0
+};
+
+/* $1 customer, $2 sub, $3 limit, $4 offset; newest first */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
+    "SELECT n.total, v.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM vehicles"
+    " WHERE customer_id = c.id) n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
+    " FROM vehicles v WHERE v.customer_id = c.id"
+    " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4) v ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    4, 0, 0, "", 0, 0
+};
+
+#define NGX_HTTP_CUSTOMER_VEHICLES_FILTER                                    \
+    " ($1::text IS NULL OR lower(v.make) = lower($1::text))"                \
+    " AND ($2::text IS NULL OR lower(v.model) = lower($2::text))"           \
+    " AND ($3::integer IS NULL OR v.year >= $3::integer)"                   \
+    " AND ($4::integer IS NULL OR v.year <= $4::integer)"                   \
+    " AND ($5::boolean IS NULL"                                             \
+    " OR (service_due(v)->>'due')::boolean = $5::boolean)"                  \
+    " AND ($6::integer IS NULL OR v.insurance_expiry"                       \
+    " BETWEEN api_today() AND api_today() + $6::integer)"                   \
+    " AND ($7::uuid IS NULL OR v.customer_id = $7::uuid)"
+
+/* the admin's list: $1..$7 the filters, $8 limit, $9 offset */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql = {
+    "SELECT n.total, v.* FROM (SELECT count(*) AS total FROM vehicles v"
+    " WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER ") n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
+    " FROM vehicles v WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER
+    " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true",
+    9, 0, 0, "", 0, 0
+};
+
+/*
+ * $1 the vehicle, $2 sub, $3 the body, $4 who.  The record and the
+ * vehicle's last service (unless the record is older), its mileage
+ * (never lower) and version, in one statement.  No row: no vehicle.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
+    "WITH o AS (SELECT v.id, v.customer_id FROM vehicles v"
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
+    " r AS (INSERT INTO service_records AS r (vehicle_id, customer_id,"
+    " service_date, mileage, description, cost, performed_by, created_by)"
+    " SELECT o.id, o.customer_id,"
+    NGX_HTTP_CUSTOMER_VEHICLE_DATE("serviceDate") ","
+    NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage") ", b->>'description',"
+    " coalesce((b->>'cost')::numeric, 0), b->>'performedBy', $4::text"
+    " FROM o, (SELECT $3::jsonb AS b) j RETURNING r.*),"
+    " u AS (UPDATE vehicles v SET"
+    " last_service_date = CASE WHEN v.last_service_date IS NULL"
+    " OR r.service_date >= v.last_service_date THEN r.service_date"
+    " ELSE v.last_service_date END,"
+    " last_service_mileage = CASE WHEN v.last_service_date IS NULL"
+    " OR r.service_date >= v.last_service_date THEN r.mileage"
+    " ELSE v.last_service_mileage END,"
+    " mileage = greatest(v.mileage, r.mileage), updated_at = now(),"
+    " updated_by = $4::text, version = v.version + 1"
+    " FROM r WHERE v.id = r.vehicle_id RETURNING v.id)"
+    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r",
+    4, 0, 0, "", 0, 0
+};
+
+/* $1 the vehicle, $2 sub, $3 limit, $4 offset */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql = {
+    "SELECT n.total, r.* FROM vehicles v"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
+    " WHERE vehicle_id = v.id) n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
+    " FROM service_records r WHERE r.vehicle_id = v.id"
+    NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
+    4, 0, 0, "", 0, 0
+};
+
+/* $1 the customer, $2 sub, $3 limit, $4 offset: every vehicle's */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
+    "SELECT n.total, r.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
+    " WHERE customer_id = c.id) n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
+    " v.make, v.model, v.vin FROM service_records r"
+    " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
+    NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    4, 0, 0, "", 0, 0
+};
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_vehicle_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    return ngx_http_customer_vehicles_query(ctx, 1,
+               &ngx_http_customer_vehicles_create_sql,
+               ngx_http_customer_vehicles_created);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_put(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_update(ctx,
+               ngx_http_customer_vehicle_fields, 1);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_patch(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_update(ctx,
+               ngx_http_customer_vehicle_fields, 0);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_mileage(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_update(ctx,
+               ngx_http_customer_mileage_fields, 0);
+}
+
+
+/*
+ * PUT (put: the whole record), PATCH and update-mileage (the members
+ * given): one UPDATE with If-Match, where a lower mileage is refused.
+ */
+
+static ngx_int_t
+ngx_http_customer_vehicles_update(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, ngx_uint_t put)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields,
+                                    put || fields
+                                           == ngx_http_customer_mileage_fields);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->body->n == 0 && rc == NGX_OK) {
+        ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                    "At least one field is required");
+        rc = NGX_DECLINED;
+    }
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = ngx_http_customer_body_param(ctx);
+    q->values[3] = put ? "t" : "f";
+    q->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (q->values[2] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[4]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = (fields == ngx_http_customer_mileage_fields)
+                ? "Mileage updated successfully"
+                : "Vehicle updated successfully";
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_vehicles_update_sql,
+                                       ngx_http_customer_vehicles_updated);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_get(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_by_id(ctx,
+               &ngx_http_customer_vehicles_get_sql,
+               ngx_http_customer_vehicles_found);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_delete(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_by_id(ctx,
+               &ngx_http_customer_vehicles_delete_sql,
+               ngx_http_customer_vehicles_deleted);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_status(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_by_id(ctx,
+               &ngx_http_customer_vehicles_status_sql,
+               ngx_http_customer_vehicles_status_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_record_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    return ngx_http_customer_vehicles_query(ctx, 1,
+               &ngx_http_customer_vehicles_record_sql,
+               ngx_http_customer_vehicles_recorded);
+}
+
+
+/* the path's vehicle id and the caller: $1 and $2 */
+
+static ngx_int_t
+ngx_http_customer_vehicles_by_id(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
+    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    return ngx_http_customer_vehicles_query(ctx, 0, stmt, done);
+}
+
+
+/* $1 the path's id, $2 the caller's sub; with a body: $3 it, $4 who */
+
+static ngx_int_t
+ngx_http_customer_vehicles_query(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t body, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    if (body) {
+        q->values[2] = ngx_http_customer_body_param(ctx);
+        q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+        if (q->values[2] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_list(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_page(ctx, "vehicles",
+               &ngx_http_customer_vehicles_list_sql,
+               ngx_http_customer_vehicles_listed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_records(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_page(ctx, "serviceRecords",
+               &ngx_http_customer_vehicles_records_sql,
+               ngx_http_customer_vehicles_listed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_history(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_vehicles_page(ctx, "serviceHistory",
+               &ngx_http_customer_vehicles_history_sql,
+               ngx_http_customer_vehicles_listed);
+}
+
+
+/*
+ * A page of one owner's vehicles or service records: name tells which
+ * ("serviceHistory" is every vehicle's records, under "serviceRecords").
+ */
+
+static ngx_int_t
+ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done)
+{
+    u_char                             *p;
+    ngx_int_t                           rc;
+    ngx_http_customer_pg_query_t       *q;
+    ngx_http_customer_vehicles_list_t  *l;
+
+    l = ngx_pcalloc(ctx->request->pool,
+                    sizeof(ngx_http_customer_vehicles_list_t));
+    if (l == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = l;
+
+    if (name[0] == 'v') {
+        l->name = "vehicles";
+        l->message = "Vehicles retrieved successfully";
+        l->columns = ngx_http_customer_vehicle_columns;
+        l->ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS;
+
+    } else {
+        l->name = "serviceRecords";
+        l->message = "Service records retrieved successfully";
+        l->columns = ngx_http_customer_record_columns;
+        l->ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS;
+        l->by_vehicle = (name[7] == 'R');
+
+        if (!l->by_vehicle) {
+            l->message = "Service history retrieved successfully";
+            l->ncolumns += 3;
+        }
+    }
+
+    rc = l->by_vehicle ? ngx_http_customer_uuid_param(ctx, 0, "vehicleId")
+                       : ngx_http_customer_id(ctx);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ngx_http_customer_page_args(ctx, &l->page, &l->limit)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", l->limit);
+    q->values[3] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
+}
+
+
+/* the admin's list of every customer's vehicles, filtered */
+
+static ngx_int_t
+ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                             *p;
+    ngx_tm_t                            tm;
+    ngx_str_t                           s;
+    ngx_uint_t                          i, n, invalid, year[2], within;
+    ngx_http_customer_pg_query_t       *q;
+    ngx_http_customer_vehicles_list_t  *l;
+
+    static const char  *booleans[] = { "true", "false", NULL };
+    static const char  *years[] = { "yearFrom", "yearTo" };
+
+    l = ngx_pcalloc(ctx->request->pool,
+                    sizeof(ngx_http_customer_vehicles_list_t));
+    q = ngx_http_customer_query_create(ctx);
+    p = ngx_pnalloc(ctx->request->pool, 5 * (NGX_INT_T_LEN + 1));
+    if (l == NULL || q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = l;
+    l->name = "vehicles";
+    l->message = "Vehicles retrieved successfully";
+    l->columns = ngx_http_customer_vehicle_columns;
+    l->ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS;
+
+    invalid = 0;
+
+    /* $1 make, $2 model */
+
+    for (i = 0; i < 2; i++) {
+        switch (ngx_http_customer_arg_check(ctx, i ? "model" : "make",
+                                            ngx_http_customer_check_line,
+                                            1, 50, &s))
+        {
+        case NGX_OK:
+            q->values[i] = (char *) s.data;
+            break;
+        case NGX_DECLINED:
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            invalid = 1;
+        }
+    }
+
+    /* $3 yearFrom, $4 yearTo */
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    for (i = 0; i < 2; i++) {
+        switch (ngx_http_customer_arg_uint(ctx, years[i], 0, 1886,
+                                           tm.ngx_tm_year + 1, &year[i]))
+        {
+        case NGX_OK:
+            if (year[i]) {
+                q->values[2 + i] = (char *) p;
+                p = ngx_sprintf(p, "%ui%Z", year[i]);
+            }
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            invalid = 1;
+        }
+    }
+
+    /* $5 serviceDue */
+
+    switch (ngx_http_customer_arg_enum(ctx, "serviceDue", booleans, &s)) {
+    case NGX_OK:
+        q->values[4] = (char *) s.data;
+        break;
+    case NGX_DECLINED:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    /* $6 insuranceExpiringWithin days */
+
+    n = NGX_MAX_UINT32_VALUE;
+
+    switch (ngx_http_customer_arg_uint(ctx, "insuranceExpiringWithin", n,
+                                       0, 365, &within))
+    {
+    case NGX_OK:
+        if (within != n) {
+            q->values[5] = (char *) p;
+            p = ngx_sprintf(p, "%ui%Z", within);
+        }
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    /* $7 customerId */
+
+    switch (ngx_http_customer_arg_check(ctx, "customerId",
+                                        ngx_http_customer_check_uuid, 0, 0,
+                                        &s))
+    {
+    case NGX_OK:
+        q->values[6] = (char *) s.data;
+        break;
+    case NGX_DECLINED:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_page_args(ctx, &l->page, &l->limit)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (!invalid && year[0] && year[1] && year[0] > year[1]) {
+        ngx_http_customer_add_error(ctx, (u_char *) "yearFrom", 8,
+                                    "Must not be after yearTo");
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q->values[7] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", l->limit);
+    q->values[8] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_vehicles_all_sql,
+                                       ngx_http_customer_vehicles_listed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_created(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        return ngx_http_customer_vehicles_vin_taken(ctx, q, res);
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_CREATED,
+                                               "Vehicle created "
+                                               "successfully", res);
+    }
+
+    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_FOUND)) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
+                                        "Vehicle already exists", "vin",
+                                        "A vehicle with this VIN is "
+                                        "registered");
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_updated(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_vehicles_vin_taken(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_vehicles_missing(ctx);
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_OK, ctx->data,
+                                               res);
+    }
+
+    if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_STALE)[0] == 't') {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                   "If-Match", "The vehicle was changed since that "
+                   "version; fetch it again");
+    }
+
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                        "Mileage cannot decrease", "mileage",
+                                        "Mileage cannot decrease: it is "
+                                        "lower than the vehicle's current "
+                                        "mileage");
+}
+
+
+/* a unique violation on the VIN is the client's 409; the rest as usual */
+
+static ngx_int_t
+ngx_http_customer_vehicles_vin_taken(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char  *state, *constraint;
+
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                     : NULL;
+
+    if (state && constraint && ngx_strcmp(state, "23505") == 0
+        && ngx_strcmp(constraint, "vehicles_vin_key") == 0)
+    {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
+                                            "Vehicle already exists", "vin",
+                                            "A vehicle with this VIN is "
+                                            "registered");
+    }
+
+    return ngx_http_customer_db_error(ctx, q, res);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_vehicles_missing(ctx);
+    }
+
+    return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_OK,
+                                           "Vehicle retrieved successfully",
+                                           res);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_deleted(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    yajl_gen  g;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_vehicles_missing(ctx);
+    }
+
+    g = ngx_http_customer_envelope(ctx, "Vehicle deleted successfully");
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "vehicleId");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 0));
+    ngx_http_customer_gen_lit(g, "deletedAt");
+    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 1));
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_status_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_vehicles_missing(ctx);
+    }
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
+                                      "Service status retrieved "
+                                      "successfully", res,
+                                      ngx_http_customer_status_columns, 7);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_recorded(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_vehicles_missing(ctx);
+    }
+
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
+                                      "Service record added successfully",
+                                      res, ngx_http_customer_record_columns,
+                                      NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_listed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_vehicles_list_t  *l;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    l = ctx->data;
+
+    if (PQntuples(res) == 0) {
+        return l->by_vehicle ? ngx_http_customer_vehicles_missing(ctx)
+                             : ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_page(ctx, res, l->message, l->name,
+                                       l->columns, l->ncolumns, l->page,
+                                       l->limit);
+}
+
+
+/* the vehicle with its version as the ETag */
+
+static ngx_int_t
+ngx_http_customer_vehicles_send(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, PGresult *res)
+{
+    u_char  *p;
+    char    *version;
+
+    version = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS - 1);
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"", version)
+                    - p;
+
+    return ngx_http_customer_send_row(ctx, status, message, res,
+                                      ngx_http_customer_vehicle_columns,
+                                      NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_missing(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                        "Vehicle not found", "vehicleId",
+                                        "No such vehicle");
+}

@@ -1,0 +1,65 @@
+# Large documents (issue 7): an 8 MB file goes to PostgreSQL as one binary
+# parameter (libpq flushes it on write events, never blocking the worker)
+# and comes back as a binary result, byte for byte; the worker goes on
+# answering afterwards; one byte over the limit is 413 with nothing
+# stored.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+use Digest::SHA qw(sha256_hex);
+
+my $LIMIT = 8 * 1024 * 1024;
+
+my $db = CT::db_create();
+my $ng = CT::nginx_start(db => $db, server_extra => <<'CONF');
+        location ~ ^/api/customers/[^/]+/documents$ {
+            customer_api;
+            client_max_body_size 8m;
+            client_body_buffer_size 8m;
+        }
+CONF
+
+my $r = $ng->req(POST => '/api/customers', json => { userId => "big-$$",
+    email => "big$$\@example.com", fullName => 'Large Documents' });
+die "create failed: $r->{body}" unless $r->{status} == 201;
+my $ID = $r->{json}{data}{customerId};
+
+# every byte value, in an order that does not repeat within 8 MB
+my $seed = 12345;
+my $body = pack 'C*', map {
+    $seed = ($seed * 1103515245 + 12345) % 2**31; $seed >> 16 & 0xff
+} 1 .. $LIMIT;
+
+$r = $ng->req(POST => "/api/customers/$ID/documents?type=other&title=big",
+    body => $body, headers => { 'Content-Type' => 'application/pdf' });
+is($r->{status}, 201, '8 MB at the limit: 201') or diag($r->{body});
+my $doc = $r->{json}{data} // {};
+is($doc->{size}, $LIMIT, 'size is 8 MB');
+is($doc->{sha256}, sha256_hex($body), 'sha256 of the bytes');
+
+is(CT::sql($db, q{SELECT octet_length(content) FROM document_contents
+    WHERE document_id = :'p1'}, $doc->{id} // ''), $LIMIT,
+    'the database holds all 8 MB');
+
+$r = $ng->req(GET => "/api/documents/$doc->{id}/content");
+is($r->{status}, 200, 'content: 200');
+is(length $r->{body}, $LIMIT, 'content: 8 MB back');
+ok($r->{body} eq $body, 'content: the same bytes');
+is($r->{headers}{'content-type'}, 'application/pdf', 'content: the type');
+
+$r = $ng->req(GET => '/health');
+is($r->{status}, 200, '/health still answers');
+
+my $before = CT::sql($db, 'SELECT count(*) FROM documents');
+$r = $ng->req(POST => "/api/customers/$ID/documents?type=other&title=over",
+    body => $body . 'x', headers => { 'Content-Type' => 'application/pdf' });
+is($r->{status}, 413, 'one byte over: 413');
+is($r->{json} && $r->{json}{success}, JSON::PP::false,
+    'one byte over: the error envelope');
+is(CT::sql($db, 'SELECT count(*) FROM documents'), $before,
+    'one byte over: nothing stored');
+
+CT::done_testing();

@@ -727,10 +727,7 @@ ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/*
- * A calendar date as YYYY-MM-DD in the years 1900..9999; f->max 1: not
- * after today (UTC).
- */
+/* a calendar date as YYYY-MM-DD; f->max 1: not after today (UTC) */
 
 ngx_int_t
 ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
@@ -740,8 +737,7 @@ ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_uint_t  y, m, d;
 
     if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 10
-        || !ngx_http_customer_date(v->str.data, &y, &m, &d)
-        || y < 1900 || y > 9999)
+        || !ngx_http_customer_date(v->str.data, &y, &m, &d))
     {
         return ngx_http_customer_fail(ctx, path,
                                       "Must be a date as YYYY-MM-DD");

@@ -99,8 +99,55 @@ if ! psql_ -d "$db" -c "SELECT 1 FROM pg_tables
         -U customer "$db" >/dev/null 2>&1
 fi
 
+# issue 7: every second customer has two vehicles; every fourth a 1 KB
+# document expiring within 60 days and an important note; 1,000 documents
+# of 16 KB to read back
+if [[ $(psql_ -d "$db" -c "SELECT count(*) FROM vehicles") -lt 100000 ]]
+then
+    echo "bench: seeding vehicles, documents and notes"
+    psql_ -d "$db" <<'SQL'
+TRUNCATE vehicles, documents CASCADE;
+DELETE FROM customer_notes WHERE content LIKE 'bench %';
+CREATE TEMP TABLE c AS
+    SELECT id, row_number() OVER (ORDER BY id) AS r FROM customers;
+INSERT INTO vehicles (customer_id, make, model, year, vin, mileage,
+    last_service_date, last_service_mileage, insurance_expiry)
+SELECT c.id, (ARRAY['Honda', 'Toyota', 'Ford', 'BMW'])[1 + (c.r + n) % 4],
+       (ARRAY['Civic', 'Corolla', 'Focus', 'X3'])[1 + (c.r + n) % 4],
+       2000 + (c.r + n) % 25,
+       upper(substr(md5(c.id::text || n), 1, 17)),
+       (c.r * 37 + n) % 150000 + 10000, api_today() - (c.r % 400)::integer,
+       (c.r * 37 + n) % 150000 + (c.r % 7000),
+       api_today() + (c.r % 90)::integer
+FROM c, generate_series(1, 2) AS n WHERE c.r % 2 = 0;
+WITH d AS (
+    INSERT INTO documents (customer_id, type, title, filename,
+        content_type, size, sha256, expires_at)
+    SELECT c.id, 'insurance', 'Policy ' || c.r, 'policy.pdf',
+           'application/pdf', 1024, encode(sha256(decode(repeat(md5(
+           c.id::text), 64), 'hex')), 'hex'), api_today() + (c.r % 60)::int
+    FROM c WHERE c.r % 4 = 0 RETURNING id, customer_id)
+INSERT INTO document_contents (document_id, content)
+SELECT d.id, decode(repeat(md5(d.customer_id::text), 64), 'hex') FROM d;
+WITH d AS (
+    INSERT INTO documents (customer_id, type, title, filename,
+        content_type, size, sha256)
+    SELECT c.id, 'other', 'Scan ' || c.r, 'scan.bin',
+           'application/octet-stream', 16384, encode(sha256(decode(repeat(
+           md5(c.id::text), 1024), 'hex')), 'hex')
+    FROM c WHERE c.r <= 1000 RETURNING id, customer_id)
+INSERT INTO document_contents (document_id, content)
+SELECT d.id, decode(repeat(md5(d.customer_id::text), 1024), 'hex') FROM d;
+INSERT INTO customer_notes (customer_id, content, note_type, is_important)
+SELECT c.id, 'bench note ' || c.r, 'service', true FROM c WHERE c.r % 4 = 0;
+VACUUM ANALYZE vehicles, documents, document_contents, customer_notes;
+SQL
+fi
+
 psql_ -d "$db" -c "COPY (SELECT id FROM customers ORDER BY random()
         LIMIT 20000) TO STDOUT" >"$bench_dir/ids.txt"
+psql_ -d "$db" -c "COPY (SELECT id FROM documents WHERE size = 16384)
+        TO STDOUT" >"$bench_dir/docs.txt"
 # only Active customers may earn points
 psql_ -d "$db" -c "COPY (SELECT id FROM customers
         WHERE customer_status = 'Active' ORDER BY random() LIMIT 20000)
@@ -143,6 +190,20 @@ request = function()
                       { Authorization = "Bearer $token" })
 end
 EOF
+
+# the dashboard of random customers; 16 KB documents' bytes
+cat >"$bench_dir/dashboard.lua" <<EOF
+local ids = {}
+for line in io.lines("$bench_dir/ids.txt") do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/api/customers/" .. ids[math.random(#ids)]
+        .. "/dashboard")
+end
+EOF
+sed -e "s|ids.txt|docs.txt|" -e 's|"/api/customers/"|"/api/documents/"|' \
+    -e 's|"/dashboard"|"/content"|' \
+    "$bench_dir/dashboard.lua" >"$bench_dir/content.lua"
 
 # 3 to 5 letters of the seeded names: whole names, prefixes, typos
 cat >"$bench_dir/search.lua" <<'EOF'
@@ -276,6 +337,12 @@ listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
     "http://127.0.0.1:$((port + 1))")
 listqp99=$(p99)
 health=$(wrk_rps "http://127.0.0.1:$port/health")
+dashboard=$(wrk_rps -s "$bench_dir/dashboard.lua" \
+    "http://127.0.0.1:$((port + 1))")
+dashboardp99=$(p99)
+content=$(wrk_rps -s "$bench_dir/content.lua" \
+    "http://127.0.0.1:$((port + 1))")
+contentp99=$(p99)
 # a write: a ledger row, the account, an idempotency row, per request
 pgtpcb=$(pgbench_tps -N)
 earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
@@ -297,6 +364,8 @@ cat <<EOF
 | GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns) | $search | $(ratio "$search" "$pg") | $searchp99 |
 | GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns) | $listq | $(ratio "$listq" "$pg") | $listqp99 |
 | GET /health | $health | $(ratio "$health" "$pg") | |
+| GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement) | $dashboard | $(ratio "$dashboard" "$pg") | $dashboardp99 |
+| GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result) | $content | $(ratio "$content" "$pg") | $contentp99 |
 | pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction) | $pgtpcb | $(ratio "$pgtpcb" "$pg") | |
 | POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each) | $earn | $(ratio "$earn" "$pg") | $earnp99 |
 EOF

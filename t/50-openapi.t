@@ -211,9 +211,19 @@ for my $key (sort grep { $ops{$_} } keys %route) {
         ok($codes{403}, "$key: documents 403");
     }
 
-    # json_body: 1 a JSON body, 2 an optional one, 0 none
+    # json_body: 1 a JSON body, 2 an optional one, 3 any bytes of any
+    # media type (perhaps none), 0 none
     my $rb = deref($op->{requestBody});
-    if ($rt->{json_body}) {
+    if ($rt->{json_body} == 3) {
+        my $any = deref($rb && $rb->{content}{'*/*'}
+            && $rb->{content}{'*/*'}{schema});
+        ok($any && ($any->{type} // '') eq 'string'
+            && ($any->{format} // '') eq 'binary',
+            "$key: */* binary request body documented");
+        ok($rb && !$rb->{required}, "$key: request body optional");
+        ok($codes{$_}, "$key: documents $_") for 400, 413;
+        ok(!$codes{415}, "$key: no 415 (any media type is taken)");
+    } elsif ($rt->{json_body}) {
         ok($rb && $rb->{content}{'application/json'},
             "$key: JSON request body documented");
         is(($rb->{required} ? 1 : 0), ($rt->{json_body} == 1 ? 1 : 0),

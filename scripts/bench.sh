@@ -313,6 +313,16 @@ SELECT id, user_id, email, full_name, contact_number, date_of_birth::text,
   updated_by, version FROM customers WHERE user_id = 'user-' || :n;
 EOF
 
+# the dashboard's own statement (from its source), through pgbench
+{
+    echo '\set n random(1, 100000)'
+    "$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_dashboard.c" \
+        NGX_HTTP_CUSTOMER_DASHBOARD_SQL user_id \
+        | perl -pe 's/\$1/\x27user-\x27 || :n/; s/\$2::text/NULL::text/g;
+                    s/$/;/'
+} >"$bench_dir/dashboard.sql"
+
 rss_before=$(rss)
 pg=$(pgbench_tps)
 pgget=$(pgbench_tps -f "$bench_dir/get.sql")
@@ -337,6 +347,7 @@ listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
     "http://127.0.0.1:$((port + 1))")
 listqp99=$(p99)
 health=$(wrk_rps "http://127.0.0.1:$port/health")
+pgdashboard=$(pgbench_tps -f "$bench_dir/dashboard.sql")
 dashboard=$(wrk_rps -s "$bench_dir/dashboard.lua" \
     "http://127.0.0.1:$((port + 1))")
 dashboardp99=$(p99)
@@ -364,6 +375,7 @@ cat <<EOF
 | GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns) | $search | $(ratio "$search" "$pg") | $searchp99 |
 | GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns) | $listq | $(ratio "$listq" "$pg") | $listqp99 |
 | GET /health | $health | $(ratio "$health" "$pg") | |
+| pgbench running the dashboard's statement, no HTTP (its ceiling) | $pgdashboard | $(ratio "$pgdashboard" "$pg") | |
 | GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement) | $dashboard | $(ratio "$dashboard" "$pg") | $dashboardp99 |
 | GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result) | $content | $(ratio "$content" "$pg") | $contentp99 |
 | pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction) | $pgtpcb | $(ratio "$pgtpcb" "$pg") | |
@@ -372,6 +384,8 @@ EOF
 
 echo
 echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
+echo "Dashboard ÷ its statement through pgbench: \
+$(ratio "$dashboard" "$pgdashboard")."
 
 echo
 echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \

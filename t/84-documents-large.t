@@ -2,7 +2,7 @@
 # parameter (libpq flushes it on write events, never blocking the worker)
 # and comes back as a binary result, byte for byte; the worker goes on
 # answering afterwards; one byte over the limit is 413 with nothing
-# stored.
+# stored. A document survives a restart of nginx and of PostgreSQL.
 use strict;
 use warnings;
 
@@ -61,5 +61,33 @@ is($r->{json} && $r->{json}{success}, JSON::PP::false,
     'one byte over: the error envelope');
 is(CT::sql($db, 'SELECT count(*) FROM documents'), $before,
     'one byte over: nothing stored');
+
+# across restarts: a private cluster, stopped and started under the
+# document, and a new nginx
+{
+    my $pg = CT::private_pg();
+    my $n1 = CT::nginx_start(conninfo => $pg->conninfo);
+    my $c = $n1->req(POST => '/api/customers', json => { userId => "rs-$$",
+        email => "rs$$\@example.com", fullName => 'Restart Survivor' });
+    my $cid = $c->{json}{data}{customerId} // '';
+    my $part = substr $body, 0, 60_000;    # under the 64k default
+    my $up = $n1->req(POST => "/api/customers/$cid/documents"
+        . '?type=registration&title=kept', body => $part,
+        headers => { 'Content-Type' => 'image/png' });
+    is($up->{status}, 201, 'restart: uploaded') or diag($up->{body});
+    $n1->stop;
+    $pg->stop('fast');
+    $pg->start;
+
+    my $n2 = CT::nginx_start(conninfo => $pg->conninfo);
+    my $id = ($up->{json}{data} // {})->{id} // '';
+    my $got = $n2->req(GET => "/api/documents/$id/content");
+    is($got->{status}, 200, 'after restarting both: content 200');
+    ok($got->{body} eq $part, 'after restarting both: the same bytes');
+    is($got->{headers}{'content-type'}, 'image/png',
+        'after restarting both: the same type');
+    $n2->stop;
+    $pg->stop('fast');
+}
 
 CT::done_testing();

@@ -72,8 +72,6 @@ static ngx_int_t ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_marked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_credit_page(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_credit_page_t *pg);
 
 
 /* literal paths before the "{}" patterns that would also match them */
@@ -561,38 +559,6 @@ ngx_http_customer_credit_alerts(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* page and limit into ctx->data; NGX_DECLINED: an error recorded */
-
-static ngx_int_t
-ngx_http_customer_credit_page(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_credit_page_t *pg)
-{
-    ngx_int_t  rc, rv;
-
-    rv = NGX_OK;
-
-    rc = ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &pg->page);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        rv = NGX_DECLINED;
-    }
-
-    rc = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100, &pg->limit);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        rv = NGX_DECLINED;
-    }
-
-    return rv;
-}
-
-
 /* unread: "" when the argument was bad (already recorded) */
 
 static ngx_int_t
@@ -616,7 +582,7 @@ ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
         invalid = 1;
     }
 
-    switch (ngx_http_customer_credit_page(ctx, pg)) {
+    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -660,67 +626,21 @@ static ngx_int_t
 ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    int                               row, n;
-    yajl_gen                          g;
-    ngx_int_t                         total;
     ngx_http_customer_credit_page_t  *pg;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    n = PQntuples(res);
-
-    if (n == 0) {
+    if (PQntuples(res) == 0) {
         return ngx_http_customer_not_found(ctx);
     }
 
     pg = ctx->data;
 
-    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-    if (total == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    g = ngx_http_customer_envelope(ctx, pg->message);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_cstr(g, pg->key);
-    yajl_gen_array_open(g);
-
-    for (row = 0; row < n; row++) {
-
-        if (PQgetisnull(res, row, 1)) {
-            /* the LEFT JOIN's empty page */
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       pg->cols, pg->ncols)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
-    }
-
-    yajl_gen_array_close(g);
-
-    ngx_http_customer_gen_pagination(g, pg->page, pg->limit, total,
-                                     pg->page > 1);
-    yajl_gen_map_close(g);
-
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_page(ctx, res, pg->message, pg->key,
+                                       pg->cols, pg->ncols, pg->page,
+                                       pg->limit);
 }
 
 

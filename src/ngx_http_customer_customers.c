@@ -1328,10 +1328,11 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     ctx->data = l;
     invalid = 0;
 
-    rc = ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &l->page);
-    invalid |= (rc != NGX_OK);
+    rc = ngx_http_customer_page_args(ctx, &l->page, &l->limit);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100, &l->limit);
     invalid |= (rc != NGX_OK);
 
     rc = ngx_http_customer_arg_enum(ctx, "status",

@@ -631,20 +631,7 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    switch (ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000,
-                                       &pg->page))
-    {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 100,
-                                       &pg->limit))
-    {
+    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -751,70 +738,20 @@ static ngx_int_t
 ngx_http_customer_loyalty_listed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    int                                row, n;
-    yajl_gen                           g;
-    ngx_int_t                          total;
     ngx_http_customer_loyalty_page_t  *pg;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    n = PQntuples(res);
-
-    if (n == 0) {
+    if (PQntuples(res) == 0) {
         return ngx_http_customer_not_found(ctx);
     }
 
     pg = ctx->data;
 
-    total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-    if (total == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    g = ngx_http_customer_envelope(ctx,
-                                   "Loyalty transactions retrieved "
-                                   "successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "transactions");
-    yajl_gen_array_open(g);
-
-    for (row = 0; row < n; row++) {
-
-        if (PQgetisnull(res, row, 1)) {
-            /* the LEFT JOIN's empty page */
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        /* the transaction's columns follow the total */
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       ngx_http_customer_loyalty_tx_columns,
-                                       NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
-    }
-
-    yajl_gen_array_close(g);
-
-    ngx_http_customer_gen_pagination(g, pg->page, pg->limit, total,
-                                     pg->page > 1);
-    yajl_gen_map_close(g);
-
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_page(ctx, res,
+               "Loyalty transactions retrieved successfully", "transactions",
+               ngx_http_customer_loyalty_tx_columns,
+               NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS, pg->page, pg->limit);
 }

@@ -157,15 +157,25 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
  * customer, else one: status, whether the stored request was the same,
  * the data object (2xx) and an error's message, field and detail.
  * Data-modifying CTEs all run to completion; the key's row is inserted
- * for a 201 and a 422 alike, the 422 writing nothing else.
+ * for a 201 and a 422 alike, the 422 writing nothing else.  A key older
+ * than 24 hours counts as new (replaced in place), whether or not the
+ * outbox run has deleted it yet: its row is locked first (lk), so a
+ * concurrent request with the same key waits, then sees the new row
+ * (FOR UPDATE reads the latest version) and replays it.  A key that has
+ * no row yet is claimed by the INSERT; a request that finds it claimed
+ * meanwhile (k empty) raises unique_violation (idempotency_taken(),
+ * sql/015), rolling back its points, and runs again (below).
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"
     " h AS (SELECT encode(sha256(convert_to($2::text || ' '"
     " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"
-    " prev AS (SELECT i.status, i.response, i.request_hash = h.hash AS same"
-    " FROM loyalty_idempotency i, h WHERE $7::text IS NOT NULL"
-    " AND i.customer_id = $1 AND i.key = $7::text),"
+    " lk AS (SELECT i.status, i.response, i.request_hash, i.created_at"
+    " FROM loyalty_idempotency i WHERE $7::text IS NOT NULL"
+    " AND i.customer_id = $1 AND i.key = $7::text FOR UPDATE),"
+    " prev AS (SELECT lk.status, lk.response, lk.request_hash = h.hash"
+    " AS same FROM lk, h"
+    " WHERE lk.created_at > now() - interval '24 hours'),"
     " go AS (SELECT id FROM c WHERE customer_status = 'Active'"
     " AND NOT EXISTS (SELECT 1 FROM prev)),"
     " e AS (INSERT INTO loyalty_accounts AS a (customer_id, balance,"
@@ -201,14 +211,21 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " to redeem') END::text"
     " FROM c WHERE NOT EXISTS (SELECT 1 FROM prev)"
     " AND NOT EXISTS (SELECT 1 FROM t)),"
-    " k AS (INSERT INTO loyalty_idempotency (key, customer_id, request_hash,"
-    " status, response) SELECT $7::text, $1, h.hash, res.status,"
-    " res.response FROM res, h WHERE $7::text IS NOT NULL),"
+    " k AS (INSERT INTO loyalty_idempotency AS i (key, customer_id,"
+    " request_hash, status, response) SELECT $7::text, $1, h.hash,"
+    " res.status, res.response FROM res, h WHERE $7::text IS NOT NULL"
+    " ON CONFLICT (customer_id, key) DO UPDATE"
+    " SET request_hash = excluded.request_hash, status = excluded.status,"
+    " response = excluded.response, created_at = now()"
+    " WHERE i.created_at <= now() - interval '24 hours' RETURNING 1),"
     " o AS (SELECT status, response, true AS same FROM res"
     " UNION ALL SELECT status, response, same FROM prev)"
     " SELECT status, same, CASE WHEN status < 300 THEN response END,"
     " response::json->>'message', response::json->>'field',"
-    " response::json->>'detail' FROM o",
+    " response::json->>'detail' FROM o"
+    " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
+    " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
+    " THEN true ELSE idempotency_taken() END",
     8, 0, 0, "", 0, 0
 };
 

@@ -421,6 +421,45 @@ my ($OTHER, $OTHER_SUB) = make_customer();
     is(counts($id), '3 23 23', 'expiry: it was written');
 }
 
+# --- an expired key is a new request even before anything deletes it -----
+# (where no customer_outbox_trigger runs): the statement itself replaces
+# a key older than 24 hours; 20 requests at once with one expired key
+# write one ledger row and give 20 identical answers
+
+{
+    my ($id) = make_customer();
+    my $first = change($id, 'earn', { points => 5 }, key => 'aged');
+    is($first->{status}, 201, 'aged key: first earn');
+    CT::sql($db, q{UPDATE loyalty_idempotency SET created_at = now()
+        - interval '25 hours' WHERE customer_id = :'p1'}, $id);
+
+    my @r = parallel(map { sub { change($id, 'earn', { points => 6 },
+        key => 'aged') } } 1 .. 20);
+    is(scalar(grep { $_->{status} == 201 } @r), 20,
+        'aged key, 20 at once: all 201') or diag($r[0]{body});
+    is(scalar(keys %{ { map { ($_->{body} => 1) } @r } }), 1,
+        'aged key, 20 at once: all 20 answers identical');
+    isnt($r[0]{json}{data}{transactionId},
+        $first->{json}{data}{transactionId},
+        'aged key: a new transaction, not the old answer');
+    is(counts($id), '2 11 11', 'aged key: exactly one more ledger row');
+    is(scalar CT::sql($db, q{SELECT count(*) FROM loyalty_idempotency
+        WHERE customer_id = :'p1' AND key = 'aged'
+        AND created_at > now() - interval '1 minute'}, $id), 1,
+        'aged key: the key row replaced, fresh again');
+
+    my $again = change($id, 'earn', { points => 6 }, key => 'aged');
+    is($again->{body}, $r[0]{body}, 'aged key: now it replays the new answer');
+    is(counts($id), '2 11 11', 'aged key: the replay wrote nothing');
+
+    # 23 hours: still the stored answer
+    CT::sql($db, q{UPDATE loyalty_idempotency SET created_at = now()
+        - interval '23 hours' WHERE customer_id = :'p1'}, $id);
+    $again = change($id, 'earn', { points => 6 }, key => 'aged');
+    is($again->{body}, $r[0]{body}, 'a 23 hour old key still replays');
+    is(counts($id), '2 11 11', 'a 23 hour old key: nothing written');
+}
+
 # --- the ledger list ----------------------------------------------------------
 
 {

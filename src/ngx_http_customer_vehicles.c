@@ -68,6 +68,23 @@
     " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
 
 
+/* a list: its name in the answer, its columns, what it is found by */
+typedef struct {
+    const char                    *name;
+    const char                    *message;
+    ngx_http_customer_column_t    *columns;
+    int                            ncolumns;
+    ngx_uint_t                     by_vehicle;   /* else by customer */
+} ngx_http_customer_vehicles_kind_t;
+
+
+typedef struct {
+    ngx_http_customer_vehicles_kind_t  *kind;
+    ngx_uint_t                          page;
+    ngx_uint_t                          limit;
+} ngx_http_customer_vehicles_list_t;
+
+
 static ngx_int_t ngx_http_customer_vehicles_create(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_list(
@@ -99,8 +116,8 @@ static ngx_int_t ngx_http_customer_vehicles_by_id(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_vehicles_page(
-    ngx_http_customer_ctx_t *ctx, const char *name,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_vehicles_kind_t *kind,
+    ngx_http_customer_pg_stmt_t *stmt);
 static ngx_int_t ngx_http_customer_vehicles_query(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t body,
     ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
@@ -274,16 +291,22 @@ static ngx_http_customer_column_t  ngx_http_customer_status_columns[] = {
 };
 
 
-/* a list's name in the answer, its columns and what it was not found by */
-typedef struct {
-    const char                    *name;
-    const char                    *message;
-    ngx_http_customer_column_t    *columns;
-    int                            ncolumns;
-    ngx_uint_t                     by_vehicle;
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-} ngx_http_customer_vehicles_list_t;
+static ngx_http_customer_vehicles_kind_t  ngx_http_customer_vehicles_kind = {
+    "vehicles", "Vehicles retrieved successfully",
+    ngx_http_customer_vehicle_columns, NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS, 0
+};
+
+static ngx_http_customer_vehicles_kind_t  ngx_http_customer_records_kind = {
+    "serviceRecords", "Service records retrieved successfully",
+    ngx_http_customer_record_columns, NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS, 1
+};
+
+/* every vehicle's records, each with the vehicle's make, model and VIN */
+static ngx_http_customer_vehicles_kind_t  ngx_http_customer_history_kind = {
+    "serviceRecords", "Service history retrieved successfully",
+    ngx_http_customer_record_columns, NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3,
+    0
+};
 
 
 /*
@@ -720,39 +743,36 @@ ngx_http_customer_vehicles_query(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_vehicles_list(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_page(ctx, "vehicles",
-               &ngx_http_customer_vehicles_list_sql,
-               ngx_http_customer_vehicles_listed);
+    return ngx_http_customer_vehicles_page(ctx,
+               &ngx_http_customer_vehicles_kind,
+               &ngx_http_customer_vehicles_list_sql);
 }
 
 
 static ngx_int_t
 ngx_http_customer_vehicles_records(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_page(ctx, "serviceRecords",
-               &ngx_http_customer_vehicles_records_sql,
-               ngx_http_customer_vehicles_listed);
+    return ngx_http_customer_vehicles_page(ctx,
+               &ngx_http_customer_records_kind,
+               &ngx_http_customer_vehicles_records_sql);
 }
 
 
 static ngx_int_t
 ngx_http_customer_vehicles_history(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_page(ctx, "serviceHistory",
-               &ngx_http_customer_vehicles_history_sql,
-               ngx_http_customer_vehicles_listed);
+    return ngx_http_customer_vehicles_page(ctx,
+               &ngx_http_customer_history_kind,
+               &ngx_http_customer_vehicles_history_sql);
 }
 
 
-/*
- * A page of one owner's vehicles or service records: name tells which
- * ("serviceHistory" is every vehicle's records, under "serviceRecords").
- */
+/* a page of one owner's vehicles or service records, as kind says */
 
 static ngx_int_t
 ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done)
+    ngx_http_customer_vehicles_kind_t *kind,
+    ngx_http_customer_pg_stmt_t *stmt)
 {
     u_char                             *p;
     ngx_int_t                           rc;
@@ -766,28 +786,11 @@ ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
     }
 
     ctx->data = l;
+    l->kind = kind;
 
-    if (name[0] == 'v') {
-        l->name = "vehicles";
-        l->message = "Vehicles retrieved successfully";
-        l->columns = ngx_http_customer_vehicle_columns;
-        l->ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS;
-
-    } else {
-        l->name = "serviceRecords";
-        l->message = "Service records retrieved successfully";
-        l->columns = ngx_http_customer_record_columns;
-        l->ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS;
-        l->by_vehicle = (name[7] == 'R');
-
-        if (!l->by_vehicle) {
-            l->message = "Service history retrieved successfully";
-            l->ncolumns += 3;
-        }
-    }
-
-    rc = l->by_vehicle ? ngx_http_customer_uuid_param(ctx, 0, "vehicleId")
-                       : ngx_http_customer_id(ctx);
+    rc = l->kind->by_vehicle
+         ? ngx_http_customer_uuid_param(ctx, 0, "vehicleId")
+         : ngx_http_customer_id(ctx);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -819,7 +822,8 @@ ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
     q->values[3] = (char *) p;
     ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
 
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
+    return ngx_http_customer_query_run(ctx, q, stmt,
+                                       ngx_http_customer_vehicles_listed);
 }
 
 
@@ -847,10 +851,7 @@ ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
     }
 
     ctx->data = l;
-    l->name = "vehicles";
-    l->message = "Vehicles retrieved successfully";
-    l->columns = ngx_http_customer_vehicle_columns;
-    l->ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS;
+    l->kind = &ngx_http_customer_vehicles_kind;
 
     invalid = 0;
 
@@ -1159,13 +1160,13 @@ ngx_http_customer_vehicles_listed(ngx_http_customer_ctx_t *ctx,
     l = ctx->data;
 
     if (PQntuples(res) == 0) {
-        return l->by_vehicle ? ngx_http_customer_vehicles_missing(ctx)
-                             : ngx_http_customer_not_found(ctx);
+        return l->kind->by_vehicle ? ngx_http_customer_vehicles_missing(ctx)
+                                   : ngx_http_customer_not_found(ctx);
     }
 
-    return ngx_http_customer_send_page(ctx, res, l->message, l->name,
-                                       l->columns, l->ncolumns, l->page,
-                                       l->limit);
+    return ngx_http_customer_send_page(ctx, res, l->kind->message,
+                                       l->kind->name, l->kind->columns,
+                                       l->kind->ncolumns, l->page, l->limit);
 }
 
 

@@ -150,7 +150,12 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
         return ngx_http_customer_send_error(ctx,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "Payload too large",
-                   "body", "The body is larger than client_max_body_size");
+                   "body", (clcf->client_max_body_size
+                            && r->headers_in.content_length_n
+                               > clcf->client_max_body_size)
+                           ? "The body is larger than client_max_body_size"
+                           : "The body is larger than "
+                             "client_body_buffer_size");
     }
 
     r->request_body_in_single_buf = 1;

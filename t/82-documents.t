@@ -900,4 +900,48 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         'two uploads and two deletes later: one document less');
 }
 
+# --- client_body_buffer_size below client_max_body_size -------------------
+# the module never reads a body from a temp file: a declared length over
+# the buffer is 413 before reading, a chunked body that spills over it
+# is 413 after; at the buffer size it is stored
+
+{
+    my $ng2 = CT::nginx_start(db => $db, server_extra => <<'CONF');
+        location ~ ^/api/customers/[^/]+/documents$ {
+            customer_api;
+            client_max_body_size 1m;
+            client_body_buffer_size 16k;
+        }
+CONF
+    my $main = $ng;
+    $ng = $ng2;
+    my ($cid) = make_customer();
+    my $path = "/api/customers/$cid/documents?type=other&title=buffer";
+    my $before = counts();
+
+    my $r = upload($cid, 'type=other&title=buffer', 'b' x 16384);
+    is($r->{status}, 201, 'buffer: 16k, the buffer size, stored')
+        or diag($r->{body});
+    is(counts(), join(',', map { $_ + 1 } split /,/, $before),
+        'buffer: one document');
+    $before = counts();
+
+    $r = upload($cid, 'type=other&title=buffer', 'b' x 16385);
+    is_error($r, 413, ['body'], 'buffer: 16k + 1 with Content-Length',
+        'Payload too large');
+    like($r->{json}{errors}[0]{message} // '', qr/client_body_buffer_size/,
+        'buffer: the message names client_body_buffer_size');
+
+    $r = raw_req(POST => $path, chunked => [('c' x 4096) x 6],
+        headers => [['Content-Type', 'application/x-chunked']]);
+    is($r->{status}, 413, 'buffer: 24k chunked, spilled to a file: 413')
+        or diag($r->{body});
+    is($r->{json} && $r->{json}{success}, JSON::PP::false,
+        'buffer: chunked: the error envelope');
+    is(counts(), $before, 'buffer: nothing stored for either');
+
+    $ng = $main;
+    $ng2->stop;
+}
+
 done_testing();

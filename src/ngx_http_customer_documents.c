@@ -70,6 +70,8 @@ static ngx_int_t ngx_http_customer_documents_delete(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_content(
     ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_meta(
+    ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_documents_by_id(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done);
@@ -122,6 +124,33 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
 
 static const char  *ngx_http_customer_document_types[] = {
     "insurance", "registration", "service", "identity", "other", NULL
+};
+
+
+/*
+ * An upload's metadata: each from the query or its header, in this
+ * order (the filename defaults to the title)
+ */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_TYPE      0
+#define NGX_HTTP_CUSTOMER_DOCUMENT_TITLE     1
+#define NGX_HTTP_CUSTOMER_DOCUMENT_FILENAME  2
+#define NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRES   3
+#define NGX_HTTP_CUSTOMER_DOCUMENT_VEHICLE   4
+#define NGX_HTTP_CUSTOMER_DOCUMENT_NMETA     5
+
+static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
+    { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, ngx_http_customer_document_types, NULL },
+    { "title", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 200, NULL, NULL },
+    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
+    { "expiresAt", ngx_http_customer_check_date, 0, 0, 0, NULL, NULL },
+    { "vehicleId", ngx_http_customer_check_uuid, 0, 0, 0, NULL, NULL }
+};
+
+static const char  *ngx_http_customer_document_headers[] = {
+    "X-Document-Type", "X-Document-Title", "X-Document-Filename",
+    "X-Document-Expires-At", "X-Document-Vehicle-Id"
 };
 
 
@@ -221,8 +250,7 @@ static ngx_int_t
 ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 {
     u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_str_t                      type, title, filename, expires, vehicle;
+    ngx_str_t                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_NMETA];
     ngx_str_t                      mime;
     ngx_uint_t                     i, invalid;
     ngx_http_request_t            *r;
@@ -231,57 +259,21 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
     r = ctx->request;
     invalid = 0;
 
-    switch (ngx_http_customer_arg_enum(ctx, "type",
-                                       ngx_http_customer_document_types,
-                                       &type))
-    {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    case NGX_DECLINED:
-        ngx_http_customer_add_error(ctx, (u_char *) "type", 4,
-                                    "Field is required");
-        /* fall through */
-    default:
-        invalid = 1;
+    for (i = 0; i < NGX_HTTP_CUSTOMER_DOCUMENT_NMETA; i++) {
+        switch (ngx_http_customer_documents_meta(ctx, i, &meta[i])) {
+        case NGX_OK:
+        case NGX_DECLINED:
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            invalid = 1;
+        }
     }
 
-    rc = ngx_http_customer_arg_check(ctx, "title",
-                                     ngx_http_customer_check_line, 1, 200,
-                                     &title);
-    if (rc == NGX_DECLINED) {
-        ngx_http_customer_add_error(ctx, (u_char *) "title", 5,
-                                    "Field is required");
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid |= (rc != NGX_OK);
-
-    rc = ngx_http_customer_arg_check(ctx, "filename",
-                                     ngx_http_customer_check_filename, 1, 255,
-                                     &filename);
-    if (rc == NGX_DECLINED) {
-        filename = title;
-    }
-
-    invalid |= (rc == NGX_ABORT);
-
-    rc = ngx_http_customer_arg_check(ctx, "expiresAt",
-                                     ngx_http_customer_check_date, 0, 0,
-                                     &expires);
-    invalid |= (rc == NGX_ABORT);
-
-    rc = ngx_http_customer_arg_check(ctx, "vehicleId",
-                                     ngx_http_customer_check_uuid, 0, 0,
-                                     &vehicle);
-    invalid |= (rc == NGX_ABORT);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (meta[NGX_HTTP_CUSTOMER_DOCUMENT_FILENAME].data == NULL) {
+        meta[NGX_HTTP_CUSTOMER_DOCUMENT_FILENAME] =
+                                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_TITLE];
     }
 
     /* the Content-Type as sent: printable ASCII, at most 255 */
@@ -332,12 +324,12 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = (char *) type.data;
-    q->values[3] = (char *) title.data;
-    q->values[4] = (char *) filename.data;
-    q->values[5] = vehicle.len ? (char *) vehicle.data : NULL;
+    q->values[2] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_TYPE].data;
+    q->values[3] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_TITLE].data;
+    q->values[4] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_FILENAME].data;
+    q->values[5] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_VEHICLE].data;
     q->values[6] = (char *) mime.data;
-    q->values[7] = expires.len ? (char *) expires.data : NULL;
+    q->values[7] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRES].data;
     q->values[8] = (char *) ctx->raw.data;
     q->lengths[8] = (int) ctx->raw.len;
     q->values[9] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
@@ -345,6 +337,68 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_documents_upload_sql,
                                        ngx_http_customer_documents_uploaded);
+}
+
+
+/*
+ * The n-th upload parameter from the query or, when it is not there,
+ * from its X-Document-* header (given once): as
+ * ngx_http_customer_arg_field(), and a required one that is absent is
+ * recorded as such.  Absent: value's data is NULL.
+ */
+
+static ngx_int_t
+ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t n, ngx_str_t *value)
+{
+    u_char                     *p;
+    ngx_int_t                   rc;
+    const char                 *header;
+    ngx_table_elt_t            *h;
+    ngx_http_customer_field_t  *f;
+
+    f = &ngx_http_customer_document_meta[n];
+    header = ngx_http_customer_document_headers[n];
+
+    rc = ngx_http_customer_arg_field(ctx, f, value);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    h = ngx_http_customer_header(ctx->request, header, ngx_strlen(header),
+                                 0);
+
+    if (h == NULL) {
+        if (f->flags & NGX_HTTP_CUSTOMER_F_REQUIRED) {
+            ngx_http_customer_add_error(ctx, (u_char *) f->name,
+                                        ngx_strlen(f->name),
+                                        "Field is required");
+            return NGX_ABORT;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_customer_header(ctx->request, header, ngx_strlen(header),
+                                 1))
+    {
+        ngx_http_customer_add_error(ctx, (u_char *) header,
+                                    ngx_strlen(header), "Given twice");
+        return NGX_ABORT;
+    }
+
+    /* a NUL-terminated copy for libpq */
+
+    p = ngx_pnalloc(ctx->request->pool, h->value.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
+    value->data = p;
+    value->len = h->value.len;
+
+    return ngx_http_customer_check_param(ctx, f, value);
 }
 
 

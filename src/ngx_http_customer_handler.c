@@ -28,8 +28,6 @@ static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
-static ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
-    const char *name, size_t len, ngx_uint_t nth);
 static ngx_int_t ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t service, const char *reason);
 static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
@@ -342,7 +340,9 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
 
 /* the nth (from 0) request header of that name */
 
-static ngx_table_elt_t *
+/* the nth (0: the first) request header of that name, or NULL */
+
+ngx_table_elt_t *
 ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len,
     ngx_uint_t nth)
 {

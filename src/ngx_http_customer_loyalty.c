@@ -77,8 +77,6 @@ static char *ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_uint_t *failed);
 static ngx_int_t ngx_http_customer_loyalty_list(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_loyalty_time(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_loyalty_listed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -669,8 +667,12 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    switch (ngx_http_customer_loyalty_time(ctx, "from", &from)) {
+    switch (ngx_http_customer_arg_check(ctx, "from",
+                                        ngx_http_customer_check_timestamp,
+                                        0, 0, &from))
+    {
     case NGX_OK:
+    case NGX_DECLINED:
         break;
     case NGX_ERROR:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -678,8 +680,12 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    switch (ngx_http_customer_loyalty_time(ctx, "to", &to)) {
+    switch (ngx_http_customer_arg_check(ctx, "to",
+                                        ngx_http_customer_check_timestamp,
+                                        0, 0, &to))
+    {
     case NGX_OK:
+    case NGX_DECLINED:
         break;
     case NGX_ERROR:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -716,38 +722,6 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_loyalty_list_sql,
                                        ngx_http_customer_loyalty_listed);
-}
-
-
-/* an RFC 3339 query argument, NUL-terminated; empty when absent */
-
-static ngx_int_t
-ngx_http_customer_loyalty_time(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_str_t *value)
-{
-    ngx_str_t                   path;
-    ngx_http_customer_json_t    v;
-    ngx_http_customer_field_t   f;
-
-    ngx_str_null(value);
-
-    switch (ngx_http_customer_arg_str(ctx, name, value)) {
-    case NGX_DECLINED:
-        ngx_str_null(value);
-        return NGX_OK;
-    case NGX_ERROR:
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
-
-    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
-    v.str = *value;
-    path.data = (u_char *) name;
-    path.len = ngx_strlen(name);
-
-    return ngx_http_customer_check_timestamp(ctx, &path, &v, &f);
 }
 
 

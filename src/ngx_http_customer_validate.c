@@ -423,39 +423,47 @@ ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
  */
 
 /*
- * A query argument checked as a body member would be: NGX_OK with the
- * (perhaps trimmed) value NUL-terminated, NGX_DECLINED when absent,
- * NGX_ABORT when invalid (the error recorded), or NGX_ERROR.
+ * A query argument (or a header's value: ngx_http_customer_check_param)
+ * checked as a body member by f would be: NGX_OK with the (perhaps
+ * trimmed) value NUL-terminated, NGX_DECLINED when absent, NGX_ABORT
+ * when invalid (the error recorded under f->name), or NGX_ERROR.
  */
 
 ngx_int_t
-ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
-    ngx_http_customer_check_pt check, ngx_uint_t min, ngx_uint_t max,
-    ngx_str_t *value)
+ngx_http_customer_arg_field(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *f, ngx_str_t *value)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  path;
-    ngx_http_customer_json_t   v;
-    ngx_http_customer_field_t  f;
+    ngx_int_t  rc;
 
     ngx_str_null(value);
 
-    rc = ngx_http_customer_arg_str(ctx, name, value);
+    rc = ngx_http_customer_arg_str(ctx, f->name, value);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+    return ngx_http_customer_check_param(ctx, f, value);
+}
+
+
+/* value: NUL-terminated in the request pool */
+
+ngx_int_t
+ngx_http_customer_check_param(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *f, ngx_str_t *value)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  path;
+    ngx_http_customer_json_t   v;
+
     ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
 
-    f.min = min;
-    f.max = max;
     v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
     v.str = *value;
-    path.data = (u_char *) name;
-    path.len = ngx_strlen(name);
+    path.data = (u_char *) f->name;
+    path.len = ngx_strlen(f->name);
 
-    rc = check(ctx, &path, &v, &f);
+    rc = f->check(ctx, &path, &v, f);
 
     if (rc == NGX_OK) {
         /* trimming only moves the ends inside the NUL-terminated copy */
@@ -464,6 +472,26 @@ ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
     }
 
     return (rc == NGX_OK || rc == NGX_ERROR) ? rc : NGX_ABORT;
+}
+
+
+/* as ngx_http_customer_arg_field(), for a checker with bounds */
+
+ngx_int_t
+ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_http_customer_check_pt check, ngx_uint_t min, ngx_uint_t max,
+    ngx_str_t *value)
+{
+    ngx_http_customer_field_t  f;
+
+    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
+
+    f.name = name;
+    f.check = check;
+    f.min = min;
+    f.max = max;
+
+    return ngx_http_customer_arg_field(ctx, &f, value);
 }
 
 
@@ -487,30 +515,15 @@ ngx_int_t
 ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
     const char **values, ngx_str_t *value)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  path;
-    ngx_http_customer_json_t   v;
     ngx_http_customer_field_t  f;
 
-    ngx_str_null(value);
-
-    rc = ngx_http_customer_arg_str(ctx, name, value);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
     ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-    ngx_memzero(&v, sizeof(ngx_http_customer_json_t));
 
+    f.name = name;
+    f.check = ngx_http_customer_check_enum;
     f.values = values;
-    v.type = NGX_HTTP_CUSTOMER_JSON_STRING;
-    v.str = *value;
-    path.data = (u_char *) name;
-    path.len = ngx_strlen(name);
 
-    rc = ngx_http_customer_check_enum(ctx, &path, &v, &f);
-
-    return (rc == NGX_OK || rc == NGX_ERROR) ? rc : NGX_ABORT;
+    return ngx_http_customer_arg_field(ctx, &f, value);
 }
 
 ngx_int_t

@@ -72,6 +72,10 @@ ngx_int_t ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **values, ngx_str_t *value);
+ngx_int_t ngx_http_customer_arg_field(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *f, ngx_str_t *value);
+ngx_int_t ngx_http_customer_check_param(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *f, ngx_str_t *value);
 ngx_int_t ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_http_customer_check_pt check, ngx_uint_t min,
     ngx_uint_t max, ngx_str_t *value);

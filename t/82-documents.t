@@ -547,6 +547,55 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 }
 
 
+# --- the metadata in X-Document-* headers instead of the query ------------
+# (DESIGN §4.3: "metadata in query or headers"); the query wins when both
+
+{
+    my ($cid) = make_customer();
+    my $vid = make_vehicle($cid);
+    my $exp = day(12);
+    my $r = raw_req(POST => "/api/customers/$cid/documents", body => 'hdr',
+        headers => [['Content-Type', 'text/plain'],
+            ['X-Document-Type', 'registration'],
+            ['X-Document-Title', "Carte grise \xc3\xa9t\xc3\xa9"],
+            ['X-Document-Filename', 'carte.pdf'],
+            ['X-Document-Expires-At', $exp],
+            ['X-Document-Vehicle-Id', $vid]]);
+    is($r->{status}, 201, 'headers: 201') or diag($r->{body});
+    my $d = $r->{json}{data} // {};
+    is($d->{type}, 'registration', 'headers: type');
+    is($d->{title}, "Carte grise \x{e9}t\x{e9}", 'headers: a UTF-8 title');
+    is($d->{filename}, 'carte.pdf', 'headers: filename');
+    is($d->{expiresAt}, $exp, 'headers: expiresAt');
+    is($d->{vehicleId}, $vid, 'headers: vehicleId');
+
+    $r = raw_req(POST => "/api/customers/$cid/documents?type=other&title=q",
+        body => 'both', headers => [['Content-Type', 'text/plain'],
+            ['X-Document-Type', 'insurance'], ['X-Document-Title', 'h']]);
+    is($r->{status}, 201, 'query and headers: 201') or diag($r->{body});
+    is(($r->{json}{data} // {})->{type}, 'other', 'the query wins: type');
+    is(($r->{json}{data} // {})->{title}, 'q', 'the query wins: title');
+
+    my $before = counts();
+    $r = raw_req(POST => "/api/customers/$cid/documents", body => 'bad',
+        headers => [['Content-Type', 'text/plain'],
+            ['X-Document-Type', 'passport'], ['X-Document-Title', ''],
+            ['X-Document-Expires-At', '2026-02-30'],
+            ['X-Document-Vehicle-Id', 'not-a-uuid'],
+            ['X-Document-Filename', 'a/b']]);
+    is_error($r, 400, [qw(type title expiresAt vehicleId filename)],
+        'bad headers', 'Validation failed');
+    $r = raw_req(POST => "/api/customers/$cid/documents", body => 'twice',
+        headers => [['Content-Type', 'text/plain'],
+            ['X-Document-Type', 'other'], ['X-Document-Title', 'one'],
+            ['X-Document-Title', 'two']]);
+    is_error($r, 400, ['X-Document-Title'], 'a header given twice');
+    $r = raw_req(POST => "/api/customers/$cid/documents", body => 'none',
+        headers => [['Content-Type', 'text/plain']]);
+    is_error($r, 400, [qw(type title)], 'neither query nor headers');
+    is(counts(), $before, 'refused header uploads: nothing stored');
+}
+
 # --- the list ------------------------------------------------------------
 
 {

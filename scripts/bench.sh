@@ -287,7 +287,9 @@ wrk_rps() {
 p99() { cat "$bench_dir/p99"; }
 
 pgbench_tps() {
-    # no arguments: -S (the built-in select-only script)
+    # no arguments: -S (the built-in select-only script); the session
+    # settings of the module's connections
+    PGOPTIONS="-c DateStyle=ISO,YMD -c TimeZone=UTC" \
     "$PG_BIN/pgbench" -n "${@:--S}" -M prepared -c "$pgconns" -j 2 -T "$secs" \
         -h 127.0.0.1 -p "$PG_DEV_PORT" -U customer "$db" 2>/dev/null \
         | awk '/^tps/ { printf "%d", $3 }'
@@ -302,16 +304,13 @@ echo "bench: warming up"
 wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
     "http://127.0.0.1:$((port + 1))" >/dev/null
 
-cat >"$bench_dir/get.sql" <<'EOF'
-\set n random(1, 100000)
-SELECT id, user_id, email, full_name, contact_number, date_of_birth::text,
-  national_id, addresses, emergency_contact, business, customer_status,
-  customer_type, is_verified, total_orders, total_order_value,
-  total_complaints, open_complaints, api_ts(last_order_date),
-  api_ts(last_complaint_date), api_ts(customer_since), notes, to_json(tags),
-  preferences, metadata, api_ts(created_at), api_ts(updated_at), created_by,
-  updated_by, version FROM customers WHERE user_id = 'user-' || :n;
-EOF
+# the GET's own statement (its columns from the C source), by userId
+{
+    echo '\set n random(1, 100000)'
+    echo "SELECT $("$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_customers.c" NGX_HTTP_CUSTOMER_COLUMNS)"
+    echo "FROM customers WHERE user_id = 'user-' || :n;"
+} >"$bench_dir/get.sql"
 
 # the dashboard's own statement (from its source), through pgbench
 {

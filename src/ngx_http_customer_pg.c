@@ -208,16 +208,22 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
 
     p = ngx_pnalloc(cycle->pool,
                     sizeof("-c statement_timeout= -c pg_trgm."
-                           "word_similarity_threshold=0.3")
+                           "word_similarity_threshold=0.3"
+                           " -c DateStyle=ISO,YMD -c TimeZone=UTC")
                     + NGX_INT_T_LEN);
     if (p == NULL) {
         return NULL;
     }
 
-    /* search: typo tolerance of <% (the default 0.6 misses "jonh") */
+    /*
+     * search: typo tolerance of <% (the default 0.6 misses "jonh");
+     * dates as text (date::text) are YYYY-MM-DD and "today" is the UTC
+     * date whatever the server's or the database's defaults say
+     */
 
     ngx_sprintf(p, "-c statement_timeout=%M"
-                " -c pg_trgm.word_similarity_threshold=0.3%Z", timeout);
+                " -c pg_trgm.word_similarity_threshold=0.3"
+                " -c DateStyle=ISO,YMD -c TimeZone=UTC%Z", timeout);
 
     pool->keywords[0] = "dbname";
     pool->values[0] = (const char *) conninfo->data;

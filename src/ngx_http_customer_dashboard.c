@@ -17,47 +17,51 @@
  * latest important notes, the loyalty account and the credit status, in
  * one answer built by one statement: each part is a jsonb sub-select, so
  * the number of queries does not grow with the number of vehicles,
- * documents or notes.  A Customer reads only its own, and never private
- * notes.
+ * documents or notes.  PostgreSQL writes the whole data object as JSON,
+ * which goes into the envelope as it is.  A Customer reads only its
+ * own, and never private notes.
  */
 
 
 #define NGX_HTTP_CUSTOMER_DASHBOARD_SQL(key)                                 \
-    "SELECT jsonb_build_object('id', c.id, 'userId', c.user_id,"            \
-    " 'fullName', c.full_name, 'email', c.email,"                           \
-    " 'contactNumber', c.contact_number,"                                   \
-    " 'customerStatus', c.customer_status,"                                 \
-    " 'customerType', c.customer_type, 'isVerified', c.is_verified,"        \
-    " 'customerSince', api_ts(c.customer_since),"                           \
-    " 'totalOrders', c.total_orders,"                                       \
-    " 'totalOrderValue', c.total_order_value),"                             \
-    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', v.id,"            \
-    " 'make', v.make, 'model', v.model, 'year', v.year, 'vin', v.vin,"      \
-    " 'licensePlate', v.license_plate, 'mileage', v.mileage,"               \
-    " 'serviceStatus', service_status(v)) ORDER BY v.created_at, v.id),"    \
-    " '[]') FROM vehicles v WHERE v.customer_id = c.id),"                   \
-    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id,"            \
-    " 'type', d.type, 'title', d.title, 'vehicleId', d.vehicle_id,"         \
-    " 'expiresAt', d.expires_at,"                                           \
-    " 'daysRemaining', d.expires_at - api_today())"                         \
-    " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                 \
-    " WHERE d.customer_id = c.id"                                           \
-    " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"          \
-    " (SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id,"            \
-    " 'content', n.content, 'noteType', n.note_type,"                       \
-    " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"        \
-    " ORDER BY n.created_at DESC, n.id DESC), '[]')"                        \
-    " FROM (SELECT * FROM customer_notes WHERE customer_id = c.id"          \
-    " AND is_important AND ($2::text IS NULL OR NOT is_private)"            \
-    " ORDER BY created_at DESC, id DESC LIMIT 5) n),"                       \
-    " (SELECT jsonb_build_object('balance', a.balance,"                     \
-    " 'lifetimePoints', a.lifetime_points,"                                 \
-    " 'tier', loyalty_tier(a.lifetime_points))"                             \
-    " FROM loyalty_accounts a WHERE a.customer_id = c.id),"                 \
-    " (SELECT jsonb_build_object('creditScore', s.credit_score,"            \
-    " 'band', s.band, 'lastUpdated', api_ts(s.last_updated))"               \
-    " FROM credit_status s WHERE s.customer_id = c.id)"                     \
-    " FROM customers c WHERE c." key " = $1"                                \
+    "SELECT json_build_object('customer',"                                   \
+    " jsonb_build_object('id', c.id, 'userId', c.user_id,"                   \
+    " 'fullName', c.full_name, 'email', c.email,"                            \
+    " 'contactNumber', c.contact_number,"                                    \
+    " 'customerStatus', c.customer_status,"                                  \
+    " 'customerType', c.customer_type, 'isVerified', c.is_verified,"         \
+    " 'customerSince', api_ts(c.customer_since),"                            \
+    " 'totalOrders', c.total_orders,"                                        \
+    " 'totalOrderValue', c.total_order_value),"                              \
+    " 'vehicles', (SELECT coalesce(jsonb_agg(jsonb_build_object("            \
+    " 'id', v.id, 'make', v.make, 'model', v.model, 'year', v.year,"         \
+    " 'vin', v.vin, 'licensePlate', v.license_plate,"                        \
+    " 'mileage', v.mileage, 'serviceStatus', service_status(v))"             \
+    " ORDER BY v.created_at, v.id), '[]')"                                   \
+    " FROM vehicles v WHERE v.customer_id = c.id),"                          \
+    " 'expiringDocuments', (SELECT coalesce(jsonb_agg(jsonb_build_object("   \
+    " 'id', d.id, 'type', d.type, 'title', d.title,"                         \
+    " 'vehicleId', d.vehicle_id, 'expiresAt', d.expires_at,"                 \
+    " 'daysRemaining', d.expires_at - api_today())"                          \
+    " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                  \
+    " WHERE d.customer_id = c.id"                                            \
+    " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"           \
+    " 'importantNotes', (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
+    " 'id', n.id, 'content', n.content, 'noteType', n.note_type,"            \
+    " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"         \
+    " ORDER BY n.created_at DESC, n.id DESC), '[]')"                         \
+    " FROM (SELECT * FROM customer_notes WHERE customer_id = c.id"           \
+    " AND is_important AND ($2::text IS NULL OR NOT is_private)"             \
+    " ORDER BY created_at DESC, id DESC LIMIT 5) n),"                        \
+    " 'loyalty', (SELECT jsonb_build_object('balance', a.balance,"           \
+    " 'lifetimePoints', a.lifetime_points,"                                  \
+    " 'tier', loyalty_tier(a.lifetime_points))"                              \
+    " FROM loyalty_accounts a WHERE a.customer_id = c.id),"                  \
+    " 'creditStatus', (SELECT jsonb_build_object("                           \
+    " 'creditScore', s.credit_score, 'band', s.band,"                        \
+    " 'lastUpdated', api_ts(s.last_updated))"                                \
+    " FROM credit_status s WHERE s.customer_id = c.id))"                     \
+    " FROM customers c WHERE c." key " = $1"                                 \
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
 
 
@@ -77,16 +81,6 @@ ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/dashboard",
       ngx_http_customer_dashboard_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
-};
-
-
-static ngx_http_customer_column_t  ngx_http_customer_dashboard_columns[] = {
-    { "customer", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "vehicles", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "expiringDocuments", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "importantNotes", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "loyalty", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "creditStatus", NGX_HTTP_CUSTOMER_COL_JSON }
 };
 
 
@@ -169,8 +163,8 @@ ngx_http_customer_dashboard_done(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Dashboard retrieved successfully",
-                                      res,
-                                      ngx_http_customer_dashboard_columns, 6);
+    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
+                                       "Dashboard retrieved successfully",
+                                       (u_char *) PQgetvalue(res, 0, 0),
+                                       PQgetlength(res, 0, 0));
 }

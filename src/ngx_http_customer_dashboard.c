@@ -165,6 +165,5 @@ ngx_http_customer_dashboard_done(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
                                        "Dashboard retrieved successfully",
-                                       (u_char *) PQgetvalue(res, 0, 0),
-                                       PQgetlength(res, 0, 0));
+                                       res, 0);
 }

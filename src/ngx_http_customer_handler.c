@@ -743,42 +743,29 @@ ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 }
 
 
-/*
- * The envelope around data that PostgreSQL wrote as JSON (json or jsonb
- * text, valid by construction): spliced in as it is, not parsed and
- * written again.
- */
+/* the envelope around data that PostgreSQL wrote as JSON: res's column */
 
 ngx_int_t
 ngx_http_customer_send_json(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
-    const char *message, u_char *json, size_t len)
+    const char *message, PGresult *res, int column)
 {
-    u_char     *head, *p, *out;
-    size_t      n;
-    yajl_gen    g;
-    ngx_str_t   type;
+    yajl_gen  g;
 
     g = ngx_http_customer_envelope(ctx, message);
-
-    /* {"success":true,"message":"...","data" (yajl writes the ':' later) */
-
-    if (g == NULL || ngx_http_customer_json_result(g, &head, &n) != NGX_OK) {
+    if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out = ngx_pnalloc(ctx->request->pool, n + 1 + len + 1);
-    if (out == NULL) {
+    if (ngx_http_customer_json_text(g, (u_char *) PQgetvalue(res, 0, column),
+                                    PQgetlength(res, 0, column))
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(out, head, n);
-    *p++ = ':';
-    p = ngx_cpymem(p, json, len);
-    *p++ = '}';
+    yajl_gen_map_close(g);
 
-    ngx_str_set(&type, "application/json");
-
-    return ngx_http_customer_send_bytes(ctx, status, &type, out, p - out);
+    return ngx_http_customer_send(ctx, status, g);
 }
 
 

@@ -51,16 +51,6 @@ static int ngx_http_customer_json_on_end(void *ctx);
 
 static void ngx_http_customer_json_masked(ngx_pool_t *pool, yajl_gen g,
     u_char *v, size_t len);
-static int ngx_http_customer_json_fw_null(void *ctx);
-static int ngx_http_customer_json_fw_bool(void *ctx, int b);
-static int ngx_http_customer_json_fw_number(void *ctx, const char *s,
-    size_t len);
-static int ngx_http_customer_json_fw_string(void *ctx,
-    const unsigned char *s, size_t len);
-static int ngx_http_customer_json_fw_start_map(void *ctx);
-static int ngx_http_customer_json_fw_end_map(void *ctx);
-static int ngx_http_customer_json_fw_start_array(void *ctx);
-static int ngx_http_customer_json_fw_end_array(void *ctx);
 
 
 static yajl_callbacks  ngx_http_customer_json_tree_cb = {
@@ -79,19 +69,6 @@ static yajl_callbacks  ngx_http_customer_json_tree_cb = {
 
 
 /* re-emits JSON text (a jsonb column) into a generator */
-static yajl_callbacks  ngx_http_customer_json_forward_cb = {
-    ngx_http_customer_json_fw_null,
-    ngx_http_customer_json_fw_bool,
-    NULL,
-    NULL,
-    ngx_http_customer_json_fw_number,
-    ngx_http_customer_json_fw_string,
-    ngx_http_customer_json_fw_start_map,
-    ngx_http_customer_json_fw_string,
-    ngx_http_customer_json_fw_end_map,
-    ngx_http_customer_json_fw_start_array,
-    ngx_http_customer_json_fw_end_array
-};
 
 
 static void *
@@ -489,27 +466,16 @@ ngx_http_customer_json_copy(yajl_gen g, ngx_http_customer_json_t *v)
 
 
 ngx_int_t
-ngx_http_customer_json_text(ngx_pool_t *pool, yajl_gen g, u_char *text,
-    size_t len)
+ngx_http_customer_json_text(yajl_gen g, u_char *text, size_t len)
 {
-    yajl_handle  h;
-    yajl_status  st;
+    /*
+     * yajl_gen_number() appends its argument verbatim: PostgreSQL's
+     * json/jsonb text is valid JSON, so it is not parsed and generated
+     * again
+     */
 
-    h = ngx_http_customer_json_alloc(pool,
-                                     &ngx_http_customer_json_forward_cb, g);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    st = yajl_parse(h, text, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    return st == yajl_status_ok ? NGX_OK : NGX_ERROR;
+    return yajl_gen_number(g, (const char *) text, len) == yajl_gen_status_ok
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -571,9 +537,7 @@ ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
             break;
 
         case NGX_HTTP_CUSTOMER_COL_JSON:
-            if (ngx_http_customer_json_text(pool, g, (u_char *) v, len)
-                != NGX_OK)
-            {
+            if (ngx_http_customer_json_text(g, (u_char *) v, len) != NGX_OK) {
                 return NGX_ERROR;
             }
 
@@ -593,61 +557,12 @@ ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
 }
 
 
-static int
-ngx_http_customer_json_fw_null(void *ctx)
-{
-    return yajl_gen_null(ctx) == yajl_gen_status_ok;
-}
 
 
-static int
-ngx_http_customer_json_fw_bool(void *ctx, int b)
-{
-    return yajl_gen_bool(ctx, b) == yajl_gen_status_ok;
-}
 
 
-static int
-ngx_http_customer_json_fw_number(void *ctx, const char *s, size_t len)
-{
-    return yajl_gen_number(ctx, s, len) == yajl_gen_status_ok;
-}
 
 
-static int
-ngx_http_customer_json_fw_string(void *ctx, const unsigned char *s,
-    size_t len)
-{
-    return yajl_gen_string(ctx, s, len) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_customer_json_fw_start_map(void *ctx)
-{
-    return yajl_gen_map_open(ctx) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_customer_json_fw_end_map(void *ctx)
-{
-    return yajl_gen_map_close(ctx) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_customer_json_fw_start_array(void *ctx)
-{
-    return yajl_gen_array_open(ctx) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_customer_json_fw_end_array(void *ctx)
-{
-    return yajl_gen_array_close(ctx) == yajl_gen_status_ok;
-}
 
 
 /*

@@ -64,8 +64,7 @@ ngx_int_t ngx_http_customer_json_parse(ngx_pool_t *pool, u_char *data,
 yajl_gen ngx_http_customer_json_gen(ngx_pool_t *pool);
 ngx_int_t ngx_http_customer_json_copy(yajl_gen g,
     ngx_http_customer_json_t *v);
-ngx_int_t ngx_http_customer_json_text(ngx_pool_t *pool, yajl_gen g,
-    u_char *text, size_t len);
+ngx_int_t ngx_http_customer_json_text(yajl_gen g, u_char *text, size_t len);
 ngx_int_t ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g,
     PGresult *res, int row, int first, ngx_http_customer_column_t *cols,
     int ncols);

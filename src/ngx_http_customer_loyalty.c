@@ -284,8 +284,6 @@ static ngx_int_t
 ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    yajl_gen  g;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
@@ -294,23 +292,9 @@ ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    g = ngx_http_customer_envelope(ctx,
-                                   "Loyalty account retrieved successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_json_text(ctx->request->pool, g,
-                                    (u_char *) PQgetvalue(res, 0, 0),
-                                    PQgetlength(res, 0, 0))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
+                                       "Loyalty account retrieved "
+                                       "successfully", res, 0);
 }
 
 
@@ -428,7 +412,6 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
     char                                *state, *name;
-    yajl_gen                             g;
     ngx_int_t                            status;
     ngx_http_customer_loyalty_change_t  *ch;
 
@@ -482,24 +465,10 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
                                             PQgetvalue(res, 0, 5));
     }
 
-    g = ngx_http_customer_envelope(ctx, ch->kind[0] == 'e'
-                                        ? "Points earned successfully"
-                                        : "Points redeemed successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_json_text(ctx->request->pool, g,
-                                    (u_char *) PQgetvalue(res, 0, 2),
-                                    PQgetlength(res, 0, 2))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, status, g);
+    return ngx_http_customer_send_json(ctx, status, ch->kind[0] == 'e'
+                                              ? "Points earned successfully"
+                                              : "Points redeemed "
+                                                "successfully", res, 2);
 }
 
 

@@ -134,7 +134,7 @@ yajl_gen ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_send(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, yajl_gen g);
 ngx_int_t ngx_http_customer_send_json(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, u_char *json, size_t len);
+    ngx_uint_t status, const char *message, PGresult *res, int column);
 ngx_int_t ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
 ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,

@@ -273,30 +273,13 @@ static ngx_int_t
 ngx_http_customer_analytics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    yajl_gen  g;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
     {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    g = ngx_http_customer_envelope(ctx,
-                                   "Customer analytics retrieved "
-                                   "successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_json_text(ctx->request->pool, g,
-                                    (u_char *) PQgetvalue(res, 0, 0),
-                                    PQgetlength(res, 0, 0))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
+                                       "Customer analytics retrieved "
+                                       "successfully", res, 0);
 }

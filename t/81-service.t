@@ -132,7 +132,8 @@ sub pages {
 
 sub raw {
     my ($r, $name) = @_;
-    return $r->{body} =~ /"\Q$name\E":("[^"]*"|-?[0-9.eE+]+|null|true|false)/
+    return $r->{body}
+        =~ /"\Q$name\E"\s*:\s*("[^"]*"|-?[0-9.eE+]+|null|true|false)/
         ? $1 : undef;
 }
 

@@ -309,6 +309,12 @@ static ngx_http_customer_vehicles_kind_t  ngx_http_customer_history_kind = {
 };
 
 
+static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] = {
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
 /*
  * $1 the customer, $2 the caller's sub or NULL, $3 the body, $4 who.
  * Always one row: NULL columns when nothing was inserted, then the
@@ -1082,8 +1088,6 @@ static ngx_int_t
 ngx_http_customer_vehicles_deleted(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    yajl_gen  g;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
@@ -1092,20 +1096,10 @@ ngx_http_customer_vehicles_deleted(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_vehicles_missing(ctx);
     }
 
-    g = ngx_http_customer_envelope(ctx, "Vehicle deleted successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "vehicleId");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 0));
-    ngx_http_customer_gen_lit(g, "deletedAt");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 1));
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
+                                      "Vehicle deleted successfully", res,
+                                      ngx_http_customer_vehicle_deleted,
+                                      2);
 }
 
 

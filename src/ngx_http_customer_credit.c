@@ -300,32 +300,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
 static ngx_int_t
 ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_pg_query_t  *q;
-
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "customer credit get");
 
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_get_sql,
-                                       ngx_http_customer_credit_got);
+    return ngx_http_customer_own_read(ctx, "customerId",
+                                      &ngx_http_customer_credit_get_sql,
+                                      ngx_http_customer_credit_got);
 }
 
 

@@ -72,9 +72,6 @@ static ngx_int_t ngx_http_customer_documents_content(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
-static ngx_int_t ngx_http_customer_documents_by_id(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_documents_uploaded(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -533,7 +530,7 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_documents_get(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_documents_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "documentId",
                &ngx_http_customer_documents_get_sql,
                ngx_http_customer_documents_found);
 }
@@ -542,7 +539,7 @@ ngx_http_customer_documents_get(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_documents_delete(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_documents_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "documentId",
                &ngx_http_customer_documents_delete_sql,
                ngx_http_customer_documents_deleted);
 }
@@ -551,40 +548,11 @@ ngx_http_customer_documents_delete(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_documents_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "documentId",
                &ngx_http_customer_documents_content_sql,
                ngx_http_customer_documents_send_content);
 }
 
-
-/* the path's document id and the caller: $1 and $2 */
-
-static ngx_int_t
-ngx_http_customer_documents_by_id(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "documentId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
 
 
 static ngx_int_t

@@ -158,6 +158,9 @@ ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
 ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t n, const char *name);
+ngx_int_t ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx,
+    const char *name, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
 ngx_int_t ngx_http_customer_page_args(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t *page, ngx_uint_t *limit);
 ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,

@@ -112,15 +112,12 @@ static ngx_int_t ngx_http_customer_vehicles_history(
 static ngx_int_t ngx_http_customer_vehicles_update(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
     ngx_uint_t put);
-static ngx_int_t ngx_http_customer_vehicles_by_id(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_vehicles_page(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_vehicles_kind_t *kind,
     ngx_http_customer_pg_stmt_t *stmt);
-static ngx_int_t ngx_http_customer_vehicles_query(
-    ngx_http_customer_ctx_t *ctx, ngx_uint_t body,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_vehicles_write(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_vehicles_created(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -542,7 +539,7 @@ ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
                                              "Validation failed");
     }
 
-    return ngx_http_customer_vehicles_query(ctx, 1,
+    return ngx_http_customer_vehicles_write(ctx,
                &ngx_http_customer_vehicles_create_sql,
                ngx_http_customer_vehicles_created);
 }
@@ -641,7 +638,7 @@ ngx_http_customer_vehicles_update(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_vehicles_get(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "vehicleId",
                &ngx_http_customer_vehicles_get_sql,
                ngx_http_customer_vehicles_found);
 }
@@ -650,7 +647,7 @@ ngx_http_customer_vehicles_get(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_vehicles_delete(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "vehicleId",
                &ngx_http_customer_vehicles_delete_sql,
                ngx_http_customer_vehicles_deleted);
 }
@@ -659,7 +656,7 @@ ngx_http_customer_vehicles_delete(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_vehicles_status(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_vehicles_by_id(ctx,
+    return ngx_http_customer_own_read(ctx, "vehicleId",
                &ngx_http_customer_vehicles_status_sql,
                ngx_http_customer_vehicles_status_done);
 }
@@ -690,38 +687,18 @@ ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
                                              "Validation failed");
     }
 
-    return ngx_http_customer_vehicles_query(ctx, 1,
+    return ngx_http_customer_vehicles_write(ctx,
                &ngx_http_customer_vehicles_record_sql,
                ngx_http_customer_vehicles_recorded);
 }
 
 
-/* the path's vehicle id and the caller: $1 and $2 */
+
+/* $1 the path's id, $2 the caller's sub, $3 the body, $4 who */
 
 static ngx_int_t
-ngx_http_customer_vehicles_by_id(ngx_http_customer_ctx_t *ctx,
+ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    return ngx_http_customer_vehicles_query(ctx, 0, stmt, done);
-}
-
-
-/* $1 the path's id, $2 the caller's sub; with a body: $3 it, $4 who */
-
-static ngx_int_t
-ngx_http_customer_vehicles_query(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t body, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done)
 {
     ngx_http_customer_pg_query_t  *q;
 
@@ -732,14 +709,11 @@ ngx_http_customer_vehicles_query(ngx_http_customer_ctx_t *ctx,
 
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = ngx_http_customer_body_param(ctx);
+    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
-    if (body) {
-        q->values[2] = ngx_http_customer_body_param(ctx);
-        q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-        if (q->values[2] == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (q->values[2] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_customer_query_run(ctx, q, stmt, done);

@@ -19,7 +19,8 @@
  * Administrator), so another customer's vehicle is simply not found.
  * Writes pass the validated body to SQL as one jsonb parameter; the
  * statements take the members they need from it.  Service status is the
- * SQL function service_status() of sql/013, shared with the dashboard.
+ * SQL function service_status() (sql/013, service_due() redone in
+ * PL/pgSQL by sql/014), shared with the admin filter and the dashboard.
  */
 
 

@@ -545,7 +545,6 @@ static ngx_int_t
 ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_stmt_t *stmt, const char *unread)
 {
-    u_char                           *p;
     ngx_uint_t                        invalid;
     ngx_http_customer_pg_query_t     *q;
     ngx_http_customer_credit_page_t  *pg;
@@ -581,17 +580,14 @@ ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", pg->limit);
-    q->values[3] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 2, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (stmt->nparams > 4) {
         q->values[4] = (char *) unread;

@@ -1313,7 +1313,6 @@ static struct {
 static ngx_int_t
 ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                        *p;
     ngx_int_t                      rc;
     ngx_str_t                      status, type, sort, order;
     ngx_uint_t                     s, d, invalid;
@@ -1400,17 +1399,14 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, 2 * NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     q->values[0] = status.len ? (char *) status.data : NULL;
     q->values[1] = type.len ? (char *) type.data : NULL;
-    q->values[2] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", l->limit);
-    q->values[3] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 2, l->page, l->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     l->sort = s;
     l->dir = d;

@@ -408,7 +408,6 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_documents_list(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                              *p;
     ngx_str_t                            type;
     ngx_uint_t                           invalid;
     ngx_http_customer_pg_query_t        *q;
@@ -417,8 +416,7 @@ ngx_http_customer_documents_list(ngx_http_customer_ctx_t *ctx)
     pg = ngx_pcalloc(ctx->request->pool,
                      sizeof(ngx_http_customer_documents_page_t));
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
-    if (pg == NULL || q == NULL || p == NULL) {
+    if (pg == NULL || q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -464,10 +462,12 @@ ngx_http_customer_documents_list(ngx_http_customer_ctx_t *ctx)
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = type.len ? (char *) type.data : NULL;
-    q->values[3] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", pg->limit);
-    q->values[4] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 3, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_documents_list_sql,
@@ -487,7 +487,7 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
     pg = ngx_pcalloc(ctx->request->pool,
                      sizeof(ngx_http_customer_documents_page_t));
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, 3 * (NGX_INT_T_LEN + 1));
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
     if (pg == NULL || q == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -516,10 +516,12 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) p;
     p = ngx_sprintf(p, "%ui%Z", days);
-    q->values[1] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", pg->limit);
-    q->values[2] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 1, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q,
                &ngx_http_customer_documents_expiring_sql,

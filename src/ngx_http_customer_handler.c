@@ -1256,6 +1256,29 @@ ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
 }
 
 
+/* a page's LIMIT and OFFSET as the parameters $n+1 and $n+2 */
+
+ngx_int_t
+ngx_http_customer_page_values(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_uint_t n, ngx_uint_t page,
+    ngx_uint_t limit)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->values[n] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", limit);
+    q->values[n + 1] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (page - 1) * limit);
+
+    return NGX_OK;
+}
+
+
 /* page (1..) and limit (1..100, 20): NGX_OK, NGX_DECLINED or NGX_ERROR */
 
 ngx_int_t

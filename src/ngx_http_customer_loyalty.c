@@ -567,7 +567,6 @@ ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                            *p;
     ngx_str_t                          kind, from, to;
     ngx_uint_t                         invalid;
     ngx_http_customer_pg_query_t      *q;
@@ -651,21 +650,18 @@ ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     q->values[0] = (char *) ctx->params[0].data;
 
     q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = kind.len ? (char *) kind.data : NULL;
     q->values[3] = from.len ? (char *) from.data : NULL;
     q->values[4] = to.len ? (char *) to.data : NULL;
-    q->values[5] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", pg->limit);
-    q->values[6] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 5, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_loyalty_list_sql,

@@ -163,6 +163,9 @@ ngx_int_t ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_done_pt done);
 ngx_int_t ngx_http_customer_page_args(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t *page, ngx_uint_t *limit);
+ngx_int_t ngx_http_customer_page_values(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_uint_t n, ngx_uint_t page,
+    ngx_uint_t limit);
 ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,
     PGresult *res, const char *message, const char *name,
     ngx_http_customer_column_t *cols, int ncols, ngx_uint_t page,

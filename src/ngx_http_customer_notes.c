@@ -245,7 +245,6 @@ ngx_http_customer_notes_added(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                          *p;
     ngx_str_t                        type;
     ngx_uint_t                       invalid, admin;
     const char                      *important;
@@ -313,11 +312,6 @@ ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
 
     q->values[0] = (char *) ctx->params[0].data;
@@ -326,10 +320,12 @@ ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
     q->values[2] = admin ? "true" : "false";
     q->values[3] = type.len ? (char *) type.data : NULL;
     q->values[4] = important;
-    q->values[5] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", pg->limit);
-    q->values[6] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (pg->page - 1) * pg->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 5, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_note_list_sql,

@@ -117,7 +117,8 @@ static ngx_int_t ngx_http_customer_vehicles_page(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_vehicles_kind_t *kind,
     ngx_http_customer_pg_stmt_t *stmt);
 static ngx_int_t ngx_http_customer_vehicles_write(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
+    const char *name, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done);
 static ngx_int_t ngx_http_customer_vehicles_created(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
@@ -518,29 +519,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
 static ngx_int_t
 ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_vehicle_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
     return ngx_http_customer_vehicles_write(ctx,
+               ngx_http_customer_vehicle_fields, "customerId",
                &ngx_http_customer_vehicles_create_sql,
                ngx_http_customer_vehicles_created);
 }
@@ -666,15 +646,34 @@ ngx_http_customer_vehicles_status(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    return ngx_http_customer_vehicles_write(ctx,
+               ngx_http_customer_record_fields, "vehicleId",
+               &ngx_http_customer_vehicles_record_sql,
+               ngx_http_customer_vehicles_recorded);
+}
 
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_record_fields, 1);
+
+
+/*
+ * A new vehicle or service record: the whole body against fields and the
+ * path's id (a UUID named name), every bad one in one 400; then stmt
+ * with $1 the id, $2 the caller's sub, $3 the body, $4 who.
+ */
+
+static ngx_int_t
+ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, const char *name,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, 1);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
+    switch (ngx_http_customer_uuid_param(ctx, 0, name)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -687,21 +686,6 @@ ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
         return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
                                              "Validation failed");
     }
-
-    return ngx_http_customer_vehicles_write(ctx,
-               &ngx_http_customer_vehicles_record_sql,
-               ngx_http_customer_vehicles_recorded);
-}
-
-
-
-/* $1 the path's id, $2 the caller's sub, $3 the body, $4 who */
-
-static ngx_int_t
-ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_http_customer_pg_query_t  *q;
 
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
@@ -755,7 +739,6 @@ ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_vehicles_kind_t *kind,
     ngx_http_customer_pg_stmt_t *stmt)
 {
-    u_char                             *p;
     ngx_int_t                           rc;
     ngx_http_customer_pg_query_t       *q;
     ngx_http_customer_vehicles_list_t  *l;
@@ -791,17 +774,18 @@ ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
     }
 
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
-    if (q == NULL || p == NULL) {
+    if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", l->limit);
-    q->values[3] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 2, l->page, l->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q, stmt,
                                        ngx_http_customer_vehicles_listed);
@@ -826,7 +810,7 @@ ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
     l = ngx_pcalloc(ctx->request->pool,
                     sizeof(ngx_http_customer_vehicles_list_t));
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, 5 * (NGX_INT_T_LEN + 1));
+    p = ngx_pnalloc(ctx->request->pool, 3 * (NGX_INT_T_LEN + 1));
     if (l == NULL || q == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -946,10 +930,12 @@ ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
                                              "Validation failed");
     }
 
-    q->values[7] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", l->limit);
-    q->values[8] = (char *) p;
-    ngx_sprintf(p, "%ui%Z", (l->page - 1) * l->limit);
+
+    if (ngx_http_customer_page_values(ctx, q, 7, l->page, l->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_vehicles_all_sql,

@@ -912,6 +912,12 @@ ngx_http_customer_add_error(ngx_http_customer_ctx_t *ctx, u_char *field,
 {
     ngx_http_customer_error_t  *e;
 
+    if (ctx->errors && ctx->errors->nelts >= NGX_HTTP_CUSTOMER_ERRORS_MAX) {
+        /* a 400 lists a bounded number; the rest are only counted */
+        ctx->errors_more++;
+        return NGX_OK;
+    }
+
     if (ctx->errors == NULL) {
         ctx->errors = ngx_array_create(ctx->request->pool, 4,
                                        sizeof(ngx_http_customer_error_t));
@@ -938,6 +944,8 @@ ngx_int_t
 ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     const char *message)
 {
+    size_t                      n;
+    u_char                     *more;
     yajl_gen                    g;
     ngx_uint_t                  i;
     ngx_http_customer_error_t  *e;
@@ -968,6 +976,23 @@ ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         }
     }
 
+    if (ctx->errors_more) {
+        more = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 32);
+        if (more == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        n = ngx_sprintf(more, "%ui more errors not listed", ctx->errors_more)
+            - more;
+
+        yajl_gen_map_open(g);
+        ngx_http_customer_gen_lit(g, "field");
+        ngx_http_customer_gen_lit(g, "body");
+        ngx_http_customer_gen_lit(g, "message");
+        yajl_gen_string(g, more, n);
+        yajl_gen_map_close(g);
+    }
+
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
 
@@ -984,6 +1009,8 @@ ngx_http_customer_send_error(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     if (ctx->errors) {
         ctx->errors->nelts = 0;
     }
+
+    ctx->errors_more = 0;
 
     if (ngx_http_customer_add_error(ctx, (u_char *) field, ngx_strlen(field),
                                     detail)

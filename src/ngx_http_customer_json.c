@@ -23,6 +23,10 @@ typedef struct {
     ngx_http_customer_json_t    *cur;       /* open array or object */
     ngx_str_t                    key;       /* key waiting for its value */
     ngx_uint_t                   depth;
+    ngx_uint_t                   nodes;
+    /* scratch for the duplicate check, reused by every object */
+    ngx_http_customer_json_t   **sorted;
+    ngx_uint_t                   nsorted;
     const char                  *error;
 } ngx_http_customer_json_parse_t;
 
@@ -48,6 +52,8 @@ static int ngx_http_customer_json_on_key(void *ctx, const unsigned char *s,
 static int ngx_http_customer_json_on_start_map(void *ctx);
 static int ngx_http_customer_json_on_start_array(void *ctx);
 static int ngx_http_customer_json_on_end(void *ctx);
+static int ngx_http_customer_json_on_end_map(void *ctx);
+static int ngx_http_customer_json_key_cmp(const void *a, const void *b);
 
 static void ngx_http_customer_json_masked(ngx_pool_t *pool, yajl_gen g,
     u_char *v, size_t len);
@@ -62,7 +68,7 @@ static yajl_callbacks  ngx_http_customer_json_tree_cb = {
     ngx_http_customer_json_on_string,
     ngx_http_customer_json_on_start_map,
     ngx_http_customer_json_on_key,
-    ngx_http_customer_json_on_end,
+    ngx_http_customer_json_on_end_map,
     ngx_http_customer_json_on_start_array,
     ngx_http_customer_json_on_end
 };
@@ -192,6 +198,10 @@ ngx_http_customer_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
         st = yajl_complete_parse(h);
     }
 
+    if (ctx.sorted) {
+        (void) ngx_pfree(pool, ctx.sorted);
+    }
+
     if (st == yajl_status_ok) {
         yajl_free(h);
         *root = ctx.root;
@@ -232,6 +242,20 @@ ngx_http_customer_json_add(void *ctx, ngx_uint_t type)
     ngx_http_customer_json_parse_t  *pc = ctx;
     ngx_http_customer_json_t        *v, *cur;
 
+    if (++pc->nodes > NGX_HTTP_CUSTOMER_JSON_NODES) {
+        pc->error = "JSON has more than 20000 values";
+        return NULL;
+    }
+
+    cur = pc->cur;
+
+    if (cur && cur->type == NGX_HTTP_CUSTOMER_JSON_OBJECT
+        && cur->n >= NGX_HTTP_CUSTOMER_JSON_MEMBERS)
+    {
+        pc->error = "JSON object has more than 1000 members";
+        return NULL;
+    }
+
     v = ngx_pcalloc(pc->pool, sizeof(ngx_http_customer_json_t));
     if (v == NULL) {
         pc->error = "out of memory";
@@ -239,7 +263,6 @@ ngx_http_customer_json_add(void *ctx, ngx_uint_t type)
     }
 
     v->type = type;
-    cur = pc->cur;
 
     if (cur == NULL) {
         pc->root = v;
@@ -337,14 +360,8 @@ static int
 ngx_http_customer_json_on_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_http_customer_json_parse_t  *pc = ctx;
-    ngx_http_customer_json_t        *m;
 
-    for (m = pc->cur->child; m; m = m->next) {
-        if (m->key.len == len && ngx_memcmp(m->key.data, s, len) == 0) {
-            pc->error = "duplicate member name in an object";
-            return 0;
-        }
-    }
+    /* duplicates are found when the object ends, in O(n log n) */
 
     pc->key.data = ngx_pnalloc(pc->pool, len + 1);
     if (pc->key.data == NULL) {
@@ -401,6 +418,73 @@ ngx_http_customer_json_on_start_array(void *ctx)
     pc->cur = v;
 
     return 1;
+}
+
+
+/*
+ * An object is complete: sort pointers to its members by name and look
+ * for equal neighbours.  Members are capped, so the scratch array is too.
+ */
+
+static int
+ngx_http_customer_json_on_end_map(void *ctx)
+{
+    ngx_http_customer_json_parse_t  *pc = ctx;
+    ngx_uint_t                       i, n;
+    ngx_http_customer_json_t        *m, **a;
+
+    n = pc->cur->n;
+
+    if (n > 1) {
+        if (n > pc->nsorted) {
+            if (pc->sorted) {
+                (void) ngx_pfree(pc->pool, pc->sorted);
+            }
+
+            pc->nsorted = ngx_max(n, 16);
+            pc->sorted = ngx_palloc(pc->pool,
+                                    pc->nsorted * sizeof(void *));
+            if (pc->sorted == NULL) {
+                pc->nsorted = 0;
+                pc->error = "out of memory";
+                return 0;
+            }
+        }
+
+        a = pc->sorted;
+        i = 0;
+
+        for (m = pc->cur->child; m; m = m->next) {
+            a[i++] = m;
+        }
+
+        qsort(a, n, sizeof(void *), ngx_http_customer_json_key_cmp);
+
+        for (i = 1; i < n; i++) {
+            if (ngx_http_customer_json_key_cmp(&a[i - 1], &a[i]) == 0) {
+                pc->error = "duplicate member name in an object";
+                return 0;
+            }
+        }
+    }
+
+    return ngx_http_customer_json_on_end(ctx);
+}
+
+
+static int
+ngx_http_customer_json_key_cmp(const void *a, const void *b)
+{
+    const ngx_http_customer_json_t  *x, *y;
+
+    x = *(ngx_http_customer_json_t * const *) a;
+    y = *(ngx_http_customer_json_t * const *) b;
+
+    if (x->key.len != y->key.len) {
+        return x->key.len < y->key.len ? -1 : 1;
+    }
+
+    return ngx_memcmp(x->key.data, y->key.data, x->key.len);
 }
 
 

@@ -22,6 +22,13 @@
 #define NGX_HTTP_CUSTOMER_JSON_OBJECT   5
 
 #define NGX_HTTP_CUSTOMER_JSON_DEPTH    16    /* deepest body accepted */
+/*
+ * Fixed limits of every JSON text the module parses (bodies, JWT headers
+ * and claims, peer answers), so that the work and memory of one parse
+ * stay proportional to its size and small.
+ */
+#define NGX_HTTP_CUSTOMER_JSON_MEMBERS  1000  /* members of one object */
+#define NGX_HTTP_CUSTOMER_JSON_NODES    20000 /* values in one text */
 
 /* how a result column is written */
 #define NGX_HTTP_CUSTOMER_COL_STRING    0

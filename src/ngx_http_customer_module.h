@@ -19,6 +19,7 @@
 
 
 #define NGX_HTTP_CUSTOMER_MAX_PARAMS  4      /* path parameters per route */
+#define NGX_HTTP_CUSTOMER_ERRORS_MAX  50     /* errors a 400 lists */
 
 #ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
 #define NGX_HTTP_UNPROCESSABLE_ENTITY 422
@@ -97,6 +98,7 @@ struct ngx_http_customer_ctx_s {
     ngx_http_customer_json_t       *body;          /* parsed JSON body */
     ngx_str_t                       raw;           /* or its bytes */
     ngx_array_t                    *errors;        /* of ..._error_t */
+    ngx_uint_t                      errors_more;   /* not listed */
     ngx_str_t                       etag;          /* "\"<version>\"" */
     ngx_http_customer_principal_t   who;           /* the caller */
     ngx_uint_t                      status;        /* of a refusal */

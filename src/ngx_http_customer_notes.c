@@ -14,8 +14,8 @@
 
 /*
  * Notes on a customer (seed 002 3.2.10).  An Administrator adds them; one
- * statement inserts the note and copies its content to customers.notes,
- * bumping the record's version.  The list is an Administrator's, or a
+ * statement inserts the note and, unless it is private, copies its
+ * content to customers.notes, bumping the record's version.  The list is an Administrator's, or a
  * Customer's own: for a Customer the statement matches the record only
  * when its user_id is the token's sub (any other id is "not found") and
  * leaves private notes out.
@@ -93,14 +93,19 @@ static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
 
 /*
  * $1 customer id, $2 content, $3 type, $4 private, $5 important, $6 who.
- * The UPDATE locks the customer first, so created_at (the clock, not the
+ * The customer row is locked first, so created_at (the clock, not the
  * transaction's start) orders the notes of one customer as they were
- * written, and customers.notes always holds the newest one's content.
+ * written, and customers.notes always holds the newest public one's
+ * content.  A private note leaves the record alone (content, version and
+ * updatedAt): the Customer reads its record, and must learn nothing of a
+ * private note from it.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
-    "WITH c AS (UPDATE customers SET notes = left($2::text, 1000),"
+    "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
+    " u AS (UPDATE customers SET notes = left($2::text, 1000),"
     " updated_at = now(), updated_by = $6::text, version = version + 1"
-    " WHERE id = $1 RETURNING id),"
+    " FROM c WHERE customers.id = c.id"
+    " AND NOT coalesce($4::boolean, false) RETURNING customers.id),"
     " n AS (INSERT INTO customer_notes (customer_id, content, note_type,"
     " is_private, is_important, author_id, created_at)"
     " SELECT c.id, $2::text, coalesce($3::text, 'general'),"

@@ -142,10 +142,12 @@ my $CUSTOMER = CT::customer_token($SUB);
     is_deeply([@{ $r->{json}{data} // {} }{qw(content noteType isPrivate
         isImportant)}], ['Refund promised', 'billing', $T, $T],
         'POST note with every field: stored as sent');
-    is(record($ID)->{notes}, 'Refund promised',
-        'second note: customers.notes follows the newest');
-    is(record($ID)->{version}, $before->{version} + 2,
-        'second note: version + 1 again');
+    is(record($ID)->{notes}, 'Called about the invoice.',
+        'a private note: customers.notes keeps the newest public one');
+    is(record($ID)->{version}, $before->{version} + 1,
+        'a private note: the record version unchanged');
+    is(record($ID)->{updated_at}, $after->{updated_at},
+        'a private note: updatedAt unchanged');
 
     for my $type (qw(general service billing complaint other)) {
         $r = $ng->req(POST => "/api/customers/$OTHER/notes",
@@ -422,6 +424,79 @@ my @PUBLIC = grep { my $c = $_; !(grep { $_->[0] eq $c && $_->[2] } @NOTES) }
     is_deeply(contents($r), \@PUBLIC, '... the list unchanged');
     is(contents(list($LID))->[0], 'secret',
         '... while an Administrator sees it first');
+}
+
+
+# --- a private note is seen through no route a Customer can call ------------
+
+{
+    my ($cid, $sub) = make_customer();
+    my $tok = CT::customer_token($sub);
+    add_note($cid, content => 'public one', isImportant => $T);
+    my $me0 = $ng->req(GET => '/api/customers/me', auth => $tok);
+    is($me0->{status}, 200, 'Customer GET /me: 200') or diag($me0->{body});
+    is($me0->{json}{data}{notes}, 'public one', '/me shows the public note');
+
+    my $secret = "private-marker-$$";
+    my $d = add_note($cid, content => $secret, isPrivate => $T,
+        isImportant => $T, noteType => 'billing');
+    is($d->{isPrivate}, $T, 'private note added');
+
+    my @routes = ('/api/customers/me', "/api/customers/$cid",
+        '/api/customers/me/dashboard', "/api/customers/$cid/dashboard",
+        "/api/customers/$cid/notes?limit=100",
+        "/api/customers/$cid/notes?isImportant=true",
+        "/api/customers/$cid/notes?noteType=billing",
+        '/api/customers/me/statistics', '/api/customers?limit=100',
+        "/api/customers/search?q=$sub", '/api/customers/me/preferences',
+        "/api/customers/$cid/documents", "/api/customers/$cid/vehicles");
+    for my $path (@routes) {
+        my $g = $ng->req(GET => $path, auth => $tok);
+        ok($g->{status} < 500, "Customer GET $path: $g->{status}");
+        unlike($g->{body}, qr/\Q$secret\E/,
+            "Customer GET $path: the private note is not in the answer");
+    }
+    my $me = $ng->req(GET => '/api/customers/me', auth => $tok);
+    is($me->{json}{data}{notes}, 'public one',
+        '/me: notes is still the public one');
+    is($me->{headers}{etag}, $me0->{headers}{etag},
+        '/me: ETag unchanged by a private note');
+    is($me->{json}{data}{updatedAt}, $me0->{json}{data}{updatedAt},
+        '/me: updatedAt unchanged by a private note');
+    my $n = $ng->req(GET => '/api/customers/me', auth => $tok,
+        headers => { 'If-None-Match' => $me0->{headers}{etag} });
+    ok($n->{status} == 304 || $n->{status} == 200,
+        '/me with the old ETag: ' . $n->{status});
+
+    # the Administrator still sees it, in the list and the dashboard
+    like(list($cid)->{body}, qr/\Q$secret\E/, 'admin: the list shows it');
+    like($ng->req(GET => "/api/customers/$cid/dashboard")->{body},
+        qr/\Q$secret\E/, 'admin: the dashboard shows it');
+}
+
+
+# --- records that got a private note's content before are put right --------
+
+{
+    my ($cid, $sub) = make_customer();
+    add_note($cid, content => 'older public');
+    add_note($cid, content => 'leaked private', isPrivate => $T);
+    my ($c2) = make_customer();
+    add_note($c2, content => 'same text', isPrivate => $T);
+    add_note($c2, content => 'same text');
+    # the state the old statement left: the private content in the record
+    CT::sql($db, q{UPDATE customers SET notes = 'leaked private'
+        WHERE id = :'p1'}, $cid);
+    my $v = record($cid)->{version};
+    my $file = CT::root() . '/sql/016_private_notes_out_of_records.sql';
+    open my $fh, '<', $file or die "$file: $!";
+    my $migration = do { local $/; <$fh> };
+    CT::sql($db, $migration);
+    is(record($cid)->{notes}, 'older public',
+        'migration: the newest public note replaces the leaked one');
+    is(record($cid)->{version}, $v + 1, 'migration: version bumped');
+    is(record($c2)->{notes}, 'same text',
+        'migration: a text that is also public is left alone');
 }
 
 

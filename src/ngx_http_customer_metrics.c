@@ -70,7 +70,8 @@ static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
 
 
-static ngx_shm_zone_t  *ngx_http_customer_metrics_zone;
+static ngx_http_customer_metrics_t *ngx_http_customer_metrics_get(
+    ngx_http_customer_main_conf_t *cmcf);
 
 /* every route of every table, by id; set before the workers start */
 static ngx_http_customer_route_t
@@ -118,8 +119,10 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
     ngx_str_t                   var = ngx_string("customer_route");
     ngx_http_handler_pt        *h;
     ngx_http_variable_t        *v;
-    ngx_http_core_main_conf_t  *cmcf;
-    ngx_http_customer_route_t  *rt;
+    ngx_shm_zone_t                 *zone;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_customer_route_t      *rt;
+    ngx_http_customer_main_conf_t  *ccf;
 
     n = 0;
 
@@ -138,15 +141,23 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
 
     ngx_http_customer_metrics_nroutes = n;
 
-    ngx_http_customer_metrics_zone = ngx_shared_memory_add(cf, &name,
-                          ngx_align(sizeof(ngx_http_customer_metrics_t),
-                                    ngx_pagesize) + ngx_pagesize,
-                          &ngx_http_customer_module);
-    if (ngx_http_customer_metrics_zone == NULL) {
+    /*
+     * The zone is kept in this configuration, not in a static: a reload
+     * that fails frees the new cycle, and workers started afterwards run
+     * the old one.
+     */
+    zone = ngx_shared_memory_add(cf, &name,
+                                 ngx_align(sizeof(ngx_http_customer_metrics_t),
+                                           ngx_pagesize) + ngx_pagesize,
+                                 &ngx_http_customer_module);
+    if (zone == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_customer_metrics_zone->init = ngx_http_customer_metrics_init_zone;
+    zone->init = ngx_http_customer_metrics_init_zone;
+
+    ccf = ngx_http_conf_get_module_main_conf(cf, ngx_http_customer_module);
+    ccf->metrics_zone = zone;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -205,6 +216,17 @@ ngx_http_customer_method_index(ngx_uint_t method)
 }
 
 
+static ngx_http_customer_metrics_t *
+ngx_http_customer_metrics_get(ngx_http_customer_main_conf_t *cmcf)
+{
+    if (cmcf == NULL || cmcf->metrics_zone == NULL) {
+        return NULL;
+    }
+
+    return cmcf->metrics_zone->data;
+}
+
+
 static ngx_int_t
 ngx_http_customer_metrics_log(ngx_http_request_t *r)
 {
@@ -219,13 +241,16 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
 
-    if (ctx == NULL || ctx->metrics || ngx_http_customer_metrics_zone == NULL
-        || ngx_http_customer_metrics_zone->data == NULL)
-    {
+    if (ctx == NULL || ctx->metrics) {
         return NGX_OK;
     }
 
-    mt = ngx_http_customer_metrics_zone->data;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+    mt = ngx_http_customer_metrics_get(cmcf);
+    if (mt == NULL) {
+        return NGX_OK;
+    }
 
     route = ctx->route ? ctx->route->id : NGX_HTTP_CUSTOMER_METRICS_NONE;
     m = ngx_http_customer_method_index(r->method);
@@ -254,7 +279,6 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
 
     /* this worker's pool, into its own slot */
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
     w = ngx_worker;
 
     if (cmcf->pool && w < NGX_HTTP_CUSTOMER_METRICS_WORKERS) {
@@ -277,13 +301,17 @@ ngx_http_customer_metrics_peer_failure(ngx_uint_t service)
 {
     ngx_http_customer_metrics_t  *mt;
 
-    if (ngx_http_customer_metrics_zone == NULL
-        || ngx_http_customer_metrics_zone->data == NULL || service > 2)
-    {
+    if (service > 2) {
         return;
     }
 
-    mt = ngx_http_customer_metrics_zone->data;
+    /* the cycle this worker runs, whatever reloads failed since */
+    mt = ngx_http_customer_metrics_get(
+             ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                 ngx_http_customer_module));
+    if (mt == NULL) {
+        return;
+    }
 
     (void) ngx_atomic_fetch_add(&mt->peer_failures[service], 1);
 }
@@ -332,9 +360,10 @@ ngx_http_customer_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_customer_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    ngx_http_customer_ctx_t       *ctx;
-    ngx_http_customer_pg_query_t  *q;
+    ngx_int_t                       rc;
+    ngx_http_customer_ctx_t        *ctx;
+    ngx_http_customer_pg_query_t   *q;
+    ngx_http_customer_main_conf_t  *cmcf;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -353,6 +382,13 @@ ngx_http_customer_metrics_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->metrics = 1;
     ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+    if (cmcf->pool == NULL) {
+        /* no customer_db here: the counters only, customer_db_up 0 */
+        return ngx_http_customer_metrics_done(ctx, NULL, NULL);
+    }
 
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
@@ -389,7 +425,12 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     const char                         *route;
 
     r = ctx->request;
-    mt = ngx_http_customer_metrics_zone->data;
+
+    mt = ngx_http_customer_metrics_get(
+             ngx_http_get_module_main_conf(r, ngx_http_customer_module));
+    if (mt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     b = ngx_create_temp_buf(r->pool, 256 * 1024);
     if (b == NULL) {

@@ -77,6 +77,7 @@ typedef struct {
     ngx_url_t                       trigger;       /* outbox: our address */
     ngx_msec_t                      outbox_interval;
     ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
+    ngx_shm_zone_t                 *metrics_zone;  /* this cycle's */
 } ngx_http_customer_main_conf_t;
 
 

@@ -1041,9 +1041,29 @@ ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
                    "try again later");
 
     case NGX_HTTP_CUSTOMER_PG_TIMEOUT:
+        if (q->sent && !q->stmt->shared && !q->stmt->readonly) {
+            return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Outcome unknown",
+                   "database", "The database did not answer in time; the "
+                   "change may or may not have been applied: read it back, "
+                   "or retry with the same Idempotency-Key");
+        }
+
         return ngx_http_customer_send_error(ctx,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
                    "database", "The database did not answer in time");
+
+    case NGX_HTTP_CUSTOMER_PG_LOST:
+        if (q->sent && !q->stmt->shared && !q->stmt->readonly) {
+            return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Outcome unknown",
+                   "database", "The connection to the database was lost "
+                   "after the change was sent; it may or may not have been "
+                   "applied: read it back, or retry with the same "
+                   "Idempotency-Key");
+        }
+
+        /* fall through */
 
     default:
         return ngx_http_customer_send_error(ctx,

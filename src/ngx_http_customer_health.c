@@ -26,7 +26,7 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
     "SELECT (SELECT count(*) FROM schema_migrations)::text,"
     " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL)::text",
-    0, 1, 0, "", 0, 0
+    0, 1, 0, "", 0, 0, 0
 };
 
 

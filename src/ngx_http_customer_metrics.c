@@ -104,7 +104,7 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
     "SELECT count(*)::text FROM auth_outbox WHERE delivered_at IS NULL",
-    0, 1, 0, "", 0, 0
+    0, 1, 0, "", 0, 0, 0
 };
 
 

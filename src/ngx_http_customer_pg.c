@@ -786,6 +786,9 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         return;
     }
 
+    /* from here on its outcome is unknown until its result arrives */
+    q->sent = 1;
+
     if (pc->nflight == 1) {
         ngx_http_customer_pg_watch(pc);
     }
@@ -1083,9 +1086,11 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 
 /*
  * The connection is unusable (broken, or a query on it timed out): close
- * it; a query that got no result yet is tried once more on another
+ * it; a read that got no result yet is tried once more on another
  * connection when it is safe (its connection had served before, or it was
- * only caught behind the timed-out one), else it fails.
+ * only caught behind the timed-out one), else it fails.  A write never is:
+ * "no result seen" does not mean "not committed" (the commit happens at
+ * Sync, and its answer can be what was lost).
  */
 
 static void
@@ -1120,7 +1125,8 @@ ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
         q->conn = NULL;
 
         retry = !slot->got_result && !q->retried
-                && (pc->reused || timedout);
+                && (pc->reused || timedout)
+                && (q->stmt->shared || q->stmt->readonly);
 
         if (retry) {
             redo[n++] = q;

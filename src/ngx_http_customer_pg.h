@@ -46,7 +46,9 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
  * on a busy connection, and is retried on another connection when its
  * own breaks.  Everything else, writes and reads that cost milliseconds
  * (lists, search, analytics), runs on a connection of its own: queued
- * behind each other they would hold up the cheap ones.
+ * behind each other they would hold up the cheap ones.  Of those, only
+ * the ones marked readonly are sent again after a broken connection: a
+ * write that saw no result may have committed all the same.
  */
 typedef struct {
     const char                       *sql;
@@ -58,6 +60,8 @@ typedef struct {
                                                     bit n for $n+1, their
                                                     lengths in q->lengths */
     ngx_uint_t                        bytes;     /* results in binary */
+    ngx_uint_t                        readonly;  /* an unshared read:
+                                                    safe to send again */
 } ngx_http_customer_pg_stmt_t;
 
 
@@ -76,6 +80,7 @@ struct ngx_http_customer_pg_query_s {
     ngx_uint_t                        state;
     ngx_uint_t                        error;
     unsigned                          retried:1;
+    unsigned                          sent:1;    /* handed to libpq */
 };
 
 

@@ -145,7 +145,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " ELSE u.updated_by END, cur.customer_status,"
     " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0
+    4, 0, 0, "", 0, 0, 0
 };
 
 
@@ -170,14 +170,14 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " ORDER BY next_attempt_at, id LIMIT 20"
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
     " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason",
-    0, 0, 0, "", 0, 0
+    0, 0, 0, "", 0, 0, 0
 };
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
     "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
     " last_error = NULL WHERE id = $1",
-    1, 0, 0, "", 0, 0
+    1, 0, 0, "", 0, 0, 0
 };
 
 
@@ -186,7 +186,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
     "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
     " next_attempt_at = now() + least(power(2, attempts), 300)"
     " * interval '1 second' WHERE id = $1",
-    2, 0, 0, "", 0, 0
+    2, 0, 0, "", 0, 0, 0
 };
 
 

@@ -1,0 +1,221 @@
+# A write whose answer is lost after PostgreSQL committed it is never sent
+# again. A relay between nginx and PostgreSQL waits, for one chosen
+# statement (one whose Bind carries a marker), until PostgreSQL answered
+# its Sync with ReadyForQuery (the commit is done), then resets both sides
+# instead of passing the answer on. The write is stored exactly once, the
+# client gets a 503 saying the outcome is unknown, and a retry with the
+# same Idempotency-Key answers the stored result. A read that loses its
+# answer the same way is sent again and answers 200.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+use Socket qw(SOL_SOCKET SO_LINGER);
+
+my $db = CT::db_create();
+my $dir = CT::_fresh_dir('relay', 0777);
+my $MARK = "$dir/marker";
+my $FIRED = "$dir/fired";
+
+# --- the relay ---------------------------------------------------------
+
+sub reset_close {
+    my ($s) = @_;
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    close $s;
+}
+
+sub relay_conn {
+    my ($c) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $ENV{CT_PGPORT}, Proto => 'tcp') or POSIX::_exit(1);
+    my $sel = IO::Select->new($c, $s);
+    my ($cbuf, $sbuf, $started, $armed, $synced) = ('', '', 0, 0, 0);
+    while (1) {
+        for my $h ($sel->can_read) {
+            my $n = sysread($h, my $data, 65536);
+            POSIX::_exit(0) unless $n;
+            if ($h == $c) {
+                $cbuf .= $data;
+                # forward whole messages; look at Bind and Sync
+                while (1) {
+                    if (!$started) {
+                        last if length $cbuf < 4;
+                        my $len = unpack 'N', $cbuf;
+                        last if length $cbuf < $len;
+                        syswrite $s, substr($cbuf, 0, $len, '');
+                        $started = 1;
+                        next;
+                    }
+                    last if length $cbuf < 5;
+                    my ($type, $len) = unpack 'a N', $cbuf;
+                    last if length $cbuf < $len + 1;
+                    my $msg = substr($cbuf, 0, $len + 1, '');
+                    if ($type eq 'B' && -e $MARK) {
+                        my $m = CT::_slurp($MARK);
+                        $armed = 1 if length $m && index($msg, $m) >= 0;
+                    }
+                    syswrite $s, $msg;
+                    $synced = 1 if $type eq 'S' && $armed;
+                }
+            } else {
+                if (!$synced) {
+                    syswrite $c, $data;
+                    next;
+                }
+                # hold the answer back; once ReadyForQuery came, cut both
+                $sbuf .= $data;
+                while (length $sbuf >= 5) {
+                    my ($type, $len) = unpack 'a N', $sbuf;
+                    last if length $sbuf < $len + 1;
+                    substr($sbuf, 0, $len + 1, '');
+                    next unless $type eq 'Z';
+                    unlink $MARK;
+                    open my $f, '>>', $FIRED;
+                    print $f "fired\n";
+                    close $f;
+                    reset_close($c);
+                    reset_close($s);
+                    POSIX::_exit(0);
+                }
+            }
+        }
+    }
+}
+
+my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+    Listen => 64, ReuseAddr => 1, Proto => 'tcp') or die "relay: $!";
+my $RELAY_PORT = $listen->sockport;
+my $relay = fork // die "fork: $!";
+if (!$relay) {
+    $SIG{CHLD} = 'IGNORE';
+    while (my $c = $listen->accept) {
+        my $pid = fork // POSIX::_exit(1);
+        if (!$pid) {
+            close $listen;
+            relay_conn($c);
+        }
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+close $listen;
+END { kill 'KILL', $relay if $relay && $$ != $relay }
+
+# one connection in the pool, so that a retry would go through a new one
+my $ng = CT::nginx_start(workers => 1, pool => 1, timeout => '5s',
+    conninfo => "host=127.0.0.1 port=$RELAY_PORT dbname=$db"
+        . " user=$ENV{CT_PGUSER} sslmode=disable gssencmode=disable",
+    allow_log => qr/PostgreSQL connection failed/);
+
+my $SEQ = 0;
+sub make_customer {
+    my $u = "once-$$-" . ++$SEQ;
+    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
+        email => "$u\@example.com", fullName => 'Write Once' });
+    die "create failed: $r->{body}" unless $r->{status} == 201;
+    my $id = $r->{json}{data}{customerId};
+    # the pool's connection has served: the case where a retry was made
+    $ng->req(GET => "/api/customers/$id")->{status} == 200 or die 'GET';
+    return $id;
+}
+
+sub arm {
+    my ($marker) = @_;
+    unlink $FIRED;
+    open my $f, '>', "$MARK.tmp" or die $!;
+    print $f $marker;
+    close $f;
+    rename "$MARK.tmp", $MARK or die $!;
+}
+
+sub fired { -e $FIRED }
+
+sub unknown_outcome {
+    my ($r, $name) = @_;
+    ok(fired(), "$name: the relay cut the answer after the commit");
+    is($r->{status}, 503, "$name: 503") or diag($r->{body});
+    is($r->{json} && $r->{json}{message}, 'Outcome unknown',
+        "$name: the message says the outcome is unknown");
+    like($r->{json} && $r->{json}{errors}[0]{message}, qr/may or may not/,
+        "$name: and that the change may have been applied");
+}
+
+# --- a note --------------------------------------------------------------
+
+{
+    my $id = make_customer();
+    arm($id);
+    my $r = $ng->req(POST => "/api/customers/$id/notes",
+        json => { content => 'exactly once' });
+    unknown_outcome($r, 'note');
+    is(CT::sql($db, q{SELECT count(*) FROM customer_notes
+        WHERE customer_id = :'p1'}, $id), 1, 'note: stored exactly once');
+}
+
+# --- an increment ----------------------------------------------------------
+
+{
+    my $id = make_customer();
+    arm($id);
+    my $r = $ng->req(PATCH => "/api/customers/internal/$id/statistics",
+        auth => 'service', json => { increment => { totalOrders => 1 } });
+    unknown_outcome($r, 'increment');
+    is(CT::sql($db, q{SELECT total_orders FROM customers WHERE id = :'p1'},
+        $id), 1, 'increment: applied exactly once');
+}
+
+# --- an earn, without and with an Idempotency-Key --------------------------
+
+{
+    my $id = make_customer();
+    arm($id);
+    my $r = $ng->req(POST => "/api/customers/$id/loyalty/earn",
+        json => { points => 10, reason => 'no key' });
+    unknown_outcome($r, 'earn');
+    is(CT::sql($db, q{SELECT count(*) FROM loyalty_transactions
+        WHERE customer_id = :'p1'}, $id), 1, 'earn: one ledger row');
+    is(CT::sql($db, q{SELECT balance FROM loyalty_accounts
+        WHERE customer_id = :'p1'}, $id), 10, 'earn: balance 10');
+
+    my $key = "once-key-$$";
+    arm($id);
+    $r = $ng->req(POST => "/api/customers/$id/loyalty/earn",
+        headers => { 'Idempotency-Key' => $key },
+        json => { points => 5, reason => 'keyed' });
+    unknown_outcome($r, 'earn with a key');
+    $r = $ng->req(POST => "/api/customers/$id/loyalty/earn",
+        headers => { 'Idempotency-Key' => $key },
+        json => { points => 5, reason => 'keyed' });
+    is($r->{status}, 201, 'the retry with the same key: 201')
+        or diag($r->{body});
+    is($r->{json}{data}{balance}, 15, 'the stored answer: balance 15');
+    is(CT::sql($db, q{SELECT count(*) FROM loyalty_transactions
+        WHERE customer_id = :'p1'}, $id), 2, 'still two ledger rows');
+    is(CT::sql($db, q{SELECT balance FROM loyalty_accounts
+        WHERE customer_id = :'p1'}, $id), 15, 'balance 15');
+}
+
+# --- a read is sent again ----------------------------------------------------
+
+{
+    my $id = make_customer();
+    arm($id);
+    my $r = $ng->req(GET => "/api/customers/$id");
+    ok(fired(), 'read: the relay cut the answer');
+    is($r->{status}, 200, 'read: answered 200 after a retry')
+        or diag($r->{body});
+    is($r->{json}{data}{customerId}, $id, 'read: its own record');
+}
+
+is($ng->req(GET => '/health', auth => 'none')->{status}, 200,
+    'the pool is healthy afterwards');
+
+$ng->stop;
+CT::done_testing();

@@ -89,6 +89,7 @@ struct ngx_http_customer_pg_conn_s {
     ngx_event_t                       sync;      /* posted: Sync + flush */
     uint64_t                          prepared[
                                       NGX_HTTP_CUSTOMER_PG_MAX_STMTS / 64];
+    ino_t                             sock_ino;  /* identity of the fd */
     unsigned                          reused:1;   /* answered a query */
     unsigned                          exclusive:1; /* unshared in flight */
     unsigned                          stalled:1;   /* oldest runs long */
@@ -125,6 +126,7 @@ static void ngx_http_customer_pg_connect_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_connect_failed(
     ngx_http_customer_pg_pool_t *pool);
 static void ngx_http_customer_pg_io_handler(ngx_event_t *ev);
+static ino_t ngx_http_customer_pg_sock_ino(ngx_socket_t fd);
 static ngx_int_t ngx_http_customer_pg_want(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t rd, ngx_uint_t wr);
 static ngx_http_customer_pg_conn_t *ngx_http_customer_pg_pick(
@@ -472,6 +474,7 @@ ngx_http_customer_pg_connect(ngx_http_customer_pg_pool_t *pool)
 
     pc->pgconn = pg;
     pc->connection = c;
+    pc->sock_ino = ngx_http_customer_pg_sock_ino(fd);
     pc->state = NGX_HTTP_CUSTOMER_PG_CONNECTING;
     pc->head = 0;
     pc->nflight = 0;
@@ -506,6 +509,7 @@ ngx_http_customer_pg_connect(ngx_http_customer_pg_pool_t *pool)
 static void
 ngx_http_customer_pg_connect_handler(ngx_event_t *ev)
 {
+    ino_t                         ino;
     PGconn                       *pg;
     ngx_socket_t                  fd;
     ngx_connection_t             *c;
@@ -530,11 +534,22 @@ ngx_http_customer_pg_connect_handler(ngx_event_t *ev)
 
     fd = PQsocket(pg);
 
-    if (fd != -1 && fd != c->fd) {
-        /* libpq opened another socket: the old one left epoll on close */
-        c->read->active = 0;
-        c->write->active = 0;
-        c->fd = fd;
+    /*
+     * libpq closes its socket and opens another when it moves on to the
+     * next host or tries again without SSL, and the new one usually gets
+     * the same number: the inode tells them apart.  The old socket left
+     * epoll when it was closed, so the new one is registered afresh.
+     */
+
+    if (fd != -1) {
+        ino = ngx_http_customer_pg_sock_ino(fd);
+
+        if (fd != c->fd || ino != pc->sock_ino) {
+            c->read->active = 0;
+            c->write->active = 0;
+            c->fd = fd;
+            pc->sock_ino = ino;
+        }
     }
 
     switch (st) {
@@ -592,6 +607,19 @@ ngx_http_customer_pg_connect_handler(ngx_event_t *ev)
 
     ngx_http_customer_pg_close(pc);
     ngx_http_customer_pg_connect_failed(pool);
+}
+
+
+static ino_t
+ngx_http_customer_pg_sock_ino(ngx_socket_t fd)
+{
+    struct stat  st;
+
+    if (fstat(fd, &st) == -1) {
+        return 0;
+    }
+
+    return st.st_ino;
 }
 
 

@@ -1,0 +1,58 @@
+# A customer_db naming several hosts reaches the one that works, without
+# restarting nginx: libpq gives up on the first host (it answers the
+# startup packet with 57P03 "the database system is starting up", as a
+# standby does, so libpq moves on) and opens a new socket for the next,
+# usually with the same descriptor number, which the pool must register
+# afresh.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+use IO::Socket::INET;
+use POSIX ();
+
+my $db = CT::db_create();
+
+# answers every startup packet with 57P03, then closes
+my $dead = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+    Listen => 64, ReuseAddr => 1, Proto => 'tcp') or die "listen: $!";
+my $DEAD = $dead->sockport;
+my $closer = fork // die "fork: $!";
+if (!$closer) {
+    my $fields = join '', map { "$_\0" } 'SFATAL', 'VFATAL', 'C57P03',
+        'Mthe database system is starting up';
+    my $err = 'E' . pack('N', 4 + length($fields) + 1) . $fields . "\0";
+    while (my $c = $dead->accept) {
+        my $got = '';
+        while (length $got < 4 || length $got < unpack('N', $got)) {
+            last unless sysread($c, $got, 8192, length $got);
+        }
+        syswrite $c, $err;
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+close $dead;
+END { kill 'KILL', $closer if $closer && $$ != $closer }
+
+my $ng = CT::nginx_start(workers => 1, pool => 2, timeout => '3s',
+    conninfo => "host=127.0.0.1,127.0.0.1 port=$DEAD,$ENV{CT_PGPORT}"
+        . " dbname=$db user=$ENV{CT_PGUSER} sslmode=disable"
+        . ' gssencmode=disable',
+    allow_log => qr/PostgreSQL|starting up/);
+
+for my $i (1 .. 3) {
+    my $r = $ng->req(GET => '/health', auth => 'none');
+    is($r->{status}, 200, "health $i through the second host: 200")
+        or diag($r->{body});
+    cmp_ok($r->{elapsed}, '<', 2, "health $i: well within the timeout");
+}
+my $r = $ng->req(POST => '/api/customers', json => { userId => "mh-$$",
+    email => "mh-$$\@example.com", fullName => 'Multi Host' });
+is($r->{status}, 201, 'a write through the second host') or diag($r->{body});
+$ng->stop;
+
+CT::done_testing();

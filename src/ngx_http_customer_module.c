@@ -21,6 +21,8 @@ static char *ngx_http_customer_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_customer_db_hosts(ngx_conf_t *cf,
+    PQconninfoOption *opts, ngx_str_t *hostaddr);
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_outbox_trigger(ngx_conf_t *cf,
@@ -403,7 +405,7 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    char               *err;
+    char               *err, *rv;
     ngx_str_t          *value;
     PQconninfoOption   *opts;
 
@@ -436,9 +438,114 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    rv = ngx_http_customer_db_hosts(cf, opts, &cmcf->hostaddr);
+
     PQconninfoFree(opts);
 
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     cmcf->conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * libpq would resolve a host name inside a worker at every connect, with
+ * a blocking getaddrinfo().  Without hostaddr, each name in host is
+ * resolved here, once, and the addresses are given to libpq as hostaddr
+ * (an empty entry for a host that is already an address or a socket
+ * directory); host stays as written for SSL and .pgpass.  A name that
+ * does not resolve fails the configuration.  Reload to pick up a moved
+ * server.
+ */
+
+static char *
+ngx_http_customer_db_hosts(ngx_conf_t *cf, PQconninfoOption *opts,
+    ngx_str_t *hostaddr)
+{
+    u_char            *p, *end, *s, *out, *last;
+    ngx_url_t          u;
+    ngx_uint_t         names;
+    PQconninfoOption  *o;
+    const char        *host;
+    struct in6_addr    a6;
+
+    host = NULL;
+
+    for (o = opts; o->keyword; o++) {
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0
+            && o->val && o->val[0])
+        {
+            return NGX_CONF_OK;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        }
+    }
+
+    if (host == NULL || host[0] == '\0') {
+        return NGX_CONF_OK;
+    }
+
+    p = (u_char *) host;
+    end = p + ngx_strlen(host);
+
+    /* an address is at most NGX_SOCKADDR_STRLEN, a separator each */
+    out = ngx_pnalloc(cf->pool,
+                      (ngx_strlen(host) + 1) * (NGX_SOCKADDR_STRLEN + 1));
+    if (out == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = out;
+    names = 0;
+
+    for ( ;; ) {
+        s = ngx_strlchr(p, end, ',');
+        if (s == NULL) {
+            s = end;
+        }
+
+        if (s > p && p[0] != '/' && p[0] != '@'
+            && ngx_inet_addr(p, s - p) == INADDR_NONE
+            && ngx_inet6_addr(p, s - p, a6.s6_addr) != NGX_OK)
+        {
+            ngx_memzero(&u, sizeof(ngx_url_t));
+            u.url.data = p;
+            u.url.len = s - p;
+            u.default_port = 5432;
+
+            if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"customer_db\" host \"%*s\" cannot be "
+                                   "resolved%s%s: give an address, or "
+                                   "hostaddr=", s - p, p,
+                                   u.err ? ": " : "", u.err ? u.err : "");
+                return NGX_CONF_ERROR;
+            }
+
+            last += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                  last, NGX_SOCKADDR_STRLEN, 0);
+            names++;
+        }
+
+        if (s == end) {
+            break;
+        }
+
+        *last++ = ',';
+        p = s + 1;
+    }
+
+    if (names) {
+        *last = '\0';
+        hostaddr->data = out;
+        hostaddr->len = last - out;
+    }
 
     return NGX_CONF_OK;
 }
@@ -530,6 +637,8 @@ ngx_http_customer_init_process(ngx_cycle_t *cycle)
     if (cmcf->pool == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_http_customer_pg_pool_hostaddr(cmcf->pool, &cmcf->hostaddr);
 
     if (ngx_http_customer_jwt_cache_init(cycle) != NGX_OK) {
         return NGX_ERROR;

@@ -66,6 +66,8 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                       conninfo;
+    ngx_str_t                       hostaddr;      /* names resolved at
+                                                      configuration */
     ngx_uint_t                      pool_size;     /* per worker */
     ngx_uint_t                      pipeline;      /* queries in flight
                                                       per connection */

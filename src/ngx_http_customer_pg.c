@@ -114,8 +114,8 @@ struct ngx_http_customer_pg_pool_s {
     ngx_msec_t                        timeout;
     ngx_msec_t                        backoff;
     ngx_msec_t                        retry_at;
-    const char                       *keywords[4];
-    const char                       *values[4];
+    const char                       *keywords[5];
+    const char                       *values[5];
     ngx_log_t                        *log;
 };
 
@@ -235,6 +235,19 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     pool->values[2] = (const char *) p;
 
     return pool;
+}
+
+
+/* addresses resolved at configuration time: after dbname, so they win */
+
+void
+ngx_http_customer_pg_pool_hostaddr(ngx_http_customer_pg_pool_t *pool,
+    ngx_str_t *hostaddr)
+{
+    if (hostaddr->len) {
+        pool->keywords[3] = "hostaddr";
+        pool->values[3] = (const char *) hostaddr->data;
+    }
 }
 
 

@@ -96,6 +96,8 @@ typedef struct {
 } ngx_http_customer_pg_stats_t;
 
 
+void ngx_http_customer_pg_pool_hostaddr(ngx_http_customer_pg_pool_t *pool,
+    ngx_str_t *hostaddr);
 ngx_http_customer_pg_pool_t *ngx_http_customer_pg_pool_create(
     ngx_cycle_t *cycle, ngx_str_t *conninfo, ngx_uint_t size,
     ngx_uint_t depth, ngx_msec_t timeout, ngx_uint_t queue);

@@ -110,6 +110,23 @@ fails('customer_db with an unknown option',
 fails('customer_db with a malformed string',
     q{customer_db "host='unterminated";}, undef,
     qr/invalid "customer_db" connection string/);
+fails('customer_db with a host name that does not resolve',
+    q{customer_db "host=no-such-host.invalid dbname=x";}, undef,
+    qr/"customer_db" host "no-such-host\.invalid" cannot be resolved/);
+fails('customer_db with a name among addresses that does not resolve',
+    q{customer_db "host=127.0.0.1,no-such-host.invalid port=1,2 dbname=x";},
+    undef, qr/host "no-such-host\.invalid" cannot be resolved/);
+{
+    # a name that resolves passes; with hostaddr nothing is resolved
+    my $auth = CT::jwt_conf();
+    my ($rc, $out) = conf(qq{customer_db "host=localhost dbname=x";\n$auth});
+    is($rc, 0, 'customer_db host=localhost: resolved, nginx -t passes')
+        or diag($out);
+    ($rc, $out) = conf(qq{customer_db "host=no-such-host.invalid}
+        . qq{ hostaddr=127.0.0.1 dbname=x";\n$auth});
+    is($rc, 0, 'customer_db with hostaddr: the name is not resolved')
+        or diag($out);
+}
 fails('customer_db empty', q{customer_db "";}, undef,
     qr/"customer_db" needs a libpq connection string/);
 {

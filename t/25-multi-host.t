@@ -13,6 +13,7 @@ use CT;
 
 use IO::Socket::INET;
 use POSIX ();
+use Socket ();
 
 my $db = CT::db_create();
 
@@ -54,5 +55,28 @@ my $r = $ng->req(POST => '/api/customers', json => { userId => "mh-$$",
     email => "mh-$$\@example.com", fullName => 'Multi Host' });
 is($r->{status}, 201, 'a write through the second host') or diag($r->{body});
 $ng->stop;
+
+# a host name is resolved when the configuration is read: the worker's
+# libpq gets the address (hostaddr) and never resolves it itself
+SKIP: {
+    my ($err, @ai) = Socket::getaddrinfo('localhost', undef,
+        { socktype => Socket::SOCK_STREAM() });
+    my ($first) = map { (Socket::getnameinfo($_->{addr},
+        Socket::NI_NUMERICHOST()))[1] } @ai;
+    skip 'localhost does not resolve to 127.0.0.1 first here', 3
+        if $err || !defined $first || $first ne '127.0.0.1';
+    my $n2 = CT::nginx_start(workers => 1, conninfo => "host=localhost"
+        . " port=$ENV{CT_PGPORT} dbname=$db user=$ENV{CT_PGUSER}"
+        . ' sslmode=disable gssencmode=disable');
+    my $r = $n2->req(GET => '/health', auth => 'none');
+    is($r->{status}, 200, 'host=localhost: resolved once, the pool connects')
+        or diag($r->{body});
+    my ($pid) = $n2->worker_pids;
+    my $peer = CT::sql($db, q{SELECT host(client_addr) FROM pg_stat_activity
+        WHERE application_name = 'nginx-customer' AND datname = :'p1'
+        LIMIT 1}, $db);
+    is($peer, '127.0.0.1', 'the worker connected to the resolved address');
+    $n2->stop;
+}
 
 CT::done_testing();

@@ -138,6 +138,8 @@ static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
+static ngx_uint_t ngx_http_customer_pg_unprepared(
+    ngx_http_customer_pg_conn_t *pc, PGresult *res);
 static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t timedout);
 static void ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc);
@@ -1069,6 +1071,47 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * 26000, "prepared statement does not exist": the server lost what this
+ * connection prepared (DISCARD ALL, DEALLOCATE, a transaction pooler that
+ * handed the session to another server connection).  Forget them all,
+ * except those whose Parse is still in flight, which settle their own bit.
+ */
+
+static ngx_uint_t
+ngx_http_customer_pg_unprepared(ngx_http_customer_pg_conn_t *pc,
+    PGresult *res)
+{
+    char                         *state;
+    ngx_uint_t                    k, i, id;
+    ngx_http_customer_pg_slot_t  *slot;
+
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return 0;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state == NULL || ngx_strcmp(state, "26000") != 0) {
+        return 0;
+    }
+
+    ngx_memzero(pc->prepared, sizeof(pc->prepared));
+
+    for (k = 0; k < pc->nflight; k++) {
+        i = (pc->head + k) % pc->pool->depth;
+        slot = &pc->slots[i];
+
+        if (slot->parse) {
+            id = slot->parse - 1;
+            pc->prepared[id / 64] |= (uint64_t) 1 << (id % 64);
+        }
+    }
+
+    return 1;
+}
+
+
 static void
 ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 {
@@ -1098,6 +1141,23 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
         /* the next one is the oldest now */
         pc->stalled = 0;
         ngx_http_customer_pg_watch(pc);
+    }
+
+    if (q != NULL && res != NULL && !q->retried
+        && ngx_http_customer_pg_unprepared(pc, res))
+    {
+        /* it never ran: prepare it again and send it once more */
+        PQclear(res);
+        res = NULL;
+
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "customer: prepared statements were dropped on the "
+                      "server (DISCARD ALL, a pooler?): preparing again");
+
+        q->retried = 1;
+        q->conn = NULL;
+        ngx_http_customer_pg_requeue(q);
+        q = NULL;
     }
 
     if (q != NULL && res != NULL

@@ -5,7 +5,10 @@
 # instead of passing the answer on. The write is stored exactly once, the
 # client gets a 503 saying the outcome is unknown, and a retry with the
 # same Idempotency-Key answers the stored result. A read that loses its
-# answer the same way is sent again and answers 200.
+# answer the same way is sent again and answers 200. And statements the
+# server forgot (the relay slips a DEALLOCATE ALL in before the Bind, as
+# DISCARD ALL or a transaction pooler would) are prepared again and sent
+# once more: 26000 means the statement never ran.
 use strict;
 use warnings;
 
@@ -31,12 +34,19 @@ sub reset_close {
     close $s;
 }
 
+sub touch_fired {
+    open my $f, '>>', $FIRED or die "$FIRED: $!";
+    print $f "fired\n";
+    close $f;
+}
+
 sub relay_conn {
     my ($c) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
         PeerPort => $ENV{CT_PGPORT}, Proto => 'tcp') or POSIX::_exit(1);
     my $sel = IO::Select->new($c, $s);
-    my ($cbuf, $sbuf, $started, $armed, $synced) = ('', '', 0, 0, 0);
+    my ($cbuf, $sbuf, $started, $armed, $synced, $swallow)
+        = ('', '', 0, 0, 0, 0);
     while (1) {
         for my $h ($sel->can_read) {
             my $n = sysread($h, my $data, 65536);
@@ -59,12 +69,37 @@ sub relay_conn {
                     my $msg = substr($cbuf, 0, $len + 1, '');
                     if ($type eq 'B' && -e $MARK) {
                         my $m = CT::_slurp($MARK);
-                        $armed = 1 if length $m && index($msg, $m) >= 0;
+                        if ($m =~ s/^deallocate://) {
+                            # drop the session's prepared statements just
+                            # before this Bind, and hide the answer to that
+                            if (length $m && index($msg, $m) >= 0) {
+                                unlink $MARK;
+                                my $q = "DEALLOCATE ALL\0";
+                                syswrite $s, 'Q' . pack('N', 4 + length $q) . $q;
+                                $swallow = 1;
+                                touch_fired();
+                            }
+                        } elsif (length $m && index($msg, $m) >= 0) {
+                            $armed = 1;
+                        }
                     }
                     syswrite $s, $msg;
                     $synced = 1 if $type eq 'S' && $armed;
                 }
             } else {
+                if ($swallow) {
+                    # the injected query's CommandComplete and ReadyForQuery
+                    $sbuf .= $data;
+                    while ($swallow && length $sbuf >= 5) {
+                        my ($type, $len) = unpack 'a N', $sbuf;
+                        last if length $sbuf < $len + 1;
+                        substr($sbuf, 0, $len + 1, '');
+                        $swallow = 0 if $type eq 'Z';
+                    }
+                    next if $swallow;
+                    ($data, $sbuf) = ($sbuf, '');
+                    next unless length $data;
+                }
                 if (!$synced) {
                     syswrite $c, $data;
                     next;
@@ -77,9 +112,7 @@ sub relay_conn {
                     substr($sbuf, 0, $len + 1, '');
                     next unless $type eq 'Z';
                     unlink $MARK;
-                    open my $f, '>>', $FIRED;
-                    print $f "fired\n";
-                    close $f;
+                    touch_fired();
                     reset_close($c);
                     reset_close($s);
                     POSIX::_exit(0);
@@ -112,7 +145,7 @@ END { kill 'KILL', $relay if $relay && $$ != $relay }
 my $ng = CT::nginx_start(workers => 1, pool => 1, timeout => '5s',
     conninfo => "host=127.0.0.1 port=$RELAY_PORT dbname=$db"
         . " user=$ENV{CT_PGUSER} sslmode=disable gssencmode=disable",
-    allow_log => qr/PostgreSQL connection failed/);
+    allow_log => qr/PostgreSQL connection failed|prepared statements were dropped/);
 
 my $SEQ = 0;
 sub make_customer {
@@ -212,6 +245,32 @@ sub unknown_outcome {
     is($r->{status}, 200, 'read: answered 200 after a retry')
         or diag($r->{body});
     is($r->{json}{data}{customerId}, $id, 'read: its own record');
+}
+
+# --- prepared statements the server dropped (DISCARD ALL, a pooler) ----------
+
+{
+    my $id = make_customer();
+    for my $round (1 .. 2) {
+        arm("deallocate:$id");
+        my $r = $ng->req(GET => "/api/customers/$id");
+        ok(fired(), "dropped statements $round: DEALLOCATE ALL went first");
+        is($r->{status}, 200, "dropped statements $round: prepared again, 200")
+            or diag($r->{body});
+        is($r->{json}{data}{customerId}, $id, "dropped statements $round: "
+            . 'the record');
+    }
+    arm("deallocate:$id");
+    my $r = $ng->req(POST => "/api/customers/$id/notes",
+        json => { content => 'after DEALLOCATE' });
+    ok(fired(), 'dropped statements, a write: DEALLOCATE ALL went first');
+    is($r->{status}, 201, 'a write that found its statement gone: 201')
+        or diag($r->{body});
+    is(CT::sql($db, q{SELECT count(*) FROM customer_notes
+        WHERE customer_id = :'p1' AND content = 'after DEALLOCATE'}, $id), 1,
+        'and it is stored once');
+    like($ng->error_log, qr/prepared statements were dropped/,
+        'the error log says what happened');
 }
 
 is($ng->req(GET => '/health', auth => 'none')->{status}, 200,

@@ -452,10 +452,17 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
 /*
  * $1 id (or userId), $2 body, $3 merge preferences (PATCH), $4 If-Match
  * version or NULL, $5 who.  The last column tells a missing row (NULL)
- * from a stale version when no row was updated.
+ * from a stale version when no row was updated.  A customerStatus that
+ * changes the status is a status change like any other: the same
+ * statement writes its history row and the outbox row that tells the
+ * Auth Service (delivered by the outbox run).  cur locks the row and
+ * reads the status it replaces; u joins it so that cur runs first (read
+ * after the update, FOR UPDATE would follow it to the new version).
  */
 #define NGX_HTTP_CUSTOMER_UPDATE_SQL(key)                                    \
-    "WITH cur AS (SELECT version FROM customers WHERE " key " = $1),"       \
+    "WITH cur AS (SELECT id AS cur_id, version AS cur_version,"            \
+    " customer_status AS old_status FROM customers"                         \
+    " WHERE " key " = $1 FOR UPDATE),"                                      \
     " u AS (UPDATE customers SET"                                           \
     " email = CASE WHEN j ? 'email' THEN j->>'email' ELSE email END,"       \
     " full_name = CASE WHEN j ? 'fullName' THEN j->>'fullName'"             \
@@ -488,11 +495,19 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
     " ELSE " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                          \
     " || (j->'preferences') END,"                                           \
     " updated_at = now(), updated_by = $5, version = version + 1"           \
-    " FROM (SELECT $2::jsonb AS j) s"                                       \
-    " WHERE " key " = $1"                                                   \
+    " FROM (SELECT $2::jsonb AS j) s, cur"                                  \
+    " WHERE customers.id = cur.cur_id"                                      \
     " AND ($4::integer IS NULL OR version = $4::integer)"                   \
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS ")"                             \
-    " SELECT u.*, (SELECT version FROM cur)"                                \
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS "),"                            \
+    " h AS (INSERT INTO customer_status_history (customer_id, old_status,"  \
+    " new_status, reason, changed_by) SELECT u.id, cur.old_status,"         \
+    " u.customer_status, NULL, $5 FROM u JOIN cur ON cur.cur_id = u.id"     \
+    " WHERE u.customer_status <> cur.old_status RETURNING id),"             \
+    " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active)"      \
+    " SELECT u.id, u.user_id, u.customer_status = 'Active'"                 \
+    " FROM u JOIN cur ON cur.cur_id = u.id"                                 \
+    " WHERE u.customer_status <> cur.old_status RETURNING id)"              \
+    " SELECT u.*, (SELECT cur_version FROM cur)"                            \
     " FROM (SELECT 1) one LEFT JOIN u ON true"
 
 

@@ -752,4 +752,54 @@ ok(!exists(($call // { headers => {} })->{headers}{'x-service-api-key'}),
         'order: both rows delivered');
 }
 
+# --- PUT/PATCH of the record: a status change like any other ----------------
+
+{
+    my ($id, $user) = customer();
+    $auth->clear;
+    my $r = $ng->req(PATCH => "/api/customers/$id", auth => $ADMIN,
+        json => { customerStatus => 'Suspended' });
+    is($r->{status}, 200, 'PATCH customerStatus: 200') or diag($r->{body});
+    is($r->{json}{data}{customerStatus}, 'Suspended', 'PATCH: the new status');
+    my $h = history_rows($id);
+    is(scalar @$h, 1, 'PATCH customerStatus: one history row');
+    is_deeply([@{ $h->[0] // {} }{qw(old_status new_status changed_by)}],
+        ['Active', 'Suspended', $ADMIN_SUB], 'the history row: old, new, who');
+    my $o = outbox_rows($id);
+    is(scalar @$o, 1, 'PATCH customerStatus: one outbox row');
+    is($o->[0]{is_active}, $F, 'the outbox row: isActive false');
+    is($o->[0]{user_id}, $user, 'the outbox row: the userId');
+
+    my $sum = outbox_until_delivered(1);
+    is($sum->{delivered}, 1, 'the outbox run delivers it') or diag(explain($sum));
+    my @calls = calls_for($user);
+    is(scalar @calls, 1, 'the Auth Service is told once');
+    is(JSON::PP->new->utf8->decode($calls[0]{body} // '{}')->{isActive}, $F,
+        'isActive false') if @calls;
+
+    # the same status again, or other fields: nothing more
+    $r = $ng->req(PATCH => "/api/customers/$id", auth => $ADMIN,
+        json => { customerStatus => 'Suspended', fullName => 'Same Status' });
+    is($r->{status}, 200, 'PATCH the same status: 200') or diag($r->{body});
+    $r = $ng->req(PATCH => "/api/customers/$id", auth => $ADMIN,
+        json => { fullName => 'Other Field' });
+    is(scalar @{ history_rows($id) }, 1, 'unchanged status: no history row');
+    is(scalar @{ outbox_rows($id) }, 1, 'unchanged status: no outbox row');
+
+    # PUT back to Active
+    $r = $ng->req(GET => "/api/customers/$id", auth => $ADMIN);
+    my %rec = %{ $r->{json}{data} };
+    my %put = map { $_ => $rec{$_} } qw(email fullName);
+    $r = $ng->req(PUT => "/api/customers/$id", auth => $ADMIN,
+        json => { %put, customerStatus => 'Active' });
+    is($r->{status}, 200, 'PUT customerStatus Active: 200') or diag($r->{body});
+    $h = history_rows($id);
+    is(scalar @$h, 2, 'PUT: a second history row');
+    is_deeply([@{ $h->[1] // {} }{qw(old_status new_status)}],
+        ['Suspended', 'Active'], 'PUT: Suspended to Active');
+    $o = outbox_rows($id);
+    is(scalar @$o, 2, 'PUT: a second outbox row');
+    is($o->[1]{is_active}, $T, 'PUT: isActive true');
+}
+
 done_testing();

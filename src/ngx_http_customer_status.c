@@ -64,6 +64,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_status_history(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_status_history_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_change_status(
     ngx_http_customer_ctx_t *ctx, const char *status, char *reason);
@@ -99,7 +104,45 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
       ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0 },
     { NGX_HTTP_POST, "/api/customers/internal/outbox",
       ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0 },
+    { NGX_HTTP_GET, "/api/customers/{}/status-history",
+      ngx_http_customer_status_history, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
+};
+
+
+/* the stored history of one customer's status, newest first */
+
+typedef struct {
+    ngx_uint_t                     page;
+    ngx_uint_t                     limit;
+} ngx_http_customer_status_page_t;
+
+
+static ngx_http_customer_column_t  ngx_http_customer_status_history_columns[]
+    = {
+    { "historyId", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    { "oldStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "newStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "reason", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "changedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "changedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+/*
+ * $1 customer id, $2 limit, $3 offset.  No row: no such customer;
+ * otherwise the total in each row, and one row of NULLs for an empty page.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
+    "SELECT t.total, h.* FROM customers c"
+    " CROSS JOIN LATERAL (SELECT count(*) AS total"
+    " FROM customer_status_history WHERE customer_id = c.id) t"
+    " LEFT JOIN LATERAL (SELECT h.id, h.old_status, h.new_status, h.reason,"
+    " h.changed_by, api_ts(h.changed_at) FROM customer_status_history h"
+    " WHERE h.customer_id = c.id"
+    " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
+    " WHERE c.id = $1",
+    3, 0, 0, "", 0, 0, 1
 };
 
 
@@ -888,4 +931,87 @@ ngx_http_customer_trigger_close(ngx_http_customer_trigger_t *t)
     if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_add_timer(&t->timer, t->cmcf->outbox_interval);
     }
+}
+
+
+static ngx_int_t
+ngx_http_customer_status_history(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_uint_t                        invalid;
+    ngx_http_customer_pg_query_t     *q;
+    ngx_http_customer_status_page_t  *pg;
+
+    pg = ngx_pcalloc(ctx->request->pool,
+                     sizeof(ngx_http_customer_status_page_t));
+    if (pg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pg;
+    invalid = 0;
+
+    switch (ngx_http_customer_id(ctx)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+
+    if (ngx_http_customer_page_values(ctx, q, 1, pg->page, pg->limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_status_history_sql,
+                                       ngx_http_customer_status_history_done);
+}
+
+
+static ngx_int_t
+ngx_http_customer_status_history_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_status_page_t  *pg;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    pg = ctx->data;
+
+    return ngx_http_customer_send_page(ctx, res,
+               "Status history retrieved successfully", "history",
+               ngx_http_customer_status_history_columns,
+               sizeof(ngx_http_customer_status_history_columns)
+               / sizeof(ngx_http_customer_column_t),
+               pg->page, pg->limit);
 }

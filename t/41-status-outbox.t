@@ -800,6 +800,35 @@ ok(!exists(($call // { headers => {} })->{headers}{'x-service-api-key'}),
     $o = outbox_rows($id);
     is(scalar @$o, 2, 'PUT: a second outbox row');
     is($o->[1]{is_active}, $T, 'PUT: isActive true');
+
+    # the stored history, newest first
+    $r = $ng->req(GET => "/api/customers/$id/status-history", auth => $ADMIN);
+    is($r->{status}, 200, 'GET status-history: 200') or diag($r->{body});
+    my $items = $r->{json}{data}{history} // [];
+    is_deeply([map { "$_->{oldStatus}>$_->{newStatus}" } @$items],
+        ['Suspended>Active', 'Active>Suspended'], 'newest first');
+    is_deeply([sort keys %{ $items->[0] // {} }],
+        [sort qw(historyId oldStatus newStatus reason changedBy changedAt)],
+        'each item: historyId, oldStatus, newStatus, reason, changedBy, changedAt');
+    is($items->[0]{changedBy}, $ADMIN_SUB, 'changedBy the admin');
+    like($items->[0]{changedAt} // '', qr/^\d{4}-\d\d-\d\dT.*Z$/, 'changedAt');
+    is($r->{json}{data}{pagination}{totalItems}, 2, 'totalItems 2');
+    $r = $ng->req(GET => "/api/customers/$id/status-history?limit=1&page=2",
+        auth => $ADMIN);
+    is_deeply([map { $_->{newStatus} } @{ $r->{json}{data}{history} // [] }],
+        ['Suspended'], 'page 2 of 1');
+    my ($fresh) = customer();
+    $r = $ng->req(GET => "/api/customers/$fresh/status-history", auth => $ADMIN);
+    is_deeply($r->{json}{data}{history}, [], 'no change yet: an empty list');
+    is($ng->req(GET => "/api/customers/$MISSING/status-history",
+        auth => $ADMIN)->{status}, 404, 'unknown customer: 404');
+    is($ng->req(GET => '/api/customers/nope/status-history',
+        auth => $ADMIN)->{status}, 400, 'bad id: 400');
+    is($ng->req(GET => "/api/customers/$id/status-history?limit=0",
+        auth => $ADMIN)->{status}, 400, 'bad limit: 400');
+    is($ng->req(GET => "/api/customers/$id/status-history",
+        auth => CT::customer_token($user))->{status}, 403,
+        'a Customer: 403');
 }
 
 done_testing();

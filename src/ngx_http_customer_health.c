@@ -25,7 +25,10 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
     "SELECT (SELECT count(*) FROM schema_migrations)::text,"
-    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL)::text",
+    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
+    " AND dead_at IS NULL)::text,"
+    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
+    " AND dead_at IS NOT NULL)::text",
     0, 1, 0, "", 0, 0, 0
 };
 
@@ -95,6 +98,10 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "pending");
     v = PQgetvalue(res, 0, 1);
+    yajl_gen_number(g, v, ngx_strlen(v));
+    /* set aside after too many failed attempts: an operator's to look at */
+    ngx_http_customer_gen_lit(g, "dead");
+    v = PQgetvalue(res, 0, 2);
     yajl_gen_number(g, v, ngx_strlen(v));
     yajl_gen_map_close(g);
     ngx_http_customer_gen_lit(g, "pool");

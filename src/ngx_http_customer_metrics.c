@@ -103,7 +103,9 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
-    "SELECT count(*)::text FROM auth_outbox WHERE delivered_at IS NULL",
+    "SELECT count(*) FILTER (WHERE dead_at IS NULL)::text,"
+    " count(*) FILTER (WHERE dead_at IS NOT NULL)::text"
+    " FROM auth_outbox WHERE delivered_at IS NULL",
     0, 1, 0, "", 0, 0, 0
 };
 
@@ -608,7 +610,12 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
             "# HELP customer_outbox_pending Auth Service updates not yet "
             "delivered.\n"
             "# TYPE customer_outbox_pending gauge\n"
-            "customer_outbox_pending %s\n", PQgetvalue(res, 0, 0));
+            "customer_outbox_pending %s\n"
+            "# HELP customer_outbox_dead Auth Service updates set aside "
+            "after too many failed attempts.\n"
+            "# TYPE customer_outbox_dead gauge\n"
+            "customer_outbox_dead %s\n",
+            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
     }
 
     ngx_http_customer_metrics_out(b, end,

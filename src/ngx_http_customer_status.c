@@ -31,6 +31,7 @@
 
 
 #define NGX_HTTP_CUSTOMER_OUTBOX_BATCH  20
+#define NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS  "10"   /* then set aside, dead */
 
 
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     char                          *user_id;
     char                          *customer_id;
     char                          *reason;
+    char                          *lease;
     ngx_uint_t                     active;
 } ngx_http_customer_outbox_row_t;
 
@@ -48,6 +50,7 @@ typedef struct {
     ngx_uint_t                     i;
     ngx_uint_t                     delivered;
     ngx_uint_t                     failed;
+    ngx_uint_t                     skipped;  /* lease lost */
     ngx_http_customer_peer_done_pt finish;
     PGresult                      *status;   /* the change, for the answer */
     char                          *values[6];
@@ -64,6 +67,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_status_history(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_status_history_done(
@@ -177,24 +182,28 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " new_status, reason, changed_by) SELECT cur.id, cur.customer_status,"
     " $2::text, $3, $4 FROM cur JOIN u ON u.id = cur.id RETURNING id),"
     " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active,"
-    " reason, next_attempt_at) SELECT u.id, u.user_id, $2::text = 'Active',"
-    " $3, CASE WHEN EXISTS (SELECT 1 FROM auth_outbox p"
-    " WHERE p.customer_id = u.id AND p.delivered_at IS NULL) THEN now()"
-    " ELSE now() + interval '60 seconds' END FROM u"
-    " RETURNING id, user_id, is_active, customer_id, reason,"
+    " reason, next_attempt_at, lease) SELECT u.id, u.user_id,"
+    " $2::text = 'Active', $3, CASE WHEN EXISTS (SELECT 1 FROM auth_outbox p"
+    " WHERE p.customer_id = u.id AND p.delivered_at IS NULL"
+    " AND p.dead_at IS NULL) THEN now()"
+    " ELSE now() + interval '60 seconds' END, gen_random_uuid() FROM u"
+    " RETURNING id, user_id, is_active, customer_id, reason, lease,"
     " next_attempt_at <= now() AS queued)"
     " SELECT cur.id, $2::text, api_ts(coalesce(u.updated_at,"
     " cur.updated_at)), CASE WHEN u.id IS NULL THEN cur.updated_by"
     " ELSE u.updated_by END, cur.customer_status,"
-    " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.queued"
+    " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.lease,"
+    " o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
     4, 0, 0, "", 0, 0, 0
 };
 
 
 /*
- * What is due, leased for 60 s to whoever claims it; a customer's rows
- * go in order: none while an older one of the same customer waits.
+ * What is due, leased for 60 s to whoever claims it, each row with a
+ * lease of its own; a customer's rows go in order: none while an older
+ * one of the same customer waits (one set aside as dead does not hold
+ * the later ones back).
  * The same periodic run expires idempotency keys older than 24 hours,
  * at most 500 a time, skipping rows another worker is deleting.
  */
@@ -205,31 +214,54 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " WHERE created_at < now() - interval '24 hours'"
     " LIMIT 500 FOR UPDATE SKIP LOCKED))"
     " UPDATE auth_outbox o SET next_attempt_at = now()"
-    " + interval '60 seconds'"
+    " + interval '60 seconds', lease = gen_random_uuid()"
     " FROM (SELECT id FROM auth_outbox a WHERE delivered_at IS NULL"
+    " AND dead_at IS NULL"
     " AND next_attempt_at <= now() AND NOT EXISTS (SELECT 1"
     " FROM auth_outbox p WHERE p.customer_id = a.customer_id"
-    " AND p.delivered_at IS NULL AND p.id < a.id)"
+    " AND p.delivered_at IS NULL AND p.dead_at IS NULL AND p.id < a.id)"
     " ORDER BY next_attempt_at, id LIMIT 20"
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
-    " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason",
+    " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason,"
+    " o.lease",
     0, 0, 0, "", 0, 0, 0
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
-    "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
-    " last_error = NULL WHERE id = $1",
-    1, 0, 0, "", 0, 0, 0
+/*
+ * Just before a send: the lease runs 60 s from now (a call is bounded by
+ * the peer timeouts), if this claimant still holds it.  No row: another
+ * worker took the row over, and this one leaves it alone.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
+    "UPDATE auth_outbox SET next_attempt_at = now() + interval '60 seconds'"
+    " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
+    " AND dead_at IS NULL RETURNING id",
+    2, 0, 0, "", 0, 0, 0
 };
 
 
-/* 1, 2, 4 ... seconds, at most five minutes */
+/* the outcome counts only while the lease is the claimant's */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
+    "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
+    " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
+    2, 0, 0, "", 0, 0, 0
+};
+
+
+/*
+ * 1, 2, 4 ... seconds, at most five minutes (the exponent is capped, so
+ * the power never overflows); after NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS
+ * failures the row is set aside as dead.
+ */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
     "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = now() + least(power(2, attempts), 300)"
-    " * interval '1 second' WHERE id = $1",
-    2, 0, 0, "", 0, 0, 0
+    " next_attempt_at = now() + least(power(2, least(attempts, 9)), 300)"
+    " * interval '1 second',"
+    " dead_at = CASE WHEN attempts + 1 >= "
+    NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS " THEN now() END"
+    " WHERE id = $1 AND lease = $3::uuid",
+    3, 0, 0, "", 0, 0, 0
 };
 
 
@@ -389,8 +421,10 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
     row->reason = PQgetisnull(res, r, c + 4)
                   ? NULL
                   : ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 4));
+    row->lease = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 5));
 
     if (row->id == NULL || row->user_id == NULL || row->customer_id == NULL
+        || row->lease == NULL
         || (row->reason == NULL && !PQgetisnull(res, r, c + 4)))
     {
         return NGX_ERROR;
@@ -435,7 +469,7 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
      * one goes after it, from the outbox, never ahead of it from here.
      */
 
-    if (!PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 10)[0] != 't'
+    if (!PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 11)[0] != 't'
         && ngx_http_customer_outbox_take(ctx, ob, res, 0, 5) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -552,6 +586,8 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
     yajl_gen_integer(g, ob->delivered);
     ngx_http_customer_gen_lit(g, "failed");
     yajl_gen_integer(g, ob->failed);
+    ngx_http_customer_gen_lit(g, "skipped");
+    yajl_gen_integer(g, ob->skipped);
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 
@@ -564,12 +600,8 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                          *p;
-    size_t                           len;
-    yajl_gen                         g;
-    ngx_str_t                        path, body, args;
     ngx_http_customer_outbox_t      *ob;
-    ngx_http_customer_loc_conf_t    *llcf;
+    ngx_http_customer_pg_query_t    *q;
     ngx_http_customer_outbox_row_t  *row;
 
     ob = ctx->data;
@@ -579,6 +611,46 @@ ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
     }
 
     row = &ob->rows[ob->i];
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = row->id;
+    q->values[1] = row->lease;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_renew_sql,
+                                       ngx_http_customer_renewed);
+}
+
+
+static ngx_int_t
+ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    u_char                          *p;
+    size_t                           len;
+    yajl_gen                         g;
+    ngx_str_t                        path, body, args;
+    ngx_http_customer_outbox_t      *ob;
+    ngx_http_customer_loc_conf_t    *llcf;
+    ngx_http_customer_outbox_row_t  *row;
+
+    ob = ctx->data;
+    row = &ob->rows[ob->i];
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        /* the lease is gone (or unknown): another worker has the row */
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "customer: outbox row %s left to its new claimant",
+                      row->id);
+        ob->skipped++;
+        ob->i++;
+        return ngx_http_customer_deliver_next(ctx);
+    }
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
@@ -660,6 +732,7 @@ ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
     }
 
     q->values[0] = row->id;
+    q->values[1] = row->lease;
 
     if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
         && ctx->peer.status < 300)
@@ -691,6 +764,7 @@ ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
                   "customer: outbox row %s kept: %s", row->id, err);
 
     q->values[1] = (char *) err;
+    q->values[2] = row->lease;
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_failed_sql,
                                        ngx_http_customer_marked);

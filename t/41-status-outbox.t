@@ -242,7 +242,8 @@ is(pending(), 0, 'health: nothing pending after a delivery');
 
 $r = run_outbox();
 is($r->{status}, 200, 'outbox route: 200') or diag($r->{body});
-is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0 },
+is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0,
+    skipped => 0 },
     'outbox route: a delivered row is not claimed again');
 is($auth->requests, 1, 'outbox route: the Auth Service was not called');
 
@@ -495,7 +496,8 @@ $r = run_outbox();
 is($r->{status}, 200, 'outbox route at once: 200') or diag($r->{body});
 SKIP: {
     skip 'too slow to see the backoff', 1 if time - $t_answer > 0.8;
-    is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0 },
+    is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0,
+    skipped => 0 },
         'outbox route at once: the row is not due yet');
 }
 
@@ -511,7 +513,8 @@ is_deeply([ map { [ @$_{qw(attempts last_error delivered)} ] } @$ob ],
 is_auth_call($user5, $id5, 0, 'Chargeback', 'outbox delivery');
 is(scalar $auth->requests, 1, 'outbox delivery: one call in all');
 $r = run_outbox();
-is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0 },
+is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0,
+    skipped => 0 },
     'outbox route again: claimed 0');
 is(scalar $auth->requests, 1, 'outbox route again: no call');
 is(pending(), 0, 'health: nothing pending');
@@ -568,7 +571,8 @@ ok(CT::wait_for(sub { scalar calls_for($user7) }, timeout => 5),
     'slow Auth: the call is under way');
 # meanwhile the row is leased to that request: the outbox route leaves it
 $r = run_outbox();
-is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0 },
+is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0,
+    skipped => 0 },
     'slow Auth: the outbox route does not take a leased row')
     or diag($r->{body});
 $o = outbox_rows($id7)->[0] // {};

@@ -850,7 +850,8 @@ ngx_http_customer_request_id_of(ngx_http_request_t *r, ngx_str_t *id)
     ngx_http_variable_value_t      *vv;
     ngx_http_customer_main_conf_t  *cmcf;
 
-    ngx_str_null(id);
+    /* not ngx_str_null(): the loop below adds len to data */
+    ngx_str_set(id, "");
 
     h = ngx_http_customer_header(r, "X-Request-Id",
                                  sizeof("X-Request-Id") - 1, 0);

@@ -531,7 +531,10 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
     p = data;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        /* empty buffers (an empty body, a chunked body's end): pos NULL */
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     *p = '\0';
@@ -638,7 +641,10 @@ ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
     ctx->raw.len = len;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        /* empty buffers (an empty body, a chunked body's end): pos NULL */
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;

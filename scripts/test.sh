@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # make test: build, start the test cluster, rebuild customer_template with
 # the migrations, run the Perl tests in parallel, stop the cluster.
+#
+# CT_NGINX and CT_MODULE, when set, are the nginx binary and module the
+# tests run (scripts/asan.sh points them at the sanitizer build); with
+# CUSTOMER_TEST_NO_BUILD=1 the stock module is not built.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -8,7 +12,12 @@ set -euo pipefail
 unset CUSTOMER_DB
 
 "$ROOT/scripts/deps.sh" test
-"$ROOT/scripts/build.sh"
+if [[ ${CUSTOMER_TEST_NO_BUILD:-} == 1 ]]; then
+    # the tests serve Swagger UI from build/swagger-ui
+    "$ROOT/scripts/swagger.sh"
+else
+    "$ROOT/scripts/build.sh"
+fi
 
 trap '"$ROOT/scripts/pg.sh" stop test' EXIT
 "$ROOT/scripts/pg.sh" start test
@@ -27,7 +36,8 @@ SQL
 export CT_PGHOST=127.0.0.1
 export CT_PGPORT=$PG_TEST_PORT
 export CT_PGUSER=customer
-export CT_MODULE=$MODULE
+export CT_MODULE=${CT_MODULE:-$MODULE}
+export CT_NGINX=${CT_NGINX:-/usr/sbin/nginx}
 export CT_RUN_DIR=$RUN_DIR
 export CT_PG_BIN=$PG_BIN
 

@@ -531,7 +531,10 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
     p = data;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        /* empty buffers (an empty body, a chunked body's end): pos NULL */
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     *p = '\0';
@@ -638,7 +641,10 @@ ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
     ctx->raw.len = len;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        /* empty buffers (an empty body, a chunked body's end): pos NULL */
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;
@@ -850,7 +856,8 @@ ngx_http_customer_request_id_of(ngx_http_request_t *r, ngx_str_t *id)
     ngx_http_variable_value_t      *vv;
     ngx_http_customer_main_conf_t  *cmcf;
 
-    ngx_str_null(id);
+    /* not ngx_str_null(): the loop below adds len to data */
+    ngx_str_set(id, "");
 
     h = ngx_http_customer_header(r, "X-Request-Id",
                                  sizeof("X-Request-Id") - 1, 0);

@@ -109,7 +109,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     }
 
     if (!body) {
-        rc = ctx->route->handler(ctx);
+        rc = ngx_http_customer_idem_route(ctx, NULL, 0);
 
         if (rc == NGX_DONE) {
             r->main->count++;
@@ -505,7 +505,8 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
         rc = ngx_http_customer_raw_body(ctx);
 
         if (rc == NGX_OK) {
-            rc = ctx->route->handler(ctx);
+            rc = ngx_http_customer_idem_route(ctx, ctx->raw.data,
+                                              ctx->raw.len);
         }
 
         if (rc == NGX_DONE) {
@@ -585,7 +586,7 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ctx->route->handler(ctx);
+    rc = ngx_http_customer_idem_route(ctx, data, len);
 
     if (rc == NGX_DONE) {
         return;
@@ -682,6 +683,8 @@ ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
     q->stmt = stmt;
     ctx->done = done;
 
+    ngx_http_customer_idem_query(ctx, q);
+
     ngx_http_customer_pg_run(cmcf->pool, q);
 
     return NGX_DONE;
@@ -700,7 +703,11 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
     r = ctx->request;
     c = r->connection;
 
-    rc = ctx->done(ctx, q, res);
+    rc = ngx_http_customer_idem_result(ctx, q, res);
+
+    if (rc == NGX_DECLINED) {
+        rc = ctx->done(ctx, q, res);
+    }
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -786,6 +793,12 @@ ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_chain_t          out;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
+
+    rc = ngx_http_customer_idem_send(ctx, status, type, data, len);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     r = ctx->request;
 

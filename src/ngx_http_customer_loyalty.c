@@ -29,8 +29,6 @@
  */
 
 
-#define NGX_HTTP_CUSTOMER_LOYALTY_KEY_MAX  100
-
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS                                 \
     "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"     \
     " t.reference, t.created_by, api_ts(t.created_at)"
@@ -71,8 +69,6 @@ static ngx_int_t ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_loyalty_changed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_loyalty_key(ngx_http_customer_ctx_t *ctx,
-    const char **key);
 static char *ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_uint_t *failed);
 static ngx_int_t ngx_http_customer_loyalty_list(
@@ -85,15 +81,19 @@ static ngx_int_t ngx_http_customer_loyalty_listed(
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/loyalty",
       ngx_http_customer_loyalty_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
-    { NGX_HTTP_POST, "/api/customers/{}/loyalty/earn",
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/{}/loyalty/earn",
       ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
-    { NGX_HTTP_POST, "/api/customers/{}/loyalty/redeem",
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/{}/loyalty/redeem",
       ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
     { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
       ngx_http_customer_loyalty_list, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
-    { NGX_HTTP_POST, "/api/customers/internal/{}/loyalty/earn",
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/internal/{}/loyalty/earn",
       ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
-    { NGX_HTTP_POST, "/api/customers/internal/{}/loyalty/redeem",
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/internal/{}/loyalty/redeem",
       ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
     { 0, NULL, NULL, 0, 0, 0 }
 };
@@ -320,7 +320,7 @@ ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
         invalid = 1;
     }
 
-    switch (ngx_http_customer_loyalty_key(ctx, &key)) {
+    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -448,88 +448,6 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
                                               ? "Points earned successfully"
                                               : "Points redeemed "
                                                 "successfully", res, 2);
-}
-
-
-/*
- * The Idempotency-Key header: NULL when absent, else 1..100 printable
- * ASCII characters, NUL-terminated; at most one of them.
- */
-
-static ngx_int_t
-ngx_http_customer_loyalty_key(ngx_http_customer_ctx_t *ctx, const char **key)
-{
-    u_char           *p;
-    ngx_uint_t        i, n;
-    ngx_str_t        *v;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    *key = NULL;
-    v = NULL;
-    n = 0;
-
-    part = &ctx->request->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Idempotency-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
-                               sizeof("Idempotency-Key") - 1)
-               == 0)
-        {
-            v = &h[i].value;
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    if (n > 1 || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_LOYALTY_KEY_MAX) {
-        goto invalid;
-    }
-
-    for (i = 0; i < v->len; i++) {
-        if (v->data[i] < 0x20 || v->data[i] > 0x7e) {
-            goto invalid;
-        }
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, v->len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, v->data, v->len) = '\0';
-    *key = (char *) p;
-
-    return NGX_OK;
-
-invalid:
-
-    if (ngx_http_customer_add_error(ctx, (u_char *) "Idempotency-Key",
-                                    sizeof("Idempotency-Key") - 1,
-                                    "Must be one header of 1 to 100 "
-                                    "printable characters")
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_DECLINED;
 }
 
 

@@ -20,6 +20,10 @@
 
 #define NGX_HTTP_CUSTOMER_MAX_PARAMS  4      /* path parameters per route */
 #define NGX_HTTP_CUSTOMER_ERRORS_MAX  50     /* errors a 400 lists */
+#define NGX_HTTP_CUSTOMER_IDEM_KEY_MAX  100  /* Idempotency-Key length */
+
+/* in a route's methods: the handler does Idempotency-Key itself */
+#define NGX_HTTP_CUSTOMER_OWN_KEY     0x40000000
 
 #ifndef NGX_HTTP_UNPROCESSABLE_ENTITY
 #define NGX_HTTP_UNPROCESSABLE_ENTITY 422
@@ -27,6 +31,7 @@
 
 
 typedef struct ngx_http_customer_ctx_s  ngx_http_customer_ctx_t;
+typedef struct ngx_http_customer_idem_s  ngx_http_customer_idem_t;
 
 typedef ngx_int_t (*ngx_http_customer_handler_pt)(
     ngx_http_customer_ctx_t *ctx);
@@ -113,6 +118,7 @@ struct ngx_http_customer_ctx_s {
     ngx_http_customer_peer_t        peer;
     ngx_http_customer_peer_done_pt  peer_done;
     void                           *data;          /* resource state */
+    ngx_http_customer_idem_t       *idem;          /* Idempotency-Key */
 };
 
 
@@ -182,6 +188,18 @@ ngx_int_t ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_request_id_of(ngx_http_request_t *r,
     ngx_str_t *id);
+
+/* ngx_http_customer_idempotency.c */
+ngx_int_t ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
+    const char **key);
+ngx_int_t ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx,
+    u_char *data, size_t len);
+void ngx_http_customer_idem_query(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q);
+ngx_int_t ngx_http_customer_idem_result(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+ngx_int_t ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
 
 /* ngx_http_customer_peer.c */
 ngx_int_t ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx,

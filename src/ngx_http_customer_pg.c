@@ -803,6 +803,18 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     q->slot = i;
     q->state = NGX_HTTP_CUSTOMER_PG_Q_RUNNING;
 
+    if (q->pre) {
+        /* first, so that the Parse result is still the one seen at 2 */
+        if (!PQsendQueryParams(pg, q->pre, q->pre_nparams, NULL,
+                               q->pre_values, NULL, NULL, 0))
+        {
+            ngx_http_customer_pg_abort(pc, 0);
+            return;
+        }
+
+        slot->groups++;
+    }
+
     if (!(pc->prepared[id / 64] & ((uint64_t) 1 << (id % 64)))) {
         if (!PQsendPrepare(pg, stmt->name, stmt->sql, stmt->nparams, NULL)) {
             ngx_http_customer_pg_abort(pc, 0);
@@ -811,7 +823,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
 
         pc->prepared[id / 64] |= (uint64_t) 1 << (id % 64);
         slot->parse = id + 1;
-        slot->groups = 2;
+        slot->groups++;
     }
 
     if (stmt->binary) {

@@ -17,6 +17,7 @@
 #define NGX_HTTP_CUSTOMER_PG_MAX_STMTS    256   /* per worker */
 #define NGX_HTTP_CUSTOMER_PG_MAX_PARAMS   16
 #define NGX_HTTP_CUSTOMER_PG_MAX_DEPTH    64    /* queries per connection */
+#define NGX_HTTP_CUSTOMER_PG_PRE_MAX      4     /* parameters of q->pre */
 
 /* why a query ended without a result (q->error) */
 #define NGX_HTTP_CUSTOMER_PG_OK           0
@@ -70,6 +71,15 @@ struct ngx_http_customer_pg_query_s {
     ngx_http_customer_pg_stmt_t      *stmt;
     const char                       *values[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
     int                               lengths[NGX_HTTP_CUSTOMER_PG_MAX_PARAMS];
+    /*
+     * A statement sent just before this one under the same Sync, so that
+     * both are one transaction: if it fails the query does not run, and
+     * its error is the query's result.  Sent unprepared, parameters as
+     * text.
+     */
+    const char                       *pre;
+    ngx_uint_t                        pre_nparams;
+    const char                       *pre_values[NGX_HTTP_CUSTOMER_PG_PRE_MAX];
     ngx_http_customer_pg_handler_pt   handler;
     void                             *data;
     ngx_log_t                        *log;

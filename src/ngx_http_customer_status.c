@@ -204,13 +204,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
  * lease of its own; a customer's rows go in order: none while an older
  * one of the same customer waits (one set aside as dead does not hold
  * the later ones back).
- * The same periodic run expires idempotency keys older than 24 hours,
- * at most 500 a time, skipping rows another worker is deleting.
+ * The same periodic run expires idempotency keys older than 24 hours
+ * (loyalty's and the other routes'), at most 500 of each a time,
+ * skipping rows another worker is deleting.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     "WITH expired AS (DELETE FROM loyalty_idempotency"
     " WHERE (customer_id, key) IN (SELECT customer_id, key"
     " FROM loyalty_idempotency"
+    " WHERE created_at < now() - interval '24 hours'"
+    " LIMIT 500 FOR UPDATE SKIP LOCKED)),"
+    " expired_keys AS (DELETE FROM idempotency_keys"
+    " WHERE (caller, key) IN (SELECT caller, key FROM idempotency_keys"
     " WHERE created_at < now() - interval '24 hours'"
     " LIMIT 500 FOR UPDATE SKIP LOCKED))"
     " UPDATE auth_outbox o SET next_attempt_at = now()"

@@ -235,6 +235,40 @@ sub unknown_outcome {
         WHERE customer_id = :'p1'}, $id), 15, 'balance 15');
 }
 
+# --- any write route with an Idempotency-Key ------------------------------
+
+{
+    my $id = make_customer();
+    my $key = "note-key-$$";
+    arm($id);
+    my $r = $ng->req(POST => "/api/customers/$id/notes",
+        headers => { 'Idempotency-Key' => $key },
+        json => { content => 'keyed, answer lost' });
+    unknown_outcome($r, 'note with a key');
+    $r = $ng->req(POST => "/api/customers/$id/notes",
+        headers => { 'Idempotency-Key' => $key },
+        json => { content => 'keyed, answer lost' });
+    is($r->{status}, 409, 'the retry with the key: 409, not a second note')
+        or diag($r->{body});
+    is($r->{json}{message}, 'Request already applied',
+        'saying the request was applied');
+    is($r->{json}{errors}[0]{field}, 'Idempotency-Key', 'naming the key');
+    is(CT::sql($db, q{SELECT count(*) FROM customer_notes
+        WHERE customer_id = :'p1'}, $id), 1, 'one note');
+
+    # the key's claim and the write are one transaction: a write that
+    # failed leaves no key behind, and the retry runs
+    $r = $ng->req(PATCH => "/api/customers/$id",
+        headers => { 'Idempotency-Key' => "$key-2" },
+        json => { email => 'not an email' });
+    is($r->{status}, 400, 'a refused write with a key: 400');
+    $r = $ng->req(PATCH => "/api/customers/$id",
+        headers => { 'Idempotency-Key' => "$key-2" },
+        json => { fullName => 'Fixed Body' });
+    is($r->{status}, 200, 'the key is free for the corrected request')
+        or diag($r->{body});
+}
+
 # --- a read is sent again ----------------------------------------------------
 
 {

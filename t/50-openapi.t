@@ -66,6 +66,8 @@ sub module_routes {
             $access = $alias{$access} while exists $alias{$access};
             $access =~ s/^NGX_HTTP_CUSTOMER_// or die "access $access?\n";
             for my $m (split /\s*\|\s*/, $e->{methods}) {
+                # a flag, not a method: the handler keeps its own keys
+                next if $m eq 'NGX_HTTP_CUSTOMER_OWN_KEY';
                 $m =~ s/^NGX_HTTP_// or die "method $m?\n";
                 push @routes, { %$e, method => $m, path => $e->{pattern},
                     access => $access };

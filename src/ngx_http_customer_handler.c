@@ -30,6 +30,11 @@ static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t service, const char *reason);
+static ngx_int_t ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_customer_account_checked(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
@@ -109,7 +114,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     }
 
     if (!body) {
-        rc = ngx_http_customer_idem_route(ctx, NULL, 0);
+        rc = ngx_http_customer_run_route(ctx, NULL, 0);
 
         if (rc == NGX_DONE) {
             r->main->count++;
@@ -505,8 +510,8 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
         rc = ngx_http_customer_raw_body(ctx);
 
         if (rc == NGX_OK) {
-            rc = ngx_http_customer_idem_route(ctx, ctx->raw.data,
-                                              ctx->raw.len);
+            rc = ngx_http_customer_run_route(ctx, ctx->raw.data,
+                                             ctx->raw.len);
         }
 
         if (rc == NGX_DONE) {
@@ -586,13 +591,86 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_customer_idem_route(ctx, data, len);
+    rc = ngx_http_customer_run_route(ctx, data, len);
 
     if (rc == NGX_DONE) {
         return;
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * A Customer's own account is checked on every request, so that one made
+ * Inactive or Suspended is refused at once rather than when its token
+ * expires: a lookup by user id, shared with other reads.  A caller with
+ * no record yet goes on (the routes answer 404 themselves).
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
+    "SELECT customer_status FROM customers WHERE user_id = $1",
+    1, 1, 0, "", 0, 0, 0
+};
+
+
+static ngx_int_t
+ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx, u_char *data,
+    size_t len)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN)
+        || ctx->who.service
+        || ctx->who.sub.len == 0
+        || ctx->route->access == NGX_HTTP_CUSTOMER_PUBLIC)
+    {
+        return ngx_http_customer_idem_route(ctx, data, len);
+    }
+
+    ctx->bytes.data = data;
+    ctx->bytes.len = len;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the token's subject, NUL-terminated by the JWT check */
+    q->values[0] = (char *) ctx->who.sub.data;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_account_sql,
+                                       ngx_http_customer_account_checked);
+}
+
+
+static ngx_int_t
+ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char  *status;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 1) {
+        status = PQgetvalue(res, 0, 0);
+
+        if (ngx_strcmp(status, "Active") != 0) {
+            ngx_http_customer_add_error(ctx, (u_char *) "authorization",
+                                        sizeof("authorization") - 1,
+                                        status[0] == 'S'
+                                        ? "This customer account is "
+                                          "Suspended"
+                                        : "This customer account is "
+                                          "Inactive");
+            return ngx_http_customer_send_errors(ctx, NGX_HTTP_FORBIDDEN,
+                                                 "Access denied");
+        }
+    }
+
+    return ngx_http_customer_idem_route(ctx, ctx->bytes.data,
+                                        ctx->bytes.len);
 }
 
 

@@ -105,6 +105,7 @@ struct ngx_http_customer_ctx_s {
     ngx_uint_t                      nparams;
     ngx_http_customer_json_t       *body;          /* parsed JSON body */
     ngx_str_t                       raw;           /* or its bytes */
+    ngx_str_t                       bytes;         /* the body as read */
     ngx_array_t                    *errors;        /* of ..._error_t */
     ngx_uint_t                      errors_more;   /* not listed */
     ngx_str_t                       etag;          /* "\"<version>\"" */

@@ -49,6 +49,7 @@ typedef struct {
     ngx_atomic_t   waiting;
     ngx_atomic_t   connects;
     ngx_atomic_t   failures;
+    ngx_atomic_t   terminated;
 } ngx_http_customer_metrics_pool_t;
 
 
@@ -146,11 +147,12 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
     /*
      * The zone is kept in this configuration, not in a static: a reload
      * that fails frees the new cycle, and workers started afterwards run
-     * the old one.
+     * the old one.  The counters are a slab allocation in it: a few
+     * pages more for the slab pool's header and page descriptors.
      */
     zone = ngx_shared_memory_add(cf, &name,
                                  ngx_align(sizeof(ngx_http_customer_metrics_t),
-                                           ngx_pagesize) + ngx_pagesize,
+                                           ngx_pagesize) + 8 * ngx_pagesize,
                                  &ngx_http_customer_module);
     if (zone == NULL) {
         return NGX_ERROR;
@@ -184,14 +186,24 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_customer_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 {
+    ngx_slab_pool_t  *shpool;
+
     if (data) {
         /* a reload: keep counting where the old cycle left off */
         zone->data = data;
         return NGX_OK;
     }
 
-    /* fresh shared memory is zeroed */
-    zone->data = zone->shm.addr;
+    /*
+     * nginx has put a slab pool at the start of the zone: the counters
+     * are allocated from it, not laid over its header
+     */
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    zone->data = ngx_slab_calloc(shpool, sizeof(ngx_http_customer_metrics_t));
+    if (zone->data == NULL) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -292,6 +304,7 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
         mt->pools[w].waiting = st.waiting;
         mt->pools[w].connects = st.connects;
         mt->pools[w].failures = st.failures;
+        mt->pools[w].terminated = st.terminated;
     }
 
     return NGX_OK;
@@ -590,6 +603,19 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
             ngx_http_customer_metrics_out(b, end,
                 "customer_db_connect_failures_total{worker=\"%ui\"} %uA\n",
                 i, mt->pools[i].failures);
+        }
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_terminated_total Backends of queries that timed "
+        "out, terminated so that they cannot commit later, per worker.\n"
+        "# TYPE customer_db_terminated_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+        if (mt->pools[i].connects || mt->pools[i].failures) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_terminated_total{worker=\"%ui\"} %uA\n",
+                i, mt->pools[i].terminated);
         }
     }
 

@@ -50,6 +50,7 @@
 #define NGX_HTTP_CUSTOMER_PG_BACKOFF_MAX  2000    /* ms */
 #define NGX_HTTP_CUSTOMER_PG_STALL        200     /* ms: reads leave */
 #define NGX_HTTP_CUSTOMER_PG_SLOW         5       /* ms: no one joins */
+#define NGX_HTTP_CUSTOMER_PG_KILLS        8       /* terminations at once */
 
 /* connection states */
 #define NGX_HTTP_CUSTOMER_PG_FREE         0
@@ -114,6 +115,9 @@ struct ngx_http_customer_pg_pool_s {
     ngx_msec_t                        timeout;
     ngx_msec_t                        backoff;
     ngx_msec_t                        retry_at;
+    ngx_uint_t                        terminated;
+    ngx_http_customer_pg_query_t     *kills;     /* terminations */
+    char                             *kill_pids; /* their parameters */
     const char                       *keywords[5];
     const char                       *values[5];
     ngx_log_t                        *log;
@@ -155,6 +159,23 @@ static void ngx_http_customer_pg_finish(ngx_http_customer_pg_query_t *q,
     PGresult *res, ngx_uint_t error);
 static void ngx_http_customer_pg_query_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_query_cleanup(void *data);
+static void ngx_http_customer_pg_terminate(ngx_http_customer_pg_pool_t *pool,
+    int pid);
+static void ngx_http_customer_pg_terminated(ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
+/*
+ * The backend of a query given up on: the connection is closed, but the
+ * backend would go on with the statement until it next writes to the
+ * socket, and a write waiting on a lock could still commit after the
+ * client was told 503.  Terminated from another connection of the pool
+ * (PQcancel() would block the worker).
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_pg_kill_sql = {
+    "SELECT pg_terminate_backend($1::int)",
+    1, 1, 0, "", 0, 0, 0
+};
 
 
 static ngx_uint_t  ngx_http_customer_pg_nstmts;
@@ -202,6 +223,25 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
         pool->conns[i].sync.log = cycle->log;
 
         ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
+    }
+
+    pool->kills = ngx_pcalloc(cycle->pool,
+                              NGX_HTTP_CUSTOMER_PG_KILLS
+                              * sizeof(ngx_http_customer_pg_query_t));
+    pool->kill_pids = ngx_pcalloc(cycle->pool,
+                                  NGX_HTTP_CUSTOMER_PG_KILLS
+                                  * (NGX_INT_T_LEN + 1));
+    if (pool->kills == NULL || pool->kill_pids == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_PG_KILLS; i++) {
+        pool->kills[i].state = NGX_HTTP_CUSTOMER_PG_Q_DONE;
+        pool->kills[i].log = cycle->log;
+        pool->kills[i].handler = ngx_http_customer_pg_terminated;
+        pool->kills[i].event.handler = ngx_http_customer_pg_query_handler;
+        pool->kills[i].event.data = &pool->kills[i];
+        pool->kills[i].event.log = cycle->log;
     }
 
     /*
@@ -277,6 +317,7 @@ ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     st->waiting = pool->nwaiting;
     st->connects = pool->connects;
     st->failures = pool->failures;
+    st->terminated = pool->terminated;
     st->backoff = pool->backoff;
 }
 
@@ -1430,6 +1471,7 @@ ngx_http_customer_pg_finish(ngx_http_customer_pg_query_t *q, PGresult *res,
 static void
 ngx_http_customer_pg_query_handler(ngx_event_t *ev)
 {
+    int                            pid;
     ngx_http_customer_pg_conn_t   *pc;
     ngx_http_customer_pg_query_t  *q;
 
@@ -1453,11 +1495,17 @@ ngx_http_customer_pg_query_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, q->log, NGX_ETIMEDOUT,
                       "customer: PostgreSQL query timed out");
 
-        /* PQcancel() blocks: drop the connection instead */
+        /* PQcancel() blocks: drop the connection, end the backend */
         pc = q->conn;
+        pid = PQbackendPID(pc->pgconn);
         pc->slots[q->slot].query = NULL;
         q->conn = NULL;
         ngx_http_customer_pg_abort(pc, 1);
+
+        if (pid > 0 && q->stmt != &ngx_http_customer_pg_kill_sql) {
+            ngx_http_customer_pg_terminate(q->pool, pid);
+        }
+
         break;
 
     default:
@@ -1495,4 +1543,65 @@ ngx_http_customer_pg_query_cleanup(void *data)
     if (q->event.posted) {
         ngx_delete_posted_event(&q->event);
     }
+}
+
+
+static void
+ngx_http_customer_pg_terminate(ngx_http_customer_pg_pool_t *pool, int pid)
+{
+    char                          *p;
+    ngx_uint_t                     i;
+    ngx_http_customer_pg_query_t  *q;
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_PG_KILLS; i++) {
+        if (pool->kills[i].state == NGX_HTTP_CUSTOMER_PG_Q_DONE) {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_CUSTOMER_PG_KILLS) {
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                      "customer: PostgreSQL backend %d of a timed out "
+                      "query left running: too many terminations at once",
+                      pid);
+        return;
+    }
+
+    q = &pool->kills[i];
+    p = pool->kill_pids + i * (NGX_INT_T_LEN + 1);
+    *ngx_sprintf((u_char *) p, "%d", pid) = '\0';
+
+    q->stmt = &ngx_http_customer_pg_kill_sql;
+    q->values[0] = p;
+    q->data = (void *) (intptr_t) pid;
+    q->retried = 0;
+    q->sent = 0;
+
+    pool->terminated++;
+
+    ngx_http_customer_pg_run(pool, q);
+}
+
+
+static void
+ngx_http_customer_pg_terminated(ngx_http_customer_pg_query_t *q,
+    PGresult *res)
+{
+    int  pid;
+
+    pid = (int) (intptr_t) q->data;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "customer: terminated PostgreSQL backend %d of a "
+                      "timed out query: %s", pid,
+                      *PQgetvalue(res, 0, 0) == 't'
+                      ? "it was still running" : "it had already ended");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                  "customer: could not terminate PostgreSQL backend %d of "
+                  "a timed out query: %s", pid,
+                  res ? PQresultErrorMessage(res) : "no connection");
 }

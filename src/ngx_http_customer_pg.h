@@ -102,6 +102,8 @@ typedef struct {
     ngx_uint_t                        waiting;
     ngx_uint_t                        connects;      /* successful, total */
     ngx_uint_t                        failures;      /* failed connects */
+    ngx_uint_t                        terminated;    /* backends of timed
+                                                        out queries */
     ngx_msec_t                        backoff;       /* current, ms */
 } ngx_http_customer_pg_stats_t;
 

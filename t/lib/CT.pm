@@ -567,6 +567,40 @@ CONF
 }
 
 
+# standby_pg($primary): a streaming standby of a private_pg() cluster
+# (pg_basebackup -R), started, on a port of its own; a CT::Pg like the
+# primary (stopped when the test ends). Promote it with ->promote.
+sub standby_pg {
+    my ($primary) = @_;
+    my $dir = _fresh_dir('standby', 0755);
+    my $port = _free_port();
+    my $self = bless { dir => $dir, port => $port, data => "$dir/data",
+        creator => $$ }, 'CT::Pg';
+
+    mkdir "$dir/sock", 0755 or die "CT: $dir/sock: $!\n";
+    open my $log, '>', "$dir/pg.log" or die "CT: $dir/pg.log: $!\n";
+    close $log;
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres');
+        chown $uid, $gid, $dir, "$dir/sock", "$dir/pg.log";
+    }
+
+    my ($rc, $out) = _capture([_as_pg("$PG_BIN/pg_basebackup", '-D',
+        "$dir/data", '-R', '-X', 'stream', '-c', 'fast', '-h', '127.0.0.1',
+        '-p', $primary->port, '-U', 'postgres',
+        '-d', 'application_name=standby')], merge => 1);
+    die "CT: pg_basebackup failed:\n$out" if $rc;
+
+    open my $conf, '>>', "$dir/data/postgresql.conf"
+        or die "CT: postgresql.conf: $!\n";
+    print $conf "port = $port\nunix_socket_directories = '$dir/sock'\n";
+    close $conf;
+    push @PGS, $self;
+    $self->start;
+    return $self;
+}
+
+
 # --- peer services -----------------------------------------------------
 
 # peer_start(handler => sub { my ($req) = @_; [STATUS, {...}, BODY] },
@@ -1179,6 +1213,15 @@ sub stop {
 sub sql {
     my ($self, $sql, @bind) = @_;
     return CT::_sql_at($self->{port}, 'customer', $sql, @bind);
+}
+
+
+# a standby becomes a primary (pg_ctl promote -w)
+sub promote {
+    my ($self) = @_;
+    my ($rc, $out) = CT::_capture([CT::_as_pg("$PG_BIN/pg_ctl", 'promote',
+        '-w', '-s', '-D', $self->{data})], merge => 1);
+    die "CT: pg_ctl promote failed:\n$out" if $rc;
 }
 
 

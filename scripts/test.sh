@@ -47,5 +47,5 @@ rm -rf "$RUN_DIR/t"
 cd "$ROOT"
 rc=0
 # TESTS="t/60-notes.t t/82-documents.t" runs only those files.
-prove -I t/lib -j "$(nproc)" -r ${TESTS:-t/} || rc=$?
+prove -I t/lib -j "$(nproc)" ${PROVE_FLAGS:-} -r ${TESTS:-t/} || rc=$?
 exit "$rc"

@@ -20,9 +20,20 @@
  * a document is stored whole or not at all, and survives restarts.  The
  * body must fit in memory (client_body_buffer_size) and within
  * client_max_body_size; the handler answers 413 otherwise, before any
- * query.  The content comes back as binary results, byte for byte.  A
- * Customer reaches only its own record's documents and never an
- * identity document's content.
+ * query.  The content comes back as binary results, byte for byte, in
+ * chunks (below).  A Customer reaches only its own record's documents and
+ * never an identity document's content.
+ *
+ * A download holds at most two chunks of the document whatever its size:
+ * the first query returns the metadata and the first chunk; each further
+ * chunk is asked for (substring() of the bytea, one cheap query, the
+ * connection free in between) only when one of the two buffers has gone
+ * out to the client, so a slow reader costs its two buffers and no
+ * PostgreSQL connection while it reads.  The content column is stored
+ * uncompressed (STORAGE EXTERNAL) so that a substring reads only its own
+ * TOAST chunks.  The document is immutable; one deleted mid-download
+ * ends the connection short of its Content-Length, which the client sees
+ * as a truncated transfer.
  */
 
 
@@ -49,13 +60,31 @@
 #define NGX_HTTP_CUSTOMER_CONTENT_MIME      1
 #define NGX_HTTP_CUSTOMER_CONTENT_FILENAME  2
 #define NGX_HTTP_CUSTOMER_CONTENT_SHA256    3
-#define NGX_HTTP_CUSTOMER_CONTENT_BYTES     4
+#define NGX_HTTP_CUSTOMER_CONTENT_SIZE      4
+#define NGX_HTTP_CUSTOMER_CONTENT_BYTES     5
+
+/* bytes of a document per query and per buffer; two buffers a download */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK    131072
 
 
 typedef struct {
     ngx_uint_t                     page;
     ngx_uint_t                     limit;
 } ngx_http_customer_documents_page_t;
+
+
+/* a download under way */
+typedef struct {
+    ngx_http_customer_ctx_t       *ctx;
+    ngx_http_customer_pg_query_t  *query;      /* reused for every chunk */
+    ngx_chain_t                   *next;       /* the buffer it fills */
+    ngx_chain_t                   *free;       /* buffers sent out */
+    ngx_chain_t                   *busy;       /* buffers being sent */
+    ngx_uint_t                     nbufs;      /* allocated, at most 2 */
+    off_t                          size;       /* of the document */
+    off_t                          offset;     /* bytes asked for so far */
+    char                           from[NGX_OFF_T_LEN + 1];   /* $2 */
+} ngx_http_customer_download_t;
 
 
 static ngx_int_t ngx_http_customer_documents_upload(
@@ -87,6 +116,18 @@ static ngx_int_t ngx_http_customer_documents_listed(
 static ngx_int_t ngx_http_customer_documents_send_content(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_download_start(
+    ngx_http_customer_ctx_t *ctx, PGresult *res, off_t size);
+static ngx_chain_t *ngx_http_customer_download_buf(
+    ngx_http_customer_download_t *dl);
+static ngx_int_t ngx_http_customer_download_next(
+    ngx_http_customer_download_t *dl);
+static ngx_int_t ngx_http_customer_download_chunk(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_download_out(
+    ngx_http_customer_download_t *dl, ngx_chain_t *in);
+static void ngx_http_customer_download_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_documents_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
@@ -214,12 +255,25 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
     2, 0, 0, "", 0, 0, 0
 };
 
-/* text columns in binary are their bytes: only the content is bytea */
+/*
+ * Text columns in binary are their bytes: only the content is bytea.  The
+ * metadata and the first chunk.
+ */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_content_sql = {
-    "SELECT d.type, d.content_type, d.filename, d.sha256, x.content"
+    "SELECT d.type, d.content_type, d.filename, d.sha256, d.size::text,"
+    " substring(x.content FROM 1 FOR "
+    ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
     " FROM documents d JOIN document_contents x ON x.document_id = d.id"
     NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
     2, 0, 0, "", 0, 1, 1
+};
+
+/* the chunk of document $1 from byte $2 (1-based) */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
+    "SELECT substring(content FROM $2::integer FOR "
+    ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
+    " FROM document_contents WHERE document_id = $1",
+    2, 1, 0, "", 0, 1, 0
 };
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
@@ -653,8 +707,10 @@ static ngx_int_t
 ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    off_t                size;
     u_char              *data, *p;
     size_t               len, n;
+    ngx_int_t            rc;
     ngx_str_t            mime;
     ngx_http_request_t  *r;
 
@@ -678,17 +734,19 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
                                             "back by administrators only");
     }
 
-    /* copied out of the result, which is cleared when this returns */
-
+    size = ngx_atoof((u_char *) PQgetvalue(res, 0,
+                                           NGX_HTTP_CUSTOMER_CONTENT_SIZE),
+                     PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SIZE));
     len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_BYTES);
 
-    data = ngx_pnalloc(r->pool, len ? len : 1);
-    if (data == NULL) {
+    if (size < (off_t) len || (size > (off_t) len
+                               && len != NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "customer: document of %O bytes came back with a "
+                      "first chunk of %uz", size, len);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_BYTES),
-               len);
 
     mime.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME);
     mime.data = ngx_pnalloc(r->pool, mime.len);
@@ -724,7 +782,292 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (size > (off_t) len) {
+        rc = ngx_http_customer_send_header(ctx, NGX_HTTP_OK, &mime, size);
+
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            return rc;
+        }
+
+        return ngx_http_customer_download_start(ctx, res, size);
+    }
+
+    /* the whole document: copied out of the result, cleared on return */
+
+    data = ngx_pnalloc(r->pool, len ? len : 1);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_BYTES),
+               len);
+
     return ngx_http_customer_send_bytes(ctx, NGX_HTTP_OK, &mime, data, len);
+}
+
+
+/* headers are out: the first chunk goes after them, then the others */
+
+static ngx_int_t
+ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
+    PGresult *res, off_t size)
+{
+    ngx_int_t                      rc;
+    ngx_chain_t                   *cl;
+    ngx_http_request_t            *r;
+    ngx_http_customer_download_t  *dl;
+
+    r = ctx->request;
+
+    dl = ngx_pcalloc(r->pool, sizeof(ngx_http_customer_download_t));
+    if (dl == NULL) {
+        return NGX_ERROR;
+    }
+
+    dl->ctx = ctx;
+    dl->size = size;
+    ctx->data = dl;
+
+    dl->query = ngx_http_customer_query_create(ctx);
+    if (dl->query == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_http_customer_download_buf(dl);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf->last = ngx_cpymem(cl->buf->pos,
+                               PQgetvalue(res, 0,
+                                          NGX_HTTP_CUSTOMER_CONTENT_BYTES),
+                               NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK);
+    dl->offset = NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK;
+
+    r->write_event_handler = ngx_http_customer_download_writer;
+
+    rc = ngx_http_customer_download_out(dl, cl);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_download_next(dl);
+}
+
+
+/* a free buffer: one sent out, or a new one while there are fewer than 2 */
+
+static ngx_chain_t *
+ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
+{
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    if (dl->free) {
+        cl = dl->free;
+        dl->free = cl->next;
+        cl->next = NULL;
+        return cl;
+    }
+
+    if (dl->nbufs == 2) {
+        return NULL;
+    }
+
+    r = dl->ctx->request;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = ngx_create_temp_buf(r->pool, NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK);
+    if (cl->buf == NULL) {
+        return NULL;
+    }
+
+    cl->buf->tag = (ngx_buf_tag_t) &ngx_http_customer_module;
+    cl->next = NULL;
+    dl->nbufs++;
+
+    return cl;
+}
+
+
+/*
+ * Asks for the next chunk when one is left to ask for, none is being
+ * asked for and a buffer is free; NGX_DONE while the download goes on.
+ */
+
+static ngx_int_t
+ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    if (dl->next || dl->offset >= dl->size) {
+        return NGX_DONE;
+    }
+
+    if (dl->free == NULL && dl->nbufs == 2) {
+        /* both are on their way to the client: the writer calls again */
+        return NGX_DONE;
+    }
+
+    dl->next = ngx_http_customer_download_buf(dl);
+    if (dl->next == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf((u_char *) dl->from, "%O", dl->offset + 1) = '\0';
+
+    q = dl->query;
+    q->retried = 0;
+    q->sent = 0;
+    q->values[0] = (char *) dl->ctx->params[0].data;
+    q->values[1] = dl->from;
+
+    return ngx_http_customer_query_run(dl->ctx, q,
+                                       &ngx_http_customer_documents_chunk_sql,
+                                       ngx_http_customer_download_chunk);
+}
+
+
+static ngx_int_t
+ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    size_t                         len, want;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                   *cl;
+    ngx_http_request_t            *r;
+    ngx_http_customer_download_t  *dl;
+
+    dl = ctx->data;
+    r = ctx->request;
+    cl = dl->next;
+    dl->next = NULL;
+
+    want = ngx_min(dl->size - dl->offset, NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1
+        || (len = PQgetlength(res, 0, 0)) != want)
+    {
+        /* the headers are out: all that is left is to end short */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "customer: document download ended at byte %O of "
+                      "%O: %s", dl->offset, dl->size,
+                      res == NULL ? "no answer from PostgreSQL"
+                      : PQresultStatus(res) != PGRES_TUPLES_OK
+                        ? PQresultErrorMessage(res)
+                        : "the document is gone or changed");
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+    b->last = ngx_cpymem(b->pos, PQgetvalue(res, 0, 0), len);
+    dl->offset += len;
+
+    if (dl->offset == dl->size) {
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+
+        /* the rest is nginx's: ngx_http_writer sends what is left */
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return ngx_http_output_filter(r, cl);
+    }
+
+    rc = ngx_http_customer_download_out(dl, cl);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_download_next(dl);
+}
+
+
+/*
+ * Hands in (or, with NULL, what is still buffered) to the output filters,
+ * takes back the buffers that went out and waits for the socket, within
+ * send_timeout, when some did not.
+ */
+
+static ngx_int_t
+ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
+    ngx_chain_t *in)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = dl->ctx->request;
+    c = r->connection;
+    wev = c->write;
+
+    rc = ngx_http_output_filter(r, in);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_chain_update_chains(r->pool, &dl->free, &dl->busy, &in,
+                            (ngx_buf_tag_t) &ngx_http_customer_module);
+
+    if (!r->buffered && !c->buffered) {
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        return NGX_OK;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_customer_download_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_customer_ctx_t       *ctx;
+    ngx_http_customer_download_t  *dl;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+    dl = ctx->data;
+
+    if (c->write->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_customer_download_out(dl, NULL);
+
+    if (rc != NGX_ERROR) {
+        rc = ngx_http_customer_download_next(dl);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
 }
 
 

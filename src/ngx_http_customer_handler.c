@@ -869,7 +869,6 @@ ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_int_t            rc;
     ngx_buf_t           *b;
     ngx_chain_t          out;
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
     rc = ngx_http_customer_idem_send(ctx, status, type, data, len);
@@ -877,6 +876,44 @@ ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     if (rc != NGX_DECLINED) {
         return rc;
     }
+
+    r = ctx->request;
+
+    rc = ngx_http_customer_send_header(ctx, status, type, len);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The status line and our headers for a body of len bytes that the
+ * caller sends itself: the rc of ngx_http_send_header().
+ */
+
+ngx_int_t
+ngx_http_customer_send_header(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    ngx_str_t *type, off_t len)
+{
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
 
@@ -913,27 +950,7 @@ ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         r->disable_not_modified = 1;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = data;
-    b->last = data + len;
-    b->memory = len ? 1 : 0;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_send_header(r);
 }
 
 

@@ -149,6 +149,8 @@ ngx_int_t ngx_http_customer_send_json(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res, int column);
 ngx_int_t ngx_http_customer_send_bytes(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_customer_send_header(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *type, off_t len);
 ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols);

@@ -1,8 +1,9 @@
-.PHONY: run test test-asan build bench clean
+.PHONY: run test test-asan build bench clean check-compat
 
 run:
 	scripts/run.sh
 
+# NGINX_VERSION=1.26.3 make test: against that nginx, built from source
 test:
 	scripts/test.sh
 
@@ -16,6 +17,11 @@ build:
 
 bench:
 	scripts/bench.sh
+
+# make check-compat NGINX=/path/to/nginx [MODULE=/path/to/module.so]
+check-compat:
+	$(if $(NGINX),NGINX=$(NGINX)) $(if $(MODULE),MODULE=$(MODULE)) \
+	    scripts/check-compat.sh
 
 clean:
 	rm -rf build

@@ -27,64 +27,22 @@ MODULE_ASAN=$ASAN_DIR/$(basename "$MODULE")
 "$ROOT/scripts/deps.sh" asan
 
 build() {
-    local src ver dir stamp sum patches p t0=$SECONDS
-    src=$("$ROOT/scripts/nginx-src.sh")
-    ver=$(basename "$src")
-    # a copy of its own (configure and make write into the source tree),
-    # with scripts/asan/*.patch applied; copied again when they change
-    dir=$ASAN_DIR/$ver
-    stamp=$dir/.configured
-    patches=("$ROOT"/scripts/asan/*.patch)
-    sum=$(cat "${patches[@]}" | sha1sum | cut -d' ' -f1)
-    if [[ $(cat "$dir/.patched" 2>/dev/null) != "$sum" ]]; then
-        rm -rf "$ASAN_DIR"
-        mkdir -p "$ASAN_DIR"
-        cp -r "$src" "$dir.tmp"
-        for p in "${patches[@]}"; do
-            patch -s -p1 -d "$dir.tmp" <"$p"
-        done
-        echo "$sum" >"$dir.tmp/.patched"
-        mv "$dir.tmp" "$dir"
-    fi
-
-    # Debian's configure flags (the same modules and paths as the stock
-    # binary: ssl, v2, threads, stub_status, realip, ...); -p and -c are
-    # passed by the tests anyway.
-    . /usr/share/nginx/src/conf_flags
-    local san="-fsanitize=address,undefined"
+    local san cc_opt ld_opt
+    san="-fsanitize=address,undefined"
     # recover is compiled in so that ASAN_OPTIONS/UBSAN_OPTIONS decide:
     # halt_on_error=1 (below) stops at the first report
     san+=" -fsanitize-recover=address,undefined"
     san+=" -fsanitize-ignorelist=$ROOT/scripts/asan/ignorelist.txt"
-    local cc_opt="-g -O1 -fno-omit-frame-pointer $san -DNGX_DEBUG_PALLOC=1"
+    cc_opt="-g -O1 -fno-omit-frame-pointer $san -DNGX_DEBUG_PALLOC=1"
     cc_opt+=" -Wno-deprecated-declarations"
+    # the ignorelist's own hash, so that editing it configures again
+    cc_opt+=" -DCUSTOMER_ASAN_IGNORELIST=$(sha1sum \
+        <"$ROOT/scripts/asan/ignorelist.txt" | cut -c1-12)"
     # -z nodelete: a module unloaded on reload keeps its symbols for
     # reports made later
-    local ld_opt="-fsanitize=address,undefined -Wl,-z,nodelete"
-    local args=(--with-cc="$CC" --with-cc-opt="$cc_opt"
-        --with-ld-opt="$ld_opt" "${NGX_CONF_FLAGS[@]}"
-        --add-dynamic-module="$ROOT")
-
-    sum=$( { printf '%s\n' "${args[@]}"; "$CC" --version
-             cat "$ROOT/config" "$ROOT/scripts/asan/ignorelist.txt"; } \
-           | sha1sum | cut -d' ' -f1)
-    cd "$dir"
-    if [[ $(cat "$stamp" 2>/dev/null) != "$sum" ]]; then
-        echo "asan: configuring $ver (about a minute)"
-        rm -f "$stamp"
-        ./configure "${args[@]}" >configure.log 2>&1 \
-            || { tail -n 30 configure.log >&2; exit 1; }
-        echo "$sum" >"$stamp"
-    fi
-    make -s -f objs/Makefile -j "$(nproc)" >make.log 2>&1 \
-        || { cat make.log >&2; exit 1; }
-    # by rename: overwriting a binary or .so in use crashes it
-    cp objs/nginx "$NGINX_ASAN.tmp"
-    mv -f "$NGINX_ASAN.tmp" "$NGINX_ASAN"
-    cp objs/ngx_http_customer_module.so "$MODULE_ASAN.tmp"
-    mv -f "$MODULE_ASAN.tmp" "$MODULE_ASAN"
-    echo "asan: $NGINX_ASAN and $MODULE_ASAN ($((SECONDS - t0)) s)"
-    cd "$ROOT"
+    ld_opt="-fsanitize=address,undefined -Wl,-z,nodelete"
+    "$ROOT/scripts/nginx-build.sh" asan "" "$CC" "$cc_opt" "$ld_opt" \
+        "$ROOT"/scripts/asan/*.patch
 }
 
 build

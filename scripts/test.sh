@@ -4,14 +4,38 @@
 #
 # CT_NGINX and CT_MODULE, when set, are the nginx binary and module the
 # tests run (scripts/asan.sh points them at the sanitizer build); with
-# CUSTOMER_TEST_NO_BUILD=1 the stock module is not built.
+# CUSTOMER_TEST_NO_BUILD=1 the stock module is not built. NGINX_VERSION
+# (e.g. 1.26.3) runs the suite against that nginx release, built here.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 # Tests must never touch a database named by the developer's environment.
 unset CUSTOMER_DB
 
+# One run at a time per checkout: a run drops the other's databases and
+# stops the test cluster when it ends (make test-asan runs this too).
+exec 9>"$RUN_DIR/test.lock"
+if ! flock -n 9; then
+    echo "test: another test run of this checkout is under way; waiting"
+    flock 9
+fi
+
 "$ROOT/scripts/deps.sh" test
+
+# NGINX_VERSION=1.26.3: nginx of that release and the module, both built
+# from source with Debian's flags (scripts/nginx-build.sh), instead of the
+# stock binary and the module built against nginx-dev
+installed=$(dpkg-query -W -f='${Version}' nginx-dev | sed 's/-.*//')
+if [[ -n ${NGINX_VERSION:-} && $NGINX_VERSION != "$installed" ]]; then
+    "$ROOT/scripts/nginx-build.sh" "v$NGINX_VERSION" "$NGINX_VERSION" gcc \
+        "-g -O2 -fPIC -Wall -Werror -Wno-deprecated-declarations" "-fPIC"
+    export CT_NGINX=$BUILD_DIR/v$NGINX_VERSION/nginx
+    export CT_MODULE=$BUILD_DIR/v$NGINX_VERSION/$(basename "$MODULE")
+    CUSTOMER_TEST_NO_BUILD=1
+fi
+echo "test: $("${CT_NGINX:-/usr/sbin/nginx}" -v 2>&1)," \
+     "module ${CT_MODULE:-$MODULE}"
+
 if [[ ${CUSTOMER_TEST_NO_BUILD:-} == 1 ]]; then
     # the tests serve Swagger UI from build/swagger-ui
     "$ROOT/scripts/swagger.sh"

@@ -1075,18 +1075,16 @@ static ngx_int_t
 ngx_http_customer_documents_header(ngx_http_request_t *r, const char *name,
     u_char *value, size_t len)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  v;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    v.data = value;
+    v.len = len;
+
+    if (ngx_http_customer_push_header(&r->headers_out.headers, name, &v)
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
 
     return NGX_OK;
 }

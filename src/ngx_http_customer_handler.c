@@ -306,13 +306,11 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "customer: 401: %s", reason ? reason : "no credentials");
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_customer_push_header(&r->headers_out.headers,
+                                      "WWW-Authenticate", NULL);
     if (h == NULL) {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
 
     if (service) {
         ngx_str_set(&h->value, "ApiKey header=\"X-Service-API-Key\"");
@@ -934,14 +932,12 @@ ngx_http_customer_send_header(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     }
 
     if (ctx->etag.len && status < NGX_HTTP_SPECIAL_RESPONSE) {
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_customer_push_header(&r->headers_out.headers, "ETag",
+                                          &ctx->etag);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "ETag");
-        h->value = ctx->etag;
         r->headers_out.etag = h;
     }
 
@@ -1008,16 +1004,45 @@ ngx_http_customer_request_id(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_customer_push_header(&r->headers_out.headers,
+                                      "X-Request-Id", &id);
+
+    return h ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A header line at the end of a list (a response's, or a subrequest's
+ * request headers), its value set when value is given.  From nginx 1.23
+ * on, lines of one name are linked through next, which ngx_list_push()
+ * leaves as it found it.
+ */
+
+ngx_table_elt_t *
+ngx_http_customer_push_header(ngx_list_t *headers, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "X-Request-Id");
-    h->value = id;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->lowcase_key = NULL;
 
-    return NGX_OK;
+    if (value) {
+        h->value = *value;
+    }
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
 }
 
 

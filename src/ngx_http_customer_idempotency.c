@@ -378,7 +378,7 @@ ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
 {
-    ngx_str_t            type;
+    ngx_str_t            type, v;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
@@ -405,14 +405,13 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
                    "later or read the resource back");
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    ngx_str_set(&v, "true");
+
+    h = ngx_http_customer_push_header(&r->headers_out.headers,
+                                      "Idempotent-Replayed", &v);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Idempotent-Replayed");
-    ngx_str_set(&h->value, "true");
 
     if (!PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG)) {
         ctx->etag.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG);

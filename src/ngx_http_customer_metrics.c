@@ -432,6 +432,7 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
     ngx_uint_t                          i, m, k, cum, n;
+    ngx_str_t                           v;
     ngx_chain_t                         out;
     ngx_table_elt_t                    *h;
     ngx_http_request_t                 *r;
@@ -659,14 +660,13 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    ngx_str_set(&v, "no-store");
+
+    h = ngx_http_customer_push_header(&r->headers_out.headers,
+                                      "Cache-Control", &v);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     rc = ngx_http_send_header(r);
 

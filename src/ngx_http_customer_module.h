@@ -166,6 +166,8 @@ ngx_int_t ngx_http_customer_arg_uint(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t *value);
 ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_str_t *value);
+ngx_table_elt_t *ngx_http_customer_push_header(ngx_list_t *headers,
+    const char *key, ngx_str_t *value);
 ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_uint_t nth);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);

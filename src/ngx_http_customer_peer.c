@@ -211,14 +211,10 @@ ngx_http_customer_peer_header(ngx_http_request_t *sr, const char *key,
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&sr->headers_in.headers);
+    h = ngx_http_customer_push_header(&sr->headers_in.headers, key, value);
     if (h == NULL) {
         return NGX_ERROR;
     }
-
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value = *value;
 
     h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
     if (h->lowcase_key == NULL) {

@@ -164,13 +164,12 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_customer_push_header(&r->headers_out.headers, "Allow",
+                                      NULL);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
     h->value.data = p;
 
     for (i = 0; ngx_http_customer_methods[i].name; i++) {

@@ -222,6 +222,15 @@ ngx_http_customer_string(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     v->str.data = p;
     v->str.len = last - p;
 
+    /*
+     * Whoever hands the value on as a C string (a libpq parameter) gets
+     * the trimmed one: every string checked here has a NUL after its end
+     * (the JSON tree's and the query argument's copies), and last is at
+     * most there.
+     */
+
+    *last = '\0';
+
     for ( /* void */ ; p < last; p++) {
         if (*p < 0x20 && (line || (*p != '\n' && *p != '\t' && *p != '\r'))) {
             return ngx_http_customer_fail(ctx, path,

@@ -297,6 +297,15 @@ ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_fail(ctx, path, "Must not contain '/'");
     }
 
+    /* "." and ".." would be resolved away in /api/auth/user/{userId}/.. */
+
+    if ((v->str.len == 1 && v->str.data[0] == '.')
+        || (v->str.len == 2 && v->str.data[0] == '.'
+            && v->str.data[1] == '.'))
+    {
+        return ngx_http_customer_fail(ctx, path, "Must not be '.' or '..'");
+    }
+
     return NGX_OK;
 }
 

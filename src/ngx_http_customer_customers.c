@@ -1710,6 +1710,20 @@ ngx_http_customer_internal_user(ngx_http_customer_ctx_t *ctx)
     *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
     ctx->params[0].data = p;
 
+    /* checked as on create: one that cannot be stored is refused, not 404 */
+
+    switch (ngx_http_customer_check_param(ctx, &ngx_http_customer_fields[0],
+                                          &ctx->params[0]))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
     return ngx_http_customer_by_user(ctx, &ctx->params[0],
                                      &ngx_http_customer_get_by_user_sql,
                                      ngx_http_customer_record_done);

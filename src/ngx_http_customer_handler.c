@@ -45,6 +45,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 allowed, body;
+    const char                *reason;
     ngx_http_customer_ctx_t   *ctx;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -60,8 +61,18 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST) {
-        /* error_page ... = @customer_error: nginx's own error, our shape */
+        /* error_page ... /_customer_error: nginx's own error, our shape */
         return ngx_http_customer_error_page(ctx);
+    }
+
+    if (ngx_http_customer_path_check(r, &reason) != NGX_OK) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Bad request", "path", reason);
     }
 
     ctx->route = ngx_http_customer_route(r, ctx, &allowed);
@@ -425,16 +436,39 @@ ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
         detail = "Slow down and try again later";
         break;
 
+    /*
+     * Errors of the request itself that nginx answers with a 5xx: the
+     * client caused them, so they are 400s.  (494-497 come here as 400
+     * already: error_page overwrites them so.)
+     */
+
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        status = NGX_HTTP_BAD_REQUEST;
+        message = "Bad request";
+        detail = "The request's method or Transfer-Encoding is not "
+                 "supported";
+        break;
+
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:
+        status = NGX_HTTP_BAD_REQUEST;
+        message = "Bad request";
+        detail = "The HTTP version is not supported";
+        break;
+
     default:
         if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
             message = "Internal server error";
             detail = "The request could not be completed";
 
         } else {
+            /* among them a request line nginx could not parse (%00) */
             message = "Bad request";
             detail = "The request could not be processed";
         }
     }
+
+    /* nginx sends err_status, not headers_out.status */
+    r->err_status = status;
 
     return ngx_http_customer_send_error(ctx, status, message,
                                         status == NGX_HTTP_NOT_FOUND

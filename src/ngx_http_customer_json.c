@@ -650,15 +650,19 @@ ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
 
 
 /*
- * Strict UTF-8: yajl lets overlong forms through ("\xc0\xaf"), and
- * surrogates have no place in UTF-8 either.
+ * Strict UTF-8 (RFC 3629): every continuation byte is 10xxxxxx, no
+ * overlong form ("\xc0\xaf", "\xe0\x80\xaf"), no surrogate
+ * ("\xed\xa0\x80") and nothing above U+10FFFF ("\xf4\x90\x80\x80").
+ * ngx_utf8_decode() is no check: it takes any byte >= 0x80 as a
+ * continuation, so "\xc3\xc3" would pass.
  */
 
 ngx_int_t
 ngx_http_customer_utf8(u_char *p, size_t len)
 {
-    u_char    *last;
-    uint32_t   u;
+    u_char      *last;
+    uint32_t     u, min;
+    ngx_uint_t   n;
 
     last = p + len;
 
@@ -669,9 +673,39 @@ ngx_http_customer_utf8(u_char *p, size_t len)
             continue;
         }
 
-        u = ngx_utf8_decode(&p, last - p);
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            u = *p & 0x1f;
+            n = 1;
+            min = 0x80;
 
-        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            u = *p & 0x0f;
+            n = 2;
+            min = 0x800;
+
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            u = *p & 0x07;
+            n = 3;
+            min = 0x10000;
+
+        } else {
+            /* a continuation byte first, 0xc0, 0xc1, 0xf5 and above */
+            return NGX_ERROR;
+        }
+
+        if ((size_t) (last - p) <= n) {
+            return NGX_ERROR;
+        }
+
+        for (p++; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                return NGX_ERROR;
+            }
+
+            u = (u << 6) | (*p & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
             return NGX_ERROR;
         }
     }

@@ -131,6 +131,8 @@ ngx_http_customer_route_t *ngx_http_customer_route(ngx_http_request_t *r,
     ngx_http_customer_ctx_t *ctx, ngx_uint_t *allowed);
 ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
     ngx_uint_t allowed);
+ngx_int_t ngx_http_customer_path_check(ngx_http_request_t *r,
+    const char **reason);
 
 /* ngx_http_customer_handler.c */
 ngx_int_t ngx_http_customer_handler(ngx_http_request_t *r);

@@ -22,6 +22,7 @@
 
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
+static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
 
 
 ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
@@ -145,6 +146,90 @@ ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     }
 
     return p == last;
+}
+
+
+/*
+ * nginx decodes the path and resolves "." and ".." segments before a
+ * location is chosen, so "/api/customers/{id}/notes/.." would reach
+ * DELETE /api/customers/{id}, and an id of "%2F" would vanish into the
+ * path ("/api/customers/%2F" is the list).  A segment the client sent
+ * must stay one segment: the raw path may hold neither a dot segment
+ * (plain or percent-encoded) nor an encoded '/', and the decoded path
+ * must be UTF-8.  NGX_OK, or NGX_DECLINED with the reason for a 400.
+ */
+
+ngx_int_t
+ngx_http_customer_path_check(ngx_http_request_t *r, const char **reason)
+{
+    u_char  *p, *last, *start;
+
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+
+    if (r->args_start && r->args_start > p && r->args_start <= last) {
+        last = r->args_start - 1;
+    }
+
+    start = p;
+
+    for ( /* void */ ; p <= last; p++) {
+
+        if (p < last && *p != '/') {
+            if (*p == '%' && last - p >= 3 && p[1] == '2'
+                && (p[2] == 'F' || p[2] == 'f'))
+            {
+                *reason = "A path segment must not contain an encoded '/'";
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_customer_dot_segment(start, p)) {
+            *reason = "A path segment must not be '.' or '..'";
+            return NGX_DECLINED;
+        }
+
+        start = p + 1;
+    }
+
+    if (ngx_http_customer_utf8(r->uri.data, r->uri.len) != NGX_OK) {
+        *reason = "The path is not valid UTF-8";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a raw segment that decodes to "." or "..": '.' or "%2E" once or twice */
+
+static ngx_uint_t
+ngx_http_customer_dot_segment(u_char *p, u_char *last)
+{
+    ngx_uint_t  dots;
+
+    dots = 0;
+
+    while (p < last) {
+
+        if (*p == '.') {
+            p++;
+
+        } else if (last - p >= 3 && p[0] == '%' && p[1] == '2'
+                   && (p[2] == 'E' || p[2] == 'e'))
+        {
+            p += 3;
+
+        } else {
+            return 0;
+        }
+
+        dots++;
+    }
+
+    return dots == 1 || dots == 2;
 }
 
 

@@ -657,6 +657,20 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_deliver_next(ctx);
     }
 
+    if (ngx_strchr(row->user_id, '/') != NULL
+        || ngx_strcmp(row->user_id, ".") == 0
+        || ngx_strcmp(row->user_id, "..") == 0)
+    {
+        /*
+         * Not one path segment: a row older than the checks on userId
+         * (sql/019_user_id_not_dot.sql).  It is never sent, and waits as
+         * a failure for the operator.
+         */
+        ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
+        ctx->peer.rc = NGX_ABORT;
+        return ngx_http_customer_delivered(ctx);
+    }
+
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
 
@@ -669,8 +683,9 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
 
     /*
      * The subrequest's URI is a decoded one: the proxy module escapes it
-     * (spaces, '%', '?', '#', non-ASCII) on its way out.  A userId has no
-     * '/' (validation and a CHECK), so it stays one segment.
+     * (spaces, '%', '?', '#', non-ASCII) on its way out.  A userId is
+     * neither "." nor ".." and has no '/' (validation, CHECKs and the test
+     * above), so it stays one segment.
      */
 
     len = ngx_strlen(row->user_id);
@@ -759,6 +774,9 @@ ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
 
     if (ctx->peer.rc == NGX_DECLINED) {
         ngx_sprintf(err, "customer_auth_service is not configured%Z");
+
+    } else if (ctx->peer.rc == NGX_ABORT) {
+        ngx_sprintf(err, "not sent: the userId is not one path segment%Z");
 
     } else {
         ngx_sprintf(err, "auth service answered rc %i, status %ui%Z",

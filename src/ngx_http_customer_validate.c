@@ -222,6 +222,15 @@ ngx_http_customer_string(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     v->str.data = p;
     v->str.len = last - p;
 
+    /*
+     * Whoever hands the value on as a C string (a libpq parameter) gets
+     * the trimmed one: every string checked here has a NUL after its end
+     * (the JSON tree's and the query argument's copies), and last is at
+     * most there.
+     */
+
+    *last = '\0';
+
     for ( /* void */ ; p < last; p++) {
         if (*p < 0x20 && (line || (*p != '\n' && *p != '\t' && *p != '\r'))) {
             return ngx_http_customer_fail(ctx, path,
@@ -286,6 +295,15 @@ ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
 
     if (ngx_strlchr(v->str.data, v->str.data + v->str.len, '/')) {
         return ngx_http_customer_fail(ctx, path, "Must not contain '/'");
+    }
+
+    /* "." and ".." would be resolved away in /api/auth/user/{userId}/.. */
+
+    if ((v->str.len == 1 && v->str.data[0] == '.')
+        || (v->str.len == 2 && v->str.data[0] == '.'
+            && v->str.data[1] == '.'))
+    {
+        return ngx_http_customer_fail(ctx, path, "Must not be '.' or '..'");
     }
 
     return NGX_OK;
@@ -462,6 +480,13 @@ ngx_http_customer_check_param(ngx_http_customer_ctx_t *ctx,
     v.str = *value;
     path.data = (u_char *) f->name;
     path.len = ngx_strlen(f->name);
+
+    /* a JSON body is checked as a whole; an argument or a header is not */
+
+    if (ngx_http_customer_utf8(value->data, value->len) != NGX_OK) {
+        return ngx_http_customer_fail(ctx, &path, "Must be valid UTF-8")
+               == NGX_ERROR ? NGX_ERROR : NGX_ABORT;
+    }
 
     rc = f->check(ctx, &path, &v, f);
 

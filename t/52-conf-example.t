@@ -76,8 +76,8 @@ like($code, qr/^\s*customer_jwt\s+RS256\s/m, 'the example verifies RS256');
 like($code, qr/^\s*listen\s+443\s+ssl;/m, 'the example listens with TLS');
 like($code, qr/^\s*location \/api\/ \{/m, 'the example has location /api/');
 like($code, qr/^\s*location = \/health \{/m, 'the example has /health');
-like($code, qr/^\s*location \@customer_error \{/m,
-    'the example has @customer_error');
+like($code, qr/^\s*location = \/_customer_error \{\s*internal;/m,
+    'the example has the internal location /_customer_error');
 like($code, qr{customer_db "[^"]*\bhostaddr=}, 'customer_db uses hostaddr');
 for my $var (qw(time_iso8601 request_id request_method uri status
     request_time upstream_response_time upstream_status body_bytes_sent

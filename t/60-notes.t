@@ -449,12 +449,35 @@ my @PUBLIC = grep { my $c = $_; !(grep { $_->[0] eq $c && $_->[2] } @NOTES) }
         "/api/customers/$cid/notes?noteType=billing",
         '/api/customers/me/statistics', '/api/customers?limit=100',
         "/api/customers/search?q=$sub", '/api/customers/me/preferences',
-        "/api/customers/$cid/documents", "/api/customers/$cid/vehicles");
-    for my $path (@routes) {
-        my $g = $ng->req(GET => $path, auth => $tok);
-        ok($g->{status} < 500, "Customer GET $path: $g->{status}");
-        unlike($g->{body}, qr/\Q$secret\E/,
-            "Customer GET $path: the private note is not in the answer");
+        "/api/customers/$cid/documents", "/api/customers/$cid/vehicles",
+        # filters and spellings that must not open the private ones
+        "/api/customers/$cid/notes?isPrivate=true",
+        "/api/customers/$cid/notes?includePrivate=true&limit=100",
+        "/api/customers/$cid/notes?noteType=billing&isImportant=true",
+        '/api/customers/' . uc($cid) . '/notes?limit=100',
+        "/api/customers/$cid/notes/?limit=100",
+        '/api/customers/me/dashboard?includePrivate=true',
+        "/api/customers/search?q=$secret", "/api/customers/search?q=private",
+        "/api/customers?searchTerm=$secret&limit=100",
+        '/api/customers/analytics');
+    # the same token with the role as an array, and one with a
+    # role that is no role (seen as a Customer, or refused)
+    my @toks = ($tok, CT::jwt(sub => $sub, roles => ['Customer']),
+        CT::jwt(sub => $sub, role => 'customer'));
+    for my $t (@toks) {
+        for my $path (@routes) {
+            for my $m (qw(GET HEAD)) {
+                my $g = $ng->req($m => $path, auth => $t);
+                ok($g->{status} < 500, "Customer $m $path: $g->{status}");
+                unlike($g->{body}, qr/\Q$secret\E/,
+                    "Customer $m $path: the private note is not in it");
+                my $d = ($g->{json} // {})->{data};
+                my @items = map { ref $_ eq 'ARRAY' ? @$_ : () }
+                    ref $d eq 'HASH' ? @$d{qw(notes importantNotes)} : ();
+                ok(!(grep { ref $_ eq 'HASH' && $_->{isPrivate} } @items),
+                    "Customer $m $path: no item is private");
+            }
+        }
     }
     my $me = $ng->req(GET => '/api/customers/me', auth => $tok);
     is($me->{json}{data}{notes}, 'public one',

@@ -12,7 +12,8 @@ package CT;
 #
 # Functions: db_create, nginx_start, nginx_test_conf, sql, psql_session,
 # private_pg, peer_start, peer_conf, free_port, wait_for, root,
-# static_paths. Every nginx_start also serves /api/openapi.json
+# static_paths, error_recipe. Every nginx_start also serves
+# /api/openapi.json
 # (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
 # conf/nginx.conf does.
 # Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
@@ -337,6 +338,7 @@ sub nginx_start {
     $conninfo =~ s/(["\\])/\\$1/g;
 
     my %static = static_paths();
+    my %recipe = error_recipe();
     my $dir = _fresh_dir('nginx', 0777);
     my $self = bless { dir => $dir, workers => $o{workers},
         allow_log => $o{allow_log}, creator => $$ }, 'CT::Nginx';
@@ -359,8 +361,9 @@ $o{http_extra}
         client_max_body_size 64k;
         client_body_buffer_size 64k;
 
-        # nginx's own 413/414/... answered in the API's JSON envelope
-        error_page 400 404 405 413 414 500 502 503 504 \@customer_error;
+        # nginx's own 413/414/... answered in the API's JSON envelope, as
+        # conf/nginx.conf does it (error_recipe)
+$recipe{error_page}
 
         location /api/ {
             customer_api;
@@ -370,9 +373,7 @@ $o{http_extra}
             customer_api;
         }
 
-        location \@customer_error {
-            customer_api;
-        }
+$recipe{location}
 
         # the API document and Swagger UI, as in conf/nginx.conf
         location = /api/openapi.json {
@@ -404,6 +405,21 @@ HTTP
     }
     die "CT: nginx did not start in $dir:\n" . _slurp("$dir/stderr.log")
         . _slurp("$dir/error.log");
+}
+
+
+# error_recipe(FILE): (error_page => TEXT, location => TEXT), the
+# error_page directive and the location it names, as written (indented) in
+# FILE (conf/nginx.conf by default); every test nginx uses them.
+sub error_recipe {
+    my ($file) = @_;
+    $file //= "$ROOT/conf/nginx.conf";
+    my $conf = _slurp($file);
+    my ($page, $uri) = $conf =~ /^([ \t]*error_page\s[^;]*?(\S+);)/m
+        or die "CT: no error_page in $file\n";
+    my ($loc) = $conf =~ /^([ \t]*location\s+(?:=\s+)?\Q$uri\E\s*\{[^}]*\})/m
+        or die "CT: no location $uri in $file\n";
+    return (error_page => $page, location => $loc);
 }
 
 

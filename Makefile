@@ -1,4 +1,4 @@
-.PHONY: run test test-asan build bench clean
+.PHONY: run test test-asan build bench soak clean
 
 run:
 	scripts/run.sh
@@ -16,6 +16,11 @@ build:
 
 bench:
 	scripts/bench.sh
+
+# mixed load with PostgreSQL restarts and nginx reloads, then invariants;
+# SOAK_SECONDS (default 120) is passed through the environment
+soak:
+	scripts/soak.sh
 
 clean:
 	rm -rf build

@@ -1,4 +1,4 @@
-.PHONY: run test test-asan build bench clean check-compat
+.PHONY: run test test-asan build bench soak clean check-compat
 
 run:
 	scripts/run.sh
@@ -22,6 +22,11 @@ bench:
 check-compat:
 	$(if $(NGINX),NGINX=$(NGINX)) $(if $(MODULE),MODULE=$(MODULE)) \
 	    scripts/check-compat.sh
+
+# mixed load with PostgreSQL restarts and nginx reloads, then invariants;
+# SOAK_SECONDS (default 120) is passed through the environment
+soak:
+	scripts/soak.sh
 
 clean:
 	rm -rf build

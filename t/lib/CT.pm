@@ -536,9 +536,13 @@ sub nginx_test_conf {
 
 # --- private PostgreSQL ------------------------------------------------
 
-# private_pg(): a cluster of its own on a free port, with role and database
-# "customer" migrated, for tests that stop and start PostgreSQL.
+# private_pg(durable => 0): a cluster of its own on a free port, with role
+# and database "customer" migrated, for tests that stop and start
+# PostgreSQL. durable => 1 keeps fsync, synchronous commit and full-page
+# writes on (initdb syncs too), for runs that check no commit is lost
+# when PostgreSQL is killed.
 sub private_pg {
+    my (%o) = @_;
     my $dir = _fresh_dir('pg', 0755);
     my $port = _free_port();
     my $self = bless { dir => $dir, port => $port, data => "$dir/data",
@@ -554,8 +558,8 @@ sub private_pg {
     }
 
     my ($rc, $out) = _capture([_as_pg("$PG_BIN/initdb", '-D', "$dir/data",
-        '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8',
-        '--locale=C.UTF-8')], merge => 1);
+        '--auth=trust', '-U', 'postgres', ($o{durable} ? () : '--no-sync'),
+        '-E', 'UTF8', '--locale=C.UTF-8')], merge => 1);
     die "CT: initdb failed:\n$out" if $rc;
 
     open my $conf, '>>', "$dir/data/postgresql.conf"
@@ -564,10 +568,11 @@ sub private_pg {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir/sock'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 CONF
+    # fast but unsafe unless asked otherwise: a crash may lose commits
+    print $conf $o{durable} ? "fsync = on\nsynchronous_commit = on\n"
+        . "full_page_writes = on\n"
+        : "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
     close $conf;
     push @PGS, $self;
     $self->start;
@@ -1229,6 +1234,18 @@ sub stop {
 sub sql {
     my ($self, $sql, @bind) = @_;
     return CT::_sql_at($self->{port}, 'customer', $sql, @bind);
+}
+
+
+# restart('fast' | 'immediate'): pg_ctl restart -w; immediate is a crash
+# (no checkpoint; the server recovers from the WAL when it starts)
+sub restart {
+    my ($self, $mode) = @_;
+    my ($rc, $out) = CT::_capture([CT::_as_pg("$PG_BIN/pg_ctl", 'restart',
+        '-w', '-s', '-m', $mode // 'fast', '-D', $self->{data},
+        '-l', "$self->{dir}/pg.log")], merge => 1);
+    die "CT: pg_ctl restart failed:\n$out" if $rc;
+    $self->{running} = 1;
 }
 
 

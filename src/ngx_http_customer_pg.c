@@ -72,6 +72,8 @@ typedef struct {
     ngx_uint_t                        parse;     /* stmt id + 1 if Parse */
     unsigned                          groups:2;  /* result runs to come */
     unsigned                          got_result:1;
+    unsigned                          at_sync:1; /* a write: complete only
+                                                    at its Sync */
 } ngx_http_customer_pg_slot_t;
 
 
@@ -833,6 +835,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     slot->parse = 0;
     slot->groups = 1;
     slot->got_result = 0;
+    slot->at_sync = !stmt->shared && !stmt->readonly;
     pc->nflight++;
     pool->nflight++;
 
@@ -1062,9 +1065,14 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 
     /*
      * Per query: [the Parse's result, NULL,] its result(s), NULL; a
-     * PGRES_PIPELINE_SYNC ends each batch and carries nothing.  The first
-     * error wins; otherwise the last result (the query's, after the
-     * Parse's) is the one delivered.
+     * PGRES_PIPELINE_SYNC ends each batch.  The first error wins;
+     * otherwise the last result (the query's, after the Parse's) is the
+     * one delivered.  A read is complete with its result; a write only
+     * at its Sync's PGRES_PIPELINE_SYNC, which the server sends after the
+     * commit: its rows may arrive before the commit (a backend killed
+     * mid-commit flushes what it had buffered, a large result is flushed
+     * early), and a write answered 2xx must have committed.  One that
+     * loses its connection in between is "outcome unknown" (abort).
      */
 
     gen = pc->gen;
@@ -1079,7 +1087,7 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
                 break;
             }
 
-            if (--slot->groups) {
+            if (--slot->groups || slot->at_sync) {
                 continue;
             }
 
@@ -1097,6 +1105,20 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 
         if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
+
+            if (slot->groups || !slot->at_sync) {
+                /* the end of an earlier batch of reads */
+                continue;
+            }
+
+            /* the write's transaction is committed (or rolled back) */
+
+            ngx_http_customer_pg_complete(pc);
+
+            if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
+                return;
+            }
+
             continue;
         }
 

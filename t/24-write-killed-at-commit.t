@@ -10,11 +10,9 @@
 # (it runs at commit, after the INSERT's result was buffered); the server
 # is stopped with -m immediate meanwhile.
 #
-# Known to fail (marked TODO): the pool completes a query on its own
-# result and does not wait for the Sync's PGRES_PIPELINE_SYNC, so the note
-# is answered 201 and is not in the table after recovery. `make soak`
-# found it (a 201 loyalty earn missing from the ledger after the
-# immediate restart).
+# `make soak` found it (a 201 loyalty earn missing from the ledger after
+# an immediate restart): the pool completed a write on its own result
+# instead of at the PGRES_PIPELINE_SYNC that follows the commit.
 use strict;
 use warnings;
 
@@ -70,11 +68,7 @@ my $stored = $pg->sql(q{SELECT count(*) FROM customer_notes
     WHERE content = 'killed at commit'});
 is($stored, 0, 'the note did not commit (the server was killed first)');
 
-TODO: {
-    local $TODO = 'the pool answers before the Sync confirms the commit';
-    isnt($r->{status}, 201, 'so it is not answered 201')
-        or diag($r->{body});
-    is($r->{status}, 503, '... but 503 (Outcome unknown)');
-}
+isnt($r->{status}, 201, 'so it is not answered 201') or diag($r->{body});
+is($r->{status}, 503, '... but 503 (Outcome unknown)');
 
 done_testing();

@@ -1187,7 +1187,7 @@ ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_peer_call(ctx, &llcf->order_service,
                                        NGX_HTTP_GET, &path, &args, NULL,
-                                       ngx_http_customer_delete_orders);
+                                       NULL, ngx_http_customer_delete_orders);
 }
 
 

@@ -211,7 +211,7 @@ ngx_int_t ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx,
 /* ngx_http_customer_peer.c */
 ngx_int_t ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *loc, ngx_uint_t method, ngx_str_t *path, ngx_str_t *args,
-    ngx_str_t *body, ngx_http_customer_peer_done_pt done);
+    ngx_str_t *body, ngx_str_t *key, ngx_http_customer_peer_done_pt done);
 ngx_int_t ngx_http_customer_peer_error(ngx_http_customer_ctx_t *ctx,
     const char *name, const char *what);
 ngx_int_t ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx,

@@ -38,7 +38,7 @@ static ngx_int_t ngx_http_customer_peer_header(ngx_http_request_t *sr,
 ngx_int_t
 ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     ngx_uint_t method, ngx_str_t *path, ngx_str_t *args, ngx_str_t *body,
-    ngx_http_customer_peer_done_pt done)
+    ngx_str_t *key, ngx_http_customer_peer_done_pt done)
 {
     u_char                         *p;
     ngx_str_t                       uri, v;
@@ -166,6 +166,12 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
 
     if (ngx_http_customer_request_id_of(r, &v) == NGX_OK
         && ngx_http_customer_peer_header(sr, "X-Request-Id", &v) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (key
+        && ngx_http_customer_peer_header(sr, "Idempotency-Key", key) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

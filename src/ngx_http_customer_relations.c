@@ -163,7 +163,7 @@ ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     loc = (ngx_str_t *) ((u_char *) llcf + h->rel->loc);
 
     return ngx_http_customer_peer_call(ctx, loc, NGX_HTTP_GET, &h->rel->path,
-                                       &args, NULL,
+                                       &args, NULL, NULL,
                                        ngx_http_customer_history_done);
 }
 

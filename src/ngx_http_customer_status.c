@@ -637,7 +637,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
     u_char                          *p;
     size_t                           len;
     yajl_gen                         g;
-    ngx_str_t                        path, body, args;
+    ngx_str_t                        path, body, args, key;
     ngx_http_customer_outbox_t      *ob;
     ngx_http_customer_loc_conf_t    *llcf;
     ngx_http_customer_outbox_row_t  *row;
@@ -729,9 +729,24 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
 
     ngx_str_null(&args);
 
+    /*
+     * Delivery is at least once: the mark "delivered" can be lost after
+     * the Auth Service took the update (PostgreSQL gone in between), and
+     * the row is sent again when its lease runs out.  The key is the same
+     * at every attempt, so the receiver can tell a repeat.
+     */
+
+    key.len = sizeof("customer-outbox-") - 1 + ngx_strlen(row->id);
+    key.data = ngx_pnalloc(ctx->request->pool, key.len);
+    if (key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(key.data, "customer-outbox-%s", row->id);
+
     return ngx_http_customer_peer_call(ctx, &llcf->auth_service,
                                        NGX_HTTP_PATCH, &path, &args, &body,
-                                       ngx_http_customer_delivered);
+                                       &key, ngx_http_customer_delivered);
 }
 
 

@@ -156,6 +156,8 @@ sub is_auth_call {
         "$name: Content-Type JSON");
     ok(!exists $c->{headers}{authorization},
         "$name: the admin's token is not passed on with a key");
+    like($c->{headers}{'idempotency-key'} // '', qr/^customer-outbox-\d+$/,
+        "$name: Idempotency-Key names the outbox row");
 }
 
 # The request bytes sent now, the answer read later (nginx serves both
@@ -548,6 +550,7 @@ is($o->{attempts}, 2, 'Auth 500, outbox route: attempts 2');
 cmp_ok($o->{due_in} // 0, '>', 1, 'Auth 500: then 2 s of backoff ...');
 cmp_ok($o->{due_in} // 99, '<=', 2.05, '... not more');
 is(scalar calls_for($user6), 2, 'Auth 500: two calls so far');
+my @keys6 = map { $_->{headers}{'idempotency-key'} } calls_for($user6);
 
 $auth->handler($OK);
 $auth->clear;
@@ -555,6 +558,9 @@ $sum = outbox_until_delivered(1);
 is_deeply([ @$sum{qw(claimed delivered failed)} ], [1, 1, 0],
     'Auth back: the row is delivered') or diag(explain($sum));
 is_auth_call($user6, $id6, 1, undef, 'Auth back');
+push @keys6, map { $_->{headers}{'idempotency-key'} } calls_for($user6);
+is_deeply(\@keys6, [('customer-outbox-' . outbox_rows($id6)->[0]{id}) x 3],
+    'Auth back: the three attempts carry one Idempotency-Key, the row\'s');
 is_deeply([ map { [ @$_{qw(attempts last_error delivered)} ] }
     @{ outbox_rows($id6) } ], [[3, undef, $T]], 'Auth back: attempts 3');
 is(pending(), 0, 'health: nothing pending');

@@ -153,7 +153,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
  * $7 Idempotency-Key or NULL, $8 the validated body (hashed as jsonb, so
  * member order and spacing do not matter).  Rows: none for no such
  * customer, else one: status, whether the stored request was the same,
- * the data object (2xx) and an error's message, field and detail.
+ * the data object (2xx), an error's message, field and detail, and
+ * whether the answer is a stored one replayed.
  * Data-modifying CTEs all run to completion; the key's row is inserted
  * for a 201 and a 422 alike, the 422 writing nothing else.  A key older
  * than 24 hours counts as new (replaced in place), whether or not the
@@ -216,11 +217,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " SET request_hash = excluded.request_hash, status = excluded.status,"
     " response = excluded.response, created_at = now()"
     " WHERE i.created_at <= now() - interval '24 hours' RETURNING 1),"
-    " o AS (SELECT status, response, true AS same FROM res"
-    " UNION ALL SELECT status, response, same FROM prev)"
+    " o AS (SELECT status, response, true AS same, false AS replayed"
+    " FROM res UNION ALL SELECT status, response, same, true FROM prev)"
     " SELECT status, same, CASE WHEN status < 300 THEN response END,"
     " response::json->>'message', response::json->>'field',"
-    " response::json->>'detail' FROM o"
+    " response::json->>'detail', replayed FROM o"
     " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
     " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
     " THEN true ELSE idempotency_taken() END",
@@ -392,6 +393,7 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
 {
     char                                *state, *name;
     ngx_int_t                            status;
+    ngx_str_t                            v;
     ngx_http_customer_loyalty_change_t  *ch;
 
     ch = ctx->data;
@@ -435,6 +437,18 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
 
     if (status == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (PQgetvalue(res, 0, 6)[0] == 't') {
+        /* the same mark as every other write route's replay */
+        ngx_str_set(&v, "true");
+
+        if (ngx_http_customer_push_header(&ctx->request->headers_out.headers,
+                                          "Idempotent-Replayed", &v)
+            == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (PQgetisnull(res, 0, 2)) {

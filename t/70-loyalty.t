@@ -68,7 +68,9 @@ sub parallel {
         if (!$pid) {
             my $r = eval { $subs[$i]->() } // { status => 0, body => "$@" };
             open my $fh, '>', "$dir/$i" or POSIX::_exit(1);
-            print $fh "$r->{status}\n$r->{body}";
+            print $fh "$r->{status}\n"
+                . ($r->{headers}{'idempotent-replayed'} // '') . "\n"
+                . $r->{body};
             close $fh;
             POSIX::_exit(0);
         }
@@ -79,8 +81,9 @@ sub parallel {
     for my $i (0 .. $#subs) {
         open my $fh, '<', "$dir/$i" or die "no answer $i";
         local $/;
-        my ($status, $body) = split /\n/, <$fh>, 2;
-        push @out, { status => $status, body => $body };
+        my ($status, $replayed, $body) = split /\n/, <$fh>, 3;
+        push @out, { status => $status, body => $body, headers =>
+            length $replayed ? { 'idempotent-replayed' => $replayed } : {} };
     }
     return @out;
 }
@@ -350,6 +353,8 @@ my ($OTHER, $OTHER_SUB) = make_customer();
     is(scalar(grep { $_->{status} == 201 } @r), 20, '... all 201');
     is(scalar(keys %{ { map { ($_->{body} => 1) } @r } }), 1,
         '... all 20 answers identical');
+    is(scalar(grep { ($_->{headers}{'idempotent-replayed'} // '') eq 'true' }
+        @r), 19, '... 19 of them marked Idempotent-Replayed: true');
     is(counts($id), '2 40 100', '... balance 40');
 
     # a replay, member order and spacing aside
@@ -359,11 +364,15 @@ my ($OTHER, $OTHER_SUB) = make_customer();
                      'Idempotency-Key' => 'same-key' });
     is($r->{status}, 201, 'replay: 201');
     is($r->{body}, $r[0]{body}, 'replay: the first answer');
+    is($r->{headers}{'idempotent-replayed'}, 'true',
+        'replay: Idempotent-Replayed: true');
     is(counts($id), '2 40 100', 'replay: nothing written');
 
     $r = change($id, 'redeem', { points => 61, reason => 'r' },
         key => 'same-key');
     is($r->{status}, 409, 'same key, other body: 409');
+    ok(!exists $r->{headers}{'idempotent-replayed'},
+        'same key, other body: not marked replayed');
     is($r->{json}{message},
         'Idempotency key reused with a different request', '... message');
     $r = change($id, 'earn', { points => 60, reason => 'r' },
@@ -382,6 +391,10 @@ my ($OTHER, $OTHER_SUB) = make_customer();
     change($id, 'earn', { points => 2000 });
     my $again = change($id, 'redeem', { points => 1000 }, key => 'big');
     is($again->{status}, 422, 'key: the 422 replayed');
+    is($again->{headers}{'idempotent-replayed'}, 'true',
+        'key: the 422 marked Idempotent-Replayed');
+    ok(!exists $r->{headers}{'idempotent-replayed'},
+        'key: the first 422 is not marked');
     is($again->{body}, $r->{body}, 'key: the same 422 body');
 }
 

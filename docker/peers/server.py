@@ -65,6 +65,14 @@ def stamp(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def amount(a, b):
+    """100.01 to 4,999.99, always written with two decimals."""
+    cents = 1 + b % 99
+    if cents % 10 == 0:
+        cents += 1
+    return (100 + (a << 8 | b) % 4900) + cents / 100
+
+
 def history(role, customer_id):
     """The customer's orders or complaints, newest first."""
     h = hashlib.sha256(customer_id.encode("utf-8", "replace")).digest()
@@ -79,8 +87,7 @@ def history(role, customer_id):
                 "orderId": "ORD-%d-%06d" % (t.year, (serial + i) % 1000000),
                 "orderDate": stamp(t),
                 "status": "Cancelled" if h[12 + i] % 5 == 0 else "Delivered",
-                "totalAmount": round(100 + (h[16 + i] << 8 | h[20 + i])
-                                     % 490000 / 100, 2),
+                "totalAmount": amount(h[16 + i], h[20 + i]),
                 "itemCount": 1 + h[24 + i] % 5,
             })
     else:

@@ -64,7 +64,11 @@ my $up = CT::wait_for(sub {
     die "run.sh exited early:\n" . CT::_slurp($out) . "\n" if reaped();
     return $http->get("$base/health")->{status} == 200;
 }, timeout => 180, interval => 0.2);
-ok($up, 'make run answers /health') or BAIL_OUT(CT::_slurp($out));
+if (!ok($up, 'make run answers /health')) {
+    diag(CT::_slurp($out));
+    done_testing();
+    exit 1;
+}
 
 my $printed = CT::_slurp($out);
 my ($admin) = $printed =~ /admin:\s+-H 'Authorization: Bearer ([^']+)'/;

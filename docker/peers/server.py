@@ -208,7 +208,11 @@ def main():
     address = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
     Handler.role = role
     signal.signal(signal.SIGTERM, stop)
-    server = ThreadingHTTPServer((address, port), Handler)
+    try:
+        server = ThreadingHTTPServer((address, port), Handler)
+    except OSError as e:
+        sys.exit("%s stand-in: cannot listen on %s:%d: %s"
+                 % (role, address, port, e.strerror))
     print("%s stand-in on %s:%d" % (role, address, port), flush=True)
     try:
         server.serve_forever()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
 # Usage: scripts/deps.sh [bench|test|asan]
-# chromium is for t/51-docs-browser.t (Swagger UI rendered headless).
+# chromium is for t/51-docs-browser.t (Swagger UI rendered headless);
+# python3 runs the peer stand-ins (docker/peers/server.py) for make run.
 # asan (scripts/asan.sh) builds nginx itself with clang: the sanitizer
 # runtimes are a package of their own, and llvm-14 has the symbolizer.
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 
 pkgs=(nginx nginx-dev libpq-dev libyajl-dev libssl-dev libpcre2-dev
       zlib1g-dev postgresql-15 postgresql-contrib build-essential pkg-config
-      openssl perl)
+      openssl perl python3)
 # npm fetches Swagger UI (scripts/swagger.sh); a Node.js that came with
 # its own npm (not from Debian) is kept
 if ! command -v npm >/dev/null; then

@@ -1,7 +1,9 @@
 # Sourced by the other scripts: paths and ports shared by build, run and test.
 # Override the ports with CUSTOMER_PG_PORT / CUSTOMER_TEST_PG_PORT, the
-# migrations directory with CUSTOMER_SQL_DIR, and use an existing database
-# for `make run` with CUSTOMER_DB (a libpq conninfo string).
+# migrations directory with CUSTOMER_SQL_DIR, the runtime directory with
+# CUSTOMER_RUN_DIR, and use an existing database for `make run` with
+# CUSTOMER_DB (a libpq conninfo string). scripts/run.sh has its own port
+# overrides (see there).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=$ROOT/build
@@ -16,7 +18,10 @@ can_traverse() {
     [[ $EUID -ne 0 ]] && return 0
     runuser -u postgres -- test -x "$1" && runuser -u nobody -- test -x "$1"
 }
-if can_traverse "$ROOT"; then
+if [[ -n ${CUSTOMER_RUN_DIR:-} ]]; then
+    # the caller's choice; it must be reachable as said above
+    RUN_DIR=$CUSTOMER_RUN_DIR
+elif can_traverse "$ROOT"; then
     RUN_DIR=$ROOT/.run
 else
     RUN_DIR=/var/tmp/customer-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)

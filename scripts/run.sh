@@ -1,23 +1,51 @@
 #!/usr/bin/env bash
 # make run: build the module, start the dev PostgreSQL (unless CUSTOMER_DB
-# names an existing one), migrate, and run nginx in the foreground on
-# http://127.0.0.1:8001/. Ctrl-C stops nginx and the cluster this script
-# started. Data persists in $RUN_DIR/pgdata between runs.
+# names an existing one), migrate, start the stand-ins for the Auth, Order
+# and Complaint services (docker/peers/server.py, the program compose runs)
+# on 127.0.0.1, and run nginx in the foreground on http://127.0.0.1:8001/.
+# Ctrl-C (or SIGTERM) stops nginx, the stand-ins and the cluster this
+# script started. Data persists in $RUN_DIR/pgdata between runs.
+#
+# Ports: CUSTOMER_RUN_PORT (nginx, 8001), CUSTOMER_AUTH_PORT (3001),
+# CUSTOMER_ORDER_PORT (8002), CUSTOMER_COMPLAINT_PORT (8003),
+# CUSTOMER_PG_PORT (the dev cluster, 54329); the runtime directory:
+# CUSTOMER_RUN_DIR (see scripts/env.sh). Several runs side by side need
+# all of them distinct.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+
+port=${CUSTOMER_RUN_PORT:-8001}
+declare -A peer_port=(
+    [auth]=${CUSTOMER_AUTH_PORT:-3001}
+    [orders]=${CUSTOMER_ORDER_PORT:-8002}
+    [complaints]=${CUSTOMER_COMPLAINT_PORT:-8003}
+)
+for p in "$port" "${peer_port[@]}"; do
+    if [[ ! $p =~ ^[1-9][0-9]{0,4}$ ]] || ((p > 65535)); then
+        echo "run: '$p' is not a port" >&2
+        exit 2
+    fi
+done
 
 "$ROOT/scripts/deps.sh"
 "$ROOT/scripts/build.sh"
 
 started_pg=0
 nginx_pid=
+declare -A peer_pid=()
 
 cleanup() {
+    local pid
     trap - EXIT
     if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
         kill -QUIT "$nginx_pid"
         wait "$nginx_pid" || true
     fi
+    # started in the background, they ignore the terminal's Ctrl-C
+    for pid in "${peer_pid[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" || true
+    done
     if [[ $started_pg -eq 1 ]]; then
         "$ROOT/scripts/pg.sh" stop dev
     fi
@@ -25,6 +53,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# The stand-ins, before anything else is started: a port that is taken
+# stops the run here. Each is ready once it printed its listening line.
+mkdir -p "$RUN_DIR/peers"
+for role in auth orders complaints; do
+    log=$RUN_DIR/peers/$role.log
+    : >"$log"
+    python3 "$ROOT/docker/peers/server.py" "$role" "${peer_port[$role]}" \
+        127.0.0.1 >>"$log" 2>&1 &
+    peer_pid[$role]=$!
+    while ! grep -q 'stand-in on' "$log"; do
+        if ! kill -0 "${peer_pid[$role]}" 2>/dev/null; then
+            echo "run: the $role stand-in did not start:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+done
 
 if [[ -n ${CUSTOMER_DB:-} ]]; then
     db=$CUSTOMER_DB
@@ -74,6 +121,10 @@ conf=${conf//@RUN_DIR@/"$RUN_DIR"}
 conf=${conf//@DB@/"$db"}
 conf=${conf//@OPENAPI@/"$spec"}
 conf=${conf//@SWAGGER_UI@/"$ui"}
+conf=${conf//@PORT@/$port}
+conf=${conf//@AUTH_PORT@/${peer_port[auth]}}
+conf=${conf//@ORDER_PORT@/${peer_port[orders]}}
+conf=${conf//@COMPLAINT_PORT@/${peer_port[complaints]}}
 mkdir -p "$RUN_DIR/nginx"
 printf '%s\n' "$conf" >"$RUN_DIR/nginx/nginx.conf"
 # A root master runs its workers as nobody: let them write here.
@@ -84,9 +135,15 @@ fi
 /usr/sbin/nginx -t -q -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/nginx.conf"
 admin=$("$ROOT/scripts/token.sh" admin-dev Administrator)
 customer=$("$ROOT/scripts/token.sh" customer-dev Customer)
+url=http://127.0.0.1:$port
 cat <<INFO
-run: http://127.0.0.1:8001/ (health: http://127.0.0.1:8001/health)
-run: API document http://127.0.0.1:8001/api/openapi.json, Swagger UI http://127.0.0.1:8001/docs/
+run: $url/ (health: $url/health)
+run: API document $url/api/openapi.json, Swagger UI $url/docs/
+run: stand-ins (docker/peers/server.py; logs in $RUN_DIR/peers/):
+  auth service       127.0.0.1:${peer_port[auth]} (pid ${peer_pid[auth]})
+  order service      127.0.0.1:${peer_port[orders]} (pid ${peer_pid[orders]})
+  complaint service  127.0.0.1:${peer_port[complaints]} (pid ${peer_pid[complaints]})
+  every customer has a few made-up orders and complaints, none active
 run: development credentials (secret and key in $keys/):
   admin:    -H 'Authorization: Bearer $admin'
   customer: -H 'Authorization: Bearer $customer'   (sub customer-dev)

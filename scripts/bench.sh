@@ -166,6 +166,8 @@ EOF
 # credentials for the authenticated run; port+1 serves the same API with
 # customer_auth off, so both runs are in one set-up
 openssl rand -hex 32 >"$bench_dir/jwt.secret"
+openssl rand -hex 24 >"$bench_dir/service.keys"
+service_key=$(cat "$bench_dir/service.keys")
 token=$(CUSTOMER_JWT_SECRET_FILE=$bench_dir/jwt.secret \
     "$ROOT/scripts/token.sh" bench-admin Administrator)
 
@@ -242,6 +244,7 @@ http {
     customer_db_pipeline $pipeline;
     customer_db_queue 4096;
     customer_jwt HS256 $bench_dir/jwt.secret;
+    customer_service_keys $bench_dir/service.keys;
     server {
         listen 127.0.0.1:$port;
         location /api/ { customer_api; }
@@ -322,6 +325,19 @@ wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
                     s/$/;/'
 } >"$bench_dir/dashboard.sql"
 
+# the create's own INSERT (from the source), a userId no other uses
+{
+    echo '\set r random(1, 1000000000000)'
+    "$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_customers.c" \
+        NGX_HTTP_CUSTOMER_CREATE_SQL \
+        | perl -pe 's/\$1::jsonb/(\x27{"userId":"pgb-\x27 || :client_id
+                     || \x27-\x27 || :r || \x27","email":"pgb\x27 || :r
+                     || \x27\@example.com","fullName":"Bench Create",\x27
+                     || \x27"contactNumber":"+919876543210"}\x27)::jsonb/;
+                    s/\$2/\x27bench\x27/g; s/$/;/'
+} >"$bench_dir/create.sql"
+
 rss_before=$(rss)
 pg=$(pgbench_tps)
 pgget=$(pgbench_tps -f "$bench_dir/get.sql")
@@ -360,6 +376,24 @@ earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
     "http://127.0.0.1:$port")
 earnp99=$(p99)
 
+# creates: the INSERT through pgbench, then both create routes (the
+# better of two runs each); the rows they add are deleted afterwards
+pgcreate=$(pgbench_tps -f "$bench_dir/create.sql")
+create_run() {
+    BENCH_PATH=$1 BENCH_AUTH=$token BENCH_KEY=${2:-} \
+        wrk_rps -s "$ROOT/scripts/bench/create.lua" "http://127.0.0.1:$port"
+}
+create=$(create_run /api/customers)
+create=$(max "$create" "$(create_run /api/customers)")
+createp99=$(p99)
+icreate=$(create_run /api/customers/internal/create "$service_key")
+icreate=$(max "$icreate" \
+    "$(create_run /api/customers/internal/create "$service_key")")
+icreatep99=$(p99)
+psql_ -d "$db" -c "DELETE FROM customers WHERE user_id LIKE 'bcreate-%'
+        OR user_id LIKE 'pgb-%'" >/dev/null
+psql_ -d "$db" -c "VACUUM ANALYZE customers" >/dev/null
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
@@ -379,10 +413,15 @@ cat <<EOF
 | GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result) | $content | $(ratio "$content" "$pg") | $contentp99 |
 | pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction) | $pgtpcb | $(ratio "$pgtpcb" "$pg") | |
 | POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each) | $earn | $(ratio "$earn" "$pg") | $earnp99 |
+| pgbench running the create's own INSERT … RETURNING, no HTTP (a new userId each) | $pgcreate | $(ratio "$pgcreate" "$pg") | |
+| POST /api/customers (Administrator JWT, a new userId each; best of 2) | $create | $(ratio "$create" "$pg") | $createp99 |
+| POST /api/customers/internal/create (service key, a new userId each; best of 2) | $icreate | $(ratio "$icreate" "$pg") | $icreatep99 |
 EOF
 
 echo
 echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
+echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \
+     "(admin), $(ratio "$icreate" "$pgcreate") (internal)."
 echo "Dashboard ÷ its statement through pgbench: \
 $(ratio "$dashboard" "$pgdashboard")."
 

@@ -415,36 +415,40 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 };
 
 
+/* $1 the validated body, $2 who; make bench runs it through pgbench */
+#define NGX_HTTP_CUSTOMER_CREATE_SQL                                         \
+    "INSERT INTO customers (user_id, email, full_name, contact_number,"     \
+    " date_of_birth, national_id, addresses, emergency_contact, business,"  \
+    " customer_status, customer_type, is_verified, total_orders,"           \
+    " total_order_value, total_complaints, open_complaints,"                \
+    " last_order_date, last_complaint_date, customer_since, notes, tags,"   \
+    " preferences, created_by, updated_by)"                                 \
+    " SELECT j->>'userId', j->>'email', j->>'fullName',"                    \
+    " j->>'contactNumber', (j->>'dateOfBirth')::date, j->>'nationalId',"    \
+    " coalesce(j->'addresses', '[]'),"                                      \
+    " nullif(j->'emergencyContact', 'null'),"                               \
+    " nullif(j->'business', 'null'),"                                       \
+    " coalesce(j->>'customerStatus', 'Active'),"                            \
+    " coalesce(j->>'customerType', 'Regular'),"                             \
+    " coalesce((j->>'isVerified')::boolean, false),"                        \
+    " coalesce((j->>'totalOrders')::integer, 0),"                           \
+    " coalesce((j->>'totalOrderValue')::numeric, 0),"                       \
+    " coalesce((j->>'totalComplaints')::integer, 0),"                       \
+    " coalesce((j->>'openComplaints')::integer, 0),"                        \
+    " (j->>'lastOrderDate')::timestamptz,"                                  \
+    " (j->>'lastComplaintDate')::timestamptz,"                              \
+    " coalesce((j->>'customerSince')::timestamptz, now()),"                 \
+    " j->>'notes',"                                                         \
+    " ARRAY(SELECT jsonb_array_elements_text("                              \
+    "coalesce(j->'tags', '[]'))),"                                          \
+    " " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                               \
+    " || coalesce(j->'preferences', '{}'),"                                 \
+    " $2, $2"                                                               \
+    " FROM (SELECT $1::jsonb AS j) s"                                       \
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
-    "INSERT INTO customers (user_id, email, full_name, contact_number,"
-    " date_of_birth, national_id, addresses, emergency_contact, business,"
-    " customer_status, customer_type, is_verified, total_orders,"
-    " total_order_value, total_complaints, open_complaints,"
-    " last_order_date, last_complaint_date, customer_since, notes, tags,"
-    " preferences, created_by, updated_by)"
-    " SELECT j->>'userId', j->>'email', j->>'fullName',"
-    " j->>'contactNumber', (j->>'dateOfBirth')::date, j->>'nationalId',"
-    " coalesce(j->'addresses', '[]'),"
-    " nullif(j->'emergencyContact', 'null'),"
-    " nullif(j->'business', 'null'),"
-    " coalesce(j->>'customerStatus', 'Active'),"
-    " coalesce(j->>'customerType', 'Regular'),"
-    " coalesce((j->>'isVerified')::boolean, false),"
-    " coalesce((j->>'totalOrders')::integer, 0),"
-    " coalesce((j->>'totalOrderValue')::numeric, 0),"
-    " coalesce((j->>'totalComplaints')::integer, 0),"
-    " coalesce((j->>'openComplaints')::integer, 0),"
-    " (j->>'lastOrderDate')::timestamptz,"
-    " (j->>'lastComplaintDate')::timestamptz,"
-    " coalesce((j->>'customerSince')::timestamptz, now()),"
-    " j->>'notes',"
-    " ARRAY(SELECT jsonb_array_elements_text("
-    "coalesce(j->'tags', '[]'))),"
-    " " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES
-    " || coalesce(j->'preferences', '{}'),"
-    " $2, $2"
-    " FROM (SELECT $1::jsonb AS j) s"
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
+    NGX_HTTP_CUSTOMER_CREATE_SQL,
     2, 0, 0, "", 0, 0, 0
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # statement.pl FILE MACRO [ARG]: the SQL text of a C string macro in FILE
-# (adjacent string literals joined, a macro parameter replaced by ARG), so
-# that make bench runs the module's own statement through pgbench.
+# (adjacent string literals joined, a macro parameter replaced by ARG,
+# other string macros of FILE named in it expanded), so that make bench
+# runs the module's own statement through pgbench.
 use strict;
 use warnings;
 
@@ -9,13 +10,22 @@ my ($file, $macro, $arg) = @ARGV;
 open my $fh, '<', $file or die "$file: $!\n";
 my $src = do { local $/; <$fh> };
 
-$src =~ /^#define\s+\Q$macro\E(?:\((\w+)\))?((?:.*\\\n)*.*)$/m
-    or die "$macro not in $file\n";
-my ($param, $body) = ($1, $2);
+sub expand {
+    my ($name, $arg, $depth) = @_;
+    die "$name: macros nested too deep\n" if $depth > 8;
+    $src =~ /^#define\s+\Q$name\E(?:\((\w+)\))?((?:.*\\\n)*.*)$/m
+        or die "$name not in $file\n";
+    my ($param, $body) = ($1, $2);
 
-$body =~ s/\\\n/ /g;
-$body =~ s/\b\Q$param\E\b(?=(?:[^"]*"[^"]*")*[^"]*$)/"$arg"/g
-    if defined $param;
+    $body =~ s/\\\n/ /g;
+    $body =~ s/\b\Q$param\E\b(?=(?:[^"]*"[^"]*")*[^"]*$)/"$arg"/g
+        if defined $param;
 
-my $sql = join '', $body =~ /"((?:[^"\\]|\\.)*)"/g;
-print "$sql\n";
+    my $sql = '';
+    while ($body =~ /\G\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*))/gc) {
+        $sql .= defined $1 ? $1 : expand($2, undef, $depth + 1);
+    }
+    return $sql;
+}
+
+print expand($macro, $arg, 0), "\n";

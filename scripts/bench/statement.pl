@@ -10,6 +10,14 @@ my ($file, $macro, $arg) = @ARGV;
 open my $fh, '<', $file or die "$file: $!\n";
 my $src = do { local $/; <$fh> };
 
+# a C literal's escapes: \" \\ \n \t
+sub unescape {
+    my ($s) = @_;
+    my %c = (n => "\n", t => "\t");
+    $s =~ s{\\(.)}{$c{$1} // $1}ge;
+    return $s;
+}
+
 sub expand {
     my ($name, $arg, $depth) = @_;
     die "$name: macros nested too deep\n" if $depth > 8;
@@ -23,7 +31,7 @@ sub expand {
 
     my $sql = '';
     while ($body =~ /\G\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*))/gc) {
-        $sql .= defined $1 ? $1 : expand($2, undef, $depth + 1);
+        $sql .= defined $1 ? unescape($1) : expand($2, undef, $depth + 1);
     }
     return $sql;
 }

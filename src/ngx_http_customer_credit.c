@@ -168,7 +168,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_get_sql = {
     " api_ts(s.last_updated) FROM customers c"
     " LEFT JOIN credit_status s ON s.customer_id = c.id"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, "", 0, 0, 1
+    2, 0, 0, "", 0, 0, 1, 0
 };
 
 
@@ -178,7 +178,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql = {
     " api_ts(s.last_updated) FROM customers c"
     " LEFT JOIN credit_status s ON s.customer_id = c.id"
     " WHERE c.user_id = $1::text",
-    1, 0, 0, "", 0, 0, 1
+    1, 0, 0, "", 0, 0, 1, 0
 };
 
 
@@ -245,7 +245,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
     " 'createdAt', api_ts(a.created_at))"
     " ORDER BY a.kind = 'milestone'), '[]') FROM a)"
     " FROM u LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -263,7 +263,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_history_sql = {
     " FROM credit_history h WHERE h.customer_id = c.id"
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $3 OFFSET $4) h ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1
+    4, 0, 0, "", 0, 0, 1, 1
 };
 
 
@@ -278,7 +278,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_alerts_sql = {
     " AND ($5::boolean IS NULL OR a.is_read <> $5::boolean)"
     " ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4) a ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    5, 0, 0, "", 0, 0, 1
+    5, 0, 0, "", 0, 0, 1, 1
 };
 
 
@@ -293,7 +293,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
     " AND c.id = a.customer_id"
     " AND ($3::text IS NULL OR c.user_id = $3::text)"
     " RETURNING " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS,
-    4, 0, 0, "", 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 

@@ -411,7 +411,7 @@ static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -449,7 +449,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
     NGX_HTTP_CUSTOMER_CREATE_SQL,
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -516,18 +516,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("id"), 5, 0, 0, "", 0, 0, 0
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id"), 5, 0, 0, "", 0, 0, 0, 0
 };
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id"), 5, 0, 0, "", 0, 0, 0
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id"), 5, 0, 0, "", 0, 0, 0, 0
 };
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -536,7 +536,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql = {
     " open_complaints, api_ts(last_order_date), api_ts(last_complaint_date),"
     " api_ts(customer_since), api_ts(updated_at) FROM customers"
     " WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -569,7 +569,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
     " open_complaints, api_ts(last_order_date),"
     " api_ts(last_complaint_date), api_ts(customer_since),"
     " api_ts(updated_at), version",
-    3, 0, 0, "", 0, 0, 0
+    3, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -579,12 +579,13 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql = {
     " verified_by = $2, updated_at = now(), updated_by = $2,"
     " version = version + 1 WHERE id = $1"
     " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql = {
-    "SELECT open_complaints FROM customers WHERE id = $1", 1, 1, 0, "", 0, 0, 0
+    "SELECT open_complaints FROM customers WHERE id = $1",
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -595,7 +596,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
     " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
     " SELECT c.open_complaints, (SELECT count(*) FROM d),"
     " api_ts(now()) FROM c",
-    1, 0, 0, "", 0, 0, 0
+    1, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -696,6 +697,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
             /* pages cost milliseconds: each runs alone (see pg.c) */
             ngx_http_customer_list_sql[i][d].shared = 0;
             ngx_http_customer_list_sql[i][d].readonly = 1;
+            ngx_http_customer_list_sql[i][d].replica = 1;
 
             /* sort key names come from the table above, never a request */
 
@@ -800,6 +802,7 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
     ngx_http_customer_list_filtered_sql[i][d].nparams = 13;
     ngx_http_customer_list_filtered_sql[i][d].shared = 0;
     ngx_http_customer_list_filtered_sql[i][d].readonly = 1;
+    ngx_http_customer_list_filtered_sql[i][d].replica = 1;
 
     return NGX_OK;
 }

@@ -238,13 +238,13 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_upload_sql = {
     " SELECT d.id, $9::bytea FROM d)"
     " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ", (SELECT id FROM c)"
     " FROM (SELECT 1) s LEFT JOIN d ON true",
-    10, 0, 0, "", 1 << 8, 0, 0
+    10, 0, 0, "", 1 << 8, 0, 0, 0
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS " FROM documents d"
     NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
-    2, 1, 0, "", 0, 0, 0
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
@@ -252,7 +252,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
     " WHERE d.id = $1 AND c.id = d.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
     " RETURNING d.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 /*
@@ -265,7 +265,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_content_sql = {
     ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
     " FROM documents d JOIN document_contents x ON x.document_id = d.id"
     NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
-    2, 0, 0, "", 0, 1, 1
+    2, 0, 0, "", 0, 1, 1, 0
 };
 
 /* the chunk of document $1 from byte $2 (1-based) */
@@ -273,7 +273,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
     "SELECT substring(content FROM $2::integer FOR "
     ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
     " FROM document_contents WHERE document_id = $1",
-    2, 1, 0, "", 0, 1, 0
+    2, 1, 0, "", 0, 1, 0, 0
 };
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
@@ -286,7 +286,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
     " AND ($3::text IS NULL OR d.type = $3::text)"
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5) d ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    5, 0, 0, "", 0, 0, 1
+    5, 0, 0, "", 0, 0, 1, 1
 };
 
 /* $1 days, $2 limit, $3 offset; soonest first */
@@ -299,7 +299,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
     " WHERE d." NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING
     " ORDER BY d.expires_at, d.created_at, d.id LIMIT $2 OFFSET $3) d"
     " ON true",
-    3, 0, 0, "", 0, 0, 1
+    3, 0, 0, "", 0, 0, 1, 1
 };
 
 

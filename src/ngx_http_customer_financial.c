@@ -151,11 +151,11 @@ static ngx_http_customer_column_t  ngx_http_customer_financial_columns[] = {
 
 /* no row: no such customer; NULL columns: the customer has no profile */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_get_sql = {
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"), 1, 1, 0, "", 0, 0, 0
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"), 1, 1, 0, "", 0, 0, 0, 0
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_me_sql = {
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"), 1, 1, 0, "", 0, 0, 0
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"), 1, 1, 0, "", 0, 0, 0, 0
 };
 
 /*
@@ -169,7 +169,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_create_sql = {
     " ON CONFLICT (customer_id) DO NOTHING RETURNING p.*)"
     " SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS ", (SELECT id FROM c)"
     " FROM (SELECT 1) s LEFT JOIN f ON true",
-    9, 0, 0, "", 0, 0, 0
+    9, 0, 0, "", 0, 0, 0, 0
 };
 
 /*
@@ -196,7 +196,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql = {
     " RETURNING p.*, (p.xmax = 0) AS created)"
     " SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS ", (SELECT id FROM c),"
     " f.created FROM (SELECT 1) s LEFT JOIN f ON true",
-    NGX_HTTP_CUSTOMER_FINANCIAL_NPARAMS, 0, 0, "", 0, 0, 0
+    NGX_HTTP_CUSTOMER_FINANCIAL_NPARAMS, 0, 0, "", 0, 0, 0, 0
 };
 
 

@@ -641,7 +641,7 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
     "SELECT customer_status FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -785,17 +785,13 @@ ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done)
 {
-    ngx_http_customer_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(ctx->request,
-                                         ngx_http_customer_module);
-
     q->stmt = stmt;
     ctx->done = done;
 
     ngx_http_customer_idem_query(ctx, q);
 
-    ngx_http_customer_pg_run(cmcf->pool, q);
+    /* the primary, or a replica for a read that may be a little stale */
+    ngx_http_customer_pg_run(ngx_http_customer_replica_route(ctx, q), q);
 
     return NGX_DONE;
 }
@@ -812,6 +808,11 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
     ctx = q->data;
     r = ctx->request;
     c = r->connection;
+
+    if (ngx_http_customer_replica_done(ctx, q, res) == NGX_AGAIN) {
+        /* a replica failed it: sent to the primary instead */
+        return;
+    }
 
     rc = ngx_http_customer_idem_result(ctx, q, res);
 

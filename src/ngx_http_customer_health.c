@@ -14,6 +14,8 @@
 static ngx_int_t ngx_http_customer_health(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static void ngx_http_customer_health_replicas(yajl_gen g,
+    ngx_array_t *replicas);
 
 
 ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
@@ -29,7 +31,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
     " AND dead_at IS NULL)::text,"
     " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
     " AND dead_at IS NOT NULL)::text",
-    0, 1, 0, "", 0, 0, 0
+    0, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -121,8 +123,56 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_gen_lit(g, "connectFailures");
     yajl_gen_integer(g, st.failures);
     yajl_gen_map_close(g);
+
+    if (cmcf->replicas) {
+        ngx_http_customer_health_replicas(g, cmcf->replicas);
+    }
+
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+/*
+ * This worker's view of each replica: up (answered its last check as a
+ * standby), lagSeconds (null: unknown), usable (takes reads now).
+ */
+
+static void
+ngx_http_customer_health_replicas(yajl_gen g, ngx_array_t *replicas)
+{
+    u_char                        num[NGX_INT_T_LEN + 8], *p;
+    ngx_uint_t                    i;
+    ngx_http_customer_replica_t  *rp;
+
+    rp = replicas->elts;
+
+    ngx_http_customer_gen_lit(g, "replicas");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < replicas->nelts; i++) {
+        yajl_gen_map_open(g);
+        ngx_http_customer_gen_lit(g, "name");
+        yajl_gen_string(g, rp[i].name.data, rp[i].name.len);
+        ngx_http_customer_gen_lit(g, "up");
+        yajl_gen_bool(g, rp[i].up);
+        ngx_http_customer_gen_lit(g, "lagSeconds");
+
+        if (!rp[i].up || rp[i].lag == (ngx_msec_t) NGX_MAX_INT_T_VALUE) {
+            yajl_gen_null(g);
+
+        } else {
+            p = ngx_sprintf(num, "%M.%03M", rp[i].lag / 1000,
+                            rp[i].lag % 1000);
+            yajl_gen_number(g, (char *) num, p - num);
+        }
+
+        ngx_http_customer_gen_lit(g, "usable");
+        yajl_gen_bool(g, ngx_http_customer_replica_usable(&rp[i]));
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
 }

@@ -75,7 +75,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_get_sql = {
     "SELECT request_hash, status, content_type, etag, body,"
     " created_at < now() - interval '24 hours'"
     " FROM idempotency_keys WHERE caller = $1 AND key = $2",
-    2, 1, 0, "", 0, 0, 0
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 #define NGX_HTTP_CUSTOMER_IDEM_HASH     0
@@ -105,7 +105,7 @@ static const char  ngx_http_customer_idem_claim_sql[] =
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_put_sql = {
     "UPDATE idempotency_keys SET status = $3, content_type = $4,"
     " etag = $5, body = $6 WHERE caller = $1 AND key = $2",
-    6, 0, 0, "", 0, 0, 0
+    6, 0, 0, "", 0, 0, 0, 0
 };
 
 

@@ -144,7 +144,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
     " WHERE min_points > coalesce(a.lifetime_points, 0)"
     " ORDER BY min_points LIMIT 1) n ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, "", 0, 0, 1
+    2, 0, 0, "", 0, 0, 1, 0
 };
 
 
@@ -225,7 +225,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
     " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
     " THEN true ELSE idempotency_taken() END",
-    8, 0, 0, "", 0, 0, 0
+    8, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -244,7 +244,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
     NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
     " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7) t ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    7, 0, 0, "", 0, 0, 1
+    7, 0, 0, "", 0, 0, 1, 1
 };
 
 

@@ -29,6 +29,9 @@
 #define NGX_HTTP_CUSTOMER_METRICS_WORKERS  64
 #define NGX_HTTP_CUSTOMER_METRICS_METHODS  6
 
+/* a replica's lag is not known: it answered no check, replayed nothing */
+#define NGX_HTTP_CUSTOMER_METRICS_NOLAG    ((ngx_atomic_uint_t) -1)
+
 /* the last route slot counts requests that matched no route */
 #define NGX_HTTP_CUSTOMER_METRICS_NONE                                       \
     (NGX_HTTP_CUSTOMER_METRICS_ROUTES - 1)
@@ -53,10 +56,21 @@ typedef struct {
 } ngx_http_customer_metrics_pool_t;
 
 
+/* a customer_db_replica, by its place in the configuration */
+typedef struct {
+    ngx_atomic_t   up;        /* as the last check of any worker found */
+    ngx_atomic_t   lag_ms;    /* ditto; NGX_HTTP_CUSTOMER_METRICS_NOLAG */
+    ngx_atomic_t   reads;     /* routed reads it answered */
+} ngx_http_customer_metrics_replica_t;
+
+
 typedef struct {
     ngx_http_customer_metrics_route_t  routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
     ngx_http_customer_metrics_pool_t   pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
     ngx_atomic_t                       peer_failures[3];
+    ngx_atomic_t                       primary_reads; /* routed reads */
+    ngx_http_customer_metrics_replica_t
+                                  replicas[NGX_HTTP_CUSTOMER_REPLICAS_MAX];
 } ngx_http_customer_metrics_t;
 
 
@@ -66,6 +80,8 @@ static ngx_int_t ngx_http_customer_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
+    ngx_http_customer_metrics_t *mt, ngx_array_t *replicas);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
@@ -107,7 +123,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
     "SELECT count(*) FILTER (WHERE dead_at IS NULL)::text,"
     " count(*) FILTER (WHERE dead_at IS NOT NULL)::text"
     " FROM auth_outbox WHERE delivered_at IS NULL",
-    0, 1, 0, "", 0, 0, 0
+    0, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -332,6 +348,50 @@ ngx_http_customer_metrics_peer_failure(ngx_uint_t service)
 }
 
 
+/* a replica's state after a check (or a failed read), from any worker */
+
+void
+ngx_http_customer_metrics_replica(ngx_http_customer_replica_t *rp)
+{
+    ngx_http_customer_metrics_t  *mt;
+
+    mt = ngx_http_customer_metrics_get(
+             ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                 ngx_http_customer_module));
+    if (mt == NULL || rp->index >= NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
+        return;
+    }
+
+    mt->replicas[rp->index].up = rp->up;
+    mt->replicas[rp->index].lag_ms =
+        (rp->up && rp->lag != (ngx_msec_t) NGX_MAX_INT_T_VALUE)
+        ? rp->lag : NGX_HTTP_CUSTOMER_METRICS_NOLAG;
+}
+
+
+/* a read that may go to a replica, answered by target 0 (the primary), 1.. */
+
+void
+ngx_http_customer_metrics_read(ngx_uint_t target)
+{
+    ngx_http_customer_metrics_t  *mt;
+
+    mt = ngx_http_customer_metrics_get(
+             ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                 ngx_http_customer_module));
+    if (mt == NULL || target > NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
+        return;
+    }
+
+    if (target == 0) {
+        (void) ngx_atomic_fetch_add(&mt->primary_reads, 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&mt->replicas[target - 1].reads, 1);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -424,6 +484,68 @@ ngx_http_customer_metrics_handler(ngx_http_request_t *r)
     (b)->last = ngx_slprintf((b)->last, end, __VA_ARGS__)
 
 
+/* replicas: up, lag, and the routed reads each target answered */
+
+static void
+ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
+    ngx_http_customer_metrics_t *mt, ngx_array_t *replicas)
+{
+    ngx_uint_t                            i, n;
+    ngx_atomic_uint_t                     lag;
+    ngx_http_customer_replica_t          *rp;
+    ngx_http_customer_metrics_replica_t  *mr;
+
+    rp = replicas->elts;
+    n = ngx_min(replicas->nelts, NGX_HTTP_CUSTOMER_REPLICAS_MAX);
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_replica_up 1 when the replica answered its "
+        "last lag check as a standby.\n"
+        "# TYPE customer_db_replica_up gauge\n");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_customer_metrics_out(b, end,
+            "customer_db_replica_up{replica=\"%V\"} %uA\n",
+            &rp[i].name, mt->replicas[i].up);
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_replica_lag_seconds Replay lag the last check "
+        "found (0: all WAL received is replayed; NaN: unknown).\n"
+        "# TYPE customer_db_replica_lag_seconds gauge\n");
+
+    for (i = 0; i < n; i++) {
+        mr = &mt->replicas[i];
+        lag = mr->lag_ms;
+
+        if (lag == NGX_HTTP_CUSTOMER_METRICS_NOLAG) {
+            ngx_http_customer_metrics_out(b, end,
+                "customer_db_replica_lag_seconds{replica=\"%V\"} NaN\n",
+                &rp[i].name);
+            continue;
+        }
+
+        ngx_http_customer_metrics_out(b, end,
+            "customer_db_replica_lag_seconds{replica=\"%V\"} %uA.%03uA\n",
+            &rp[i].name, lag / 1000, lag % 1000);
+    }
+
+    ngx_http_customer_metrics_out(b, end,
+        "# HELP customer_db_routed_reads_total Reads that may go to a "
+        "replica (lists, search, analytics, dashboards, histories), by "
+        "the server that answered.\n"
+        "# TYPE customer_db_routed_reads_total counter\n"
+        "customer_db_routed_reads_total{target=\"primary\"} %uA\n",
+        mt->primary_reads);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_customer_metrics_out(b, end,
+            "customer_db_routed_reads_total{target=\"%V\"} %uA\n",
+            &rp[i].name, mt->replicas[i].reads);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
@@ -437,6 +559,7 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_table_elt_t                    *h;
     ngx_http_request_t                 *r;
     ngx_http_customer_metrics_t        *mt;
+    ngx_http_customer_main_conf_t      *cmcf;
     ngx_http_customer_metrics_route_t  *rm;
     const char                         *route;
 
@@ -629,6 +752,12 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
         ngx_http_customer_metrics_out(b, end,
             "customer_peer_failures_total{service=\"%s\"} %uA\n",
             ngx_http_customer_metrics_services[i], mt->peer_failures[i]);
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
+
+    if (cmcf->replicas) {
+        ngx_http_customer_metrics_replicas(b, end, mt, cmcf->replicas);
     }
 
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)

@@ -21,8 +21,14 @@ static char *ngx_http_customer_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *hostaddr, ngx_str_t *name);
 static char *ngx_http_customer_db_hosts(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_str_t *hostaddr);
+static ngx_int_t ngx_http_customer_db_name(ngx_conf_t *cf,
+    PQconninfoOption *opts, ngx_str_t *name);
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_outbox_trigger(ngx_conf_t *cf,
@@ -51,6 +57,20 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       ngx_http_customer_db,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("customer_db_replica"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_customer_db_replica,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_db_replica_max_lag"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, replica_max_lag),
       NULL },
 
     { ngx_string("customer_db_pool"),
@@ -233,6 +253,8 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
      *
      *     cmcf->conninfo = { 0, NULL };
      *     cmcf->pool = NULL;
+     *     cmcf->replicas = NULL;
+     *     cmcf->writers_zone = NULL;
      */
 
     cmcf->pool_size = NGX_CONF_UNSET_UINT;
@@ -242,6 +264,7 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
     cmcf->request_id_index = NGX_ERROR;
     cmcf->auth.leeway = NGX_CONF_UNSET;
     cmcf->outbox_interval = NGX_CONF_UNSET_MSEC;
+    cmcf->replica_max_lag = NGX_CONF_UNSET_MSEC;
 
     ngx_http_customer_used = 0;
 
@@ -333,6 +356,22 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->queue_size, 1024);
 
     ngx_conf_init_msec_value(cmcf->outbox_interval, 5000);
+    ngx_conf_init_msec_value(cmcf->replica_max_lag, 1000);
+
+    if (cmcf->replica_max_lag == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_db_replica_max_lag\" must be more "
+                           "than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->replicas && cmcf->conninfo.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_db_replica\" needs \"customer_db\" "
+                           "in the http block: the primary serves writes "
+                           "and whatever no replica can");
+        return NGX_CONF_ERROR;
+    }
 
     if (cmcf->outbox_interval == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -396,7 +435,7 @@ ngx_http_customer_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_customer_replica_conf(cf, cmcf);
 }
 
 
@@ -405,9 +444,8 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    char               *err, *rv;
-    ngx_str_t          *value;
-    PQconninfoOption   *opts;
+    char       *rv;
+    ngx_str_t  *value, name;
 
     if (cmcf->conninfo.data) {
         return "is duplicate";
@@ -415,9 +453,93 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    rv = ngx_http_customer_conninfo(cf, value, &cmcf->hostaddr, &name);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    cmcf->conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* customer_db_replica "<conninfo>"; several, each a streaming standby */
+
+static char *
+ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_customer_main_conf_t  *cmcf = conf;
+
+    char                         *rv;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_customer_replica_t  *rp;
+
+    value = cf->args->elts;
+
+    if (cmcf->replicas == NULL) {
+        cmcf->replicas = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_http_customer_replica_t));
+        if (cmcf->replicas == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmcf->replicas->nelts == NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"customer_db_replica\" (at most %d)",
+                           NGX_HTTP_CUSTOMER_REPLICAS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    rp = cmcf->replicas->elts;
+
+    for (i = 0; i < cmcf->replicas->nelts; i++) {
+        if (rp[i].conninfo.len == value[1].len
+            && ngx_strncmp(rp[i].conninfo.data, value[1].data,
+                           value[1].len) == 0)
+        {
+            return "is duplicate";
+        }
+    }
+
+    rp = ngx_array_push(cmcf->replicas);
+    if (rp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rp, sizeof(ngx_http_customer_replica_t));
+
+    rv = ngx_http_customer_conninfo(cf, value, &rp->hostaddr, &rp->name);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rp->conninfo = value[1];
+    rp->index = cmcf->replicas->nelts - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A connection string as nginx -t checks it: parsed by libpq, host names
+ * resolved (below), and a short name for logs and metrics, one that never
+ * shows a password.
+ */
+
+static char *
+ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *hostaddr, ngx_str_t *name)
+{
+    char               *err, *rv;
+    PQconninfoOption   *opts;
+
     if (value[1].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_db\" needs a libpq connection string");
+                           "\"%V\" needs a libpq connection string",
+                           &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -428,8 +550,8 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (opts == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"customer_db\" connection string "
-                           "\"%V\": %s", &value[1],
+                           "invalid \"%V\" connection string "
+                           "\"%V\": %s", &value[0], &value[1],
                            err ? err : "out of memory");
         if (err) {
             PQfreemem(err);
@@ -438,17 +560,73 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_customer_db_hosts(cf, opts, &cmcf->hostaddr);
+    rv = ngx_http_customer_db_hosts(cf, opts, hostaddr);
+
+    if (rv == NGX_CONF_OK
+        && ngx_http_customer_db_name(cf, opts, name) != NGX_OK)
+    {
+        rv = NGX_CONF_ERROR;
+    }
 
     PQconninfoFree(opts);
 
-    if (rv != NGX_CONF_OK) {
-        return rv;
+    return rv;
+}
+
+
+/* "host:port" as written (the first of several), "local" for a socket */
+
+static ngx_int_t
+ngx_http_customer_db_name(ngx_conf_t *cf, PQconninfoOption *opts,
+    ngx_str_t *name)
+{
+    u_char            *p;
+    size_t             hlen, plen;
+    const char        *host, *port;
+    PQconninfoOption  *o;
+
+    host = NULL;
+    port = NULL;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0
+            || (host == NULL && ngx_strcmp(o->keyword, "hostaddr") == 0))
+        {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "port") == 0) {
+            port = o->val;
+        }
     }
 
-    cmcf->conninfo = value[1];
+    if (host == NULL || host[0] == '/' || host[0] == '@') {
+        host = "local";
+    }
 
-    return NGX_CONF_OK;
+    if (port == NULL) {
+        port = "5432";
+    }
+
+    hlen = strcspn(host, ",\"\\");
+    plen = strcspn(port, ",\"\\");
+
+    p = ngx_pnalloc(cf->pool, hlen + 1 + plen + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    name->data = p;
+    p = ngx_cpymem(p, host, hlen);
+    *p++ = ':';
+    p = ngx_cpymem(p, port, plen);
+    *p = '\0';
+    name->len = p - name->data;
+
+    return NGX_OK;
 }
 
 
@@ -467,12 +645,14 @@ ngx_http_customer_db_hosts(ngx_conf_t *cf, PQconninfoOption *opts,
     ngx_str_t *hostaddr)
 {
     u_char            *p, *end, *s, *out, *last;
+    ngx_str_t         *value;
     ngx_url_t          u;
     ngx_uint_t         names;
     PQconninfoOption  *o;
     const char        *host;
     struct in6_addr    a6;
 
+    value = cf->args->elts;
     host = NULL;
 
     for (o = opts; o->keyword; o++) {
@@ -521,9 +701,9 @@ ngx_http_customer_db_hosts(ngx_conf_t *cf, PQconninfoOption *opts,
 
             if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"customer_db\" host \"%*s\" cannot be "
+                                   "\"%V\" host \"%*s\" cannot be "
                                    "resolved%s%s: give an address, or "
-                                   "hostaddr=", s - p, p,
+                                   "hostaddr=", &value[0], s - p, p,
                                    u.err ? ": " : "", u.err ? u.err : "");
                 return NGX_CONF_ERROR;
             }
@@ -640,6 +820,10 @@ ngx_http_customer_init_process(ngx_cycle_t *cycle)
 
     ngx_http_customer_pg_pool_hostaddr(cmcf->pool, &cmcf->hostaddr);
 
+    if (ngx_http_customer_replica_init(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_customer_jwt_cache_init(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -661,6 +845,7 @@ ngx_http_customer_exit_process(ngx_cycle_t *cycle)
                                                ngx_http_customer_module);
 
     if (cmcf && cmcf->pool) {
+        ngx_http_customer_replica_exit(cmcf);
         ngx_http_customer_pg_pool_destroy(cmcf->pool);
         cmcf->pool = NULL;
     }

@@ -14,6 +14,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "ngx_http_customer_pg.h"
+#include "ngx_http_customer_replica.h"
 #include "ngx_http_customer_json.h"
 #include "ngx_http_customer_auth.h"
 
@@ -85,6 +86,11 @@ typedef struct {
     ngx_msec_t                      outbox_interval;
     ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
     ngx_shm_zone_t                 *metrics_zone;  /* this cycle's */
+    ngx_array_t                    *replicas;      /* of ..._replica_t */
+    ngx_msec_t                      replica_max_lag;
+    ngx_shm_zone_t                 *writers_zone;  /* recent writers */
+    ngx_uint_t                      replica_next;  /* round robin, per
+                                                      worker */
 } ngx_http_customer_main_conf_t;
 
 
@@ -196,6 +202,18 @@ ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_request_id_of(ngx_http_request_t *r,
     ngx_str_t *id);
 
+/* ngx_http_customer_replica.c */
+ngx_int_t ngx_http_customer_replica_conf(ngx_conf_t *cf,
+    ngx_http_customer_main_conf_t *cmcf);
+ngx_int_t ngx_http_customer_replica_init(ngx_cycle_t *cycle,
+    ngx_http_customer_main_conf_t *cmcf);
+void ngx_http_customer_replica_exit(ngx_http_customer_main_conf_t *cmcf);
+ngx_http_customer_pg_pool_t *ngx_http_customer_replica_route(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q);
+ngx_int_t ngx_http_customer_replica_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+ngx_uint_t ngx_http_customer_replica_usable(ngx_http_customer_replica_t *rp);
+
 /* ngx_http_customer_idempotency.c */
 ngx_int_t ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
     const char **key);
@@ -224,6 +242,8 @@ ngx_int_t ngx_http_customer_metrics_conf(ngx_conf_t *cf,
 char *ngx_http_customer_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_customer_metrics_peer_failure(ngx_uint_t service);
+void ngx_http_customer_metrics_replica(ngx_http_customer_replica_t *rp);
+void ngx_http_customer_metrics_read(ngx_uint_t target);
 
 #define NGX_HTTP_CUSTOMER_PEER_AUTH        0
 #define NGX_HTTP_CUSTOMER_PEER_ORDERS      1

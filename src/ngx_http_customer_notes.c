@@ -112,7 +112,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
     " coalesce($4::boolean, false), coalesce($5::boolean, false),"
     " $6::text, clock_timestamp() FROM c RETURNING *)"
     " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n",
-    6, 0, 0, "", 0, 0, 0
+    6, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -131,7 +131,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
     NGX_HTTP_CUSTOMER_NOTE_FILTER
     " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    7, 1, 0, "", 0, 0, 0
+    7, 1, 0, "", 0, 0, 0, 1
 };
 
 

@@ -176,7 +176,7 @@ static void ngx_http_customer_pg_terminated(ngx_http_customer_pg_query_t *q,
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_pg_kill_sql = {
     "SELECT pg_terminate_backend($1::int)",
-    1, 1, 0, "", 0, 0, 0
+    1, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -292,6 +292,16 @@ ngx_http_customer_pg_pool_hostaddr(ngx_http_customer_pg_pool_t *pool,
         pool->keywords[3] = "hostaddr";
         pool->values[3] = (const char *) hostaddr->data;
     }
+}
+
+
+/* the fallback application_name, so that each target's sessions show */
+
+void
+ngx_http_customer_pg_pool_application(ngx_http_customer_pg_pool_t *pool,
+    const char *name)
+{
+    pool->values[1] = name;
 }
 
 

@@ -49,7 +49,10 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
  * (lists, search, analytics), runs on a connection of its own: queued
  * behind each other they would hold up the cheap ones.  Of those, only
  * the ones marked readonly are sent again after a broken connection: a
- * write that saw no result may have committed all the same.
+ * write that saw no result may have committed all the same.  A read
+ * marked replica (a list, a search, a history page, analytics, a
+ * dashboard) may be answered a little stale: the caller's routing sends
+ * it to a streaming replica when one is current enough.
  */
 typedef struct {
     const char                       *sql;
@@ -63,6 +66,7 @@ typedef struct {
     ngx_uint_t                        bytes;     /* results in binary */
     ngx_uint_t                        readonly;  /* an unshared read:
                                                     safe to send again */
+    ngx_uint_t                        replica;   /* may read a replica */
 } ngx_http_customer_pg_stmt_t;
 
 
@@ -110,6 +114,8 @@ typedef struct {
 
 void ngx_http_customer_pg_pool_hostaddr(ngx_http_customer_pg_pool_t *pool,
     ngx_str_t *hostaddr);
+void ngx_http_customer_pg_pool_application(ngx_http_customer_pg_pool_t *pool,
+    const char *name);
 ngx_http_customer_pg_pool_t *ngx_http_customer_pg_pool_create(
     ngx_cycle_t *cycle, ngx_str_t *conninfo, ngx_uint_t size,
     ngx_uint_t depth, ngx_msec_t timeout, ngx_uint_t queue);

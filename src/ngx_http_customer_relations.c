@@ -68,7 +68,7 @@ static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql = {
-    "SELECT id FROM customers WHERE id = $1", 1, 1, 0, "", 0, 0, 0
+    "SELECT id FROM customers WHERE id = $1", 1, 1, 0, "", 0, 0, 0, 0
 };
 
 

@@ -70,7 +70,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql = {
     " WHERE d <= 0.7"
     " ORDER BY d, similarity(customer_fold($1), search_text) DESC, id"
     " LIMIT $2",
-    2, 0, 0, "", 0, 0, 1
+    2, 0, 0, "", 0, 0, 1, 1
 };
 
 
@@ -136,7 +136,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql = {
     " round(avg(credit_score), 1) AS avg FROM credit_status"
     " GROUP BY band) b))"
     ")::text FROM t, v, o",
-    0, 0, 0, "", 0, 0, 1
+    0, 0, 0, "", 0, 0, 1, 1
 };
 
 

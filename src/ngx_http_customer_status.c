@@ -147,7 +147,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " WHERE h.customer_id = c.id"
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
     " WHERE c.id = $1",
-    3, 0, 0, "", 0, 0, 1
+    3, 0, 0, "", 0, 0, 1, 1
 };
 
 
@@ -195,7 +195,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.lease,"
     " o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -229,7 +229,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
     " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason,"
     " o.lease",
-    0, 0, 0, "", 0, 0, 0
+    0, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -242,7 +242,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
     "UPDATE auth_outbox SET next_attempt_at = now() + interval '60 seconds'"
     " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
     " AND dead_at IS NULL RETURNING id",
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -250,7 +250,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
     "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
     " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -266,7 +266,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
     " dead_at = CASE WHEN attempts + 1 >= "
     NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS " THEN now() END"
     " WHERE id = $1 AND lease = $3::uuid",
-    3, 0, 0, "", 0, 0, 0
+    3, 0, 0, "", 0, 0, 0, 0
 };
 
 

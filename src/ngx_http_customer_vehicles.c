@@ -343,7 +343,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
     " ON CONFLICT (vin) DO NOTHING RETURNING v.*)"
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", (SELECT id FROM c)"
     " FROM (SELECT 1) s LEFT JOIN v ON true",
-    4, 0, 0, "", 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 /*
@@ -401,13 +401,13 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", o.id,"
     " ($5::integer IS NOT NULL AND o.version <> $5::integer)"
     " FROM o LEFT JOIN u v ON true",
-    6, 0, 0, "", 0, 0, 0
+    6, 0, 0, "", 0, 0, 0, 0
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql = {
     "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS " FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 /* its service records go with it; its documents stay, without it */
@@ -416,7 +416,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql = {
     " WHERE v.id = $1 AND c.id = v.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
     " RETURNING v.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
@@ -425,7 +425,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
     " expiry_status(v.registration_expiry),"
     " expiry_status(v.warranty_expiry) FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 /* $1 customer, $2 sub, $3 limit, $4 offset; newest first */
@@ -437,7 +437,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
     " FROM vehicles v WHERE v.customer_id = c.id"
     " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4) v ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1
+    4, 0, 0, "", 0, 0, 1, 1
 };
 
 #define NGX_HTTP_CUSTOMER_VEHICLES_FILTER                                    \
@@ -458,7 +458,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql = {
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
     " FROM vehicles v WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER
     " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true",
-    9, 0, 0, "", 0, 0, 1
+    9, 0, 0, "", 0, 0, 1, 1
 };
 
 /*
@@ -487,7 +487,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
     " updated_by = $4::text, version = v.version + 1"
     " FROM r WHERE v.id = r.vehicle_id RETURNING v.id)"
     " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r",
-    4, 0, 0, "", 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 /* $1 the vehicle, $2 sub, $3 limit, $4 offset */
@@ -499,7 +499,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql = {
     " FROM service_records r WHERE r.vehicle_id = v.id"
     NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    4, 0, 0, "", 0, 0, 1
+    4, 0, 0, "", 0, 0, 1, 1
 };
 
 /* $1 the customer, $2 sub, $3 limit, $4 offset: every vehicle's */
@@ -512,7 +512,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
     " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
     NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
     " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1
+    4, 0, 0, "", 0, 0, 1, 1
 };
 
 

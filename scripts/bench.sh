@@ -220,6 +220,10 @@ end
 EOF
 sed 's|/api/customers/search?limit=20&q=|/api/customers?limit=20\&searchTerm=|' \
     "$bench_dir/search.lua" >"$bench_dir/list_search.lua"
+# the same list with a total that stops counting at 1,000 matches
+sed 's|q\[math.random(#q)\])$|q[math.random(#q)],\
+        { Prefer = "count=estimated" })|' \
+    "$bench_dir/list_search.lua" >"$bench_dir/list_search_estimated.lua"
 
 conninfo="host=127.0.0.1 port=$PG_DEV_PORT dbname=$db user=customer"
 conninfo+=" sslmode=disable gssencmode=disable"
@@ -361,6 +365,16 @@ searchp99=$(p99)
 listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
     "http://127.0.0.1:$((port + 1))")
 listqp99=$(p99)
+# measure the estimated count only if the module applies it
+if ! curl -s -D - -o /dev/null -H 'Prefer: count=estimated' \
+    "http://127.0.0.1:$((port + 1))/api/customers?limit=20&searchTerm=mar" \
+    | grep -qi '^Preference-Applied: count=estimated'; then
+    echo "bench: Prefer: count=estimated was not applied" >&2
+    exit 1
+fi
+listqe=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search_estimated.lua" \
+    "http://127.0.0.1:$((port + 1))")
+listqep99=$(p99)
 health=$(wrk_rps "http://127.0.0.1:$port/health")
 pgdashboard=$(pgbench_tps -f "$bench_dir/dashboard.sql")
 dashboard=$(wrk_rps -s "$bench_dir/dashboard.lua" \
@@ -407,6 +421,7 @@ cat <<EOF
 | GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 (pages 1–50) | $list | $(ratio "$list" "$pg") | $listp99 |
 | GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns) | $search | $(ratio "$search" "$pg") | $searchp99 |
 | GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns) | $listq | $(ratio "$listq" "$pg") | $listqp99 |
+| the same with Prefer: count=estimated (exact up to 1,000 matches, else the planner's estimate; wrk -c $pgconns) | $listqe | $(ratio "$listqe" "$pg") | $listqep99 |
 | GET /health | $health | $(ratio "$health" "$pg") | |
 | pgbench running the dashboard's statement, no HTTP (its ceiling) | $pgdashboard | $(ratio "$pgdashboard" "$pg") | |
 | GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement) | $dashboard | $(ratio "$dashboard" "$pg") | $dashboardp99 |

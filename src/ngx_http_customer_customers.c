@@ -48,13 +48,24 @@
 
 #define NGX_HTTP_CUSTOMER_NSORTS  5
 
+/* where the list's totalItems comes from (Prefer: count=...) */
+#define NGX_HTTP_CUSTOMER_COUNT_EXACT      0    /* count(*) or the counters */
+#define NGX_HTTP_CUSTOMER_COUNT_PLANNED    1    /* the planner's estimate */
+#define NGX_HTTP_CUSTOMER_COUNT_ESTIMATED  2    /* exact up to a threshold */
+#define NGX_HTTP_CUSTOMER_NCOUNTS          3
+
+/* count=estimated counts exactly up to this many matches */
+#define NGX_HTTP_CUSTOMER_COUNT_EXACT_MAX  "1000"
+
 
 typedef struct {
     ngx_uint_t    page;
     ngx_uint_t    limit;
     ngx_uint_t    sort;       /* index into ngx_http_customer_sorts */
     ngx_uint_t    dir;        /* 0 asc, 1 desc */
+    ngx_uint_t    count;      /* NGX_HTTP_CUSTOMER_COUNT_*, as answered */
     unsigned      cursor:1;   /* paging by cursor */
+    unsigned      prefer:1;   /* the request asked for a count kind */
 } ngx_http_customer_list_t;
 
 
@@ -121,6 +132,10 @@ static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_list_t *l);
+static void ngx_http_customer_list_count(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_list_t *l);
+static ngx_int_t ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
     yajl_gen g, PGresult *res, ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
@@ -618,9 +633,26 @@ static const char  *ngx_http_customer_sorts[NGX_HTTP_CUSTOMER_NSORTS][4] = {
 static ngx_http_customer_pg_stmt_t
     ngx_http_customer_list_filtered_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
 
+/*
+ * And again with the total from customer_list_total() (sql/022) instead
+ * of count(*): $14 is 0 for count=planned, the threshold for
+ * count=estimated.
+ */
+static ngx_http_customer_pg_stmt_t
+    ngx_http_customer_list_estimated_sql[NGX_HTTP_CUSTOMER_NSORTS][2];
+
+static ngx_str_t  ngx_http_customer_counts[NGX_HTTP_CUSTOMER_NCOUNTS] = {
+    ngx_string("exact"),
+    ngx_string("planned"),
+    ngx_string("estimated")
+};
+
 
 static ngx_int_t ngx_http_customer_list_filtered(ngx_cycle_t *cycle,
     ngx_uint_t i, ngx_uint_t d, const char *filters);
+static ngx_int_t ngx_http_customer_list_statement(ngx_cycle_t *cycle,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_uint_t nparams, const char *total,
+    ngx_uint_t i, ngx_uint_t d, const char *filters, u_char *keyset);
 
 
 ngx_int_t
@@ -745,19 +777,16 @@ static ngx_int_t
 ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
     ngx_uint_t d, const char *filters)
 {
-    u_char       *p, *k;
-    size_t        len;
+    u_char       *k, *t;
     const char   *col, *type, *cmp;
-
-    static const char  *dirs[2] = { "ASC", "DESC" };
 
     col = ngx_http_customer_sorts[i][1];
     type = ngx_http_customer_sorts[i][3];
     cmp = d ? "<" : ">";
 
     k = ngx_pnalloc(cycle->pool, 512);
-    p = ngx_pnalloc(cycle->pool, 3072);
-    if (k == NULL || p == NULL) {
+    t = ngx_pnalloc(cycle->pool, 1024);
+    if (k == NULL || t == NULL) {
         return NGX_ERROR;
     }
 
@@ -776,16 +805,60 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
                      type, col, cmp);
     }
 
+    /* the total without the keyset: every match, not those after it */
+
+    ngx_snprintf(t, 1023, "SELECT count(*) AS total FROM customers%s%Z",
+                 filters);
+
+    if (ngx_http_customer_list_statement(cycle,
+                                 &ngx_http_customer_list_filtered_sql[i][d],
+                                 13, (char *) t, i, d, filters, k)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_list_statement(cycle,
+                                 &ngx_http_customer_list_estimated_sql[i][d],
+                                 14,
+                                 "SELECT customer_list_total($14::integer,"
+                                 " $1::text, $2::text, $5::text, $6::text,"
+                                 " $7::boolean, $8::timestamptz,"
+                                 " $9::timestamptz, $10::timestamptz,"
+                                 " $11::timestamptz) AS total",
+                                 i, d, filters, k);
+}
+
+
+/* the filtered page beside the one-row total that the SELECT gives */
+
+static ngx_int_t
+ngx_http_customer_list_statement(ngx_cycle_t *cycle,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_uint_t nparams, const char *total,
+    ngx_uint_t i, ngx_uint_t d, const char *filters, u_char *keyset)
+{
+    u_char       *p;
+    size_t        len;
+    const char   *col;
+
+    static const char  *dirs[2] = { "ASC", "DESC" };
+
+    col = ngx_http_customer_sorts[i][1];
+
+    p = ngx_pnalloc(cycle->pool, 3072);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
     len = ngx_snprintf(p, 3071,
-                       "SELECT t.total, c.* FROM"
-                       " (SELECT count(*) AS total FROM customers%s) t"
+                       "SELECT t.total, c.* FROM (%s) t"
                        " LEFT JOIN LATERAL (SELECT "
                        NGX_HTTP_CUSTOMER_LIST_COLUMNS ", %s::text AS sort_key"
                        " FROM (SELECT * FROM customers%s AND %s"
                        " ORDER BY %s %s%s, id %s"
                        " LIMIT $3 OFFSET $4) p"
                        " ORDER BY %s %s%s, id %s) c ON true",
-                       filters, col, filters, k,
+                       total, col, filters, keyset,
                        col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d],
                        col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d])
           - p;
@@ -798,11 +871,11 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
 
     p[len] = '\0';
 
-    ngx_http_customer_list_filtered_sql[i][d].sql = (char *) p;
-    ngx_http_customer_list_filtered_sql[i][d].nparams = 13;
-    ngx_http_customer_list_filtered_sql[i][d].shared = 0;
-    ngx_http_customer_list_filtered_sql[i][d].readonly = 1;
-    ngx_http_customer_list_filtered_sql[i][d].replica = 1;
+    stmt->sql = (char *) p;
+    stmt->nparams = nparams;
+    stmt->shared = 0;
+    stmt->readonly = 1;
+    stmt->replica = 1;
 
     return NGX_OK;
 }
@@ -1435,6 +1508,8 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     l->sort = s;
     l->dir = d;
 
+    ngx_http_customer_list_count(ctx, l);
+
     rc = ngx_http_customer_list_extra(ctx, q, l);
 
     if (rc == NGX_ERROR) {
@@ -1447,15 +1522,113 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     }
 
     if (rc == NGX_OK) {
-        /* status and type only: totals from customer_counts */
+        /*
+         * status and type only: exact totals from customer_counts, which
+         * cost less than any estimate, whatever the Prefer header asked
+         */
+        l->count = NGX_HTTP_CUSTOMER_COUNT_EXACT;
+
         return ngx_http_customer_query_run(ctx, q,
                                            &ngx_http_customer_list_sql[s][d],
                                            ngx_http_customer_list_done);
     }
 
-    return ngx_http_customer_query_run(ctx, q,
+    if (l->count == NGX_HTTP_CUSTOMER_COUNT_EXACT) {
+        return ngx_http_customer_query_run(ctx, q,
                                    &ngx_http_customer_list_filtered_sql[s][d],
                                    ngx_http_customer_list_done);
+    }
+
+    q->values[13] = (l->count == NGX_HTTP_CUSTOMER_COUNT_PLANNED)
+                    ? "0" : NGX_HTTP_CUSTOMER_COUNT_EXACT_MAX;
+
+    return ngx_http_customer_query_run(ctx, q,
+                                   &ngx_http_customer_list_estimated_sql[s][d],
+                                   ngx_http_customer_list_done);
+}
+
+
+/*
+ * "Prefer: count=exact|planned|estimated" (PostgREST's meanings) into
+ * l->count; exact when absent.  Other preferences, and a count whose value
+ * is none of these, are ignored (RFC 7240 §2).
+ */
+
+static void
+ngx_http_customer_list_count(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_list_t *l)
+{
+    ngx_str_t   v;
+    ngx_uint_t  i;
+
+    l->count = NGX_HTTP_CUSTOMER_COUNT_EXACT;
+
+    if (ngx_http_customer_prefer(ctx->request, "count", &v) != NGX_OK) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_CUSTOMER_NCOUNTS; i++) {
+        if (v.len == ngx_http_customer_counts[i].len
+            && ngx_strncasecmp(v.data, ngx_http_customer_counts[i].data,
+                               v.len)
+               == 0)
+        {
+            l->count = i;
+            l->prefer = 1;
+            return;
+        }
+    }
+}
+
+
+/*
+ * Preference-Applied names the kind of this total when a count was asked
+ * for (it may be exact where planned was asked: a total from the counters
+ * is exact and cheaper).  The answer depends on Prefer: Vary says so.
+ */
+
+static ngx_int_t
+ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_list_t *l)
+{
+    u_char              *p;
+    ngx_str_t            v;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_str_set(&v, "Prefer");
+
+    if (ngx_http_customer_push_header(&r->headers_out.headers, "Vary", &v)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!l->prefer) {
+        return NGX_OK;
+    }
+
+    v.len = sizeof("count=") - 1 + ngx_http_customer_counts[l->count].len;
+
+    p = ngx_pnalloc(r->pool, v.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    p = ngx_cpymem(p, "count=", sizeof("count=") - 1);
+    ngx_memcpy(p, ngx_http_customer_counts[l->count].data,
+               ngx_http_customer_counts[l->count].len);
+
+    if (ngx_http_customer_push_header(&r->headers_out.headers,
+                                      "Preference-Applied", &v)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1595,6 +1768,7 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     int                        row, n;
     yajl_gen                   g;
     ngx_int_t                  total;
+    ngx_uint_t                 offset, rows;
     ngx_http_customer_list_t  *l;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
@@ -1612,6 +1786,29 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     }
 
     n = PQntuples(res);
+
+    if (l->count != NGX_HTTP_CUSTOMER_COUNT_EXACT) {
+
+        /*
+         * An estimate never contradicts the page itself: there are at
+         * least as many matches as the rows up to its end, and a short
+         * page of offset paging is the end, so the total is known.  (A
+         * cursor page's offset is not.)
+         */
+
+        rows = PQgetisnull(res, 0, 1) ? 0 : (ngx_uint_t) n;
+        offset = l->cursor ? 0 : (l->page - 1) * l->limit;
+
+        if (!l->cursor && rows < l->limit && (rows > 0 || offset == 0)) {
+            total = offset + rows;
+
+        } else if (rows == 0 && !l->cursor) {
+            total = ngx_min((ngx_uint_t) total, offset);
+
+        } else {
+            total = ngx_max((ngx_uint_t) total, offset + rows);
+        }
+    }
 
     g = ngx_http_customer_envelope(ctx, "Customers retrieved successfully");
     if (g == NULL) {
@@ -1654,10 +1851,17 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_http_customer_gen_lit(g, "totalItemsKind");
+    ngx_http_customer_gen_str(g, &ngx_http_customer_counts[l->count]);
+
     yajl_gen_map_close(g);
 
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
+
+    if (ngx_http_customer_list_headers(ctx, l) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
 }

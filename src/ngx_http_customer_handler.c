@@ -392,6 +392,164 @@ ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len,
 }
 
 
+
+/* RFC 9110 tchar: the characters of a token */
+
+static ngx_uint_t
+ngx_http_customer_tchar(u_char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || (c != '\0' && ngx_strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+
+/* past the rest of one preference: to its comma, over quoted strings */
+
+static u_char *
+ngx_http_customer_prefer_next(u_char *p, u_char *last)
+{
+    ngx_uint_t  quoted;
+
+    for (quoted = 0; p < last; p++) {
+
+        if (quoted) {
+            if (*p == '\\' && p + 1 < last) {
+                p++;
+
+            } else if (*p == '"') {
+                quoted = 0;
+            }
+
+            continue;
+        }
+
+        if (*p == '"') {
+            quoted = 1;
+
+        } else if (*p == ',') {
+            break;
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * The value of the first preference of that name in the Prefer headers
+ * (RFC 7240: preference = token [BWS "=" BWS word] *(OWS ";" [OWS
+ * parameter]); names are case-insensitive, and a preference given more
+ * than once counts only the first time).  NGX_DECLINED: not there;
+ * NGX_OK: value set, its len 0 when it has none or one that does not
+ * parse (a token, or a quoted string without escapes).  Parameters are
+ * skipped.
+ */
+
+ngx_int_t
+ngx_http_customer_prefer(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char           *p, *last, *n;
+    size_t            len, nlen;
+    ngx_uint_t        i, ok, esc;
+    ngx_str_t         v;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    for (i = 0; /* void */; i++) {
+
+        h = ngx_http_customer_header(r, "Prefer", sizeof("Prefer") - 1, i);
+        if (h == NULL) {
+            return NGX_DECLINED;
+        }
+
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while (p < last) {
+
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            if (p == last) {
+                break;
+            }
+
+            n = p;
+
+            while (p < last && ngx_http_customer_tchar(*p)) {
+                p++;
+            }
+
+            nlen = p - n;
+            ok = (nlen > 0);
+            ngx_str_null(&v);
+
+            while (p < last && (*p == ' ' || *p == '\t')) {
+                p++;
+            }
+
+            if (ok && p < last && *p == '=') {
+
+                do {
+                    p++;
+                } while (p < last && (*p == ' ' || *p == '\t'));
+
+                v.data = p;
+
+                if (p < last && *p == '"') {
+                    v.data = ++p;
+                    esc = 0;
+
+                    while (p < last && *p != '"') {
+                        if (*p == '\\') {
+                            esc = 1;
+                            p++;
+                        }
+
+                        p += (p < last);
+                    }
+
+                    v.len = p - v.data;
+
+                    /* escapes or no closing quote: not a value of ours */
+                    ok = (p < last && !esc);
+                    p += (p < last);
+
+                } else {
+                    while (p < last && ngx_http_customer_tchar(*p)) {
+                        p++;
+                    }
+
+                    v.len = p - v.data;
+                }
+
+                while (p < last && (*p == ' ' || *p == '\t')) {
+                    p++;
+                }
+            }
+
+            ok = ok && (p == last || *p == ';' || *p == ',');
+
+            if (!ok) {
+                ngx_str_null(&v);
+            }
+
+            if (nlen == len && ngx_strncasecmp(n, (u_char *) name, len) == 0)
+            {
+                *value = v;
+                return NGX_OK;
+            }
+
+            p = ngx_http_customer_prefer_next(p, last);
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
 {

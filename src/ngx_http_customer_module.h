@@ -178,6 +178,8 @@ ngx_table_elt_t *ngx_http_customer_push_header(ngx_list_t *headers,
     const char *key, ngx_str_t *value);
 ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_uint_t nth);
+ngx_int_t ngx_http_customer_prefer(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 ngx_int_t ngx_http_customer_is_uuid(ngx_str_t *s);
 ngx_int_t ngx_http_customer_id(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx,

@@ -78,11 +78,14 @@ sub fields_of {
 }
 
 # the offset-paging members; nextCursor (keyset paging, t/62) is checked
-# for presence here and for what it does there
+# for presence here and for what it does there; totalItemsKind is exact
+# without a Prefer header (the other kinds: t/64)
 sub pagination {
     my %p = %{ $_[0]{json}{data}{pagination} // {} };
     Test::More::ok(exists $p{nextCursor}, 'pagination has nextCursor');
-    delete $p{nextCursor};
+    Test::More::is($p{totalItemsKind}, 'exact',
+        'pagination: totalItemsKind exact');
+    delete @p{qw(nextCursor totalItemsKind)};
     return \%p;
 }
 

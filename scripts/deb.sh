@@ -44,8 +44,8 @@ mkdir -p "$src"
     scripts/migrate.sh README.md debian "$src/")
 
 echo "deb: building $deb (log: $work/build.log)"
-if ! (cd "$src" && dpkg-buildpackage -b --no-sign) >"$work/build.log" 2>&1
-then
+if ! (cd "$src" && dpkg-buildpackage -b --no-sign -jauto) \
+        >"$work/build.log" 2>&1; then
     tail -n 40 "$work/build.log" >&2
     exit 1
 fi
@@ -53,7 +53,14 @@ mv -f "$work/$deb" "$BUILD_DIR/$deb"
 echo "deb: $BUILD_DIR/$deb"
 
 if [[ $lint == 1 ]]; then
-    # Informational tags too; errors fail the build.
+    # Informational tags too; errors fail the build. lintian warns when
+    # run as root: as root, run it as nobody where nobody can read the file.
+    as=()
+    if [[ $EUID -eq 0 ]] && runuser -u nobody -- test -r "$BUILD_DIR/$deb"
+    then
+        as=(runuser -u nobody -- env HOME=/tmp)
+    fi
     echo "deb: lintian $deb"
-    lintian --info --display-info --fail-on error "$BUILD_DIR/$deb"
+    "${as[@]}" lintian --info --display-info --fail-on error \
+        "$BUILD_DIR/$deb"
 fi

@@ -12,8 +12,8 @@ package CT;
 #
 # Functions: db_create, nginx_start, nginx_start_conf, nginx_test_conf,
 # conf_example, sql, psql_session, private_pg, peer_start, peer_conf,
-# free_port, wait_for, root, static_paths, error_recipe. Every nginx_start also serves
-# /api/openapi.json
+# free_port, wait_for, root, static_paths, error_recipe. Every nginx_start
+# also serves /api/openapi.json
 # (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
 # conf/nginx.conf does.
 # Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],

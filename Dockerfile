@@ -71,9 +71,11 @@ RUN apt-get update \
 
 COPY --from=build /out/ /tmp/module/
 COPY sql/ /usr/share/customer/sql/
+# where customer-migrate (scripts/migrate.sh) finds them
+ENV CUSTOMER_SQL_DIR=/usr/share/customer/sql
 COPY openapi/openapi.json /usr/share/customer/openapi.json
 COPY --from=swagger /swagger/ui/ /usr/share/customer/swagger-ui/
-COPY docker/migrate.sh /usr/local/bin/customer-migrate
+COPY scripts/migrate.sh /usr/local/bin/customer-migrate
 COPY docker/entrypoint.sh /usr/local/bin/customer-entrypoint
 COPY docker/nginx.conf /etc/nginx/nginx.conf
 

@@ -1,4 +1,4 @@
-.PHONY: run test test-asan build bench soak clean check-compat
+.PHONY: run test test-asan build bench soak clean check-compat deb
 
 run:
 	scripts/run.sh
@@ -14,6 +14,10 @@ test-asan:
 build:
 	scripts/deps.sh
 	scripts/build.sh
+
+# build/libnginx-mod-http-customer_<version>_<arch>.deb, linted
+deb:
+	scripts/deb.sh
 
 bench:
 	scripts/bench.sh

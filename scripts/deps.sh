@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
-# Usage: scripts/deps.sh [bench|test|asan]
+# Usage: scripts/deps.sh [bench|test|asan|deb|lint]...
 # chromium is for t/51-docs-browser.t (Swagger UI rendered headless);
 # python3 runs the peer stand-ins (docker/peers/server.py) for make run.
+# deb: what scripts/deb.sh builds the Debian package with (debhelper;
+# nginx-dev brings dh-sequence-nginx); lint: lintian, to check it.
 # asan (scripts/asan.sh) builds nginx itself with clang: the sanitizer
 # runtimes are a package of their own, and llvm-14 has the symbolizer.
 #
@@ -20,15 +22,16 @@ pkgs=(nginx nginx-dev libpq-dev libyajl-dev libssl-dev libpcre2-dev
 if ! command -v npm >/dev/null; then
     pkgs+=(nodejs npm)
 fi
-if [[ ${1:-} == test ]]; then
-    pkgs+=(chromium)
-fi
-if [[ ${1:-} == asan ]]; then
-    pkgs+=(clang-14 llvm-14 libclang-rt-14-dev)
-fi
-if [[ ${1:-} == bench ]]; then
-    pkgs+=(wrk curl)
-fi
+for extra in "$@"; do
+    case $extra in
+    test)  pkgs+=(chromium) ;;
+    asan)  pkgs+=(clang-14 llvm-14 libclang-rt-14-dev) ;;
+    bench) pkgs+=(wrk curl) ;;
+    deb)   pkgs+=(debhelper dpkg-dev) ;;
+    lint)  pkgs+=(lintian) ;;
+    *)     echo "deps: unknown set '$extra'" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -88,45 +88,18 @@ pg_stop() {
     fi
 }
 
+# The logic lives in scripts/migrate.sh (also the Debian package's
+# nginx-customer-migrate and the Docker set-up's customer-migrate).
 migrate() {
-    local conn f version applied files n=0 LC_ALL=C
+    local conn
     if [[ -n ${CUSTOMER_DB:-} ]]; then
         conn=$CUSTOMER_DB
     else
         conn="host=127.0.0.1 port=$port dbname=$dbname user=customer"
         conn+=" sslmode=disable gssencmode=disable"
     fi
-    psql_db() {
-        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$conn" "$@"
-    }
-
-    psql_db <<'SQL'
-SET client_min_messages = warning;
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version     text PRIMARY KEY,
-    applied_at  timestamptz DEFAULT now()
-);
-SQL
-    applied=$(psql_db -At -c 'SELECT version FROM schema_migrations')
-
-    shopt -s nullglob
-    files=("$SQL_DIR"/[0-9][0-9][0-9]_*.sql)
-    for f in "${files[@]}"; do
-        version=$(basename "$f" .sql)
-        grep -qxF "$version" <<<"$applied" && continue
-        # The file and its bookkeeping row commit together or not at all.
-        psql_db -v file="$f" -v version="$version" <<'SQL'
-BEGIN;
-\i :file
-INSERT INTO schema_migrations (version) VALUES (:'version');
-COMMIT;
-SQL
-        echo "migrate: applied $version"
-        n=$((n + 1))
-    done
-    if [[ $n -eq 0 ]]; then
-        echo "migrate: up to date"
-    fi
+    PSQL=$PG_BIN/psql "$ROOT/scripts/migrate.sh" --sql-dir "$SQL_DIR" \
+        "$conn"
 }
 
 case $cmd in

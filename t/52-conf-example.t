@@ -1,9 +1,9 @@
 # conf/customer.conf.example passes `nginx -t` once its paths point at
-# files made here: the module ($CT_MODULE), an RS256 public key, a service
-# keys file, a self-signed TLS certificate, and log, pid and temp paths in
-# a fresh directory. Also: every path in it is one of those (so a new path
-# added to the example gets a file here too), and it shows every directive
-# of the module.
+# files made by CT::conf_example: the module ($CT_MODULE), an RS256 public
+# key, a service keys file, a self-signed TLS certificate, and log, pid and
+# temp paths in a fresh directory. Also: every path in it is one of those
+# (so a new path added to the example gets a file there too), and it shows
+# every directive of the module.
 use strict;
 use warnings;
 
@@ -11,16 +11,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use File::Path qw(make_path);
-use File::Temp qw(tempdir);
-use POSIX ();
-
 my $NGINX = $ENV{CT_NGINX} // '/usr/sbin/nginx';
-my $EXAMPLE = CT::root() . '/conf/customer.conf.example';
 
-my $dir = tempdir('ct-conf-example-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-chmod 0755, $dir;
-make_path("$dir/customer/tls", "$dir/log", "$dir/tmp", { mode => 0755 });
+# The example's files made in a fresh directory, its paths pointed there.
+my %ex = CT::conf_example();
+my ($dir, $code, $test_conf) = @ex{qw(dir code conf)};
 
 sub spew {
     my ($f, $data) = @_;
@@ -29,35 +24,6 @@ sub spew {
     close $fh or die "$f: $!";
     return $f;
 }
-
-sub openssl {
-    my @cmd = ('openssl', @_);
-    my ($rc, $out) = CT::_capture(\@cmd, merge => 1);
-    die "openssl @_ failed ($rc):\n$out" if $rc;
-}
-
-# The files the example names under /etc/nginx/customer/.
-openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048',
-    '-out', "$dir/auth.key");
-openssl('pkey', '-in', "$dir/auth.key", '-pubout',
-    '-out', "$dir/customer/auth.pub.pem");
-spew("$dir/customer/service.keys",
-    "# the example's service keys\nexample-service-key-0123456789abcdef\n");
-openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt',
-    'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=api.example.com',
-    '-days', '1', '-keyout', "$dir/customer/tls/api.example.com.key",
-    '-out', "$dir/customer/tls/api.example.com.crt");
-# Named in customer_db; libpq reads them only when a worker connects.
-spew("$dir/customer/pgpass", "*:*:*:customer:example\n");
-chmod 0600, "$dir/customer/pgpass";
-spew("$dir/customer/pg-root.crt", '');
-
-open my $fh, '<', $EXAMPLE or die "$EXAMPLE: $!";
-my $conf = do { local $/; <$fh> };
-close $fh;
-
-# Configuration without comments (none of its strings holds a '#').
-(my $code = $conf) =~ s/(?:^|(?<=\s))#[^\n]*//g;
 
 # --- what the example shows ------------------------------------------------
 
@@ -93,18 +59,6 @@ my $module_line =
     'load_module /usr/lib/nginx/modules/ngx_http_customer_module.so;';
 is(scalar(() = $code =~ /^\Q$module_line\E$/mg), 1,
     'the module is loaded from /usr/lib/nginx/modules/');
-
-my %map = (
-    '/usr/lib/nginx/modules/ngx_http_customer_module.so' => $ENV{CT_MODULE},
-    '/etc/nginx/customer/' => "$dir/customer/",
-    '/var/log/nginx/' => "$dir/log/",
-    '/var/lib/nginx/' => "$dir/tmp/",
-    '/run/nginx.pid' => "$dir/nginx.pid",
-);
-my $alt = join '|', map { quotemeta } sort { length $b <=> length $a }
-    keys %map;
-my $test_conf = $code;
-$test_conf =~ s/(?<![\w.\/])($alt)/$map{$1}/g;
 
 # Every absolute path left must be one that exists on any nginx host.
 my $abs = qr{(?<![\w.:/])(/(?:etc|var|run|usr|srv|opt|home|tmp)/[^\s;"]*)};

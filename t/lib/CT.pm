@@ -10,10 +10,10 @@ package CT;
 #   is($r->{status}, 200); is($r->{json}{success}, JSON::PP::true);
 #   done_testing();                 # stops nginx, checks its error.log
 #
-# Functions: db_create, nginx_start, nginx_test_conf, sql, psql_session,
-# private_pg, peer_start, peer_conf, free_port, wait_for, root,
-# static_paths, error_recipe. Every nginx_start also serves
-# /api/openapi.json
+# Functions: db_create, nginx_start, nginx_start_conf, nginx_test_conf,
+# conf_example, sql, psql_session, private_pg, peer_start, peer_conf,
+# free_port, wait_for, root, static_paths, error_recipe. Every nginx_start
+# also serves /api/openapi.json
 # (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
 # conf/nginx.conf does.
 # Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
@@ -162,12 +162,17 @@ sub _test_name {
 }
 
 
+# db_create(empty => 0): a database of its own, cloned from the migrated
+# customer_template, or with empty => 1 a fresh one without the
+# migrations; dropped at the end of the test file.
 sub db_create {
+    my (%o) = @_;
     my $name = 't_' . _test_name() . "_$$";
     $name .= '_' . $DB_SEQ{$name} if $DB_SEQ{$name}++;
+    my $template = $o{empty} ? '' : ' TEMPLATE customer_template';
 
     _sql_at($ENV{CT_PGPORT}, 'postgres',
-        qq{CREATE DATABASE "$name" TEMPLATE customer_template});
+        qq{CREATE DATABASE "$name"$template});
     push @DBS, $name;
     return $name;
 }
@@ -458,6 +463,102 @@ sub static_paths {
     }
     %STATIC = (spec => "$to/openapi.json", ui => "$to/swagger-ui");
     return %STATIC;
+}
+
+
+# nginx_start_conf(dir => DIR, port => PORT, allow_log => undef): nginx
+# on DIR/nginx.conf as written by the caller (daemon off; its error_log
+# DIR/error.log), once something listens on PORT; stopped and its
+# error.log checked like nginx_start's.
+sub nginx_start_conf {
+    my (%o) = @_;
+    my $self = bless { dir => $o{dir}, port => $o{port}, workers => 1,
+        allow_log => $o{allow_log}, creator => $$ }, 'CT::Nginx';
+
+    return $self if $self->_spawn;
+    die "CT: nginx did not start in $o{dir}:\n"
+        . _slurp("$o{dir}/stderr.log") . _slurp("$o{dir}/error.log");
+}
+
+
+# conf_example(file => FILE, dir => DIR, module => PATH, log_dir => LOGS):
+# an example configuration (conf/customer.conf.example unless FILE; a
+# FILE ending in .gz is decompressed) made to run here. The files it names
+# under /etc/nginx/customer/ are made in DIR/customer/ (an RS256 key pair,
+# a service keys file, a self-signed TLS certificate for api.example.com,
+# a passfile, an empty root certificate) and its paths are pointed into
+# DIR: /etc/nginx/customer/ to DIR/customer/, /var/log/nginx/ to LOGS
+# (DIR/log/), /var/lib/nginx/ to DIR/tmp/, /run/nginx.pid to
+# DIR/nginx.pid, and its load_module path to PATH (CT_MODULE; undef
+# keeps the example's). DIR defaults to a fresh directory under TMPDIR,
+# removed at exit. Returns a hash: text (the file as read), code (without
+# comments), conf (code with the paths mapped), dir, key (the RS256
+# private key's file), service_key (the one in the service keys file).
+sub conf_example {
+    my (%o) = @_;
+    my $file = $o{file} // "$ROOT/conf/customer.conf.example";
+    my $dir = $o{dir}
+        // tempdir('ct-conf-example-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $logs = $o{log_dir} // "$dir/log";
+    my $module = exists $o{module} ? $o{module} : $ENV{CT_MODULE};
+    my $service_key = 'example-service-key-0123456789abcdef';
+
+    chmod 0755, $dir;
+    make_path("$dir/customer/tls", $logs, "$dir/tmp", { mode => 0755 });
+
+    my $spew = sub {
+        my ($f, $data) = @_;
+        open my $fh, '>:raw', $f or die "CT: $f: $!\n";
+        print $fh $data;
+        close $fh or die "CT: $f: $!\n";
+    };
+    my $openssl = sub {
+        my ($rc, $out) = _capture(['openssl', @_], merge => 1);
+        die "CT: openssl @_ failed ($rc):\n$out" if $rc;
+    };
+
+    $openssl->('genpkey', '-algorithm', 'RSA', '-pkeyopt',
+        'rsa_keygen_bits:2048', '-out', "$dir/auth.key");
+    $openssl->('pkey', '-in', "$dir/auth.key", '-pubout',
+        '-out', "$dir/customer/auth.pub.pem");
+    $spew->("$dir/customer/service.keys",
+        "# the example's service keys\n$service_key\n");
+    $openssl->('req', '-x509', '-newkey', 'ec', '-pkeyopt',
+        'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=api.example.com',
+        '-days', '1', '-keyout', "$dir/customer/tls/api.example.com.key",
+        '-out', "$dir/customer/tls/api.example.com.crt");
+    # Named in customer_db; libpq reads them only when a worker connects.
+    $spew->("$dir/customer/pgpass", "*:*:*:customer:example\n");
+    chmod 0600, "$dir/customer/pgpass";
+    $spew->("$dir/customer/pg-root.crt", '');
+
+    my $text;
+    if ($file =~ /\.gz$/) {
+        my ($rc, $out, $err) = _capture(['gzip', '-dc', $file]);
+        die "CT: gzip -dc $file: $err" if $rc;
+        $text = $out;
+    } else {
+        $text = _slurp($file);
+        length $text or die "CT: $file is missing or empty\n";
+    }
+
+    # Configuration without comments (none of its strings holds a '#').
+    (my $code = $text) =~ s/(?:^|(?<=\s))#[^\n]*//g;
+
+    my %map = (
+        '/etc/nginx/customer/' => "$dir/customer/",
+        '/var/log/nginx/' => "$logs/",
+        '/var/lib/nginx/' => "$dir/tmp/",
+        '/run/nginx.pid' => "$dir/nginx.pid",
+    );
+    $map{'/usr/lib/nginx/modules/ngx_http_customer_module.so'} = $module
+        if defined $module;
+    my $alt = join '|', map { quotemeta } sort { length $b <=> length $a }
+        keys %map;
+    (my $conf = $code) =~ s/(?<![\w.\/])($alt)/$map{$1}/g;
+
+    return (text => $text, code => $code, conf => $conf, dir => $dir,
+        key => "$dir/auth.key", service_key => $service_key);
 }
 
 

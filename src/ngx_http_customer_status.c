@@ -31,6 +31,22 @@
 
 
 #define NGX_HTTP_CUSTOMER_OUTBOX_BATCH  20
+
+/*
+ * A run starts no send after this long (ms): the rows it has not reached
+ * are released to the next run.  A run must end well within the lease
+ * and within the trigger's wait for its answer: a run cut short by its
+ * client would cut the Auth Service call under way, whose outcome is then
+ * unknown, and the row would be sent again.
+ */
+#define NGX_HTTP_CUSTOMER_OUTBOX_BUDGET  20000
+
+/* a lease's text: a UUID */
+#define NGX_HTTP_CUSTOMER_LEASE_LEN                                          \
+    (sizeof("01234567-89ab-cdef-0123-456789abcdef") - 1)
+
+/* how long the trigger waits for a run's answer (ms) */
+#define NGX_HTTP_CUSTOMER_TRIGGER_WAIT   300000
 #define NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS  "10"   /* then set aside, dead */
 
 
@@ -50,7 +66,8 @@ typedef struct {
     ngx_uint_t                     i;
     ngx_uint_t                     delivered;
     ngx_uint_t                     failed;
-    ngx_uint_t                     skipped;  /* lease lost */
+    ngx_uint_t                     skipped;  /* lease lost, or released */
+    ngx_msec_t                     started;
     ngx_http_customer_peer_done_pt finish;
     PGresult                      *status;   /* the change, for the answer */
     char                          *values[6];
@@ -88,6 +105,10 @@ static ngx_int_t ngx_http_customer_outbox_claimed(
 static ngx_int_t ngx_http_customer_outbox_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_outbox_release(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_released(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
@@ -246,6 +267,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
 };
 
 
+/* rows a run leaves unsent, due again at once: $1 their leases */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_release_sql = {
+    "UPDATE auth_outbox SET next_attempt_at = now()"
+    " WHERE lease = ANY ($1::uuid[]) AND delivered_at IS NULL"
+    " AND dead_at IS NULL",
+    1, 0, 0, "", 0, 0, 0, 0
+};
+
+
 /* the outcome counts only while the lease is the claimant's */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
     "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
@@ -381,6 +411,7 @@ ngx_http_customer_outbox_batch(ngx_http_customer_ctx_t *ctx,
     }
 
     ob->finish = finish;
+    ob->started = ngx_current_msec;
     ctx->data = ob;
 
     return ngx_http_customer_query_create(ctx);
@@ -615,6 +646,12 @@ ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
         return ob->finish(ctx);
     }
 
+    if (ob->i > 0
+        && ngx_current_msec - ob->started > NGX_HTTP_CUSTOMER_OUTBOX_BUDGET)
+    {
+        return ngx_http_customer_outbox_release(ctx);
+    }
+
     row = &ob->rows[ob->i];
 
     q = ngx_http_customer_query_create(ctx);
@@ -627,6 +664,71 @@ ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_renew_sql,
                                        ngx_http_customer_renewed);
+}
+
+
+/* the run has had its time: the rows not reached go back, due now */
+
+static ngx_int_t
+ngx_http_customer_outbox_release(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_uint_t                     k;
+    ngx_http_customer_outbox_t    *ob;
+    ngx_http_customer_pg_query_t  *q;
+
+    ob = ctx->data;
+
+    /* "{l1,l2}": a lease, a comma or a brace each */
+    p = ngx_pnalloc(ctx->request->pool,
+                    2 + (ob->n - ob->i) * (NGX_HTTP_CUSTOMER_LEASE_LEN + 1));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) p;
+    *p++ = '{';
+
+    for (k = ob->i; k < ob->n; k++) {
+        p = ngx_sprintf(p, "%s%s", k == ob->i ? "" : ",", ob->rows[k].lease);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "customer: outbox run past %ui ms: %ui rows left to the "
+                  "next run", (ngx_uint_t) NGX_HTTP_CUSTOMER_OUTBOX_BUDGET,
+                  ob->n - ob->i);
+
+    ob->skipped += ob->n - ob->i;
+    ob->i = ob->n;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_release_sql,
+                                       ngx_http_customer_released);
+}
+
+
+static ngx_int_t
+ngx_http_customer_released(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_outbox_t  *ob;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* they wait for their leases to run out instead */
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "customer: could not release outbox rows");
+    }
+
+    ob = ctx->data;
+
+    return ob->finish(ctx);
 }
 
 
@@ -980,7 +1082,7 @@ ngx_http_customer_trigger_write(ngx_event_t *ev)
         ngx_del_timer(c->write);
     }
 
-    ngx_add_timer(c->read, 60000);
+    ngx_add_timer(c->read, NGX_HTTP_CUSTOMER_TRIGGER_WAIT);
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         ngx_http_customer_trigger_close(t);

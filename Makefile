@@ -1,4 +1,4 @@
-.PHONY: run test test-asan build bench clean
+.PHONY: run test test-asan fuzz build bench clean
 
 run:
 	scripts/run.sh
@@ -9,6 +9,11 @@ test:
 # nginx and the module built with ASan + UBSan, then every test
 test-asan:
 	scripts/asan.sh
+
+# libFuzzer targets under ASan + UBSan, each run for FUZZ_SECONDS
+FUZZ_SECONDS ?= 30
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 build:
 	scripts/deps.sh

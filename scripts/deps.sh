@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
-# Usage: scripts/deps.sh [bench|test|asan]
+# Usage: scripts/deps.sh [bench|test|asan|fuzz]
 # chromium is for t/51-docs-browser.t (Swagger UI rendered headless).
 # asan (scripts/asan.sh) builds nginx itself with clang: the sanitizer
 # runtimes are a package of their own, and llvm-14 has the symbolizer.
+# fuzz (scripts/fuzz.sh) needs the same: libFuzzer is in libclang-rt-14-dev.
 #
 # Debian's postgresql package may create and start a system cluster
 # ("15 main", port 5432, socket in /var/run/postgresql). We never use it:
@@ -22,7 +23,7 @@ fi
 if [[ ${1:-} == test ]]; then
     pkgs+=(chromium)
 fi
-if [[ ${1:-} == asan ]]; then
+if [[ ${1:-} == asan || ${1:-} == fuzz ]]; then
     pkgs+=(clang-14 llvm-14 libclang-rt-14-dev)
 fi
 if [[ ${1:-} == bench ]]; then

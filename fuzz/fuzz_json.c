@@ -60,6 +60,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ngx_http_customer_fuzz_fail("a refusal without a message");
         }
 
+        /* the message goes into the 400's errors */
+        ngx_http_customer_fuzz_sink += ngx_hash_key(err.data, err.len);
+
         goto done;
     }
 

@@ -20,6 +20,9 @@ static ngx_open_file_t  ngx_http_customer_fuzz_stderr;
 static ngx_log_t        ngx_http_customer_fuzz_log;
 static ngx_cycle_t      ngx_http_customer_fuzz_cycle;
 
+/* bytes read only to be read: a global, so the reads stay */
+ngx_uint_t              ngx_http_customer_fuzz_sink;
+
 
 void
 ngx_http_customer_fuzz_init(void)
@@ -102,9 +105,33 @@ ngx_http_customer_fuzz_ctx(void)
 }
 
 
+/*
+ * The errors a 400 would list are read before the pool goes, as
+ * ngx_http_customer_send_errors() would: a field or message left
+ * pointing at a stack buffer or freed memory shows up here.
+ */
+
 void
 ngx_http_customer_fuzz_done(ngx_http_customer_ctx_t *ctx)
 {
+    ngx_uint_t                  i;
+    ngx_http_customer_error_t  *e;
+
+    if (ctx->errors) {
+        e = ctx->errors->elts;
+
+        for (i = 0; i < ctx->errors->nelts; i++) {
+            ngx_http_customer_fuzz_sink += ngx_hash_key(e[i].field.data,
+                                                        e[i].field.len);
+
+            if (e[i].message.len == 0
+                || ngx_strlen(e[i].message.data) != e[i].message.len)
+            {
+                ngx_http_customer_fuzz_fail("an error without a message");
+            }
+        }
+    }
+
     ngx_destroy_pool(ctx->request->pool);
 }
 

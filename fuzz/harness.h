@@ -25,6 +25,10 @@
  */
 
 
+/* what a target reads only to have it read (by ASan) */
+extern ngx_uint_t  ngx_http_customer_fuzz_sink;
+
+
 void ngx_http_customer_fuzz_init(void);
 ngx_http_customer_ctx_t *ngx_http_customer_fuzz_ctx(void);
 void ngx_http_customer_fuzz_done(ngx_http_customer_ctx_t *ctx);

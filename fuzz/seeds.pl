@@ -72,6 +72,10 @@ my %json = (
         . '"fullName":"Jane Doe","contactNumber":"+919876543210",'
         . '"tags":["vip","early"]}',
 );
+# at the parser's depth limit; its size limits (1,000 members, 20,000
+# values) take inputs of 10 to 40 KB, which would slow every run down:
+# t/91-json-limits.t sends those
+$json{'depth-16'} = ('[' x 16) . (']' x 16);
 put('json', $_, $json{$_}) for keys %json;
 
 # --- body: a route byte, then the body (see fuzz_body.c's table) -------

@@ -3,7 +3,8 @@
 # the RS256 and ES256 signatures, with the fixed test keys in fuzz/keys).
 # The seeds are requests like those the tests in t/ send, valid and not,
 # one file each, named after what they are. Run it again after changing
-# a list below; the files it writes are committed.
+# a list below; the files it writes are committed (ES256 signatures come
+# out different each time: ECDSA signs with a random nonce).
 #
 # Usage: perl fuzz/seeds.pl
 #

@@ -1,4 +1,4 @@
-.PHONY: run test test-asan build bench soak clean check-compat deb
+.PHONY: run test test-asan fuzz build bench soak clean check-compat deb
 
 run:
 	scripts/run.sh
@@ -10,6 +10,11 @@ test:
 # nginx and the module built with ASan + UBSan, then every test
 test-asan:
 	scripts/asan.sh
+
+# libFuzzer targets under ASan + UBSan, each run for FUZZ_SECONDS
+FUZZ_SECONDS ?= 30
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 build:
 	scripts/deps.sh

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those missing.
-# Usage: scripts/deps.sh [bench|test|asan|deb|lint]...
+# Usage: scripts/deps.sh [bench|test|asan|fuzz|deb|lint]...
 # chromium is for t/51-docs-browser.t (Swagger UI rendered headless);
 # python3 runs the peer stand-ins (docker/peers/server.py) for make run.
 # deb: what scripts/deb.sh builds the Debian package with (debhelper;
 # nginx-dev brings dh-sequence-nginx); lint: lintian, to check it.
 # asan (scripts/asan.sh) builds nginx itself with clang: the sanitizer
 # runtimes are a package of their own, and llvm-14 has the symbolizer.
+# fuzz (scripts/fuzz.sh) needs the same: libFuzzer is in libclang-rt-14-dev.
 #
 # Debian's postgresql package may create and start a system cluster
 # ("15 main", port 5432, socket in /var/run/postgresql). We never use it:
@@ -25,7 +26,7 @@ fi
 for extra in "$@"; do
     case $extra in
     test)  pkgs+=(chromium) ;;
-    asan)  pkgs+=(clang-14 llvm-14 libclang-rt-14-dev) ;;
+    asan|fuzz) pkgs+=(clang-14 llvm-14 libclang-rt-14-dev) ;;
     bench) pkgs+=(wrk curl) ;;
     deb)   pkgs+=(debhelper dpkg-dev) ;;
     lint)  pkgs+=(lintian) ;;

@@ -234,6 +234,8 @@ ngx_int_t ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *body, ngx_str_t *key, ngx_http_customer_peer_done_pt done);
 ngx_int_t ngx_http_customer_peer_error(ngx_http_customer_ctx_t *ctx,
     const char *name, const char *what);
+ngx_int_t ngx_http_customer_peer_parse(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_http_customer_json_t **json);
 ngx_int_t ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_http_customer_json_t **items,
     ngx_http_customer_json_t **pg);

@@ -296,9 +296,7 @@ ngx_http_customer_peer_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 static void
 ngx_http_customer_peer_resume(ngx_http_request_t *r)
 {
-    u_char                   *copy;
     ngx_int_t                 rc;
-    ngx_str_t                 err;
     ngx_http_customer_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
@@ -312,25 +310,13 @@ ngx_http_customer_peer_resume(ngx_http_request_t *r)
     /* a 2xx JSON answer is parsed; anything else is the caller's to judge */
 
     if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
-        && ctx->peer.status < 300 && ctx->peer.body.len)
+        && ctx->peer.status < 300 && ctx->peer.body.len
+        && ngx_http_customer_peer_parse(r->pool, &ctx->peer.body,
+                                        &ctx->peer.json)
+           != NGX_OK)
     {
-        copy = ngx_pnalloc(r->pool, ctx->peer.body.len + 1);
-        if (copy == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_memcpy(copy, ctx->peer.body.data, ctx->peer.body.len);
-        copy[ctx->peer.body.len] = '\0';
-
-        if (ngx_http_customer_utf8(copy, ctx->peer.body.len) != NGX_OK
-            || ngx_http_customer_json_parse(r->pool, copy,
-                                            ctx->peer.body.len,
-                                            &ctx->peer.json, &err)
-               != NGX_OK)
-        {
-            ctx->peer.json = NULL;
-        }
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     rc = ctx->peer_done(ctx);
@@ -338,6 +324,40 @@ ngx_http_customer_peer_resume(ngx_http_request_t *r)
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
+}
+
+
+/*
+ * A service's answer as a JSON tree in pool, or NULL when it is not
+ * strictly UTF-8 JSON (nonsense, for the caller to judge).  NGX_ERROR
+ * only when out of memory.
+ */
+
+ngx_int_t
+ngx_http_customer_peer_parse(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_http_customer_json_t **json)
+{
+    u_char     *copy;
+    ngx_str_t   err;
+
+    *json = NULL;
+
+    copy = ngx_pnalloc(pool, body->len + 1);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, body->data, body->len);
+    copy[body->len] = '\0';
+
+    if (ngx_http_customer_utf8(copy, body->len) != NGX_OK
+        || ngx_http_customer_json_parse(pool, copy, body->len, json, &err)
+           != NGX_OK)
+    {
+        *json = NULL;
+    }
+
+    return NGX_OK;
 }
 
 

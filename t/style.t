@@ -1,17 +1,18 @@
 # Source style: no line over 80 columns, no tabs (as lua-nginx-module
-# checks in CI).
+# checks in CI), in src/ and in the fuzz targets.
 use strict;
 use warnings;
 
 use FindBin;
 use Test::More;
 
-my @files = sort glob("$FindBin::Bin/../src/*.[ch]");
+my @files = sort glob(join ' ',
+    map { "$FindBin::Bin/../$_/*.[ch]" } qw(src fuzz));
 plan skip_all => 'no src/*.c or src/*.h yet' unless @files;
 
 for my $file (@files) {
     open my $fh, '<', $file or die "$file: $!";
-    my $name = $file =~ s{.*/(src/)}{$1}r;
+    my $name = $file =~ s{.*/((?:src|fuzz)/)}{$1}r;
     my @bad;
     while (my $line = <$fh>) {
         chomp $line;

@@ -137,9 +137,15 @@ is($heads, 40, '40 slow readers have their headers and first bytes');
 ok(CT::wait_for(\&quiet_pool, timeout => 10),
     'with 40 readers stalled, no query is in flight or waiting');
 my $grew = rss_kb() - $before;
-cmp_ok($grew, '<', 40 * 512,
-    "40 stalled downloads of 8 MB: the worker grew by $grew KB"
-    . ' (bound: 40 x 512 KB)');
+SKIP: {
+    # under make test-asan every allocation has red zones and freed
+    # memory waits in ASan's quarantine: RSS says nothing there
+    skip 'RSS is not the module\'s under AddressSanitizer', 1
+        if $ENV{ASAN_OPTIONS};
+    cmp_ok($grew, '<', 40 * 512,
+        "40 stalled downloads of 8 MB: the worker grew by $grew KB"
+        . ' (bound: 40 x 512 KB)');
+}
 
 $r = $ng->req(GET => "/api/customers/$ID");
 is($r->{status}, 200, 'the API answers while they stall');

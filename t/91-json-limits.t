@@ -141,15 +141,19 @@ waitpid $_, 0 for @kids;
 # second. The tenth is allowed more because the probes share two cores
 # with the sender and with other test files: a scheduling delay is not a
 # stalled worker.
+# Under make test-asan everything runs about three times slower.
+my $SLOW = $ENV{ASAN_OPTIONS} ? 3 : 1;
+
 sub spread {
     my ($name, @t) = @_;
     @t = sort { $a <=> $b } @t;
     my $p90 = $t[int(0.9 * $#t)];
     my $max = $t[-1];
-    cmp_ok($p90, '<', 0.1, "$name: 9 in 10 under 100 ms while hostile"
-        . " bodies arrive (p90 ${\ sprintf '%.3f', $p90} s)");
-    cmp_ok($max, '<', 1, "$name: none over 1 s (max ${\ sprintf '%.3f',
-        $max} s)");
+    cmp_ok($p90, '<', 0.1 * $SLOW, "$name: 9 in 10 under"
+        . " ${\ (100 * $SLOW)} ms while hostile bodies arrive"
+        . " (p90 ${\ sprintf '%.3f', $p90} s)");
+    cmp_ok($max, '<', $SLOW, "$name: none over $SLOW s (max"
+        . " ${\ sprintf '%.3f', $max} s)");
 }
 cmp_ok(scalar @health, '>=', 5, 'several probes ran (' . @health . ')');
 spread('/health', @health);

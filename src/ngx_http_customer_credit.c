@@ -10,6 +10,11 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -77,20 +82,27 @@ static ngx_int_t ngx_http_customer_credit_marked(
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/credit-status",
-      ngx_http_customer_credit_me, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_credit_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
+      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
-      ngx_http_customer_credit_history, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_credit_history, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
-      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
-      ngx_http_customer_credit_read, NGX_HTTP_CUSTOMER_SELF, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_credit_read, NGX_HTTP_CUSTOMER_SELF, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -10,6 +10,12 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_customers.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_peer.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -152,34 +158,48 @@ static ngx_int_t ngx_http_customer_check_addresses(
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list,
-      NGX_HTTP_CUSTOMER_A, 0, 0 },
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers", ngx_http_customer_create,
-      NGX_HTTP_CUSTOMER_A, 1, 0 },
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_me,
-      NGX_HTTP_CUSTOMER_S, 0, 0 },
+      NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_me_patch,
-      NGX_HTTP_CUSTOMER_S, 1, 0 },
+      NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/me/statistics",
-      ngx_http_customer_me_statistics, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_me_statistics, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/internal/create",
-      ngx_http_customer_internal_create, NGX_HTTP_CUSTOMER_I, 1, 0 },
+      ngx_http_customer_internal_create, NGX_HTTP_CUSTOMER_I, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
-      ngx_http_customer_statistics, NGX_HTTP_CUSTOMER_I, 1, 0 },
+      ngx_http_customer_statistics, NGX_HTTP_CUSTOMER_I, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/internal/user/{}",
-      ngx_http_customer_internal_user, NGX_HTTP_CUSTOMER_I, 0, 0 },
+      ngx_http_customer_internal_user, NGX_HTTP_CUSTOMER_I, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/{}/type", ngx_http_customer_type,
-      NGX_HTTP_CUSTOMER_A, 1, 0 },
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_verify,
-      NGX_HTTP_CUSTOMER_A, 0, 0 },
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get,
-      NGX_HTTP_CUSTOMER_A, 0, 0 },
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put,
-      NGX_HTTP_CUSTOMER_A, 1, 0 },
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_patch,
-      NGX_HTTP_CUSTOMER_A, 1, 0 },
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
-      NGX_HTTP_CUSTOMER_A, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -9,6 +9,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -77,10 +81,12 @@ static ngx_int_t ngx_http_customer_dashboard_done(
 /* the literal /me path before the "{}" pattern that would also match it */
 ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/dashboard",
-      ngx_http_customer_dashboard_me, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_dashboard_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/dashboard",
-      ngx_http_customer_dashboard_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_dashboard_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

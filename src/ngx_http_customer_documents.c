@@ -10,6 +10,11 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -145,18 +150,24 @@ static ngx_int_t ngx_http_customer_check_filename(
 /* expiring-soon before the "{}" pattern that would also match it */
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0 },
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/documents",
-      ngx_http_customer_documents_list, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_documents_list, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0 },
+      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/documents/{}",
-      ngx_http_customer_documents_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_documents_get, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_DELETE, "/api/documents/{}",
-      ngx_http_customer_documents_delete, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_documents_delete, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/documents/{}/content",
-      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

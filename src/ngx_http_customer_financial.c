@@ -10,6 +10,10 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -95,14 +99,18 @@ static ngx_int_t ngx_http_customer_check_currency(
 /* the literal /me path before the "{}" pattern that would also match it */
 ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/financial-profile",
-      ngx_http_customer_financial_me_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_financial_me_get, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_get, NGX_HTTP_CUSTOMER_A, 0, 0 },
+      ngx_http_customer_financial_get, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_create, NGX_HTTP_CUSTOMER_A, 1, 0 },
+      ngx_http_customer_financial_create, NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_put, NGX_HTTP_CUSTOMER_A, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_financial_put, NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

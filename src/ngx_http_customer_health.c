@@ -9,6 +9,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_replica.h"
+#include "ngx_http_customer_router.h"
 
 
 static ngx_int_t ngx_http_customer_health(ngx_http_customer_ctx_t *ctx);
@@ -20,8 +24,9 @@ static void ngx_http_customer_health_replicas(yajl_gen g,
 
 ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
     { NGX_HTTP_GET, "/health", ngx_http_customer_health,
-      NGX_HTTP_CUSTOMER_PUBLIC, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      NGX_HTTP_CUSTOMER_PUBLIC, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -10,6 +10,10 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_router.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_query.h"
 
 
 /*

@@ -10,6 +10,12 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -80,22 +86,28 @@ static ngx_int_t ngx_http_customer_loyalty_listed(
 
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/loyalty",
-      ngx_http_customer_loyalty_get, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_loyalty_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
-      ngx_http_customer_loyalty_list, NGX_HTTP_CUSTOMER_SELF, 0, 0 },
+      ngx_http_customer_loyalty_list, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -9,6 +9,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_router.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_replica.h"
 
 
 /*

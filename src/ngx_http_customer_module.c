@@ -9,6 +9,12 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_customers.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_replica.h"
+#include "ngx_http_customer_router.h"
+#include "ngx_http_customer_status.h"
 
 
 static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);

@@ -10,6 +10,7 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -33,34 +34,6 @@
     " (NOT is_private OR $3::boolean)"                                       \
     " AND ($4::text IS NULL OR note_type = $4::text)"                        \
     " AND ($5::boolean IS NULL OR is_important = $5::boolean)"
-
-
-typedef struct {
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-} ngx_http_customer_notes_page_t;
-
-
-static ngx_int_t ngx_http_customer_notes_add(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_notes_added(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_notes_listed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_notes_flag(ngx_http_customer_ctx_t *ctx,
-    const char *name, const char **value);
-static char *ngx_http_customer_notes_member(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_uint_t *failed);
-
-
-ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/{}/notes", ngx_http_customer_notes_list,
-      NGX_HTTP_CUSTOMER_SELF, 0, 0 },
-    { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_notes_add,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
-};
 
 
 static const char  *ngx_http_customer_note_types[] = {
@@ -135,267 +108,45 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_notes_add(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_pg_query_t  *q;
+#define NGX_HTTP_CUSTOMER_NOTE_ID                                            \
+    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer notes add");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_note_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* ngx_http_customer_id() made the id NUL-terminated */
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_notes_member(ctx, "content", &invalid);
-    q->values[2] = ngx_http_customer_notes_member(ctx, "noteType", &invalid);
-    q->values[3] = ngx_http_customer_notes_member(ctx, "isPrivate",
-                                                  &invalid);
-    q->values[4] = ngx_http_customer_notes_member(ctx, "isImportant",
-                                                  &invalid);
-    q->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (invalid) {
-        /* out of memory */
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_note_add_sql,
-                                       ngx_http_customer_notes_added);
-}
+#define NGX_HTTP_CUSTOMER_NOTE_BODY(name)                                    \
+    { NGX_HTTP_CUSTOMER_FROM_BODY, name, NULL, NULL }
 
 
-/*
- * A validated member of the body as a NUL-terminated parameter: a
- * string's (trimmed) text, "true"/"false", or NULL when it is absent.
- * Sets *failed when out of memory.
- */
+ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
-static char *
-ngx_http_customer_notes_member(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_uint_t *failed)
-{
-    u_char                    *p;
-    ngx_http_customer_json_t  *v;
+    { NGX_HTTP_GET, "/api/customers/{}/notes", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_note_list_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_NOTE_ID,
+          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_ADMIN, NULL, NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "noteType",
+            ngx_http_customer_note_types, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isImportant", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Notes retrieved successfully", .list = "notes",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
 
-    v = ngx_http_customer_json_member(ctx->body, name);
+    { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_note_fields,
+      .stmt = &ngx_http_customer_note_add_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_NOTE_ID,
+          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
+          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
 
-    if (v == NULL) {
-        return NULL;
-    }
-
-    if (v->type == NGX_HTTP_CUSTOMER_JSON_BOOL) {
-        return v->boolean ? "true" : "false";
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
-    if (p == NULL) {
-        *failed = 1;
-        return NULL;
-    }
-
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-
-    return (char *) p;
-}
-
-
-static ngx_int_t
-ngx_http_customer_notes_added(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
-                                      "Note added successfully", res,
-                                      ngx_http_customer_note_columns,
-                                      NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_notes_list(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_str_t                        type;
-    ngx_uint_t                       invalid, admin;
-    const char                      *important;
-    ngx_http_customer_pg_query_t    *q;
-    ngx_http_customer_notes_page_t  *pg;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer notes list");
-
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_notes_page_t));
-    if (pg == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = pg;
-    invalid = 0;
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_enum(ctx, "noteType",
-                                       ngx_http_customer_note_types, &type))
-    {
-    case NGX_OK:
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_notes_flag(ctx, "isImportant", &important)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    admin = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) ? 1 : 0;
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = admin ? "true" : "false";
-    q->values[3] = type.len ? (char *) type.data : NULL;
-    q->values[4] = important;
-
-    if (ngx_http_customer_page_values(ctx, q, 5, pg->page, pg->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_note_list_sql,
-                                       ngx_http_customer_notes_listed);
-}
-
-
-/* a true|false query argument: "true", "false", or NULL when absent */
-
-static ngx_int_t
-ngx_http_customer_notes_flag(ngx_http_customer_ctx_t *ctx, const char *name,
-    const char **value)
-{
-    ngx_str_t  s;
-
-    *value = NULL;
-
-    switch (ngx_http_customer_arg_str(ctx, name, &s)) {
-    case NGX_DECLINED:
-        return NGX_OK;
-    case NGX_ERROR:
-        return NGX_ERROR;
-    }
-
-    if (s.len == 4 && ngx_strncmp(s.data, "true", 4) == 0) {
-        *value = "true";
-        return NGX_OK;
-    }
-
-    if (s.len == 5 && ngx_strncmp(s.data, "false", 5) == 0) {
-        *value = "false";
-        return NGX_OK;
-    }
-
-    if (ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
-                                    "Must be true or false")
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_customer_notes_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_notes_page_t  *pg;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    pg = ctx->data;
-
-    return ngx_http_customer_send_page(ctx, res,
-                                       "Notes retrieved successfully",
-                                       "notes",
-                                       ngx_http_customer_note_columns,
-                                       NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
-                                       pg->page, pg->limit);
-}
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};

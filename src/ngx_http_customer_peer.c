@@ -9,6 +9,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_peer.h"
 
 
 /*

@@ -10,6 +10,10 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -165,14 +169,18 @@ ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/preferences",
-      ngx_http_customer_preferences_me_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_preferences_me_get, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/me/preferences",
-      ngx_http_customer_preferences_me_put, NGX_HTTP_CUSTOMER_S, 1, 0 },
+      ngx_http_customer_preferences_me_put, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/preferences",
-      ngx_http_customer_preferences_get, NGX_HTTP_CUSTOMER_A, 0, 0 },
+      ngx_http_customer_preferences_get, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/{}/preferences",
-      ngx_http_customer_preferences_put, NGX_HTTP_CUSTOMER_A, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_preferences_put, NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

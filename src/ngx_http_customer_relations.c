@@ -9,6 +9,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_peer.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -48,10 +53,12 @@ static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
 
 ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_orders,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/complaints",
-      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -53,4 +53,19 @@ typedef struct {
 } ngx_http_customer_writers_t;
 
 
+#include "ngx_http_customer_module.h"
+
+
+ngx_int_t ngx_http_customer_replica_conf(ngx_conf_t *cf,
+    ngx_http_customer_main_conf_t *cmcf);
+ngx_int_t ngx_http_customer_replica_init(ngx_cycle_t *cycle,
+    ngx_http_customer_main_conf_t *cmcf);
+void ngx_http_customer_replica_exit(ngx_http_customer_main_conf_t *cmcf);
+ngx_http_customer_pg_pool_t *ngx_http_customer_replica_route(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q);
+ngx_int_t ngx_http_customer_replica_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+ngx_uint_t ngx_http_customer_replica_usable(ngx_http_customer_replica_t *rp);
+
+
 #endif /* _NGX_HTTP_CUSTOMER_REPLICA_H_INCLUDED_ */

@@ -9,6 +9,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -23,6 +28,9 @@
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
+static ngx_int_t ngx_http_customer_endpoint_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 
 
 ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
@@ -272,4 +280,194 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
     h->value.len = p - h->value.data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The generic handler of a row: the body against the row's fields, the
+ * path's ids, the page and the query arguments, in that order, every
+ * bad one named in one 400; then the statement with each parameter from
+ * where the row says, and ngx_http_customer_endpoint_done() for the
+ * answer.  Nothing is allocated beyond the query and the parameters'
+ * text.
+ */
+
+ngx_int_t
+ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      s;
+    ngx_uint_t                     i, n, path, invalid;
+    const char                    *flag;
+    const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
+    ngx_http_customer_route_t     *rt;
+    ngx_http_customer_param_t     *p;
+    ngx_http_customer_pg_query_t  *q;
+
+    rt = ctx->route;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer endpoint \"%s\"", rt->pattern);
+
+    invalid = 0;
+
+    if (rt->fields) {
+        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields, 1);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid = (rc != NGX_OK);
+    }
+
+    /* the path's ids, the page, then the arguments: the 400's order */
+
+    for (path = 0, p = rt->params; p->from; p++) {
+        if (p->from != NGX_HTTP_CUSTOMER_FROM_ID) {
+            continue;
+        }
+
+        rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid |= (rc != NGX_OK);
+    }
+
+    for (p = rt->params; p->from; p++) {
+        if (p->from != NGX_HTTP_CUSTOMER_FROM_PAGE) {
+            continue;
+        }
+
+        rc = ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid |= (rc != NGX_OK);
+    }
+
+    for (i = 0, p = rt->params; p->from; i++, p++) {
+
+        values[i] = NULL;
+        rc = NGX_OK;
+
+        switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_ENUM:
+            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_CHECK:
+            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
+                                             &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_FLAG:
+            rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
+            values[i] = flag;
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid |= (rc != NGX_OK);
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0, n = 0, path = 0, p = rt->params; p->from; i++, p++) {
+
+        switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_ID:
+            /* ngx_http_customer_uuid_param() made it NUL-terminated */
+            q->values[n++] = (char *) ctx->params[path++].data;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_OWN:
+            q->values[n++] = ngx_http_customer_own_sub(ctx);
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_SUB:
+            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
+                                              : NULL;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_ADMIN:
+            q->values[n++] = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN)
+                             ? "true" : "false";
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_BODY:
+            if (ngx_http_customer_member_param(ctx, p->name, &q->values[n++])
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_PAGE:
+            if (ngx_http_customer_page_values(ctx, q, n, ctx->page,
+                                              ctx->limit)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            n += 2;
+            break;
+
+        default:
+            q->values[n++] = values[i];
+        }
+    }
+
+    return ngx_http_customer_query_run(ctx, q, rt->stmt,
+                                       ngx_http_customer_endpoint_done);
+}
+
+
+/* a row's answer: one row, or a page; no row at all is 404 */
+
+static ngx_int_t
+ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_http_customer_route_t  *rt;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    rt = ctx->route;
+
+    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_PAGE) {
+        return ngx_http_customer_send_page(ctx, res, rt->message, rt->list,
+                                           rt->columns, rt->ncolumns,
+                                           ctx->page, ctx->limit);
+    }
+
+    return ngx_http_customer_send_row(ctx, rt->status, rt->message, res,
+                                      rt->columns, rt->ncolumns);
 }

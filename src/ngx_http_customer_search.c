@@ -9,6 +9,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -32,14 +36,18 @@ static ngx_int_t ngx_http_customer_analytics_done(
 /* before the customers' own table: these would match "/api/customers/{}" */
 ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
     { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_search,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/analytics/summary",
-      ngx_http_customer_analytics, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
+      ngx_http_customer_analytics, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

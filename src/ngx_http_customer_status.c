@@ -12,6 +12,13 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_peer.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
+#include "ngx_http_customer_status.h"
 
 
 /*
@@ -125,14 +132,18 @@ static void ngx_http_customer_trigger_close(
 
 ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
     { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0 },
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/deactivate",
-      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0 },
+      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/internal/outbox",
-      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0 },
+      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/status-history",
-      ngx_http_customer_status_history, NGX_HTTP_CUSTOMER_ADMIN, 0, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_status_history, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

@@ -9,6 +9,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_json.h"
 
 
 static ngx_str_t *ngx_http_customer_path(ngx_http_customer_ctx_t *ctx,

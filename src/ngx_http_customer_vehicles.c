@@ -10,6 +10,11 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
 
 
 /*
@@ -156,30 +161,42 @@ static ngx_int_t ngx_http_customer_vehicles_vin_taken(
 
 ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/vehicles",
-      ngx_http_customer_vehicles_list, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_list, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/vehicles",
-      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0 },
+      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/service-history",
-      ngx_http_customer_vehicles_history, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_history, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/vehicles",
-      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0 },
+      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_get, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_get, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0 },
+      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0 },
+      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_DELETE, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_delete, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_delete, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
-      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0 },
+      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
-      ngx_http_customer_vehicles_status, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_status, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
-      ngx_http_customer_vehicles_records, NGX_HTTP_CUSTOMER_S, 0, 0 },
+      ngx_http_customer_vehicles_records, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
-      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0 },
-    { 0, NULL, NULL, 0, 0, 0 }
+      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 

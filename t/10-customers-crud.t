@@ -12,9 +12,6 @@ use CT;
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db);
 
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 
 my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     dateOfBirth nationalId addresses emergencyContact business customerStatus
@@ -23,8 +20,6 @@ my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt
     verifiedBy version);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 
 
 # --- helpers -------------------------------------------------------------
@@ -62,19 +57,10 @@ sub snapshot {
         q{SELECT row_to_json(c)::text FROM customers c WHERE id = :'p1'}, $id);
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
-# An error envelope: status, message and the (only) field in error.
-sub is_error {
+# An error envelope naming one field, in JSON, with an X-Request-Id
+sub one_error {
     my ($r, $status, $message, $field, $name) = @_;
-    is($r->{status}, $status, "$name: status $status") or diag($r->{body});
-    ok($r->{json} && !$r->{json}{success}, "$name: success is false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message");
-    is_deeply(fields_of($r), [$field], "$name: errors name $field")
-        or diag($r->{body});
+    is_error($r, $status, $message, [$field], $name);
     like($r->{headers}{'content-type'} // '', qr{^application/json},
         "$name: JSON content type");
     ok(length($r->{headers}{'x-request-id'} // ''),
@@ -234,7 +220,7 @@ is(CT::sql($db, q{SELECT customer_type || '/' || total_order_value
 my $n = count_rows();
 $r = post({ userId => 'user-crud-0001', email => 'other@example.com',
     fullName => 'Someone Else' });
-is_error($r, 409, 'Customer already exists', 'userId', 'duplicate userId');
+one_error($r, 409, 'Customer already exists', 'userId', 'duplicate userId');
 is(count_rows(), $n, 'duplicate userId: nothing written');
 
 
@@ -268,14 +254,14 @@ is($r->{status}, 404, 'HEAD unknown: 404');
 is($r->{body}, '', 'HEAD unknown: no body');
 
 $r = $ng->req(GET => "/api/customers/$MISSING");
-is_error($r, 404, 'Customer not found', 'customerId', 'GET unknown');
+one_error($r, 404, 'Customer not found', 'customerId', 'GET unknown');
 ok(!exists $r->{headers}{etag}, 'GET unknown: no ETag');
 
 for my $bad ('12345', 'not-a-uuid', substr($id, 0, 35),
     $id . 'a', 'g' . substr($id, 1))
 {
     $r = $ng->req(GET => "/api/customers/$bad");
-    is_error($r, 400, 'Validation failed', 'customerId', "GET id '$bad'");
+    one_error($r, 400, 'Validation failed', 'customerId', "GET id '$bad'");
     is($r->{json}{errors}[0]{message}, 'Must be a UUID',
         "GET id '$bad': Must be a UUID");
 }
@@ -416,7 +402,7 @@ for my $method (qw(PUT PATCH)) {
         $r = $ng->req($method => "/api/customers/$id",
             headers => { 'If-Match' => $tag },
             json => { fullName => 'Stale Writer' });
-        is_error($r, 412, 'Precondition failed', 'If-Match',
+        one_error($r, 412, 'Precondition failed', 'If-Match',
             "$method If-Match $tag (current \"$version\")");
         ok(!exists $r->{headers}{etag}, "$method If-Match $tag: no ETag");
     }
@@ -447,14 +433,14 @@ is(row($id)->{notes}, 'first', 'the second write did not happen');
 for my $method (qw(PUT PATCH)) {
     $r = $ng->req($method => "/api/customers/$MISSING",
         json => { fullName => 'Nobody Here' });
-    is_error($r, 404, 'Customer not found', 'customerId', "$method unknown");
+    one_error($r, 404, 'Customer not found', 'customerId', "$method unknown");
     $r = $ng->req($method => "/api/customers/$MISSING",
         headers => { 'If-Match' => '"1"' },
         json => { fullName => 'Nobody Here' });
     is($r->{status}, 404, "$method unknown with If-Match: 404");
     $r = $ng->req($method => '/api/customers/42',
         json => { fullName => 'Nobody Here' });
-    is_error($r, 400, 'Validation failed', 'customerId', "$method bad id");
+    one_error($r, 400, 'Validation failed', 'customerId', "$method bad id");
 }
 is(count_rows(), 2, 'no update created a row');
 
@@ -465,7 +451,7 @@ CT::sql($db, q{UPDATE customers SET open_complaints = 2 WHERE id = :'p1'},
     $id);
 $snap = snapshot($id);
 $r = $ng->req(DELETE => "/api/customers/$id");
-is_error($r, 400, 'Cannot delete customer with active orders or complaints',
+one_error($r, 400, 'Cannot delete customer with active orders or complaints',
     'customer', 'DELETE with open complaints');
 is(snapshot($id), $snap, 'DELETE refused: the row stays as it was');
 
@@ -488,9 +474,9 @@ is(count_rows(), 1, 'DELETE: the other customer stays');
 $r = $ng->req(GET => "/api/customers/$id");
 is($r->{status}, 404, 'GET after DELETE: 404');
 $r = $ng->req(DELETE => "/api/customers/$id");
-is_error($r, 404, 'Customer not found', 'customerId', 'DELETE again');
+one_error($r, 404, 'Customer not found', 'customerId', 'DELETE again');
 $r = $ng->req(DELETE => '/api/customers/nope');
-is_error($r, 400, 'Validation failed', 'customerId', 'DELETE bad id');
+one_error($r, 400, 'Validation failed', 'customerId', 'DELETE bad id');
 is(count_rows(), 1, 'failed DELETEs removed nothing');
 
 # a customer created with open complaints cannot be deleted either
@@ -566,9 +552,9 @@ for my $path ('/api/unknown', '/api/customer', "/api/customers/$mid/wishlist",
     '/api/customers/a/b/c')
 {
     $r = $ng->req(GET => $path);
-    is_error($r, 404, 'Not found', 'path', "GET $path");
+    one_error($r, 404, 'Not found', 'path', "GET $path");
 }
 $r = $ng->req(POST => '/api/nothing-here', json => { a => 1 });
-is_error($r, 404, 'Not found', 'path', 'POST to an unknown path');
+one_error($r, 404, 'Not found', 'path', 'POST to an unknown path');
 
 done_testing();

@@ -11,8 +11,6 @@ use CT;
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 my $JSON = JSON::PP->new->utf8->canonical;
 
 
@@ -56,12 +54,6 @@ sub body {
 
 my $DEL = bless {}, 'DELETE';
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 sub message_for {
     my ($r, $field) = @_;
     for my $e (@{ ($r->{json} // {})->{errors} // [] }) {
@@ -90,7 +82,7 @@ sub check {
         "$name: X-Request-Id");
     $ok &= is($r->{json} && $r->{json}{message}, $c->{message},
         "$name: message") if defined $c->{message};
-    $ok &= is_deeply(fields_of($r), [sort @{ $c->{fields} }],
+    $ok &= is_deeply(field_set($r), [sort @{ $c->{fields} }],
         "$name: errors name @{ $c->{fields} }") if $c->{fields};
     for my $f (sort keys %{ $c->{says} // {} }) {
         $ok &= is(message_for($r, $f), $c->{says}{$f}, "$name: $f says it");

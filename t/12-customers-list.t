@@ -43,9 +43,6 @@ SQL
 
 my $ng = CT::nginx_start(db => $db);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
 
 my @SUMMARY_KEYS = sort qw(customerId userId email fullName contactNumber
     customerStatus customerType isVerified totalOrders totalOrderValue
@@ -69,12 +66,6 @@ sub sql_ids {
     my ($where, $order, @bind) = @_;
     return [ CT::sql($db, "SELECT id FROM customers $where ORDER BY $order",
         @bind) ];
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
 }
 
 # the offset-paging members; nextCursor (keyset paging, t/62) is checked
@@ -369,7 +360,7 @@ for my $case (
     is($r->{status}, 400, "?$q: 400") or diag($r->{body});
     ok($r->{json} && !$r->{json}{success}, "?$q: error envelope");
     is($r->{json} && $r->{json}{message}, 'Validation failed', "?$q: message");
-    is_deeply(fields_of($r), [sort @$fields], "?$q: errors name @$fields")
+    is_deeply(field_set($r), [sort @$fields], "?$q: errors name @$fields")
         or diag($r->{body});
 }
 

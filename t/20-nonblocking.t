@@ -15,29 +15,6 @@ use Time::HiRes qw(time);
 
 # --- a request in the background: raw HTTP/1.0 on its own socket ---------
 
-sub async_req {
-    my ($ng, $method, $path, $json) = @_;
-    my $body = defined $json
-        ? JSON::PP->new->utf8->canonical->encode($json) : undef;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-        PeerPort => $ng->port, Proto => 'tcp', Timeout => 5)
-        or die "connect: $!\n";
-    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
-        . "Authorization: Bearer " . CT::admin_token() . "\r\n";
-
-    $req .= "Content-Type: application/json\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n" if defined $body;
-    $req .= "\r\n" . ($body // '');
-    syswrite($s, $req) == length $req or die "write: $!\n";
-    return { sock => $s, t0 => time, buf => '', what => "$method $path" };
-}
-
-# true once the server has sent something (or closed): the answer started
-sub async_answered {
-    my ($a) = @_;
-    return IO::Select->new($a->{sock})->can_read(0) ? 1 : 0;
-}
-
 # read the whole answer (HTTP/1.0: until the server closes)
 sub async_finish {
     my ($a, $timeout) = @_;
@@ -67,15 +44,6 @@ sub create {
     return $r->{json}{data}{customerId};
 }
 
-# statements of nginx's pool waiting on a lock in the server
-sub lock_waiters {
-    my ($db) = @_;
-    return CT::sql($db, q{SELECT count(*) FROM pg_stat_activity
-        WHERE datname = current_database()
-        AND application_name = 'nginx-customer'
-        AND wait_event_type = 'Lock'});
-}
-
 sub quick_ok {
     my ($ng, $path, $name) = @_;
     my $r = $ng->req(GET => $path);
@@ -100,9 +68,9 @@ my $b = create($ng, 'nb-b', 'Bob Free');
     $s->run('BEGIN');
     $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
 
-    my $put = async_req($ng, PUT => "/api/customers/$a",
+    my $put = CT::async_req($ng, PUT => "/api/customers/$a",
         { fullName => 'Alice Changed', notes => 'after the lock' });
-    ok(CT::wait_for(sub { lock_waiters($db) >= 1 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
         'row lock: the PUT waits on the lock in PostgreSQL');
 
     quick_ok($ng, '/health', 'row lock');
@@ -110,8 +78,8 @@ my $b = create($ng, 'nb-b', 'Bob Free');
     is($r->{json}{data}{fullName}, 'Bob Free',
         'row lock: B is read while A is locked');
     $r = quick_ok($ng, '/api/customers?limit=10', 'row lock');
-    ok(!async_answered($put), 'row lock: the PUT has not completed yet');
-    is(lock_waiters($db), 1, 'row lock: the PUT is still waiting');
+    ok(!CT::async_answered($put), 'row lock: the PUT has not completed yet');
+    is(CT::lock_waiters($db), 1, 'row lock: the PUT is still waiting');
 
     my $t0 = time;
     $s->run('COMMIT');
@@ -135,13 +103,13 @@ my $b = create($ng, 'nb-b', 'Bob Free');
     $s->run('BEGIN');
     $s->run("UPDATE customers SET notes = 'by psql' WHERE id = '$a'");
 
-    my $patch = async_req($ng, PATCH => "/api/customers/$a",
+    my $patch = CT::async_req($ng, PATCH => "/api/customers/$a",
         { preferences => { newsletter => JSON::PP::true } });
-    ok(CT::wait_for(sub { lock_waiters($db) >= 1 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
         'rolled back lock: the PATCH waits on the lock');
     quick_ok($ng, '/health', 'rolled back lock');
     quick_ok($ng, "/api/customers/$b", 'rolled back lock');
-    ok(!async_answered($patch),
+    ok(!CT::async_answered($patch),
         'rolled back lock: the PATCH has not completed yet');
 
     $s->run('ROLLBACK');
@@ -163,19 +131,19 @@ my $b = create($ng, 'nb-b', 'Bob Free');
 
     # reads may share a connection (pipelining); the PATCH, a write, has
     # one of its own: at least two statements wait in the server
-    my $get = async_req($ng, GET => "/api/customers/$b");
-    my $list = async_req($ng, GET => '/api/customers?limit=5');
-    my $patch = async_req($ng, PATCH => "/api/customers/$b",
+    my $get = CT::async_req($ng, GET => "/api/customers/$b");
+    my $list = CT::async_req($ng, GET => '/api/customers?limit=5');
+    my $patch = CT::async_req($ng, PATCH => "/api/customers/$b",
         { notes => 'after the table lock' });
-    ok(CT::wait_for(sub { lock_waiters($db) >= 2 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 2 }),
         'table lock: reads and a write wait on the table lock');
     quick_ok($ng, '/health', 'table lock');
     quick_ok($ng, '/health', 'table lock (again)');
     my $r = $ng->req(GET => '/api/nothing-here');
     is($r->{status}, 404, 'table lock: a 404 route answers');
     cmp_ok($r->{elapsed}, '<', 1, 'table lock: ... within 1 s');
-    ok(!async_answered($get) && !async_answered($list)
-        && !async_answered($patch),
+    ok(!CT::async_answered($get) && !CT::async_answered($list)
+        && !CT::async_answered($patch),
         'table lock: the GET, the list and the PATCH have not completed yet');
 
     $s->run('ROLLBACK');
@@ -202,13 +170,13 @@ my $b = create($ng, 'nb-b', 'Bob Free');
     $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
 
     # writes each take a connection of their own
-    my @stuck = map { async_req($ng, PATCH => "/api/customers/$a",
+    my @stuck = map { CT::async_req($ng, PATCH => "/api/customers/$a",
         { notes => "stuck $_" }) } 1 .. 4;
-    ok(CT::wait_for(sub { lock_waiters($db) >= 4 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 4 }),
         'pool exhausted: 4 PATCHes hold all 4 connections, waiting on a lock');
 
     # a fifth database request queues for a connection ...
-    my $health = async_req($ng, GET => '/health');
+    my $health = CT::async_req($ng, GET => '/health');
     # ... and requests that need no database are still served at once
     my $r = $ng->req(GET => '/api/nothing-here');
     is($r->{status}, 404, 'pool exhausted: a 404 route answers');
@@ -218,7 +186,7 @@ my $b = create($ng, 'nb-b', 'Bob Free');
         'pool exhausted: a request failing validation answers')
         or diag($r->{status}, $r->{body});
     cmp_ok($r->{elapsed}, '<', 1, 'pool exhausted: ... within 1 s');
-    ok(!async_answered($health),
+    ok(!CT::async_answered($health),
         'pool exhausted: the queued /health waits for a connection');
 
     $s->run('ROLLBACK');

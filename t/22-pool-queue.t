@@ -15,29 +15,6 @@ use Time::HiRes qw(time);
 
 # --- requests in the background: raw HTTP/1.0, one socket each -------------
 
-sub async_req {
-    my ($ng, $method, $path, $json) = @_;
-    my $body = defined $json
-        ? JSON::PP->new->utf8->canonical->encode($json) : undef;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-        PeerPort => $ng->port, Proto => 'tcp', Timeout => 5)
-        or die "connect: $!\n";
-    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
-        . "Authorization: Bearer " . CT::admin_token() . "\r\n";
-
-    $req .= "Content-Type: application/json\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n" if defined $body;
-    $req .= "\r\n" . ($body // '');
-    syswrite($s, $req) == length $req or die "write: $!\n";
-    return { sock => $s, t0 => time, buf => '', method => $method,
-        path => $path, json_in => $json };
-}
-
-sub async_answered {
-    my ($a) = @_;
-    return IO::Select->new($a->{sock})->can_read(0) ? 1 : 0;
-}
-
 sub parse {
     my ($a) = @_;
     my ($head, $body) = split /\r\n\r\n/, $a->{buf}, 2;
@@ -83,14 +60,6 @@ sub create {
     return $r->{json}{data}{customerId};
 }
 
-sub lock_waiters {
-    my ($db) = @_;
-    return CT::sql($db, q{SELECT count(*) FROM pg_stat_activity
-        WHERE datname = current_database()
-        AND application_name = 'nginx-customer'
-        AND wait_event_type = 'Lock'});
-}
-
 sub busy {
     my ($r, $name) = @_;
     is($r->{status}, 503, "$name: 503") or diag($r->{body});
@@ -114,8 +83,8 @@ my $db = CT::db_create();
     my @reqs;
     for my $i (1 .. 40) {
         push @reqs, $i % 2
-            ? async_req($ng, GET => '/api/customers/' . $ids[$i % 5])
-            : async_req($ng, POST => '/api/customers', {
+            ? CT::async_req($ng, GET => '/api/customers/' . $ids[$i % 5])
+            : CT::async_req($ng, POST => '/api/customers', {
                 userId => "burst-$i", email => "burst$i\@example.com",
                 fullName => "Burst Customer $i" });
     }
@@ -164,18 +133,18 @@ my $db = CT::db_create();
     my $s = CT::psql_session($db);
     $s->run('BEGIN');
     $s->run("SELECT 1 FROM customers WHERE id = '$ids[0]' FOR UPDATE");
-    my @stuck = map { async_req($ng, PATCH => "/api/customers/$ids[0]",
+    my @stuck = map { CT::async_req($ng, PATCH => "/api/customers/$ids[0]",
         { notes => "stuck $_" }) } 1 .. 2;
-    ok(CT::wait_for(sub { lock_waiters($db) >= 2 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 2 }),
         'both connections wait on a row lock');
-    my @queued = map { async_req($ng, GET => "/api/customers/$ids[1]") }
+    my @queued = map { CT::async_req($ng, GET => "/api/customers/$ids[1]") }
         1 .. 30;
     # a request that needs no database is answered meanwhile, and by then
     # the worker has taken the 30 in
     my $r404 = $ng->req(GET => '/api/nothing-here');
     is($r404->{status}, 404, 'a 404 route answers while 32 requests wait');
     cmp_ok($r404->{elapsed}, '<', 1, '... within 1 s');
-    ok(!(grep { async_answered($_) } @queued),
+    ok(!(grep { CT::async_answered($_) } @queued),
         '30 requests wait in the queue (none refused)');
     $s->run('ROLLBACK');
     async_all(15, @stuck, @queued);
@@ -208,9 +177,9 @@ my $db = CT::db_create();
     my $s = CT::psql_session($db);
     $s->run('BEGIN');
     $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
-    my $put = async_req($ng, PUT => "/api/customers/$a",
+    my $put = CT::async_req($ng, PUT => "/api/customers/$a",
         { fullName => 'Queue Zero' });
-    ok(CT::wait_for(sub { lock_waiters($db) >= 1 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
         'queue 0: the PUT holds the only connection, waiting on a lock');
 
     busy($ng->req(GET => "/api/customers/$b"), 'queue 0: GET while busy');
@@ -220,7 +189,7 @@ my $db = CT::db_create();
     $r = $ng->req(GET => '/health');
     is($r->{status}, 503, 'queue 0: /health while busy is 503');
     cmp_ok($r->{elapsed}, '<', 1, 'queue 0: ... within 1 s');
-    ok(!async_answered($put), 'queue 0: the PUT still waits');
+    ok(!CT::async_answered($put), 'queue 0: the PUT still waits');
     is(CT::sql($db, q{SELECT count(*) FROM customers
         WHERE user_id = 'q0'}), 0, 'queue 0: the refused POST wrote nothing');
 
@@ -255,11 +224,11 @@ my $db = CT::db_create();
     my $s = CT::psql_session($db);
     $s->run('BEGIN');
     $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
-    my $put = async_req($ng, PATCH => "/api/customers/$a",
+    my $put = CT::async_req($ng, PATCH => "/api/customers/$a",
         { notes => 'queue two' });
-    ok(CT::wait_for(sub { lock_waiters($db) >= 1 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
         'queue 2: the PATCH holds the only connection');
-    my @waiting = map { async_req($ng, GET => "/api/customers/$b") } 1 .. 2;
+    my @waiting = map { CT::async_req($ng, GET => "/api/customers/$b") } 1 .. 2;
 
     # the third must be refused; poll until both are counted as waiting
     my $third;
@@ -272,7 +241,7 @@ my $db = CT::db_create();
         email => 'q2@example.com', fullName => 'Queue Two Post' }),
         'queue 2: a POST beyond the queue');
     busy($ng->req(GET => '/health'), 'queue 2: /health beyond the queue');
-    ok(!(grep { async_answered($_) } $put, @waiting),
+    ok(!(grep { CT::async_answered($_) } $put, @waiting),
         'queue 2: the two queued requests still wait');
 
     $s->run('ROLLBACK');

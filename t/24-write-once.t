@@ -147,13 +147,8 @@ my $ng = CT::nginx_start(workers => 1, pool => 1, timeout => '5s',
         . " user=$ENV{CT_PGUSER} sslmode=disable gssencmode=disable",
     allow_log => qr/PostgreSQL connection failed|prepared statements were dropped/);
 
-my $SEQ = 0;
 sub make_customer {
-    my $u = "once-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Write Once' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    my $id = $r->{json}{data}{customerId};
+    my ($id) = CT::make_customer($ng, 'once');
     # the pool's connection has served: the case where a retry was made
     $ng->req(GET => "/api/customers/$id")->{status} == 200 or die 'GET';
     return $id;

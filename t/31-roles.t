@@ -14,7 +14,6 @@ use CT;
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db);
 
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 my $SUB_A = 'roles-user-a';
 my $SUB_NONE = 'roles-user-without-record';
 my $SUB_ADMIN = 'roles-admin';
@@ -38,11 +37,6 @@ sub insert_customer {
     return scalar CT::sql($db, q{INSERT INTO customers (user_id, email,
         full_name) VALUES (:'p1', :'p2', 'Roles Test') RETURNING id},
         $user, "roles$n\@example.com");
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
 }
 
 sub row_by {

@@ -14,11 +14,6 @@ use POSIX ();
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 
 my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     dateOfBirth nationalId addresses emergencyContact business customerStatus
@@ -32,8 +27,7 @@ my @STATS_KEYS = sort qw(customerId totalOrders totalOrderValue
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-sub uniq { return "me-$$-" . ++$SEQ }
+sub uniq { CT::uniq('me') }
 
 sub count_rows { CT::sql($db, 'SELECT count(*) FROM customers') }
 
@@ -62,31 +56,8 @@ sub row {
     return length $j ? JSON::PP->new->decode($j) : undef;
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
-sub is_error {
-    my ($r, $status, $message, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    ok($r->{json} && !$r->{json}{success}, "$name: success false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message")
-        if defined $message;
-    is_deeply([sort @{ fields_of($r) }], [sort @$fields],
-        "$name: errors name @$fields") or diag($r->{body});
-}
-
 # an existing customer made through the service endpoint
-sub make_customer {
-    my (%o) = @_;
-    my $u = $o{userId} // uniq();
-    my $r = $ng->req(POST => '/api/customers/internal/create',
-        auth => 'service', json => { userId => $u, email => "$u\@example.com",
-            fullName => 'Me Test', %o });
-    die "internal create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($ng, 'me', via => 'internal', @_) }
 
 sub raw_json {
     my ($method, $path, $body, %o) = @_;

@@ -16,9 +16,6 @@ use CT;
 
 use Time::HiRes qw(time sleep);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 my $PEER_KEY = 'peer-key-0123456789abcdef';
 
 # seed 002 4.8, as the Order Service would send it (3500.00 as written)
@@ -105,11 +102,6 @@ sub raw_get {
     $r{body} = $body;
     $r{json} = eval { JSON::PP->new->utf8->decode($body) };
     return \%r;
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
 }
 
 sub clear_peers { $_->clear for values %peer }

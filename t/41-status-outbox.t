@@ -19,9 +19,6 @@ use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 my $PEER_KEY = 'peer-key-status-0123456789abcdef';
 my $ADMIN_SUB = 'status-admin';
 my $ADMIN = CT::admin_token($ADMIN_SUB);
@@ -109,12 +106,6 @@ sub run_outbox {
 sub pending {
     my $r = $ng->req(GET => '/health', auth => 'none');
     return ($r->{json}{data}{outbox} // {})->{pending};
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
 }
 
 sub calls_for {
@@ -376,17 +367,17 @@ for my $case (
     $r = set_status($idv, $body);
     is($r->{status}, 400, "PATCH $name: 400") or diag($r->{body});
     is($r->{json}{success}, $F, "PATCH $name: success false");
-    is_deeply(fields_of($r), $fields, "PATCH $name: fields")
+    is_deeply(field_set($r), $fields, "PATCH $name: fields")
         or diag($r->{body});
 }
 
 $r = set_status('not-a-uuid', { status => 'Bogus' });
 is($r->{status}, 400, 'PATCH bad id and bad status: 400');
-is_deeply(fields_of($r), ['customerId', 'status'],
+is_deeply(field_set($r), ['customerId', 'status'],
     'PATCH bad id and bad status: both listed') or diag($r->{body});
 $r = set_status('not-a-uuid', { status => 'Inactive' });
 is($r->{status}, 400, 'PATCH bad id: 400');
-is_deeply(fields_of($r), ['customerId'], 'PATCH bad id: customerId')
+is_deeply(field_set($r), ['customerId'], 'PATCH bad id: customerId')
     or diag($r->{body});
 
 $r = $ng->req(PATCH => "/api/customers/$idv/status", auth => $ADMIN,
@@ -410,12 +401,12 @@ for my $case (
     my ($name, $body, $fields) = @$case;
     $r = deactivate($idv, json => $body);
     is($r->{status}, 400, "deactivate $name: 400") or diag($r->{body});
-    is_deeply(fields_of($r), $fields, "deactivate $name: fields")
+    is_deeply(field_set($r), $fields, "deactivate $name: fields")
         or diag($r->{body});
 }
 $r = deactivate('12345', json => { reason => 'x' x 501 });
 is($r->{status}, 400, 'deactivate bad id and long reason: 400');
-is_deeply(fields_of($r), ['customerId', 'reason'],
+is_deeply(field_set($r), ['customerId', 'reason'],
     'deactivate bad id and long reason: both listed') or diag($r->{body});
 
 my $CUST = CT::customer_token('status-user-customer');
@@ -460,10 +451,10 @@ is($r->{status}, 200, 'outbox route by the rotated key: 200')
 $r = set_status($MISSING, { status => 'Inactive', reason => 'gone' });
 is($r->{status}, 404, 'PATCH unknown id: 404') or diag($r->{body});
 is($r->{json}{message}, 'Customer not found', 'PATCH unknown id: message');
-is_deeply(fields_of($r), ['customerId'], 'PATCH unknown id: customerId');
+is_deeply(field_set($r), ['customerId'], 'PATCH unknown id: customerId');
 $r = deactivate($MISSING);
 is($r->{status}, 404, 'deactivate unknown id: 404') or diag($r->{body});
-is_deeply(fields_of($r), ['customerId'], 'deactivate unknown id: customerId');
+is_deeply(field_set($r), ['customerId'], 'deactivate unknown id: customerId');
 
 is(counts(), $c0, 'refused calls: no history row, no outbox row');
 is_deeply(customer_row($idv), $rowv,

@@ -37,15 +37,16 @@ sub module_routes {
         while ($src =~ /ngx_http_customer_route_t\s+(\w+)\s*\[\]\s*=\s*\{(.*?)^\};/msg) {
             my ($array, $body) = ($1, $2);
             my @entries;
-            # { methods, "pattern", handler, access, json_body[, more] }
-            while ($body =~ /\{\s*([A-Z0-9_|\s]+?)\s*,\s*("(?:[^"\\]|\\.)*"|NULL)\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,[^{}"]*)?\}/g) {
+            # { methods, "pattern", handler, access, json_body, ... }: a
+            # row's head; what a row runs follows it
+            while ($body =~ /\{\s*([A-Z0-9_|\s]+?)\s*,\s*("\/(?:[^"\\]|\\.)*")\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\d+)\s*[,}]/g) {
                 my ($methods, $pattern, $access, $body_kind) = ($1, $2, $4, $5);
                 next if $pattern eq 'NULL';
                 push @entries, { methods => $methods,
                     pattern => substr($pattern, 1, -1), access => $access,
                     json_body => $body_kind, file => $name };
             }
-            my $strings = () = $body =~ /"(?:[^"\\]|\\.)*"/g;
+            my $strings = () = $body =~ /"\//g;
             die "$name: $array: parsed " . @entries . " of $strings entries\n"
                 if $strings != @entries;
             $arrays{$array} = \@entries;

@@ -13,9 +13,6 @@ use CT;
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 
 my %DEFAULTS = (
     communication => { email => $T, sms => $F, push => $F },
@@ -33,17 +30,9 @@ my %DEFAULTS = (
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-sub uniq { return "prefs-$$-" . ++$SEQ }
+sub uniq { CT::uniq('prefs') }
 
-sub make_customer {
-    my (%o) = @_;
-    my $u = $o{userId} // uniq();
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Pref Test', %o });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($ng, 'prefs', @_) }
 
 sub stored {
     my ($id) = @_;
@@ -53,26 +42,11 @@ sub stored {
     return JSON::PP->new->decode($j);
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 sub says {
     my ($r, $field) = @_;
     my ($e) = grep { $_->{field} eq $field }
         @{ ($r->{json} // {})->{errors} // [] };
     return $e ? $e->{message} : undef;
-}
-
-sub is_error {
-    my ($r, $status, $message, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    ok($r->{json} && $r->{json}{success} eq $F, "$name: success false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message");
-    is_deeply(fields_of($r), [sort @$fields], "$name: errors name @$fields")
-        or diag($r->{body});
 }
 
 sub put_prefs {

@@ -15,24 +15,13 @@ use POSIX ();
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2, pool => 8, queue => 512);
 
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 my @RESULT_KEYS = sort qw(transactionId customerId kind points balance
     lifetimePoints tier createdAt);
 
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
-sub make_customer {
-    my $u = "loyalty-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Loyalty Test' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($ng, 'loyalty') }
 
 sub change {
     my ($id, $kind, $body, %o) = @_;

@@ -15,11 +15,6 @@ use POSIX ();
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 my $ARROW = "\x{2192}";
 
 my @STATUS_KEYS = sort qw(customerId creditScore band source lastUpdated);
@@ -33,30 +28,7 @@ my @HISTORY_KEYS = sort qw(historyId creditScore previousScore band
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
-sub make_customer {
-    my $u = "credit-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Credit Test' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
-sub is_error {
-    my ($r, $status, $message, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    ok($r->{json} && !$r->{json}{success}, "$name: success false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message")
-        if defined $message;
-    is_deeply([sort @{ fields_of($r) }], [sort @$fields],
-        "$name: errors name @$fields") or diag($r->{body});
-}
+sub make_customer { CT::make_customer($ng, 'credit') }
 
 sub counts {
     return CT::sql($db, q{SELECT (SELECT count(*) FROM credit_status) || ','

@@ -17,11 +17,6 @@ use POSIX ();
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 
 my @KEYS = sort qw(id customerId make model year vin licensePlate color
     mileage lastServiceDate lastServiceMileage serviceIntervalKm
@@ -56,50 +51,16 @@ sub day {
 # --- the ISO 3779 check digit, our own -----------------------------------
 
 my @VIN_CHARS = grep { !/[IOQ]/ } ('0' .. '9', 'A' .. 'Z');
-my %VIN_VALUE = ((map { ($_ => $_) } 0 .. 9),
-    A => 1, B => 2, C => 3, D => 4, E => 5, F => 6, G => 7, H => 8,
-    J => 1, K => 2, L => 3, M => 4, N => 5, P => 7, R => 9,
-    S => 2, T => 3, U => 4, V => 5, W => 6, X => 7, Y => 8, Z => 9);
-my @VIN_WEIGHT = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2);
-
-# the character position 9 must hold, or undef (bad length or character)
-sub vin_check {
-    my @c = split //, uc $_[0];
-    return undef unless @c == 17;
-    my $sum = 0;
-    for my $i (0 .. 16) {
-        my $v = $VIN_VALUE{ $c[$i] };
-        return undef unless defined $v;
-        $sum += $v * $VIN_WEIGHT[$i];
-    }
-    return $sum % 11 == 10 ? 'X' : $sum % 11;
-}
+sub vin_check { CT::vin_check(@_) }
+sub with_check { CT::with_check(@_) }
 
 sub vin_ok {
     my $c = vin_check($_[0]);
     return defined $c && substr(uc $_[0], 8, 1) eq $c;
 }
 
-# position 9 set to the check character
-sub with_check {
-    my ($v) = @_;
-    substr($v, 8, 1, '0');
-    substr($v, 8, 1, vin_check($v));
-    return $v;
-}
-
 # a fresh valid VIN: a serial number in positions 11..17
-my $VIN_SEQ = 0;
-
-sub new_vin {
-    my $n = ++$VIN_SEQ;
-    my $serial = '';
-    for (1 .. 7) {
-        $serial = $VIN_CHARS[$n % @VIN_CHARS] . $serial;
-        $n = int($n / @VIN_CHARS);
-    }
-    return with_check('TSMVH7KA0L' . $serial);
-}
+sub new_vin { CT::new_vin('TSMVH7KA0L') }
 
 # a random valid VIN (fixed seed: the same ones every run)
 srand(7);
@@ -122,17 +83,7 @@ is(vin_check('11111111111111111'), '1', 'our check digit: 1s give 1');
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
-sub make_customer {
-    my ($n) = @_;
-    my $u = "veh-$$-" . ++$SEQ;
-    my $r = ($n // $ng)->req(POST => '/api/customers', json => {
-        userId => $u, email => "$u\@example.com",
-        fullName => 'Vehicle Test' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($_[0] // $ng, 'veh') }
 
 sub cpath { "/api/customers/$_[0]/vehicles" }
 sub vpath { "/api/vehicles/$_[0]" . ($_[1] // '') }
@@ -155,31 +106,9 @@ sub new_vehicle {
     return $r->{json}{data};
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} // '' }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 # the error envelope: status, success false, message, the fields named
-sub is_error {
-    my ($r, $status, $message, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    ok($r->{json} && ref $r->{json} eq 'HASH'
-        && defined $r->{json}{success} && !$r->{json}{success},
-        "$name: success false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message")
-        if defined $message;
-    is_deeply(fields_of($r), [sort @$fields], "$name: errors name @$fields")
-        or diag($r->{body}) if $fields;
-}
-
 # the stored row as text ('' when there is none), the number of rows
-sub vrow {
-    return '' unless defined $_[0] && $_[0] =~ $UUID;
-    return scalar CT::sql($db, q{SELECT row_to_json(v)::text
-        FROM vehicles v WHERE id = :'p1'}, $_[0]);
-}
+sub vrow { CT::row_of($db, 'vehicles', $_[0]) }
 
 sub vcount { scalar CT::sql($db, 'SELECT count(*) FROM vehicles') }
 
@@ -548,10 +477,10 @@ my $V;
             }
             $tried++;
             my $r = create($CID, good(vin => $m));
-            push @wrong, "$m: $r->{status} @{ fields_of($r) }"
+            push @wrong, "$m: $r->{status} @{ field_set($r) }"
                 unless $r->{status} == 400 && $r->{json}
                 && !$r->{json}{success}
-                && join(',', @{ fields_of($r) }) eq 'vin';
+                && join(',', @{ field_set($r) }) eq 'vin';
         }
         $rejected += $tried;
         ok(!@wrong, "VIN $base, position " . ($pos + 1) . ": all $tried"

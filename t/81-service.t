@@ -18,11 +18,6 @@ use POSIX ();
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
 
 my @STATUS_KEYS = sort qw(vehicleId mileage asOf service insurance
     registration warranty);
@@ -44,38 +39,9 @@ sub day {
 # --- helpers -------------------------------------------------------------
 
 # a valid VIN (ISO 3779 check digit in position 9) for each call
-my @VIN_CHARS = grep { !/[IOQ]/ } ('0' .. '9', 'A' .. 'Z');
-my %VIN_VALUE = ((map { ($_ => $_) } 0 .. 9),
-    A => 1, B => 2, C => 3, D => 4, E => 5, F => 6, G => 7, H => 8,
-    J => 1, K => 2, L => 3, M => 4, N => 5, P => 7, R => 9,
-    S => 2, T => 3, U => 4, V => 5, W => 6, X => 7, Y => 8, Z => 9);
-my @VIN_WEIGHT = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2);
-my $VIN_SEQ = 0;
+sub new_vin { CT::new_vin('SRVCE7KA0L') }
 
-sub new_vin {
-    my $n = ++$VIN_SEQ;
-    my $v = 'SRVCE7KA0L';
-    my $serial = '';
-    for (1 .. 7) {
-        $serial = $VIN_CHARS[$n % @VIN_CHARS] . $serial;
-        $n = int($n / @VIN_CHARS);
-    }
-    $v .= $serial;
-    my $sum = 0;
-    $sum += $VIN_VALUE{ substr($v, $_, 1) } * $VIN_WEIGHT[$_] for 0 .. 16;
-    substr($v, 8, 1, $sum % 11 == 10 ? 'X' : $sum % 11);
-    return $v;
-}
-
-my $SEQ = 0;
-
-sub make_customer {
-    my $u = "svc-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Service Test' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($ng, 'svc') }
 
 sub vpath { "/api/vehicles/$_[0]" . ($_[1] // '') }
 
@@ -88,29 +54,7 @@ sub new_vehicle {
     return $r->{json}{data};
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} // '' }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
-sub is_error {
-    my ($r, $status, $message, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    ok($r->{json} && ref $r->{json} eq 'HASH'
-        && defined $r->{json}{success} && !$r->{json}{success},
-        "$name: success false");
-    is($r->{json} && $r->{json}{message}, $message, "$name: message")
-        if defined $message;
-    is_deeply(fields_of($r), [sort @$fields], "$name: errors name @$fields")
-        or diag($r->{body}) if $fields;
-}
-
-sub vrow {
-    return '' unless defined $_[0] && $_[0] =~ $UUID;
-    return scalar CT::sql($db, q{SELECT row_to_json(v)::text
-        FROM vehicles v WHERE id = :'p1'}, $_[0]);
-}
+sub vrow { CT::row_of($db, 'vehicles', $_[0]) }
 
 sub row {
     my $t = vrow($_[0]);

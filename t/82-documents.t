@@ -18,11 +18,6 @@ use List::Util qw(shuffle);
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 my $LIMIT = 65536;
 my $EMPTY_SHA = sha256_hex('');
 
@@ -34,39 +29,13 @@ my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
-sub make_customer {
-    my $u = "docs-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Documents Test' });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
-
-# a VIN with a correct ISO 3779 check digit (position 9)
-my %VIN_VALUE = (A => 1, B => 2, C => 3, D => 4, E => 5, F => 6, G => 7,
-    H => 8, J => 1, K => 2, L => 3, M => 4, N => 5, P => 7, R => 9, S => 2,
-    T => 3, U => 4, V => 5, W => 6, X => 7, Y => 8, Z => 9,
-    map { ($_ => $_) } 0 .. 9);
-my @VIN_WEIGHT = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2);
-
-sub vin {
-    my ($n) = @_;
-    my @c = split //, sprintf('1HGCM8260%02d%06d', $$ % 100, $n);
-    my $sum = 0;
-    $sum += $VIN_VALUE{ $c[$_] } * $VIN_WEIGHT[$_] for 0 .. 16;
-    $c[8] = $sum % 11 == 10 ? 'X' : $sum % 11;
-    return join '', @c;
-}
+sub make_customer { CT::make_customer($ng, 'docs') }
 
 # a vehicle through the API (if that fails: a failed test, and the row
 # inserted directly so that the document tests can go on)
-my $VINS = 0;
-
 sub make_vehicle {
     my ($cid) = @_;
-    my $vin = vin(++$VINS);
+    my $vin = CT::new_vin('1HGCM82600');
     my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => {
         make => 'Toyota', model => 'Corolla', year => 2018, vin => $vin });
     return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
@@ -122,26 +91,7 @@ sub counts {
         || ',' || (SELECT count(*) FROM document_contents)});
 }
 
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 # status, the error envelope, and (when given) the fields it names
-sub is_error {
-    my ($r, $status, $fields, $name, $message) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    my $j = $r->{json};
-    ok(ref $j eq 'HASH' && exists $j->{success} && !$j->{success}
-        && defined $j->{message} && ref $j->{errors} eq 'ARRAY'
-        && @{ $j->{errors} }, "$name: the error envelope")
-        or diag($r->{body});
-    is($j && ref $j eq 'HASH' && $j->{message}, $message,
-        "$name: message") if defined $message;
-    is_deeply([sort @{ fields_of($r) }], [sort @$fields],
-        "$name: errors name @$fields") or diag($r->{body}) if $fields;
-}
-
 # parse a raw HTTP response: {status, headers, body, json}
 sub parse_http {
     my ($raw) = @_;
@@ -356,7 +306,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         . qs(type => 'other', title => 'Too big'),
         headers => [['Content-Type', 'application/octet-stream']],
         body => 'x' x ($LIMIT + 1));
-    is_error($over, 413, undef, ($LIMIT + 1) . ' bytes');
+    is_error($over, 413, undef, undef, ($LIMIT + 1) . ' bytes');
     like($over->{headers}{'content-type'} // '', qr{^application/json},
         ($LIMIT + 1) . ' bytes: a JSON answer');
     is(counts(), $before, ($LIMIT + 1) . ' bytes: nothing stored');
@@ -380,7 +330,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         . qs(type => 'other', title => 'Too big, chunked'),
         headers => [['Content-Type', 'application/octet-stream']],
         chunked => [('c' x 10000) x 7]);
-    is_error($over, 413, undef, 'chunked 70000 bytes');
+    is_error($over, 413, undef, undef, 'chunked 70000 bytes');
     is(counts(), $before, 'chunked 70000 bytes: nothing stored');
 }
 
@@ -512,7 +462,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         my ($q, $fields, $name) = @$c;
         my $before = counts();
         my $r = upload($ID, $q, 'content');
-        is_error($r, 400, $fields, "upload, $name", 'Validation failed');
+        is_error($r, 400, 'Validation failed', $fields, "upload, $name");
         is(counts(), $before, "upload, $name: nothing stored");
     }
 
@@ -522,7 +472,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         my ($v, $name) = @$c;
         my $before = counts();
         my $r = upload($ID, $ok->(vehicleId => $v), 'content');
-        is_error($r, 422, ['vehicleId'], "upload, $name");
+        is_error($r, 422, undef, ['vehicleId'], "upload, $name");
         is(counts(), $before, "upload, $name: nothing stored");
     }
 
@@ -534,14 +484,14 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         my $before = counts();
         my $r = raw_req(POST => "/api/customers/$ID/documents?" . $ok->(),
             headers => [['Content-Type', $ct]], body => 'content');
-        is_error($r, 400, undef, "upload, $name");
+        is_error($r, 400, undef, undef, "upload, $name");
         is(counts(), $before, "upload, $name: nothing stored");
     }
 
     my $before = counts();
-    is_error(upload('not-a-uuid', $ok->(), 'x'), 400, ['customerId'],
+    is_error(upload('not-a-uuid', $ok->(), 'x'), 400, undef, ['customerId'],
         'upload to a bad customer id');
-    is_error(upload($MISSING, $ok->(), 'x'), 404, undef,
+    is_error(upload($MISSING, $ok->(), 'x'), 404, undef, undef,
         'upload to an unknown customer');
     is(counts(), $before, 'bad customers: nothing stored');
 }
@@ -583,16 +533,16 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
             ['X-Document-Expires-At', '2026-02-30'],
             ['X-Document-Vehicle-Id', 'not-a-uuid'],
             ['X-Document-Filename', 'a/b']]);
-    is_error($r, 400, [qw(type title expiresAt vehicleId filename)],
-        'bad headers', 'Validation failed');
+    is_error($r, 400, 'Validation failed', [qw(type title expiresAt vehicleId filename)],
+        'bad headers');
     $r = raw_req(POST => "/api/customers/$cid/documents", body => 'twice',
         headers => [['Content-Type', 'text/plain'],
             ['X-Document-Type', 'other'], ['X-Document-Title', 'one'],
             ['X-Document-Title', 'two']]);
-    is_error($r, 400, ['X-Document-Title'], 'a header given twice');
+    is_error($r, 400, undef, ['X-Document-Title'], 'a header given twice');
     $r = raw_req(POST => "/api/customers/$cid/documents", body => 'none',
         headers => [['Content-Type', 'text/plain']]);
-    is_error($r, 400, [qw(type title)], 'neither query nor headers');
+    is_error($r, 400, undef, [qw(type title)], 'neither query nor headers');
     is(counts(), $before, 'refused header uploads: nothing stored');
 }
 
@@ -651,11 +601,10 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         ['page=0', ['page']], ['page=x', ['page']])
     {
         my ($q, $fields) = @$c;
-        is_error(list($lid, $q), 400, $fields, "list ?$q",
-            'Validation failed');
+        is_error(list($lid, $q), 400, 'Validation failed', $fields, "list ?$q");
     }
-    is_error(list('nope'), 400, ['customerId'], 'list: bad customer id');
-    is_error(list($MISSING), 404, undef, 'list: unknown customer');
+    is_error(list('nope'), 400, undef, ['customerId'], 'list: bad customer id');
+    is_error(list($MISSING), 404, undef, undef, 'list: unknown customer');
 }
 
 
@@ -675,9 +624,9 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($r->{json}{data}{documentId}, $id, 'DELETE: documentId');
     like($r->{json}{data}{deletedAt} // '', $TS, 'DELETE: deletedAt');
 
-    is_error(get_doc($id), 404, undef, 'GET after DELETE');
-    is_error(get_content($id), 404, undef, 'GET content after DELETE');
-    is_error(del_doc($id), 404, undef, 'DELETE again');
+    is_error(get_doc($id), 404, undef, undef, 'GET after DELETE');
+    is_error(get_content($id), 404, undef, undef, 'GET content after DELETE');
+    is_error(del_doc($id), 404, undef, undef, 'DELETE again');
     is(CT::sql($db, q{SELECT (SELECT count(*) FROM documents WHERE id =
         :'p1') + (SELECT count(*) FROM document_contents WHERE document_id
         = :'p1')}, $id), 0, 'after DELETE: the row and the content gone');
@@ -687,14 +636,14 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     for my $path ('/api/documents/not-a-uuid',
         '/api/documents/not-a-uuid/content')
     {
-        is_error($ng->req(GET => $path), 400, ['documentId'], "GET $path");
+        is_error($ng->req(GET => $path), 400, undef, ['documentId'], "GET $path");
     }
-    is_error(del_doc('not-a-uuid'), 400, ['documentId'],
+    is_error(del_doc('not-a-uuid'), 400, undef, ['documentId'],
         'DELETE a bad document id');
-    is_error(get_doc($MISSING), 404, undef, 'GET an unknown document');
-    is_error(get_content($MISSING), 404, undef,
+    is_error(get_doc($MISSING), 404, undef, undef, 'GET an unknown document');
+    is_error(get_content($MISSING), 404, undef, undef,
         'GET the content of an unknown document');
-    is_error(del_doc($MISSING), 404, undef, 'DELETE an unknown document');
+    is_error(del_doc($MISSING), 404, undef, undef, 'DELETE an unknown document');
 
     # deleting the vehicle keeps its documents, without the vehicle
     my $v = make_vehicle($ID);
@@ -806,13 +755,12 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     for my $q ('days=0', 'days=366', 'days=-1', 'days=x', 'days=',
         'days=1.5')
     {
-        is_error($soon->($q), 400, ['days'], "expiring-soon ?$q",
-            'Validation failed');
+        is_error($soon->($q), 400, 'Validation failed', ['days'], "expiring-soon ?$q");
     }
-    is_error($soon->('limit=0'), 400, ['limit'], 'expiring-soon ?limit=0');
-    is_error($soon->(undef, auth => $CUSTOMER), 403, undef,
+    is_error($soon->('limit=0'), 400, undef, ['limit'], 'expiring-soon ?limit=0');
+    is_error($soon->(undef, auth => $CUSTOMER), 403, undef, undef,
         'expiring-soon by a Customer');
-    is_error($soon->(undef, auth => 'none'), 401, undef,
+    is_error($soon->(undef, auth => 'none'), 401, undef, undef,
         'expiring-soon without a token');
 }
 
@@ -838,7 +786,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         @{ list($iid, undef, auth => $tok)->{json}{data}{documents} // [] }),
         'Customer lists its identity document');
     my $c = get_content($d->{id} // $MISSING, auth => $tok);
-    is_error($c, 403, undef, 'Customer GET identity content');
+    is_error($c, 403, undef, undef, 'Customer GET identity content');
     ok(index($c->{body}, 'passport scan') < 0, '... no bytes leak');
 
     $c = get_content($d->{id} // $MISSING);
@@ -848,7 +796,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     # uploaded by the admin: the same
     my $ad = add_doc($iid, qs(type => 'identity', title => 'ID card'), 'id');
-    is_error(get_content($ad->{id}, auth => $tok), 403, undef,
+    is_error(get_content($ad->{id}, auth => $tok), 403, undef, undef,
         "Customer GET the admin's identity upload content");
     is(get_doc($ad->{id}, auth => $tok)->{status}, 200,
         '... its metadata 200');
@@ -878,11 +826,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     $before = counts();
     is_error(upload($oid, qs(type => 'other', title => 'intruder'), 'x',
-        auth => $stranger), 404, undef, 'another customer POST');
+        auth => $stranger), 404, undef, undef, 'another customer POST');
     is_error(upload($oid, qs(type => 'other', title => 'intruder'), 'x',
-        auth => $nobody), 404, undef, 'a Customer without a record POST');
+        auth => $nobody), 404, undef, undef, 'a Customer without a record POST');
     is_error(upload($oid, qs(type => 'other', title => 'anon'), 'x',
-        auth => 'none'), 401, undef, 'POST without a token');
+        auth => 'none'), 401, undef, undef, 'POST without a token');
     is(counts(), $before, 'refused POSTs: nothing stored');
 
     # GET the list
@@ -890,11 +838,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     ok(grep({ $_->{id} eq $D } @{ list($oid, undef, auth => $owner)
         ->{json}{data}{documents} // [] }), 'owner list: has the document');
     is(list($oid)->{status}, 200, 'admin list: 200');
-    is_error(list($oid, undef, auth => $stranger), 404, undef,
+    is_error(list($oid, undef, auth => $stranger), 404, undef, undef,
         'another customer list');
-    is_error(list($oid, undef, auth => $nobody), 404, undef,
+    is_error(list($oid, undef, auth => $nobody), 404, undef, undef,
         'a Customer without a record list');
-    is_error(list($oid, undef, auth => 'none'), 401, undef,
+    is_error(list($oid, undef, auth => 'none'), 401, undef, undef,
         'list without a token');
 
     # GET metadata and content
@@ -902,11 +850,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($r->{status}, 200, 'owner GET metadata: 200');
     is_deeply($r->{json}{data}, $doc, 'owner GET metadata: the document');
     is(get_doc($D)->{status}, 200, 'admin GET metadata: 200');
-    is_error(get_doc($D, auth => $stranger), 404, undef,
+    is_error(get_doc($D, auth => $stranger), 404, undef, undef,
         'another customer GET metadata');
-    is_error(get_doc($D, auth => $nobody), 404, undef,
+    is_error(get_doc($D, auth => $nobody), 404, undef, undef,
         'a Customer without a record GET metadata');
-    is_error(get_doc($D, auth => 'none'), 401, undef,
+    is_error(get_doc($D, auth => 'none'), 401, undef, undef,
         'GET metadata without a token');
 
     $r = get_content($D, auth => $owner);
@@ -919,7 +867,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     {
         my ($auth, $status, $name) = @$c;
         $r = get_content($D, auth => $auth);
-        is_error($r, $status, undef, "$name GET content");
+        is_error($r, $status, undef, undef, "$name GET content");
         ok(index($r->{body}, 'mine') < 0, "$name GET content: no bytes");
         unlike($r->{headers}{'content-disposition'} // '', qr/attachment/,
             "$name GET content: no attachment");
@@ -927,11 +875,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     # DELETE
     $before = counts();
-    is_error(del_doc($D, auth => $stranger), 404, undef,
+    is_error(del_doc($D, auth => $stranger), 404, undef, undef,
         'another customer DELETE');
-    is_error(del_doc($D, auth => $nobody), 404, undef,
+    is_error(del_doc($D, auth => $nobody), 404, undef, undef,
         'a Customer without a record DELETE');
-    is_error(del_doc($D, auth => 'none'), 401, undef,
+    is_error(del_doc($D, auth => 'none'), 401, undef, undef,
         'DELETE without a token');
     is(counts(), $before, 'refused DELETEs: nothing deleted');
     is(get_doc($D)->{status}, 200, 'refused DELETEs: the document is there');
@@ -976,8 +924,7 @@ CONF
     $before = counts();
 
     $r = upload($cid, 'type=other&title=buffer', 'b' x 16385);
-    is_error($r, 413, ['body'], 'buffer: 16k + 1 with Content-Length',
-        'Payload too large');
+    is_error($r, 413, 'Payload too large', ['body'], 'buffer: 16k + 1 with Content-Length');
     like($r->{json}{errors}[0]{message} // '', qr/client_body_buffer_size/,
         'buffer: the message names client_body_buffer_size');
 

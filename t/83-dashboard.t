@@ -15,10 +15,6 @@ use CT;
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
-my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
-my $MISSING = '00000000-0000-4000-8000-000000000000';
-my $T = JSON::PP::true;
-my $F = JSON::PP::false;
 
 my @DATA_KEYS = sort qw(customer vehicles expiringDocuments importantNotes
     loyalty creditStatus);
@@ -34,17 +30,7 @@ my @NOTE_KEYS = sort qw(id content noteType isPrivate createdAt);
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
-sub make_customer {
-    my (%extra) = @_;
-    my $u = "dash-$$-" . ++$SEQ;
-    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
-        email => "$u\@example.com", fullName => 'Dashboard Test',
-        %extra });
-    die "create failed: $r->{body}" unless $r->{status} == 201;
-    return ($r->{json}{data}{customerId}, $u);
-}
+sub make_customer { CT::make_customer($ng, 'dash', @_) }
 
 # the API's today plus N days, YYYY-MM-DD
 sub day {
@@ -53,27 +39,11 @@ sub day {
         + :'p1'::int)::text}, $n // 0);
 }
 
-# a VIN with a correct ISO 3779 check digit (position 9)
-my %VIN_VALUE = (A => 1, B => 2, C => 3, D => 4, E => 5, F => 6, G => 7,
-    H => 8, J => 1, K => 2, L => 3, M => 4, N => 5, P => 7, R => 9, S => 2,
-    T => 3, U => 4, V => 5, W => 6, X => 7, Y => 8, Z => 9,
-    map { ($_ => $_) } 0 .. 9);
-my @VIN_WEIGHT = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2);
-my $VINS = 0;
-
-sub vin {
-    my @c = split //, sprintf('2T1BR3200%02d%06d', $$ % 100, ++$VINS);
-    my $sum = 0;
-    $sum += $VIN_VALUE{ $c[$_] } * $VIN_WEIGHT[$_] for 0 .. 16;
-    $c[8] = $sum % 11 == 10 ? 'X' : $sum % 11;
-    return join '', @c;
-}
-
 # a vehicle through the API; should that fail, a failed test and the row
 # inserted directly, so that the dashboard can still be looked at
 sub make_vehicle {
     my ($cid, %v) = @_;
-    $v{vin} = vin();
+    $v{vin} = CT::new_vin('2T1BR32000');
     my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
     return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
     ok(0, 'POST vehicle for the dashboard: 201') or diag($r->{body});
@@ -112,23 +82,6 @@ sub add_note {
 sub dashboard {
     my ($id, %o) = @_;
     return $ng->req(GET => "/api/customers/$id/dashboard", %o);
-}
-
-sub fields_of {
-    my ($r) = @_;
-    return [ map { $_->{field} } @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
-sub is_error {
-    my ($r, $status, $fields, $name) = @_;
-    is($r->{status}, $status, "$name: $status") or diag($r->{body});
-    my $j = $r->{json};
-    ok(ref $j eq 'HASH' && exists $j->{success} && !$j->{success}
-        && defined $j->{message} && ref $j->{errors} eq 'ARRAY'
-        && @{ $j->{errors} }, "$name: the error envelope")
-        or diag($r->{body});
-    is_deeply([sort @{ fields_of($r) }], [sort @$fields],
-        "$name: errors name @$fields") or diag($r->{body}) if $fields;
 }
 
 sub is_null {
@@ -418,22 +371,21 @@ my $ADMIN_VIEW;
 # --- refusals ------------------------------------------------------------
 
 {
-    is_error(dashboard($OTHER, auth => $CUSTOMER), 404, undef,
+    is_error(dashboard($OTHER, auth => $CUSTOMER), 404, undef, undef,
         "a Customer asking for another customer's dashboard");
-    is_error(dashboard($MISSING), 404, undef, 'an unknown customer');
-    is_error(dashboard($MISSING, auth => $CUSTOMER), 404, undef,
+    is_error(dashboard($MISSING), 404, undef, undef, 'an unknown customer');
+    is_error(dashboard($MISSING, auth => $CUSTOMER), 404, undef, undef,
         'a Customer asking for an unknown id');
-    is_error(dashboard('not-a-uuid'), 400, ['customerId'], 'a bad id');
-    is_error(dashboard('not-a-uuid', auth => $CUSTOMER), 400,
-        ['customerId'], 'a bad id, as a Customer');
-    is_error(dashboard($ID, auth => 'none'), 401, undef,
+    is_error(dashboard('not-a-uuid'), 400, undef, ['customerId'], 'a bad id');
+    is_error(dashboard('not-a-uuid', auth => $CUSTOMER), 400, undef, ['customerId'], 'a bad id, as a Customer');
+    is_error(dashboard($ID, auth => 'none'), 401, undef, undef,
         'dashboard without a token');
     is_error($ng->req(GET => '/api/customers/me/dashboard', auth => 'none'),
-        401, undef, 'me/dashboard without a token');
+        401, undef, undef, 'me/dashboard without a token');
     is_error($ng->req(GET => '/api/customers/me/dashboard',
-        auth => CT::customer_token("dash-nobody-$$")), 404, undef,
+        auth => CT::customer_token("dash-nobody-$$")), 404, undef, undef,
         'me/dashboard for a sub without a customer');
-    is_error($ng->req(GET => '/api/customers/me/dashboard'), 404, undef,
+    is_error($ng->req(GET => '/api/customers/me/dashboard'), 404, undef, undef,
         'me/dashboard for an Administrator without a customer record');
 }
 

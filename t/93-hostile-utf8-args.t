@@ -23,18 +23,12 @@ my $CID = CT::sql($db, q{INSERT INTO customers (user_id, email, full_name)
     VALUES (:'p1', :'p2', 'Caf' || chr(233)) RETURNING id}, $USER,
     "$USER\@example.com");
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 sub refused {
     my ($r, $fields, $name) = @_;
     is($r->{status}, 400, "$name: 400") or diag($r->{body});
     is(($r->{headers}{'content-type'} // ''), 'application/json',
         "$name: JSON");
-    is_deeply(fields_of($r), $fields, "$name: the errors name @$fields")
+    is_deeply(field_set($r), $fields, "$name: the errors name @$fields")
         or diag($r->{body});
 }
 

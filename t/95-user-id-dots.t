@@ -14,7 +14,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-my $T = JSON::PP::true;
 
 my $auth = CT::peer_start(handler =>
     sub { [200, {}, { success => $T, message => 'ok' }] });
@@ -23,16 +22,10 @@ my ($http, $server) = CT::peer_conf(auth => $auth, key => 'peer-key-dots');
 my $ng = CT::nginx_start(db => $db, http_extra => $http,
     server_extra => $server);
 
-sub fields_of {
-    my ($r) = @_;
-    return [ sort map { $_->{field} }
-        @{ ($r->{json} // {})->{errors} // [] } ];
-}
-
 sub refused {
     my ($r, $field, $name) = @_;
     is($r->{status}, 400, "$name: 400") or diag($r->{body});
-    is_deeply(fields_of($r), [$field], "$name: the error names $field")
+    is_deeply(field_set($r), [$field], "$name: the error names $field")
         or diag($r->{body});
 }
 

@@ -128,6 +128,153 @@ sub import {
     no strict 'refs';
     no warnings 'redefine';
     *{"${caller}::done_testing"} = \&done_testing;
+    *{"${caller}::$_"} = \&{"CT::$_"} for qw(fields_of field_set is_error);
+    *{"${caller}::$_"} = \${"CT::$_"} for qw(TS UUID MISSING T F);
+}
+
+
+# --- what the tests of the API share ------------------------------------
+#
+# $TS, $UUID: a timestamp and an id as the API writes them; $MISSING: a
+# customer id nobody has; $T, $F: JSON true and false.
+# fields_of($r): the fields its errors name, in order; field_set($r):
+# sorted. is_error($r, STATUS, MESSAGE, [FIELDS], NAME): an error
+# envelope (MESSAGE and FIELDS are checked when defined).
+# uniq(TAG): a fresh user id; make_customer($ng, TAG, %fields): a record
+# made through the API ("via => 'internal'": by the service route), its
+# (customerId, userId).
+
+our $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/;
+our $UUID =
+    qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
+our $MISSING = '00000000-0000-4000-8000-000000000000';
+our $T = JSON::PP::true;
+our $F = JSON::PP::false;
+
+my $UNIQ = 0;
+
+sub fields_of {
+    my ($r) = @_;
+    my $j = $r->{json};
+    return [] unless ref $j eq 'HASH' && ref $j->{errors} eq 'ARRAY';
+    return [ map { $_->{field} // '' } @{ $j->{errors} } ];
+}
+
+sub field_set { [ sort @{ fields_of($_[0]) } ] }
+
+sub is_error {
+    my ($r, $status, $message, $fields, $name) = @_;
+    my $j = $r->{json};
+    Test::More::is($r->{status}, $status, "$name: $status")
+        or Test::More::diag($r->{body});
+    Test::More::ok(ref $j eq 'HASH' && exists $j->{success}
+        && !$j->{success} && defined $j->{message}
+        && ref $j->{errors} eq 'ARRAY' && @{ $j->{errors} },
+        "$name: the error envelope") or Test::More::diag($r->{body});
+    Test::More::is(ref $j eq 'HASH' && $j->{message}, $message,
+        "$name: message") if defined $message;
+    Test::More::is_deeply(field_set($r), [sort @$fields],
+        "$name: errors name @$fields") or Test::More::diag($r->{body})
+        if $fields;
+}
+
+sub uniq { "$_[0]-$$-" . ++$UNIQ }
+
+# row_of($db, TABLE, ID): the stored row as JSON text, '' when there is
+# none (or ID is no UUID); lock_waiters($db): statements of nginx's pool
+# waiting on a lock in the server.
+sub row_of {
+    my ($db, $table, $id) = @_;
+    return '' unless defined $id && $id =~ $UUID;
+    return scalar sql($db, qq{SELECT row_to_json(t)::text
+        FROM $table t WHERE id = :'p1'}, $id);
+}
+
+sub lock_waiters {
+    my ($db) = @_;
+    return sql($db, q{SELECT count(*) FROM pg_stat_activity
+        WHERE datname = current_database()
+        AND application_name = 'nginx-customer'
+        AND wait_event_type = 'Lock'});
+}
+
+# async_req($ng, METHOD, PATH, JSON): an Administrator's request sent
+# in the background, raw HTTP/1.0 on its own socket (the answer ends when
+# nginx closes); async_answered($a): true once something came back.
+sub async_req {
+    my ($ng, $method, $path, $json) = @_;
+    my $body = defined $json
+        ? JSON::PP->new->utf8->canonical->encode($json) : undef;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $ng->port, Proto => 'tcp', Timeout => 5)
+        or die "connect: $!\n";
+    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
+        . "Authorization: Bearer " . admin_token() . "\r\n";
+
+    $req .= "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n" if defined $body;
+    $req .= "\r\n" . ($body // '');
+    syswrite($s, $req) == length $req or die "write: $!\n";
+    return { sock => $s, t0 => time, buf => '', method => $method,
+        path => $path, json_in => $json, what => "$method $path" };
+}
+
+sub async_answered {
+    return IO::Select->new($_[0]{sock})->can_read(0) ? 1 : 0;
+}
+
+# VINs (ISO 3779): vin_check(VIN) is the character position 9 must hold
+# (undef: a bad length or character), with_check(VIN) sets it, and
+# new_vin(PREFIX) is a fresh valid VIN: the 10 characters of PREFIX and a
+# serial number.
+my @VIN_CHARS = grep { !/[IOQ]/ } ('0' .. '9', 'A' .. 'Z');
+my %VIN_VALUE = ((map { ($_ => $_) } 0 .. 9),
+    A => 1, B => 2, C => 3, D => 4, E => 5, F => 6, G => 7, H => 8,
+    J => 1, K => 2, L => 3, M => 4, N => 5, P => 7, R => 9,
+    S => 2, T => 3, U => 4, V => 5, W => 6, X => 7, Y => 8, Z => 9);
+my @VIN_WEIGHT = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2);
+my $VINS = 0;
+
+sub vin_check {
+    my @c = split //, uc $_[0];
+    return undef unless @c == 17;
+    my $sum = 0;
+    for my $i (0 .. 16) {
+        my $v = $VIN_VALUE{ $c[$i] };
+        return undef unless defined $v;
+        $sum += $v * $VIN_WEIGHT[$i];
+    }
+    return $sum % 11 == 10 ? 'X' : $sum % 11;
+}
+
+sub with_check {
+    my ($v) = @_;
+    substr($v, 8, 1, '0');
+    substr($v, 8, 1, vin_check($v));
+    return $v;
+}
+
+sub new_vin {
+    my ($prefix) = @_;
+    my ($n, $serial) = (++$VINS, '');
+    for (1 .. 7) {
+        $serial = $VIN_CHARS[$n % @VIN_CHARS] . $serial;
+        $n = int($n / @VIN_CHARS);
+    }
+    return with_check($prefix . $serial);
+}
+
+sub make_customer {
+    my ($ng, $tag, %o) = @_;
+    my $via = delete $o{via} // '';
+    my $u = $o{userId} // uniq($tag);
+    my $r = $ng->req(POST => '/api/customers'
+        . ($via eq 'internal' ? '/internal/create' : ''),
+        $via eq 'internal' ? (auth => 'service') : (),
+        json => { userId => $u, email => "$u\@example.com",
+            fullName => "\u$tag Test", %o });
+    die "create failed: $r->{body}" unless $r->{status} == 201;
+    return ($r->{json}{data}{customerId}, $u);
 }
 
 

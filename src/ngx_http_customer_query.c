@@ -1,0 +1,278 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_access.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_replica.h"
+
+
+/*
+ * Running a route's statement: the query in the request pool, its
+ * parameters (the page, the body as jsonb, If-Match), the pool it goes
+ * to (the primary, or a replica for a read that may be a little stale),
+ * and its continuation, called with the result unless the idempotency
+ * layer answered already.
+ */
+
+
+static void ngx_http_customer_query_done(
+    ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+
+
+ngx_http_customer_pg_query_t *
+ngx_http_customer_query_create(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_pg_query_create(ctx->request->pool,
+                                          ctx->request->connection->log);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->handler = ngx_http_customer_query_done;
+    q->data = ctx;
+
+    return q;
+}
+
+
+ngx_int_t
+ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done)
+{
+    q->stmt = stmt;
+    ctx->done = done;
+
+    ngx_http_customer_idem_query(ctx, q);
+
+    /* the primary, or a replica for a read that may be a little stale */
+    ngx_http_customer_pg_run(ngx_http_customer_replica_route(ctx, q), q);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_customer_ctx_t  *ctx;
+
+    ctx = q->data;
+    r = ctx->request;
+    c = r->connection;
+
+    if (ngx_http_customer_replica_done(ctx, q, res) == NGX_AGAIN) {
+        /* a replica failed it: sent to the primary instead */
+        return;
+    }
+
+    rc = ngx_http_customer_idem_result(ctx, q, res);
+
+    if (rc == NGX_DECLINED) {
+        rc = ctx->done(ctx, q, res);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The common read of one record by the path's id (a UUID named name in
+ * errors): stmt gets the id as $1 and, as $2, the caller's sub when the
+ * caller is a Customer (NULL for an Administrator), so that a Customer
+ * finds only what belongs to its own record.
+ */
+
+ngx_int_t
+ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, name)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
+}
+
+
+/* a page's LIMIT and OFFSET as the parameters $n+1 and $n+2 */
+
+ngx_int_t
+ngx_http_customer_page_values(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_uint_t n, ngx_uint_t page,
+    ngx_uint_t limit)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(ctx->request->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->values[n] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", limit);
+    q->values[n + 1] = (char *) p;
+    ngx_sprintf(p, "%ui%Z", (page - 1) * limit);
+
+    return NGX_OK;
+}
+
+
+/* the validated (and trimmed) body as a NUL-terminated jsonb parameter */
+
+char *
+ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
+{
+    u_char    *buf, *p;
+    size_t     len;
+    yajl_gen   g;
+
+    g = ngx_http_customer_json_gen(ctx->request->pool);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_customer_json_copy(g, ctx->body) != NGX_OK
+        || ngx_http_customer_json_result(g, &buf, &len) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, buf, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}
+
+
+/*
+ * If-Match: "<version>" (W/ and the quotes optional; "*" matches any) as
+ * a NUL-terminated parameter, or NULL for none.  Anything that cannot be
+ * a version we sent becomes -1, which matches no row.
+ */
+
+ngx_int_t
+ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
+    const char **version)
+{
+    u_char           *p, *last, *v;
+    ngx_table_elt_t  *h;
+
+    *version = NULL;
+    h = ctx->request->headers_in.if_match;
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p == 1 && *p == '*') {
+        return NGX_OK;
+    }
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p >= 2 && *p == '"' && last[-1] == '"') {
+        p++;
+        last--;
+    }
+
+    if (last - p < 1 || last - p > 9 || ngx_atoi(p, last - p) == NGX_ERROR) {
+        *version = "-1";
+        return NGX_OK;
+    }
+
+    v = ngx_pnalloc(ctx->request->pool, last - p + 1);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(v, p, last - p) = '\0';
+    *version = (char *) v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A validated member of the body as a NUL-terminated parameter: a
+ * string's (trimmed) text, a number's, "true"/"false", or NULL when it
+ * is absent or null.
+ */
+
+ngx_int_t
+ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
+    const char *name, const char **value)
+{
+    u_char                    *p;
+    ngx_http_customer_json_t  *v;
+
+    *value = NULL;
+
+    v = ngx_http_customer_json_member(ctx->body, name);
+
+    if (v == NULL || v->type == NGX_HTTP_CUSTOMER_JSON_NULL) {
+        return NGX_OK;
+    }
+
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_BOOL) {
+        *value = v->boolean ? "true" : "false";
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
+    *value = (char *) p;
+
+    return NGX_OK;
+}

@@ -1,0 +1,110 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_validate.h"
+
+
+#define NGX_HTTP_CUSTOMER_ROUTE_PARAMS  10   /* a statement's, from a row */
+
+/* where a statement's parameter comes from (ngx_http_customer_param_t) */
+#define NGX_HTTP_CUSTOMER_FROM_ID       1    /* the path's UUID, named */
+#define NGX_HTTP_CUSTOMER_FROM_OWN      2    /* a Customer's sub, NULL for
+                                                an Administrator */
+#define NGX_HTTP_CUSTOMER_FROM_SUB      3    /* the caller's sub or NULL */
+#define NGX_HTTP_CUSTOMER_FROM_BODY     4    /* a body member or NULL */
+#define NGX_HTTP_CUSTOMER_FROM_ENUM     5    /* an argument among values */
+#define NGX_HTTP_CUSTOMER_FROM_FLAG     6    /* a true|false argument */
+#define NGX_HTTP_CUSTOMER_FROM_CHECK    7    /* an argument that check
+                                                accepts */
+#define NGX_HTTP_CUSTOMER_FROM_ADMIN    8    /* "true" for an Administrator */
+#define NGX_HTTP_CUSTOMER_FROM_PAGE     9    /* LIMIT, then OFFSET */
+
+/* the answer's shape */
+#define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
+#define NGX_HTTP_CUSTOMER_ANSWER_PAGE   1    /* a page of rows, the total
+                                                in column 0 */
+
+
+typedef struct {
+    ngx_uint_t                      from;      /* NGX_HTTP_CUSTOMER_FROM_ */
+    const char                     *name;      /* the member, argument or
+                                                  path id */
+    const char                    **values;    /* FROM_ENUM */
+    ngx_http_customer_check_pt      check;     /* FROM_CHECK */
+} ngx_http_customer_param_t;
+
+
+/* the rest of a row whose handler is its own C */
+#define NGX_HTTP_CUSTOMER_HOOK                                               \
+    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0
+
+#define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
+    { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
+
+
+/*
+ * One endpoint: a row of a resource's table.  A row with a statement is
+ * run by ngx_http_customer_endpoint() from what the row says; a route
+ * that a row cannot say (streaming, peer calls, several statements) has
+ * its own handler, the row's hook.
+ */
+struct ngx_http_customer_route_s {
+    ngx_uint_t                      methods;   /* NGX_HTTP_GET | ... */
+    const char                     *pattern;   /* "/api/customers/{}" */
+    ngx_http_customer_handler_pt    handler;
+    ngx_uint_t                      access;    /* NGX_HTTP_CUSTOMER_ADMIN.. */
+    unsigned                        json_body:2;   /* 1: a JSON body,
+                                                      2: one, or none,
+                                                      3: any bytes */
+    ngx_uint_t                      id;            /* set at start */
+
+    ngx_http_customer_field_t      *fields;    /* the body's, on create */
+    ngx_http_customer_pg_stmt_t    *stmt;
+    ngx_http_customer_param_t       params[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
+    ngx_uint_t                      answer;    /* ..._ANSWER_ROW, _PAGE */
+    ngx_uint_t                      status;    /* of success: 200, 201 */
+    const char                     *message;
+    const char                     *list;      /* a page's member */
+    ngx_http_customer_column_t     *columns;
+    ngx_uint_t                      ncolumns;
+};
+
+
+ngx_http_customer_route_t *ngx_http_customer_route(ngx_http_request_t *r,
+    ngx_http_customer_ctx_t *ctx, ngx_uint_t *allowed);
+ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+ngx_int_t ngx_http_customer_path_check(ngx_http_request_t *r,
+    const char **reason);
+ngx_int_t ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx);
+
+/* resources: one route table each, all of them in route_tables */
+extern ngx_http_customer_route_t  *ngx_http_customer_route_tables[];
+extern ngx_http_customer_route_t  ngx_http_customer_health_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_customers_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_relations_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_status_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_notes_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_search_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_financial_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_credit_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_preferences_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_documents_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[];
+
+
+#endif /* _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_ */

@@ -1,0 +1,22 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#ifndef _NGX_HTTP_CUSTOMER_STATUS_H_INCLUDED_
+#define _NGX_HTTP_CUSTOMER_STATUS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+
+
+ngx_int_t ngx_http_customer_trigger_init(ngx_cycle_t *cycle,
+    ngx_http_customer_main_conf_t *cmcf);
+
+
+#endif /* _NGX_HTTP_CUSTOMER_STATUS_H_INCLUDED_ */

@@ -25,6 +25,7 @@
  */
 
 
+static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
@@ -69,8 +70,9 @@ ngx_http_customer_route_t *
 ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
     ngx_uint_t *allowed)
 {
+    size_t                      i;
     ngx_str_t                   uri;
-    ngx_uint_t                  method, t;
+    ngx_uint_t                  method, t, slashes;
     const char                 *found;
     ngx_http_customer_route_t  *rt;
 
@@ -85,6 +87,19 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
         uri.len--;
     }
 
+    /*
+     * A "{}" stands for exactly one segment, so only patterns with as
+     * many slashes as the path can match it: most are passed over with
+     * one comparison instead of being walked through their common
+     * "/api/customers/" (the walk was 5% of a worker's time on GET by id).
+     */
+
+    slashes = 0;
+
+    for (i = 0; i < uri.len; i++) {
+        slashes += (uri.data[i] == '/');
+    }
+
     for (t = 0; ngx_http_customer_route_tables[t]; t++) {
 
         for (rt = ngx_http_customer_route_tables[t]; rt->pattern; rt++) {
@@ -94,8 +109,16 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
                     continue;
                 }
 
-            } else if (!ngx_http_customer_match(rt->pattern, &uri, ctx)) {
-                continue;
+            } else {
+                if (rt->slashes == 0) {
+                    rt->slashes = ngx_http_customer_slashes(rt->pattern);
+                }
+
+                if (rt->slashes != slashes
+                    || !ngx_http_customer_match(rt->pattern, &uri, ctx))
+                {
+                    continue;
+                }
             }
 
             found = rt->pattern;
@@ -109,6 +132,19 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
     }
 
     return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_customer_slashes(const char *pattern)
+{
+    ngx_uint_t  n;
+
+    for (n = 0; *pattern; pattern++) {
+        n += (*pattern == '/');
+    }
+
+    return n;
 }
 
 

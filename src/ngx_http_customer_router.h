@@ -48,7 +48,7 @@ typedef struct {
 
 /* the rest of a row whose handler is its own C */
 #define NGX_HTTP_CUSTOMER_HOOK                                               \
-    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0
+    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0, 0
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -79,6 +79,8 @@ struct ngx_http_customer_route_s {
     const char                     *list;      /* a page's member */
     ngx_http_customer_column_t     *columns;
     ngx_uint_t                      ncolumns;
+    ngx_uint_t                      slashes;   /* in the pattern; 0 until
+                                                  the router first uses it */
 };
 
 

@@ -18,6 +18,8 @@
 
 #include "harness.h"
 
+#include "ngx_http_customer_peer.h"
+
 #include <yajl/yajl_gen.h>
 
 

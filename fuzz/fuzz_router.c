@@ -15,6 +15,9 @@
 
 #include "harness.h"
 
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_router.h"
+
 
 static ngx_uint_t  ngx_http_customer_fuzz_methods[] = {
     NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_POST, NGX_HTTP_PUT,

@@ -129,8 +129,16 @@ build() {
     fi
     objs+=("$FUZZ_DIR/nginx-nomain.o")
 
-    # the module, and the harness, into an archive; nproc at a time
+    # the module, and the harness, into an archive; nproc at a time (the
+    # objects of source files that are gone are dropped first)
     changed=0
+    for o in "$FUZZ_DIR"/module/*.o; do
+        b=$(basename "$o" .o)
+        if [[ -f $o && ! -f $ROOT/src/$b.c && ! -f $ROOT/fuzz/$b.c ]]; then
+            rm -f "$o"
+            changed=1
+        fi
+    done
     for f in "$ROOT"/src/*.c "$ROOT"/fuzz/harness.c; do
         o=$FUZZ_DIR/module/$(basename "$f" .c).o
         if [[ ! -f $o || $f -nt $o || -n $(find "$ROOT/src" "$ROOT/fuzz" \

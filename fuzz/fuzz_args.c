@@ -32,12 +32,7 @@ static void ngx_http_customer_fuzz_headers(ngx_http_request_t *r, u_char *p,
 static void ngx_http_customer_fuzz_value(ngx_int_t rc, ngx_str_t *v);
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

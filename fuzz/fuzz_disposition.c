@@ -30,12 +30,7 @@ static void ngx_http_customer_fuzz_check(u_char *name, size_t len,
     u_char *h, size_t size);
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

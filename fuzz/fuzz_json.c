@@ -23,12 +23,7 @@ static void ngx_http_customer_fuzz_same(ngx_http_customer_json_t *a,
     ngx_http_customer_json_t *b);
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

@@ -31,12 +31,7 @@ static const char  *ngx_http_customer_fuzz_counts[] = { "currentPage",
                                                         "totalItems" };
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

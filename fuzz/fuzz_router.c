@@ -25,12 +25,7 @@ static ngx_uint_t  ngx_http_customer_fuzz_methods[] = {
 };
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

@@ -21,12 +21,7 @@
 static ngx_int_t ngx_http_customer_fuzz_vin(u_char *vin);
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    ngx_http_customer_fuzz_init();
-    return 0;
-}
+NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE
 
 
 int

@@ -30,6 +30,15 @@ extern ngx_uint_t  ngx_http_customer_fuzz_sink;
 
 
 void ngx_http_customer_fuzz_init(void);
+
+/* a target's LLVMFuzzerInitialize when the harness is all it sets up */
+#define NGX_HTTP_CUSTOMER_FUZZ_INITIALIZE                                    \
+    int                                                                      \
+    LLVMFuzzerInitialize(int *argc, char ***argv)                            \
+    {                                                                        \
+        ngx_http_customer_fuzz_init();                                       \
+        return 0;                                                            \
+    }
 ngx_http_customer_ctx_t *ngx_http_customer_fuzz_ctx(void);
 void ngx_http_customer_fuzz_done(ngx_http_customer_ctx_t *ctx);
 

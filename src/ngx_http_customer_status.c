@@ -93,11 +93,6 @@ typedef struct {
 static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_status_history(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_status_history_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_change_status(
     ngx_http_customer_ctx_t *ctx, const char *status, char *reason);
@@ -130,30 +125,7 @@ static void ngx_http_customer_trigger_close(
     ngx_http_customer_trigger_t *t);
 
 
-ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
-    { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/{}/deactivate",
-      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/internal/outbox",
-      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/status-history",
-      ngx_http_customer_status_history, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
-
-
 /* the stored history of one customer's status, newest first */
-
-typedef struct {
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-} ngx_http_customer_status_page_t;
-
 
 static ngx_http_customer_column_t  ngx_http_customer_status_history_columns[]
     = {
@@ -180,6 +152,32 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
     " WHERE c.id = $1",
     3, 0, 0, "", 0, 0, 1, 1
+};
+
+
+ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
+    { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/customers/{}/deactivate",
+      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/customers/internal/outbox",
+      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/status-history",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_status_history_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Status history retrieved successfully",
+      .list = "history",
+      .columns = ngx_http_customer_status_history_columns,
+      .ncolumns = sizeof(ngx_http_customer_status_history_columns)
+                  / sizeof(ngx_http_customer_column_t) },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 
@@ -1159,84 +1157,3 @@ ngx_http_customer_trigger_close(ngx_http_customer_trigger_t *t)
 }
 
 
-static ngx_int_t
-ngx_http_customer_status_history(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_uint_t                        invalid;
-    ngx_http_customer_pg_query_t     *q;
-    ngx_http_customer_status_page_t  *pg;
-
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_status_page_t));
-    if (pg == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = pg;
-    invalid = 0;
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    if (ngx_http_customer_page_values(ctx, q, 1, pg->page, pg->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_status_history_sql,
-                                       ngx_http_customer_status_history_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_status_history_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_status_page_t  *pg;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    pg = ctx->data;
-
-    return ngx_http_customer_send_page(ctx, res,
-               "Status history retrieved successfully", "history",
-               ngx_http_customer_status_history_columns,
-               sizeof(ngx_http_customer_status_history_columns)
-               / sizeof(ngx_http_customer_column_t),
-               pg->page, pg->limit);
-}

@@ -35,7 +35,7 @@
 
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS                                 \
-    "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"     \
+    "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"      \
     " t.reference, t.created_by, api_ts(t.created_at)"
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS  9

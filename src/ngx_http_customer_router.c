@@ -500,11 +500,18 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
+    rt = ctx->route;
+
     if (PQntuples(res) == 0) {
+        if (rt->missing) {
+            return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                                rt->missing->message,
+                                                rt->missing->field,
+                                                rt->missing->detail);
+        }
+
         return ngx_http_customer_not_found(ctx);
     }
-
-    rt = ctx->route;
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_PAGE) {
         return ngx_http_customer_send_page(ctx, res, rt->message, rt->list,
@@ -516,6 +523,12 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
         return ngx_http_customer_send_json(ctx, status, rt->message, res, 0);
+    }
+
+    if (rt->etag) {
+        return ngx_http_customer_send_versioned(ctx, status, rt->message,
+                                                res, rt->columns,
+                                                rt->ncolumns);
     }
 
     return ngx_http_customer_send_row(ctx, status, rt->message, res,

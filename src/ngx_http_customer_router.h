@@ -41,6 +41,14 @@
                                                 as PostgreSQL wrote it */
 
 
+/* a row's 404 when no row is not "Customer not found" */
+typedef struct {
+    const char                     *message;
+    const char                     *field;
+    const char                     *detail;
+} ngx_http_customer_missing_t;
+
+
 typedef struct {
     ngx_uint_t                      from;      /* NGX_HTTP_CUSTOMER_FROM_ */
     const char                     *name;      /* the member, argument or
@@ -52,7 +60,8 @@ typedef struct {
 
 /* the rest of a row whose handler is its own C */
 #define NGX_HTTP_CUSTOMER_HOOK                                               \
-    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0, 0
+    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0,     \
+    NULL, 0, 0
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -84,6 +93,9 @@ struct ngx_http_customer_route_s {
     const char                     *list;      /* a page's member */
     ngx_http_customer_column_t     *columns;
     ngx_uint_t                      ncolumns;
+    ngx_http_customer_missing_t    *missing;   /* the 404 for no row */
+    unsigned                        etag:1;    /* the last column, the
+                                                  version, is the ETag */
     ngx_uint_t                      slashes;   /* in the pattern; 0 until
                                                   the router first uses it */
 };

@@ -688,11 +688,11 @@ ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                             *p;
-    ngx_tm_t                            tm;
-    ngx_str_t                           s;
-    ngx_uint_t                          i, n, invalid, year[2], within;
-    ngx_http_customer_pg_query_t       *q;
+    u_char                        *p;
+    ngx_tm_t                       tm;
+    ngx_str_t                      s;
+    ngx_uint_t                     i, n, invalid, year[2], within;
+    ngx_http_customer_pg_query_t  *q;
 
     static const char  *booleans[] = { "true", "false", NULL };
     static const char  *years[] = { "yearFrom", "yearTo" };

@@ -129,6 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_t                        err;
     ngx_uint_t                       i, failed;
     const char                     **names;
+    const char                      *value;
     ngx_http_customer_ctx_t         *ctx;
     ngx_http_customer_json_t        *again;
     ngx_http_customer_fuzz_route_t  *rt;
@@ -200,7 +201,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         names = ngx_http_customer_fuzz_loyalty;
 
         for (i = 0; names[i]; i++) {
-            (void) ngx_http_customer_loyalty_member(ctx, names[i], &failed);
+            failed |= (ngx_http_customer_member_param(ctx, names[i], &value)
+                       != NGX_OK);
         }
 
         break;

@@ -529,6 +529,30 @@ ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 }
 
 
+/* a record as send_row, its last column, the version, as the ETag */
+
+ngx_int_t
+ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, const char *message, PGresult *res,
+    ngx_http_customer_column_t *cols, int ncols)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
+                                 PQgetvalue(res, 0, ncols - 1))
+                    - p;
+
+    return ngx_http_customer_send_row(ctx, status, message, res, cols,
+                                      ncols);
+}
+
+
 /*
  * A page of a list whose statement answers the total in the first
  * column and the items' columns after it, one row with NULL items for an

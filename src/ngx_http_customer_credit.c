@@ -45,17 +45,6 @@
 #define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
 
 
-/* a paged list being answered */
-typedef struct {
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-    const char                    *key;        /* the array's name */
-    const char                    *message;
-    ngx_http_customer_column_t    *cols;
-    int                            ncols;
-} ngx_http_customer_credit_page_t;
-
-
 static ngx_int_t ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_got(ngx_http_customer_ctx_t *ctx,
@@ -64,12 +53,8 @@ static ngx_int_t ngx_http_customer_credit_put(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_stored(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_credit_history(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_alerts(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, const char *unread);
 static ngx_int_t ngx_http_customer_credit_listed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -77,33 +62,6 @@ static ngx_int_t ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_marked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-
-
-/* literal paths before the "{}" patterns that would also match them */
-ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/me/credit-status",
-      ngx_http_customer_credit_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
-      ngx_http_customer_credit_history, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/alerts",
-      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
-      ngx_http_customer_credit_read, NGX_HTTP_CUSTOMER_SELF, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
@@ -309,6 +267,42 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
 };
 
 
+/* literal paths before the "{}" patterns that would also match them */
+ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/credit-status",
+      ngx_http_customer_credit_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
+      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/credit-status",
+      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
+      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_credit_history_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Credit history retrieved successfully", .list = "history",
+      .columns = ngx_http_customer_credit_history_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS },
+    /* a hook: its 400 names a bad "unread" before the id and the page */
+    { NGX_HTTP_GET, "/api/customers/{}/alerts",
+      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
+      ngx_http_customer_credit_read, NGX_HTTP_CUSTOMER_SELF, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
+
+
 static ngx_int_t
 ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
 {
@@ -472,97 +466,22 @@ ngx_http_customer_credit_stored(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_credit_history(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_credit_page_t  *pg;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit history");
-
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_credit_page_t));
-    if (pg == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    pg->key = "history";
-    pg->message = "Credit history retrieved successfully";
-    pg->cols = ngx_http_customer_credit_history_columns;
-    pg->ncols = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS;
-    ctx->data = pg;
-
-    return ngx_http_customer_credit_list(ctx,
-                                         &ngx_http_customer_credit_history_sql,
-                                         NULL);
-}
-
-
-static ngx_int_t
 ngx_http_customer_credit_alerts(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_str_t                         s;
-    const char                       *unread;
-    ngx_http_customer_credit_page_t  *pg;
+    ngx_int_t                      rc;
+    ngx_uint_t                     invalid;
+    const char                    *unread;
+    ngx_http_customer_pg_query_t  *q;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "customer credit alerts");
 
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_credit_page_t));
-    if (pg == NULL) {
+    rc = ngx_http_customer_arg_flag(ctx, "unread", &unread);
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pg->key = "alerts";
-    pg->message = "Alerts retrieved successfully";
-    pg->cols = ngx_http_customer_credit_alert_columns;
-    pg->ncols = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS;
-    ctx->data = pg;
-
-    unread = NULL;
-
-    switch (ngx_http_customer_arg_str(ctx, "unread", &s)) {
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        if (s.len == 4 && ngx_strncmp(s.data, "true", 4) == 0) {
-            unread = "true";
-
-        } else if (s.len == 5 && ngx_strncmp(s.data, "false", 5) == 0) {
-            unread = "false";
-
-        } else if (ngx_http_customer_add_error(ctx, (u_char *) "unread",
-                                               sizeof("unread") - 1,
-                                               "Must be true or false")
-                   != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            unread = "";
-        }
-    }
-
-    return ngx_http_customer_credit_list(ctx,
-                                         &ngx_http_customer_credit_alerts_sql,
-                                         unread);
-}
-
-
-/* unread: "" when the argument was bad (already recorded) */
-
-static ngx_int_t
-ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, const char *unread)
-{
-    ngx_uint_t                        invalid;
-    ngx_http_customer_pg_query_t     *q;
-    ngx_http_customer_credit_page_t  *pg;
-
-    pg = ctx->data;
-    invalid = (unread != NULL && unread[0] == '\0');
+    invalid = (rc != NGX_OK);
 
     switch (ngx_http_customer_id(ctx)) {
     case NGX_OK:
@@ -573,7 +492,7 @@ ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
         invalid = 1;
     }
 
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
+    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -594,18 +513,16 @@ ngx_http_customer_credit_list(ngx_http_customer_ctx_t *ctx,
 
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[4] = unread;
 
-    if (ngx_http_customer_page_values(ctx, q, 2, pg->page, pg->limit)
+    if (ngx_http_customer_page_values(ctx, q, 2, ctx->page, ctx->limit)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (stmt->nparams > 4) {
-        q->values[4] = (char *) unread;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_credit_alerts_sql,
                                        ngx_http_customer_credit_listed);
 }
 
@@ -614,8 +531,6 @@ static ngx_int_t
 ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    ngx_http_customer_credit_page_t  *pg;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
@@ -624,11 +539,11 @@ ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    pg = ctx->data;
-
-    return ngx_http_customer_send_page(ctx, res, pg->message, pg->key,
-                                       pg->cols, pg->ncols, pg->page,
-                                       pg->limit);
+    return ngx_http_customer_send_page(ctx, res,
+               "Alerts retrieved successfully", "alerts",
+               ngx_http_customer_credit_alert_columns,
+               NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS, ctx->page,
+               ctx->limit);
 }
 
 

@@ -9,9 +9,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
-#include "ngx_http_customer_access.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -69,27 +66,6 @@
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
 
 
-static ngx_int_t ngx_http_customer_dashboard_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_dashboard_me(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_dashboard_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-
-
-/* the literal /me path before the "{}" pattern that would also match it */
-ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/me/dashboard",
-      ngx_http_customer_dashboard_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/dashboard",
-      ngx_http_customer_dashboard_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
-
-
 /*
  * $1 the customer's id (or userId for /me), $2 a Customer's sub or NULL.
  * Index lookups only, taking no locks: a shared read, pipelined.
@@ -103,53 +79,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_dashboard_get(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "customerId",
-                                      &ngx_http_customer_dashboard_sql,
-                                      ngx_http_customer_dashboard_done);
-}
+#define NGX_HTTP_CUSTOMER_DASHBOARD_ROW(sql, from)                           \
+    .stmt = sql,                                                             \
+    .params = { { from, "customerId", NULL, NULL },                          \
+                { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL } },          \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
+    .message = "Dashboard retrieved successfully"
 
 
-/* the caller's own record: the token's sub is its userId */
-
-static ngx_int_t
-ngx_http_customer_dashboard_me(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->by_user = 1;
-
-    /* the sub is NUL-terminated in the request pool */
-
-    q->values[0] = ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_dashboard_me_sql,
-                                       ngx_http_customer_dashboard_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_dashboard_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                       "Dashboard retrieved successfully",
-                                       res, 0);
-}
+/* the literal /me path before the "{}" pattern that would also match it */
+ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/dashboard",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_DASHBOARD_ROW(&ngx_http_customer_dashboard_me_sql,
+                                      NGX_HTTP_CUSTOMER_FROM_ME) },
+    { NGX_HTTP_GET, "/api/customers/{}/dashboard",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      NGX_HTTP_CUSTOMER_DASHBOARD_ROW(&ngx_http_customer_dashboard_sql,
+                                      NGX_HTTP_CUSTOMER_FROM_ID) },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};

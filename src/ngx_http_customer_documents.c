@@ -72,12 +72,6 @@
 #define NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK    131072
 
 
-typedef struct {
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-} ngx_http_customer_documents_page_t;
-
-
 /* a download under way */
 typedef struct {
     ngx_http_customer_ctx_t       *ctx;
@@ -94,25 +88,13 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_list(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_expiring(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_delete(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_content(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_documents_uploaded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_found(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_deleted(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_documents_listed(
@@ -142,33 +124,6 @@ static ngx_int_t ngx_http_customer_documents_missing(
 static ngx_int_t ngx_http_customer_check_filename(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
-
-
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-
-/* expiring-soon before the "{}" pattern that would also match it */
-ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
-    { NGX_HTTP_POST, "/api/customers/{}/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/documents",
-      ngx_http_customer_documents_list, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/documents/{}",
-      ngx_http_customer_documents_get, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_DELETE, "/api/documents/{}",
-      ngx_http_customer_documents_delete, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/documents/{}/content",
-      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static const char  *ngx_http_customer_document_types[] = {
@@ -224,6 +179,11 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
 static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] = {
     { "documentId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
+    "Document not found", "documentId", "No such document"
 };
 
 
@@ -311,6 +271,59 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
     " ORDER BY d.expires_at, d.created_at, d.id LIMIT $2 OFFSET $3) d"
     " ON true",
     3, 0, 0, "", 0, 0, 1, 1
+};
+
+
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ID(name)                                  \
+    { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
+    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
+
+/*
+ * expiring-soon before the "{}" pattern that would also match it; it is a
+ * hook, as its 400 names "days" before the page
+ */
+ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
+    { NGX_HTTP_POST, "/api/customers/{}/documents",
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/documents",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_list_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_DOCUMENT_ID("customerId"),
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
+            ngx_http_customer_document_types, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Documents retrieved successfully", .list = "documents",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+    { NGX_HTTP_GET, "/api/documents/expiring-soon",
+      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/documents/{}",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .message = "Document retrieved successfully",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
+      .missing = &ngx_http_customer_document_missing },
+    { NGX_HTTP_DELETE, "/api/documents/{}",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_delete_sql,
+      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .message = "Document deleted successfully",
+      .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
+      .missing = &ngx_http_customer_document_missing },
+    { NGX_HTTP_GET, "/api/documents/{}/content",
+      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 
@@ -471,97 +484,22 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_documents_list(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_str_t                            type;
-    ngx_uint_t                           invalid;
-    ngx_http_customer_pg_query_t        *q;
-    ngx_http_customer_documents_page_t  *pg;
-
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_documents_page_t));
-    q = ngx_http_customer_query_create(ctx);
-    if (pg == NULL || q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = pg;
-    invalid = 0;
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_enum(ctx, "type",
-                                       ngx_http_customer_document_types,
-                                       &type))
-    {
-    case NGX_OK:
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = type.len ? (char *) type.data : NULL;
-
-    if (ngx_http_customer_page_values(ctx, q, 3, pg->page, pg->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_documents_list_sql,
-                                       ngx_http_customer_documents_listed);
-}
-
-
-static ngx_int_t
 ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                              *p;
-    ngx_int_t                            rc;
-    ngx_uint_t                           days;
-    ngx_http_customer_pg_query_t        *q;
-    ngx_http_customer_documents_page_t  *pg;
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_uint_t                     days;
+    ngx_http_customer_pg_query_t  *q;
 
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_documents_page_t));
     q = ngx_http_customer_query_create(ctx);
     p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
-    if (pg == NULL || q == NULL || p == NULL) {
+    if (q == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->data = pg;
 
     rc = ngx_http_customer_arg_uint(ctx, "days", 30, 1, 365, &days);
 
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
+    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -582,7 +520,7 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
     q->values[0] = (char *) p;
     p = ngx_sprintf(p, "%ui%Z", days);
 
-    if (ngx_http_customer_page_values(ctx, q, 1, pg->page, pg->limit)
+    if (ngx_http_customer_page_values(ctx, q, 1, ctx->page, ctx->limit)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -591,24 +529,6 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
     return ngx_http_customer_query_run(ctx, q,
                &ngx_http_customer_documents_expiring_sql,
                ngx_http_customer_documents_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_get(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "documentId",
-               &ngx_http_customer_documents_get_sql,
-               ngx_http_customer_documents_found);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_delete(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "documentId",
-               &ngx_http_customer_documents_delete_sql,
-               ngx_http_customer_documents_deleted);
 }
 
 
@@ -650,49 +570,9 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_documents_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Document retrieved successfully", res,
-                                      ngx_http_customer_document_columns,
-                                      NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_deleted(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Document deleted successfully", res,
-                                      ngx_http_customer_document_deleted,
-                                      2);
-}
-
-
-static ngx_int_t
 ngx_http_customer_documents_listed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    ngx_http_customer_documents_page_t  *pg;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
@@ -701,14 +581,12 @@ ngx_http_customer_documents_listed(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    pg = ctx->data;
-
     return ngx_http_customer_send_page(ctx, res,
                                        "Documents retrieved successfully",
                                        "documents",
                                        ngx_http_customer_document_columns,
-                                       PQnfields(res) - 1, pg->page,
-                                       pg->limit);
+                                       NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS
+                                       + 1, ctx->page, ctx->limit);
 }
 
 
@@ -1166,8 +1044,9 @@ static ngx_int_t
 ngx_http_customer_documents_missing(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                        "Document not found", "documentId",
-                                        "No such document");
+               ngx_http_customer_document_missing.message,
+               ngx_http_customer_document_missing.field,
+               ngx_http_customer_document_missing.detail);
 }
 
 

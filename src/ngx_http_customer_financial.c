@@ -494,23 +494,9 @@ static ngx_int_t
 ngx_http_customer_financial_send(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res)
 {
-    u_char  *p;
-    char    *version;
-
-    version = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS - 1);
-
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"", version)
-                    - p;
-
-    return ngx_http_customer_send_row(ctx, status, message, res,
-                                      ngx_http_customer_financial_columns,
-                                      NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS);
+    return ngx_http_customer_send_versioned(ctx, status, message, res,
+               ngx_http_customer_financial_columns,
+               NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS);
 }
 
 

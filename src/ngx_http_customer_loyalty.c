@@ -10,7 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_access.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_idempotency.h"
 #include "ngx_http_customer_intake.h"
@@ -36,7 +35,7 @@
 
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS                                 \
-    "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"     \
+    "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"      \
     " t.reference, t.created_by, api_ts(t.created_at)"
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS  9
@@ -48,12 +47,6 @@
     " AND ($5::timestamptz IS NULL OR created_at <= $5::timestamptz)"
 
 
-typedef struct {
-    ngx_uint_t                     page;
-    ngx_uint_t                     limit;
-} ngx_http_customer_loyalty_page_t;
-
-
 /* an earn or redeem in flight */
 typedef struct {
     const char                    *kind;      /* "earn" or "redeem" */
@@ -62,9 +55,6 @@ typedef struct {
 } ngx_http_customer_loyalty_change_t;
 
 
-static ngx_int_t ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_loyalty_earn(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_loyalty_redeem(
@@ -75,40 +65,6 @@ static ngx_int_t ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_loyalty_changed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static char *ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_uint_t *failed);
-static ngx_int_t ngx_http_customer_loyalty_list(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_loyalty_listed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-
-
-ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/{}/loyalty",
-      ngx_http_customer_loyalty_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
-      "/api/customers/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
-      "/api/customers/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
-      ngx_http_customer_loyalty_list, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
-      "/api/customers/internal/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
-      "/api/customers/internal/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static const char  *ngx_http_customer_loyalty_kinds[] = {
@@ -260,34 +216,53 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_loyalty_get(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer loyalty get");
-
-    return ngx_http_customer_own_read(ctx, "customerId",
-                                      &ngx_http_customer_loyalty_get_sql,
-                                      ngx_http_customer_loyalty_got);
-}
+#define NGX_HTTP_CUSTOMER_LOYALTY_OWN                                        \
+    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },                 \
+    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
 
 
-static ngx_int_t
-ngx_http_customer_loyalty_got(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                       "Loyalty account retrieved "
-                                       "successfully", res, 0);
-}
+ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/loyalty",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_loyalty_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_LOYALTY_OWN },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
+      .message = "Loyalty account retrieved successfully" },
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/{}/loyalty/earn",
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/{}/loyalty/redeem",
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_loyalty_list_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_LOYALTY_OWN,
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "kind",
+            ngx_http_customer_loyalty_kinds, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "from", NULL,
+            ngx_http_customer_check_timestamp },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "to", NULL,
+            ngx_http_customer_check_timestamp },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Loyalty transactions retrieved successfully",
+      .list = "transactions",
+      .columns = ngx_http_customer_loyalty_tx_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS },
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/internal/{}/loyalty/earn",
+      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/internal/{}/loyalty/redeem",
+      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
 
 
 static ngx_int_t
@@ -309,7 +284,7 @@ ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
     const char *kind)
 {
     ngx_int_t                            rc;
-    ngx_uint_t                           invalid, failed;
+    ngx_uint_t                           invalid;
     const char                          *key;
     ngx_http_customer_loyalty_change_t  *ch;
 
@@ -354,23 +329,24 @@ ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
     }
 
     ctx->data = ch;
-    failed = 0;
 
     ch->kind = kind;
 
     /* ngx_http_customer_id() made the id NUL-terminated */
     ch->values[0] = (char *) ctx->params[0].data;
     ch->values[1] = kind;
-    ch->values[2] = ngx_http_customer_loyalty_member(ctx, "points", &failed);
-    ch->values[3] = ngx_http_customer_loyalty_member(ctx, "reason", &failed);
-    ch->values[4] = ngx_http_customer_loyalty_member(ctx, "reference",
-                                                     &failed);
     ch->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
     ch->values[6] = key;
     ch->values[7] = ngx_http_customer_body_param(ctx);
 
-    if (failed || ch->values[2] == NULL || ch->values[7] == NULL) {
-        /* out of memory */
+    if (ngx_http_customer_member_param(ctx, "points", &ch->values[2])
+        != NGX_OK
+        || ngx_http_customer_member_param(ctx, "reason", &ch->values[3])
+           != NGX_OK
+        || ngx_http_customer_member_param(ctx, "reference", &ch->values[4])
+           != NGX_OK
+        || ch->values[7] == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -474,163 +450,4 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
                                               ? "Points earned successfully"
                                               : "Points redeemed "
                                                 "successfully", res, 2);
-}
-
-
-/*
- * A validated member of the body as a NUL-terminated parameter (a
- * number's or a string's text), or NULL when it is absent.  Sets *failed
- * when out of memory.
- */
-
-static char *
-ngx_http_customer_loyalty_member(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_uint_t *failed)
-{
-    u_char                    *p;
-    ngx_http_customer_json_t  *v;
-
-    v = ngx_http_customer_json_member(ctx->body, name);
-
-    if (v == NULL || v->type == NGX_HTTP_CUSTOMER_JSON_NULL) {
-        return NULL;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
-    if (p == NULL) {
-        *failed = 1;
-        return NULL;
-    }
-
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-
-    return (char *) p;
-}
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_list(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_str_t                          kind, from, to;
-    ngx_uint_t                         invalid;
-    ngx_http_customer_pg_query_t      *q;
-    ngx_http_customer_loyalty_page_t  *pg;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer loyalty transactions");
-
-    pg = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_loyalty_page_t));
-    if (pg == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = pg;
-    invalid = 0;
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &pg->page, &pg->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_enum(ctx, "kind",
-                                       ngx_http_customer_loyalty_kinds, &kind))
-    {
-    case NGX_OK:
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_check(ctx, "from",
-                                        ngx_http_customer_check_timestamp,
-                                        0, 0, &from))
-    {
-    case NGX_OK:
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_arg_check(ctx, "to",
-                                        ngx_http_customer_check_timestamp,
-                                        0, 0, &to))
-    {
-    case NGX_OK:
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = kind.len ? (char *) kind.data : NULL;
-    q->values[3] = from.len ? (char *) from.data : NULL;
-    q->values[4] = to.len ? (char *) to.data : NULL;
-
-    if (ngx_http_customer_page_values(ctx, q, 5, pg->page, pg->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_loyalty_list_sql,
-                                       ngx_http_customer_loyalty_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_loyalty_page_t  *pg;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    pg = ctx->data;
-
-    return ngx_http_customer_send_page(ctx, res,
-               "Loyalty transactions retrieved successfully", "transactions",
-               ngx_http_customer_loyalty_tx_columns,
-               NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS, pg->page, pg->limit);
 }

@@ -445,6 +445,13 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
                                               : NULL;
             break;
 
+        case NGX_HTTP_CUSTOMER_FROM_ME:
+            /* the sub is NUL-terminated in the request pool */
+            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
+                                              : "";
+            ctx->by_user = 1;
+            break;
+
         case NGX_HTTP_CUSTOMER_FROM_ADMIN:
             q->values[n++] = (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN)
                              ? "true" : "false";
@@ -480,23 +487,31 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* a row's answer: one row, or a page; no row at all is 404 */
+/* a row's answer: one row, a page, or JSON; no row at all is 404 */
 
 static ngx_int_t
 ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_uint_t                  status;
     ngx_http_customer_route_t  *rt;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
+    rt = ctx->route;
+
     if (PQntuples(res) == 0) {
+        if (rt->missing) {
+            return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                                                rt->missing->message,
+                                                rt->missing->field,
+                                                rt->missing->detail);
+        }
+
         return ngx_http_customer_not_found(ctx);
     }
-
-    rt = ctx->route;
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_PAGE) {
         return ngx_http_customer_send_page(ctx, res, rt->message, rt->list,
@@ -504,6 +519,18 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
                                            ctx->page, ctx->limit);
     }
 
-    return ngx_http_customer_send_row(ctx, rt->status, rt->message, res,
+    status = rt->status ? rt->status : NGX_HTTP_OK;
+
+    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
+        return ngx_http_customer_send_json(ctx, status, rt->message, res, 0);
+    }
+
+    if (rt->etag) {
+        return ngx_http_customer_send_versioned(ctx, status, rt->message,
+                                                res, rt->columns,
+                                                rt->ncolumns);
+    }
+
+    return ngx_http_customer_send_row(ctx, status, rt->message, res,
                                       rt->columns, rt->ncolumns);
 }

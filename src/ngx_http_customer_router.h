@@ -30,11 +30,23 @@
                                                 accepts */
 #define NGX_HTTP_CUSTOMER_FROM_ADMIN    8    /* "true" for an Administrator */
 #define NGX_HTTP_CUSTOMER_FROM_PAGE     9    /* LIMIT, then OFFSET */
+#define NGX_HTTP_CUSTOMER_FROM_ME       10   /* the caller's sub or "" for
+                                                /me: its 404 names userId */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
 #define NGX_HTTP_CUSTOMER_ANSWER_PAGE   1    /* a page of rows, the total
                                                 in column 0 */
+#define NGX_HTTP_CUSTOMER_ANSWER_JSON   2    /* row 0's column 0, the data
+                                                as PostgreSQL wrote it */
+
+
+/* a row's 404 when no row is not "Customer not found" */
+typedef struct {
+    const char                     *message;
+    const char                     *field;
+    const char                     *detail;
+} ngx_http_customer_missing_t;
 
 
 typedef struct {
@@ -48,7 +60,8 @@ typedef struct {
 
 /* the rest of a row whose handler is its own C */
 #define NGX_HTTP_CUSTOMER_HOOK                                               \
-    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0, 0
+    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0,     \
+    NULL, 0, 0
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -74,11 +87,15 @@ struct ngx_http_customer_route_s {
     ngx_http_customer_pg_stmt_t    *stmt;
     ngx_http_customer_param_t       params[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_uint_t                      answer;    /* ..._ANSWER_ROW, _PAGE */
-    ngx_uint_t                      status;    /* of success: 200, 201 */
+    ngx_uint_t                      status;    /* of success: 201; 0 is
+                                                  200 */
     const char                     *message;
     const char                     *list;      /* a page's member */
     ngx_http_customer_column_t     *columns;
     ngx_uint_t                      ncolumns;
+    ngx_http_customer_missing_t    *missing;   /* the 404 for no row */
+    unsigned                        etag:1;    /* the last column, the
+                                                  version, is the ETag */
     ngx_uint_t                      slashes;   /* in the pattern; 0 until
                                                   the router first uses it */
 };

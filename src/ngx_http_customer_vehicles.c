@@ -74,30 +74,9 @@
     " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
 
 
-/* a list: its name in the answer, its columns, what it is found by */
-typedef struct {
-    const char                    *name;
-    const char                    *message;
-    ngx_http_customer_column_t    *columns;
-    int                            ncolumns;
-    ngx_uint_t                     by_vehicle;   /* else by customer */
-} ngx_http_customer_vehicles_kind_t;
-
-
-typedef struct {
-    ngx_http_customer_vehicles_kind_t  *kind;
-    ngx_uint_t                          page;
-    ngx_uint_t                          limit;
-} ngx_http_customer_vehicles_list_t;
-
-
 static ngx_int_t ngx_http_customer_vehicles_create(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_list(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_all(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_get(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_put(
     ngx_http_customer_ctx_t *ctx);
@@ -105,22 +84,11 @@ static ngx_int_t ngx_http_customer_vehicles_patch(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_mileage(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_delete(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_status(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_records(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_record(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_history(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_update(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
     ngx_uint_t put);
-static ngx_int_t ngx_http_customer_vehicles_page(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_vehicles_kind_t *kind,
-    ngx_http_customer_pg_stmt_t *stmt);
 static ngx_int_t ngx_http_customer_vehicles_write(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
     const char *name, ngx_http_customer_pg_stmt_t *stmt,
@@ -131,23 +99,11 @@ static ngx_int_t ngx_http_customer_vehicles_created(
 static ngx_int_t ngx_http_customer_vehicles_updated(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_found(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_deleted(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_status_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_vehicles_recorded(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_vehicles_listed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_send(
-    ngx_http_customer_ctx_t *ctx, ngx_uint_t status, const char *message,
     PGresult *res);
 static ngx_int_t ngx_http_customer_vehicles_missing(
     ngx_http_customer_ctx_t *ctx);
@@ -158,47 +114,6 @@ static ngx_int_t ngx_http_customer_vehicles_vin_taken(
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-
-ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/{}/vehicles",
-      ngx_http_customer_vehicles_list, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/{}/vehicles",
-      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/service-history",
-      ngx_http_customer_vehicles_history, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/vehicles",
-      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_get, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_DELETE, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_delete, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
-      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
-      ngx_http_customer_vehicles_status, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
-      ngx_http_customer_vehicles_records, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
-      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
-
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
     { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
@@ -307,21 +222,8 @@ static ngx_http_customer_column_t  ngx_http_customer_status_columns[] = {
 };
 
 
-static ngx_http_customer_vehicles_kind_t  ngx_http_customer_vehicles_kind = {
-    "vehicles", "Vehicles retrieved successfully",
-    ngx_http_customer_vehicle_columns, NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS, 0
-};
-
-static ngx_http_customer_vehicles_kind_t  ngx_http_customer_records_kind = {
-    "serviceRecords", "Service records retrieved successfully",
-    ngx_http_customer_record_columns, NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS, 1
-};
-
-/* every vehicle's records, each with the vehicle's make, model and VIN */
-static ngx_http_customer_vehicles_kind_t  ngx_http_customer_history_kind = {
-    "serviceRecords", "Service history retrieved successfully",
-    ngx_http_customer_record_columns, NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3,
-    0
+static ngx_http_customer_missing_t  ngx_http_customer_vehicle_missing = {
+    "Vehicle not found", "vehicleId", "No such vehicle"
 };
 
 
@@ -533,6 +435,92 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
 };
 
 
+#define NGX_HTTP_CUSTOMER_VEHICLE_ID(name)                                   \
+    { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
+    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_VEHICLE_PAGE(name)                                 \
+    NGX_HTTP_CUSTOMER_VEHICLE_ID(name),                                      \
+    { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
+
+ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/{}/vehicles",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_list_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Vehicles retrieved successfully", .list = "vehicles",
+      .columns = ngx_http_customer_vehicle_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS },
+    { NGX_HTTP_POST, "/api/customers/{}/vehicles",
+      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* every vehicle's records, each with its make, model and VIN */
+    { NGX_HTTP_GET, "/api/customers/{}/service-history",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_history_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Service history retrieved successfully",
+      .list = "serviceRecords",
+      .columns = ngx_http_customer_record_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3 },
+    /* a hook: its 400 names the page after the filters, and the years */
+    { NGX_HTTP_GET, "/api/vehicles",
+      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/vehicles/{}",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .message = "Vehicle retrieved successfully",
+      .columns = ngx_http_customer_vehicle_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS,
+      .missing = &ngx_http_customer_vehicle_missing, .etag = 1 },
+    { NGX_HTTP_PUT, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PATCH, "/api/vehicles/{}",
+      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_DELETE, "/api/vehicles/{}",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_delete_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .message = "Vehicle deleted successfully",
+      .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2,
+      .missing = &ngx_http_customer_vehicle_missing },
+    { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
+      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_status_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .message = "Service status retrieved successfully",
+      .columns = ngx_http_customer_status_columns, .ncolumns = 7,
+      .missing = &ngx_http_customer_vehicle_missing },
+    { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_records_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Service records retrieved successfully",
+      .list = "serviceRecords",
+      .columns = ngx_http_customer_record_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS,
+      .missing = &ngx_http_customer_vehicle_missing },
+    { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
+      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
+
+
 static ngx_int_t
 ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
 {
@@ -634,33 +622,6 @@ ngx_http_customer_vehicles_update(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_vehicles_get(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "vehicleId",
-               &ngx_http_customer_vehicles_get_sql,
-               ngx_http_customer_vehicles_found);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_delete(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "vehicleId",
-               &ngx_http_customer_vehicles_delete_sql,
-               ngx_http_customer_vehicles_deleted);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_status(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "vehicleId",
-               &ngx_http_customer_vehicles_status_sql,
-               ngx_http_customer_vehicles_status_done);
-}
-
-
-static ngx_int_t
 ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_vehicles_write(ctx,
@@ -722,118 +683,25 @@ ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_vehicles_list(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_page(ctx,
-               &ngx_http_customer_vehicles_kind,
-               &ngx_http_customer_vehicles_list_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_records(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_page(ctx,
-               &ngx_http_customer_records_kind,
-               &ngx_http_customer_vehicles_records_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_history(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_page(ctx,
-               &ngx_http_customer_history_kind,
-               &ngx_http_customer_vehicles_history_sql);
-}
-
-
-/* a page of one owner's vehicles or service records, as kind says */
-
-static ngx_int_t
-ngx_http_customer_vehicles_page(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_vehicles_kind_t *kind,
-    ngx_http_customer_pg_stmt_t *stmt)
-{
-    ngx_int_t                           rc;
-    ngx_http_customer_pg_query_t       *q;
-    ngx_http_customer_vehicles_list_t  *l;
-
-    l = ngx_pcalloc(ctx->request->pool,
-                    sizeof(ngx_http_customer_vehicles_list_t));
-    if (l == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = l;
-    l->kind = kind;
-
-    rc = l->kind->by_vehicle
-         ? ngx_http_customer_uuid_param(ctx, 0, "vehicleId")
-         : ngx_http_customer_id(ctx);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &l->page, &l->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-
-    if (ngx_http_customer_page_values(ctx, q, 2, l->page, l->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
-                                       ngx_http_customer_vehicles_listed);
-}
-
-
 /* the admin's list of every customer's vehicles, filtered */
 
 static ngx_int_t
 ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                             *p;
-    ngx_tm_t                            tm;
-    ngx_str_t                           s;
-    ngx_uint_t                          i, n, invalid, year[2], within;
-    ngx_http_customer_pg_query_t       *q;
-    ngx_http_customer_vehicles_list_t  *l;
+    u_char                        *p;
+    ngx_tm_t                       tm;
+    ngx_str_t                      s;
+    ngx_uint_t                     i, n, invalid, year[2], within;
+    ngx_http_customer_pg_query_t  *q;
 
     static const char  *booleans[] = { "true", "false", NULL };
     static const char  *years[] = { "yearFrom", "yearTo" };
 
-    l = ngx_pcalloc(ctx->request->pool,
-                    sizeof(ngx_http_customer_vehicles_list_t));
     q = ngx_http_customer_query_create(ctx);
     p = ngx_pnalloc(ctx->request->pool, 3 * (NGX_INT_T_LEN + 1));
-    if (l == NULL || q == NULL || p == NULL) {
+    if (q == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->data = l;
-    l->kind = &ngx_http_customer_vehicles_kind;
 
     invalid = 0;
 
@@ -927,7 +795,7 @@ ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
         invalid = 1;
     }
 
-    switch (ngx_http_customer_page_args(ctx, &l->page, &l->limit)) {
+    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -948,7 +816,7 @@ ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
     }
 
 
-    if (ngx_http_customer_page_values(ctx, q, 7, l->page, l->limit)
+    if (ngx_http_customer_page_values(ctx, q, 7, ctx->page, ctx->limit)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -971,9 +839,10 @@ ngx_http_customer_vehicles_created(ngx_http_customer_ctx_t *ctx,
     }
 
     if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_CREATED,
-                                               "Vehicle created "
-                                               "successfully", res);
+        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_CREATED,
+                   "Vehicle created successfully", res,
+                   ngx_http_customer_vehicle_columns,
+                   NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
     }
 
     if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_FOUND)) {
@@ -1000,8 +869,9 @@ ngx_http_customer_vehicles_updated(ngx_http_customer_ctx_t *ctx,
     }
 
     if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_OK, ctx->data,
-                                               res);
+        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK, ctx->data,
+                   res, ngx_http_customer_vehicle_columns,
+                   NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
     }
 
     if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_STALE)[0] == 't') {
@@ -1045,62 +915,6 @@ ngx_http_customer_vehicles_vin_taken(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_vehicles_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_vehicles_missing(ctx);
-    }
-
-    return ngx_http_customer_vehicles_send(ctx, NGX_HTTP_OK,
-                                           "Vehicle retrieved successfully",
-                                           res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_deleted(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_vehicles_missing(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Vehicle deleted successfully", res,
-                                      ngx_http_customer_vehicle_deleted,
-                                      2);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_status_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_vehicles_missing(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Service status retrieved "
-                                      "successfully", res,
-                                      ngx_http_customer_status_columns, 7);
-}
-
-
-static ngx_int_t
 ngx_http_customer_vehicles_recorded(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
@@ -1123,48 +937,18 @@ static ngx_int_t
 ngx_http_customer_vehicles_listed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    ngx_http_customer_vehicles_list_t  *l;
-
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    l = ctx->data;
-
     if (PQntuples(res) == 0) {
-        return l->kind->by_vehicle ? ngx_http_customer_vehicles_missing(ctx)
-                                   : ngx_http_customer_not_found(ctx);
+        return ngx_http_customer_not_found(ctx);
     }
 
-    return ngx_http_customer_send_page(ctx, res, l->kind->message,
-                                       l->kind->name, l->kind->columns,
-                                       l->kind->ncolumns, l->page, l->limit);
-}
-
-
-/* the vehicle with its version as the ETag */
-
-static ngx_int_t
-ngx_http_customer_vehicles_send(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res)
-{
-    u_char  *p;
-    char    *version;
-
-    version = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS - 1);
-
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"", version)
-                    - p;
-
-    return ngx_http_customer_send_row(ctx, status, message, res,
-                                      ngx_http_customer_vehicle_columns,
-                                      NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
+    return ngx_http_customer_send_page(ctx, res,
+               "Vehicles retrieved successfully", "vehicles",
+               ngx_http_customer_vehicle_columns,
+               NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS, ctx->page, ctx->limit);
 }
 
 
@@ -1172,6 +956,7 @@ static ngx_int_t
 ngx_http_customer_vehicles_missing(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                        "Vehicle not found", "vehicleId",
-                                        "No such vehicle");
+               ngx_http_customer_vehicle_missing.message,
+               ngx_http_customer_vehicle_missing.field,
+               ngx_http_customer_vehicle_missing.detail);
 }

@@ -18,7 +18,7 @@
 
 
 /*
- * Credit status of a customer (issue 6, seeds 000 and 003).  An
+ * Credit status of a customer.  An
  * Administrator or a service sets the score; one statement stores it with
  * its band, appends a history row and raises the alerts the change calls
  * for.  The reads are an Administrator's, or a Customer's own: for a

@@ -13,7 +13,7 @@
 
 
 /*
- * The customer dashboard (issue 7): the profile summary, the vehicles
+ * The customer dashboard: the profile summary, the vehicles
  * with their service status, the documents expiring within 30 days, the
  * latest important notes, the loyalty account and the credit status, in
  * one answer built by one statement: each part is a jsonb sub-select, so

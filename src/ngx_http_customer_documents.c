@@ -18,7 +18,7 @@
 
 
 /*
- * Documents (issue 7, seed 004): the request body is the file, of any
+ * Documents: the request body is the file, of any
  * type and perhaps empty, its metadata in the query.  The bytes go to
  * PostgreSQL as a binary parameter, into document_contents, in the same
  * statement as the metadata row with the size and SHA-256 computed there:

@@ -17,7 +17,7 @@
 
 
 /*
- * The financial profile of a customer (issue 6, seed 000): at most one per
+ * The financial profile of a customer: at most one per
  * customer, in financial_profiles.  An Administrator creates it (POST) or
  * creates or replaces it (PUT, If-Match against the profile's version);
  * each is one statement that also tells a missing customer, an existing

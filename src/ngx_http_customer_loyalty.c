@@ -18,7 +18,7 @@
 
 
 /*
- * Loyalty points (issue 6, seed 001).  An Administrator, or a service on
+ * Loyalty points.  An Administrator, or a service on
  * the internal routes, earns and redeems points; an Administrator or the
  * Customer itself reads the account and its ledger.
  *

@@ -17,8 +17,10 @@
 
 
 /*
- * Preferences: the groups of DESIGN.md 4.3, validated here for the
- * customer record's "preferences" member and for the preferences routes.
+ * Preferences (communication channels, privacy, language, theme, service
+ * days and times, marketing consent: the defaults below), validated here
+ * for the customer record's "preferences" member and for the preferences
+ * routes.
  * The customer row keeps what was given; reads fill in the defaults in
  * SQL (nested groups member by member), so the C side only passes the
  * jsonb on.  PUT replaces the stored object in one UPDATE that checks

@@ -18,7 +18,7 @@
 
 
 /*
- * Vehicles and their service records (issue 7, seed 004).  A Customer
+ * Vehicles and their service records.  A Customer
  * reaches only the vehicles of its own record: every statement joins the
  * owner and compares its userId with the token's sub ($2, NULL for an
  * Administrator), so another customer's vehicle is simply not found.

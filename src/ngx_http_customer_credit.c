@@ -506,13 +506,10 @@ ngx_http_customer_credit_alerts(ngx_http_customer_ctx_t *ctx)
                                              "Validation failed");
     }
 
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_own_query(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[4] = unread;
 
     if (ngx_http_customer_page_values(ctx, q, 2, ctx->page, ctx->limit)

@@ -98,6 +98,28 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
 
 
 /*
+ * A query about the record named by the path's first id: $1 that id, $2
+ * the caller's sub when it is a Customer (NULL for an Administrator).
+ */
+
+ngx_http_customer_pg_query_t *
+ngx_http_customer_own_query(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+
+    return q;
+}
+
+
+/*
  * The common read of one record by the path's id (a UUID named name in
  * errors): stmt gets the id as $1 and, as $2, the caller's sub when the
  * caller is a Customer (NULL for an Administrator), so that a Customer
@@ -120,13 +142,10 @@ ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
                                              "Validation failed");
     }
 
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_own_query(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
 
     return ngx_http_customer_query_run(ctx, q, stmt, done);
 }

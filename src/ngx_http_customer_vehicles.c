@@ -594,13 +594,10 @@ ngx_http_customer_vehicles_update(ngx_http_customer_ctx_t *ctx,
                                              "Validation failed");
     }
 
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_own_query(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = ngx_http_customer_body_param(ctx);
     q->values[3] = put ? "t" : "f";
     q->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
@@ -665,13 +662,10 @@ ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
                                              "Validation failed");
     }
 
-    q = ngx_http_customer_query_create(ctx);
+    q = ngx_http_customer_own_query(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = ngx_http_customer_body_param(ctx);
     q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 

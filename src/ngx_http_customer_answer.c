@@ -445,6 +445,17 @@ ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
                    "try again later");
     }
 
+    if (res && PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+        /*
+         * another statement of its batch failed (its connection was
+         * terminated, say) and this one never ran, even when sent again
+         */
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                   "database", "The database cannot be reached; "
+                   "try again later");
+    }
+
     state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
     if (state != NULL) {

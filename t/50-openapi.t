@@ -20,65 +20,7 @@ my $UUID = '00000000-0000-4000-8000-000000000001';
 
 # --- the module's routes, read from the route tables in src/*.c ----------
 
-# ({method, path (with "{}"), access, json_body, file}, ...) of the tables
-# the router consults (its array of ngx_http_customer_route_t pointers).
-sub module_routes {
-    my (%alias, %arrays, @tables);
-
-    for my $file (sort glob "$ROOT/src/*.c") {
-        open my $fh, '<', $file or die "$file: $!";
-        my $src = do { local $/; <$fh> };
-        $src =~ s{/\*.*?\*/}{ }gs;
-        my $name = $file =~ s{.*/}{}r;
-
-        while ($src =~ /^#define\s+(NGX_HTTP_CUSTOMER_\w+)\s+(NGX_HTTP_CUSTOMER_\w+)\s*$/mg) {
-            $alias{$1} = $2;
-        }
-        while ($src =~ /ngx_http_customer_route_t\s+(\w+)\s*\[\]\s*=\s*\{(.*?)^\};/msg) {
-            my ($array, $body) = ($1, $2);
-            my @entries;
-            # { methods, "pattern", handler, access, json_body, ... }: a
-            # row's head; what a row runs follows it
-            while ($body =~ /\{\s*([A-Z0-9_|\s]+?)\s*,\s*("\/(?:[^"\\]|\\.)*")\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\d+)\s*[,}]/g) {
-                my ($methods, $pattern, $access, $body_kind) = ($1, $2, $4, $5);
-                next if $pattern eq 'NULL';
-                push @entries, { methods => $methods,
-                    pattern => substr($pattern, 1, -1), access => $access,
-                    json_body => $body_kind, file => $name };
-            }
-            my $strings = () = $body =~ /"\//g;
-            die "$name: $array: parsed " . @entries . " of $strings entries\n"
-                if $strings != @entries;
-            $arrays{$array} = \@entries;
-        }
-        # the list of tables: an array of pointers to route_t
-        if ($src =~ /ngx_http_customer_route_t\s*\*\s*\w+\s*\[\]\s*=\s*\{(.*?)\};/s) {
-            @tables = grep { $_ ne 'NULL' } $1 =~ /(\w+)/g;
-        }
-    }
-    die "no list of route tables (ngx_http_customer_route_t *x[]) in src/*.c\n"
-        unless @tables;
-
-    my @routes;
-    for my $t (@tables) {
-        my $entries = $arrays{$t} or die "route table $t not found\n";
-        for my $e (@$entries) {
-            my $access = $e->{access};
-            $access = $alias{$access} while exists $alias{$access};
-            $access =~ s/^NGX_HTTP_CUSTOMER_// or die "access $access?\n";
-            for my $m (split /\s*\|\s*/, $e->{methods}) {
-                # a flag, not a method: the handler keeps its own keys
-                next if $m eq 'NGX_HTTP_CUSTOMER_OWN_KEY';
-                $m =~ s/^NGX_HTTP_// or die "method $m?\n";
-                push @routes, { %$e, method => $m, path => $e->{pattern},
-                    access => $access };
-            }
-        }
-    }
-    return @routes;
-}
-
-my @routes = module_routes();
+my @routes = CT::route_table();
 cmp_ok(scalar @routes, '>=', 17, 'route tables parsed: ' . @routes . ' routes');
 my %route = map { ("$_->{method} $_->{path}" => $_) } @routes;
 

@@ -12,8 +12,9 @@ package CT;
 #
 # Functions: db_create, nginx_start, nginx_start_conf, nginx_test_conf,
 # conf_example, sql, psql_session, private_pg, peer_start, peer_conf,
-# free_port, wait_for, root, static_paths, error_recipe. Every nginx_start
-# also serves /api/openapi.json
+# free_port, wait_for, root, static_paths, error_recipe, and the endpoint
+# table with its documents: route_table, openapi_ops, readme_routes (see
+# below). Every nginx_start also serves /api/openapi.json
 # (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
 # conf/nginx.conf does.
 # Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
@@ -916,6 +917,175 @@ sub peer_conf {
 CONF
     }
     return ($http, $server);
+}
+
+
+# --- the endpoint table and the documents that describe it ----------------
+#
+# route_table(): ({method, path, access, json_body, file}, ...), one per
+# method of every row of the route tables the router consults (the
+# ngx_http_customer_route_t arrays that src/*.c's array of pointers to
+# them names), read from the C sources: path is the row's pattern ("{}"
+# for an id), access its class without the NGX_HTTP_CUSTOMER_ prefix
+# (ADMIN, SELF, SERVICE, PUBLIC), json_body its body kind (0 none, 1 JSON,
+# 2 optional JSON, 3 any bytes). Rows are read positionally ({ METHODS,
+# "pattern", handler, access, json_body, ...}) or by designator
+# (.methods =, .pattern =, ...); a row that is neither dies, so a row is
+# never left out unseen.
+# openapi_ops(DOC): { "METHOD /path/{}" => {op, path} } for every
+# operation of a decoded OpenAPI document (HEAD included when documented).
+# readme_routes(): ("METHOD /path/{}", ...) from the README's endpoint
+# table (the one headed "| method and path |"): every code span of a row's
+# first cell that is "METHODS PATH" (methods joined by "|" or ","; a
+# segment "a|b" is two paths; a query string is ignored); a span there
+# that is no route dies.
+
+my $HTTP_METHODS = qr/GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS/;
+
+# the top-level, comma-separated items of a C initializer's body
+sub _c_items {
+    my ($s) = @_;
+    my (@items, $cur, $depth);
+    ($cur, $depth) = ('', 0);
+    while ($s =~ /\G("(?:[^"\\]|\\.)*"|[{(]|[})]|,|[^"{}(),]+)/gs) {
+        my $t = $1;
+        $depth++ if $t eq '{' || $t eq '(';
+        $depth-- if $t eq '}' || $t eq ')';
+        if ($t eq ',' && $depth == 0) {
+            push @items, $cur;
+            $cur = '';
+            next;
+        }
+        $cur .= $t;
+    }
+    push @items, $cur;
+    s/^\s+|\s+\z//g for @items;
+    return grep { length } @items;
+}
+
+sub route_table {
+    my (%alias, %arrays, @tables);
+
+    for my $file (sort glob "$ROOT/src/*.c") {
+        my $src = _slurp($file);
+        my $name = basename($file);
+        $src =~ s{/\*.*?\*/}{ }gs;
+        $src =~ s{\\\n}{ }g;
+
+        while ($src =~ /^#define\s+(NGX_HTTP_CUSTOMER_\w+)\s+(NGX_HTTP_CUSTOMER_\w+)\s*$/mg) {
+            $alias{$1} = $2;
+        }
+        while ($src =~ /ngx_http_customer_route_t\s+(\w+)\s*\[\]\s*=\s*\{(.*?)^\};/msg) {
+            my ($array, $body) = ($1, $2);
+            my @rows;
+            for my $item (_c_items($body)) {
+                next unless $item =~ /^\{(.*)\}\z/s;
+                my @f = _c_items($1);
+                my %row;
+                if ($f[0] =~ /^\./) {
+                    for (@f) {
+                        $row{$1} = $2 if /^\.(\w+)\s*=\s*(.*)\z/s;
+                    }
+                } else {
+                    @row{qw(methods pattern handler access json_body)} = @f;
+                }
+                next if ($row{pattern} // 'NULL') eq 'NULL';
+                die "$name: $array: a row CT cannot read: {$item}\n"
+                    unless $row{pattern} =~ /^"(\/[^"]*)"\z/
+                    && defined $row{methods} && defined $row{access};
+                push @rows, { methods => $row{methods}, path => $1,
+                    access => $row{access}, json_body => $row{json_body} // 0,
+                    file => $name };
+            }
+            my $strings = () = $body =~ /"\//g;
+            die "$name: $array: read " . @rows . " rows of $strings patterns\n"
+                if $strings != @rows;
+            $arrays{$array} = \@rows;
+        }
+        # the list of tables: an array of pointers to route_t
+        if ($src =~ /ngx_http_customer_route_t\s*\*\s*\w+\s*\[\]\s*=\s*\{(.*?)\};/s) {
+            @tables = grep { $_ ne 'NULL' } $1 =~ /(\w+)/g;
+        }
+    }
+    die "no list of route tables (ngx_http_customer_route_t *x[]) in src/*.c\n"
+        unless @tables;
+
+    my @routes;
+    for my $t (@tables) {
+        my $rows = $arrays{$t} or die "route table $t not found\n";
+        for my $row (@$rows) {
+            my $access = $row->{access};
+            $access = $alias{$access} while exists $alias{$access};
+            $access =~ s/^NGX_HTTP_CUSTOMER_// or die "access $access?\n";
+            my @methods;
+            for my $m (split /\s*\|\s*/, $row->{methods}) {
+                # NGX_HTTP_CUSTOMER_*: flags of the row, not methods
+                next if $m =~ /^NGX_HTTP_CUSTOMER_\w+\z/;
+                $m =~ s/^NGX_HTTP_($HTTP_METHODS)\z/$1/
+                    or die "$row->{file}: method $m?\n";
+                push @methods, $m;
+            }
+            die "$row->{file}: $row->{path}: no method\n" unless @methods;
+            push @routes, map { { %$row, method => $_, access => $access } }
+                @methods;
+        }
+    }
+    return @routes;
+}
+
+sub openapi_ops {
+    my ($doc) = @_;
+    my %ops;
+
+    for my $path (keys %{ $doc->{paths} }) {
+        my $item = $doc->{paths}{$path};
+        (my $norm = $path) =~ s/\{[^}]+\}/{}/g;
+        for my $m (grep { ref $item->{$_} eq 'HASH' }
+            qw(get put post delete options head patch trace))
+        {
+            $ops{uc($m) . " $norm"} = { op => $item->{$m}, path => $path };
+        }
+    }
+    return \%ops;
+}
+
+sub readme_routes {
+    my @routes;
+    my $in = 0;
+
+    for my $line (split /\n/, _slurp("$ROOT/README.md")) {
+        if (!$in) {
+            $in = 1 if $line =~ /^\|\s*method and path\s*\|/;
+            next;
+        }
+        next if $line =~ /^\|[-|\s]+\|?\s*$/;
+        last unless $line =~ /^\|/;
+        # the first cell: up to the first "|" outside a code span that is
+        # not escaped
+        my ($cell) = $line =~ /^\|((?:`[^`]*`|\\\||[^|`])*)\|/
+            or die "README: a row CT cannot read: $line\n";
+        my @spans = $cell =~ /`([^`]*)`/g;
+        die "README: no route in: $line\n" unless @spans;
+        for my $span (@spans) {
+            $span =~ s/\\\|/|/g;
+            my ($methods, $paths) = $span
+                =~ /^((?:$HTTP_METHODS)(?:\s*[|,]\s*(?:$HTTP_METHODS))*)\s+(\/\S*)\z/
+                or die "README: not a route: `$span` in: $line\n";
+            $paths =~ s/\?.*//;
+            my @paths = ('');
+            for my $seg (grep { length } split m{/}, $paths) {
+                @paths = map { my $p = $_; map { "$p/$_" } split /\|/, $seg }
+                    @paths;
+            }
+            s/\{[^}]+\}/{}/g for @paths;
+            for my $m (split /\s*[|,]\s*/, $methods) {
+                push @routes, map { "$m $_" } @paths;
+            }
+        }
+    }
+    die "README.md: no endpoint table (| method and path | answer |)\n"
+        unless $in;
+    return @routes;
 }
 
 

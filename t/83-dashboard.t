@@ -33,38 +33,16 @@ my @NOTE_KEYS = sort qw(id content noteType isPrivate createdAt);
 sub make_customer { CT::make_customer($ng, 'dash', @_) }
 
 # the API's today plus N days, YYYY-MM-DD
-sub day {
-    my ($n) = @_;
-    return scalar CT::sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
-        + :'p1'::int)::text}, $n // 0);
-}
+sub day { CT::day($db, @_) }
 
-# a vehicle through the API; should that fail, a failed test and the row
-# inserted directly, so that the dashboard can still be looked at
 sub make_vehicle {
     my ($cid, %v) = @_;
-    $v{vin} = CT::new_vin('2T1BR32000');
-    my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
-    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
-    ok(0, 'POST vehicle for the dashboard: 201') or diag($r->{body});
-    my @k = sort keys %v;
-    my $cols = join ', ', map { my $c = $_; $c =~ s/([A-Z])/_\l$1/g; $c }
-        @k;
-    my $vals = join ', ', map { ":'p$_'" } 2 .. @k + 1;
-    return scalar CT::sql($db, "INSERT INTO vehicles (customer_id, $cols)"
-        . " VALUES (:'p1', $vals) RETURNING id", $cid, @v{@k});
-}
-
-sub pct {
-    my ($s) = @_;
-    utf8::encode($s);
-    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
-    return $s;
+    return CT::make_vehicle($ng, $db, $cid, '2T1BR32000', %v);
 }
 
 sub upload {
     my ($cid, %q) = @_;
-    my $query = join '&', map { "$_=" . pct($q{$_}) } sort keys %q;
+    my $query = join '&', map { "$_=" . CT::pct($q{$_}) } sort keys %q;
     my $r = $ng->req(POST => "/api/customers/$cid/documents?$query",
         body => "file of $q{title}",
         headers => { 'Content-Type' => 'text/plain' });
@@ -72,12 +50,7 @@ sub upload {
     return $r->{json}{data};
 }
 
-sub add_note {
-    my ($cid, %body) = @_;
-    my $r = $ng->req(POST => "/api/customers/$cid/notes", json => \%body);
-    die "add note failed: $r->{body}" unless $r->{status} == 201;
-    return $r->{json}{data};
-}
+sub add_note { CT::add_note($ng, @_) }
 
 sub dashboard {
     my ($id, %o) = @_;

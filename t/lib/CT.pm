@@ -32,6 +32,8 @@ package CT;
 #   my ($http, $server) = CT::peer_conf(orders => $peer->port, key => 'k');
 #   my $ng = CT::nginx_start(db => $db, http_extra => $http,
 #       server_extra => $server);
+#   # the same in one: nginx_start(db => $db, peers => { orders => $peer,
+#   #     key => 'k' }) (peers: peer_conf's arguments)
 #   my @calls = $peer->requests;    # what the peer was sent, in order
 #
 # peer_start(handler => CODE, port => undef) listens on 127.0.0.1 (a free
@@ -191,6 +193,16 @@ sub row_of {
         FROM $table t WHERE id = :'p1'}, $id);
 }
 
+# lock_row($db, ID): a psql session holding customer ID's row lock, in a
+# transaction it keeps open until ->run('ROLLBACK').
+sub lock_row {
+    my ($db, $id) = @_;
+    my $s = psql_session($db);
+    $s->run('BEGIN');
+    $s->run("SELECT 1 FROM customers WHERE id = '$id' FOR UPDATE");
+    return $s;
+}
+
 sub lock_waiters {
     my ($db) = @_;
     return sql($db, q{SELECT count(*) FROM pg_stat_activity
@@ -276,6 +288,191 @@ sub make_customer {
             fullName => "\u$tag Test", %o });
     die "create failed: $r->{body}" unless $r->{status} == 201;
     return ($r->{json}{data}{customerId}, $u);
+}
+
+
+# insert_customer($db, TAG, column => value, ...): a customer row written
+# by SQL, not through the API (for tests of what nginx does with rows it
+# did not write), with those columns too: {id, user}, the user id
+# "TAG-user-N" and its email unique in the file.
+my $INSERTED = 0;
+
+sub insert_customer {
+    my ($db, $tag, %cols) = @_;
+    my $n = ++$INSERTED;
+    my $user = "$tag-user-$n";
+    my @names = sort keys %cols;
+    my $i = 3;
+    my $id = sql($db, 'INSERT INTO customers (user_id, email, full_name'
+        . join('', map { ", $_" } @names) . ") VALUES (:'p1', :'p2', :'p3'"
+        . join('', map { ", :'p" . ++$i . "'" } @names) . ') RETURNING id',
+        $user, "$tag$n\@example.com", "\u$tag Test", @cols{@names});
+    return { id => $id, user => $user };
+}
+
+# day($db, N): the API's today (the UTC date, from PostgreSQL) plus N
+# days, YYYY-MM-DD.
+sub day {
+    my ($db, $n) = @_;
+    return scalar sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
+        + :'p1'::int)::text}, $n // 0);
+}
+
+# make_vehicle($ng, $db, CUSTOMER, VIN_PREFIX, %fields): a vehicle added
+# through the API with a fresh VIN, its id; should that fail, a failed
+# test and the row inserted directly, so that what needs a vehicle can
+# still be looked at.
+sub make_vehicle {
+    my ($ng, $db, $cid, $prefix, %v) = @_;
+    $v{vin} = new_vin($prefix);
+    my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
+    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
+    Test::More::ok(0, 'POST vehicle (make_vehicle): 201')
+        or Test::More::diag($r->{body});
+    my @k = sort keys %v;
+    my $cols = join ', ', map { s/([A-Z])/_\l$1/gr } @k;
+    my $vals = join ', ', map { ":'p$_'" } 2 .. @k + 1;
+    return scalar sql($db, "INSERT INTO vehicles (customer_id, $cols)"
+        . " VALUES (:'p1', $vals) RETURNING id", $cid, @v{@k});
+}
+
+# add_note($ng, ID, %body): a note an Administrator added, its data.
+sub add_note {
+    my ($ng, $id, %body) = @_;
+    my $r = $ng->req(POST => "/api/customers/$id/notes", json => \%body);
+    die "add note failed: $r->{body}" unless $r->{status} == 201;
+    return $r->{json}{data};
+}
+
+# with_query(PATH, QUERY): PATH, and "?QUERY" when QUERY is defined.
+# pluck($r, LIST, KEY): KEY of every item of a page's data.LIST.
+sub with_query {
+    my ($path, $query) = @_;
+    return defined $query ? "$path?$query" : $path;
+}
+
+sub pluck {
+    my ($r, $list, $key) = @_;
+    return [ map { $_->{$key} } @{ $r->{json}{data}{$list} // [] } ];
+}
+
+# pages(PAGE, LIMIT, TOTAL): the pagination a page of a list has.
+sub pages {
+    my ($page, $limit, $total) = @_;
+    my $n = POSIX::ceil($total / $limit);
+    return { currentPage => $page, totalPages => $n, totalItems => $total,
+        itemsPerPage => $limit, hasNextPage => $page < $n ? $T : $F,
+        hasPreviousPage => $page > 1 ? $T : $F };
+}
+
+# raw_member($r, NAME): the text of NAME's value in the answer body as
+# sent (a number's digits as written), undef when it is not there.
+sub raw_member {
+    my ($r, $name) = @_;
+    return $r->{body}
+        =~ /"\Q$name\E"\s*:\s*("[^"]*"|-?[0-9.eE+]+|null|true|false)/
+        ? $1 : undef;
+}
+
+# both_ways(\%A, \%B, [NAME, WHAT], [NAME, WHAT]): two tests that the
+# keys of A and B are the same set: every key of A is in B (the first
+# NAME; the diagnostic lists those missing after WHAT), every key of B in
+# A (the second).
+sub both_ways {
+    my ($x, $y, @names) = @_;
+    for ([$x, $y, @{ $names[0] }], [$y, $x, @{ $names[1] }]) {
+        my ($from, $to, $name, $what) = @$_;
+        my @left = grep { !exists $to->{$_} } sort keys %$from;
+        Test::More::is_deeply(\@left, [], $name)
+            or Test::More::diag("$what: @left");
+    }
+}
+
+# pct(TEXT): TEXT as UTF-8, every byte but the unreserved ones
+# percent-encoded; qs(name => value, ...): a query string of them.
+sub pct {
+    my ($s) = @_;
+    utf8::encode($s);
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
+sub qs {
+    my @kv = @_;
+    my @p;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @p, "$k=" . pct($v);
+    }
+    return join '&', @p;
+}
+
+# bad_values(FIELD, [VALUE, WHAT], ...): validation cases
+# [{FIELD => VALUE}, [FIELD], "FIELD WHAT"], one per pair, for tables of
+# bodies that must be refused naming FIELD.
+sub bad_values {
+    my ($field, @pairs) = @_;
+    return map { [{ $field => $_->[0] }, [$field], "$field $_->[1]"] }
+        @pairs;
+}
+
+# is_success($r, STATUS, MESSAGE, [KEYS], NAME): a success envelope with
+# that status and message, data having exactly KEYS (when given); the
+# data, or {}.
+sub is_success {
+    my ($r, $status, $message, $keys, $name) = @_;
+    Test::More::is($r->{status}, $status, "$name: $status")
+        or Test::More::diag($r->{body});
+    Test::More::is($r->{json}{success}, $T, "$name: success");
+    Test::More::is($r->{json}{message}, $message, "$name: message")
+        if defined $message;
+    my $d = $r->{json}{data} // {};
+    Test::More::is_deeply([sort keys %$d], [sort @$keys],
+        "$name: the fields") if $keys;
+    return $d;
+}
+
+# is_deleted($r, KEY, ID, NAME): a DELETE's answer: 200, data exactly
+# {KEY: ID, deletedAt: a timestamp}.
+sub is_deleted {
+    my ($r, $key, $id, $name) = @_;
+    my $d = is_success($r, 200, undef, [$key, 'deletedAt'], $name);
+    Test::More::is($d->{$key}, $id, "$name: $key");
+    Test::More::like($d->{deletedAt} // '', $TS, "$name: deletedAt");
+}
+
+# in_parallel(N, CODE): CODE->(i) for i in 1..N, each in a process of its
+# own, all at once; how many returned true.
+sub in_parallel {
+    my ($n, $code) = @_;
+    my @pids;
+    for my $i (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            POSIX::_exit($code->($i) ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $ok = 0;
+    for my $pid (@pids) {
+        waitpid $pid, 0;
+        $ok++ if $? == 0;
+    }
+    return $ok;
+}
+
+# background(CODE): CODE run in a child process (a stand-in server, a
+# relay), killed at the end of the test file; its pid.
+my @CHILDREN;
+
+sub background {
+    my ($code) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        $code->();
+        POSIX::_exit(0);
+    }
+    push @CHILDREN, $pid;
+    return $pid;
 }
 
 
@@ -484,6 +681,11 @@ sub nginx_start {
     }
     defined $o{db} or defined $o{conninfo}
         or die "CT::nginx_start: db or conninfo required\n";
+    if (my $peers = delete $o{peers}) {
+        my ($http, $server) = peer_conf(%$peers);
+        $o{http_extra} = "$http$o{http_extra}";
+        $o{server_extra} = "$server$o{server_extra}";
+    }
 
     my $conninfo = $o{conninfo} // "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT}"
         . " dbname=$o{db} user=$ENV{CT_PGUSER}"
@@ -767,6 +969,24 @@ sub jwt_conf {
         rename "$f.$$", $f or die "CT: $f: $!\n";
     }
     return "customer_jwt HS256 $secret;\n    customer_service_keys $keys;\n";
+}
+
+# nginx_test_server($http_snippet, $location_body): nginx_test_conf of
+# the snippet and a server with location / holding the body
+# ("customer_api;" when undef).
+sub nginx_test_server {
+    my ($http, $location) = @_;
+    my $port = _free_port();
+    $location //= 'customer_api;';
+    return nginx_test_conf(<<"HTTP");
+    $http
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            $location
+        }
+    }
+HTTP
 }
 
 sub nginx_test_conf {
@@ -1104,6 +1324,7 @@ END {
 
     if ($$ == $MAIN_PID) {
         $IN_END = 1;
+        kill 'KILL', @CHILDREN if @CHILDREN;
         my $bad = grep { !$_->{stopped} && !$_->stop } @NGINX;
         $_->stop for @PEERS;
         $_->close for @SESSIONS;

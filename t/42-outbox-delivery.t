@@ -194,18 +194,25 @@ sub pending_change {
     return $c;
 }
 
+# delivered_once($ng, $c, WHEN, NAME): the Auth Service back, the pending
+# row is delivered (test NAME), the trigger runs on, and $c's change was
+# the one call
+sub delivered_once {
+    my ($ng, $c, $when, $name) = @_;
+    ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20), $name)
+        or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+    ok(more_ticks($ng, 6), "the trigger runs on after the $when");
+    is_deeply([calls_for($c)], [0], "after the $when: exactly one call");
+    is(scalar $auth->requests, 1, "after the $when: no other call");
+}
+
 my $rc = pending_change($ng, 'Inactive', 'restart');
 ok($ng->stop, 'nginx stops with a pending row');
 is(undelivered(), 1, 'the row is still pending');
 
 $auth->start;
 my $ng2 = start_nginx();
-ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
-    'a new nginx delivers it')
-    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
-ok(more_ticks($ng2, 6), 'the new trigger runs on');
-is_deeply([calls_for($rc)], [0], 'after the restart: exactly one call');
-is(scalar $auth->requests, 1, 'after the restart: no other call');
+delivered_once($ng2, $rc, 'restart', 'a new nginx delivers it');
 is(scalar CT::sql($db, q{SELECT last_error IS NULL FROM auth_outbox
     WHERE customer_id = :'p1'}, $rc->{id}), 't', 'no error left');
 
@@ -221,11 +228,6 @@ ok(CT::wait_for(sub {
     @now == 2 && !grep { $was{$_} } @now;
 }, timeout => 20), 'the reload replaced both workers');
 $auth->start;
-ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
-    'after the reload the row is delivered')
-    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
-ok(more_ticks($ng2, 6), 'the trigger runs on after the reload');
-is_deeply([calls_for($rl)], [0], 'after the reload: exactly one call');
-is(scalar $auth->requests, 1, 'after the reload: no other call');
+delivered_once($ng2, $rl, 'reload', 'after the reload the row is delivered');
 
 done_testing();

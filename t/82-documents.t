@@ -803,26 +803,25 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is_error(list($oid, undef, auth => 'none'), 401, undef, undef,
         'list without a token');
 
-    # GET metadata and content
+    # GET metadata and content; the callers refused, and their status
+    my @refused = ([$stranger, 404, 'another customer'],
+        [$nobody, 404, 'a Customer without a record'],
+        ['none', 401, 'no token']);
     $r = get_doc($D, auth => $owner);
     is($r->{status}, 200, 'owner GET metadata: 200');
     is_deeply($r->{json}{data}, $doc, 'owner GET metadata: the document');
     is(get_doc($D)->{status}, 200, 'admin GET metadata: 200');
-    is_error(get_doc($D, auth => $stranger), 404, undef, undef,
-        'another customer GET metadata');
-    is_error(get_doc($D, auth => $nobody), 404, undef, undef,
-        'a Customer without a record GET metadata');
-    is_error(get_doc($D, auth => 'none'), 401, undef, undef,
-        'GET metadata without a token');
+    for my $c (@refused) {
+        my ($auth, $status, $name) = @$c;
+        is_error(get_doc($D, auth => $auth), $status, undef, undef,
+            "$name GET metadata");
+    }
 
     $r = get_content($D, auth => $owner);
     is($r->{status}, 200, 'owner GET content: 200');
     is($r->{body}, 'mine', 'owner GET content: the bytes');
     is(get_content($D)->{body}, 'mine', 'admin GET content: the bytes');
-    for my $c ([$stranger, 404, 'another customer'],
-        [$nobody, 404, 'a Customer without a record'],
-        ['none', 401, 'no token'])
-    {
+    for my $c (@refused) {
         my ($auth, $status, $name) = @$c;
         $r = get_content($D, auth => $auth);
         is_error($r, $status, undef, undef, "$name GET content");
@@ -833,12 +832,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     # DELETE
     $before = counts();
-    is_error(del_doc($D, auth => $stranger), 404, undef, undef,
-        'another customer DELETE');
-    is_error(del_doc($D, auth => $nobody), 404, undef, undef,
-        'a Customer without a record DELETE');
-    is_error(del_doc($D, auth => 'none'), 401, undef, undef,
-        'DELETE without a token');
+    for my $c (@refused) {
+        my ($auth, $status, $name) = @$c;
+        is_error(del_doc($D, auth => $auth), $status, undef, undef,
+            "$name DELETE");
+    }
     is(counts(), $before, 'refused DELETEs: nothing deleted');
     is(get_doc($D)->{status}, 200, 'refused DELETEs: the document is there');
 
@@ -861,13 +859,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 # is 413 after; at the buffer size it is stored
 
 {
-    my $ng2 = CT::nginx_start(db => $db, server_extra => <<'CONF');
-        location ~ ^/api/customers/[^/]+/documents$ {
-            customer_api;
-            client_max_body_size 1m;
-            client_body_buffer_size 16k;
-        }
-CONF
+    my $ng2 = CT::nginx_start(db => $db, documents => ['1m', '16k']);
     my $main = $ng;
     $ng = $ng2;
     my ($cid) = make_customer();

@@ -123,6 +123,17 @@ sub note_item {
         createdAt => $note->{createdAt} };
 }
 
+# the contents of a dashboard's importantNotes, in order
+sub notes_in { [ map { $_->{content} } @{ $_[0]{importantNotes} // [] } ] }
+
+# importantNotes are the notes named, in that order: their contents (test
+# NAME) and each item as the note was added (test ITEMS)
+sub notes_are {
+    my ($d, $want, $name, $items) = @_;
+    is_deeply(notes_in($d), $want, $name);
+    is_deeply($d->{importantNotes}, [map { note_item($_) } @$want], $items);
+}
+
 
 # --- as an Administrator -------------------------------------------------
 
@@ -220,11 +231,8 @@ my $ADMIN_VIEW;
         'expiringDocuments: only the one in 5 days');
 
     # notes: the latest 5 important, the private one too
-    is_deeply([map { $_->{content} } @{ $d->{importantNotes} // [] }],
-        [qw(n7 n6 n5 n4 n3)],
-        'importantNotes: n7 to n3, newest first, n6 (private) among them');
-    is_deeply($d->{importantNotes}, [map { note_item($_) }
-        qw(n7 n6 n5 n4 n3)],
+    notes_are($d, [qw(n7 n6 n5 n4 n3)],
+        'importantNotes: n7 to n3, newest first, n6 (private) among them',
         'importantNotes: the latest 5 important, with the private one');
     is_deeply([sort keys %{ $d->{importantNotes}[0] // {} }], \@NOTE_KEYS,
         'importantNotes: the fields');
@@ -257,11 +265,8 @@ my $ADMIN_VIEW;
     my $r = dashboard($ID, auth => $CUSTOMER);
     is($r->{status}, 200, 'Customer dashboard: 200') or diag($r->{body});
     my $d = $r->{json}{data} // {};
-    is_deeply([map { $_->{content} } @{ $d->{importantNotes} // [] }],
-        [qw(n7 n5 n4 n3 n2)],
-        'Customer dashboard: n7, n5 to n2: n6 (private) left out');
-    is_deeply($d->{importantNotes}, [map { note_item($_) }
-        qw(n7 n5 n4 n3 n2)],
+    notes_are($d, [qw(n7 n5 n4 n3 n2)],
+        'Customer dashboard: n7, n5 to n2: n6 (private) left out',
         'Customer dashboard: the latest 5 important, no private one');
     for my $k (grep { $_ ne 'importantNotes' } @DATA_KEYS) {
         is_deeply($d->{$k}, $ADMIN_VIEW->{$k},
@@ -276,11 +281,9 @@ my $ADMIN_VIEW;
     # add a private important note: still not for the Customer
     add_note($ID, content => 'n8', isPrivate => $T, isImportant => $T);
     $me = $ng->req(GET => '/api/customers/me/dashboard', auth => $CUSTOMER);
-    is_deeply([map { $_->{content} } @{ $me->{json}{data}{importantNotes}
-        // [] }], [qw(n7 n5 n4 n3 n2)],
+    is_deeply(notes_in($me->{json}{data}), [qw(n7 n5 n4 n3 n2)],
         'me/dashboard: a newer private note does not show');
-    is_deeply([map { $_->{content} } @{ dashboard($ID)->{json}{data}
-        {importantNotes} // [] }], [qw(n8 n7 n6 n5 n4)],
+    is_deeply(notes_in(dashboard($ID)->{json}{data}), [qw(n8 n7 n6 n5 n4)],
         '... while the Administrator sees it first');
 }
 

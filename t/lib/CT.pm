@@ -34,6 +34,10 @@ package CT;
 #       server_extra => $server);
 #   # the same in one: nginx_start(db => $db, peers => { orders => $peer,
 #   #     key => 'k' }) (peers: peer_conf's arguments)
+#
+# nginx_start(documents => SIZE or [MAX, BUFFER]) gives the documents
+# upload location its own client_max_body_size and client_body_buffer_size
+# (SIZE: both), as conf/nginx.conf does.
 #   my @calls = $peer->requests;    # what the peer was sent, in order
 #
 # peer_start(handler => CODE, port => undef) listens on 127.0.0.1 (a free
@@ -460,19 +464,36 @@ sub in_parallel {
     return $ok;
 }
 
-# background(CODE): CODE run in a child process (a stand-in server, a
-# relay), killed at the end of the test file; its pid.
+# tcp_server(CODE, fork => 0): a TCP listener on a free port of
+# 127.0.0.1 whose child process runs CODE->(SOCKET) for each connection it
+# accepts, one after the other (fork => 1: each in a process of its own);
+# the child is killed at the end of the test file. Its port.
 my @CHILDREN;
 
-sub background {
-    my ($code) = @_;
+sub tcp_server {
+    my ($code, %o) = @_;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => 0, Listen => 64, ReuseAddr => 1, Proto => 'tcp')
+        or die "CT: listen: $!\n";
+    my $port = $listen->sockport;
     my $pid = fork // die "fork: $!";
     if (!$pid) {
-        $code->();
+        $SIG{CHLD} = 'IGNORE' if $o{fork};
+        while (my $c = $listen->accept) {
+            if (!$o{fork}) {
+                $code->($c);
+            } elsif (!(fork // POSIX::_exit(1))) {
+                close $listen;
+                $code->($c);
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
         POSIX::_exit(0);
     }
     push @CHILDREN, $pid;
-    return $pid;
+    close $listen;
+    return $port;
 }
 
 
@@ -685,6 +706,16 @@ sub nginx_start {
         my ($http, $server) = peer_conf(%$peers);
         $o{http_extra} = "$http$o{http_extra}";
         $o{server_extra} = "$server$o{server_extra}";
+    }
+    if (my $docs = delete $o{documents}) {
+        my ($max, $buffer) = ref $docs ? @$docs : ($docs, $docs);
+        $o{server_extra} .= <<"CONF";
+        location ~ ^/api/customers/[^/]+/documents\$ {
+            customer_api;
+            client_max_body_size $max;
+            client_body_buffer_size $buffer;
+        }
+CONF
     }
 
     my $conninfo = $o{conninfo} // "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT}"

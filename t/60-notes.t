@@ -1,4 +1,4 @@
-# Notes on a customer (issue 5): POST /api/customers/{id}/notes by an
+# Notes on a customer: POST /api/customers/{id}/notes by an
 # Administrator (the note, and customers.notes kept in sync in the same
 # statement), GET of the paged list with its filters; a Customer lists
 # the notes of its own record only, never the private ones; every bad

@@ -1,4 +1,4 @@
-# Preferences (issue 5): GET|PUT /api/customers/{id}/preferences for an
+# Preferences: GET|PUT /api/customers/{id}/preferences for an
 # Administrator and /api/customers/me/preferences for the caller's own
 # record. Reads fill in every group's default; PUT replaces what is stored,
 # honours If-Match and lists every failing field at once; the customer

@@ -1,4 +1,4 @@
-# Loyalty points (issue 6): the account and its tier, earn and redeem in
+# Loyalty points: the account and its tier, earn and redeem in
 # one statement each (the balance never goes negative, even under
 # concurrent redeems), Idempotency-Key replays, roles, and the ledger's
 # paged list with its filters.

@@ -1,4 +1,4 @@
-# Credit status of a customer (issue 6): PUT by an Administrator or a
+# Credit status of a customer: PUT by an Administrator or a
 # service sets the score; in one statement the band, a history row and
 # the alerts (drop, rise, milestone; threshold credit_settings
 # alert_points = 50).  GET of the status, the paged history and alerts by

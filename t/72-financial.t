@@ -1,4 +1,4 @@
-# Financial profile of a customer (issue 6): GET/POST/PUT
+# Financial profile of a customer: GET/POST/PUT
 # /api/customers/{id}/financial-profile by an Administrator (POST creates,
 # 409 when one exists; PUT creates or replaces, If-Match against the
 # profile's version), GET /api/customers/me/financial-profile for the

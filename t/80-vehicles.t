@@ -1,4 +1,4 @@
-# Vehicles (issue 7): a customer's vehicles created, read, listed,
+# Vehicles: a customer's vehicles created, read, listed,
 # replaced, patched and deleted through the API with every field's rule
 # (the VIN's ISO 3779 check digit against an implementation of our own),
 # ETag and If-Match, update-mileage that never goes down, the

@@ -1,4 +1,4 @@
-# Vehicle service (issue 7): GET /api/vehicles/{id}/service-status at its
+# Vehicle service: GET /api/vehicles/{id}/service-status at its
 # boundaries (due by date or by mileage, overdue, due soon, which comes
 # first, never serviced; insurance, registration and warranty expiry),
 # every expected value computed here and in PostgreSQL from the stored

@@ -1,4 +1,4 @@
-# Documents (issue 7): the upload is the request body itself (any bytes,
+# Documents: the upload is the request body itself (any bytes,
 # 0 allowed, up to nginx's client_max_body_size: 64k in the test nginx),
 # its metadata in the query; the content comes back byte for byte with
 # its Content-Type, Content-Disposition and ETag; lists, metadata,
@@ -462,7 +462,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
 
 # --- the metadata in X-Document-* headers instead of the query ------------
-# (DESIGN §4.3: "metadata in query or headers"); the query wins when both
+# (the metadata may come in the query or in headers); the query wins when both
 
 {
     my ($cid) = make_customer();

@@ -1,4 +1,4 @@
-# The customer dashboard (issue 7): GET /api/customers/{id}/dashboard and
+# The customer dashboard: GET /api/customers/{id}/dashboard and
 # /api/customers/me/dashboard put together the profile, the vehicles with
 # their service status (oldest first), the documents expiring within 30
 # days, the latest 5 important notes (never a private one for a

@@ -1,4 +1,4 @@
-# Large documents (issue 7): an 8 MB file goes to PostgreSQL as one binary
+# Large documents: an 8 MB file goes to PostgreSQL as one binary
 # parameter (libpq flushes it on write events, never blocking the worker)
 # and comes back as a binary result, byte for byte; the worker goes on
 # answering afterwards; one byte over the limit is 413 with nothing

@@ -308,12 +308,10 @@ $r = $ng->req(PUT => "/api/customers/$id",
 is($r->{status}, 200, 'PUT preferences without If-Match: 200')
     or diag($r->{body});
 is($r->{headers}{etag}, '"3"', 'PUT preferences: ETag "3"');
-is_deeply($r->{json}{data}{preferences},
-    { newsletter => $F, notifications => $F, language => 'en' },
+my $replaced = { newsletter => $F, notifications => $F, language => 'en' };
+is_deeply($r->{json}{data}{preferences}, $replaced,
     'PUT replaces preferences (newsletter and language back to defaults)');
-is_deeply(row($id)->{preferences},
-    { newsletter => $F, notifications => $F, language => 'en' },
-    'PUT preferences: stored');
+is_deeply(row($id)->{preferences}, $replaced, 'PUT preferences: stored');
 
 
 # --- PATCH --------------------------------------------------------------------

@@ -408,16 +408,19 @@ is($r->{status}, 201, 'the target customer is created') or diag($r->{body});
 my $id = $r->{json}{data}{customerId};
 is(count_rows(), 1, 'one row to start with');
 
+# a case's request headers: its Content-Type (none when undef), JSON when
+# it names none
+sub headers_of {
+    my ($c) = @_;
+    return { 'Content-Type' => 'application/json' }
+        unless exists $c->{content_type};
+    return { defined $c->{content_type}
+        ? ('Content-Type' => $c->{content_type}) : () };
+}
+
 for my $c (@cases) {
-    my %h;
-    if (exists $c->{content_type}) {
-        %h = defined $c->{content_type}
-            ? ('Content-Type' => $c->{content_type}) : ();
-    } else {
-        %h = ('Content-Type' => 'application/json');
-    }
     my $res = $ng->req(POST => '/api/customers', body => $c->{body},
-        headers => \%h);
+        headers => headers_of($c));
     check($res, $c, 'POST');
 }
 is(count_rows(), 1, 'POST: no bad request wrote a row');
@@ -608,15 +611,8 @@ for my $c (@cases) {
 my $snap = snapshot($id);
 for my $method (qw(PUT PATCH)) {
     for my $c (@ucases) {
-        my %h;
-        if (exists $c->{content_type}) {
-            %h = defined $c->{content_type}
-                ? ('Content-Type' => $c->{content_type}) : ();
-        } else {
-            %h = ('Content-Type' => 'application/json');
-        }
         my $res = $ng->req($method => "/api/customers/$id",
-            body => $c->{body}, headers => \%h);
+            body => $c->{body}, headers => headers_of($c));
         check($res, $c, $method);
     }
     is(snapshot($id), $snap, "$method: no bad request changed the row");

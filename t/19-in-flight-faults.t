@@ -82,15 +82,23 @@ sub waiting {
         AND wait_event_type = 'Lock'});
 }
 
-# --- 1. the pool's backends terminated -----------------------------------
-
-{
+# locked(ROUND, NAME): a session holding customers locked, and round
+# ROUND's requests fired and waiting on it: (session, children)
+sub locked {
+    my ($round, $name) = @_;
     my $s = $pg->psql_session;
     $s->run('BEGIN');
     $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
-    my @kids = fire(1);
+    my @kids = fire($round);
     ok(CT::wait_for(sub { waiting() >= 2 }, timeout => 10),
-        'terminate: reads and the write wait on the lock');
+        "$name: reads and the write wait on the lock");
+    return ($s, @kids);
+}
+
+# --- 1. the pool's backends terminated -----------------------------------
+
+{
+    my ($s, @kids) = locked(1, 'terminate');
     my $n = $s->run(q{SELECT count(pg_terminate_backend(pid))
         FROM pg_stat_activity WHERE application_name = 'nginx-customer'});
     cmp_ok($n, '>=', 2, "terminate: $n backends of the pool terminated");
@@ -110,12 +118,7 @@ is($ng->req(GET => "/api/customers/$ids[1]")->{status}, 200,
 {
     my $before = $pg->sql(q{SELECT total_orders FROM customers
         WHERE id = :'p1'}, $ids[0]);
-    my $s = $pg->psql_session;
-    $s->run('BEGIN');
-    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
-    my @kids = fire(2);
-    ok(CT::wait_for(sub { waiting() >= 2 }, timeout => 10),
-        'stop: reads and the write wait on the lock');
+    my ($s, @kids) = locked(2, 'stop');
     $pg->stop('immediate');
     eval { $s->close };
     waitpid($_, 0) for @kids;

@@ -64,9 +64,7 @@ my $b = create($ng, 'nb-b', 'Bob Free');
 # --- 1. a row lock: PUT to A waits in the server ---------------------------
 
 {
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
+    my $s = CT::lock_row($db, $a);
 
     my $put = CT::async_req($ng, PUT => "/api/customers/$a",
         { fullName => 'Alice Changed', notes => 'after the lock' });
@@ -165,9 +163,7 @@ my $b = create($ng, 'nb-b', 'Bob Free');
 # --- 4. every pooled connection stuck: the worker still answers -----------
 
 {
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
+    my $s = CT::lock_row($db, $a);
 
     # writes each take a connection of their own
     my @stuck = map { CT::async_req($ng, PATCH => "/api/customers/$a",

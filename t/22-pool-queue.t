@@ -130,9 +130,7 @@ my $db = CT::db_create();
         'PostgreSQL sees as many sessions as the pool says are live');
 
     # queue 100 with both connections stuck: requests wait, not refused
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run("SELECT 1 FROM customers WHERE id = '$ids[0]' FOR UPDATE");
+    my $s = CT::lock_row($db, $ids[0]);
     my @stuck = map { CT::async_req($ng, PATCH => "/api/customers/$ids[0]",
         { notes => "stuck $_" }) } 1 .. 2;
     ok(CT::wait_for(sub { CT::lock_waiters($db) >= 2 }),
@@ -157,11 +155,18 @@ my $db = CT::db_create();
 
 # --- 2. pool 1, queue 0: no waiting at all --------------------------------
 
+# pool_of_one(QUEUE, USER, USER): an nginx with one connection and that
+# queue, and the ids of the two seed customers
+sub pool_of_one {
+    my ($queue, @users) = @_;
+    return (CT::nginx_start(db => $db, workers => 1, pool => 1,
+        queue => $queue, timeout => '10s'),
+        CT::sql($db, q{SELECT id FROM customers
+            WHERE user_id IN (:'p1', :'p2') ORDER BY user_id}, @users));
+}
+
 {
-    my $ng = CT::nginx_start(db => $db, workers => 1, pool => 1,
-        queue => 0, timeout => '10s');
-    my ($a, $b) = CT::sql($db, q{SELECT id FROM customers
-        WHERE user_id IN ('seed-1', 'seed-2') ORDER BY user_id});
+    my ($ng, $a, $b) = pool_of_one(0, 'seed-1', 'seed-2');
 
     my $r = $ng->req(GET => "/api/customers/$b");
     is($r->{status}, 200, 'queue 0: a request on a cold pool is 200')
@@ -174,9 +179,7 @@ my $db = CT::db_create();
             or diag($r->{body});
     }
 
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
+    my $s = CT::lock_row($db, $a);
     my $put = CT::async_req($ng, PUT => "/api/customers/$a",
         { fullName => 'Queue Zero' });
     ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
@@ -213,17 +216,12 @@ my $db = CT::db_create();
 # --- 3. pool 1, queue 2: two wait, the third is refused ---------------------
 
 {
-    my $ng = CT::nginx_start(db => $db, workers => 1, pool => 1,
-        queue => 2, timeout => '10s');
-    my ($a, $b) = CT::sql($db, q{SELECT id FROM customers
-        WHERE user_id IN ('seed-3', 'seed-4') ORDER BY user_id});
+    my ($ng, $a, $b) = pool_of_one(2, 'seed-3', 'seed-4');
 
     my $r = $ng->req(GET => '/health');
     is($r->{status}, 200, 'queue 2: /health is 200') or diag($r->{body});
 
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run("SELECT 1 FROM customers WHERE id = '$a' FOR UPDATE");
+    my $s = CT::lock_row($db, $a);
     my $put = CT::async_req($ng, PATCH => "/api/customers/$a",
         { notes => 'queue two' });
     ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),

@@ -8,31 +8,13 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use IO::Socket::INET;
-
-my $port = do {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-        Proto => 'tcp', Listen => 1, ReuseAddr => 1) or die "socket: $!";
-    $s->sockport;
-};
+my $port = CT::free_port();
 
 my $DB = q{customer_db "host=127.0.0.1 dbname=x user=x sslmode=disable";}
     . "\n    " . CT::jwt_conf();
 
 # conf(http-level directives, location body): (exit code, output)
-sub conf {
-    my ($http, $location) = @_;
-    $location //= 'customer_api;';
-    return CT::nginx_test_conf(<<"HTTP");
-    $http
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            $location
-        }
-    }
-HTTP
-}
+sub conf { CT::nginx_test_server(@_) }
 
 # fails($name, $http, $location, $re): nginx -t fails with an [emerg]
 # whose text matches $re.

@@ -122,24 +122,7 @@ sub relay_conn {
     }
 }
 
-my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-    Listen => 64, ReuseAddr => 1, Proto => 'tcp') or die "relay: $!";
-my $RELAY_PORT = $listen->sockport;
-my $relay = fork // die "fork: $!";
-if (!$relay) {
-    $SIG{CHLD} = 'IGNORE';
-    while (my $c = $listen->accept) {
-        my $pid = fork // POSIX::_exit(1);
-        if (!$pid) {
-            close $listen;
-            relay_conn($c);
-        }
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-close $listen;
-END { kill 'KILL', $relay if $relay && $$ != $relay }
+my $RELAY_PORT = CT::tcp_server(\&relay_conn, fork => 1);
 
 # one connection in the pool, so that a retry would go through a new one
 my $ng = CT::nginx_start(workers => 1, pool => 1, timeout => '5s',

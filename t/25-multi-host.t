@@ -11,33 +11,23 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use IO::Socket::INET;
-use POSIX ();
 use Socket ();
 
 my $db = CT::db_create();
 
 # answers every startup packet with 57P03, then closes
-my $dead = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-    Listen => 64, ReuseAddr => 1, Proto => 'tcp') or die "listen: $!";
-my $DEAD = $dead->sockport;
-my $closer = fork // die "fork: $!";
-if (!$closer) {
-    my $fields = join '', map { "$_\0" } 'SFATAL', 'VFATAL', 'C57P03',
-        'Mthe database system is starting up';
-    my $err = 'E' . pack('N', 4 + length($fields) + 1) . $fields . "\0";
-    while (my $c = $dead->accept) {
-        my $got = '';
-        while (length $got < 4 || length $got < unpack('N', $got)) {
-            last unless sysread($c, $got, 8192, length $got);
-        }
-        syswrite $c, $err;
-        close $c;
+my $fields = join '', map { "$_\0" } 'SFATAL', 'VFATAL', 'C57P03',
+    'Mthe database system is starting up';
+my $STARTING_UP = 'E' . pack('N', 4 + length($fields) + 1) . $fields
+    . "\0";
+my $DEAD = CT::tcp_server(sub {
+    my ($c) = @_;
+    my $got = '';
+    while (length $got < 4 || length $got < unpack('N', $got)) {
+        last unless sysread($c, $got, 8192, length $got);
     }
-    POSIX::_exit(0);
-}
-close $dead;
-END { kill 'KILL', $closer if $closer && $$ != $closer }
+    syswrite $c, $STARTING_UP;
+});
 
 my $ng = CT::nginx_start(workers => 1, pool => 2, timeout => '3s',
     conninfo => "host=127.0.0.1,127.0.0.1 port=$DEAD,$ENV{CT_PGPORT}"

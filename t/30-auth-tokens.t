@@ -12,7 +12,6 @@ use CT;
 
 use Digest::SHA ();
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use JSON::PP ();
 use MIME::Base64 ();
 use POSIX ();
@@ -378,6 +377,18 @@ accepted($ng, $db, 'roles array with Administrator',
         qr/token is empty or too long/);
 }
 
+# raw_post(AUTHORIZATION, HEADERS, AFTER): the answer bytes of a POST of
+# a new customer written by hand with that Authorization value, the
+# header lines HEADERS, and AFTER sent behind the body
+sub raw_post {
+    my ($authz, $headers, $after) = @_;
+    my $body = $ENC->encode(new_body());
+    return $ng->raw("POST /api/customers HTTP/1.1\r\nHost: t\r\n"
+        . "Authorization: $authz\r\nContent-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n$headers\r\n$body"
+        . $after);
+}
+
 # A raw NUL in the header: nginx may refuse the line itself (400), the
 # module must never see a truncated token as valid.
 for my $case (['NUL inside the token', "Bearer $good\0x"],
@@ -385,11 +396,7 @@ for my $case (['NUL inside the token', "Bearer $good\0x"],
 {
     my ($name, $value) = @$case;
     my $before = rows($db);
-    my $body = $ENC->encode(new_body());
-    my $resp = $ng->raw("POST /api/customers HTTP/1.1\r\nHost: t\r\n"
-        . "Authorization: $value\r\nContent-Type: application/json\r\n"
-        . 'Content-Length: ' . length($body) . "\r\nConnection: close\r\n"
-        . "\r\n$body");
+    my $resp = raw_post($value, "Connection: close\r\n", '');
     my ($status) = $resp =~ m{^HTTP/1\.1 (\d{3})};
     ok(defined $status && ($status == 400 || $status == 401),
         "$name: 400 or 401") or diag($resp);
@@ -400,11 +407,8 @@ for my $case (['NUL inside the token', "Bearer $good\0x"],
 # keep-alive connection is answered normally.
 {
     my $before = rows($db);
-    my $body = $ENC->encode(new_body());
-    my $resp = $ng->raw("POST /api/customers HTTP/1.1\r\nHost: t\r\n"
-        . "Authorization: Bearer x.y.z\r\nContent-Type: application/json\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n\r\n$body"
-        . "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    my $resp = raw_post('Bearer x.y.z', '',
+        "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     my @status = $resp =~ m{HTTP/1\.1 (\d{3}) }g;
     is_deeply(\@status, [401, 200],
         'keep-alive: 401 for the POST, then 200 for the next request')
@@ -566,12 +570,6 @@ sub es { my ($key) = @_; sub { der_to_raw(sign_with($key, $_[0])) } }
 # --- nginx -t ------------------------------------------------------------
 
 {
-    my $port = do {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-            LocalPort => 0, Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-            or die "socket: $!";
-        $s->sockport;
-    };
     my $DB = q{customer_db "host=127.0.0.1 dbname=x user=x sslmode=disable";};
     my $secret32 = spew("$KEYDIR/secret32", ('s' x 32) . "\n");
     my $short = spew("$KEYDIR/secret31", ('s' x 31) . "\n");
@@ -583,27 +581,14 @@ sub es { my ($key) = @_; sub { der_to_raw(sign_with($key, $_[0])) } }
         ('k' x 20) . "\n" . ('k' x 15) . "\n");
     my $missing = "$KEYDIR/no-such-file";
 
-    my $conf = sub {
-        my ($http, $location) = @_;
-        $location //= 'customer_api;';
-        return CT::nginx_test_conf(<<"HTTP");
-    $http
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            $location
-        }
-    }
-HTTP
-    };
     my $passes = sub {
         my ($name, $http) = @_;
-        my ($rc, $out) = $conf->("$DB $http");
+        my ($rc, $out) = CT::nginx_test_server("$DB $http");
         is($rc, 0, "nginx -t passes: $name") or diag($out);
     };
     my $fails = sub {
         my ($name, $http, $re) = @_;
-        my ($rc, $out) = $conf->("$DB $http");
+        my ($rc, $out) = CT::nginx_test_server("$DB $http");
         my ($emerg) = $out =~ /(\[emerg\].*)/;
         ok($rc != 0, "nginx -t fails: $name") or diag($out);
         like($emerg // '', $re, "$name: the [emerg] names the problem")

@@ -137,11 +137,11 @@ my $CT_SUB = CT::customer_token($SUB);
     $r = $ng->req(PATCH => '/api/customers/me', auth => $CT_SUB,
         json => { preferences => { newsletter => $T } });
     is($r->{status}, 200, 'PATCH /me preferences: 200') or diag($r->{body});
-    is_deeply($r->{json}{data}{preferences},
-        { newsletter => $T, notifications => $T, language => 'hi-IN' },
+    my $merged = { newsletter => $T, notifications => $T,
+        language => 'hi-IN' };
+    is_deeply($r->{json}{data}{preferences}, $merged,
         'PATCH /me: preferences merged, not replaced');
-    is_deeply(row($ID)->{preferences},
-        { newsletter => $T, notifications => $T, language => 'hi-IN' },
+    is_deeply(row($ID)->{preferences}, $merged,
         'PATCH /me: merged preferences stored');
 
     $r = $ng->req(PATCH => '/api/customers/me', auth => $CT_SUB,

@@ -26,27 +26,18 @@ my $OK = sub { [200, {}, { success => $T, message => 'ok' }] };
 
 my $auth = CT::peer_start(handler => $OK);
 my $db = CT::db_create();
-my ($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '1s',
-    key => $PEER_KEY);
-my $ng = CT::nginx_start(db => $db, http_extra => $http,
-    server_extra => $server);
+my $ng = CT::nginx_start(db => $db, peers => { auth => $auth,
+    read_timeout => '1s', key => $PEER_KEY });
 my ($worker) = $ng->worker_pids;
 
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
 # A new customer (Active unless given): (id, user_id).
 sub customer {
-    my ($status) = @_;
-    my $n = ++$SEQ;
-    my $user = "status-user-$n";
-    my $id = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name, customer_status) VALUES (:'p1', :'p2', 'Status Test',
-        :'p3') RETURNING id}, $user, "status$n\@example.com",
-        $status // 'Active');
-    return ($id, $user);
+    my $c = CT::insert_customer($db, 'status',
+        customer_status => $_[0] // 'Active');
+    return @$c{qw(id user)};
 }
 
 sub json_rows {
@@ -629,11 +620,12 @@ sub unescape {
 }
 
 # ('/' cannot be in a userId: validation and a CHECK refuse it, t/33)
+my $escapes = 0;
 for my $user ('auth0|abc123', 'user@example.com', 'first last',
     "pr\x{e9}nom", '100%')
 {
     $auth->clear;
-    my $n = ++$SEQ;
+    my $n = ++$escapes;
     my $label = $user =~ s/([^\x20-\x7e])/sprintf '\\x{%x}', ord $1/ger;
     my $bytes = $user;
     utf8::encode($bytes);
@@ -704,9 +696,8 @@ is(pending(), 0, 'health: nothing pending');
 # --- without customer_peer_key the caller's token goes on -----------------
 
 $auth->clear;
-($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '1s');
-my $ng2 = CT::nginx_start(db => $db, http_extra => $http,
-    server_extra => $server);
+my $ng2 = CT::nginx_start(db => $db, peers => { auth => $auth,
+    read_timeout => '1s' });
 my ($id8, $user8) = customer();
 $r = $ng2->req(PATCH => "/api/customers/$id8/status", auth => $ADMIN,
     json => { status => 'Suspended' });

@@ -22,26 +22,18 @@ my $auth = CT::peer_start(handler => sub {
     select(undef, undef, undef, 0.05);
     [200, {}, { success => $T }] });
 my $db = CT::db_create();
-my ($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '1s',
-    key => $PEER_KEY);
 
 sub start_nginx {
-    return CT::nginx_start(db => $db, http_extra => $http,
-        server_extra => $server, workers => 2, trigger => '200ms');
+    return CT::nginx_start(db => $db, peers => { auth => $auth,
+        read_timeout => '1s', key => $PEER_KEY }, workers => 2,
+        trigger => '200ms');
 }
 
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
 sub customer {
-    my $n = ++$SEQ;
-    my $user = "outbox-user-$n";
-    my $id = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name) VALUES (:'p1', :'p2', 'Outbox Test') RETURNING id},
-        $user, "outbox$n\@example.com");
-    return { id => $id, user => $user, changes => [] };
+    return { %{ CT::insert_customer($db, 'outbox') }, changes => [] };
 }
 
 sub set_status {
@@ -189,35 +181,45 @@ is(scalar $auth->requests, 1, 'Auth up: no other call');
 
 # --- across a restart ----------------------------------------------------
 
-$auth->stop;
-$auth->clear;
-my $rc = customer();
-$r = set_status($ng, $rc, 'Inactive');
-is(($r->{json}{data} // {})->{authService}, 'pending',
-    'before the restart: pending');
+# pending_change($ng, STATUS, WHEN): with the Auth Service down, a new
+# customer's status change that stays pending; the customer
+sub pending_change {
+    my ($ng, $status, $when) = @_;
+    $auth->stop;
+    $auth->clear;
+    my $c = customer();
+    my $r = set_status($ng, $c, $status);
+    is(($r->{json}{data} // {})->{authService}, 'pending',
+        "before the $when: pending");
+    return $c;
+}
+
+# delivered_once($ng, $c, WHEN, NAME): the Auth Service back, the pending
+# row is delivered (test NAME), the trigger runs on, and $c's change was
+# the one call
+sub delivered_once {
+    my ($ng, $c, $when, $name) = @_;
+    ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20), $name)
+        or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+    ok(more_ticks($ng, 6), "the trigger runs on after the $when");
+    is_deeply([calls_for($c)], [0], "after the $when: exactly one call");
+    is(scalar $auth->requests, 1, "after the $when: no other call");
+}
+
+my $rc = pending_change($ng, 'Inactive', 'restart');
 ok($ng->stop, 'nginx stops with a pending row');
 is(undelivered(), 1, 'the row is still pending');
 
 $auth->start;
 my $ng2 = start_nginx();
-ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
-    'a new nginx delivers it')
-    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
-ok(more_ticks($ng2, 6), 'the new trigger runs on');
-is_deeply([calls_for($rc)], [0], 'after the restart: exactly one call');
-is(scalar $auth->requests, 1, 'after the restart: no other call');
+delivered_once($ng2, $rc, 'restart', 'a new nginx delivers it');
 is(scalar CT::sql($db, q{SELECT last_error IS NULL FROM auth_outbox
     WHERE customer_id = :'p1'}, $rc->{id}), 't', 'no error left');
 
 
 # --- across a reload (HUP): the new workers trigger, the old ones exit -----
 
-$auth->stop;
-$auth->clear;
-my $rl = customer();
-$r = set_status($ng2, $rl, 'Suspended');
-is(($r->{json}{data} // {})->{authService}, 'pending',
-    'before the reload: pending');
+my $rl = pending_change($ng2, 'Suspended', 'reload');
 my @old = $ng2->worker_pids;
 kill 'HUP', $ng2->pid;
 ok(CT::wait_for(sub {
@@ -226,11 +228,6 @@ ok(CT::wait_for(sub {
     @now == 2 && !grep { $was{$_} } @now;
 }, timeout => 20), 'the reload replaced both workers');
 $auth->start;
-ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
-    'after the reload the row is delivered')
-    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
-ok(more_ticks($ng2, 6), 'the trigger runs on after the reload');
-is_deeply([calls_for($rl)], [0], 'after the reload: exactly one call');
-is(scalar $auth->requests, 1, 'after the reload: no other call');
+delivered_once($ng2, $rl, 'reload', 'after the reload the row is delivered');
 
 done_testing();

@@ -32,33 +32,26 @@ sub orders {
 
 my $orders = CT::peer_start(handler => sub { orders(0) });
 my $db = CT::db_create();
-my ($http, $server) = CT::peer_conf(orders => $orders, read_timeout => '1s',
-    key => $PEER_KEY);
-my $ng = CT::nginx_start(db => $db, http_extra => $http,
-    server_extra => $server);
+my $ng = CT::nginx_start(db => $db, peers => { orders => $orders,
+    read_timeout => '1s', key => $PEER_KEY });
 my ($worker) = $ng->worker_pids;
 
 
 # --- helpers -------------------------------------------------------------
 
-my $SEQ = 0;
-
 # A customer with $open open complaints, two status history rows and an
 # outbox row.
 sub customer {
     my ($open) = @_;
-    my $n = ++$SEQ;
-    my $id = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name, total_complaints, open_complaints) VALUES (:'p1', :'p2',
-        'Delete Test', :'p3', :'p3') RETURNING id}, "delete-user-$n",
-        "delete$n\@example.com", $open // 0);
+    my $c = CT::insert_customer($db, 'delete',
+        total_complaints => $open // 0, open_complaints => $open // 0);
+    my $id = $c->{id};
     CT::sql($db, q{INSERT INTO customer_status_history (customer_id,
         old_status, new_status, reason, changed_by) VALUES
         (:'p1', 'Active', 'Suspended', 'one', 'x'),
         (:'p1', 'Suspended', 'Active', 'two', 'x')}, $id);
     CT::sql($db, q{INSERT INTO auth_outbox (customer_id, user_id, is_active,
-        delivered_at) VALUES (:'p1', :'p2', true, now())}, $id,
-        "delete-user-$n");
+        delivered_at) VALUES (:'p1', :'p2', true, now())}, $id, $c->{user});
     return $id;
 }
 

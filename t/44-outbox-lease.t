@@ -22,16 +22,7 @@ my $T = JSON::PP::true;
 my $PEER_KEY = 'peer-key-lease-0123456789abcdef';
 
 my $db = CT::db_create();
-my $SEQ = 0;
-
-sub customer {
-    my $n = ++$SEQ;
-    my $user = "lease-user-$n";
-    my $id = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name) VALUES (:'p1', :'p2', 'Lease Test') RETURNING id},
-        $user, "lease$n\@example.com");
-    return { id => $id, user => $user };
-}
+sub customer { CT::insert_customer($db, 'lease') }
 
 sub outbox_row {
     my ($c, $active, $due) = @_;
@@ -51,10 +42,8 @@ sub outbox_row {
         my ($req) = @_;
         select(undef, undef, undef, $req->{path} =~ m{/\Q$slow\E/} ? 4 : 0);
         [200, {}, { success => $T }] });
-    my ($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '10s',
-        key => $PEER_KEY);
-    my $ng = CT::nginx_start(db => $db, http_extra => $http,
-        server_extra => $server, allow_log => qr/outbox row/);
+    my $ng = CT::nginx_start(db => $db, peers => { auth => $auth,
+        read_timeout => '10s', key => $PEER_KEY }, allow_log => qr/outbox row/);
 
     my @ids = map { outbox_row($_, 0) } @cs;
 
@@ -113,11 +102,9 @@ sub outbox_row {
         return $req->{path} =~ m{/\Q$bad->{user}\E/}
             ? [500, {}, { success => JSON::PP::false }]
             : [200, {}, { success => $T }] });
-    my ($http, $server) = CT::peer_conf(auth => $auth, read_timeout => '2s',
-        key => $PEER_KEY);
-    my $ng = CT::nginx_start(db => $db, http_extra => $http,
-        server_extra => $server
-            . "        location = /metrics { customer_metrics; }\n",
+    my $ng = CT::nginx_start(db => $db, peers => { auth => $auth,
+        read_timeout => '2s', key => $PEER_KEY },
+        server_extra => "        location = /metrics { customer_metrics; }\n",
         allow_log => qr/outbox row/);
 
     my $first = outbox_row($bad, 0);

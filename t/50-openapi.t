@@ -20,65 +20,7 @@ my $UUID = '00000000-0000-4000-8000-000000000001';
 
 # --- the module's routes, read from the route tables in src/*.c ----------
 
-# ({method, path (with "{}"), access, json_body, file}, ...) of the tables
-# the router consults (its array of ngx_http_customer_route_t pointers).
-sub module_routes {
-    my (%alias, %arrays, @tables);
-
-    for my $file (sort glob "$ROOT/src/*.c") {
-        open my $fh, '<', $file or die "$file: $!";
-        my $src = do { local $/; <$fh> };
-        $src =~ s{/\*.*?\*/}{ }gs;
-        my $name = $file =~ s{.*/}{}r;
-
-        while ($src =~ /^#define\s+(NGX_HTTP_CUSTOMER_\w+)\s+(NGX_HTTP_CUSTOMER_\w+)\s*$/mg) {
-            $alias{$1} = $2;
-        }
-        while ($src =~ /ngx_http_customer_route_t\s+(\w+)\s*\[\]\s*=\s*\{(.*?)^\};/msg) {
-            my ($array, $body) = ($1, $2);
-            my @entries;
-            # { methods, "pattern", handler, access, json_body, ... }: a
-            # row's head; what a row runs follows it
-            while ($body =~ /\{\s*([A-Z0-9_|\s]+?)\s*,\s*("\/(?:[^"\\]|\\.)*")\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\d+)\s*[,}]/g) {
-                my ($methods, $pattern, $access, $body_kind) = ($1, $2, $4, $5);
-                next if $pattern eq 'NULL';
-                push @entries, { methods => $methods,
-                    pattern => substr($pattern, 1, -1), access => $access,
-                    json_body => $body_kind, file => $name };
-            }
-            my $strings = () = $body =~ /"\//g;
-            die "$name: $array: parsed " . @entries . " of $strings entries\n"
-                if $strings != @entries;
-            $arrays{$array} = \@entries;
-        }
-        # the list of tables: an array of pointers to route_t
-        if ($src =~ /ngx_http_customer_route_t\s*\*\s*\w+\s*\[\]\s*=\s*\{(.*?)\};/s) {
-            @tables = grep { $_ ne 'NULL' } $1 =~ /(\w+)/g;
-        }
-    }
-    die "no list of route tables (ngx_http_customer_route_t *x[]) in src/*.c\n"
-        unless @tables;
-
-    my @routes;
-    for my $t (@tables) {
-        my $entries = $arrays{$t} or die "route table $t not found\n";
-        for my $e (@$entries) {
-            my $access = $e->{access};
-            $access = $alias{$access} while exists $alias{$access};
-            $access =~ s/^NGX_HTTP_CUSTOMER_// or die "access $access?\n";
-            for my $m (split /\s*\|\s*/, $e->{methods}) {
-                # a flag, not a method: the handler keeps its own keys
-                next if $m eq 'NGX_HTTP_CUSTOMER_OWN_KEY';
-                $m =~ s/^NGX_HTTP_// or die "method $m?\n";
-                push @routes, { %$e, method => $m, path => $e->{pattern},
-                    access => $access };
-            }
-        }
-    }
-    return @routes;
-}
-
-my @routes = module_routes();
+my @routes = CT::route_table();
 cmp_ok(scalar @routes, '>=', 17, 'route tables parsed: ' . @routes . ' routes');
 my %route = map { ("$_->{method} $_->{path}" => $_) } @routes;
 
@@ -292,10 +234,6 @@ sub create {
     return $ng->req(POST => '/api/customers', json => \%body);
 }
 
-sub error_fields {
-    my ($res) = @_;
-    return [sort map { $_->{field} } @{ $res->{json}{errors} // [] }];
-}
 
 my $create = deref($doc->{paths}{'/api/customers'}{post}{requestBody})
     ->{content}{'application/json'}{schema};
@@ -318,7 +256,7 @@ is($create->{additionalProperties}, JSON::PP::false,
 {
     my $res = create(valid_customer(), nickname => 'x');
     is($res->{status}, 400, 'an undocumented field: 400');
-    is_deeply(error_fields($res), ['nickname'], '... names it');
+    is_deeply(field_set($res), ['nickname'], '... names it');
 }
 
 for my $req (@{ $create->{required} }) {
@@ -326,7 +264,7 @@ for my $req (@{ $create->{required} }) {
     delete $b{$req};
     my $res = create(%b);
     is($res->{status}, 400, "required $req missing: 400");
-    is_deeply(error_fields($res), [$req], "... names $req");
+    is_deeply(field_set($res), [$req], "... names $req");
 }
 
 # string lengths: one under the minimum and one over the maximum fail,
@@ -343,7 +281,7 @@ for my $name (qw(fullName userId nationalId notes)) {
         my %b = (valid_customer(), $name => 'x' x $len);
         my $res = create(%b);
         is($res->{status}, $want, "$name of $len characters: $want");
-        is_deeply(error_fields($res), [$name], '... names it')
+        is_deeply(field_set($res), [$name], '... names it')
             if $want == 400;
     }
 }
@@ -429,7 +367,7 @@ for my $name (qw(customerStatus customerType)) {
         }
         my $res = $ng->req(GET => "/api/customers?$name=bogus");
         is($res->{status}, 400, "$name=bogus: 400");
-        is_deeply(error_fields($res), [$name], '... names it');
+        is_deeply(field_set($res), [$name], '... names it');
     }
 }
 
@@ -443,7 +381,7 @@ for my $name (qw(customerStatus customerType)) {
     $res = $ng->req(PATCH => "/api/customers/$id/status",
         json => { status => 'Suspended', reason => 'r' x ($max + 1) });
     is($res->{status}, 400, "status reason over $max characters: 400");
-    is_deeply(error_fields($res), ['reason'], '... names it');
+    is_deeply(field_set($res), ['reason'], '... names it');
     $res = $ng->req(PATCH => "/api/customers/$id/status",
         json => { status => 'Deleted' });
     is($res->{status}, 400, 'status outside the documented enum: 400');

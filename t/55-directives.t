@@ -103,12 +103,9 @@ for my $sec (@sections) {
 is_deeply(\@doc_order, [sort @doc_order],
     'the reference lists the directives in alphabetical order');
 
-my @undocumented = grep { !$doc{$_} } sort keys %src;
-is_deeply(\@undocumented, [], 'every directive in src/ is documented')
-    or diag("not in docs/directives.md: @undocumented");
-my @extra = grep { !$src{$_} } sort keys %doc;
-is_deeply(\@extra, [], 'every documented directive is in src/')
-    or diag("no such directive in src/*.c: @extra");
+CT::both_ways(\%src, \%doc,
+    ['every directive in src/ is documented', 'not in docs/directives.md'],
+    ['every documented directive is in src/', 'no such directive in src/*.c']);
 
 for my $name (sort grep { $src{$_} } keys %doc) {
     my $d = $doc{$name};
@@ -156,12 +153,9 @@ for my $line (grep { /^\| \[/ } split /\n/, $rtable) {
         $readme{$1} = $ctx;
     }
 }
-my @missing = grep { !exists $readme{$_} } sort keys %src;
-is_deeply(\@missing, [], 'README: every directive is in the table')
-    or diag("not in README's table: @missing");
-my @stale = grep { !$src{$_} } sort keys %readme;
-is_deeply(\@stale, [], 'README: the table names no directive src/ lacks')
-    or diag("no such directive: @stale");
+CT::both_ways(\%src, \%readme,
+    ['README: every directive is in the table', "not in README's table"],
+    ['README: the table names no directive src/ lacks', 'no such directive']);
 for my $name (sort grep { $src{$_} } keys %readme) {
     is($readme{$name}, join(', ', @{ $src{$name}{context} }),
         "README: $name context");

@@ -1,4 +1,4 @@
-# Notes on a customer (issue 5): POST /api/customers/{id}/notes by an
+# Notes on a customer: POST /api/customers/{id}/notes by an
 # Administrator (the note, and customers.notes kept in sync in the same
 # statement), GET of the paged list with its filters; a Customer lists
 # the notes of its own record only, never the private ones; every bad
@@ -10,7 +10,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use POSIX ();
 
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
@@ -38,23 +37,15 @@ sub note_count {
     return scalar CT::sql($db, 'SELECT count(*) FROM customer_notes');
 }
 
-sub add_note {
-    my ($id, %body) = @_;
-    my $r = $ng->req(POST => "/api/customers/$id/notes", json => \%body);
-    die "add note failed: $r->{body}" unless $r->{status} == 201;
-    return $r->{json}{data};
-}
+sub add_note { CT::add_note($ng, @_) }
 
 sub list {
     my ($id, $query, %o) = @_;
-    return $ng->req(GET => "/api/customers/$id/notes"
-        . (defined $query ? "?$query" : ''), %o);
+    return $ng->req(GET => CT::with_query("/api/customers/$id/notes", $query),
+        %o);
 }
 
-sub contents {
-    my ($r) = @_;
-    return [ map { $_->{content} } @{ $r->{json}{data}{notes} // [] } ];
-}
+sub contents { CT::pluck($_[0], 'notes', 'content') }
 
 
 my ($ID, $SUB) = make_customer();
@@ -68,11 +59,8 @@ my $CUSTOMER = CT::customer_token($SUB);
     my $before = record($ID);
     my $r = $ng->req(POST => "/api/customers/$ID/notes",
         json => { content => "  Called about the invoice.\n  " });
-    is($r->{status}, 201, 'POST note: 201') or diag($r->{body});
-    is($r->{json}{success}, $T, 'POST note: success');
-    is($r->{json}{message}, 'Note added successfully', 'POST note: message');
-    my $n = $r->{json}{data} // {};
-    is_deeply([sort keys %$n], \@NOTE_KEYS, 'POST note: the note fields');
+    my $n = CT::is_success($r, 201, 'Note added successfully', \@NOTE_KEYS,
+        'POST note');
     like($n->{noteId} // '', $UUID, 'POST note: noteId is a UUID');
     is($n->{customerId}, $ID, 'POST note: customerId');
     is($n->{content}, 'Called about the invoice.', 'POST note: trimmed');
@@ -500,21 +488,12 @@ my @PUBLIC = grep { my $c = $_; !(grep { $_->[0] eq $c && $_->[2] } @NOTES) }
 {
     my ($cid) = make_customer();
     my $v0 = record($cid)->{version};
-    my @pids;
-    for my $i (1 .. 10) {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            my $r = $ng->req(POST => "/api/customers/$cid/notes",
-                json => { content => "parallel $i" });
-            POSIX::_exit($r->{status} == 201 ? 0 : 1);
-        }
-        push @pids, $pid;
-    }
-    my $ok = 0;
-    for my $pid (@pids) {
-        waitpid $pid, 0;
-        $ok++ if $? == 0;
-    }
+    my $ok = CT::in_parallel(10, sub {
+        my ($i) = @_;
+        my $r = $ng->req(POST => "/api/customers/$cid/notes",
+            json => { content => "parallel $i" });
+        return $r->{status} == 201;
+    });
     is($ok, 10, '10 concurrent notes: all 201');
     my $newest = CT::sql($db, q{SELECT content FROM customer_notes
         WHERE customer_id = :'p1' ORDER BY created_at DESC, id DESC

@@ -1,4 +1,4 @@
-# Preferences (issue 5): GET|PUT /api/customers/{id}/preferences for an
+# Preferences: GET|PUT /api/customers/{id}/preferences for an
 # Administrator and /api/customers/me/preferences for the caller's own
 # record. Reads fill in every group's default; PUT replaces what is stored,
 # honours If-Match and lists every failing field at once; the customer
@@ -414,6 +414,16 @@ my %FULL = (
 
 # --- the customer record validates and merges the new groups ---------------
 
+# PATCH /api/customers/ID with {preferences: PREFS}: 200 (test NAME); the
+# answer
+sub patch_preferences {
+    my ($id, $prefs, $name) = @_;
+    my $r = $ng->req(PATCH => "/api/customers/$id",
+        json => { preferences => $prefs });
+    is($r->{status}, 200, "$name: 200") or diag($r->{body});
+    return $r;
+}
+
 {
     my ($pid) = make_customer(preferences => { theme => 'dark',
         communication => { push => $T } });
@@ -422,18 +432,14 @@ my %FULL = (
         communication => { email => $T, sms => $F, push => $T } },
         'POST customer with new groups: read back with defaults');
 
-    $r = $ng->req(PATCH => "/api/customers/$pid",
-        json => { preferences => { theme => 'light' } });
-    is($r->{status}, 200, 'PATCH customer preferences.theme: 200')
-        or diag($r->{body});
+    $r = patch_preferences($pid, { theme => 'light' },
+        'PATCH customer preferences.theme');
     is($r->{json}{data}{preferences}{theme}, 'light', '... changed');
     is_deeply($r->{json}{data}{preferences}{communication}, { push => $T },
         '... PATCH merges: communication kept');
 
-    $r = $ng->req(PATCH => "/api/customers/$ID",
-        json => { preferences => { theme => 'dark' } });
-    is($r->{status}, 200, 'PATCH {"preferences":{"theme":"dark"}}: 200')
-        or diag($r->{body});
+    $r = patch_preferences($ID, { theme => 'dark' },
+        'PATCH {"preferences":{"theme":"dark"}}');
     is($r->{json}{data}{preferences}{theme}, 'dark', '... theme stored');
     $r = $ng->req(GET => "/api/customers/$ID/preferences");
     is($r->{json}{data}{preferences}{theme}, 'dark',

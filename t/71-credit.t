@@ -1,4 +1,4 @@
-# Credit status of a customer (issue 6): PUT by an Administrator or a
+# Credit status of a customer: PUT by an Administrator or a
 # service sets the score; in one statement the band, a history row and
 # the alerts (drop, rise, milestone; threshold credit_settings
 # alert_points = 50).  GET of the status, the paged history and alerts by
@@ -77,50 +77,48 @@ my $CUSTOMER = CT::customer_token($SUB);
 
 # --- a sequence of scores --------------------------------------------------
 
+# an alert as the table writes it: moved(rise|drop, FROM, TO, BANDS) and
+# milestone(BAND, SCORE)
+sub moved {
+    my ($kind, $from, $to, $bands) = @_;
+    return [$kind, 'Credit score ' . ($kind eq 'rise' ? 'rose' : 'dropped')
+        . " from $from to $to ($bands)"];
+}
+
+sub milestone {
+    my ($band, $score) = @_;
+    return ['milestone',
+        "Credit score reached the $band band for the first time ($score)"];
+}
+
 my @SEQUENCE = (
     # score, band, alerts [kind, message]
     [560, 'Poor', []],
-    [600, 'Fair', [['rise',
-        "Credit score rose from 560 to 600 (Poor $ARROW Fair)"],
-        ['milestone', 'Credit score reached the Fair band for the first '
-            . 'time (600)']]],
-    [690, 'Good', [['rise',
-        "Credit score rose from 600 to 690 (Fair $ARROW Good)"],
-        ['milestone', 'Credit score reached the Good band for the first '
-            . 'time (690)']]],
-    [650, 'Fair', [['drop',
-        "Credit score dropped from 690 to 650 (Good $ARROW Fair)"]]],
-    [760, 'Very Good', [['rise',
-        "Credit score rose from 650 to 760 (Fair $ARROW Very Good)"],
-        ['milestone', 'Credit score reached the Very Good band for the '
-            . 'first time (760)']]],
-    [700, 'Good', [['drop',
-        "Credit score dropped from 760 to 700 (Very Good $ARROW Good)"]]],
-    [810, 'Exceptional', [['rise',
-        "Credit score rose from 700 to 810 (Good $ARROW Exceptional)"],
-        ['milestone', 'Credit score reached the Exceptional band for the '
-            . 'first time (810)']]],
+    [600, 'Fair', [moved(rise => 560, 600, "Poor $ARROW Fair"),
+        milestone('Fair', 600)]],
+    [690, 'Good', [moved(rise => 600, 690, "Fair $ARROW Good"),
+        milestone('Good', 690)]],
+    [650, 'Fair', [moved(drop => 690, 650, "Good $ARROW Fair")]],
+    [760, 'Very Good', [moved(rise => 650, 760, "Fair $ARROW Very Good"),
+        milestone('Very Good', 760)]],
+    [700, 'Good', [moved(drop => 760, 700, "Very Good $ARROW Good")]],
+    [810, 'Exceptional', [moved(rise => 700, 810, "Good $ARROW Exceptional"),
+        milestone('Exceptional', 810)]],
     # same band, under the threshold: nothing
     [850, 'Exceptional', []],
     # same band, exactly the threshold
-    [800, 'Exceptional', [['drop',
-        'Credit score dropped from 850 to 800 (Exceptional)']]],
+    [800, 'Exceptional', [moved(drop => 850, 800, 'Exceptional')]],
     # unchanged
     [800, 'Exceptional', []],
-    [720, 'Good', [['drop',
-        "Credit score dropped from 800 to 720 (Exceptional $ARROW Good)"]]],
+    [720, 'Good', [moved(drop => 800, 720, "Exceptional $ARROW Good")]],
     # Very Good again: a rise, no second milestone
-    [769, 'Very Good', [['rise',
-        "Credit score rose from 720 to 769 (Good $ARROW Very Good)"]]],
-    [739, 'Good', [['drop',
-        "Credit score dropped from 769 to 739 (Very Good $ARROW Good)"]]],
-    [300, 'Poor', [['drop',
-        "Credit score dropped from 739 to 300 (Good $ARROW Poor)"]]],
+    [769, 'Very Good', [moved(rise => 720, 769, "Good $ARROW Very Good")]],
+    [739, 'Good', [moved(drop => 769, 739, "Very Good $ARROW Good")]],
+    [300, 'Poor', [moved(drop => 739, 300, "Good $ARROW Poor")]],
     # same band, over the threshold
-    [579, 'Poor', [['rise', 'Credit score rose from 300 to 579 (Poor)']]],
+    [579, 'Poor', [moved(rise => 300, 579, 'Poor')]],
     # a band by one point, below the threshold; Fair is not new
-    [580, 'Fair', [['rise',
-        "Credit score rose from 579 to 580 (Poor $ARROW Fair)"]]],
+    [580, 'Fair', [moved(rise => 579, 580, "Poor $ARROW Fair")]],
 );
 
 {
@@ -393,20 +391,11 @@ my @SEQUENCE = (
 {
     my ($cid) = make_customer();
     set_score($cid, 600);
-    my @pids;
-    for my $i (1 .. 10) {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            my $r = put($cid, { creditScore => 600 + 20 * $i });
-            POSIX::_exit($r->{status} == 200 ? 0 : 1);
-        }
-        push @pids, $pid;
-    }
-    my $ok = 0;
-    for my $pid (@pids) {
-        waitpid $pid, 0;
-        $ok++ if $? == 0;
-    }
+    my $ok = CT::in_parallel(10, sub {
+        my ($i) = @_;
+        my $r = put($cid, { creditScore => 600 + 20 * $i });
+        return $r->{status} == 200;
+    });
     is($ok, 10, '10 concurrent PUTs: all 200');
     my $rows = JSON::PP->new->decode(CT::sql($db, q{SELECT json_agg(
         json_build_array(credit_score, previous_score, band, previous_band)

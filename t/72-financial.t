@@ -1,4 +1,4 @@
-# Financial profile of a customer (issue 6): GET/POST/PUT
+# Financial profile of a customer: GET/POST/PUT
 # /api/customers/{id}/financial-profile by an Administrator (POST creates,
 # 409 when one exists; PUT creates or replaces, If-Match against the
 # profile's version), GET /api/customers/me/financial-profile for the
@@ -67,12 +67,8 @@ is_error($ng->req(GET => path('not-a-uuid')), 400, 'Validation failed',
 my $etag;
 {
     my $r = $ng->req(POST => path($ID), json => \%GOOD);
-    is($r->{status}, 201, 'POST: 201') or diag($r->{body});
-    is($r->{json}{success}, $T, 'POST: success');
-    is($r->{json}{message}, 'Financial profile created successfully',
-        'POST: message');
-    my $d = $r->{json}{data} // {};
-    is_deeply([sort keys %$d], \@KEYS, 'POST: the profile fields');
+    my $d = CT::is_success($r, 201, 'Financial profile created successfully',
+        \@KEYS, 'POST');
     is($d->{customerId}, $ID, 'POST: customerId');
     is(raw($r, 'annualIncome'), '120000.50', 'POST: annualIncome, 2 decimals');
     is(raw($r, 'monthlyDebts'), '2500.00', 'POST: monthlyDebts');

@@ -1,4 +1,4 @@
-# Vehicles (issue 7): a customer's vehicles created, read, listed,
+# Vehicles: a customer's vehicles created, read, listed,
 # replaced, patched and deleted through the API with every field's rule
 # (the VIN's ISO 3779 check digit against an implementation of our own),
 # ETag and If-Match, update-mileage that never goes down, the
@@ -12,7 +12,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use POSIX ();
 
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
@@ -41,11 +40,7 @@ my $TODAY = CT::sql($db, q{SELECT (now() AT TIME ZONE 'UTC')::date});
 my $YEAR = CT::sql($db,
     q{SELECT extract(year FROM now() AT TIME ZONE 'UTC')::int});
 
-sub day {
-    my ($n) = @_;
-    return scalar CT::sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
-        + :'p1'::int)::text}, $n);
-}
+sub day { CT::day($db, @_) }
 
 
 # --- the ISO 3779 check digit, our own -----------------------------------
@@ -122,11 +117,7 @@ sub row {
 }
 
 # the text of a member in the body: numbers as sent
-sub raw {
-    my ($r, $name) = @_;
-    return $r->{body} =~ /"\Q$name\E":("[^"]*"|-?[0-9.eE+]+|null|true|false)/
-        ? $1 : undef;
-}
+sub raw { CT::raw_member(@_) }
 
 # the members given equal those in $data (and in the stored row)
 sub has_fields {
@@ -142,13 +133,7 @@ sub row_has {
     is_deeply(\%got, $want, "$name: the stored row") or diag(explain($row));
 }
 
-sub pages {
-    my ($page, $limit, $total) = @_;
-    my $n = POSIX::ceil($total / $limit);
-    return { currentPage => $page, totalPages => $n, totalItems => $total,
-        itemsPerPage => $limit, hasNextPage => $page < $n ? $T : $F,
-        hasPreviousPage => $page > 1 ? $T : $F };
-}
+sub pages { CT::pages(@_) }
 
 sub ids_of {
     return [ map { $_->{id} } @{ ($_[0]{json}{data} // {})->{vehicles}
@@ -274,80 +259,32 @@ my $V;
 
 {
     my @bad = (
-        [{ make => '' }, ['make'], 'make empty'],
-        [{ make => '   ' }, ['make'], 'make blank'],
-        [{ make => 'x' x 51 }, ['make'], 'make of 51'],
-        [{ make => 5 }, ['make'], 'make a number'],
-        [{ make => undef }, ['make'], 'make null'],
-        [{ make => ['Honda'] }, ['make'], 'make an array'],
-        [{ model => '' }, ['model'], 'model empty'],
-        [{ model => 'x' x 51 }, ['model'], 'model of 51'],
-        [{ model => 7 }, ['model'], 'model a number'],
-        [{ model => undef }, ['model'], 'model null'],
-        [{ year => 1885 }, ['year'], 'year 1885'],
-        [{ year => $YEAR + 2 }, ['year'], 'year next year + 1'],
-        [{ year => 0 }, ['year'], 'year 0'],
-        [{ year => -2015 }, ['year'], 'year negative'],
-        [{ year => '2015' }, ['year'], 'year a string'],
-        [{ year => 2015.5 }, ['year'], 'year a fraction'],
-        [{ year => undef }, ['year'], 'year null'],
-        [{ year => $T }, ['year'], 'year true'],
-        [{ vin => 5 }, ['vin'], 'vin a number'],
-        [{ vin => undef }, ['vin'], 'vin null'],
-        [{ vin => '' }, ['vin'], 'vin empty'],
-        [{ licensePlate => '' }, ['licensePlate'], 'licensePlate empty'],
-        [{ licensePlate => 'x' x 21 }, ['licensePlate'],
-            'licensePlate of 21'],
-        [{ licensePlate => 123 }, ['licensePlate'],
-            'licensePlate a number'],
-        [{ color => '' }, ['color'], 'color empty'],
-        [{ color => 'x' x 31 }, ['color'], 'color of 31'],
-        [{ color => 1 }, ['color'], 'color a number'],
-        [{ mileage => -1 }, ['mileage'], 'mileage -1'],
-        [{ mileage => 10000001 }, ['mileage'], 'mileage 10000001'],
-        [{ mileage => 1.5 }, ['mileage'], 'mileage a fraction'],
-        [{ mileage => '5' }, ['mileage'], 'mileage a string'],
-        [{ mileage => undef }, ['mileage'], 'mileage null'],
-        [{ lastServiceDate => day(1) }, ['lastServiceDate'],
-            'lastServiceDate tomorrow'],
-        [{ lastServiceDate => '2024-02-30' }, ['lastServiceDate'],
-            'lastServiceDate 2024-02-30'],
-        [{ lastServiceDate => '2023-02-29' }, ['lastServiceDate'],
-            'lastServiceDate 2023-02-29'],
-        [{ lastServiceDate => '2024/01/01' }, ['lastServiceDate'],
-            'lastServiceDate with slashes'],
-        [{ lastServiceDate => '20240101' }, ['lastServiceDate'],
-            'lastServiceDate without dashes'],
-        [{ lastServiceDate => '2024-01-01T00:00:00Z' },
-            ['lastServiceDate'], 'lastServiceDate a timestamp'],
-        [{ lastServiceDate => '' }, ['lastServiceDate'],
-            'lastServiceDate empty'],
-        [{ lastServiceDate => 20240101 }, ['lastServiceDate'],
-            'lastServiceDate a number'],
-        [{ lastServiceMileage => -1 }, ['lastServiceMileage'],
-            'lastServiceMileage -1'],
-        [{ lastServiceMileage => 10000001 }, ['lastServiceMileage'],
-            'lastServiceMileage 10000001'],
-        [{ lastServiceMileage => 2.5 }, ['lastServiceMileage'],
-            'lastServiceMileage a fraction'],
-        [{ lastServiceMileage => '100' }, ['lastServiceMileage'],
-            'lastServiceMileage a string'],
-        [{ serviceIntervalKm => 0 }, ['serviceIntervalKm'],
-            'serviceIntervalKm 0'],
-        [{ serviceIntervalKm => 1000001 }, ['serviceIntervalKm'],
-            'serviceIntervalKm 1000001'],
-        [{ serviceIntervalKm => 1.5 }, ['serviceIntervalKm'],
-            'serviceIntervalKm a fraction'],
-        [{ serviceIntervalKm => undef }, ['serviceIntervalKm'],
-            'serviceIntervalKm null'],
-        [{ serviceIntervalMonths => 0 }, ['serviceIntervalMonths'],
-            'serviceIntervalMonths 0'],
-        [{ serviceIntervalMonths => 121 }, ['serviceIntervalMonths'],
-            'serviceIntervalMonths 121'],
-        [{ serviceIntervalMonths => '12' }, ['serviceIntervalMonths'],
-            'serviceIntervalMonths a string'],
-        [{ serviceIntervalMonths => undef }, ['serviceIntervalMonths'],
-            'serviceIntervalMonths null'],
+        CT::bad_values(make => ['', 'empty'], ['   ', 'blank'],
+            ['x' x 51, 'of 51'], [5, 'a number'], [undef, 'null'],
+            [['Honda'], 'an array']),
+        CT::bad_values(model => ['', 'empty'], ['x' x 51, 'of 51'],
+            [7, 'a number'], [undef, 'null']),
+        CT::bad_values(year => [1885, '1885'], [$YEAR + 2, 'next year + 1'],
+            [0, '0'], [-2015, 'negative'], ['2015', 'a string'],
+            [2015.5, 'a fraction'], [undef, 'null'], [$T, 'true']),
+        CT::bad_values(vin => [5, 'a number'], [undef, 'null'], ['', 'empty']),
+        CT::bad_values(licensePlate => ['', 'empty'], ['x' x 21, 'of 21'],
+            [123, 'a number']),
+        CT::bad_values(color => ['', 'empty'], ['x' x 31, 'of 31'],
+            [1, 'a number']),
+        CT::bad_values(mileage => [-1, '-1'], [10000001, '10000001'],
+            [1.5, 'a fraction'], ['5', 'a string'], [undef, 'null']),
+        CT::bad_values(lastServiceDate => [day(1), 'tomorrow'],
+            ['2024-02-30', '2024-02-30'], ['2023-02-29', '2023-02-29'],
+            ['2024/01/01', 'with slashes'], ['20240101', 'without dashes'],
+            ['2024-01-01T00:00:00Z', 'a timestamp'], ['', 'empty'],
+            [20240101, 'a number']),
+        CT::bad_values(lastServiceMileage => [-1, '-1'],
+            [10000001, '10000001'], [2.5, 'a fraction'], ['100', 'a string']),
+        CT::bad_values(serviceIntervalKm => [0, '0'], [1000001, '1000001'],
+            [1.5, 'a fraction'], [undef, 'null']),
+        CT::bad_values(serviceIntervalMonths => [0, '0'], [121, '121'],
+            ['12', 'a string'], [undef, 'null']),
         (map {
             ([{ $_ => '2025-13-01' }, [$_], "$_ month 13"],
              [{ $_ => '2025-04-31' }, [$_], "$_ April 31"],
@@ -738,11 +675,9 @@ my $V;
     $snapshot = vrow($id);
     my %ct = ('Content-Type' => 'application/json');
     for my $c ([{}, ['mileage'], 'no mileage'],
-        [{ mileage => -1 }, ['mileage'], 'mileage -1'],
-        [{ mileage => 10000001 }, ['mileage'], 'mileage 10000001'],
-        [{ mileage => 10000000.5 }, ['mileage'], 'mileage a fraction'],
-        [{ mileage => '10000000' }, ['mileage'], 'mileage a string'],
-        [{ mileage => undef }, ['mileage'], 'mileage null'],
+        CT::bad_values(mileage => [-1, '-1'], [10000001, '10000001'],
+            [10000000.5, 'a fraction'], ['10000000', 'a string'],
+            [undef, 'null']),
         [{ mileage => 10000000, note => 'x' }, ['note'],
             'an unknown member'])
     {
@@ -828,13 +763,8 @@ my $V;
         'application/pdf', 0, repeat('0', 64)) RETURNING id}, $CID, $id);
 
     my $before = vcount();
-    $r = $ng->req(DELETE => vpath($id));
-    is($r->{status}, 200, 'DELETE: 200') or diag($r->{body});
-    is($r->{json}{success}, $T, 'DELETE: success');
-    is_deeply([sort keys %{ $r->{json}{data} // {} }],
-        [qw(deletedAt vehicleId)], 'DELETE: data {vehicleId, deletedAt}');
-    is($r->{json}{data}{vehicleId}, $id, 'DELETE: vehicleId');
-    like($r->{json}{data}{deletedAt} // '', $TS, 'DELETE: deletedAt');
+    CT::is_deleted($ng->req(DELETE => vpath($id)), vehicleId => $id,
+        'DELETE');
     is(vrow($id), '', 'DELETE: the row is gone');
     is(vcount(), $before - 1, 'DELETE: one row fewer');
     is(CT::sql($db, q{SELECT count(*) FROM service_records

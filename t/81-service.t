@@ -1,4 +1,4 @@
-# Vehicle service (issue 7): GET /api/vehicles/{id}/service-status at its
+# Vehicle service: GET /api/vehicles/{id}/service-status at its
 # boundaries (due by date or by mileage, overdue, due soon, which comes
 # first, never serviced; insurance, registration and warranty expiry),
 # every expected value computed here and in PostgreSQL from the stored
@@ -13,7 +13,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
-use POSIX ();
 
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
@@ -66,20 +65,9 @@ sub records_of {
         WHERE vehicle_id = :'p1'}, $_[0]);
 }
 
-sub pages {
-    my ($page, $limit, $total) = @_;
-    my $n = POSIX::ceil($total / $limit);
-    return { currentPage => $page, totalPages => $n, totalItems => $total,
-        itemsPerPage => $limit, hasNextPage => $page < $n ? $T : $F,
-        hasPreviousPage => $page > 1 ? $T : $F };
-}
+sub pages { CT::pages(@_) }
 
-sub raw {
-    my ($r, $name) = @_;
-    return $r->{body}
-        =~ /"\Q$name\E"\s*:\s*("[^"]*"|-?[0-9.eE+]+|null|true|false)/
-        ? $1 : undef;
-}
+sub raw { CT::raw_member(@_) }
 
 sub status_of {
     my ($id, %o) = @_;
@@ -508,37 +496,18 @@ my $OTHER = CT::customer_token($SUB2);
     my $total = CT::sql($db, 'SELECT count(*) FROM service_records');
 
     my @bad = (
-        [{ serviceDate => day(1) }, ['serviceDate'], 'serviceDate tomorrow'],
-        [{ serviceDate => day(400) }, ['serviceDate'],
-            'serviceDate next year'],
-        [{ serviceDate => '2024-02-30' }, ['serviceDate'],
-            'serviceDate 2024-02-30'],
-        [{ serviceDate => '2024-1-5' }, ['serviceDate'],
-            'serviceDate 2024-1-5'],
-        [{ serviceDate => 'yesterday' }, ['serviceDate'],
-            'serviceDate a word'],
-        [{ serviceDate => 20240105 }, ['serviceDate'],
-            'serviceDate a number'],
-        [{ serviceDate => undef }, ['serviceDate'], 'serviceDate null'],
-        [{ mileage => -1 }, ['mileage'], 'mileage -1'],
-        [{ mileage => 10000001 }, ['mileage'], 'mileage 10000001'],
-        [{ mileage => 1.5 }, ['mileage'], 'mileage a fraction'],
-        [{ mileage => '200' }, ['mileage'], 'mileage a string'],
-        [{ mileage => undef }, ['mileage'], 'mileage null'],
-        [{ description => '' }, ['description'], 'description empty'],
-        [{ description => 'x' x 1001 }, ['description'],
-            'description of 1001'],
-        [{ description => 5 }, ['description'], 'description a number'],
-        [{ description => undef }, ['description'], 'description null'],
-        [{ cost => 1.005 }, ['cost'], 'cost with 3 decimals'],
-        [{ cost => 10.001 }, ['cost'], 'cost 10.001'],
-        [{ cost => -1 }, ['cost'], 'cost negative'],
-        [{ cost => -0.01 }, ['cost'], 'cost -0.01'],
-        [{ cost => '10.00' }, ['cost'], 'cost a string'],
-        [{ cost => undef }, ['cost'], 'cost null'],
-        [{ performedBy => 'p' x 101 }, ['performedBy'],
-            'performedBy of 101'],
-        [{ performedBy => 7 }, ['performedBy'], 'performedBy a number'],
+        CT::bad_values(serviceDate => [day(1), 'tomorrow'],
+            [day(400), 'next year'], ['2024-02-30', '2024-02-30'],
+            ['2024-1-5', '2024-1-5'], ['yesterday', 'a word'],
+            [20240105, 'a number'], [undef, 'null']),
+        CT::bad_values(mileage => [-1, '-1'], [10000001, '10000001'],
+            [1.5, 'a fraction'], ['200', 'a string'], [undef, 'null']),
+        CT::bad_values(description => ['', 'empty'], ['x' x 1001, 'of 1001'],
+            [5, 'a number'], [undef, 'null']),
+        CT::bad_values(cost => [1.005, 'with 3 decimals'], [10.001, '10.001'],
+            [-1, 'negative'], [-0.01, '-0.01'], ['10.00', 'a string'],
+            [undef, 'null']),
+        CT::bad_values(performedBy => ['p' x 101, 'of 101'], [7, 'a number']),
         [{ vehicleId => $id }, ['vehicleId'], 'vehicleId (unknown member)'],
         [{ technician => 'x' }, ['technician'], 'an unknown member'],
         [{ serviceDate => day(1), mileage => -1, description => '',

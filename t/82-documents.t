@@ -1,4 +1,4 @@
-# Documents (issue 7): the upload is the request body itself (any bytes,
+# Documents: the upload is the request body itself (any bytes,
 # 0 allowed, up to nginx's client_max_body_size: 64k in the test nginx),
 # its metadata in the query; the content comes back byte for byte with
 # its Content-Type, Content-Disposition and ETag; lists, metadata,
@@ -31,43 +31,14 @@ my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
 
 sub make_customer { CT::make_customer($ng, 'docs') }
 
-# a vehicle through the API (if that fails: a failed test, and the row
-# inserted directly so that the document tests can go on)
 sub make_vehicle {
-    my ($cid) = @_;
-    my $vin = CT::new_vin('1HGCM82600');
-    my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => {
-        make => 'Toyota', model => 'Corolla', year => 2018, vin => $vin });
-    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
-    ok(0, 'POST vehicle for the document tests: 201') or diag($r->{body});
-    return scalar CT::sql($db, q{INSERT INTO vehicles (customer_id, make,
-        model, year, vin) VALUES (:'p1', 'Toyota', 'Corolla', 2018, :'p2')
-        RETURNING id}, $cid, $vin);
+    CT::make_vehicle($ng, $db, $_[0], '1HGCM82600', make => 'Toyota',
+        model => 'Corolla', year => 2018);
 }
 
-# the API's today plus N days, YYYY-MM-DD
-sub day {
-    my ($n) = @_;
-    return scalar CT::sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
-        + :'p1'::int)::text}, $n // 0);
-}
-
-sub pct {
-    my ($s) = @_;
-    utf8::encode($s);
-    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
-    return $s;
-}
-
-# qs(name => value, ...): a query string, every value percent-encoded
-sub qs {
-    my @kv = @_;
-    my @p;
-    while (my ($k, $v) = splice @kv, 0, 2) {
-        push @p, "$k=" . pct($v);
-    }
-    return join '&', @p;
-}
+sub day { CT::day($db, @_) }
+sub pct { CT::pct(@_) }
+sub qs { CT::qs(@_) }
 
 # upload($customerId, $query, $bytes, type => CONTENT_TYPE, auth => ...)
 sub upload {
@@ -157,14 +128,11 @@ sub del_doc {
 
 sub list {
     my ($cid, $query, %o) = @_;
-    return $ng->req(GET => "/api/customers/$cid/documents"
-        . (defined $query ? "?$query" : ''), %o);
+    return $ng->req(GET => CT::with_query("/api/customers/$cid/documents",
+        $query), %o);
 }
 
-sub titles {
-    my ($r) = @_;
-    return [ map { $_->{title} } @{ $r->{json}{data}{documents} // [] } ];
-}
+sub titles { CT::pluck($_[0], 'documents', 'title') }
 
 sub stored_content {
     my ($id) = @_;
@@ -221,12 +189,8 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my $before = counts();
     my $r = upload($ID, qs(type => 'other', title => 'Binary blob',
         filename => 'blob.bin'), $bytes, type => 'application/x-custom');
-    is($r->{status}, 201, 'binary upload: 201') or diag($r->{body});
-    is($r->{json}{success}, $T, 'binary upload: success');
-    is($r->{json}{message}, 'Document uploaded successfully',
-        'binary upload: message');
-    my $d = $r->{json}{data} // {};
-    is_deeply([sort keys %$d], \@DOC_KEYS, 'binary upload: the fields');
+    my $d = CT::is_success($r, 201, 'Document uploaded successfully',
+        \@DOC_KEYS, 'binary upload');
     like($d->{id} // '', $UUID, 'binary upload: id');
     is($d->{customerId}, $ID, 'binary upload: customerId');
     ok(exists $d->{vehicleId} && !defined $d->{vehicleId},
@@ -498,7 +462,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
 
 # --- the metadata in X-Document-* headers instead of the query ------------
-# (DESIGN §4.3: "metadata in query or headers"); the query wins when both
+# (the metadata may come in the query or in headers); the query wins when both
 
 {
     my ($cid) = make_customer();
@@ -616,13 +580,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my $id = $d->{id};
     is(CT::sql($db, q{SELECT count(*) FROM document_contents
         WHERE document_id = :'p1'}, $id), 1, 'before DELETE: content stored');
-    my $r = del_doc($id);
-    is($r->{status}, 200, 'DELETE: 200') or diag($r->{body});
-    is($r->{json}{success}, $T, 'DELETE: success');
-    is_deeply([sort keys %{ $r->{json}{data} // {} }],
-        [qw(deletedAt documentId)], 'DELETE: documentId and deletedAt');
-    is($r->{json}{data}{documentId}, $id, 'DELETE: documentId');
-    like($r->{json}{data}{deletedAt} // '', $TS, 'DELETE: deletedAt');
+    CT::is_deleted(del_doc($id), documentId => $id, 'DELETE');
 
     is_error(get_doc($id), 404, undef, undef, 'GET after DELETE');
     is_error(get_content($id), 404, undef, undef, 'GET content after DELETE');
@@ -650,7 +608,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my $vd = add_doc($ID, qs(type => 'registration', title => 'RC',
         vehicleId => $v), 'rc');
     is($vd->{vehicleId}, $v, 'a document of a vehicle');
-    $r = $ng->req(DELETE => "/api/vehicles/$v");
+    my $r = $ng->req(DELETE => "/api/vehicles/$v");
     is($r->{status}, 200, 'DELETE its vehicle: 200') or diag($r->{body});
     $r = get_doc($vd->{id});
     is($r->{status}, 200, '... the document stays');
@@ -845,26 +803,25 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is_error(list($oid, undef, auth => 'none'), 401, undef, undef,
         'list without a token');
 
-    # GET metadata and content
+    # GET metadata and content; the callers refused, and their status
+    my @refused = ([$stranger, 404, 'another customer'],
+        [$nobody, 404, 'a Customer without a record'],
+        ['none', 401, 'no token']);
     $r = get_doc($D, auth => $owner);
     is($r->{status}, 200, 'owner GET metadata: 200');
     is_deeply($r->{json}{data}, $doc, 'owner GET metadata: the document');
     is(get_doc($D)->{status}, 200, 'admin GET metadata: 200');
-    is_error(get_doc($D, auth => $stranger), 404, undef, undef,
-        'another customer GET metadata');
-    is_error(get_doc($D, auth => $nobody), 404, undef, undef,
-        'a Customer without a record GET metadata');
-    is_error(get_doc($D, auth => 'none'), 401, undef, undef,
-        'GET metadata without a token');
+    for my $c (@refused) {
+        my ($auth, $status, $name) = @$c;
+        is_error(get_doc($D, auth => $auth), $status, undef, undef,
+            "$name GET metadata");
+    }
 
     $r = get_content($D, auth => $owner);
     is($r->{status}, 200, 'owner GET content: 200');
     is($r->{body}, 'mine', 'owner GET content: the bytes');
     is(get_content($D)->{body}, 'mine', 'admin GET content: the bytes');
-    for my $c ([$stranger, 404, 'another customer'],
-        [$nobody, 404, 'a Customer without a record'],
-        ['none', 401, 'no token'])
-    {
+    for my $c (@refused) {
         my ($auth, $status, $name) = @$c;
         $r = get_content($D, auth => $auth);
         is_error($r, $status, undef, undef, "$name GET content");
@@ -875,12 +832,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     # DELETE
     $before = counts();
-    is_error(del_doc($D, auth => $stranger), 404, undef, undef,
-        'another customer DELETE');
-    is_error(del_doc($D, auth => $nobody), 404, undef, undef,
-        'a Customer without a record DELETE');
-    is_error(del_doc($D, auth => 'none'), 401, undef, undef,
-        'DELETE without a token');
+    for my $c (@refused) {
+        my ($auth, $status, $name) = @$c;
+        is_error(del_doc($D, auth => $auth), $status, undef, undef,
+            "$name DELETE");
+    }
     is(counts(), $before, 'refused DELETEs: nothing deleted');
     is(get_doc($D)->{status}, 200, 'refused DELETEs: the document is there');
 
@@ -903,13 +859,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 # is 413 after; at the buffer size it is stored
 
 {
-    my $ng2 = CT::nginx_start(db => $db, server_extra => <<'CONF');
-        location ~ ^/api/customers/[^/]+/documents$ {
-            customer_api;
-            client_max_body_size 1m;
-            client_body_buffer_size 16k;
-        }
-CONF
+    my $ng2 = CT::nginx_start(db => $db, documents => ['1m', '16k']);
     my $main = $ng;
     $ng = $ng2;
     my ($cid) = make_customer();

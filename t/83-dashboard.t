@@ -1,4 +1,4 @@
-# The customer dashboard (issue 7): GET /api/customers/{id}/dashboard and
+# The customer dashboard: GET /api/customers/{id}/dashboard and
 # /api/customers/me/dashboard put together the profile, the vehicles with
 # their service status (oldest first), the documents expiring within 30
 # days, the latest 5 important notes (never a private one for a
@@ -33,38 +33,16 @@ my @NOTE_KEYS = sort qw(id content noteType isPrivate createdAt);
 sub make_customer { CT::make_customer($ng, 'dash', @_) }
 
 # the API's today plus N days, YYYY-MM-DD
-sub day {
-    my ($n) = @_;
-    return scalar CT::sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
-        + :'p1'::int)::text}, $n // 0);
-}
+sub day { CT::day($db, @_) }
 
-# a vehicle through the API; should that fail, a failed test and the row
-# inserted directly, so that the dashboard can still be looked at
 sub make_vehicle {
     my ($cid, %v) = @_;
-    $v{vin} = CT::new_vin('2T1BR32000');
-    my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
-    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
-    ok(0, 'POST vehicle for the dashboard: 201') or diag($r->{body});
-    my @k = sort keys %v;
-    my $cols = join ', ', map { my $c = $_; $c =~ s/([A-Z])/_\l$1/g; $c }
-        @k;
-    my $vals = join ', ', map { ":'p$_'" } 2 .. @k + 1;
-    return scalar CT::sql($db, "INSERT INTO vehicles (customer_id, $cols)"
-        . " VALUES (:'p1', $vals) RETURNING id", $cid, @v{@k});
-}
-
-sub pct {
-    my ($s) = @_;
-    utf8::encode($s);
-    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
-    return $s;
+    return CT::make_vehicle($ng, $db, $cid, '2T1BR32000', %v);
 }
 
 sub upload {
     my ($cid, %q) = @_;
-    my $query = join '&', map { "$_=" . pct($q{$_}) } sort keys %q;
+    my $query = join '&', map { "$_=" . CT::pct($q{$_}) } sort keys %q;
     my $r = $ng->req(POST => "/api/customers/$cid/documents?$query",
         body => "file of $q{title}",
         headers => { 'Content-Type' => 'text/plain' });
@@ -72,12 +50,7 @@ sub upload {
     return $r->{json}{data};
 }
 
-sub add_note {
-    my ($cid, %body) = @_;
-    my $r = $ng->req(POST => "/api/customers/$cid/notes", json => \%body);
-    die "add note failed: $r->{body}" unless $r->{status} == 201;
-    return $r->{json}{data};
-}
+sub add_note { CT::add_note($ng, @_) }
 
 sub dashboard {
     my ($id, %o) = @_;
@@ -148,6 +121,17 @@ sub note_item {
     return { id => $note->{noteId}, content => $note->{content},
         noteType => $note->{noteType}, isPrivate => $note->{isPrivate},
         createdAt => $note->{createdAt} };
+}
+
+# the contents of a dashboard's importantNotes, in order
+sub notes_in { [ map { $_->{content} } @{ $_[0]{importantNotes} // [] } ] }
+
+# importantNotes are the notes named, in that order: their contents (test
+# NAME) and each item as the note was added (test ITEMS)
+sub notes_are {
+    my ($d, $want, $name, $items) = @_;
+    is_deeply(notes_in($d), $want, $name);
+    is_deeply($d->{importantNotes}, [map { note_item($_) } @$want], $items);
 }
 
 
@@ -247,11 +231,8 @@ my $ADMIN_VIEW;
         'expiringDocuments: only the one in 5 days');
 
     # notes: the latest 5 important, the private one too
-    is_deeply([map { $_->{content} } @{ $d->{importantNotes} // [] }],
-        [qw(n7 n6 n5 n4 n3)],
-        'importantNotes: n7 to n3, newest first, n6 (private) among them');
-    is_deeply($d->{importantNotes}, [map { note_item($_) }
-        qw(n7 n6 n5 n4 n3)],
+    notes_are($d, [qw(n7 n6 n5 n4 n3)],
+        'importantNotes: n7 to n3, newest first, n6 (private) among them',
         'importantNotes: the latest 5 important, with the private one');
     is_deeply([sort keys %{ $d->{importantNotes}[0] // {} }], \@NOTE_KEYS,
         'importantNotes: the fields');
@@ -284,11 +265,8 @@ my $ADMIN_VIEW;
     my $r = dashboard($ID, auth => $CUSTOMER);
     is($r->{status}, 200, 'Customer dashboard: 200') or diag($r->{body});
     my $d = $r->{json}{data} // {};
-    is_deeply([map { $_->{content} } @{ $d->{importantNotes} // [] }],
-        [qw(n7 n5 n4 n3 n2)],
-        'Customer dashboard: n7, n5 to n2: n6 (private) left out');
-    is_deeply($d->{importantNotes}, [map { note_item($_) }
-        qw(n7 n5 n4 n3 n2)],
+    notes_are($d, [qw(n7 n5 n4 n3 n2)],
+        'Customer dashboard: n7, n5 to n2: n6 (private) left out',
         'Customer dashboard: the latest 5 important, no private one');
     for my $k (grep { $_ ne 'importantNotes' } @DATA_KEYS) {
         is_deeply($d->{$k}, $ADMIN_VIEW->{$k},
@@ -303,11 +281,9 @@ my $ADMIN_VIEW;
     # add a private important note: still not for the Customer
     add_note($ID, content => 'n8', isPrivate => $T, isImportant => $T);
     $me = $ng->req(GET => '/api/customers/me/dashboard', auth => $CUSTOMER);
-    is_deeply([map { $_->{content} } @{ $me->{json}{data}{importantNotes}
-        // [] }], [qw(n7 n5 n4 n3 n2)],
+    is_deeply(notes_in($me->{json}{data}), [qw(n7 n5 n4 n3 n2)],
         'me/dashboard: a newer private note does not show');
-    is_deeply([map { $_->{content} } @{ dashboard($ID)->{json}{data}
-        {importantNotes} // [] }], [qw(n8 n7 n6 n5 n4)],
+    is_deeply(notes_in(dashboard($ID)->{json}{data}), [qw(n8 n7 n6 n5 n4)],
         '... while the Administrator sees it first');
 }
 

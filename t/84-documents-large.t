@@ -1,4 +1,4 @@
-# Large documents (issue 7): an 8 MB file goes to PostgreSQL as one binary
+# Large documents: an 8 MB file goes to PostgreSQL as one binary
 # parameter (libpq flushes it on write events, never blocking the worker)
 # and comes back as a binary result, byte for byte; the worker goes on
 # answering afterwards; one byte over the limit is 413 with nothing
@@ -14,13 +14,7 @@ use Digest::SHA qw(sha256_hex);
 my $LIMIT = 8 * 1024 * 1024;
 
 my $db = CT::db_create();
-my $ng = CT::nginx_start(db => $db, server_extra => <<'CONF');
-        location ~ ^/api/customers/[^/]+/documents$ {
-            customer_api;
-            client_max_body_size 8m;
-            client_body_buffer_size 8m;
-        }
-CONF
+my $ng = CT::nginx_start(db => $db, documents => '8m');
 
 my $r = $ng->req(POST => '/api/customers', json => { userId => "big-$$",
     email => "big$$\@example.com", fullName => 'Large Documents' });

@@ -24,14 +24,7 @@ my $BIG = 8 * 1024 * 1024;
 
 my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 1, pool => 4,
-    allow_log => qr/document download ended/,
-    server_extra => <<'CONF');
-        location ~ ^/api/customers/[^/]+/documents$ {
-            customer_api;
-            client_max_body_size 8m;
-            client_body_buffer_size 8m;
-        }
-CONF
+    allow_log => qr/document download ended/, documents => '8m');
 my ($worker) = $ng->worker_pids;
 
 my $r = $ng->req(POST => '/api/customers', json => { userId => "stream-$$",

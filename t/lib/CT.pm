@@ -12,8 +12,9 @@ package CT;
 #
 # Functions: db_create, nginx_start, nginx_start_conf, nginx_test_conf,
 # conf_example, sql, psql_session, private_pg, peer_start, peer_conf,
-# free_port, wait_for, root, static_paths, error_recipe. Every nginx_start
-# also serves /api/openapi.json
+# free_port, wait_for, root, static_paths, error_recipe, and the endpoint
+# table with its documents: route_table, openapi_ops, readme_routes (see
+# below). Every nginx_start also serves /api/openapi.json
 # (openapi/openapi.json) and /docs/ (Swagger UI from build/swagger-ui) as
 # conf/nginx.conf does.
 # Everything started here is stopped at the end of the test file; nginx's error.log must not contain [alert],
@@ -31,6 +32,12 @@ package CT;
 #   my ($http, $server) = CT::peer_conf(orders => $peer->port, key => 'k');
 #   my $ng = CT::nginx_start(db => $db, http_extra => $http,
 #       server_extra => $server);
+#   # the same in one: nginx_start(db => $db, peers => { orders => $peer,
+#   #     key => 'k' }) (peers: peer_conf's arguments)
+#
+# nginx_start(documents => SIZE or [MAX, BUFFER]) gives the documents
+# upload location its own client_max_body_size and client_body_buffer_size
+# (SIZE: both), as conf/nginx.conf does.
 #   my @calls = $peer->requests;    # what the peer was sent, in order
 #
 # peer_start(handler => CODE, port => undef) listens on 127.0.0.1 (a free
@@ -190,6 +197,16 @@ sub row_of {
         FROM $table t WHERE id = :'p1'}, $id);
 }
 
+# lock_row($db, ID): a psql session holding customer ID's row lock, in a
+# transaction it keeps open until ->run('ROLLBACK').
+sub lock_row {
+    my ($db, $id) = @_;
+    my $s = psql_session($db);
+    $s->run('BEGIN');
+    $s->run("SELECT 1 FROM customers WHERE id = '$id' FOR UPDATE");
+    return $s;
+}
+
 sub lock_waiters {
     my ($db) = @_;
     return sql($db, q{SELECT count(*) FROM pg_stat_activity
@@ -275,6 +292,208 @@ sub make_customer {
             fullName => "\u$tag Test", %o });
     die "create failed: $r->{body}" unless $r->{status} == 201;
     return ($r->{json}{data}{customerId}, $u);
+}
+
+
+# insert_customer($db, TAG, column => value, ...): a customer row written
+# by SQL, not through the API (for tests of what nginx does with rows it
+# did not write), with those columns too: {id, user}, the user id
+# "TAG-user-N" and its email unique in the file.
+my $INSERTED = 0;
+
+sub insert_customer {
+    my ($db, $tag, %cols) = @_;
+    my $n = ++$INSERTED;
+    my $user = "$tag-user-$n";
+    my @names = sort keys %cols;
+    my $i = 3;
+    my $id = sql($db, 'INSERT INTO customers (user_id, email, full_name'
+        . join('', map { ", $_" } @names) . ") VALUES (:'p1', :'p2', :'p3'"
+        . join('', map { ", :'p" . ++$i . "'" } @names) . ') RETURNING id',
+        $user, "$tag$n\@example.com", "\u$tag Test", @cols{@names});
+    return { id => $id, user => $user };
+}
+
+# day($db, N): the API's today (the UTC date, from PostgreSQL) plus N
+# days, YYYY-MM-DD.
+sub day {
+    my ($db, $n) = @_;
+    return scalar sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date
+        + :'p1'::int)::text}, $n // 0);
+}
+
+# make_vehicle($ng, $db, CUSTOMER, VIN_PREFIX, %fields): a vehicle added
+# through the API with a fresh VIN, its id; should that fail, a failed
+# test and the row inserted directly, so that what needs a vehicle can
+# still be looked at.
+sub make_vehicle {
+    my ($ng, $db, $cid, $prefix, %v) = @_;
+    $v{vin} = new_vin($prefix);
+    my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
+    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
+    Test::More::ok(0, 'POST vehicle (make_vehicle): 201')
+        or Test::More::diag($r->{body});
+    my @k = sort keys %v;
+    my $cols = join ', ', map { s/([A-Z])/_\l$1/gr } @k;
+    my $vals = join ', ', map { ":'p$_'" } 2 .. @k + 1;
+    return scalar sql($db, "INSERT INTO vehicles (customer_id, $cols)"
+        . " VALUES (:'p1', $vals) RETURNING id", $cid, @v{@k});
+}
+
+# add_note($ng, ID, %body): a note an Administrator added, its data.
+sub add_note {
+    my ($ng, $id, %body) = @_;
+    my $r = $ng->req(POST => "/api/customers/$id/notes", json => \%body);
+    die "add note failed: $r->{body}" unless $r->{status} == 201;
+    return $r->{json}{data};
+}
+
+# with_query(PATH, QUERY): PATH, and "?QUERY" when QUERY is defined.
+# pluck($r, LIST, KEY): KEY of every item of a page's data.LIST.
+sub with_query {
+    my ($path, $query) = @_;
+    return defined $query ? "$path?$query" : $path;
+}
+
+sub pluck {
+    my ($r, $list, $key) = @_;
+    return [ map { $_->{$key} } @{ $r->{json}{data}{$list} // [] } ];
+}
+
+# pages(PAGE, LIMIT, TOTAL): the pagination a page of a list has.
+sub pages {
+    my ($page, $limit, $total) = @_;
+    my $n = POSIX::ceil($total / $limit);
+    return { currentPage => $page, totalPages => $n, totalItems => $total,
+        itemsPerPage => $limit, hasNextPage => $page < $n ? $T : $F,
+        hasPreviousPage => $page > 1 ? $T : $F };
+}
+
+# raw_member($r, NAME): the text of NAME's value in the answer body as
+# sent (a number's digits as written), undef when it is not there.
+sub raw_member {
+    my ($r, $name) = @_;
+    return $r->{body}
+        =~ /"\Q$name\E"\s*:\s*("[^"]*"|-?[0-9.eE+]+|null|true|false)/
+        ? $1 : undef;
+}
+
+# both_ways(\%A, \%B, [NAME, WHAT], [NAME, WHAT]): two tests that the
+# keys of A and B are the same set: every key of A is in B (the first
+# NAME; the diagnostic lists those missing after WHAT), every key of B in
+# A (the second).
+sub both_ways {
+    my ($x, $y, @names) = @_;
+    for ([$x, $y, @{ $names[0] }], [$y, $x, @{ $names[1] }]) {
+        my ($from, $to, $name, $what) = @$_;
+        my @left = grep { !exists $to->{$_} } sort keys %$from;
+        Test::More::is_deeply(\@left, [], $name)
+            or Test::More::diag("$what: @left");
+    }
+}
+
+# pct(TEXT): TEXT as UTF-8, every byte but the unreserved ones
+# percent-encoded; qs(name => value, ...): a query string of them.
+sub pct {
+    my ($s) = @_;
+    utf8::encode($s);
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
+sub qs {
+    my @kv = @_;
+    my @p;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @p, "$k=" . pct($v);
+    }
+    return join '&', @p;
+}
+
+# bad_values(FIELD, [VALUE, WHAT], ...): validation cases
+# [{FIELD => VALUE}, [FIELD], "FIELD WHAT"], one per pair, for tables of
+# bodies that must be refused naming FIELD.
+sub bad_values {
+    my ($field, @pairs) = @_;
+    return map { [{ $field => $_->[0] }, [$field], "$field $_->[1]"] }
+        @pairs;
+}
+
+# is_success($r, STATUS, MESSAGE, [KEYS], NAME): a success envelope with
+# that status and message, data having exactly KEYS (when given); the
+# data, or {}.
+sub is_success {
+    my ($r, $status, $message, $keys, $name) = @_;
+    Test::More::is($r->{status}, $status, "$name: $status")
+        or Test::More::diag($r->{body});
+    Test::More::is($r->{json}{success}, $T, "$name: success");
+    Test::More::is($r->{json}{message}, $message, "$name: message")
+        if defined $message;
+    my $d = $r->{json}{data} // {};
+    Test::More::is_deeply([sort keys %$d], [sort @$keys],
+        "$name: the fields") if $keys;
+    return $d;
+}
+
+# is_deleted($r, KEY, ID, NAME): a DELETE's answer: 200, data exactly
+# {KEY: ID, deletedAt: a timestamp}.
+sub is_deleted {
+    my ($r, $key, $id, $name) = @_;
+    my $d = is_success($r, 200, undef, [$key, 'deletedAt'], $name);
+    Test::More::is($d->{$key}, $id, "$name: $key");
+    Test::More::like($d->{deletedAt} // '', $TS, "$name: deletedAt");
+}
+
+# in_parallel(N, CODE): CODE->(i) for i in 1..N, each in a process of its
+# own, all at once; how many returned true.
+sub in_parallel {
+    my ($n, $code) = @_;
+    my @pids;
+    for my $i (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            POSIX::_exit($code->($i) ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $ok = 0;
+    for my $pid (@pids) {
+        waitpid $pid, 0;
+        $ok++ if $? == 0;
+    }
+    return $ok;
+}
+
+# tcp_server(CODE, fork => 0): a TCP listener on a free port of
+# 127.0.0.1 whose child process runs CODE->(SOCKET) for each connection it
+# accepts, one after the other (fork => 1: each in a process of its own);
+# the child is killed at the end of the test file. Its port.
+my @CHILDREN;
+
+sub tcp_server {
+    my ($code, %o) = @_;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => 0, Listen => 64, ReuseAddr => 1, Proto => 'tcp')
+        or die "CT: listen: $!\n";
+    my $port = $listen->sockport;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        $SIG{CHLD} = 'IGNORE' if $o{fork};
+        while (my $c = $listen->accept) {
+            if (!$o{fork}) {
+                $code->($c);
+            } elsif (!(fork // POSIX::_exit(1))) {
+                close $listen;
+                $code->($c);
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    push @CHILDREN, $pid;
+    close $listen;
+    return $port;
 }
 
 
@@ -483,6 +702,21 @@ sub nginx_start {
     }
     defined $o{db} or defined $o{conninfo}
         or die "CT::nginx_start: db or conninfo required\n";
+    if (my $peers = delete $o{peers}) {
+        my ($http, $server) = peer_conf(%$peers);
+        $o{http_extra} = "$http$o{http_extra}";
+        $o{server_extra} = "$server$o{server_extra}";
+    }
+    if (my $docs = delete $o{documents}) {
+        my ($max, $buffer) = ref $docs ? @$docs : ($docs, $docs);
+        $o{server_extra} .= <<"CONF";
+        location ~ ^/api/customers/[^/]+/documents\$ {
+            customer_api;
+            client_max_body_size $max;
+            client_body_buffer_size $buffer;
+        }
+CONF
+    }
 
     my $conninfo = $o{conninfo} // "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT}"
         . " dbname=$o{db} user=$ENV{CT_PGUSER}"
@@ -768,6 +1002,24 @@ sub jwt_conf {
     return "customer_jwt HS256 $secret;\n    customer_service_keys $keys;\n";
 }
 
+# nginx_test_server($http_snippet, $location_body): nginx_test_conf of
+# the snippet and a server with location / holding the body
+# ("customer_api;" when undef).
+sub nginx_test_server {
+    my ($http, $location) = @_;
+    my $port = _free_port();
+    $location //= 'customer_api;';
+    return nginx_test_conf(<<"HTTP");
+    $http
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            $location
+        }
+    }
+HTTP
+}
+
 sub nginx_test_conf {
     my ($snippet) = @_;
     my $dir = _fresh_dir('conf', 0777);
@@ -919,6 +1171,175 @@ CONF
 }
 
 
+# --- the endpoint table and the documents that describe it ----------------
+#
+# route_table(): ({method, path, access, json_body, file}, ...), one per
+# method of every row of the route tables the router consults (the
+# ngx_http_customer_route_t arrays that src/*.c's array of pointers to
+# them names), read from the C sources: path is the row's pattern ("{}"
+# for an id), access its class without the NGX_HTTP_CUSTOMER_ prefix
+# (ADMIN, SELF, SERVICE, PUBLIC), json_body its body kind (0 none, 1 JSON,
+# 2 optional JSON, 3 any bytes). Rows are read positionally ({ METHODS,
+# "pattern", handler, access, json_body, ...}) or by designator
+# (.methods =, .pattern =, ...); a row that is neither dies, so a row is
+# never left out unseen.
+# openapi_ops(DOC): { "METHOD /path/{}" => {op, path} } for every
+# operation of a decoded OpenAPI document (HEAD included when documented).
+# readme_routes(): ("METHOD /path/{}", ...) from the README's endpoint
+# table (the one headed "| method and path |"): every code span of a row's
+# first cell that is "METHODS PATH" (methods joined by "|" or ","; a
+# segment "a|b" is two paths; a query string is ignored); a span there
+# that is no route dies.
+
+my $HTTP_METHODS = qr/GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS/;
+
+# the top-level, comma-separated items of a C initializer's body
+sub _c_items {
+    my ($s) = @_;
+    my (@items, $cur, $depth);
+    ($cur, $depth) = ('', 0);
+    while ($s =~ /\G("(?:[^"\\]|\\.)*"|[{(]|[})]|,|[^"{}(),]+)/gs) {
+        my $t = $1;
+        $depth++ if $t eq '{' || $t eq '(';
+        $depth-- if $t eq '}' || $t eq ')';
+        if ($t eq ',' && $depth == 0) {
+            push @items, $cur;
+            $cur = '';
+            next;
+        }
+        $cur .= $t;
+    }
+    push @items, $cur;
+    s/^\s+|\s+\z//g for @items;
+    return grep { length } @items;
+}
+
+sub route_table {
+    my (%alias, %arrays, @tables);
+
+    for my $file (sort glob "$ROOT/src/*.c") {
+        my $src = _slurp($file);
+        my $name = basename($file);
+        $src =~ s{/\*.*?\*/}{ }gs;
+        $src =~ s{\\\n}{ }g;
+
+        while ($src =~ /^#define\s+(NGX_HTTP_CUSTOMER_\w+)\s+(NGX_HTTP_CUSTOMER_\w+)\s*$/mg) {
+            $alias{$1} = $2;
+        }
+        while ($src =~ /ngx_http_customer_route_t\s+(\w+)\s*\[\]\s*=\s*\{(.*?)^\};/msg) {
+            my ($array, $body) = ($1, $2);
+            my @rows;
+            for my $item (_c_items($body)) {
+                next unless $item =~ /^\{(.*)\}\z/s;
+                my @f = _c_items($1);
+                my %row;
+                if ($f[0] =~ /^\./) {
+                    for (@f) {
+                        $row{$1} = $2 if /^\.(\w+)\s*=\s*(.*)\z/s;
+                    }
+                } else {
+                    @row{qw(methods pattern handler access json_body)} = @f;
+                }
+                next if ($row{pattern} // 'NULL') eq 'NULL';
+                die "$name: $array: a row CT cannot read: {$item}\n"
+                    unless $row{pattern} =~ /^"(\/[^"]*)"\z/
+                    && defined $row{methods} && defined $row{access};
+                push @rows, { methods => $row{methods}, path => $1,
+                    access => $row{access}, json_body => $row{json_body} // 0,
+                    file => $name };
+            }
+            my $strings = () = $body =~ /"\//g;
+            die "$name: $array: read " . @rows . " rows of $strings patterns\n"
+                if $strings != @rows;
+            $arrays{$array} = \@rows;
+        }
+        # the list of tables: an array of pointers to route_t
+        if ($src =~ /ngx_http_customer_route_t\s*\*\s*\w+\s*\[\]\s*=\s*\{(.*?)\};/s) {
+            @tables = grep { $_ ne 'NULL' } $1 =~ /(\w+)/g;
+        }
+    }
+    die "no list of route tables (ngx_http_customer_route_t *x[]) in src/*.c\n"
+        unless @tables;
+
+    my @routes;
+    for my $t (@tables) {
+        my $rows = $arrays{$t} or die "route table $t not found\n";
+        for my $row (@$rows) {
+            my $access = $row->{access};
+            $access = $alias{$access} while exists $alias{$access};
+            $access =~ s/^NGX_HTTP_CUSTOMER_// or die "access $access?\n";
+            my @methods;
+            for my $m (split /\s*\|\s*/, $row->{methods}) {
+                # NGX_HTTP_CUSTOMER_*: flags of the row, not methods
+                next if $m =~ /^NGX_HTTP_CUSTOMER_\w+\z/;
+                $m =~ s/^NGX_HTTP_($HTTP_METHODS)\z/$1/
+                    or die "$row->{file}: method $m?\n";
+                push @methods, $m;
+            }
+            die "$row->{file}: $row->{path}: no method\n" unless @methods;
+            push @routes, map { { %$row, method => $_, access => $access } }
+                @methods;
+        }
+    }
+    return @routes;
+}
+
+sub openapi_ops {
+    my ($doc) = @_;
+    my %ops;
+
+    for my $path (keys %{ $doc->{paths} }) {
+        my $item = $doc->{paths}{$path};
+        (my $norm = $path) =~ s/\{[^}]+\}/{}/g;
+        for my $m (grep { ref $item->{$_} eq 'HASH' }
+            qw(get put post delete options head patch trace))
+        {
+            $ops{uc($m) . " $norm"} = { op => $item->{$m}, path => $path };
+        }
+    }
+    return \%ops;
+}
+
+sub readme_routes {
+    my @routes;
+    my $in = 0;
+
+    for my $line (split /\n/, _slurp("$ROOT/README.md")) {
+        if (!$in) {
+            $in = 1 if $line =~ /^\|\s*method and path\s*\|/;
+            next;
+        }
+        next if $line =~ /^\|[-|\s]+\|?\s*$/;
+        last unless $line =~ /^\|/;
+        # the first cell: up to the first "|" outside a code span that is
+        # not escaped
+        my ($cell) = $line =~ /^\|((?:`[^`]*`|\\\||[^|`])*)\|/
+            or die "README: a row CT cannot read: $line\n";
+        my @spans = $cell =~ /`([^`]*)`/g;
+        die "README: no route in: $line\n" unless @spans;
+        for my $span (@spans) {
+            $span =~ s/\\\|/|/g;
+            my ($methods, $paths) = $span
+                =~ /^((?:$HTTP_METHODS)(?:\s*[|,]\s*(?:$HTTP_METHODS))*)\s+(\/\S*)\z/
+                or die "README: not a route: `$span` in: $line\n";
+            $paths =~ s/\?.*//;
+            my @paths = ('');
+            for my $seg (grep { length } split m{/}, $paths) {
+                @paths = map { my $p = $_; map { "$p/$_" } split /\|/, $seg }
+                    @paths;
+            }
+            s/\{[^}]+\}/{}/g for @paths;
+            for my $m (split /\s*[|,]\s*/, $methods) {
+                push @routes, map { "$m $_" } @paths;
+            }
+        }
+    }
+    die "README.md: no endpoint table (| method and path | answer |)\n"
+        unless $in;
+    return @routes;
+}
+
+
 # --- cleanup -----------------------------------------------------------
 
 sub _shutdown {
@@ -934,6 +1355,7 @@ END {
 
     if ($$ == $MAIN_PID) {
         $IN_END = 1;
+        kill 'KILL', @CHILDREN if @CHILDREN;
         my $bad = grep { !$_->{stopped} && !$_->stop } @NGINX;
         $_->stop for @PEERS;
         $_->close for @SESSIONS;

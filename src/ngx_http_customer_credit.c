@@ -10,10 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_access.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -43,13 +39,6 @@
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS   5
 
 #define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
-
-
-static ngx_int_t ngx_http_customer_credit_alerts(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_listed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
@@ -271,10 +260,10 @@ static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
     .fields = ngx_http_customer_credit_fields,                               \
     .stmt = &ngx_http_customer_credit_put_sql,                               \
     .params = {                                                              \
-        { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },             \
-        { NGX_HTTP_CUSTOMER_FROM_BODY, "creditScore", NULL, NULL },          \
-        { NGX_HTTP_CUSTOMER_FROM_BODY, "source", NULL, NULL },               \
-        { NGX_HTTP_CUSTOMER_FROM_ACTOR, NULL, NULL, NULL } },                \
+        NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                       \
+        NGX_HTTP_CUSTOMER_NAMED(BODY, "creditScore"),                        \
+        NGX_HTTP_CUSTOMER_NAMED(BODY, "source"),                             \
+        NGX_HTTP_CUSTOMER_PARAM(ACTOR) },                                    \
     .message = "Credit status updated successfully",                         \
     .columns = ngx_http_customer_credit_put_columns,                         \
     .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS
@@ -291,7 +280,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_me_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_ME, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
       NGX_HTTP_CUSTOMER_CREDIT_STATUS },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
@@ -300,8 +289,8 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_get_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN) },
       NGX_HTTP_CUSTOMER_CREDIT_STATUS },
     { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
@@ -310,108 +299,38 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_history_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Credit history retrieved successfully", .list = "history",
       .columns = ngx_http_customer_credit_history_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS },
-    /* a hook: its 400 names a bad "unread" before the id and the page */
+    /* its 400 names a bad "unread" before the id and the page */
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
-      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_credit_alerts_sql, .args_first = 1,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE),
+          NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Alerts retrieved successfully", .list = "alerts",
+      .columns = ngx_http_customer_credit_alert_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS },
     { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_credit_read_fields,
       .stmt = &ngx_http_customer_credit_read_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_ID, "alertId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_BODY, "read", NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_NAMED(ID, "alertId"),
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_NAMED(BODY, "read") },
       .message = "Alert updated successfully",
       .columns = ngx_http_customer_credit_alert_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS,
       .missing = &ngx_http_customer_credit_no_alert },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_credit_alerts(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    const char                    *unread;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit alerts");
-
-    rc = ngx_http_customer_arg_flag(ctx, "unread", &unread);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    q->values[4] = unread;
-
-    if (ngx_http_customer_page_values(ctx, q, 2, ctx->page, ctx->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_alerts_sql,
-                                       ngx_http_customer_credit_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_page(ctx, res,
-               "Alerts retrieved successfully", "alerts",
-               ngx_http_customer_credit_alert_columns,
-               NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS, ctx->page,
-               ctx->limit);
-}

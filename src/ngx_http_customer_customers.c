@@ -589,29 +589,25 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
 /* PUT, PATCH, PATCH /me, /type: the update (a bad id before the body) */
 #define NGX_HTTP_CUSTOMER_UPDATE(key, value, merge)                          \
     .ids_first = 1,                                                          \
-    .params = { key, value, { NGX_HTTP_CUSTOMER_FROM_VALUE, merge, NULL,     \
-                              NULL },                                        \
-                { NGX_HTTP_CUSTOMER_FROM_IF_MATCH, NULL, NULL, NULL },       \
-                { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },          \
+    .params = { key, value, NGX_HTTP_CUSTOMER_NAMED(VALUE, merge),           \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH),                           \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
     .message = "Customer updated successfully", NGX_HTTP_CUSTOMER_RECORD,   \
     .refused = &ngx_http_customer_stale,                                     \
     .exists = NGX_HTTP_CUSTOMER_NCOLUMNS
-
-#define NGX_HTTP_CUSTOMER_ID                                                 \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
-#define NGX_HTTP_CUSTOMER_ME                                                 \
-    { NGX_HTTP_CUSTOMER_FROM_ME, NULL, NULL, NULL }
-#define NGX_HTTP_CUSTOMER_JSON                                               \
-    { NGX_HTTP_CUSTOMER_FROM_JSON, NULL, NULL, NULL }
-#define NGX_HTTP_CUSTOMER_SUB                                                \
-    { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL }
-#define NGX_HTTP_CUSTOMER_TYPE                                               \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "type", NULL, NULL }
 
 #define NGX_HTTP_CUSTOMER_STATS                                              \
     .columns = ngx_http_customer_stats_columns,                              \
     .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
                 / sizeof(ngx_http_customer_column_t)
+
+/* a new record: the body, and its creator */
+#define NGX_HTTP_CUSTOMER_NEW                                                \
+    .params = { NGX_HTTP_CUSTOMER_PARAM(JSON), NGX_HTTP_CUSTOMER_PARAM(SUB) }, \
+    .status = NGX_HTTP_CREATED, .conflict = &ngx_http_customer_taken
+
+#define NGX_HTTP_CUSTOMER_ID    NGX_HTTP_CUSTOMER_CUSTOMER_ID
+#define NGX_HTTP_CUSTOMER_BODY  NGX_HTTP_CUSTOMER_PARAM(JSON)
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
@@ -626,46 +622,43 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_A, 1, 0,
       .fields = ngx_http_customer_fields,
       .stmt = &ngx_http_customer_create_sql,
-      .params = { NGX_HTTP_CUSTOMER_JSON, NGX_HTTP_CUSTOMER_SUB },
-      .status = NGX_HTTP_CREATED, .message = "Customer created successfully",
-      NGX_HTTP_CUSTOMER_RECORD, .conflict = &ngx_http_customer_taken },
+      NGX_HTTP_CUSTOMER_NEW, .message = "Customer created successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_get_by_user_sql,
-      .params = { NGX_HTTP_CUSTOMER_ME },
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
       .message = "Customer retrieved successfully",
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_S, 1, 0,
       .fields = ngx_http_customer_me_fields, .partial = 1, .nonempty = 1,
       .stmt = &ngx_http_customer_update_me_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ME, NGX_HTTP_CUSTOMER_JSON,
-                               "true") },
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_PARAM(ME),
+                               NGX_HTTP_CUSTOMER_BODY, "true") },
     { NGX_HTTP_GET, "/api/customers/me/statistics",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_stats_sql,
-      .params = { NGX_HTTP_CUSTOMER_ME },
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
       .message = "Customer statistics retrieved successfully",
       NGX_HTTP_CUSTOMER_STATS },
     { NGX_HTTP_POST, "/api/customers/internal/create",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
       .fields = ngx_http_customer_internal_fields,
       .stmt = &ngx_http_customer_internal_create_sql,
-      .params = { NGX_HTTP_CUSTOMER_JSON, NGX_HTTP_CUSTOMER_SUB },
-      .status = NGX_HTTP_CREATED,
+      NGX_HTTP_CUSTOMER_NEW,
       .message = "Customer record created successfully",
       .columns = ngx_http_customer_internal_columns,
       .ncolumns = sizeof(ngx_http_customer_internal_columns)
-                  / sizeof(ngx_http_customer_column_t),
-      .conflict = &ngx_http_customer_taken },
+                  / sizeof(ngx_http_customer_column_t) },
     /* a total is either set or incremented in one request, not both */
     { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
       .ids_first = 1, .check = ngx_http_customer_stats_check,
       .fields = ngx_http_customer_stats_fields, .partial = 1, .nonempty = 1,
       .stmt = &ngx_http_customer_stats_update_sql,
-      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_JSON,
-                  NGX_HTTP_CUSTOMER_SUB },
+      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Customer statistics updated successfully",
       NGX_HTTP_CUSTOMER_STATS, .conflict = &ngx_http_customer_negative },
     /* the path's userId is checked as on create: a bad one is 400 */
@@ -673,19 +666,20 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 0, 0,
       .ids_first = 1, .check = ngx_http_customer_internal_user,
       .stmt = &ngx_http_customer_get_by_user_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_USER, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_PARAM(USER) },
       .message = "Customer retrieved successfully",
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_PATCH, "/api/customers/{}/type", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
       .fields = ngx_http_customer_type_fields,
       .stmt = &ngx_http_customer_update_type_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_TYPE,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID,
+                               NGX_HTTP_CUSTOMER_NAMED(BODY, "type"),
                                "true") },
     { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_verify_sql,
-      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_SUB },
+      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Customer verified successfully",
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_endpoint,
@@ -698,13 +692,13 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_A, 1, 0,
       .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
       .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_JSON,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                                "false") },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
       .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
       .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_JSON,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                                "true") },
     /* asks the Order Service first */
     { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,

@@ -152,15 +152,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql = {
 
 
 #define NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS                                   \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },                 \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "annualIncome", NULL, NULL },             \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "monthlyDebts", NULL, NULL },             \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "totalAssets", NULL, NULL },              \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "totalLiabilities", NULL, NULL },         \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "employmentStatus", NULL, NULL },         \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "employer", NULL, NULL },                 \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, "currency", NULL, NULL },                 \
-    { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL }
+    NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "annualIncome"),                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "monthlyDebts"),                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "totalAssets"),                            \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "totalLiabilities"),                       \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "employmentStatus"),                       \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "employer"),                               \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "currency"),                               \
+    NGX_HTTP_CUSTOMER_PARAM(SUB)
 
 /* NULL columns: the customer has no profile, or one already */
 static ngx_http_customer_refusal_t  ngx_http_customer_financial_none = {
@@ -186,7 +186,7 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_financial_me_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_ME, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
       .message = "Financial profile retrieved successfully",
       .columns = ngx_http_customer_financial_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
@@ -194,7 +194,7 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_financial_get_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
       .message = "Financial profile retrieved successfully",
       .columns = ngx_http_customer_financial_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
@@ -215,7 +215,7 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       .fields = ngx_http_customer_financial_fields,
       .stmt = &ngx_http_customer_financial_put_sql,
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS,
-                  { NGX_HTTP_CUSTOMER_FROM_IF_MATCH, NULL, NULL, NULL } },
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Financial profile updated successfully",
       .created = "Financial profile created successfully",
       .columns = ngx_http_customer_financial_columns,

@@ -180,19 +180,19 @@ static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale = {
 #define NGX_HTTP_CUSTOMER_PREFERENCES_PUT(key)                               \
     .fields = ngx_http_customer_preference_fields, .partial = 1,             \
     .ids_first = 1,                                                          \
-    .params = { key, { NGX_HTTP_CUSTOMER_FROM_JSON, NULL, NULL, NULL },      \
-                { NGX_HTTP_CUSTOMER_FROM_IF_MATCH, NULL, NULL, NULL },       \
-                { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },          \
+    .params = { key, NGX_HTTP_CUSTOMER_PARAM(JSON),                          \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH),                           \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
     .message = "Preferences updated successfully",                           \
     NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER,                                    \
     .refused = &ngx_http_customer_preferences_stale,                         \
     .exists = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
 
 #define NGX_HTTP_CUSTOMER_PREFERENCES_ME                                     \
-    { NGX_HTTP_CUSTOMER_FROM_ME, NULL, NULL, NULL }
+    NGX_HTTP_CUSTOMER_PARAM(ME)
 
 #define NGX_HTTP_CUSTOMER_PREFERENCES_ID                                     \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
+    NGX_HTTP_CUSTOMER_CUSTOMER_ID
 
 
 /* literal paths before the "{}" patterns that would also match them */

@@ -29,6 +29,9 @@ static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_customer_endpoint_args(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt,
+    const char **values);
 static ngx_uint_t ngx_http_customer_endpoint_ids(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_endpoint_done(
@@ -332,20 +335,18 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
 /*
  * The generic handler of a row: the body against the row's fields, the
  * path's ids (before the body when the row says so, then its check of
- * the members together), the page and the query arguments, in that
- * order, every bad one named in one 400; then the statement with each
- * parameter from where the row says, and ngx_http_customer_endpoint_done()
- * for the answer.  Nothing is allocated beyond the query and the
- * parameters' text.
+ * the members together), the page and the query arguments (first when
+ * the row says so), in that order, every bad one named in one 400;
+ * then the statement with each parameter from where the row says, and
+ * ngx_http_customer_endpoint_done() for the answer.  Nothing is
+ * allocated beyond the query and the parameters' text.
  */
 
 ngx_int_t
 ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      s;
     ngx_uint_t                     i, n, path, invalid;
-    const char                    *flag;
     const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_http_customer_route_t     *rt;
     ngx_http_customer_param_t     *p;
@@ -358,8 +359,12 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
     invalid = 0;
 
+    if (rt->args_first) {
+        invalid = ngx_http_customer_endpoint_args(ctx, rt, values);
+    }
+
     if (rt->ids_first) {
-        invalid = ngx_http_customer_endpoint_ids(ctx, rt);
+        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
 
         rc = rt->check ? rt->check(ctx) : NGX_OK;
         invalid |= (rc != NGX_OK);
@@ -414,37 +419,12 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         invalid |= (rc != NGX_OK);
     }
 
-    for (i = 0, p = rt->params; p->from; i++, p++) {
+    if (!rt->args_first) {
+        invalid |= ngx_http_customer_endpoint_args(ctx, rt, values);
+    }
 
-        values[i] = NULL;
-        rc = NGX_OK;
-
-        switch (p->from) {
-
-        case NGX_HTTP_CUSTOMER_FROM_ENUM:
-            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
-            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
-            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
-            break;
-
-        case NGX_HTTP_CUSTOMER_FROM_CHECK:
-            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
-                                             &s);
-            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
-            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
-            break;
-
-        case NGX_HTTP_CUSTOMER_FROM_FLAG:
-            rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
-            values[i] = flag;
-            break;
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid |= (rc != NGX_OK);
+    if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (invalid) {
@@ -544,6 +524,60 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
     return ngx_http_customer_query_run(ctx, q, rt->stmt,
                                        ngx_http_customer_endpoint_done);
+}
+
+
+/*
+ * The query's arguments, each value in values[] at its parameter's index:
+ * 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
+ */
+
+static ngx_uint_t
+ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt, const char **values)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   s;
+    ngx_uint_t                  i, invalid;
+    const char                 *flag;
+    ngx_http_customer_param_t  *p;
+
+    invalid = 0;
+
+    for (i = 0, p = rt->params; p->from; i++, p++) {
+
+        values[i] = NULL;
+        rc = NGX_OK;
+
+        switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_ENUM:
+            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_CHECK:
+            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
+                                             &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_FLAG:
+            rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
+            values[i] = flag;
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
+        }
+
+        invalid |= (rc != NGX_OK) ? NGX_HTTP_CUSTOMER_ENDPOINT_BAD : 0;
+    }
+
+    return invalid;
 }
 
 

@@ -79,6 +79,15 @@ typedef struct {
 } ngx_http_customer_param_t;
 
 
+/* a row's parameter: where it comes from, and the name it has there */
+#define NGX_HTTP_CUSTOMER_PARAM(from)                                        \
+    { NGX_HTTP_CUSTOMER_FROM_##from, NULL, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_NAMED(from, name)                                  \
+    { NGX_HTTP_CUSTOMER_FROM_##from, name, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_CUSTOMER_ID                                        \
+    NGX_HTTP_CUSTOMER_NAMED(ID, "customerId")
+
+
 /* the rest of a row whose handler is its own C */
 #define NGX_HTTP_CUSTOMER_HOOK  .stmt = NULL
 
@@ -122,6 +131,8 @@ struct ngx_http_customer_route_s {
     unsigned                        ids_first:1;   /* the 400 names bad
                                                       path ids before the
                                                       body's fields */
+    unsigned                        args_first:1;  /* ... the arguments
+                                                      before all else */
     unsigned                        partial:1;     /* no field required */
     unsigned                        nonempty:1;    /* ... but one given */
     ngx_http_customer_handler_pt    check;     /* a rule across members,

@@ -169,8 +169,8 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_status_history_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Status history retrieved successfully",
       .list = "history",

@@ -567,10 +567,9 @@ static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
     "A customer with this userId already exists", "customers_user_id_key"
 };
 
-static ngx_http_customer_refusal_t  ngx_http_customer_stale = {
-    NGX_HTTP_PRECONDITION_FAILED, "Precondition failed", "If-Match",
-    "The customer was changed since that version; fetch it again", NULL
-};
+static ngx_http_customer_refusal_t  ngx_http_customer_stale =
+    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
+                            "version; fetch it again");
 
 static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     NGX_HTTP_UNPROCESSABLE_ENTITY, "Statistics cannot go below zero",

@@ -174,11 +174,20 @@ static ngx_http_customer_refusal_t  ngx_http_customer_financial_exists = {
     "The customer has a financial profile; replace it with PUT", NULL
 };
 
-static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale = {
-    NGX_HTTP_PRECONDITION_FAILED, "Precondition failed", "If-Match",
-    "The financial profile was changed since that version; fetch it again",
-    NULL
-};
+static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
+    NGX_HTTP_CUSTOMER_STALE("The financial profile was changed since "
+                            "that version; fetch it again");
+
+
+/* the profile with its version as the ETag */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE                                  \
+    .columns = ngx_http_customer_financial_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1
+
+#define NGX_HTTP_CUSTOMER_FINANCIAL_READ                                     \
+    .message = "Financial profile retrieved successfully",                   \
+    NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,                                     \
+    .refused = &ngx_http_customer_financial_none
 
 
 /* the literal /me path before the "{}" pattern that would also match it */
@@ -187,18 +196,12 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_financial_me_sql,
       .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
-      .message = "Financial profile retrieved successfully",
-      .columns = ngx_http_customer_financial_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
-      .refused = &ngx_http_customer_financial_none },
+      NGX_HTTP_CUSTOMER_FINANCIAL_READ },
     { NGX_HTTP_GET, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_financial_get_sql,
       .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
-      .message = "Financial profile retrieved successfully",
-      .columns = ngx_http_customer_financial_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
-      .refused = &ngx_http_customer_financial_none },
+      NGX_HTTP_CUSTOMER_FINANCIAL_READ },
     { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_financial_fields,
@@ -206,8 +209,7 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS },
       .status = NGX_HTTP_CREATED,
       .message = "Financial profile created successfully",
-      .columns = ngx_http_customer_financial_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
+      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
       .refused = &ngx_http_customer_financial_exists,
       .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
     { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
@@ -218,8 +220,7 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
                   NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Financial profile updated successfully",
       .created = "Financial profile created successfully",
-      .columns = ngx_http_customer_financial_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1,
+      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
       .refused = &ngx_http_customer_financial_stale,
       .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
     NGX_HTTP_CUSTOMER_ROUTES_END

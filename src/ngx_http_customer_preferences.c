@@ -164,10 +164,9 @@ static ngx_http_customer_pg_stmt_t
 };
 
 
-static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale = {
-    NGX_HTTP_PRECONDITION_FAILED, "Precondition failed", "If-Match",
-    "The customer was changed since that version; fetch it again", NULL
-};
+static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
+    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
+                            "version; fetch it again");
 
 
 /* {customerId, preferences} with the customer's version as the ETag */

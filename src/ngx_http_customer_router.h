@@ -79,6 +79,12 @@ typedef struct {
 } ngx_http_customer_param_t;
 
 
+/* the refusal of a stale If-Match */
+#define NGX_HTTP_CUSTOMER_STALE(detail)                                      \
+    { NGX_HTTP_PRECONDITION_FAILED, "Precondition failed", "If-Match",       \
+      detail, NULL }
+
+
 /* a row's parameter: where it comes from, and the name it has there */
 #define NGX_HTTP_CUSTOMER_PARAM(from)                                        \
     { NGX_HTTP_CUSTOMER_FROM_##from, NULL, NULL, NULL }

@@ -52,11 +52,6 @@
     " $6::text, nullif($7::text, ''), $8::text, $9::text FROM c"
 
 
-static ngx_int_t ngx_http_customer_check_currency(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
-
-
 static const char  *ngx_http_customer_employment_statuses[] = {
     "employed", "self-employed", "unemployed", "retired", "student", NULL
 };
@@ -225,32 +220,3 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-/* ISO 4217: exactly three upper-case letters */
-
-static ngx_int_t
-ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
-{
-    ngx_uint_t  i;
-
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 3) {
-        goto invalid;
-    }
-
-    for (i = 0; i < 3; i++) {
-        if (v->str.data[i] < 'A' || v->str.data[i] > 'Z') {
-            goto invalid;
-        }
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    return ngx_http_customer_fail(ctx, path,
-                                  "Must be an ISO 4217 currency code: "
-                                  "three upper-case letters");
-}

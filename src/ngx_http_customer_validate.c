@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_customer_items(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f, ngx_http_customer_field_t *item,
     const char *duplicate, ngx_uint_t typed);
 static ngx_int_t ngx_http_customer_digits(u_char *p, ngx_uint_t n);
+static ngx_uint_t ngx_http_customer_capitals(ngx_http_customer_json_t *v,
+    size_t n);
 static ngx_int_t ngx_http_customer_date(u_char *p, ngx_uint_t *y,
     ngx_uint_t *m, ngx_uint_t *d);
 
@@ -1002,16 +1004,51 @@ ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f)
 {
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 2
-        || v->str.data[0] < 'A' || v->str.data[0] > 'Z'
-        || v->str.data[1] < 'A' || v->str.data[1] > 'Z')
-    {
+    if (!ngx_http_customer_capitals(v, 2)) {
         return ngx_http_customer_fail(ctx, path,
                                       "Must be an ISO 3166-1 alpha-2 "
                                       "country code such as IN");
     }
 
     return NGX_OK;
+}
+
+
+/* ISO 4217: exactly three upper-case letters */
+
+ngx_int_t
+ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    if (!ngx_http_customer_capitals(v, 3)) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be an ISO 4217 currency code: "
+                                      "three upper-case letters");
+    }
+
+    return NGX_OK;
+}
+
+
+/* a string of exactly n upper-case ASCII letters */
+
+static ngx_uint_t
+ngx_http_customer_capitals(ngx_http_customer_json_t *v, size_t n)
+{
+    size_t  i;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (v->str.data[i] < 'A' || v->str.data[i] > 'Z') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

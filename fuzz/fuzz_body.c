@@ -40,7 +40,7 @@
 
 /* what a handler does with a body its table accepted */
 #define NGX_HTTP_CUSTOMER_FUZZ_PARAM      0   /* body_param() */
-#define NGX_HTTP_CUSTOMER_FUZZ_FINANCIAL  1   /* financial_member() each */
+#define NGX_HTTP_CUSTOMER_FUZZ_FINANCIAL  1   /* member_param() each */
 #define NGX_HTTP_CUSTOMER_FUZZ_LOYALTY    2
 #define NGX_HTTP_CUSTOMER_FUZZ_NOTES      3
 #define NGX_HTTP_CUSTOMER_FUZZ_NONE       4
@@ -188,17 +188,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
 
     case NGX_HTTP_CUSTOMER_FUZZ_FINANCIAL:
-        names = ngx_http_customer_fuzz_financial;
-
-        for (i = 0; names[i]; i++) {
-            (void) ngx_http_customer_financial_member(ctx, names[i],
-                                                      &failed);
-        }
-
-        break;
-
     case NGX_HTTP_CUSTOMER_FUZZ_LOYALTY:
-        names = ngx_http_customer_fuzz_loyalty;
+        names = (rt->after == NGX_HTTP_CUSTOMER_FUZZ_FINANCIAL)
+                ? ngx_http_customer_fuzz_financial
+                : ngx_http_customer_fuzz_loyalty;
 
         for (i = 0; names[i]; i++) {
             failed |= (ngx_http_customer_member_param(ctx, names[i], &value)

@@ -10,10 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_access.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -43,25 +39,6 @@
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS   5
 
 #define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
-
-
-static ngx_int_t ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_me(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_got(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_credit_put(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_stored(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_credit_alerts(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_listed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_credit_marked(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
@@ -267,371 +244,93 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
 };
 
 
+/* no score set yet: the columns after the id are NULL */
+static ngx_http_customer_refusal_t  ngx_http_customer_credit_none = {
+    NGX_HTTP_NOT_FOUND, "Credit status not found", "creditScore",
+    "No credit score has been set for this customer", NULL
+};
+
+static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
+    "Alert not found", "alertId",
+    "No alert exists with the provided ID for this customer"
+};
+
+
+#define NGX_HTTP_CUSTOMER_CREDIT_PUT                                         \
+    .fields = ngx_http_customer_credit_fields,                               \
+    .stmt = &ngx_http_customer_credit_put_sql,                               \
+    .params = {                                                              \
+        NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                       \
+        NGX_HTTP_CUSTOMER_NAMED(BODY, "creditScore"),                        \
+        NGX_HTTP_CUSTOMER_NAMED(BODY, "source"),                             \
+        NGX_HTTP_CUSTOMER_PARAM(ACTOR) },                                    \
+    .message = "Credit status updated successfully",                         \
+    .columns = ngx_http_customer_credit_put_columns,                         \
+    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS
+
+#define NGX_HTTP_CUSTOMER_CREDIT_STATUS                                      \
+    .message = "Credit status retrieved successfully",                       \
+    .columns = ngx_http_customer_credit_status_columns,                      \
+    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS,                    \
+    .refused = &ngx_http_customer_credit_none, .test = 1
+
+
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/credit-status",
-      ngx_http_customer_credit_me, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_credit_me_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
+      NGX_HTTP_CUSTOMER_CREDIT_STATUS },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_CREDIT_PUT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_credit_get_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN) },
+      NGX_HTTP_CUSTOMER_CREDIT_STATUS },
     { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
-      ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_CREDIT_PUT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_history_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Credit history retrieved successfully", .list = "history",
       .columns = ngx_http_customer_credit_history_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS },
-    /* a hook: its 400 names a bad "unread" before the id and the page */
+    /* its 400 names a bad "unread" before the id and the page */
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
-      ngx_http_customer_credit_alerts, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_credit_alerts_sql, .args_first = 1,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE),
+          NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Alerts retrieved successfully", .list = "alerts",
+      .columns = ngx_http_customer_credit_alert_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS },
     { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
-      ngx_http_customer_credit_read, NGX_HTTP_CUSTOMER_SELF, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
+      .fields = ngx_http_customer_credit_read_fields,
+      .stmt = &ngx_http_customer_credit_read_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_NAMED(ID, "alertId"),
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_NAMED(BODY, "read") },
+      .message = "Alert updated successfully",
+      .columns = ngx_http_customer_credit_alert_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS,
+      .missing = &ngx_http_customer_credit_no_alert },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit get");
-
-    return ngx_http_customer_own_read(ctx, "customerId",
-                                      &ngx_http_customer_credit_get_sql,
-                                      ngx_http_customer_credit_got);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_me(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit me");
-
-    ctx->by_user = 1;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_me_sql,
-                                       ngx_http_customer_credit_got);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_got(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    if (PQgetisnull(res, 0, 1)) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Credit status not found",
-                                            "creditScore",
-                                            "No credit score has been set "
-                                            "for this customer");
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Credit status retrieved "
-                                      "successfully", res,
-                                      ngx_http_customer_credit_status_columns,
-                                      NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_put(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_json_t      *v;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit put");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_credit_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    v = ngx_http_customer_json_member(ctx->body, "creditScore");
-
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-    q->values[1] = (char *) p;
-
-    v = ngx_http_customer_json_member(ctx->body, "source");
-
-    if (v != NULL) {
-        p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-        q->values[2] = (char *) p;
-
-    } else {
-        q->values[2] = NULL;
-    }
-
-    if (ctx->who.sub.len) {
-        q->values[3] = (char *) ctx->who.sub.data;
-
-    } else {
-        q->values[3] = ctx->who.service ? "service" : NULL;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_put_sql,
-                                       ngx_http_customer_credit_stored);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_stored(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Credit status updated successfully",
-                                      res,
-                                      ngx_http_customer_credit_put_columns,
-                                      NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_alerts(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    const char                    *unread;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit alerts");
-
-    rc = ngx_http_customer_arg_flag(ctx, "unread", &unread);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    q->values[4] = unread;
-
-    if (ngx_http_customer_page_values(ctx, q, 2, ctx->page, ctx->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_alerts_sql,
-                                       ngx_http_customer_credit_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_page(ctx, res,
-               "Alerts retrieved successfully", "alerts",
-               ngx_http_customer_credit_alert_columns,
-               NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS, ctx->page,
-               ctx->limit);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_read(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_json_t      *v;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit alert read");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_credit_read_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (!ngx_http_customer_is_uuid(&ctx->params[1])) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "alertId",
-                                        sizeof("alertId") - 1,
-                                        "Must be a UUID")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[1].len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[1].data, ctx->params[1].len) = '\0';
-
-    v = ngx_http_customer_json_member(ctx->body, "read");
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = (char *) p;
-    q->values[2] = ngx_http_customer_own_sub(ctx);
-    q->values[3] = v->boolean ? "true" : "false";
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_credit_read_sql,
-                                       ngx_http_customer_credit_marked);
-}
-
-
-static ngx_int_t
-ngx_http_customer_credit_marked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Alert not found", "alertId",
-                                            "No alert exists with the "
-                                            "provided ID for this customer");
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Alert updated successfully", res,
-                                      ngx_http_customer_credit_alert_columns,
-                                      NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS);
-}

@@ -75,45 +75,9 @@ typedef struct {
 } ngx_http_customer_list_t;
 
 
-static ngx_int_t ngx_http_customer_get(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_type(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_verify(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_verified_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_me(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_me_patch(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_me_statistics(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_internal_create(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_internal_user(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_by_user(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *user, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done);
-static ngx_int_t ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_internal_created_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_write(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, ngx_uint_t create,
-    ngx_http_customer_pg_query_t **qp);
-static char *ngx_http_customer_who(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done);
-static ngx_int_t ngx_http_customer_create(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_insert(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, ngx_http_customer_done_pt done);
-static ngx_int_t ngx_http_customer_put(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_update(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t merge);
-static ngx_int_t ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
-    char *key, ngx_uint_t merge);
+static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
@@ -122,18 +86,10 @@ static ngx_int_t ngx_http_customer_delete_orders(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_orders_known(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_created_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_updated_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_deleted_done(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
@@ -144,63 +100,9 @@ static ngx_int_t ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
     yajl_gen g, PGresult *res, ngx_http_customer_list_t *l);
-static ngx_int_t ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res);
 static ngx_int_t ngx_http_customer_check_addresses(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
-
-
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-#define NGX_HTTP_CUSTOMER_I  NGX_HTTP_CUSTOMER_SERVICE
-
-/* literal paths before the "{}" patterns that would also match them */
-ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
-    { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers", ngx_http_customer_create,
-      NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_me,
-      NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_me_patch,
-      NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/me/statistics",
-      ngx_http_customer_me_statistics, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/internal/create",
-      ngx_http_customer_internal_create, NGX_HTTP_CUSTOMER_I, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
-      ngx_http_customer_statistics, NGX_HTTP_CUSTOMER_I, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/internal/user/{}",
-      ngx_http_customer_internal_user, NGX_HTTP_CUSTOMER_I, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/customers/{}/type", ngx_http_customer_type,
-      NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_verify,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put,
-      NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_patch,
-      NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
@@ -451,7 +353,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 
 
 /* $1 the validated body, $2 who; make bench runs it through pgbench */
-#define NGX_HTTP_CUSTOMER_CREATE_SQL                                         \
+#define NGX_HTTP_CUSTOMER_INSERT_SQL                                         \
     "INSERT INTO customers (user_id, email, full_name, contact_number,"     \
     " date_of_birth, national_id, addresses, emergency_contact, business,"  \
     " customer_status, customer_type, is_verified, total_orders,"           \
@@ -479,17 +381,35 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
     " " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                               \
     " || coalesce(j->'preferences', '{}'),"                                 \
     " $2, $2"                                                               \
-    " FROM (SELECT $1::jsonb AS j) s"                                       \
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS
+    " FROM (SELECT $1::jsonb AS j) s"
+
+#define NGX_HTTP_CUSTOMER_CREATE_SQL                                         \
+    NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
     NGX_HTTP_CUSTOMER_CREATE_SQL,
     2, 0, 0, "", 0, 0, 0, 0
 };
 
+/* the Auth Service's: the new record's keys, not all of it */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_create_sql = {
+    NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING id, user_id, customer_status,"
+    " customer_type, api_ts(created_at)",
+    2, 0, 0, "", 0, 0, 0, 0
+};
+
+static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
+    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "userId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerStatus", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "customerType", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
 
 /*
- * $1 id (or userId), $2 body, $3 merge preferences (PATCH), $4 If-Match
+ * $1 id (or userId), $2 body (j, as jsonb), $3 merge preferences (PATCH),
+ * $4 If-Match
  * version or NULL, $5 who.  The last column tells a missing row (NULL)
  * from a stale version when no row was updated.  A customerStatus that
  * changes the status is a status change like any other: the same
@@ -498,7 +418,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
  * reads the status it replaces; u joins it so that cur runs first (read
  * after the update, FOR UPDATE would follow it to the new version).
  */
-#define NGX_HTTP_CUSTOMER_UPDATE_SQL(key)                                    \
+#define NGX_HTTP_CUSTOMER_UPDATE_SQL(key, j)                                 \
     "WITH cur AS (SELECT id AS cur_id, version AS cur_version,"            \
     " customer_status AS old_status FROM customers"                         \
     " WHERE " key " = $1 FOR UPDATE),"                                      \
@@ -534,7 +454,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
     " ELSE " NGX_HTTP_CUSTOMER_DEFAULT_PREFERENCES                          \
     " || (j->'preferences') END,"                                           \
     " updated_at = now(), updated_by = $5, version = version + 1"           \
-    " FROM (SELECT $2::jsonb AS j) s, cur"                                  \
+    " FROM (SELECT " j " AS j) s, cur"                                      \
     " WHERE customers.id = cur.cur_id"                                      \
     " AND ($4::integer IS NULL OR version = $4::integer)"                   \
     " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS "),"                            \
@@ -551,12 +471,19 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("id"), 5, 0, 0, "", 0, 0, 0, 0
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "$2::jsonb"), 5, 0, 0, "", 0, 0, 0, 0
 };
 
-
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id"), 5, 0, 0, "", 0, 0, 0, 0
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id", "$2::jsonb"),
+    5, 0, 0, "", 0, 0, 0, 0
+};
+
+/* PATCH /{id}/type: the update with one member, $2 the type */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_type_sql = {
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "jsonb_build_object('customerType',"
+                                 " $2::text)"),
+    5, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -608,7 +535,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
 };
 
 
-/* $1 id, $2 who; If-Match as in the update ($3) */
+/* $1 id, $2 who */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql = {
     "UPDATE customers SET is_verified = true, verified_at = now(),"
     " verified_by = $2, updated_at = now(), updated_by = $2,"
@@ -632,6 +559,151 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
     " SELECT c.open_complaints, (SELECT count(*) FROM d),"
     " api_ts(now()) FROM c",
     1, 0, 0, "", 0, 0, 0, 0
+};
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
+    NGX_HTTP_CONFLICT, "Customer already exists", "userId",
+    "A customer with this userId already exists", "customers_user_id_key"
+};
+
+static ngx_http_customer_refusal_t  ngx_http_customer_stale =
+    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
+                            "version; fetch it again");
+
+static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
+    NGX_HTTP_UNPROCESSABLE_ENTITY, "Statistics cannot go below zero",
+    "increment",
+    "The change would make a total negative; nothing was written",
+    "customers_totals_nonneg"
+};
+
+
+/* the record, nationalId masked for a Customer, its version the ETag */
+#define NGX_HTTP_CUSTOMER_RECORD                                             \
+    .columns = ngx_http_customer_columns,                                    \
+    .masked = ngx_http_customer_masked_columns,                              \
+    .ncolumns = NGX_HTTP_CUSTOMER_NCOLUMNS, .etag = 1
+
+/* PUT, PATCH, PATCH /me, /type: the update (a bad id before the body) */
+#define NGX_HTTP_CUSTOMER_UPDATE(key, value, merge)                          \
+    .ids_first = 1,                                                          \
+    .params = { key, value, NGX_HTTP_CUSTOMER_NAMED(VALUE, merge),           \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH),                           \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
+    .message = "Customer updated successfully", NGX_HTTP_CUSTOMER_RECORD,   \
+    .refused = &ngx_http_customer_stale,                                     \
+    .exists = NGX_HTTP_CUSTOMER_NCOLUMNS
+
+#define NGX_HTTP_CUSTOMER_STATS                                              \
+    .columns = ngx_http_customer_stats_columns,                              \
+    .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
+                / sizeof(ngx_http_customer_column_t)
+
+/* a new record: the body, and its creator */
+#define NGX_HTTP_CUSTOMER_NEW                                                \
+    .params = { NGX_HTTP_CUSTOMER_PARAM(JSON), NGX_HTTP_CUSTOMER_PARAM(SUB) }, \
+    .status = NGX_HTTP_CREATED, .conflict = &ngx_http_customer_taken
+
+#define NGX_HTTP_CUSTOMER_ID    NGX_HTTP_CUSTOMER_CUSTOMER_ID
+#define NGX_HTTP_CUSTOMER_BODY  NGX_HTTP_CUSTOMER_PARAM(JSON)
+
+#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+#define NGX_HTTP_CUSTOMER_I  NGX_HTTP_CUSTOMER_SERVICE
+
+/* literal paths before the "{}" patterns that would also match them */
+ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
+    { NGX_HTTP_GET, "/api/customers", ngx_http_customer_list,
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/customers", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_fields,
+      .stmt = &ngx_http_customer_create_sql,
+      NGX_HTTP_CUSTOMER_NEW, .message = "Customer created successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
+    { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_get_by_user_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
+      .message = "Customer retrieved successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
+    { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_me_fields, .partial = 1, .nonempty = 1,
+      .stmt = &ngx_http_customer_update_me_sql,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_PARAM(ME),
+                               NGX_HTTP_CUSTOMER_BODY, "true") },
+    { NGX_HTTP_GET, "/api/customers/me/statistics",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_stats_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
+      .message = "Customer statistics retrieved successfully",
+      NGX_HTTP_CUSTOMER_STATS },
+    { NGX_HTTP_POST, "/api/customers/internal/create",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
+      .fields = ngx_http_customer_internal_fields,
+      .stmt = &ngx_http_customer_internal_create_sql,
+      NGX_HTTP_CUSTOMER_NEW,
+      .message = "Customer record created successfully",
+      .columns = ngx_http_customer_internal_columns,
+      .ncolumns = sizeof(ngx_http_customer_internal_columns)
+                  / sizeof(ngx_http_customer_column_t) },
+    /* a total is either set or incremented in one request, not both */
+    { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
+      .ids_first = 1, .check = ngx_http_customer_stats_check,
+      .fields = ngx_http_customer_stats_fields, .partial = 1, .nonempty = 1,
+      .stmt = &ngx_http_customer_stats_update_sql,
+      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      .message = "Customer statistics updated successfully",
+      NGX_HTTP_CUSTOMER_STATS, .conflict = &ngx_http_customer_negative },
+    /* the path's userId is checked as on create: a bad one is 400 */
+    { NGX_HTTP_GET, "/api/customers/internal/user/{}",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 0, 0,
+      .ids_first = 1, .check = ngx_http_customer_internal_user,
+      .stmt = &ngx_http_customer_get_by_user_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(USER) },
+      .message = "Customer retrieved successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
+    { NGX_HTTP_PATCH, "/api/customers/{}/type", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_type_fields,
+      .stmt = &ngx_http_customer_update_type_sql,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID,
+                               NGX_HTTP_CUSTOMER_NAMED(BODY, "type"),
+                               "true") },
+    { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      .stmt = &ngx_http_customer_verify_sql,
+      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      .message = "Customer verified successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
+    { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      .stmt = &ngx_http_customer_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_ID },
+      .message = "Customer retrieved successfully",
+      NGX_HTTP_CUSTOMER_RECORD },
+    { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
+      .stmt = &ngx_http_customer_update_sql,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
+                               "false") },
+    { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
+      .stmt = &ngx_http_customer_update_sql,
+      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
+                               "true") },
+    /* asks the Order Service first */
+    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
+      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 
@@ -902,98 +974,6 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
 
 
 static ngx_int_t
-ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_by_id(ctx, &ngx_http_customer_get_sql,
-                                   ngx_http_customer_record_done);
-}
-
-
-/* runs stmt with the path's customer id as $1 */
-
-static ngx_int_t
-ngx_http_customer_by_id(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_id(ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_record_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
-                                         "Customer retrieved successfully",
-                                         res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_send_record(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res)
-{
-    u_char      *p;
-    ngx_pool_t  *pool;
-
-    pool = ctx->request->pool;
-
-    p = ngx_pnalloc(pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_sprintf(p, "\"%s\"",
-                                PQgetvalue(res, 0,
-                                           NGX_HTTP_CUSTOMER_NCOLUMNS - 1))
-                    - p;
-
-    /* nationalId in full to administrators and services only */
-
-    if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) || ctx->who.service)
-    {
-        return ngx_http_customer_send_row(ctx, status, message, res,
-                                          ngx_http_customer_columns,
-                                          NGX_HTTP_CUSTOMER_NCOLUMNS);
-    }
-
-    return ngx_http_customer_send_row(ctx, status, message, res,
-                                      ngx_http_customer_masked_columns,
-                                      NGX_HTTP_CUSTOMER_NCOLUMNS);
-}
-
-
-static ngx_int_t
 ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f)
@@ -1030,209 +1010,6 @@ ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_create(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_insert(ctx, ngx_http_customer_fields,
-                                    ngx_http_customer_created_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_insert(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, ngx_http_customer_done_pt done)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_write(ctx, fields, 1, &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    q->values[1] = ngx_http_customer_who(ctx);
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
-                                       done);
-}
-
-
-/*
- * Validates the body against fields and makes a query whose $1 is the
- * body.  When the request was answered instead (bad input), *qp is NULL
- * and the rc is what the handler returns.
- */
-
-static ngx_int_t
-ngx_http_customer_write(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, ngx_uint_t create,
-    ngx_http_customer_pg_query_t **qp)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    *qp = NULL;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, create);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_OK && !create && ctx->body->n == 0) {
-        ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                    "Name at least one field to change");
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = ngx_http_customer_body_param(ctx);
-    if (q->values[0] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *qp = q;
-
-    return NGX_OK;
-}
-
-
-/* createdBy/updatedBy: the token's subject */
-
-static char *
-ngx_http_customer_who(ngx_http_customer_ctx_t *ctx)
-{
-    return ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-}
-
-
-static ngx_int_t
-ngx_http_customer_created_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    char  *constraint;
-
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
-        && PQntuples(res) == 1)
-    {
-        return ngx_http_customer_send_record(ctx, NGX_HTTP_CREATED,
-                                             "Customer created successfully",
-                                             res);
-    }
-
-    constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
-                     : NULL;
-
-    if (constraint && ngx_strcmp(constraint, "customers_user_id_key") == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
-                                            "Customer already exists",
-                                            "userId",
-                                            "A customer with this userId "
-                                            "already exists");
-    }
-
-    return ngx_http_customer_db_error(ctx, q, res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_put(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_update(ctx, 0);
-}
-
-
-static ngx_int_t
-ngx_http_customer_patch(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_update(ctx, 1);
-}
-
-
-static ngx_int_t
-ngx_http_customer_update(ngx_http_customer_ctx_t *ctx, ngx_uint_t merge)
-{
-    ngx_int_t                      rc, id;
-    ngx_http_customer_pg_query_t  *q;
-
-    /* a bad id is listed with the body's errors */
-
-    id = ngx_http_customer_id(ctx);
-    if (id == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_fields, 0, &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    if (id != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    return ngx_http_customer_update_run(ctx, q, &ngx_http_customer_update_sql,
-                                        (char *) ctx->params[0].data, merge);
-}
-
-
-static ngx_int_t
-ngx_http_customer_update_run(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
-    char *key, ngx_uint_t merge)
-{
-    q->values[1] = q->values[0];
-    q->values[0] = key;
-    q->values[2] = merge ? "true" : "false";
-
-    if (ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[4] = ngx_http_customer_who(ctx);
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
-                                       ngx_http_customer_updated_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_updated_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
-                                             "Customer updated successfully",
-                                             res);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_NCOLUMNS)) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_PRECONDITION_FAILED,
-                                        "Precondition failed", "If-Match",
-                                        "The customer was changed since "
-                                        "that version; fetch it again");
-}
-
-
 /*
  * DELETE: the open complaints are ours, the active orders the Order
  * Service's: asked first (when customer_order_service is set); the
@@ -1242,8 +1019,9 @@ ngx_http_customer_updated_done(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_by_id(ctx, &ngx_http_customer_open_sql,
-                                   ngx_http_customer_delete_checked);
+    return ngx_http_customer_own_read(ctx, "customerId",
+                                      &ngx_http_customer_open_sql,
+                                      ngx_http_customer_delete_checked);
 }
 
 
@@ -1887,203 +1665,41 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* the caller's own record: the token's sub is its userId */
-
-static ngx_int_t
-ngx_http_customer_me(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_by_user(ctx, &ctx->who.sub,
-                                     &ngx_http_customer_get_by_user_sql,
-                                     ngx_http_customer_record_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_me_statistics(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_by_user(ctx, &ctx->who.sub,
-                                     &ngx_http_customer_stats_sql,
-                                     ngx_http_customer_stats_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_me_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_me_fields, 0, &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    ctx->by_user = 1;
-
-    return ngx_http_customer_update_run(ctx, q,
-                                        &ngx_http_customer_update_me_sql,
-                                        (char *) ctx->who.sub.data, 1);
-}
-
+/*
+ * GET /internal/user/{userId}: the path's userId, NUL-terminated for
+ * libpq, checked as on create, so that one that cannot be stored is
+ * refused rather than not found
+ */
 
 static ngx_int_t
 ngx_http_customer_internal_user(ngx_http_customer_ctx_t *ctx)
 {
     u_char  *p;
 
-    /* the path's userId, NUL-terminated for libpq */
-
     p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
     ctx->params[0].data = p;
 
-    /* checked as on create: one that cannot be stored is refused, not 404 */
-
-    switch (ngx_http_customer_check_param(ctx, &ngx_http_customer_fields[0],
-                                          &ctx->params[0]))
-    {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    return ngx_http_customer_by_user(ctx, &ctx->params[0],
-                                     &ngx_http_customer_get_by_user_sql,
-                                     ngx_http_customer_record_done);
+    return ngx_http_customer_check_param(ctx, &ngx_http_customer_fields[0],
+                                         &ctx->params[0]);
 }
 
 
-static ngx_int_t
-ngx_http_customer_by_user(ngx_http_customer_ctx_t *ctx, ngx_str_t *user,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ctx->by_user = 1;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* sub and path strings are NUL-terminated in the request pool */
-    q->values[0] = user->len ? (char *) user->data : "";
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
+/* PATCH statistics: a total is either set or incremented, not both */
 
 static ngx_int_t
-ngx_http_customer_stats_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx)
 {
-    char  *constraint;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
-                         : NULL;
-
-        if (constraint
-            && ngx_strcmp(constraint, "customers_totals_nonneg") == 0)
-        {
-            return ngx_http_customer_send_error(ctx,
-                       NGX_HTTP_UNPROCESSABLE_ENTITY,
-                       "Statistics cannot go below zero", "increment",
-                       "The change would make a total negative; "
-                       "nothing was written");
-        }
-
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      ctx->by_user
-                                      ? "Customer statistics retrieved "
-                                        "successfully"
-                                      : "Customer statistics updated "
-                                        "successfully",
-                                      res, ngx_http_customer_stats_columns,
-                                      sizeof(ngx_http_customer_stats_columns)
-                                      / sizeof(ngx_http_customer_column_t));
-}
-
-
-static ngx_int_t
-ngx_http_customer_internal_create(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_insert(ctx, ngx_http_customer_internal_fields,
-                                    ngx_http_customer_internal_created_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_internal_created_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    yajl_gen  g;
-
-    /* seed 002 4.9: the new record's keys, not all of it */
-
-    static ngx_http_customer_column_t  cols[] = {
-        { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-        { "userId", NGX_HTTP_CUSTOMER_COL_STRING }
-    };
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_created_done(ctx, q, res);
-    }
-
-    g = ngx_http_customer_envelope(ctx,
-                                   "Customer record created successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0, cols, 2);
-    ngx_http_customer_gen_lit(g, "customerStatus");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 10));
-    ngx_http_customer_gen_lit(g, "customerType");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 11));
-    ngx_http_customer_gen_lit(g, "createdAt");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 24));
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_CREATED, g);
-}
-
-
-static ngx_int_t
-ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc, id;
-    ngx_str_t                      path;
-    ngx_http_customer_json_t      *m, *inc, *d;
-    ngx_http_customer_pg_query_t  *q;
-
-    id = ngx_http_customer_id(ctx);
-    if (id == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* a total is either set or incremented in one request, not both */
+    ngx_int_t                  rc;
+    ngx_str_t                  path;
+    ngx_http_customer_json_t  *m, *inc, *d;
 
     inc = NULL;
+    rc = NGX_OK;
 
     for (m = ctx->body->child; m; m = m->next) {
         if (m->key.len == 9 && ngx_strncmp(m->key.data, "increment", 9) == 0
@@ -2099,125 +1715,21 @@ ngx_http_customer_statistics(ngx_http_customer_ctx_t *ctx)
                 && ngx_strncmp(d->key.data, m->key.data, m->key.len) == 0)
             {
                 path = m->key;
-                ngx_http_customer_fail(ctx, &path,
-                                       "Give a value or an increment, "
-                                       "not both");
+
+                if (ngx_http_customer_fail(ctx, &path,
+                                           "Give a value or an increment, "
+                                           "not both")
+                    == NGX_ERROR)
+                {
+                    return NGX_ERROR;
+                }
+
+                rc = NGX_DECLINED;
             }
         }
     }
 
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_stats_fields, 0,
-                                 &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    if (id != NGX_OK || ctx->errors) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q->values[1] = q->values[0];
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[2] = ngx_http_customer_who(ctx);
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_stats_update_sql,
-                                       ngx_http_customer_stats_done);
-}
-
-
-/*
- * PATCH /{id}/type {type}: the customer update with one member, so
- * If-Match, ETag and the answer are the update's
- */
-
-static ngx_int_t
-ngx_http_customer_type(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc, id;
-    ngx_http_customer_json_t      *t;
-    ngx_http_customer_pg_query_t  *q;
-
-    id = ngx_http_customer_id(ctx);
-    if (id == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_customer_write(ctx, ngx_http_customer_type_fields, 1, &q);
-    if (q == NULL) {
-        return rc;
-    }
-
-    if (id != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    t = ngx_http_customer_json_member(ctx->body, "type");
-
-    /* the enum check passed: the value is one of three plain words */
-
-    p = ngx_pnalloc(ctx->request->pool,
-                    sizeof("{\"customerType\":\"\"}") + t->str.len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_sprintf(p, "{\"customerType\":\"%V\"}%Z", &t->str);
-    q->values[0] = (char *) p;
-
-    return ngx_http_customer_update_run(ctx, q, &ngx_http_customer_update_sql,
-                                        (char *) ctx->params[0].data, 1);
-}
-
-
-static ngx_int_t
-ngx_http_customer_verify(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_id(ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_who(ctx);
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_verify_sql,
-                                       ngx_http_customer_verified_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_verified_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_record(ctx, NGX_HTTP_OK,
-                                         "Customer verified successfully",
-                                         res);
+    return rc;
 }
 
 

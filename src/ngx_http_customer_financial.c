@@ -10,9 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -40,9 +37,6 @@
 /* after the columns: the customer's id, NULL when there is none */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER  13
 
-/* PUT, after that: true when the row was inserted */
-#define NGX_HTTP_CUSTOMER_FINANCIAL_CREATED   14
-
 #define NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL(key)                             \
     "SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS                           \
     " FROM customers c"                                                     \
@@ -56,62 +50,6 @@
     " employer, currency, updated_by)"                                      \
     " SELECT c.id, $2::numeric, $3::numeric, $4::numeric, $5::numeric,"     \
     " $6::text, nullif($7::text, ''), $8::text, $9::text FROM c"
-
-#define NGX_HTTP_CUSTOMER_FINANCIAL_NPARAMS  10    /* PUT's; POST's 9 */
-
-
-static ngx_int_t ngx_http_customer_financial_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_financial_me_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_financial_create(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_financial_put(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_financial_read(
-    ngx_http_customer_ctx_t *ctx, char *key,
-    ngx_http_customer_pg_stmt_t *stmt);
-static ngx_int_t ngx_http_customer_financial_write(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done);
-static ngx_int_t ngx_http_customer_financial_read_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_financial_created(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_financial_replaced(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_financial_send(
-    ngx_http_customer_ctx_t *ctx, ngx_uint_t status, const char *message,
-    PGresult *res);
-static char *ngx_http_customer_financial_member(
-    ngx_http_customer_ctx_t *ctx, const char *name, ngx_uint_t *failed);
-static ngx_int_t ngx_http_customer_check_currency(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
-
-
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-
-/* the literal /me path before the "{}" pattern that would also match it */
-ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/me/financial-profile",
-      ngx_http_customer_financial_me_get, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_get, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_create, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
-      ngx_http_customer_financial_put, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static const char  *ngx_http_customer_employment_statuses[] = {
@@ -204,326 +142,81 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql = {
     " RETURNING p.*, (p.xmax = 0) AS created)"
     " SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS ", (SELECT id FROM c),"
     " f.created FROM (SELECT 1) s LEFT JOIN f ON true",
-    NGX_HTTP_CUSTOMER_FINANCIAL_NPARAMS, 0, 0, "", 0, 0, 0, 0
+    10, 0, 0, "", 0, 0, 0, 0
 };
 
 
-static ngx_int_t
-ngx_http_customer_financial_get(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t  rc;
+#define NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS                                   \
+    NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "annualIncome"),                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "monthlyDebts"),                           \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "totalAssets"),                            \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "totalLiabilities"),                       \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "employmentStatus"),                       \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "employer"),                               \
+    NGX_HTTP_CUSTOMER_NAMED(BODY, "currency"),                               \
+    NGX_HTTP_CUSTOMER_PARAM(SUB)
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer financial profile get");
+/* NULL columns: the customer has no profile, or one already */
+static ngx_http_customer_refusal_t  ngx_http_customer_financial_none = {
+    NGX_HTTP_NOT_FOUND, "Financial profile not found", "financialProfile",
+    "The customer has no financial profile", NULL
+};
 
-    rc = ngx_http_customer_id(ctx);
+static ngx_http_customer_refusal_t  ngx_http_customer_financial_exists = {
+    NGX_HTTP_CONFLICT, "Financial profile already exists",
+    "financialProfile",
+    "The customer has a financial profile; replace it with PUT", NULL
+};
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    return ngx_http_customer_financial_read(ctx,
-               (char *) ctx->params[0].data,
-               &ngx_http_customer_financial_get_sql);
-}
-
-
-/* the caller's own record: the token's sub is its userId */
-
-static ngx_int_t
-ngx_http_customer_financial_me_get(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer financial profile me get");
-
-    ctx->by_user = 1;
-
-    /* the sub is NUL-terminated in the request pool */
-
-    return ngx_http_customer_financial_read(ctx,
-               ctx->who.sub.len ? (char *) ctx->who.sub.data : "",
-               &ngx_http_customer_financial_me_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_create(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer financial profile create");
-
-    return ngx_http_customer_financial_write(ctx,
-               &ngx_http_customer_financial_create_sql,
-               ngx_http_customer_financial_created);
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_put(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer financial profile put");
-
-    return ngx_http_customer_financial_write(ctx,
-               &ngx_http_customer_financial_put_sql,
-               ngx_http_customer_financial_replaced);
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_read(ngx_http_customer_ctx_t *ctx, char *key,
-    ngx_http_customer_pg_stmt_t *stmt)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = key;
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
-                                       ngx_http_customer_financial_read_done);
-}
-
-
-/*
- * Validates the whole profile and the path's id, listing every bad field
- * in one 400, then runs stmt: POST's (nine parameters) or PUT's (those
- * and the If-Match version).
- */
-
-static ngx_int_t
-ngx_http_customer_financial_write(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_financial_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* ngx_http_customer_id() made the id NUL-terminated */
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_financial_member(ctx, "annualIncome",
-                                                      &invalid);
-    q->values[2] = ngx_http_customer_financial_member(ctx, "monthlyDebts",
-                                                      &invalid);
-    q->values[3] = ngx_http_customer_financial_member(ctx, "totalAssets",
-                                                      &invalid);
-    q->values[4] = ngx_http_customer_financial_member(ctx,
-                                                      "totalLiabilities",
-                                                      &invalid);
-    q->values[5] = ngx_http_customer_financial_member(ctx,
-                                                      "employmentStatus",
-                                                      &invalid);
-    q->values[6] = ngx_http_customer_financial_member(ctx, "employer",
-                                                      &invalid);
-    q->values[7] = ngx_http_customer_financial_member(ctx, "currency",
-                                                      &invalid);
-    q->values[8] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (invalid) {
-        /* out of memory */
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (stmt->nparams == NGX_HTTP_CUSTOMER_FINANCIAL_NPARAMS
-        && ngx_http_customer_if_match(ctx, &q->values[9]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
-
-/*
- * A validated member of the body as a NUL-terminated parameter: a
- * string's (trimmed) text or a number's, NULL when absent or null.  Sets
- * *failed when out of memory.
- */
-
-static char *
-ngx_http_customer_financial_member(ngx_http_customer_ctx_t *ctx,
-    const char *name, ngx_uint_t *failed)
-{
-    u_char                    *p;
-    ngx_http_customer_json_t  *v;
-
-    v = ngx_http_customer_json_member(ctx->body, name);
-
-    if (v == NULL || v->type == NGX_HTTP_CUSTOMER_JSON_NULL) {
-        return NULL;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
-    if (p == NULL) {
-        *failed = 1;
-        return NULL;
-    }
-
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-
-    return (char *) p;
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_read_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Financial profile not found",
-                                            "financialProfile",
-                                            "The customer has no financial "
-                                            "profile");
-    }
-
-    return ngx_http_customer_financial_send(ctx, NGX_HTTP_OK,
-               "Financial profile retrieved successfully", res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_created(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_financial_send(ctx, NGX_HTTP_CREATED,
-                   "Financial profile created successfully", res);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER)) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
-                                        "Financial profile already exists",
-                                        "financialProfile",
-                                        "The customer has a financial "
-                                        "profile; replace it with PUT");
-}
-
-
-static ngx_int_t
-ngx_http_customer_financial_replaced(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    char  *created;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        created = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_FINANCIAL_CREATED);
-
-        if (created[0] == 't') {
-            return ngx_http_customer_financial_send(ctx, NGX_HTTP_CREATED,
-                       "Financial profile created successfully", res);
-        }
-
-        return ngx_http_customer_financial_send(ctx, NGX_HTTP_OK,
-                   "Financial profile updated successfully", res);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER)) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_PRECONDITION_FAILED,
-                                        "Precondition failed", "If-Match",
-                                        "The financial profile was changed "
-                                        "since that version; fetch it "
-                                        "again");
-}
+static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
+    NGX_HTTP_CUSTOMER_STALE("The financial profile was changed since "
+                            "that version; fetch it again");
 
 
 /* the profile with its version as the ETag */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE                                  \
+    .columns = ngx_http_customer_financial_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1
 
-static ngx_int_t
-ngx_http_customer_financial_send(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res)
-{
-    return ngx_http_customer_send_versioned(ctx, status, message, res,
-               ngx_http_customer_financial_columns,
-               NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS);
-}
+#define NGX_HTTP_CUSTOMER_FINANCIAL_READ                                     \
+    .message = "Financial profile retrieved successfully",                   \
+    NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,                                     \
+    .refused = &ngx_http_customer_financial_none
 
 
-/* ISO 4217: exactly three upper-case letters */
-
-static ngx_int_t
-ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
-{
-    ngx_uint_t  i;
-
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 3) {
-        goto invalid;
-    }
-
-    for (i = 0; i < 3; i++) {
-        if (v->str.data[i] < 'A' || v->str.data[i] > 'Z') {
-            goto invalid;
-        }
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    return ngx_http_customer_fail(ctx, path,
-                                  "Must be an ISO 4217 currency code: "
-                                  "three upper-case letters");
-}
+/* the literal /me path before the "{}" pattern that would also match it */
+ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/financial-profile",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_financial_me_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
+      NGX_HTTP_CUSTOMER_FINANCIAL_READ },
+    { NGX_HTTP_GET, "/api/customers/{}/financial-profile",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_financial_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
+      NGX_HTTP_CUSTOMER_FINANCIAL_READ },
+    { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_financial_fields,
+      .stmt = &ngx_http_customer_financial_create_sql,
+      .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS },
+      .status = NGX_HTTP_CREATED,
+      .message = "Financial profile created successfully",
+      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
+      .refused = &ngx_http_customer_financial_exists,
+      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+    { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_financial_fields,
+      .stmt = &ngx_http_customer_financial_put_sql,
+      .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS,
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Financial profile updated successfully",
+      .created = "Financial profile created successfully",
+      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
+      .refused = &ngx_http_customer_financial_stale,
+      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};

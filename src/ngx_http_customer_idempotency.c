@@ -64,6 +64,7 @@ static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_idem_looked_up(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_uint_t ngx_http_customer_idem_live(PGresult *res);
 static ngx_int_t ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx,
@@ -333,6 +334,16 @@ ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx,
 }
 
 
+/* the key's stored row is there and younger than 24 hours */
+
+static ngx_uint_t
+ngx_http_customer_idem_live(PGresult *res)
+{
+    return PQntuples(res) != 0
+           && *PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_EXPIRED) != 't';
+}
+
+
 static ngx_int_t
 ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
@@ -341,9 +352,7 @@ ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    if (PQntuples(res) == 0
-        || *PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_EXPIRED) == 't')
-    {
+    if (!ngx_http_customer_idem_live(res)) {
         /* a new request: its first write claims the key */
         ctx->idem->state = NGX_HTTP_CUSTOMER_IDEM_PENDING;
         return ctx->route->handler(ctx);
@@ -363,9 +372,7 @@ ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    if (PQntuples(res) == 0
-        || *PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_EXPIRED) == 't')
-    {
+    if (!ngx_http_customer_idem_live(res)) {
         /* gone again (expired meanwhile): let the client decide */
         return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
                    "Idempotency key in use", "Idempotency-Key",

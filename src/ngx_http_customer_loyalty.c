@@ -217,8 +217,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
 
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_OWN                                        \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },                 \
-    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
+    NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                           \
+    NGX_HTTP_CUSTOMER_PARAM(OWN)
 
 
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
@@ -247,7 +247,7 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
             ngx_http_customer_check_timestamp },
           { NGX_HTTP_CUSTOMER_FROM_CHECK, "to", NULL,
             ngx_http_customer_check_timestamp },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Loyalty transactions retrieved successfully",
       .list = "transactions",

@@ -61,6 +61,37 @@ typedef struct {
 } ngx_http_customer_metrics_pool_t;
 
 
+/* the per-worker counters of the pool, each with its HELP and TYPE */
+typedef struct {
+    const char    *name;
+    const char    *help;
+    const char    *type;
+    size_t         offset;    /* in ngx_http_customer_metrics_pool_t */
+} ngx_http_customer_metrics_counter_t;
+
+
+static ngx_http_customer_metrics_counter_t
+    ngx_http_customer_metrics_pool_counters[] = {
+    { "customer_db_queries_in_flight",
+      "Queries sent and not yet answered, per worker.", "gauge",
+      offsetof(ngx_http_customer_metrics_pool_t, inflight) },
+    { "customer_db_queue_length",
+      "Requests waiting for a connection, per worker.", "gauge",
+      offsetof(ngx_http_customer_metrics_pool_t, waiting) },
+    { "customer_db_connects_total",
+      "Connections opened, per worker.", "counter",
+      offsetof(ngx_http_customer_metrics_pool_t, connects) },
+    { "customer_db_connect_failures_total",
+      "Connects that failed, per worker.", "counter",
+      offsetof(ngx_http_customer_metrics_pool_t, failures) },
+    { "customer_db_terminated_total",
+      "Backends of queries that timed out, terminated so that they cannot "
+      "commit later, per worker.", "counter",
+      offsetof(ngx_http_customer_metrics_pool_t, terminated) },
+    { NULL, NULL, NULL, 0 }
+};
+
+
 /* a customer_db_replica, by its place in the configuration */
 typedef struct {
     ngx_atomic_t   up;        /* as the last check of any worker found */
@@ -87,6 +118,7 @@ static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
     ngx_http_customer_metrics_t *mt, ngx_array_t *replicas);
+static const char *ngx_http_customer_metrics_route(ngx_uint_t i);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
@@ -551,6 +583,23 @@ ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
 }
 
 
+/* the route template of counter i: a pattern, "none", or NULL (unused) */
+
+static const char *
+ngx_http_customer_metrics_route(ngx_uint_t i)
+{
+    if (i == NGX_HTTP_CUSTOMER_METRICS_NONE) {
+        return "none";
+    }
+
+    if (i >= ngx_http_customer_metrics_nroutes) {
+        return NULL;
+    }
+
+    return ngx_http_customer_metrics_routes[i]->pattern;
+}
+
+
 static ngx_int_t
 ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
@@ -567,6 +616,7 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_main_conf_t      *cmcf;
     ngx_http_customer_metrics_route_t  *rm;
     const char                         *route;
+    ngx_http_customer_metrics_counter_t  *pc;
 
     r = ctx->request;
 
@@ -590,14 +640,11 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
 
     for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
 
-        if (i >= ngx_http_customer_metrics_nroutes
-            && i != NGX_HTTP_CUSTOMER_METRICS_NONE)
-        {
+        route = ngx_http_customer_metrics_route(i);
+        if (route == NULL) {
             continue;
         }
 
-        route = i == NGX_HTTP_CUSTOMER_METRICS_NONE
-                ? "none" : ngx_http_customer_metrics_routes[i]->pattern;
         rm = &mt->routes[i];
 
         for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
@@ -621,14 +668,11 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
 
     for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
 
-        if (i >= ngx_http_customer_metrics_nroutes
-            && i != NGX_HTTP_CUSTOMER_METRICS_NONE)
-        {
+        route = ngx_http_customer_metrics_route(i);
+        if (route == NULL) {
             continue;
         }
 
-        route = i == NGX_HTTP_CUSTOMER_METRICS_NONE
-                ? "none" : ngx_http_customer_metrics_routes[i]->pattern;
         rm = &mt->routes[i];
 
         for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
@@ -683,68 +727,20 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
             i, mt->pools[i].idle);
     }
 
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_db_queries_in_flight Queries sent and not yet "
-        "answered, per worker.\n"
-        "# TYPE customer_db_queries_in_flight gauge\n");
+    for (k = 0; ngx_http_customer_metrics_pool_counters[k].name; k++) {
+        pc = &ngx_http_customer_metrics_pool_counters[k];
 
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
-        if (mt->pools[i].connects || mt->pools[i].failures) {
-            ngx_http_customer_metrics_out(b, end,
-                "customer_db_queries_in_flight{worker=\"%ui\"} %uA\n",
-                i, mt->pools[i].inflight);
-        }
-    }
+        ngx_http_customer_metrics_out(b, end, "# HELP %s %s\n# TYPE %s %s\n",
+                                      pc->name, pc->help, pc->name,
+                                      pc->type);
 
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_db_queue_length Requests waiting for a "
-        "connection, per worker.\n"
-        "# TYPE customer_db_queue_length gauge\n");
-
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
-        if (mt->pools[i].connects || mt->pools[i].failures) {
-            ngx_http_customer_metrics_out(b, end,
-                "customer_db_queue_length{worker=\"%ui\"} %uA\n",
-                i, mt->pools[i].waiting);
-        }
-    }
-
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_db_connects_total Connections opened, per "
-        "worker.\n"
-        "# TYPE customer_db_connects_total counter\n");
-
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
-        if (mt->pools[i].connects || mt->pools[i].failures) {
-            ngx_http_customer_metrics_out(b, end,
-                "customer_db_connects_total{worker=\"%ui\"} %uA\n",
-                i, mt->pools[i].connects);
-        }
-    }
-
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_db_connect_failures_total Connects that failed, "
-        "per worker.\n"
-        "# TYPE customer_db_connect_failures_total counter\n");
-
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
-        if (mt->pools[i].connects || mt->pools[i].failures) {
-            ngx_http_customer_metrics_out(b, end,
-                "customer_db_connect_failures_total{worker=\"%ui\"} %uA\n",
-                i, mt->pools[i].failures);
-        }
-    }
-
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_db_terminated_total Backends of queries that timed "
-        "out, terminated so that they cannot commit later, per worker.\n"
-        "# TYPE customer_db_terminated_total counter\n");
-
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
-        if (mt->pools[i].connects || mt->pools[i].failures) {
-            ngx_http_customer_metrics_out(b, end,
-                "customer_db_terminated_total{worker=\"%ui\"} %uA\n",
-                i, mt->pools[i].terminated);
+        for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
+            if (mt->pools[i].connects || mt->pools[i].failures) {
+                ngx_http_customer_metrics_out(b, end,
+                    "%s{worker=\"%ui\"} %uA\n", pc->name, i,
+                    *(ngx_atomic_t *) ((u_char *) &mt->pools[i]
+                                       + pc->offset));
+            }
         }
     }
 

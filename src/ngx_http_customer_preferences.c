@@ -10,9 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -71,28 +68,6 @@
 #define NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS  3   /* the last: version */
 
 
-static ngx_int_t ngx_http_customer_preferences_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_preferences_me_get(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_preferences_put(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_preferences_me_put(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_preferences_read(
-    ngx_http_customer_ctx_t *ctx, char *key,
-    ngx_http_customer_pg_stmt_t *stmt);
-static ngx_int_t ngx_http_customer_preferences_write(
-    ngx_http_customer_ctx_t *ctx, char *key,
-    ngx_http_customer_pg_stmt_t *stmt);
-static ngx_int_t ngx_http_customer_preferences_read_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_preferences_written_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_preferences_send(
-    ngx_http_customer_ctx_t *ctx, const char *message, PGresult *res);
 static ngx_int_t ngx_http_customer_check_windows(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
@@ -165,27 +140,6 @@ ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
 };
 
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-
-/* literal paths before the "{}" patterns that would also match them */
-ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/me/preferences",
-      ngx_http_customer_preferences_me_get, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/me/preferences",
-      ngx_http_customer_preferences_me_put, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/preferences",
-      ngx_http_customer_preferences_get, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_PUT, "/api/customers/{}/preferences",
-      ngx_http_customer_preferences_put, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
-
-
 static ngx_http_customer_column_t  ngx_http_customer_preferences_columns[] = {
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "preferences", NGX_HTTP_CUSTOMER_COL_JSON }
@@ -210,208 +164,60 @@ static ngx_http_customer_pg_stmt_t
 };
 
 
-static ngx_int_t
-ngx_http_customer_preferences_get(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_customer_id(ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    return ngx_http_customer_preferences_read(ctx,
-               (char *) ctx->params[0].data,
-               &ngx_http_customer_preferences_get_sql);
-}
-
-
-/* the caller's own record: the token's sub is its userId */
-
-static ngx_int_t
-ngx_http_customer_preferences_me_get(ngx_http_customer_ctx_t *ctx)
-{
-    ctx->by_user = 1;
-
-    /* the sub is NUL-terminated in the request pool */
-
-    return ngx_http_customer_preferences_read(ctx,
-               ctx->who.sub.len ? (char *) ctx->who.sub.data : "",
-               &ngx_http_customer_preferences_me_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_preferences_put(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t  id;
-
-    /* a bad id is listed with the body's errors */
-
-    id = ngx_http_customer_id(ctx);
-    if (id == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_preferences_write(ctx,
-               id == NGX_OK ? (char *) ctx->params[0].data : NULL,
-               &ngx_http_customer_preferences_put_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_preferences_me_put(ngx_http_customer_ctx_t *ctx)
-{
-    ctx->by_user = 1;
-
-    return ngx_http_customer_preferences_write(ctx,
-               ctx->who.sub.len ? (char *) ctx->who.sub.data : "",
-               &ngx_http_customer_preferences_me_put_sql);
-}
-
-
-static ngx_int_t
-ngx_http_customer_preferences_read(ngx_http_customer_ctx_t *ctx, char *key,
-    ngx_http_customer_pg_stmt_t *stmt)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = key;
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
-                                       ngx_http_customer_preferences_read_done);
-}
-
-
-/*
- * Validates the body (the preferences object itself) and replaces the
- * stored preferences; key is NULL when the path's id was bad (its error
- * is already recorded).
- */
-
-static ngx_int_t
-ngx_http_customer_preferences_write(ngx_http_customer_ctx_t *ctx,
-    char *key, ngx_http_customer_pg_stmt_t *stmt)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_preference_fields, 0);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK || key == NULL) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = key;
-
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    if (q->values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_if_match(ctx, &q->values[2])
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    return ngx_http_customer_query_run(ctx, q, stmt,
-                               ngx_http_customer_preferences_written_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_preferences_read_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_preferences_send(ctx,
-               "Preferences retrieved successfully", res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_preferences_written_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_preferences_send(ctx,
-                   "Preferences updated successfully", res);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS)) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_PRECONDITION_FAILED,
-                                        "Precondition failed", "If-Match",
-                                        "The customer was changed since "
-                                        "that version; fetch it again");
-}
+static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
+    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
+                            "version; fetch it again");
 
 
 /* {customerId, preferences} with the customer's version as the ETag */
+#define NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER                                 \
+    .columns = ngx_http_customer_preferences_columns,                        \
+    .ncolumns = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1, .etag = 1,       \
+    .version = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1
 
-static ngx_int_t
-ngx_http_customer_preferences_send(ngx_http_customer_ctx_t *ctx,
-    const char *message, PGresult *res)
-{
-    u_char  *p;
-    char    *version;
+/* the body is the preferences object; a bad id is listed before it */
+#define NGX_HTTP_CUSTOMER_PREFERENCES_PUT(key)                               \
+    .fields = ngx_http_customer_preference_fields, .partial = 1,             \
+    .ids_first = 1,                                                          \
+    .params = { key, NGX_HTTP_CUSTOMER_PARAM(JSON),                          \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH),                           \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
+    .message = "Preferences updated successfully",                           \
+    NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER,                                    \
+    .refused = &ngx_http_customer_preferences_stale,                         \
+    .exists = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
 
-    version = PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1);
+#define NGX_HTTP_CUSTOMER_PREFERENCES_ME                                     \
+    NGX_HTTP_CUSTOMER_PARAM(ME)
 
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+#define NGX_HTTP_CUSTOMER_PREFERENCES_ID                                     \
+    NGX_HTTP_CUSTOMER_CUSTOMER_ID
 
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"", version)
-                    - p;
 
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK, message, res,
-                                      ngx_http_customer_preferences_columns,
-                                      NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
-                                      - 1);
-}
+/* literal paths before the "{}" patterns that would also match them */
+ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/preferences",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_preferences_me_sql,
+      .params = { NGX_HTTP_CUSTOMER_PREFERENCES_ME },
+      .message = "Preferences retrieved successfully",
+      NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER },
+    { NGX_HTTP_PUT, "/api/customers/me/preferences",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
+      .stmt = &ngx_http_customer_preferences_me_put_sql,
+      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(NGX_HTTP_CUSTOMER_PREFERENCES_ME) },
+    { NGX_HTTP_GET, "/api/customers/{}/preferences",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_preferences_get_sql,
+      .params = { NGX_HTTP_CUSTOMER_PREFERENCES_ID },
+      .message = "Preferences retrieved successfully",
+      NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER },
+    { NGX_HTTP_PUT, "/api/customers/{}/preferences",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .stmt = &ngx_http_customer_preferences_put_sql,
+      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(NGX_HTTP_CUSTOMER_PREFERENCES_ID) },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
 
 
 /* preferredServiceTimes: up to f->max {start, end}, start before end */

@@ -29,9 +29,22 @@ static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_customer_endpoint_args(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt,
+    const char **values);
+static ngx_uint_t ngx_http_customer_endpoint_ids(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_endpoint_done(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_refusal_t *m);
+static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
+    PGresult *res, ngx_uint_t column);
+
+
+#define NGX_HTTP_CUSTOMER_ENDPOINT_BAD     1   /* an id is not a UUID */
+#define NGX_HTTP_CUSTOMER_ENDPOINT_FAILED  2   /* out of memory */
 
 
 ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
@@ -321,20 +334,19 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
 
 /*
  * The generic handler of a row: the body against the row's fields, the
- * path's ids, the page and the query arguments, in that order, every
- * bad one named in one 400; then the statement with each parameter from
- * where the row says, and ngx_http_customer_endpoint_done() for the
- * answer.  Nothing is allocated beyond the query and the parameters'
- * text.
+ * path's ids (before the body when the row says so, then its check of
+ * the members together), the page and the query arguments (first when
+ * the row says so), in that order, every bad one named in one 400;
+ * then the statement with each parameter from where the row says, and
+ * ngx_http_customer_endpoint_done() for the answer.  Nothing is
+ * allocated beyond the query and the parameters' text.
  */
 
 ngx_int_t
 ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      s;
     ngx_uint_t                     i, n, path, invalid;
-    const char                    *flag;
     const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_http_customer_route_t     *rt;
     ngx_http_customer_param_t     *p;
@@ -347,28 +359,51 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
     invalid = 0;
 
+    if (rt->args_first) {
+        invalid = ngx_http_customer_endpoint_args(ctx, rt, values);
+    }
+
+    if (rt->ids_first) {
+        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
+
+        rc = rt->check ? rt->check(ctx) : NGX_OK;
+        invalid |= (rc != NGX_OK);
+
+        if ((invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) || rc == NGX_ERROR)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (rt->fields) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields, 1);
+        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
+                                        !rt->partial);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        invalid = (rc != NGX_OK);
+        if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
+            rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                             "Name at least one field to "
+                                             "change");
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            rc = NGX_DECLINED;
+        }
+
+        invalid |= (rc != NGX_OK);
     }
 
     /* the path's ids, the page, then the arguments: the 400's order */
 
-    for (path = 0, p = rt->params; p->from; p++) {
-        if (p->from != NGX_HTTP_CUSTOMER_FROM_ID) {
-            continue;
-        }
+    if (!rt->ids_first) {
+        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
 
-        rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
-        if (rc == NGX_ERROR) {
+        if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        invalid |= (rc != NGX_OK);
     }
 
     for (p = rt->params; p->from; p++) {
@@ -384,37 +419,12 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         invalid |= (rc != NGX_OK);
     }
 
-    for (i = 0, p = rt->params; p->from; i++, p++) {
+    if (!rt->args_first) {
+        invalid |= ngx_http_customer_endpoint_args(ctx, rt, values);
+    }
 
-        values[i] = NULL;
-        rc = NGX_OK;
-
-        switch (p->from) {
-
-        case NGX_HTTP_CUSTOMER_FROM_ENUM:
-            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
-            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
-            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
-            break;
-
-        case NGX_HTTP_CUSTOMER_FROM_CHECK:
-            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
-                                             &s);
-            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
-            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
-            break;
-
-        case NGX_HTTP_CUSTOMER_FROM_FLAG:
-            rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
-            values[i] = flag;
-            break;
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid |= (rc != NGX_OK);
+    if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (invalid) {
@@ -445,10 +455,20 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
                                               : NULL;
             break;
 
+        case NGX_HTTP_CUSTOMER_FROM_ACTOR:
+            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
+                             : ctx->who.service ? "service" : NULL;
+            break;
+
         case NGX_HTTP_CUSTOMER_FROM_ME:
             /* the sub is NUL-terminated in the request pool */
             q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
                                               : "";
+            ctx->by_user = 1;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_USER:
+            q->values[n++] = (char *) ctx->params[0].data;
             ctx->by_user = 1;
             break;
 
@@ -457,10 +477,30 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
                              ? "true" : "false";
             break;
 
+        case NGX_HTTP_CUSTOMER_FROM_VALUE:
+            q->values[n++] = p->name;
+            break;
+
         case NGX_HTTP_CUSTOMER_FROM_BODY:
             if (ngx_http_customer_member_param(ctx, p->name, &q->values[n++])
                 != NGX_OK)
             {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_JSON:
+            q->values[n] = ngx_http_customer_body_param(ctx);
+
+            if (q->values[n++] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_IF_MATCH:
+            if (ngx_http_customer_if_match(ctx, &q->values[n++]) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
@@ -487,20 +527,121 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* a row's answer: one row, a page, or JSON; no row at all is 404 */
+/*
+ * The query's arguments, each value in values[] at its parameter's index:
+ * 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
+ */
+
+static ngx_uint_t
+ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt, const char **values)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   s;
+    ngx_uint_t                  i, invalid;
+    const char                 *flag;
+    ngx_http_customer_param_t  *p;
+
+    invalid = 0;
+
+    for (i = 0, p = rt->params; p->from; i++, p++) {
+
+        values[i] = NULL;
+        rc = NGX_OK;
+
+        switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_ENUM:
+            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_CHECK:
+            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
+                                             &s);
+            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
+            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_FLAG:
+            rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
+            values[i] = flag;
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
+        }
+
+        invalid |= (rc != NGX_OK) ? NGX_HTTP_CUSTOMER_ENDPOINT_BAD : 0;
+    }
+
+    return invalid;
+}
+
+
+/* the path's ids: 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED */
+
+static ngx_uint_t
+ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  path, invalid;
+    ngx_http_customer_param_t  *p;
+
+    invalid = 0;
+
+    for (path = 0, p = rt->params; p->from; p++) {
+        if (p->from != NGX_HTTP_CUSTOMER_FROM_ID) {
+            continue;
+        }
+
+        rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
+        }
+
+        invalid |= (rc != NGX_OK) ? NGX_HTTP_CUSTOMER_ENDPOINT_BAD : 0;
+    }
+
+    return invalid;
+}
+
+
+/*
+ * A row's answer: one row, a page, or JSON.  No row at all is 404; a
+ * write's statement answers one row whose test column is NULL when it
+ * did nothing: no customer (its exists column NULL too), or a refusal
+ * (a stale If-Match, a record that is there already).  A constraint the
+ * row names is its refusal too.
+ */
 
 static ngx_int_t
 ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    ngx_uint_t                  status;
-    ngx_http_customer_route_t  *rt;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
+    char                        *constraint;
+    ngx_uint_t                   status;
+    const char                  *message;
+    ngx_http_customer_route_t   *rt;
+    ngx_http_customer_column_t  *cols;
 
     rt = ctx->route;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                         : NULL;
+
+        if (constraint && rt->conflict
+            && ngx_strcmp(constraint, rt->conflict->constraint) == 0)
+        {
+            return ngx_http_customer_refuse(ctx, rt->conflict);
+        }
+
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
 
     if (PQntuples(res) == 0) {
         if (rt->missing) {
@@ -519,18 +660,76 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
                                            ctx->page, ctx->limit);
     }
 
+    if (rt->refused && PQgetisnull(res, 0, rt->test)) {
+        if (rt->exists && PQgetisnull(res, 0, rt->exists)) {
+            return ngx_http_customer_not_found(ctx);
+        }
+
+        return ngx_http_customer_refuse(ctx, rt->refused);
+    }
+
     status = rt->status ? rt->status : NGX_HTTP_OK;
+    message = rt->message;
+
+    if (rt->created && PQgetvalue(res, 0, PQnfields(res) - 1)[0] == 't') {
+        status = NGX_HTTP_CREATED;
+        message = rt->created;
+    }
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
-        return ngx_http_customer_send_json(ctx, status, rt->message, res, 0);
+        return ngx_http_customer_send_json(ctx, status, message, res, 0);
     }
 
-    if (rt->etag) {
-        return ngx_http_customer_send_versioned(ctx, status, rt->message,
-                                                res, rt->columns,
-                                                rt->ncolumns);
+    /* nationalId and the like in full to administrators and services */
+
+    cols = rt->columns;
+
+    if (rt->masked && !(ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN)
+        && !ctx->who.service)
+    {
+        cols = rt->masked;
     }
 
-    return ngx_http_customer_send_row(ctx, status, rt->message, res,
-                                      rt->columns, rt->ncolumns);
+    if (rt->etag
+        && ngx_http_customer_set_etag(ctx, res, rt->version
+                                                ? rt->version
+                                                : rt->ncolumns - 1)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_send_row(ctx, status, message, res, cols,
+                                      rt->ncolumns);
+}
+
+
+static ngx_int_t
+ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_refusal_t *m)
+{
+    return ngx_http_customer_send_error(ctx, m->status, m->message, m->field,
+                                        m->detail);
+}
+
+
+/* the record's version, column of row 0, as the ETag "<version>" */
+
+static ngx_int_t
+ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
+    ngx_uint_t column)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->etag.data = p;
+    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
+                                 PQgetvalue(res, 0, column))
+                    - p;
+
+    return NGX_OK;
 }

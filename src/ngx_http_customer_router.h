@@ -32,6 +32,14 @@
 #define NGX_HTTP_CUSTOMER_FROM_PAGE     9    /* LIMIT, then OFFSET */
 #define NGX_HTTP_CUSTOMER_FROM_ME       10   /* the caller's sub or "" for
                                                 /me: its 404 names userId */
+#define NGX_HTTP_CUSTOMER_FROM_JSON     11   /* the validated body, jsonb */
+#define NGX_HTTP_CUSTOMER_FROM_IF_MATCH 12   /* If-Match's version or NULL */
+#define NGX_HTTP_CUSTOMER_FROM_VALUE    13   /* name itself, a constant */
+#define NGX_HTTP_CUSTOMER_FROM_ACTOR    14   /* the caller's sub, "service"
+                                                for a service key, or NULL */
+#define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment as
+                                                the row's check left it: a
+                                                userId, its 404 names it */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
@@ -49,6 +57,19 @@ typedef struct {
 } ngx_http_customer_missing_t;
 
 
+/*
+ * A write's answer other than success (404, 409, 412, 422): when it did
+ * nothing, or when the statement broke constraint
+ */
+typedef struct {
+    ngx_uint_t                      status;
+    const char                     *message;
+    const char                     *field;
+    const char                     *detail;
+    const char                     *constraint;
+} ngx_http_customer_refusal_t;
+
+
 typedef struct {
     ngx_uint_t                      from;      /* NGX_HTTP_CUSTOMER_FROM_ */
     const char                     *name;      /* the member, argument or
@@ -58,10 +79,23 @@ typedef struct {
 } ngx_http_customer_param_t;
 
 
+/* the refusal of a stale If-Match */
+#define NGX_HTTP_CUSTOMER_STALE(detail)                                      \
+    { NGX_HTTP_PRECONDITION_FAILED, "Precondition failed", "If-Match",       \
+      detail, NULL }
+
+
+/* a row's parameter: where it comes from, and the name it has there */
+#define NGX_HTTP_CUSTOMER_PARAM(from)                                        \
+    { NGX_HTTP_CUSTOMER_FROM_##from, NULL, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_NAMED(from, name)                                  \
+    { NGX_HTTP_CUSTOMER_FROM_##from, name, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_CUSTOMER_ID                                        \
+    NGX_HTTP_CUSTOMER_NAMED(ID, "customerId")
+
+
 /* the rest of a row whose handler is its own C */
-#define NGX_HTTP_CUSTOMER_HOOK                                               \
-    NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0,     \
-    NULL, 0, 0
+#define NGX_HTTP_CUSTOMER_HOOK  .stmt = NULL
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -98,6 +132,30 @@ struct ngx_http_customer_route_s {
                                                   version, is the ETag */
     ngx_uint_t                      slashes;   /* in the pattern; 0 until
                                                   the router first uses it */
+
+    /* what a write needs, beyond a read's */
+    unsigned                        ids_first:1;   /* the 400 names bad
+                                                      path ids before the
+                                                      body's fields */
+    unsigned                        args_first:1;  /* ... the arguments
+                                                      before all else */
+    unsigned                        partial:1;     /* no field required */
+    unsigned                        nonempty:1;    /* ... but one given */
+    ngx_http_customer_handler_pt    check;     /* a rule across members,
+                                                  after the ids: adds
+                                                  errors, NGX_ERROR */
+    ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
+                                                  nothing done */
+    ngx_uint_t                      test;
+    ngx_uint_t                      exists;    /* a column NULL when there
+                                                  is no customer: 404 */
+    ngx_http_customer_refusal_t    *conflict;  /* a constraint's refusal */
+    const char                     *created;   /* the last column true:
+                                                  201 with this message */
+    ngx_http_customer_column_t     *masked;    /* the columns a Customer
+                                                  sees */
+    ngx_uint_t                      version;   /* the ETag's column, when
+                                                  not the last answered */
 };
 
 

@@ -94,6 +94,9 @@ static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_status_request(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
+    const char *status);
 static ngx_int_t ngx_http_customer_change_status(
     ngx_http_customer_ctx_t *ctx, const char *status, char *reason);
 static ngx_int_t ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
@@ -169,8 +172,8 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_status_history_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Status history retrieved successfully",
       .list = "history",
@@ -312,41 +315,29 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
 static ngx_int_t
 ngx_http_customer_status(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t                  rc;
-    ngx_http_customer_json_t  *v;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_status_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    v = ngx_http_customer_json_member(ctx->body, "reason");
-
-    return ngx_http_customer_change_status(ctx,
-               (char *) ngx_http_customer_json_member(ctx->body,
-                                                      "status")->str.data,
-               v && v->type == NGX_HTTP_CUSTOMER_JSON_STRING
-               ? (char *) v->str.data : NULL);
+    return ngx_http_customer_status_request(ctx,
+                                            ngx_http_customer_status_fields,
+                                            NULL);
 }
 
 
 static ngx_int_t
 ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_status_request(ctx,
+                                            ngx_http_customer_reason_fields,
+                                            "Inactive");
+}
+
+
+/*
+ * The body (PATCH's names the status, deactivate's is optional) and the
+ * path's id, every bad one in one 400, then the change with its reason
+ */
+
+static ngx_int_t
+ngx_http_customer_status_request(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_field_t *fields, const char *status)
 {
     ngx_int_t                  rc;
     ngx_http_customer_json_t  *v;
@@ -355,8 +346,7 @@ ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
     v = NULL;
 
     if (ctx->body) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                        ngx_http_customer_reason_fields, 1);
+        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, 1);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -378,7 +368,12 @@ ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
                                              "Validation failed");
     }
 
-    return ngx_http_customer_change_status(ctx, "Inactive",
+    if (status == NULL) {
+        status = (char *) ngx_http_customer_json_member(ctx->body,
+                                                        "status")->str.data;
+    }
+
+    return ngx_http_customer_change_status(ctx, status,
                v && v->type == NGX_HTTP_CUSTOMER_JSON_STRING
                ? (char *) v->str.data : NULL);
 }

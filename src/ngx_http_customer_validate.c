@@ -21,7 +21,16 @@ static ngx_int_t ngx_http_customer_failf(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_string(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f, ngx_uint_t line);
+static ngx_int_t ngx_http_customer_check_tag(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+static ngx_int_t ngx_http_customer_items(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f, ngx_http_customer_field_t *item,
+    const char *duplicate, ngx_uint_t typed);
 static ngx_int_t ngx_http_customer_digits(u_char *p, ngx_uint_t n);
+static ngx_uint_t ngx_http_customer_capitals(ngx_http_customer_json_t *v,
+    size_t n);
 static ngx_int_t ngx_http_customer_date(u_char *p, ngx_uint_t *y,
     ngx_uint_t *m, ngx_uint_t *d);
 
@@ -510,14 +519,7 @@ ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
     ngx_http_customer_check_pt check, ngx_uint_t min, ngx_uint_t max,
     ngx_str_t *value)
 {
-    ngx_http_customer_field_t  f;
-
-    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-
-    f.name = name;
-    f.check = check;
-    f.min = min;
-    f.max = max;
+    ngx_http_customer_field_t  f = { name, check, 0, min, max, NULL, NULL };
 
     return ngx_http_customer_arg_field(ctx, &f, value);
 }
@@ -543,13 +545,9 @@ ngx_int_t
 ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
     const char **values, ngx_str_t *value)
 {
-    ngx_http_customer_field_t  f;
-
-    ngx_memzero(&f, sizeof(ngx_http_customer_field_t));
-
-    f.name = name;
-    f.check = ngx_http_customer_check_enum;
-    f.values = values;
+    ngx_http_customer_field_t  f = {
+        name, ngx_http_customer_check_enum, 0, 0, 0, values, NULL
+    };
 
     return ngx_http_customer_arg_field(ctx, &f, value);
 }
@@ -1006,10 +1004,7 @@ ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f)
 {
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 2
-        || v->str.data[0] < 'A' || v->str.data[0] > 'Z'
-        || v->str.data[1] < 'A' || v->str.data[1] > 'Z')
-    {
+    if (!ngx_http_customer_capitals(v, 2)) {
         return ngx_http_customer_fail(ctx, path,
                                       "Must be an ISO 3166-1 alpha-2 "
                                       "country code such as IN");
@@ -1019,14 +1014,78 @@ ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
 }
 
 
+/* ISO 4217: exactly three upper-case letters */
+
+ngx_int_t
+ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f)
+{
+    if (!ngx_http_customer_capitals(v, 3)) {
+        return ngx_http_customer_fail(ctx, path,
+                                      "Must be an ISO 4217 currency code: "
+                                      "three upper-case letters");
+    }
+
+    return NGX_OK;
+}
+
+
+/* a string of exactly n upper-case ASCII letters */
+
+static ngx_uint_t
+ngx_http_customer_capitals(ngx_http_customer_json_t *v, size_t n)
+{
+    size_t  i;
+
+    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (v->str.data[i] < 'A' || v->str.data[i] > 'Z') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 ngx_int_t
 ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
 {
-    ngx_int_t                   rc, i;
-    ngx_str_t                  *item;
-    ngx_http_customer_json_t   *t, *u;
-    ngx_http_customer_field_t   tag;
+    static ngx_http_customer_field_t  tag = {
+        "tag", ngx_http_customer_check_tag, 0, 1, 50, NULL, NULL
+    };
+
+    return ngx_http_customer_items(ctx, path, v, f, &tag, "Duplicate tag",
+                                   0);
+}
+
+
+static ngx_int_t
+ngx_http_customer_check_tag(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    return ngx_http_customer_string(ctx, path, v, f, 1);
+}
+
+
+/*
+ * An array of at most f->max items, each checked as the field item says
+ * and, with a duplicate message, unique (among strings only when typed)
+ */
+
+static ngx_int_t
+ngx_http_customer_items(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f,
+    ngx_http_customer_field_t *item, const char *duplicate, ngx_uint_t typed)
+{
+    ngx_int_t                  rc, i;
+    ngx_str_t                 *p;
+    ngx_http_customer_json_t  *t, *u;
 
     if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
         return ngx_http_customer_fail(ctx, path, "Must be an array");
@@ -1038,29 +1097,26 @@ ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
                                        f->max, 0);
     }
 
-    ngx_memzero(&tag, sizeof(ngx_http_customer_field_t));
-    tag.min = 1;
-    tag.max = 50;
-
     rc = NGX_OK;
     i = 0;
 
     for (t = v->child; t; t = t->next, i++) {
-        item = ngx_http_customer_path(ctx, path, NULL, i);
-        if (item == NULL) {
+        p = ngx_http_customer_path(ctx, path, NULL, i);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        if (ngx_http_customer_string(ctx, item, t, &tag, 1) != NGX_OK) {
+        if (item->check(ctx, p, t, item) != NGX_OK) {
             rc = NGX_DECLINED;
             continue;
         }
 
-        for (u = v->child; u != t; u = u->next) {
-            if (u->str.len == t->str.len
+        for (u = v->child; duplicate && u != t; u = u->next) {
+            if ((!typed || u->type == NGX_HTTP_CUSTOMER_JSON_STRING)
+                && u->str.len == t->str.len
                 && ngx_strncmp(u->str.data, t->str.data, t->str.len) == 0)
             {
-                rc = ngx_http_customer_fail(ctx, item, "Duplicate tag");
+                rc = ngx_http_customer_fail(ctx, p, duplicate);
                 break;
             }
         }
@@ -1087,35 +1143,12 @@ ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f)
 {
-    ngx_int_t                  rc, i;
-    ngx_str_t                 *item;
-    ngx_http_customer_json_t  *e;
+    ngx_http_customer_field_t  item;
 
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
-        return ngx_http_customer_fail(ctx, path, "Must be an array");
-    }
+    item = *f;
+    item.check = ngx_http_customer_check_object;
 
-    if (v->n > f->max) {
-        return ngx_http_customer_failf(ctx, path,
-                                       "Must have at most %ui items",
-                                       f->max, 0);
-    }
-
-    rc = NGX_OK;
-    i = 0;
-
-    for (e = v->child; e; e = e->next, i++) {
-        item = ngx_http_customer_path(ctx, path, NULL, i);
-        if (item == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_customer_check_object(ctx, item, e, f) != NGX_OK) {
-            rc = NGX_DECLINED;
-        }
-    }
-
-    return rc;
+    return ngx_http_customer_items(ctx, path, v, f, &item, NULL, 0);
 }
 
 
@@ -1153,44 +1186,6 @@ ngx_int_t
 ngx_http_customer_check_set(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
 {
-    ngx_int_t                  rc, i;
-    ngx_str_t                 *item;
-    ngx_http_customer_json_t  *t, *u;
-
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_ARRAY) {
-        return ngx_http_customer_fail(ctx, path, "Must be an array");
-    }
-
-    if (v->n > f->max) {
-        return ngx_http_customer_failf(ctx, path,
-                                       "Must have at most %ui items",
-                                       f->max, 0);
-    }
-
-    rc = NGX_OK;
-    i = 0;
-
-    for (t = v->child; t; t = t->next, i++) {
-        item = ngx_http_customer_path(ctx, path, NULL, i);
-        if (item == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (f->fields->check(ctx, item, t, f->fields) != NGX_OK) {
-            rc = NGX_DECLINED;
-            continue;
-        }
-
-        for (u = v->child; u != t; u = u->next) {
-            if (u->type == NGX_HTTP_CUSTOMER_JSON_STRING
-                && u->str.len == t->str.len
-                && ngx_strncmp(u->str.data, t->str.data, t->str.len) == 0)
-            {
-                rc = ngx_http_customer_fail(ctx, item, "Duplicate item");
-                break;
-            }
-        }
-    }
-
-    return rc;
+    return ngx_http_customer_items(ctx, path, v, f, f->fields,
+                                   "Duplicate item", 1);
 }

@@ -118,6 +118,9 @@ ngx_int_t ngx_http_customer_check_language(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
+ngx_int_t ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
 ngx_int_t ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);

@@ -274,7 +274,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_credit_put, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_HOOK_SCOPED(NGX_HTTP_CUSTOMER_SCOPE_CREDIT) },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status",
       ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },

@@ -58,10 +58,16 @@ typedef struct {
 } ngx_http_customer_param_t;
 
 
-/* the rest of a row whose handler is its own C */
-#define NGX_HTTP_CUSTOMER_HOOK                                               \
+/*
+ * The rest of a row whose handler is its own C; _SCOPED names the route
+ * class a service key needs (NGX_HTTP_CUSTOMER_SCOPE_*), where the
+ * default, 0, is by method.
+ */
+#define NGX_HTTP_CUSTOMER_HOOK   NGX_HTTP_CUSTOMER_HOOK_SCOPED(0)
+
+#define NGX_HTTP_CUSTOMER_HOOK_SCOPED(scope)                                 \
     NULL, NULL, { { 0, NULL, NULL, NULL } }, 0, 0, NULL, NULL, NULL, 0,     \
-    NULL, 0, 0
+    NULL, 0, 0, scope
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -98,6 +104,11 @@ struct ngx_http_customer_route_s {
                                                   version, is the ETag */
     ngx_uint_t                      slashes;   /* in the pattern; 0 until
                                                   the router first uses it */
+    ngx_uint_t                      scope;     /* service-key routes: the
+                                                  key's class it needs,
+                                                  NGX_HTTP_CUSTOMER_SCOPE_*;
+                                                  0: internal:read for GET,
+                                                  internal:write else */
 };
 
 

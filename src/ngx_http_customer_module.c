@@ -1032,11 +1032,16 @@ ngx_http_customer_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (cf->args->nelts == 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V %V\" in \"customer_auth\": "
+                           "on, off or header <name>", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V%s%V\" in \"customer_auth\": "
-                       "on, off or header <name>", &value[1],
-                       cf->args->nelts == 3 ? " " : "",
-                       cf->args->nelts == 3 ? &value[2] : &value[0]);
+                       "invalid value \"%V\" in \"customer_auth\": on, off "
+                       "or header <name>", &value[1]);
     return NGX_CONF_ERROR;
 }
 

@@ -266,10 +266,10 @@ ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
             if (key == NULL) {
                 if (len < 16) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "\"customer_service_keys\": the key "
-                                       "on line %ui of \"%V\" is shorter "
-                                       "than 16 characters", line,
-                                       &value[1]);
+                                       "\"customer_service_keys\": a key in "
+                                       "\"%V\" is shorter than 16 "
+                                       "characters (line %ui)", &value[1],
+                                       line);
                     return NGX_CONF_ERROR;
                 }
 

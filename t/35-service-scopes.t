@@ -246,7 +246,7 @@ refused('the same key twice', "k-0123456789abcdef credit\n\n"
     . "k-0123456789abcdef loyalty name=x\n",
     qr/the key on line 3 of "[^"]+" is there twice \(line 1\)/);
 refused('a short key', "k-0123456789abcdef\nshort credit\n",
-    qr/the key on line 2 of "[^"]+" is shorter than 16 characters/);
+    qr/a key in "[^"]+" is shorter than 16 characters \(line 2\)/);
 refused('only comments', "# k-0123456789abcdef\n   # none\n",
     qr/no key in/);
 refused('the outbox trigger with a read-only first key',

@@ -18,14 +18,31 @@
 
 
 /*
- * Who may call a route: a service key on internal routes, a bearer JWT
- * on the others, an Administrator's role on admin routes, and for a
- * Customer an account that is Active.
+ * Who may call a route: a service key on internal routes (one whose
+ * classes include the route's), a bearer JWT on the others (or, behind a
+ * gateway, the header it sets), an Administrator's role on admin routes,
+ * and for a Customer an account that is Active.  Also here: the headers
+ * that let browsers on other origins call the API (CORS), and OPTIONS.
  */
+
+
+#define NGX_HTTP_CUSTOMER_CORS_HEADERS                                       \
+    "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id, " \
+    "Prefer"
+
+#define NGX_HTTP_CUSTOMER_CORS_EXPOSE   "ETag, X-Request-Id, Location"
 
 
 static ngx_int_t ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t service, const char *reason);
+static ngx_int_t ngx_http_customer_out_of_scope(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_service_key_t *sk);
+static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_loc_conf_t *llcf);
+static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
+    ngx_http_customer_loc_conf_t *llcf);
+static ngx_int_t ngx_http_customer_add_header(ngx_http_request_t *r,
+    const char *key, u_char *data, size_t len);
 static ngx_int_t ngx_http_customer_account_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -33,20 +50,24 @@ static ngx_int_t ngx_http_customer_account_checked(
 
 /*
  * Internal routes take only X-Service-API-Key, every other non-public
- * route only a bearer JWT; a Customer gets 403 on admin routes.  On
- * failure ctx->status and ctx->errors are set and NGX_DECLINED returned.
+ * route only a bearer JWT (or the gateway's header under customer_auth
+ * header); a Customer gets 403 on admin routes, a service key 403 on a
+ * route outside its classes.  On failure ctx->status and ctx->errors are
+ * set and NGX_DECLINED returned.
  */
 
 ngx_int_t
 ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                         *p, *last;
-    ngx_str_t                       token;
-    const char                     *reason;
-    ngx_table_elt_t                *auth, *key;
-    ngx_http_request_t             *r;
-    ngx_http_customer_loc_conf_t   *llcf;
-    ngx_http_customer_main_conf_t  *cmcf;
+    u_char                           *p, *last;
+    ngx_int_t                         rc;
+    ngx_str_t                         token;
+    const char                       *reason;
+    ngx_table_elt_t                  *auth, *key;
+    ngx_http_request_t               *r;
+    ngx_http_customer_loc_conf_t     *llcf;
+    ngx_http_customer_main_conf_t    *cmcf;
+    ngx_http_customer_service_key_t  *sk;
 
     r = ctx->request;
 
@@ -56,7 +77,7 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_customer_module);
 
-    if (!llcf->auth) {
+    if (llcf->auth == NGX_HTTP_CUSTOMER_AUTH_OFF) {
         /* customer_auth off: a trusted caller with every right, no sub */
         ctx->who.roles = NGX_HTTP_CUSTOMER_ROLE_ADMIN;
         ctx->who.service = 1;
@@ -90,17 +111,33 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
                                                   "no service key");
         }
 
-        if (ngx_http_customer_check_service_key(&cmcf->auth, &key->value)
-            != NGX_OK)
-        {
+        sk = ngx_http_customer_find_service_key(&cmcf->auth, &key->value);
+
+        if (sk == NULL) {
             return ngx_http_customer_unauthorized(ctx, 1,
                                                   "unknown service key");
+        }
+
+        if (sk->scopes != NGX_HTTP_CUSTOMER_SCOPE_ALL) {
+            rc = ngx_http_customer_out_of_scope(ctx, sk);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
 
         ctx->who.service = 1;
         ngx_str_set(&ctx->who.sub, "service");
 
         return NGX_OK;
+    }
+
+    if (llcf->auth == NGX_HTTP_CUSTOMER_AUTH_HEADER) {
+        rc = ngx_http_customer_gateway_user(ctx, llcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        goto admin;
     }
 
     if (auth == NULL) {
@@ -134,6 +171,8 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
         return ngx_http_customer_unauthorized(ctx, 0, reason);
     }
 
+admin:
+
     if (ctx->route->access == NGX_HTTP_CUSTOMER_ADMIN
         && !(ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN))
     {
@@ -144,6 +183,118 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
                                     "privileges");
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A key limited to some route classes, on a route of another class: 403,
+ * and the key's name and the class in the log, for the operator who
+ * handed the key out.
+ */
+
+static ngx_int_t
+ngx_http_customer_out_of_scope(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_service_key_t *sk)
+{
+    ngx_uint_t           scope;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    scope = ctx->route->scope;
+
+    if (scope == 0) {
+        scope = (ctx->route->methods & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+                ? NGX_HTTP_CUSTOMER_SCOPE_READ
+                : NGX_HTTP_CUSTOMER_SCOPE_WRITE;
+    }
+
+    if (sk->scopes & scope) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "customer: 403: service key \"%V\" may not use "
+                  "%s routes (%V %s)", &sk->name,
+                  ngx_http_customer_scope_name(scope), &r->method_name,
+                  ctx->route->pattern);
+
+    ctx->status = NGX_HTTP_FORBIDDEN;
+    ngx_http_customer_add_error(ctx, (u_char *) "X-Service-API-Key",
+                                sizeof("X-Service-API-Key") - 1,
+                                "This service key may not use this route");
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * customer_auth header <name>: the gateway in front authenticated the
+ * caller and names it in that header, taken as a Customer's sub (the
+ * location is guarded, see merge_loc_conf).  Bearer tokens are not read.
+ */
+
+static ngx_int_t
+ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_loc_conf_t *llcf)
+{
+    u_char              *p, *last;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    h = ngx_http_customer_header(r, (const char *) llcf->auth_header.data,
+                                 llcf->auth_header.len, 0);
+    if (h == NULL) {
+        return ngx_http_customer_unauthorized(ctx, 0,
+                                              "no gateway user header");
+    }
+
+    if (ngx_http_customer_header(r, (const char *) llcf->auth_header.data,
+                                 llcf->auth_header.len, 1))
+    {
+        return ngx_http_customer_unauthorized(ctx, 0,
+                                              "more than one gateway user "
+                                              "header");
+    }
+
+    /* as a token's sub: 1 to 128 bytes of UTF-8, no controls or spaces */
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len == 0 || h->value.len > 128
+        || ngx_http_customer_utf8(p, h->value.len) != NGX_OK)
+    {
+        return ngx_http_customer_unauthorized(ctx, 0,
+                                              "gateway user header is "
+                                              "empty, too long or not "
+                                              "UTF-8");
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            return ngx_http_customer_unauthorized(ctx, 0,
+                                                  "gateway user header has "
+                                                  "a space or a control "
+                                                  "character");
+        }
+    }
+
+    /* NUL-terminated for libpq, as a verified token's sub is */
+
+    p = ngx_pnalloc(r->pool, h->value.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
+
+    ctx->who.sub.data = p;
+    ctx->who.sub.len = h->value.len;
+    ctx->who.roles = NGX_HTTP_CUSTOMER_ROLE_CUSTOMER;
 
     return NGX_OK;
 }
@@ -285,4 +436,246 @@ ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx)
     }
 
     return ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
+}
+
+
+/*
+ * CORS (customer_cors_origins): every answer of such a location says
+ * "Vary: Origin", and one to a listed origin allows it to read the answer
+ * (errors included) and the headers a client needs (ETag for If-Match,
+ * X-Request-Id, Location).  An origin not listed gets no CORS header, so
+ * the browser keeps the answer from the page.  Called first by the
+ * content handler, also for the error_page pass, which may follow a
+ * first pass that added them already.
+ */
+
+ngx_int_t
+ngx_http_customer_cors(ngx_http_request_t *r,
+    ngx_http_customer_loc_conf_t *llcf)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *origin, *h;
+
+    if (r->err_status) {
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash && h[i].key.len == sizeof("Vary") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Vary",
+                                   sizeof("Vary") - 1) == 0
+                && h[i].value.len == sizeof("Origin") - 1
+                && ngx_strncmp(h[i].value.data, "Origin",
+                               sizeof("Origin") - 1) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (ngx_http_customer_add_header(r, "Vary", (u_char *) "Origin",
+                                     sizeof("Origin") - 1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    origin = ngx_http_customer_cors_origin(r, llcf);
+
+    if (origin == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_customer_add_header(r, "Access-Control-Allow-Origin",
+                                     llcf->cors_any ? (u_char *) "*"
+                                                    : origin->value.data,
+                                     llcf->cors_any ? 1 : origin->value.len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (llcf->cors_credentials
+        && ngx_http_customer_add_header(r, "Access-Control-Allow-Credentials",
+                                        (u_char *) "true",
+                                        sizeof("true") - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_add_header(r, "Access-Control-Expose-Headers",
+                                 (u_char *) NGX_HTTP_CUSTOMER_CORS_EXPOSE,
+                                 sizeof(NGX_HTTP_CUSTOMER_CORS_EXPOSE) - 1);
+}
+
+
+/* the request's Origin when it is one of the location's, else NULL */
+
+static ngx_table_elt_t *
+ngx_http_customer_cors_origin(ngx_http_request_t *r,
+    ngx_http_customer_loc_conf_t *llcf)
+{
+    ngx_str_t        *o;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *origin;
+
+    if (llcf->cors_origins == NULL) {
+        return NULL;
+    }
+
+    origin = ngx_http_customer_header(r, "Origin", sizeof("Origin") - 1, 0);
+
+    if (origin == NULL
+        || ngx_http_customer_header(r, "Origin", sizeof("Origin") - 1, 1))
+    {
+        return NULL;
+    }
+
+    if (llcf->cors_any) {
+        return origin;
+    }
+
+    /* scheme and host are case-insensitive; browsers send them lower */
+
+    o = llcf->cors_origins->elts;
+
+    for (i = 0; i < llcf->cors_origins->nelts; i++) {
+        if (o[i].len == origin->value.len
+            && ngx_strncasecmp(o[i].data, origin->value.data, o[i].len) == 0)
+        {
+            return origin;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * OPTIONS on a known path: 204 with Allow, and for a CORS preflight from
+ * a listed origin (Access-Control-Request-Method) the methods, the
+ * request headers the API reads and how long the browser may keep this.
+ * No credentials are needed: browsers send none with a preflight.
+ */
+
+ngx_int_t
+ngx_http_customer_options(ngx_http_customer_ctx_t *ctx, ngx_uint_t allowed)
+{
+    u_char                        *p, *methods;
+    ngx_str_t                      none;
+    ngx_uint_t                     i;
+    ngx_http_request_t            *r;
+    ngx_http_customer_loc_conf_t  *llcf;
+
+    static struct {
+        ngx_uint_t   method;
+        ngx_str_t    name;
+    } names[] = {
+        { NGX_HTTP_GET, ngx_string("GET") },
+        { NGX_HTTP_HEAD, ngx_string("HEAD") },
+        { NGX_HTTP_POST, ngx_string("POST") },
+        { NGX_HTTP_PUT, ngx_string("PUT") },
+        { NGX_HTTP_PATCH, ngx_string("PATCH") },
+        { NGX_HTTP_DELETE, ngx_string("DELETE") },
+        { NGX_HTTP_OPTIONS, ngx_string("OPTIONS") },
+        { 0, ngx_null_string }
+    };
+
+    r = ctx->request;
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_customer_module);
+
+    allowed |= NGX_HTTP_OPTIONS;
+
+    if (allowed & NGX_HTTP_GET) {
+        allowed |= NGX_HTTP_HEAD;
+    }
+
+    methods = ngx_pnalloc(r->pool,
+                          sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, "
+                                 "OPTIONS"));
+    if (methods == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = methods;
+
+    for (i = 0; names[i].name.len; i++) {
+        if (allowed & names[i].method) {
+            if (p != methods) {
+                *p++ = ',';
+                *p++ = ' ';
+            }
+
+            p = ngx_cpymem(p, names[i].name.data, names[i].name.len);
+        }
+    }
+
+    if (ngx_http_customer_add_header(r, "Allow", methods, p - methods)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_cors_origin(r, llcf)
+        && ngx_http_customer_header(r, "Access-Control-Request-Method",
+                         sizeof("Access-Control-Request-Method") - 1, 0))
+    {
+        if (ngx_http_customer_add_header(r, "Access-Control-Allow-Methods",
+                                         methods, p - methods)
+            != NGX_OK
+            || ngx_http_customer_add_header(r,
+                                   "Access-Control-Allow-Headers",
+                                   (u_char *) NGX_HTTP_CUSTOMER_CORS_HEADERS,
+                                   sizeof(NGX_HTTP_CUSTOMER_CORS_HEADERS) - 1)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_customer_add_header(r, "Access-Control-Max-Age", p,
+                                         ngx_sprintf(p, "%T",
+                                                     llcf->cors_max_age)
+                                         - p)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_str_null(&none);
+
+    return ngx_http_customer_send_header(ctx, NGX_HTTP_NO_CONTENT, &none, 0);
+}
+
+
+static ngx_int_t
+ngx_http_customer_add_header(ngx_http_request_t *r, const char *key,
+    u_char *data, size_t len)
+{
+    ngx_str_t  value;
+
+    value.data = data;
+    value.len = len;
+
+    return ngx_http_customer_push_header(&r->headers_out.headers, key,
+                                         &value)
+           ? NGX_OK : NGX_ERROR;
 }

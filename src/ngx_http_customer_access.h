@@ -19,6 +19,10 @@ ngx_int_t ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx,
     u_char *data, size_t len);
 char *ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_cors(ngx_http_request_t *r,
+    ngx_http_customer_loc_conf_t *llcf);
+ngx_int_t ngx_http_customer_options(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t allowed);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_ACCESS_H_INCLUDED_ */

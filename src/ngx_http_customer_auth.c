@@ -61,6 +61,15 @@ static ngx_int_t ngx_http_customer_verify_claims(ngx_http_request_t *r,
 
 static ngx_http_customer_jwt_slot_t  *ngx_http_customer_jwt_cache;
 
+/* the route classes of service keys, in the order of their bits */
+static ngx_str_t  ngx_http_customer_scope_names[] = {
+    ngx_string("internal:read"),
+    ngx_string("internal:write"),
+    ngx_string("loyalty"),
+    ngx_string("credit"),
+    ngx_null_string
+};
+
 
 char *
 ngx_http_customer_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -172,14 +181,29 @@ ngx_http_customer_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * The service keys file: one key a line, and after it, optionally, the
+ * route classes the key may use and a name for the log:
+ *
+ *     # key                         classes                  name
+ *     3b9c...f1d2                   internal:read credit     name=risk
+ *
+ * A line without classes may use every internal route.  Words are
+ * separated by spaces or tabs; "#" starts a comment, on a line of its own
+ * or after the key.  A key is at least 16 characters.
+ */
+
 char *
 ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    u_char     *p, *last, *start, *end;
-    ngx_str_t  *value, data, *key;
+    u_char                           *p, *last, *start, *end, *w;
+    size_t                            len;
+    ngx_str_t                        *value, data;
+    ngx_uint_t                        line, i;
+    ngx_http_customer_service_key_t  *key, *k;
 
     if (cmcf->auth.service_keys) {
         return "is duplicate";
@@ -196,53 +220,134 @@ ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     cmcf->auth.service_keys = ngx_array_create(cf->pool, 2,
-                                               sizeof(ngx_str_t));
+                                     sizeof(ngx_http_customer_service_key_t));
     if (cmcf->auth.service_keys == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    /* one key a line; blank lines and "#" comments are skipped */
-
     p = data.data;
     last = p + data.len;
+    line = 0;
 
     while (p < last) {
         start = p;
+        line++;
 
         while (p < last && *p != '\n') {
             p++;
         }
 
         end = p++;
+        key = NULL;
 
-        while (end > start && (end[-1] == '\r' || end[-1] == ' '
-                               || end[-1] == '\t'))
-        {
-            end--;
+        /* the words of the line, up to a comment */
+
+        for ( ;; ) {
+            while (start < end && (*start == ' ' || *start == '\t'
+                                   || *start == '\r'))
+            {
+                start++;
+            }
+
+            if (start == end || *start == '#') {
+                break;
+            }
+
+            w = start;
+
+            while (start < end && *start != ' ' && *start != '\t'
+                   && *start != '\r')
+            {
+                start++;
+            }
+
+            len = start - w;
+
+            if (key == NULL) {
+                if (len < 16) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"customer_service_keys\": a key in "
+                                       "\"%V\" is shorter than 16 "
+                                       "characters (line %ui)", &value[1],
+                                       line);
+                    return NGX_CONF_ERROR;
+                }
+
+                key = ngx_array_push(cmcf->auth.service_keys);
+                if (key == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                ngx_memzero(key, sizeof(ngx_http_customer_service_key_t));
+                key->key.data = w;
+                key->key.len = len;
+
+                continue;
+            }
+
+            if (len > 5 && ngx_strncmp(w, "name=", 5) == 0) {
+                key->name.data = w + 5;
+                key->name.len = len - 5;
+                continue;
+            }
+
+            for (i = 0; ngx_http_customer_scope_names[i].len; i++) {
+                if (len == ngx_http_customer_scope_names[i].len
+                    && ngx_strncmp(w, ngx_http_customer_scope_names[i].data,
+                                   len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (ngx_http_customer_scope_names[i].len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"customer_service_keys\": unknown "
+                                   "route class \"%*s\" on line %ui of "
+                                   "\"%V\" (internal:read, internal:write, "
+                                   "loyalty, credit, or name=...)",
+                                   len, w, line, &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            key->scopes |= (ngx_uint_t) 1 << i;
         }
 
-        while (start < end && (*start == ' ' || *start == '\t')) {
-            start++;
-        }
-
-        if (start == end || *start == '#') {
+        if (key == NULL) {
             continue;
         }
 
-        if (end - start < 16) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"customer_service_keys\": a key in \"%V\" "
-                               "is shorter than 16 characters", &value[1]);
-            return NGX_CONF_ERROR;
+        if (key->scopes == 0) {
+            key->scopes = NGX_HTTP_CUSTOMER_SCOPE_ALL;
         }
 
-        key = ngx_array_push(cmcf->auth.service_keys);
-        if (key == NULL) {
-            return NGX_CONF_ERROR;
+        if (key->name.len == 0) {
+            key->name.data = ngx_pnalloc(cf->pool, sizeof("line ") - 1
+                                                   + NGX_INT_T_LEN);
+            if (key->name.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            key->name.len = ngx_sprintf(key->name.data, "line %ui", line)
+                            - key->name.data;
         }
 
-        key->data = start;
-        key->len = end - start;
+        /* the same key twice: which classes would count? */
+
+        k = cmcf->auth.service_keys->elts;
+
+        for (i = 0; i + 1 < cmcf->auth.service_keys->nelts; i++) {
+            if (k[i].key.len == key->key.len
+                && ngx_strncmp(k[i].key.data, key->key.data, key->key.len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"customer_service_keys\": the key on "
+                                   "line %ui of \"%V\" is there twice (%V)",
+                                   line, &value[1], &k[i].name);
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     if (cmcf->auth.service_keys->nelts == 0) {
@@ -745,25 +850,53 @@ ngx_int_t
 ngx_http_customer_check_service_key(ngx_http_customer_auth_conf_t *acf,
     ngx_str_t *key)
 {
-    ngx_uint_t   i, ok;
-    ngx_str_t   *k;
+    return ngx_http_customer_find_service_key(acf, key) ? NGX_OK
+                                                        : NGX_DECLINED;
+}
+
+
+/* the line of the key given, or NULL */
+
+ngx_http_customer_service_key_t *
+ngx_http_customer_find_service_key(ngx_http_customer_auth_conf_t *acf,
+    ngx_str_t *key)
+{
+    ngx_uint_t                        i;
+    ngx_http_customer_service_key_t  *k, *found;
 
     if (acf->service_keys == NULL) {
-        return NGX_DECLINED;
+        return NULL;
     }
 
     /* every key is compared, each in constant time */
 
-    ok = 0;
+    found = NULL;
     k = acf->service_keys->elts;
 
     for (i = 0; i < acf->service_keys->nelts; i++) {
-        if (k[i].len == key->len
-            && CRYPTO_memcmp(k[i].data, key->data, key->len) == 0)
+        if (k[i].key.len == key->len
+            && CRYPTO_memcmp(k[i].key.data, key->data, key->len) == 0)
         {
-            ok = 1;
+            found = &k[i];
         }
     }
 
-    return ok ? NGX_OK : NGX_DECLINED;
+    return found;
+}
+
+
+/* "internal:read" for NGX_HTTP_CUSTOMER_SCOPE_READ, ... */
+
+const char *
+ngx_http_customer_scope_name(ngx_uint_t scope)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_customer_scope_names[i].len; i++) {
+        if (scope == ((ngx_uint_t) 1 << i)) {
+            return (const char *) ngx_http_customer_scope_names[i].data;
+        }
+    }
+
+    return "unknown";
 }

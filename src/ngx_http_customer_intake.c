@@ -41,11 +41,12 @@ static u_char *ngx_http_customer_prefer_next(u_char *p, u_char *last);
 ngx_int_t
 ngx_http_customer_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 allowed, body;
-    const char                *reason;
-    ngx_http_customer_ctx_t   *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                      rc;
+    ngx_uint_t                     allowed, body;
+    const char                    *reason;
+    ngx_http_customer_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_customer_loc_conf_t  *llcf;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "customer handler \"%V\"", &r->uri);
@@ -57,6 +58,14 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ngx_http_set_ctx(r, ctx, ngx_http_customer_module);
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_customer_module);
+
+    /* CORS headers go on every answer, errors too */
+
+    if (llcf->cors_origins && ngx_http_customer_cors(r, llcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST) {
         /* error_page ... /_customer_error: nginx's own error, our shape */
@@ -91,6 +100,11 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     }
 
     if (ctx->route == NULL) {
+        if (allowed && r->method == NGX_HTTP_OPTIONS) {
+            /* a CORS preflight, or a client asking what the path takes */
+            return ngx_http_customer_options(ctx, allowed);
+        }
+
         if (allowed) {
             if (ngx_http_customer_allow_header(r, allowed) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -256,11 +256,11 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/earn",
       ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_HOOK_SCOPED(NGX_HTTP_CUSTOMER_SCOPE_LOYALTY) },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/redeem",
       ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_HOOK_SCOPED(NGX_HTTP_CUSTOMER_SCOPE_LOYALTY) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 

@@ -17,6 +17,18 @@
 #include "ngx_http_customer_status.h"
 
 
+/* the first members of the access module's location configuration */
+typedef struct {
+    ngx_array_t                    *rules;
+#if (NGX_HAVE_INET6)
+    ngx_array_t                    *rules6;
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+    ngx_array_t                    *rules_un;
+#endif
+} ngx_http_customer_access_rules_t;
+
+
 static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_customer_create_loc_conf(ngx_conf_t *cf);
@@ -38,6 +50,12 @@ static ngx_int_t ngx_http_customer_db_name(ngx_conf_t *cf,
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_outbox_trigger(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_customer_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_customer_guarded(ngx_conf_t *cf,
+    ngx_http_customer_loc_conf_t *conf);
+static char *ngx_http_customer_cors_origins(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_customer_init_process(ngx_cycle_t *cycle);
 static void ngx_http_customer_exit_process(ngx_cycle_t *cycle);
@@ -143,10 +161,31 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       NULL },
 
     { ngx_string("customer_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_customer_auth_mode,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_customer_cors_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_cors_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_customer_loc_conf_t, auth),
+      offsetof(ngx_http_customer_loc_conf_t, cors_credentials),
+      NULL },
+
+    { ngx_string("customer_cors_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, cors_max_age),
       NULL },
 
     { ngx_string("customer_peer_key"),
@@ -288,8 +327,28 @@ ngx_http_customer_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     clcf->auth_header = { 0, NULL };
+     */
+
     clcf->api = NGX_CONF_UNSET;
     clcf->auth = NGX_CONF_UNSET;
+    clcf->cors_origins = NGX_CONF_UNSET_PTR;
+    clcf->cors_any = NGX_CONF_UNSET;
+    clcf->cors_credentials = NGX_CONF_UNSET;
+    clcf->cors_max_age = NGX_CONF_UNSET;
+
+    /*
+     * A server's or location's is made while cf->ctx is still the
+     * enclosing block's (http{}'s own, before http{} has a context).
+     */
+    if (cf->cmd_type
+        & (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF))
+    {
+        clcf->parent = ((ngx_http_conf_ctx_t *) cf->ctx)->loc_conf;
+    }
 
     return clcf;
 }
@@ -303,7 +362,26 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_core_loc_conf_t  *core;
 
-    ngx_conf_merge_value(conf->auth, prev->auth, 1);
+    if (conf->auth == NGX_CONF_UNSET) {
+        conf->auth = (prev->auth == NGX_CONF_UNSET)
+                     ? NGX_HTTP_CUSTOMER_AUTH_JWT : prev->auth;
+        conf->auth_header = prev->auth_header;
+    }
+
+    ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
+    ngx_conf_merge_value(conf->cors_any, prev->cors_any, 0);
+    ngx_conf_merge_value(conf->cors_credentials, prev->cors_credentials, 0);
+    ngx_conf_merge_sec_value(conf->cors_max_age, prev->cors_max_age, 3600);
+
+    if (conf->cors_any && conf->cors_credentials) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_cors_origins *\" cannot go with "
+                           "\"customer_cors_credentials on\": browsers "
+                           "refuse credentials for any origin; list the "
+                           "origins");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_str_value(conf->auth_service, prev->auth_service, "");
     ngx_conf_merge_str_value(conf->order_service, prev->order_service, "");
     ngx_conf_merge_str_value(conf->complaint_service,
@@ -325,7 +403,87 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->auth == NGX_HTTP_CUSTOMER_AUTH_HEADER
+        && !core->internal
+        && ngx_http_customer_guarded(cf, conf) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_auth header %V\" in location \"%V\" "
+                           "trusts whoever can reach it: the location "
+                           "itself needs \"allow\"/\"deny\" rules that let "
+                           "only the gateway in, or \"internal\"",
+                           &conf->auth_header, &core->name);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Whether the location has allow/deny rules of its own, not inherited:
+ * the access module's configuration of the location holds rules, and
+ * they are not the enclosing block's (merging copies the pointers).  The
+ * module keeps its configuration type to itself; its first members, the
+ * rule arrays, have been these since nginx 1.9, and only they are read.
+ */
+
+static ngx_int_t
+ngx_http_customer_guarded(ngx_conf_t *cf, ngx_http_customer_loc_conf_t *conf)
+{
+    ngx_uint_t                         i;
+    ngx_module_t                      *m;
+    ngx_http_customer_access_rules_t  *here, *parent;
+
+    m = NULL;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name,
+                       "ngx_http_access_module") == 0)
+        {
+            m = cf->cycle->modules[i];
+            break;
+        }
+    }
+
+    if (m == NULL || conf->parent == NULL) {
+        return NGX_DECLINED;
+    }
+
+    here = ngx_http_conf_get_module_loc_conf(cf, (*m));
+    parent = conf->parent[m->ctx_index];
+
+    if (here == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (here->rules == NULL
+#if (NGX_HAVE_INET6)
+        && here->rules6 == NULL
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+        && here->rules_un == NULL
+#endif
+       )
+    {
+        return NGX_DECLINED;
+    }
+
+    if (parent
+        && here->rules == parent->rules
+#if (NGX_HAVE_INET6)
+        && here->rules6 == parent->rules6
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+        && here->rules_un == parent->rules_un
+#endif
+       )
+    {
+        /* inherited */
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -355,6 +513,8 @@ static char *
 ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
+
+    ngx_http_customer_service_key_t  *key;
 
     ngx_conf_init_uint_value(cmcf->pool_size, 16);
     ngx_conf_init_uint_value(cmcf->pipeline, 8);
@@ -391,6 +551,19 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"customer_outbox_trigger\" needs "
                            "\"customer_service_keys\": it calls an "
                            "internal route");
+        return NGX_CONF_ERROR;
+    }
+
+    key = cmcf->auth.service_keys ? cmcf->auth.service_keys->elts : NULL;
+
+    if (cmcf->trigger.naddrs
+        && !(key->scopes & NGX_HTTP_CUSTOMER_SCOPE_WRITE))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"customer_outbox_trigger\" calls an "
+                           "internal:write route with the first key of "
+                           "\"customer_service_keys\", and that key (%V) "
+                           "may not use internal:write", &key->name);
         return NGX_CONF_ERROR;
     }
 
@@ -794,6 +967,169 @@ ngx_http_customer_outbox_trigger(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * customer_auth on | off | header <name>: "header" trusts a request
+ * header, set by a gateway that authenticated the caller, as the sub of
+ * a Customer; only in a location, and merge_loc_conf refuses it there
+ * unless the location is guarded (allow/deny or internal).
+ */
+
+static char *
+ngx_http_customer_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_customer_loc_conf_t  *llcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value;
+
+    if (llcf->auth != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+
+        if (ngx_strcasecmp(value[1].data, (u_char *) "on") == 0) {
+            llcf->auth = NGX_HTTP_CUSTOMER_AUTH_JWT;
+            return NGX_CONF_OK;
+        }
+
+        if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
+            llcf->auth = NGX_HTTP_CUSTOMER_AUTH_OFF;
+            return NGX_CONF_OK;
+        }
+
+    } else if (ngx_strcmp(value[1].data, "header") == 0) {
+
+        if (cf->cmd_type != NGX_HTTP_LOC_CONF) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"customer_auth header\" is allowed only "
+                               "in a location, next to the allow/deny rules "
+                               "that guard it");
+            return NGX_CONF_ERROR;
+        }
+
+        for (p = value[2].data; p < value[2].data + value[2].len; p++) {
+            if (*p <= 0x20 || *p >= 0x7f || *p == ':') {
+                break;
+            }
+        }
+
+        if (value[2].len == 0 || p < value[2].data + value[2].len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"customer_auth header\" needs a header "
+                               "name, not \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        llcf->auth = NGX_HTTP_CUSTOMER_AUTH_HEADER;
+        llcf->auth_header = value[2];
+
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts == 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V %V\" in \"customer_auth\": "
+                           "on, off or header <name>", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"customer_auth\": on, off "
+                       "or header <name>", &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * customer_cors_origins <origin>...: the origins browsers may call the
+ * API from, each as a browser sends it (scheme://host[:port], no path),
+ * or "*" for any origin.
+ */
+
+static char *
+ngx_http_customer_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_customer_loc_conf_t  *llcf = conf;
+
+    u_char      *p, *last;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (llcf->cors_origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    llcf->cors_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (llcf->cors_origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    llcf->cors_any = 0;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            llcf->cors_any = 1;
+            continue;
+        }
+
+        p = value[i].data;
+        last = p + value[i].len;
+
+        /* scheme */
+
+        while (p < last && ((*p >= 'a' && *p <= 'z')
+                            || (*p >= 'A' && *p <= 'Z')
+                            || (p > value[i].data
+                                && ((*p >= '0' && *p <= '9')
+                                    || *p == '+' || *p == '-' || *p == '.'))))
+        {
+            p++;
+        }
+
+        if (p == value[i].data || last - p < 4
+            || ngx_strncmp(p, "://", 3) != 0)
+        {
+            goto invalid;
+        }
+
+        /* host and port: no path, query, user or space */
+
+        for (p += 3; p < last; p++) {
+            if (*p <= 0x20 || *p >= 0x7f || *p == '/' || *p == '?'
+                || *p == '#' || *p == '@' || *p == '\\' || *p == ',')
+            {
+                goto invalid;
+            }
+        }
+
+        o = ngx_array_push(llcf->cors_origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"customer_cors_origins\": \"%V\" is not an "
+                       "origin such as https://app.example.com or "
+                       "http://localhost:3000 (scheme, host, port; no "
+                       "path), nor \"*\"", &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 

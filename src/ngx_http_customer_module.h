@@ -85,10 +85,21 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                      api;           /* customer_api here */
-    ngx_flag_t                      auth;          /* customer_auth */
+    ngx_int_t                       auth;          /* customer_auth:
+                                                      NGX_HTTP_CUSTOMER_AUTH_*
+                                                      */
     ngx_str_t                       auth_service;  /* internal locations */
     ngx_str_t                       order_service;
     ngx_str_t                       complaint_service;
+    ngx_str_t                       auth_header;   /* customer_auth header */
+    ngx_array_t                    *cors_origins;  /* of ngx_str_t; NULL:
+                                                      no CORS here */
+    ngx_flag_t                      cors_any;      /* "*" among them */
+    ngx_flag_t                      cors_credentials;
+    time_t                          cors_max_age;  /* seconds */
+    void                          **parent;        /* the enclosing block's
+                                                      loc_conf, at
+                                                      configuration */
 } ngx_http_customer_loc_conf_t;
 
 

@@ -94,8 +94,14 @@ typedef struct {
     NGX_HTTP_CUSTOMER_NAMED(ID, "customerId")
 
 
-/* the rest of a row whose handler is its own C */
+/*
+ * The rest of a row whose handler is its own C; _SCOPED names the route
+ * class a service key needs (NGX_HTTP_CUSTOMER_SCOPE_*), where the
+ * default, 0, is by method.
+ */
 #define NGX_HTTP_CUSTOMER_HOOK  .stmt = NULL
+
+#define NGX_HTTP_CUSTOMER_HOOK_SCOPED(s)  .stmt = NULL, .scope = s
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }
@@ -156,6 +162,12 @@ struct ngx_http_customer_route_s {
                                                   sees */
     ngx_uint_t                      version;   /* the ETag's column, when
                                                   not the last answered */
+
+    ngx_uint_t                      scope;     /* service-key routes: the
+                                                  key's class it needs,
+                                                  NGX_HTTP_CUSTOMER_SCOPE_*;
+                                                  0: internal:read for GET,
+                                                  internal:write else */
 };
 
 

@@ -123,9 +123,15 @@ for my $name (sort grep { $src{$_} } keys %doc) {
     $syntax =~ s/\\\|/|/g;
     my ($first, @words) = split ' ', $syntax =~ s/;\s*$//r;
     is($first, $name, "$name: the syntax names it");
-    my $takes = "@words" eq 'on | off' ? 'flag' : scalar @words;
-    ok((grep { $_ eq $takes } @{ $s->{args} }), "$name: syntax takes "
-        . "$takes argument(s), the module @{ $s->{args} }");
+    # "on | off" is a flag, "origin ..." one or more; other alternatives
+    # ("on | off | header name") each take as many as they have words
+    my @takes = "@words" eq 'on | off' ? ('flag')
+        : (@words && $words[-1] eq '...') ? ((@words - 1) . 'more')
+        : map { scalar split ' ' } split /\s*\|\s*/, "@words";
+    @takes = (0) unless @takes;
+    my %args = map { $_ => 1 } @{ $s->{args} };
+    ok(!grep({ !$args{$_} } @takes), "$name: syntax takes "
+        . join('/', @takes) . " argument(s), the module @{ $s->{args} }");
     like($d->{Syntax} // '', qr/;`\s*$/, "$name: the syntax ends with ;");
 
     my $def = $d->{Default} // '';

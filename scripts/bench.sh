@@ -7,6 +7,7 @@
 #   BENCH_POOL=4      customer_db_pool (connections per worker)
 #   BENCH_PIPELINE=8  customer_db_pipeline (reads in flight per connection)
 #   BENCH_WRK_CONNS=64 wrk connections
+#   BENCH_ONLY=get    only the GET by id beside its own SELECT
 #
 # It uses the dev cluster (scripts/pg.sh start dev), a database of its own
 # (customer_bench) seeded once with 100,000 customers, and pgbench's
@@ -318,6 +319,30 @@ wrk -t2 -c"$wconns" -d2s -s "$bench_dir/get.lua" \
         "$ROOT/src/ngx_http_customer_customers.c" NGX_HTTP_CUSTOMER_COLUMNS)"
     echo "FROM customers WHERE user_id = 'user-' || :n;"
 } >"$bench_dir/get.sql"
+
+# BENCH_ONLY=get: only the GET by id beside its own SELECT, alternating
+# twice (a quick before/after for work on the read path)
+if [[ ${BENCH_ONLY:-} == get ]]; then
+    max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+    pgget=0 get=0 getauth=0
+    for _ in 1 2; do
+        pgget=$(max "$pgget" "$(pgbench_tps -f "$bench_dir/get.sql")")
+        get=$(max "$get" "$(wrk_rps -s "$bench_dir/get.lua" \
+            "http://127.0.0.1:$((port + 1))")")
+        getauth=$(max "$getauth" "$(wrk_rps -s "$bench_dir/get_auth.lua" \
+            "http://127.0.0.1:$port")")
+    done
+    cat <<EOF
+
+| measurement ($secs s each, best of 2 alternating; $workers workers × pool $pool = $pgconns connections, pipeline $pipeline; wrk -t2 -c $wconns) | req/s | ÷ its SELECT through pgbench |
+|---|---:|---:|
+| pgbench -M prepared -c $pgconns -j 2 running the GET's own SELECT | $pgget | 1.00 |
+| GET /api/customers/{id} (customer_auth off) | $get | $(ratio "$get" "$pgget") |
+| the same with an Administrator JWT (HS256) | $getauth | $(ratio "$getauth" "$pgget") |
+EOF
+    exit 0
+fi
 
 # the dashboard's own statement (from its source), through pgbench
 {

@@ -20,10 +20,18 @@
  * transaction, and a write waiting on a lock holds up nobody else.
  * Shared statements (reads) may join a busy connection whose in-flight
  * queries are all shared and whose oldest query has not run for
- * NGX_HTTP_CUSTOMER_PG_SLOW ms; those sent to one connection during one
- * turn of the event loop go out under one Sync, posted to the end of the
- * turn (one round trip and one server wake-up for the lot).  A read that
- * the server aborts because another in its batch failed is sent again.
+ * NGX_HTTP_CUSTOMER_PG_SLOW ms.  Reads go out in batches under one Sync
+ * (one round trip, one server wake-up and one transaction for the lot):
+ * those added to a connection during one turn of the event loop are sent
+ * at the end of the turn, unless an earlier batch of that connection is
+ * still out; then the batch is held and goes when the earlier one has
+ * been answered, and the reads that arrive meanwhile join it.  Under load
+ * a batch thus carries what came in during a round trip, not what came in
+ * during one turn of the loop, and the server spends its time on the
+ * statements rather than on a transaction, a read and a write for each;
+ * a read waits for no more than the batch ahead of it, which the server
+ * would have worked through first anyway.  A read that the server aborts
+ * because another in its batch failed is sent again.
  * When the oldest query on a connection has run for
  * NGX_HTTP_CUSTOMER_PG_STALL ms, the reads queued behind it are sent
  * again elsewhere and nothing more joins that connection, so one stuck
@@ -51,6 +59,9 @@
 #define NGX_HTTP_CUSTOMER_PG_STALL        200     /* ms: reads leave */
 #define NGX_HTTP_CUSTOMER_PG_SLOW         5       /* ms: no one joins */
 #define NGX_HTTP_CUSTOMER_PG_KILLS        8       /* terminations at once */
+
+/* a connection's slots: a batch out and the next one being filled */
+#define NGX_HTTP_CUSTOMER_PG_MAX_RING     (2 * NGX_HTTP_CUSTOMER_PG_MAX_DEPTH)
 
 /* connection states */
 #define NGX_HTTP_CUSTOMER_PG_FREE         0
@@ -98,9 +109,13 @@ struct ngx_http_customer_pg_conn_s {
     ngx_http_customer_pg_pool_t      *pool;
     PGconn                           *pgconn;
     ngx_connection_t                 *connection;
-    ngx_http_customer_pg_slot_t      *slots;     /* ring, pool->depth */
+    ngx_http_customer_pg_slot_t      *slots;     /* ring, pool->ring */
     ngx_uint_t                        head;      /* oldest in flight */
     ngx_uint_t                        nflight;
+    ngx_uint_t                        nopen;     /* the newest nflight:
+                                                    reads not yet under a
+                                                    Sync (the batch being
+                                                    filled) */
     ngx_uint_t                        gen;       /* +1 per connect */
     ngx_msec_t                        head_at;   /* oldest query sent */
     ngx_uint_t                        state;
@@ -112,6 +127,8 @@ struct ngx_http_customer_pg_conn_s {
     unsigned                          reused:1;   /* answered a query */
     unsigned                          exclusive:1; /* unshared in flight */
     unsigned                          stalled:1;   /* oldest runs long */
+    unsigned                          held:1;      /* the open batch waits
+                                                      for the one out */
     unsigned                          plan:2;      /* plan_cache_mode set:
                                                       NGX_HTTP_CUSTOMER_PG_
                                                       PLAN_* */
@@ -121,7 +138,8 @@ struct ngx_http_customer_pg_conn_s {
 struct ngx_http_customer_pg_pool_s {
     ngx_http_customer_pg_conn_t      *conns;
     ngx_uint_t                        size;
-    ngx_uint_t                        depth;
+    ngx_uint_t                        depth;     /* reads per batch */
+    ngx_uint_t                        ring;      /* slots per connection */
     ngx_queue_t                       free;
     ngx_queue_t                       idle;
     ngx_queue_t                       waiting;
@@ -159,6 +177,7 @@ static ngx_http_customer_pg_conn_t *ngx_http_customer_pg_pick(
 static void ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc);
@@ -223,6 +242,7 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
 
     pool->size = size;
     pool->depth = depth;
+    pool->ring = depth > 1 ? 2 * depth : 1;
     pool->max_waiting = queue;
     pool->timeout = timeout;
     pool->log = cycle->log;
@@ -234,7 +254,8 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     for (i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
         pool->conns[i].slots = ngx_pcalloc(cycle->pool,
-                                  depth * sizeof(ngx_http_customer_pg_slot_t));
+                                  pool->ring
+                                  * sizeof(ngx_http_customer_pg_slot_t));
         if (pool->conns[i].slots == NULL) {
             return NULL;
         }
@@ -431,18 +452,53 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 
 
 /*
- * An idle connection; else, for a shared statement, a connection whose
- * batch is being filled in this turn of the loop, or the least loaded
- * busy one that runs only shared statements and has a free slot.
+ * For a shared statement, a connection whose batch is being filled (in
+ * this turn of the loop, or held until the batch ahead of it has been
+ * answered).  Else, once half of the live connections are busy, the
+ * least loaded busy one that runs only shared statements and has room,
+ * where the read opens the next batch; else an idle connection; else
+ * that busy one after all.  While most of the pool is idle a read goes
+ * out at once on a connection of its own; beyond that reads gather in
+ * batches, which is where the server's and the worker's time per read
+ * drops the most (one transaction, one read and one write on either side
+ * per batch instead of per read).
  */
 
 static ngx_http_customer_pg_conn_t *
 ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_query_t *q)
 {
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, shared, busy;
     ngx_queue_t                  *x;
     ngx_http_customer_pg_conn_t  *pc, *best;
+
+    shared = q->stmt->shared && pool->depth > 1;
+    best = NULL;
+
+    for (i = 0; shared && i < pool->size; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state != NGX_HTTP_CUSTOMER_PG_BUSY || pc->exclusive
+            || pc->stalled || pc->nopen >= pool->depth
+            || ngx_current_msec - pc->head_at >= NGX_HTTP_CUSTOMER_PG_SLOW)
+        {
+            continue;
+        }
+
+        if (pc->nopen) {
+            return pc;
+        }
+
+        if (best == NULL || pc->nflight < best->nflight) {
+            best = pc;
+        }
+    }
+
+    busy = pool->nlive - pool->nidle - pool->nconnecting;
+
+    if (best && 2 * busy >= pool->nlive) {
+        return best;
+    }
 
     while (!ngx_queue_empty(&pool->idle)) {
         x = ngx_queue_head(&pool->idle);
@@ -454,37 +510,6 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
         }
 
         return pc;
-    }
-
-    if (!q->stmt->shared || pool->depth == 1) {
-        return NULL;
-    }
-
-    /* a batch being filled in this turn of the loop: join it */
-
-    for (i = 0; i < pool->size; i++) {
-        pc = &pool->conns[i];
-
-        if (pc->sync.posted && !pc->exclusive && !pc->stalled
-            && pc->nflight < pool->depth
-            && ngx_current_msec - pc->head_at < NGX_HTTP_CUSTOMER_PG_SLOW)
-        {
-            return pc;
-        }
-    }
-
-    best = NULL;
-
-    for (i = 0; i < pool->size; i++) {
-        pc = &pool->conns[i];
-
-        if (pc->state == NGX_HTTP_CUSTOMER_PG_BUSY && !pc->exclusive
-            && !pc->stalled && pc->nflight < pool->depth
-            && ngx_current_msec - pc->head_at < NGX_HTTP_CUSTOMER_PG_SLOW
-            && (best == NULL || pc->nflight < best->nflight))
-        {
-            best = pc;
-        }
     }
 
     return best;
@@ -565,6 +590,8 @@ ngx_http_customer_pg_connect(ngx_http_customer_pg_pool_t *pool)
     pc->state = NGX_HTTP_CUSTOMER_PG_CONNECTING;
     pc->head = 0;
     pc->nflight = 0;
+    pc->nopen = 0;
+    pc->held = 0;
     pc->gen++;
     pc->reused = 0;
     pc->exclusive = 0;
@@ -858,7 +885,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         pc->connection->idle = 0;
     }
 
-    i = (pc->head + pc->nflight) % pool->depth;
+    i = (pc->head + pc->nflight) % pool->ring;
     slot = &pc->slots[i];
     slot->query = q;
     slot->result = NULL;
@@ -942,9 +969,11 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     }
 
     if (stmt->shared) {
-        /* one Sync for all reads sent here in this turn of the loop */
+        /* one Sync for the batch, at the end of this turn of the loop */
 
-        if (!pc->sync.posted) {
+        pc->nopen++;
+
+        if (!pc->sync.posted && !pc->held) {
             ngx_post_event(&pc->sync, &ngx_posted_events);
         }
 
@@ -965,9 +994,34 @@ ngx_http_customer_pg_sync_handler(ngx_event_t *ev)
 {
     ngx_http_customer_pg_conn_t  *pc = ev->data;
 
-    if (pc->state != NGX_HTTP_CUSTOMER_PG_BUSY) {
+    /* nothing to send, or a held batch, which goes out from complete() */
+
+    if (pc->state != NGX_HTTP_CUSTOMER_PG_BUSY || pc->nopen == 0
+        || pc->held)
+    {
         return;
     }
+
+    ngx_http_customer_pg_sync(pc);
+}
+
+
+/*
+ * The batch being filled goes out under its Sync, unless reads of an
+ * earlier batch still wait for their results: then it is held, and sent
+ * when the last of those completes.
+ */
+
+static void
+ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc)
+{
+    if (pc->nflight > pc->nopen) {
+        pc->held = 1;
+        return;
+    }
+
+    pc->held = 0;
+    pc->nopen = 0;
 
     if (!PQpipelineSync(pc->pgconn)) {
         ngx_http_customer_pg_abort(pc, 0);
@@ -997,7 +1051,7 @@ ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
     ngx_uint_t                     i, k, n;
     ngx_http_customer_pg_slot_t   *slot;
     ngx_http_customer_pg_pool_t   *pool;
-    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_DEPTH];
+    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_RING];
 
     pool = pc->pool;
     pc->stalled = 1;
@@ -1006,7 +1060,7 @@ ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
     /* reads behind the slow one go elsewhere; their answers here are lost */
 
     for (k = 1; k < pc->nflight; k++) {
-        i = (pc->head + k) % pool->depth;
+        i = (pc->head + k) % pool->ring;
         slot = &pc->slots[i];
         q = slot->query;
 
@@ -1230,7 +1284,7 @@ ngx_http_customer_pg_unprepared(ngx_http_customer_pg_conn_t *pc,
     ngx_memzero(pc->prepared, sizeof(pc->prepared));
 
     for (k = 0; k < pc->nflight; k++) {
-        i = (pc->head + k) % pc->pool->depth;
+        i = (pc->head + k) % pc->pool->ring;
         slot = &pc->slots[i];
 
         if (slot->parse) {
@@ -1259,19 +1313,25 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
     slot->query = NULL;
     slot->result = NULL;
 
-    pc->head = (pc->head + 1) % pool->depth;
+    pc->head = (pc->head + 1) % pool->ring;
     pc->nflight--;
     pool->nflight--;
     pc->reused = 1;
 
     if (pc->nflight == 0) {
         /* an unshared statement always runs alone: this ends it too */
+        pc->held = 0;
         ngx_http_customer_pg_idle(pc);
 
     } else {
         /* the next one is the oldest now */
         pc->stalled = 0;
         ngx_http_customer_pg_watch(pc);
+
+        if (pc->held && pc->nflight <= pc->nopen) {
+            /* the batch ahead is answered: the held one goes */
+            ngx_http_customer_pg_sync(pc);
+        }
     }
 
     if (q != NULL && res != NULL && !q->retried
@@ -1332,7 +1392,7 @@ ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t                     i, n, k, retry;
     ngx_http_customer_pg_slot_t   *slot;
     ngx_http_customer_pg_pool_t   *pool;
-    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_DEPTH];
+    ngx_http_customer_pg_query_t  *q, *redo[NGX_HTTP_CUSTOMER_PG_MAX_RING];
 
     pool = pc->pool;
 
@@ -1345,7 +1405,7 @@ ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
     n = 0;
 
     for (k = 0; k < pc->nflight; k++) {
-        i = (pc->head + k) % pool->depth;
+        i = (pc->head + k) % pool->ring;
         slot = &pc->slots[i];
         q = slot->query;
 
@@ -1439,7 +1499,7 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
     }
 
     for (k = 0; k < pc->nflight; k++) {
-        i = (pc->head + k) % pool->depth;
+        i = (pc->head + k) % pool->ring;
         slot = &pc->slots[i];
 
         if (slot->query) {
@@ -1457,6 +1517,8 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
 
     pool->nflight -= pc->nflight;
     pc->nflight = 0;
+    pc->nopen = 0;
+    pc->held = 0;
     pc->head = 0;
 
     if (pc->pgconn) {

@@ -1,0 +1,125 @@
+# Reads share round trips: while a connection's batch of reads is out,
+# the reads that arrive join the next batch, held in the worker until the
+# one ahead has been answered. Many clients at once through one or two
+# connections with a small pipeline: every answer is its own record (or
+# its own 404), writes among the reads are applied exactly once, and the
+# pool is back to idle with nothing waiting afterwards.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+use POSIX ();
+
+my $db = CT::db_create();
+my $MISSING = '00000000-0000-4000-8000-000000000000';
+
+# CLIENTS processes at once, each ROUNDS requests: GETs of the records in
+# turn (every seventh one the missing id) and, with write => 1, every
+# fifth request an increment of the first record's totalOrders
+sub storm {
+    my ($ng, $ids, %o) = @_;
+    my $dir = CT::_fresh_dir('storm', 0777);
+    my @kids;
+    for my $c (1 .. $o{clients}) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            open my $f, '>', "$dir/$c" or POSIX::_exit(1);
+            for my $n (1 .. $o{rounds}) {
+                if ($o{write} && $n % 5 == 0) {
+                    my $r = $ng->req(PATCH => "/api/customers/internal/"
+                        . "$ids->[0]/statistics", auth => 'service',
+                        json => { increment => { totalOrders => 1 } });
+                    print $f join("\t", 'write', $r->{status}, 1), "\n";
+                    next;
+                }
+                my $id = ($c + $n) % 7 == 0
+                    ? $MISSING : $ids->[($c + $n) % @$ids];
+                my $r = $ng->req(GET => "/api/customers/$id");
+                my $own = $id eq $MISSING
+                    ? $r->{status} == 404
+                        && $r->{json}{errors}[0]{field} eq 'customerId'
+                    : $r->{status} == 200
+                        && $r->{json}{data}{customerId} eq $id;
+                print $f join("\t", $id eq $MISSING ? 'missing' : 'read',
+                    $r->{status}, $own ? 1 : 0), "\n";
+            }
+            close $f;
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+    my %n;
+    for my $c (1 .. $o{clients}) {
+        for my $line (split /\n/, CT::_slurp("$dir/$c")) {
+            my ($what, $status, $own) = split /\t/, $line;
+            $n{"$what $status " . ($own ? 'own' : 'WRONG')}++;
+            $n{total}++;
+        }
+    }
+    return \%n;
+}
+
+sub idle_after {
+    my ($ng, $name) = @_;
+    my $pool;
+    ok(CT::wait_for(sub {
+        $pool = $ng->req(GET => '/health')->{json}{data}{pool};
+        $pool && $pool->{inFlight} == 0 && $pool->{waiting} == 0;
+    }), "$name: nothing in flight or waiting afterwards")
+        or diag(explain($pool));
+}
+
+# --- 1. one connection, batches of 3: reads only ---------------------------
+
+{
+    my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
+        http_extra => "    customer_db_pipeline 3;\n");
+    my @ids = map {
+        my $r = $ng->req(POST => '/api/customers', json => {
+            userId => "batch-$_", email => "batch$_\@example.com",
+            fullName => "Batch Customer $_" });
+        is($r->{status}, 201, "create batch-$_") or diag($r->{body});
+        $r->{json}{data}{customerId};
+    } 1 .. 5;
+
+    my $n = storm($ng, \@ids, clients => 12, rounds => 40);
+    is($n->{total}, 480, 'one connection: 480 answers');
+    is(($n->{'read 200 own'} // 0) + ($n->{'missing 404 own'} // 0), 480,
+        'one connection: every read answered with its own record or 404')
+        or diag(explain($n));
+    cmp_ok($n->{'missing 404 own'} // 0, '>', 0,
+        'one connection: ... missing ids among them');
+    my $pool = $ng->req(GET => '/health')->{json}{data}{pool};
+    is($pool->{connects}, 1, 'one connection: all through one connection');
+    idle_after($ng, 'one connection');
+    $ng->stop;
+}
+
+# --- 2. two connections, batches of 2: reads with writes among them -------
+
+{
+    my $ng = CT::nginx_start(db => $db, pool => 2, queue => 1024,
+        http_extra => "    customer_db_pipeline 2;\n");
+    my @ids = CT::sql($db, q{SELECT id FROM customers
+        WHERE user_id LIKE 'batch-%' ORDER BY user_id});
+    my $before = CT::sql($db, q{SELECT total_orders FROM customers
+        WHERE id = :'p1'}, $ids[0]);
+
+    my $n = storm($ng, \@ids, clients => 10, rounds => 30, write => 1);
+    is($n->{total}, 300, 'reads and writes: 300 answers');
+    is($n->{'write 200 own'}, 60, 'reads and writes: 60 increments 200')
+        or diag(explain($n));
+    is(($n->{'read 200 own'} // 0) + ($n->{'missing 404 own'} // 0), 240,
+        'reads and writes: every read answered with its own record or 404')
+        or diag(explain($n));
+    is(CT::sql($db, q{SELECT total_orders FROM customers WHERE id = :'p1'},
+        $ids[0]), $before + 60,
+        'reads and writes: each increment applied exactly once');
+    idle_after($ng, 'reads and writes');
+}
+
+done_testing();

@@ -72,7 +72,7 @@ typedef struct {
 typedef struct {
     ngx_http_customer_metrics_route_t  routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
     ngx_http_customer_metrics_pool_t   pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
-    ngx_atomic_t                       peer_failures[3];
+    ngx_atomic_t                       peer_failures[4];
     ngx_atomic_t                       primary_reads; /* routed reads */
     ngx_http_customer_metrics_replica_t
                                   replicas[NGX_HTTP_CUSTOMER_REPLICAS_MAX];
@@ -116,7 +116,7 @@ static const char  *ngx_http_customer_metrics_methods[] = {
 };
 
 static const char  *ngx_http_customer_metrics_services[] = {
-    "auth", "orders", "complaints"
+    "auth", "orders", "complaints", "notifications"
 };
 
 static const char  *ngx_http_customer_metrics_classes[] = {
@@ -753,7 +753,7 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
         "failed or timed out.\n"
         "# TYPE customer_peer_failures_total counter\n");
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         ngx_http_customer_metrics_out(b, end,
             "customer_peer_failures_total{service=\"%s\"} %uA\n",
             ngx_http_customer_metrics_services[i], mt->peer_failures[i]);

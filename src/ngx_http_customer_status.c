@@ -13,6 +13,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_events.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_metrics.h"
 #include "ngx_http_customer_peer.h"
@@ -78,6 +79,7 @@ typedef struct {
     ngx_http_customer_peer_done_pt finish;
     PGresult                      *status;   /* the change, for the answer */
     char                          *values[6];
+    ngx_http_customer_outbox_counts_t  counts;  /* with the events' */
 } ngx_http_customer_outbox_t;
 
 
@@ -104,6 +106,8 @@ static ngx_int_t ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_claimed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_outbox_events(
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx);
@@ -576,7 +580,7 @@ ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx)
 {
     ngx_http_customer_pg_query_t  *q;
 
-    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_outbox_answer);
+    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_outbox_events);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -611,6 +615,28 @@ ngx_http_customer_outbox_claimed(ngx_http_customer_ctx_t *ctx,
 }
 
 
+/*
+ * The Auth Service's rows are done: the events for the Notification
+ * Service next, the same way, and one answer for both.
+ */
+
+static ngx_int_t
+ngx_http_customer_outbox_events(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_outbox_t  *ob;
+
+    ob = ctx->data;
+
+    ob->counts.claimed = ob->n;
+    ob->counts.delivered = ob->delivered;
+    ob->counts.failed = ob->failed;
+    ob->counts.skipped = ob->skipped;
+
+    return ngx_http_customer_events_run(ctx, &ob->counts,
+                                        ngx_http_customer_outbox_answer);
+}
+
+
 static ngx_int_t
 ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
 {
@@ -626,13 +652,13 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "claimed");
-    yajl_gen_integer(g, ob->n);
+    yajl_gen_integer(g, ob->counts.claimed);
     ngx_http_customer_gen_lit(g, "delivered");
-    yajl_gen_integer(g, ob->delivered);
+    yajl_gen_integer(g, ob->counts.delivered);
     ngx_http_customer_gen_lit(g, "failed");
-    yajl_gen_integer(g, ob->failed);
+    yajl_gen_integer(g, ob->counts.failed);
     ngx_http_customer_gen_lit(g, "skipped");
-    yajl_gen_integer(g, ob->skipped);
+    yajl_gen_integer(g, ob->counts.skipped);
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 

@@ -1,0 +1,322 @@
+-- Events: one outbox for everything a customer's record, vehicles,
+-- documents, credit and loyalty have to tell the Notification Service.
+-- Each event is a row written by a trigger in the statement that makes
+-- the change (a time-based one by the periodic scan), so it exists if and
+-- only if the change committed. The row is also its delivery state: the
+-- periodic outbox run claims due rows with a lease of their own, in order
+-- per customer, and records each outcome while it holds the lease (the
+-- Auth Service's auth_outbox rows are run by the same loop). Rows are
+-- kept 30 days after delivery for GET /api/events.
+
+-- every type an event may have; a marketing one reaches a customer only
+-- with preferences.marketingOptIn
+CREATE TABLE event_types (
+    type       text PRIMARY KEY,
+    marketing  boolean NOT NULL DEFAULT false
+);
+
+INSERT INTO event_types (type, marketing) VALUES
+    ('customer.created', false),
+    ('customer.status_changed', false),
+    ('customer.updated', false),
+    ('vehicle.service_due', false),
+    ('vehicle.service_overdue', false),
+    ('document.expiring', false),
+    ('document.expired', false),
+    ('credit.alert', false),
+    ('loyalty.tier_changed', true);
+
+-- no foreign key to customers: an event is delivered even when its
+-- customer has been deleted since
+CREATE TABLE events (
+    id               bigserial PRIMARY KEY,   -- the order, and the cursor
+    event_id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    type             text NOT NULL REFERENCES event_types (type),
+    customer_id      uuid NOT NULL,
+    subject          text NOT NULL,           -- "vehicles/<id>", ...
+    data             jsonb NOT NULL,
+    channels         text[] NOT NULL,         -- what the preferences allow
+    suppressed       boolean NOT NULL DEFAULT false,  -- never sent
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    attempts         integer NOT NULL DEFAULT 0,
+    -- also a lease: whoever claims a row moves this forward first
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    lease            uuid,
+    last_error       text,
+    delivered_at     timestamptz,
+    dead_at          timestamptz,
+
+    CONSTRAINT events_event_id_key UNIQUE (event_id),
+    CONSTRAINT events_data_object CHECK (jsonb_typeof(data) = 'object')
+);
+
+CREATE INDEX events_pending_idx ON events (next_attempt_at, id)
+    WHERE delivered_at IS NULL AND dead_at IS NULL AND NOT suppressed;
+CREATE INDEX events_customer_idx ON events (customer_id, id);
+CREATE INDEX events_type_idx ON events (type, id);
+CREATE INDEX events_created_idx ON events (created_at);
+
+-- Time-based events are raised once per cycle: the key names the vehicle
+-- and the due date and mileage, or the document and its expiry date. The
+-- keys outlive the events' 30 days, so a vehicle overdue for months is
+-- not raised again when its event is pruned.
+CREATE TABLE event_once (
+    key        text PRIMARY KEY,
+    raised_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- the scan's last run: the periodic run scans at most this often
+CREATE TABLE event_scan (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_at  timestamptz NOT NULL DEFAULT '-infinity'
+);
+
+INSERT INTO event_scan DEFAULT VALUES;
+
+
+-- The channels a customer's preferences allow for an event of this kind:
+-- communication.email/sms/push over their defaults (email on, the others
+-- off), none when notifications is false, none for a marketing event
+-- without marketingOptIn.
+CREATE FUNCTION event_channels(prefs jsonb, marketing boolean)
+    RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN coalesce(prefs->'notifications', 'true') = 'false' THEN '{}'
+        WHEN marketing AND coalesce(prefs->'marketingOptIn', 'false')
+                           <> 'true' THEN '{}'
+        ELSE ARRAY(SELECT c FROM unnest(ARRAY['email', 'sms', 'push'])
+                   WITH ORDINALITY AS x (c, n)
+                   WHERE coalesce(prefs->'communication'->c,
+                                  CASE c WHEN 'email' THEN 'true'
+                                         ELSE 'false' END::jsonb)
+                         = 'true'
+                   ORDER BY n)
+    END;
+
+
+-- Raises one event of customer cid; with once_key, only if that key was
+-- never raised (two workers racing: the second waits and does nothing).
+-- Returns whether it raised it.
+CREATE FUNCTION event_raise(etype text, cid uuid, subj text, payload jsonb,
+    once_key text DEFAULT NULL) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+DECLARE
+    prefs  jsonb;
+    mkt    boolean;
+BEGIN
+    IF once_key IS NOT NULL THEN
+        INSERT INTO event_once (key) VALUES (once_key)
+            ON CONFLICT (key) DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END IF;
+
+    SELECT preferences INTO prefs FROM customers WHERE id = cid;
+    SELECT marketing INTO STRICT mkt FROM event_types WHERE type = etype;
+
+    INSERT INTO events (type, customer_id, subject, data, channels,
+                        suppressed)
+    VALUES (etype, cid, subj,
+            jsonb_build_object('customerId', cid) || payload,
+            event_channels(coalesce(prefs, '{}'), mkt),
+            mkt AND coalesce(prefs->'marketingOptIn', 'false') <> 'true');
+
+    RETURN true;
+END
+$$;
+
+
+-- customer.created and customer.updated (which fields changed, not their
+-- values: an event carries no personal data the receiver can look up)
+CREATE FUNCTION events_customers() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    changed  text[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM event_raise('customer.created', NEW.id,
+            'customers/' || NEW.id,
+            jsonb_build_object('userId', NEW.user_id,
+                               'customerType', NEW.customer_type,
+                               'customerStatus', NEW.customer_status));
+        RETURN NULL;
+    END IF;
+
+    changed := array_remove(ARRAY[
+        CASE WHEN NEW.email IS DISTINCT FROM OLD.email
+             THEN 'email' END,
+        CASE WHEN NEW.full_name IS DISTINCT FROM OLD.full_name
+             THEN 'fullName' END,
+        CASE WHEN NEW.contact_number IS DISTINCT FROM OLD.contact_number
+             THEN 'contactNumber' END,
+        CASE WHEN NEW.date_of_birth IS DISTINCT FROM OLD.date_of_birth
+             THEN 'dateOfBirth' END,
+        CASE WHEN NEW.national_id IS DISTINCT FROM OLD.national_id
+             THEN 'nationalId' END,
+        CASE WHEN NEW.addresses IS DISTINCT FROM OLD.addresses
+             THEN 'addresses' END,
+        CASE WHEN NEW.emergency_contact IS DISTINCT FROM
+                  OLD.emergency_contact
+             THEN 'emergencyContact' END,
+        CASE WHEN NEW.business IS DISTINCT FROM OLD.business
+             THEN 'business' END,
+        CASE WHEN NEW.customer_type IS DISTINCT FROM OLD.customer_type
+             THEN 'customerType' END,
+        CASE WHEN NEW.is_verified IS DISTINCT FROM OLD.is_verified
+             THEN 'isVerified' END,
+        CASE WHEN NEW.notes IS DISTINCT FROM OLD.notes
+             THEN 'notes' END,
+        CASE WHEN NEW.tags IS DISTINCT FROM OLD.tags
+             THEN 'tags' END,
+        CASE WHEN NEW.preferences IS DISTINCT FROM OLD.preferences
+             THEN 'preferences' END], NULL);
+
+    IF cardinality(changed) > 0 THEN
+        PERFORM event_raise('customer.updated', NEW.id,
+            'customers/' || NEW.id,
+            jsonb_build_object('userId', NEW.user_id,
+                               'changedFields', to_jsonb(changed),
+                               'version', NEW.version));
+    END IF;
+
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customers_events AFTER INSERT OR UPDATE ON customers
+    FOR EACH ROW EXECUTE FUNCTION events_customers();
+
+
+-- customer.status_changed: every change of status is a history row
+CREATE FUNCTION events_status_history() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM event_raise('customer.status_changed', NEW.customer_id,
+        'customers/' || NEW.customer_id,
+        jsonb_build_object('userId',
+                           (SELECT user_id FROM customers
+                            WHERE id = NEW.customer_id),
+                           'previousStatus', NEW.old_status,
+                           'customerStatus', NEW.new_status,
+                           'isActive', NEW.new_status = 'Active',
+                           'reason', NEW.reason,
+                           'changedBy', NEW.changed_by));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customer_status_history_events
+    AFTER INSERT ON customer_status_history
+    FOR EACH ROW EXECUTE FUNCTION events_status_history();
+
+
+CREATE FUNCTION events_credit_alerts() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM event_raise('credit.alert', NEW.customer_id,
+        'credit-alerts/' || NEW.id,
+        jsonb_build_object('alertId', NEW.id,
+                           'kind', NEW.kind,
+                           'message', NEW.message,
+                           'creditScore', NEW.credit_score,
+                           'previousScore', NEW.previous_score,
+                           'band', NEW.band));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER credit_alerts_events AFTER INSERT ON credit_alerts
+    FOR EACH ROW EXECUTE FUNCTION events_credit_alerts();
+
+
+-- loyalty.tier_changed: the tier of the lifetime points moved (an
+-- account starts at the tier of 0 points)
+CREATE FUNCTION events_loyalty_accounts() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    was   text := loyalty_tier(0);
+    tier  text := loyalty_tier(NEW.lifetime_points);
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        was := loyalty_tier(OLD.lifetime_points);
+    END IF;
+
+    IF was IS DISTINCT FROM tier THEN
+        PERFORM event_raise('loyalty.tier_changed', NEW.customer_id,
+            'customers/' || NEW.customer_id || '/loyalty',
+            jsonb_build_object('previousTier', was, 'tier', tier,
+                               'lifetimePoints', NEW.lifetime_points));
+    END IF;
+
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER loyalty_accounts_events
+    AFTER INSERT OR UPDATE OF lifetime_points ON loyalty_accounts
+    FOR EACH ROW EXECUTE FUNCTION events_loyalty_accounts();
+
+
+-- The periodic scan: vehicles whose service is due or overdue, documents
+-- within 30 days of their expiry or expired (in the last 30 days: older
+-- ones are history, not news). Each once per vehicle and due date and
+-- mileage, per document and expiry date. At most once per min_gap, over
+-- all workers: the first to move event_scan.last_at scans, the others
+-- skip. Returns how many events it raised.
+CREATE FUNCTION events_scan(min_gap interval) RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    n  integer := 0;
+    r  record;
+BEGIN
+    UPDATE event_scan SET last_at = now()
+        WHERE last_at <= now() - min_gap;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+
+    FOR r IN SELECT v.id, v.customer_id, v.mileage, service_due(v) AS s
+             FROM vehicles v LOOP
+        IF r.s->>'status' IN ('due', 'overdue') THEN
+            n := n + event_raise(
+                CASE r.s->>'status' WHEN 'due' THEN 'vehicle.service_due'
+                     ELSE 'vehicle.service_overdue' END,
+                r.customer_id, 'vehicles/' || r.id,
+                jsonb_build_object('vehicleId', r.id,
+                                   'mileage', r.mileage,
+                                   'nextServiceDate', r.s->'nextServiceDate',
+                                   'nextServiceMileage',
+                                   r.s->'nextServiceMileage',
+                                   'kmRemaining', r.s->'kmRemaining',
+                                   'daysRemaining', r.s->'daysRemaining',
+                                   'dueBy', r.s->'dueBy'),
+                concat_ws(':', 'vehicle.service_' || (r.s->>'status'),
+                          r.id, r.s->>'nextServiceDate',
+                          r.s->>'nextServiceMileage'))::integer;
+        END IF;
+    END LOOP;
+
+    FOR r IN SELECT d.id, d.customer_id, d.vehicle_id, d.type, d.title,
+                    d.expires_at, d.expires_at - api_today() AS days
+             FROM documents d
+             WHERE d.expires_at BETWEEN api_today() - 30
+                                    AND api_today() + 30 LOOP
+        n := n + event_raise(
+            CASE WHEN r.days < 0 THEN 'document.expired'
+                 ELSE 'document.expiring' END,
+            r.customer_id, 'documents/' || r.id,
+            jsonb_build_object('documentId', r.id,
+                               'vehicleId', r.vehicle_id,
+                               'type', r.type,
+                               'title', r.title,
+                               'expiresAt', r.expires_at,
+                               'daysRemaining', r.days),
+            concat_ws(':', CASE WHEN r.days < 0 THEN 'document.expired'
+                                ELSE 'document.expiring' END,
+                      r.id, r.expires_at))::integer;
+    END LOOP;
+
+    RETURN n;
+END
+$$;

@@ -28,10 +28,10 @@
  * overdue, a document expiring or expired) once per vehicle and due date
  * and mileage, per document and expiry date.  The outbox run that
  * customer_outbox_trigger starts in every worker delivers them after the
- * Auth Service's rows, the same way: rows claimed with FOR UPDATE SKIP
- * LOCKED and a lease of their own, renewed just before each send, the
- * outcome recorded only while the lease holds, retried with a backoff,
- * set aside as dead after ten failures, in order per customer.
+ * Auth Service's rows, by the same loop (ngx_http_customer_outbox.c):
+ * the events table is a sink of it, its rows claimed with FOR UPDATE
+ * SKIP LOCKED and a lease of their own, in order per customer, retried
+ * with a backoff and set aside as dead after ten failures.
  *
  * Each is POSTed to <customer_notification_service>/events as a
  * CloudEvents 1.0 structured JSON event, signed the Standard Webhooks
@@ -43,14 +43,7 @@
  */
 
 
-#define NGX_HTTP_CUSTOMER_EVENTS_BATCH   20
-#define NGX_HTTP_CUSTOMER_EVENTS_BUDGET  20000   /* ms: no send after */
 #define NGX_HTTP_CUSTOMER_EVENTS_SECRET_MIN  16  /* bytes */
-#define NGX_HTTP_CUSTOMER_EVENTS_ATTEMPTS  "10"  /* then set aside, dead */
-
-/* a lease's text: a UUID */
-#define NGX_HTTP_CUSTOMER_EVENTS_LEASE_LEN                                   \
-    (sizeof("01234567-89ab-cdef-0123-456789abcdef") - 1)
 
 #define NGX_HTTP_CUSTOMER_EVENT_SOURCE  "/customer-service"
 
@@ -64,19 +57,8 @@
     " to_jsonb(" e ".channels)))"
 
 
+/* the scan first, then the sink's run */
 typedef struct {
-    char                              *id;
-    char                              *lease;
-    char                              *event_id;
-    char                              *body;
-} ngx_http_customer_event_row_t;
-
-
-typedef struct {
-    ngx_http_customer_event_row_t      rows[NGX_HTTP_CUSTOMER_EVENTS_BATCH];
-    ngx_uint_t                         n;
-    ngx_uint_t                         i;
-    ngx_msec_t                         started;
     ngx_http_customer_outbox_counts_t *counts;
     ngx_http_customer_peer_done_pt     finish;
     void                              *saved;     /* the caller's data */
@@ -86,28 +68,12 @@ typedef struct {
 static ngx_int_t ngx_http_customer_events_scanned(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_events_claimed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_events_next(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_events_renewed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_int_t ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_row_t *row);
 static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_event_row_t *row, ngx_str_t *ts, ngx_str_t *sig);
-static ngx_int_t ngx_http_customer_events_sent(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_events_marked(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_events_release(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_events_released(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_events_done(ngx_http_customer_ctx_t *ctx);
+    ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig);
 static ngx_int_t ngx_http_customer_events_header(ngx_pool_t *pool,
     ngx_array_t *a, const char *key, ngx_str_t *value);
-static char *ngx_http_customer_events_strdup(ngx_pool_t *pool, char *s);
 static ngx_int_t ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
@@ -237,15 +203,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql = {
 };
 
 
-/* 1, 2, 4 ... seconds, at most five minutes; dead after ten failures */
+/* a retry with the outboxes' backoff, dead after ten failures */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_failed_sql = {
     "UPDATE events SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = now() + least(power(2, least(attempts, 9)), 300)"
-    " * interval '1 second',"
-    " dead_at = CASE WHEN attempts + 1 >= "
-    NGX_HTTP_CUSTOMER_EVENTS_ATTEMPTS " THEN now() END"
+    NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
     " WHERE id = $1 AND lease = $3::uuid",
     3, 0, 0, "", 0, 0, 0, 0
+};
+
+
+/* the Notification Service as a sink of the outbox loop: id, body */
+static ngx_http_customer_outbox_sink_t  ngx_http_customer_events_sink = {
+    "notification service", "customer_notification_service",
+    NGX_HTTP_CUSTOMER_PEER_NOTIFY, 2,
+    &ngx_http_customer_events_claim_sql, &ngx_http_customer_events_renew_sql,
+    &ngx_http_customer_events_release_sql,
+    &ngx_http_customer_events_delivered_sql,
+    &ngx_http_customer_events_failed_sql, ngx_http_customer_events_send
 };
 
 
@@ -270,7 +244,6 @@ ngx_http_customer_events_run(ngx_http_customer_ctx_t *ctx,
     ev->counts = counts;
     ev->finish = finish;
     ev->saved = ctx->data;
-    ev->started = ngx_current_msec;
     ctx->data = ev;
 
     cmcf = ngx_http_get_module_main_conf(ctx->request,
@@ -301,6 +274,7 @@ static ngx_int_t
 ngx_http_customer_events_scanned(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_http_customer_events_t    *ev;
     ngx_http_customer_loc_conf_t  *llcf;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -320,129 +294,31 @@ ngx_http_customer_events_scanned(ngx_http_customer_ctx_t *ctx,
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
 
+    ev = ctx->data;
+    ctx->data = ev->saved;
+
     if (llcf->notification_service.len == 0) {
         /* nowhere to send them: they wait in the outbox */
-        return ngx_http_customer_events_done(ctx);
+        return ev->finish(ctx);
     }
 
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_events_claim_sql,
-                                       ngx_http_customer_events_claimed);
+    return ngx_http_customer_outbox_run(ctx, &ngx_http_customer_events_sink,
+                                        ev->counts, ev->finish);
 }
 
 
-static ngx_int_t
-ngx_http_customer_events_claimed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    int                             i;
-    ngx_pool_t                     *pool;
-    ngx_http_customer_events_t     *ev;
-    ngx_http_customer_event_row_t  *row;
-
-    ev = ctx->data;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not claim events: %s",
-                      res ? PQresultErrorMessage(res) : "no result");
-        return ngx_http_customer_events_done(ctx);
-    }
-
-    pool = ctx->request->pool;
-
-    for (i = 0; i < PQntuples(res) && i < NGX_HTTP_CUSTOMER_EVENTS_BATCH;
-         i++)
-    {
-        row = &ev->rows[ev->n];
-
-        row->id = ngx_http_customer_events_strdup(pool,
-                                                  PQgetvalue(res, i, 0));
-        row->lease = ngx_http_customer_events_strdup(pool,
-                                                     PQgetvalue(res, i, 1));
-        row->event_id = ngx_http_customer_events_strdup(pool,
-                                                  PQgetvalue(res, i, 2));
-        row->body = ngx_http_customer_events_strdup(pool,
-                                                    PQgetvalue(res, i, 3));
-
-        if (row->id == NULL || row->lease == NULL || row->event_id == NULL
-            || row->body == NULL)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ev->n++;
-    }
-
-    ev->counts->claimed += ev->n;
-
-    return ngx_http_customer_events_next(ctx);
-}
-
-
-/* one event at a time: renew its lease, POST it, record how it went */
+/*
+ * The Notification Service sink's send: POST <service>/events, the
+ * event's JSON as the claim wrote it, signed.
+ */
 
 static ngx_int_t
-ngx_http_customer_events_next(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_row_t *row)
 {
-    ngx_http_customer_events_t    *ev;
-    ngx_http_customer_pg_query_t  *q;
-
-    ev = ctx->data;
-
-    if (ev->i == ev->n) {
-        return ngx_http_customer_events_done(ctx);
-    }
-
-    if (ev->i > 0
-        && ngx_current_msec - ev->started > NGX_HTTP_CUSTOMER_EVENTS_BUDGET)
-    {
-        return ngx_http_customer_events_release(ctx);
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = ev->rows[ev->i].id;
-    q->values[1] = ev->rows[ev->i].lease;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_events_renew_sql,
-                                       ngx_http_customer_events_renewed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_events_renewed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_str_t                       path, args, body, v, ts, sig;
-    ngx_array_t                    *h;
-    ngx_http_customer_events_t     *ev;
-    ngx_http_customer_loc_conf_t   *llcf;
-    ngx_http_customer_event_row_t  *row;
-
-    ev = ctx->data;
-    row = &ev->rows[ev->i];
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        /* the lease is gone: another worker has the event */
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "customer: event %s left to its new claimant",
-                      row->id);
-        ev->counts->skipped++;
-        ev->i++;
-        return ngx_http_customer_events_next(ctx);
-    }
+    ngx_str_t                      path, args, body, v, ts, sig;
+    ngx_array_t                   *h;
+    ngx_http_customer_loc_conf_t  *llcf;
 
     if (ngx_http_customer_events_sign(ctx, row, &ts, &sig) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -462,8 +338,8 @@ ngx_http_customer_events_renewed(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    v.data = (u_char *) row->event_id;
-    v.len = ngx_strlen(row->event_id);
+    v.data = (u_char *) row->cols[0];
+    v.len = ngx_strlen(row->cols[0]);
 
     if (ngx_http_customer_events_header(ctx->request->pool, h,
                                         "webhook-id", &v)
@@ -489,8 +365,8 @@ ngx_http_customer_events_renewed(ngx_http_customer_ctx_t *ctx,
     ngx_str_set(&path, "/events");
     ngx_str_null(&args);
 
-    body.data = (u_char *) row->body;
-    body.len = ngx_strlen(row->body);
+    body.data = (u_char *) row->cols[1];
+    body.len = ngx_strlen(row->cols[1]);
 
     ctx->peer_headers = h;
 
@@ -502,7 +378,7 @@ ngx_http_customer_events_renewed(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_peer_call(ctx, &llcf->notification_service,
                                        NGX_HTTP_POST, &path, &args, &body,
-                                       &v, ngx_http_customer_events_sent);
+                                       &v, ngx_http_customer_outbox_sent);
 }
 
 
@@ -513,7 +389,7 @@ ngx_http_customer_events_renewed(ngx_http_customer_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_event_row_t *row, ngx_str_t *ts, ngx_str_t *sig)
+    ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig)
 {
     u_char                         *p, *msg;
     size_t                          len, id_len, body_len;
@@ -541,8 +417,8 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
 
     /* the signed content: id.timestamp.body */
 
-    id_len = ngx_strlen(row->event_id);
-    body_len = ngx_strlen(row->body);
+    id_len = ngx_strlen(row->cols[0]);
+    body_len = ngx_strlen(row->cols[1]);
     len = id_len + 1 + ts->len + 1 + body_len;
 
     msg = ngx_pnalloc(ctx->request->pool, len);
@@ -550,11 +426,11 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(msg, row->event_id, id_len);
+    p = ngx_cpymem(msg, row->cols[0], id_len);
     *p++ = '.';
     p = ngx_cpymem(p, ts->data, ts->len);
     *p++ = '.';
-    ngx_memcpy(p, row->body, body_len);
+    ngx_memcpy(p, row->cols[1], body_len);
 
     secret = cmcf->notification_secrets->elts;
 
@@ -600,145 +476,6 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_events_sent(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                         *err;
-    ngx_http_customer_events_t     *ev;
-    ngx_http_customer_pg_query_t   *q;
-    ngx_http_customer_event_row_t  *row;
-
-    ev = ctx->data;
-    row = &ev->rows[ev->i];
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = row->id;
-    q->values[1] = row->lease;
-
-    if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
-        && ctx->peer.status < 300)
-    {
-        ev->counts->delivered++;
-
-        return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_events_delivered_sql,
-                                       ngx_http_customer_events_marked);
-    }
-
-    ev->counts->failed++;
-    ngx_http_customer_metrics_peer_failure(NGX_HTTP_CUSTOMER_PEER_NOTIFY);
-
-    err = ngx_pnalloc(ctx->request->pool, 80);
-    if (err == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_sprintf(err, "notification service answered rc %i, status %ui%Z",
-                ctx->peer.rc, ctx->peer.status);
-
-    ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
-                  "customer: event %s kept: %s", row->id, err);
-
-    q->values[1] = (char *) err;
-    q->values[2] = row->lease;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_events_failed_sql,
-                                       ngx_http_customer_events_marked);
-}
-
-
-static ngx_int_t
-ngx_http_customer_events_marked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_events_t  *ev;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        /* the lease runs out and the event is sent again: not lost */
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not record an event delivery");
-    }
-
-    ev = ctx->data;
-    ev->i++;
-
-    return ngx_http_customer_events_next(ctx);
-}
-
-
-/* the run has had its time: the events not reached go back, due now */
-
-static ngx_int_t
-ngx_http_customer_events_release(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_uint_t                     k;
-    ngx_http_customer_events_t    *ev;
-    ngx_http_customer_pg_query_t  *q;
-
-    ev = ctx->data;
-
-    p = ngx_pnalloc(ctx->request->pool,
-                    2 + (ev->n - ev->i)
-                        * (NGX_HTTP_CUSTOMER_EVENTS_LEASE_LEN + 1));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) p;
-    *p++ = '{';
-
-    for (k = ev->i; k < ev->n; k++) {
-        p = ngx_sprintf(p, "%s%s", k == ev->i ? "" : ",", ev->rows[k].lease);
-    }
-
-    *p++ = '}';
-    *p = '\0';
-
-    ev->counts->skipped += ev->n - ev->i;
-    ev->i = ev->n;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_events_release_sql,
-                                       ngx_http_customer_events_released);
-}
-
-
-static ngx_int_t
-ngx_http_customer_events_released(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not release events");
-    }
-
-    return ngx_http_customer_events_done(ctx);
-}
-
-
-static ngx_int_t
-ngx_http_customer_events_done(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_events_t  *ev;
-
-    ev = ctx->data;
-    ctx->data = ev->saved;
-
-    return ev->finish(ctx);
-}
-
-
-static ngx_int_t
 ngx_http_customer_events_header(ngx_pool_t *pool, ngx_array_t *a,
     const char *key, ngx_str_t *value)
 {
@@ -754,25 +491,6 @@ ngx_http_customer_events_header(ngx_pool_t *pool, ngx_array_t *a,
     kv->value = *value;
 
     return NGX_OK;
-}
-
-
-static char *
-ngx_http_customer_events_strdup(ngx_pool_t *pool, char *s)
-{
-    size_t   len;
-    u_char  *p;
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len + 1);
-
-    return (char *) p;
 }
 
 

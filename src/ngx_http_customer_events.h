@@ -13,15 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
-
-
-/* what an outbox run did, summed over the Auth and Notification sinks */
-typedef struct {
-    ngx_uint_t                      claimed;
-    ngx_uint_t                      delivered;
-    ngx_uint_t                      failed;
-    ngx_uint_t                      skipped;   /* lease lost, or released */
-} ngx_http_customer_outbox_counts_t;
+#include "ngx_http_customer_outbox.h"
 
 
 /*

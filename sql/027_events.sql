@@ -54,6 +54,9 @@ CREATE TABLE events (
 
 CREATE INDEX events_pending_idx ON events (next_attempt_at, id)
     WHERE delivered_at IS NULL AND dead_at IS NULL AND NOT suppressed;
+-- for the metrics' count of dead events
+CREATE INDEX events_dead_idx ON events (id)
+    WHERE delivered_at IS NULL AND dead_at IS NOT NULL;
 CREATE INDEX events_customer_idx ON events (customer_id, id);
 CREATE INDEX events_type_idx ON events (type, id);
 CREATE INDEX events_created_idx ON events (created_at);
@@ -270,19 +273,22 @@ CREATE TRIGGER loyalty_accounts_events
 -- within 30 days of their expiry or expired (in the last 30 days: older
 -- ones are history, not news). Each once per vehicle and due date and
 -- mileage, per document and expiry date. At most once per min_gap, over
--- all workers: the first to move event_scan.last_at scans, the others
--- skip. Returns how many events it raised.
+-- all workers: the first to lock event_scan and move its last_at scans,
+-- the others skip. Returns how many events it raised.
 CREATE FUNCTION events_scan(min_gap interval) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
     n  integer := 0;
     r  record;
 BEGIN
-    UPDATE event_scan SET last_at = now()
-        WHERE last_at <= now() - min_gap;
+    -- another worker scanning holds the row: this one skips at once
+    PERFORM FROM event_scan WHERE last_at <= now() - min_gap
+        FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
+
+    UPDATE event_scan SET last_at = now();
 
     -- a key already raised is skipped here, so a scan that finds nothing
     -- new costs one pass and an index probe per candidate

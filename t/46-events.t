@@ -41,6 +41,8 @@ $http .= <<"CONF";
     upstream customer_notify_up { server 127.0.0.1:@{[ $notify->port ]}; }
 CONF
 $server .= <<'CONF';
+        location = /metrics { customer_metrics; }
+
         customer_notification_service /_svc/notify;
 
         location /_svc/notify/ {
@@ -101,6 +103,12 @@ sub sig_of {
     my $h = $q->{headers};
     return 'v1,' . encode_base64(hmac_sha256(
         "$h->{'webhook-id'}.$h->{'webhook-timestamp'}.$q->{body}", $key), '');
+}
+
+sub metric {
+    my ($name) = @_;
+    my $r = $ng->req(GET => '/metrics', auth => 'none');
+    return $r->{body} =~ /^\Q$name\E (\S+)$/m ? $1 : undef;
 }
 
 sub ok_req {
@@ -328,6 +336,10 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     my $id = CT::sql($db, q{SELECT event_id FROM events
         WHERE customer_id = :'p1' AND type = 'customer.updated'
         ORDER BY id DESC LIMIT 1}, $A);
+    is(metric('customer_events_pending'), 1,
+        'down: customer_events_pending counts it');
+    ok(metric('customer_peer_failures_total{service="notifications"}') >= 1,
+        'down: the failed calls are counted');
     $notify->start;
     ok(CT::wait_for(sub { pending() == 0 }, timeout => 30),
         'up again: delivered at its next attempt');
@@ -335,6 +347,8 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     is(scalar @it, 1, 'delivered exactly once');
     is_deeply($it[0]{event}{data}{changedFields}, ['notes'],
         'the event that waited');
+    is(metric('customer_events_pending'), 0, 'up: nothing pending');
+    is(metric('customer_events_dead'), 0, 'up: nothing dead');
 }
 
 

@@ -119,7 +119,18 @@ BEGIN
         END IF;
     END IF;
 
-    IF prefs IS NULL THEN
+    -- A change's event takes the customer's row lock (as an UPDATE of it
+    -- would: key-share locks of inserts into its child tables go on), so
+    -- the changes of one customer raise their events one transaction at
+    -- a time and the ids of its events follow their commits: the claim
+    -- delivers a customer's events in id order, and a lower id can no
+    -- longer commit after a higher one was delivered. The customers
+    -- trigger passes prefs, its row already locked; the scan's events
+    -- (once_key) do not lock, not to hold customers' writes for a scan.
+    IF prefs IS NULL AND once_key IS NULL THEN
+        SELECT preferences INTO prefs FROM customers WHERE id = cid
+            FOR NO KEY UPDATE;
+    ELSIF prefs IS NULL THEN
         SELECT preferences INTO prefs FROM customers WHERE id = cid;
     END IF;
     SELECT marketing INTO STRICT mkt FROM event_types WHERE type = etype;

@@ -219,7 +219,7 @@ static ngx_http_customer_outbox_sink_t  ngx_http_customer_events_sink = {
     &ngx_http_customer_events_claim_sql, &ngx_http_customer_events_renew_sql,
     &ngx_http_customer_events_release_sql,
     &ngx_http_customer_events_delivered_sql,
-    &ngx_http_customer_events_failed_sql, ngx_http_customer_events_send
+    &ngx_http_customer_events_failed_sql, ngx_http_customer_events_send, 1
 };
 
 

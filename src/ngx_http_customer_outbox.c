@@ -40,6 +40,9 @@
  */
 #define NGX_HTTP_CUSTOMER_OUTBOX_BUDGET  20000
 
+/* batches a run of a repeating sink claims at most */
+#define NGX_HTTP_CUSTOMER_OUTBOX_BATCHES  50
+
 /* a lease's text: a UUID */
 #define NGX_HTTP_CUSTOMER_LEASE_LEN                                          \
     (sizeof("01234567-89ab-cdef-0123-456789abcdef") - 1)
@@ -50,6 +53,10 @@ typedef struct {
     ngx_uint_t                         n;
     ngx_uint_t                         i;
     ngx_msec_t                         started;
+    ngx_uint_t                         batches;   /* claimed; 0: a row
+                                                     the caller gave */
+    ngx_uint_t                         failed;    /* in this batch */
+    unsigned                           released:1;
     ngx_http_customer_outbox_sink_t   *sink;
     ngx_http_customer_outbox_counts_t *counts;
     ngx_http_customer_peer_done_pt     finish;
@@ -61,6 +68,8 @@ static ngx_http_customer_outbox_run_t *ngx_http_customer_outbox_begin(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_outbox_sink_t *sink,
     ngx_http_customer_outbox_counts_t *counts,
     ngx_http_customer_peer_done_pt finish);
+static ngx_int_t ngx_http_customer_outbox_claim(
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
     PGresult *res, int r, int c);
 static ngx_int_t ngx_http_customer_outbox_claimed(
@@ -88,8 +97,6 @@ ngx_http_customer_outbox_run(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_counts_t *counts,
     ngx_http_customer_peer_done_pt finish)
 {
-    ngx_http_customer_pg_query_t  *q;
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "customer outbox run: %s", sink->service);
 
@@ -97,12 +104,28 @@ ngx_http_customer_outbox_run(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_customer_outbox_claim(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_outbox_claim(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t    *q;
+    ngx_http_customer_outbox_run_t  *run;
+
+    run = ctx->data;
+    run->batches++;
+    run->n = 0;
+    run->i = 0;
+    run->failed = 0;
+
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_customer_query_run(ctx, q, sink->claim,
+    return ngx_http_customer_query_run(ctx, q, run->sink->claim,
                                        ngx_http_customer_outbox_claimed);
 }
 
@@ -168,6 +191,7 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
     run = ctx->data;
     pool = ctx->request->pool;
     row = &run->rows[run->n];
+    ngx_memzero(row, sizeof(ngx_http_customer_outbox_row_t));
 
     row->id = ngx_http_customer_outbox_strdup(pool, PQgetvalue(res, r, c));
     row->lease = ngx_http_customer_outbox_strdup(pool,
@@ -307,6 +331,7 @@ ngx_http_customer_outbox_sent(ngx_http_customer_ctx_t *ctx)
     }
 
     run->counts->failed++;
+    run->failed++;
     ngx_http_customer_metrics_peer_failure(run->sink->peer);
 
     err = ngx_pnalloc(ctx->request->pool, 100);
@@ -399,6 +424,7 @@ ngx_http_customer_outbox_release(ngx_http_customer_ctx_t *ctx)
 
     run->counts->skipped += run->n - run->i;
     run->i = run->n;
+    run->released = 1;
 
     return ngx_http_customer_query_run(ctx, q, run->sink->release,
                                        ngx_http_customer_outbox_released);
@@ -419,7 +445,12 @@ ngx_http_customer_outbox_released(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* the caller's data back, and its continuation */
+/*
+ * A batch is done.  A repeating sink claims again while batches go
+ * through whole (a claim takes one row per customer: the next claim
+ * takes each customer's next row), within the run's time; otherwise the
+ * caller's data back, and its continuation.
+ */
 
 static ngx_int_t
 ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx)
@@ -427,6 +458,15 @@ ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx)
     ngx_http_customer_outbox_run_t  *run;
 
     run = ctx->data;
+
+    if (run->sink->repeat && run->batches > 0
+        && run->batches < NGX_HTTP_CUSTOMER_OUTBOX_BATCHES
+        && run->n > 0 && run->failed == 0 && !run->released
+        && ngx_current_msec - run->started < NGX_HTTP_CUSTOMER_OUTBOX_BUDGET)
+    {
+        return ngx_http_customer_outbox_claim(ctx);
+    }
+
     ctx->data = run->saved;
 
     return run->finish(ctx);

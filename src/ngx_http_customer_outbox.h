@@ -74,6 +74,9 @@ typedef struct {
     ngx_http_customer_pg_stmt_t    *delivered;
     ngx_http_customer_pg_stmt_t    *failed;
     ngx_http_customer_outbox_send_pt  send;
+    ngx_uint_t                      repeat;    /* claim again after a
+                                                  batch that went through:
+                                                  a customer's next rows */
 } ngx_http_customer_outbox_sink_t;
 
 

@@ -268,7 +268,7 @@ static ngx_http_customer_outbox_sink_t  ngx_http_customer_auth_sink = {
     "auth service", "customer_auth_service", NGX_HTTP_CUSTOMER_PEER_AUTH, 4,
     &ngx_http_customer_claim_sql, &ngx_http_customer_renew_sql,
     &ngx_http_customer_release_sql, &ngx_http_customer_delivered_sql,
-    &ngx_http_customer_failed_sql, ngx_http_customer_auth_send
+    &ngx_http_customer_failed_sql, ngx_http_customer_auth_send, 0
 };
 
 

@@ -383,6 +383,33 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
 }
 
 
+# --- one run delivers a customer's events one after the other ---------------
+
+{
+    # an nginx of its own without the trigger: runs by hand only
+    my $db2 = CT::db_create();
+    my $ng2 = CT::nginx_start(db => $db2, http_extra => $http,
+        server_extra => $server);
+    my ($c) = CT::make_customer($ng2, 'events-run');
+    for my $n (1 .. 3) {
+        my $r = $ng2->req(PATCH => "/api/customers/$c",
+            json => { notes => "change $n" });
+        is($r->{status}, 200, "run: change $n") or diag($r->{body});
+    }
+    $notify->clear;
+    my $r = $ng2->req(POST => '/api/customers/internal/outbox',
+        auth => 'service');
+    is($r->{status}, 200, 'run: 200') or diag($r->{body});
+    is_deeply($r->{json}{data}, { claimed => 4, delivered => 4, failed => 0,
+        skipped => 0 }, 'run: the four events of one customer in one run');
+    is_deeply([map { $_->{event}{type} } received()],
+        ['customer.created', ('customer.updated') x 3], 'run: in order');
+    is_deeply([map { $_->{event}{data}{changedFields}[0] // '' }
+        received()], ['', ('notes') x 3], 'run: each change once');
+    $ng2->stop;
+}
+
+
 # --- GET /api/events ---------------------------------------------------------
 
 {

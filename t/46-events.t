@@ -383,6 +383,47 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
 }
 
 
+# --- a dead letter: set aside after ten failures, holds nothing back --------
+
+{
+    $notify->handler(sub { [500, {}, '{"error":"no"}'] });
+    ok_req('PATCH B while the service fails', 200,
+        PATCH => "/api/customers/$B", json => { notes => 'to die' });
+    my $ev = CT::sql($db, q{SELECT id FROM events WHERE customer_id = :'p1'
+        AND type = 'customer.updated' ORDER BY id DESC LIMIT 1}, $B);
+    ok(CT::wait_for(sub { CT::sql($db, q{SELECT attempts FROM events
+        WHERE id = :'p1'}, $ev) >= 1 }, timeout => 20),
+        'dead letter: a failed attempt');
+    CT::sql($db, q{UPDATE events SET attempts = 9, next_attempt_at = now()
+        WHERE id = :'p1'}, $ev);
+    ok(CT::wait_for(sub { CT::sql($db, q{SELECT dead_at IS NOT NULL
+        FROM events WHERE id = :'p1'}, $ev) eq 't' }, timeout => 20),
+        'dead letter: set aside at the tenth');
+    is(metric('customer_events_dead'), 1, 'dead letter: counted');
+    my $dead = CT::sql($db, q{SELECT event_id FROM events WHERE id = :'p1'},
+        $ev);
+    my $sent = grep { $_->{event}{id} eq $dead } received();
+    ok($sent >= 2, "dead letter: sent at each attempt ($sent)");
+    my $r = ok_req('GET it', 200, GET => "/api/events?customerId=$B"
+        . '&type=customer.updated');
+    my ($e) = grep { $_->{sequence} == $ev } @{ $r->{json}{data}{events} };
+    is($e->{delivery}{status}, 'dead', 'dead letter: listed as dead');
+    like($e->{delivery}{lastError} // '', qr/status 500/,
+        'dead letter: with its last error');
+    $notify->handler(sub { [204, {}, ''] });
+    ok_req('PATCH B again', 200, PATCH => "/api/customers/$B",
+        json => { notes => 'after' });
+    ok(CT::wait_for(sub { grep { ($_->{event}{data}{changedFields}[0] // '')
+        eq 'notes' } received_of($B, 'customer.updated') }, timeout => 20),
+        'dead letter: B\'s next event is not held back');
+    is(scalar(grep { $_->{event}{id} eq $dead } received()), $sent,
+        'dead letter: never sent since');
+    is(scalar(grep { ($_->{event}{data}{changedFields}[0] // '') eq 'notes'
+        && $_->{event}{id} ne $dead } received_of($B, 'customer.updated')),
+        1, 'dead letter: the next event sent once');
+}
+
+
 # --- one run delivers a customer's events one after the other ---------------
 
 {

@@ -434,8 +434,10 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_status_answer(ctx);
     }
 
-    /* the row: id 5, user_id 6, is_active 7, customer_id 8, reason 9,
-     * lease 10; as the sink's claim has it: id, lease, then the rest */
+    /*
+     * The row as the sink's claim gives it (id, lease, user_id,
+     * is_active, customer_id, reason) from columns 5, 10, 6, 7, 8, 9.
+     */
 
     ngx_memzero(&row, sizeof(ngx_http_customer_outbox_row_t));
 

@@ -103,7 +103,7 @@ typedef struct {
 typedef struct {
     ngx_http_customer_metrics_route_t  routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
     ngx_http_customer_metrics_pool_t   pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
-    ngx_atomic_t                       peer_failures[3];
+    ngx_atomic_t                       peer_failures[4];
     ngx_atomic_t                       primary_reads; /* routed reads */
     ngx_http_customer_metrics_replica_t
                                   replicas[NGX_HTTP_CUSTOMER_REPLICAS_MAX];
@@ -148,7 +148,7 @@ static const char  *ngx_http_customer_metrics_methods[] = {
 };
 
 static const char  *ngx_http_customer_metrics_services[] = {
-    "auth", "orders", "complaints"
+    "auth", "orders", "complaints", "notifications"
 };
 
 static const char  *ngx_http_customer_metrics_classes[] = {
@@ -158,7 +158,11 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
     "SELECT count(*) FILTER (WHERE dead_at IS NULL)::text,"
-    " count(*) FILTER (WHERE dead_at IS NOT NULL)::text"
+    " count(*) FILTER (WHERE dead_at IS NOT NULL)::text,"
+    " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
+    " AND dead_at IS NULL AND NOT suppressed)::text,"
+    " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
+    " AND dead_at IS NOT NULL)::text"
     " FROM auth_outbox WHERE delivered_at IS NULL",
     0, 1, 0, "", 0, 0, 0, 0
 };
@@ -369,7 +373,7 @@ ngx_http_customer_metrics_peer_failure(ngx_uint_t service)
 {
     ngx_http_customer_metrics_t  *mt;
 
-    if (service > 2) {
+    if (service > NGX_HTTP_CUSTOMER_PEER_NOTIFY) {
         return;
     }
 
@@ -749,7 +753,7 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
         "failed or timed out.\n"
         "# TYPE customer_peer_failures_total counter\n");
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         ngx_http_customer_metrics_out(b, end,
             "customer_peer_failures_total{service=\"%s\"} %uA\n",
             ngx_http_customer_metrics_services[i], mt->peer_failures[i]);
@@ -771,8 +775,17 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
             "# HELP customer_outbox_dead Auth Service updates set aside "
             "after too many failed attempts.\n"
             "# TYPE customer_outbox_dead gauge\n"
-            "customer_outbox_dead %s\n",
-            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+            "customer_outbox_dead %s\n"
+            "# HELP customer_events_pending Events not yet delivered to "
+            "the Notification Service.\n"
+            "# TYPE customer_events_pending gauge\n"
+            "customer_events_pending %s\n"
+            "# HELP customer_events_dead Events set aside after too many "
+            "failed attempts.\n"
+            "# TYPE customer_events_dead gauge\n"
+            "customer_events_dead %s\n",
+            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+            PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
     }
 
     ngx_http_customer_metrics_out(b, end,

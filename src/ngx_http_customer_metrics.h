@@ -27,6 +27,7 @@ void ngx_http_customer_metrics_read(ngx_uint_t target);
 #define NGX_HTTP_CUSTOMER_PEER_AUTH        0
 #define NGX_HTTP_CUSTOMER_PEER_ORDERS      1
 #define NGX_HTTP_CUSTOMER_PEER_COMPLAINTS  2
+#define NGX_HTTP_CUSTOMER_PEER_NOTIFY      3
 
 
 #endif /* _NGX_HTTP_CUSTOMER_METRICS_H_INCLUDED_ */

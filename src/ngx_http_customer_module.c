@@ -10,6 +10,7 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_customers.h"
+#include "ngx_http_customer_events.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_metrics.h"
 #include "ngx_http_customer_replica.h"
@@ -230,6 +231,27 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       offsetof(ngx_http_customer_loc_conf_t, complaint_service),
       NULL },
 
+    { ngx_string("customer_notification_service"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, notification_service),
+      NULL },
+
+    { ngx_string("customer_notification_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_customer_notification_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("customer_event_scan_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_customer_main_conf_t, event_scan_interval),
+      NULL },
+
     { ngx_string("customer_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_customer_metrics,
@@ -309,6 +331,7 @@ ngx_http_customer_create_main_conf(ngx_conf_t *cf)
     cmcf->request_id_index = NGX_ERROR;
     cmcf->auth.leeway = NGX_CONF_UNSET;
     cmcf->outbox_interval = NGX_CONF_UNSET_MSEC;
+    cmcf->event_scan_interval = NGX_CONF_UNSET_MSEC;
     cmcf->replica_max_lag = NGX_CONF_UNSET_MSEC;
 
     ngx_http_customer_used = 0;
@@ -386,6 +409,8 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->order_service, prev->order_service, "");
     ngx_conf_merge_str_value(conf->complaint_service,
                              prev->complaint_service, "");
+    ngx_conf_merge_str_value(conf->notification_service,
+                             prev->notification_service, "");
 
     /* not inherited: each location says customer_api itself */
 
@@ -522,6 +547,7 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->queue_size, 1024);
 
     ngx_conf_init_msec_value(cmcf->outbox_interval, 5000);
+    ngx_conf_init_msec_value(cmcf->event_scan_interval, 60000);
     ngx_conf_init_msec_value(cmcf->replica_max_lag, 1000);
 
     if (cmcf->replica_max_lag == 0) {

@@ -73,6 +73,9 @@ typedef struct {
     ngx_str_t                       peer_key;      /* sent to services */
     ngx_url_t                       trigger;       /* outbox: our address */
     ngx_msec_t                      outbox_interval;
+    ngx_msec_t                      event_scan_interval;
+    ngx_array_t                    *notification_secrets;  /* of
+                                                      ngx_str_t, keys */
     ngx_http_customer_pg_pool_t    *pool;          /* set per worker */
     ngx_shm_zone_t                 *metrics_zone;  /* this cycle's */
     ngx_array_t                    *replicas;      /* of ..._replica_t */
@@ -91,6 +94,7 @@ typedef struct {
     ngx_str_t                       auth_service;  /* internal locations */
     ngx_str_t                       order_service;
     ngx_str_t                       complaint_service;
+    ngx_str_t                       notification_service;
     ngx_str_t                       auth_header;   /* customer_auth header */
     ngx_array_t                    *cors_origins;  /* of ngx_str_t; NULL:
                                                       no CORS here */
@@ -124,6 +128,8 @@ struct ngx_http_customer_ctx_s {
     ngx_http_customer_done_pt       done;          /* query continuation */
     ngx_http_customer_peer_t        peer;
     ngx_http_customer_peer_done_pt  peer_done;
+    ngx_array_t                    *peer_headers;  /* of ngx_keyval_t:
+                                                      the next call's */
     void                           *data;          /* resource state */
     ngx_http_customer_idem_t       *idem;          /* Idempotency-Key */
     ngx_uint_t                      page;          /* a page's number */

@@ -46,6 +46,9 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     u_char                         *p;
     ngx_str_t                       uri, v;
     ngx_buf_t                      *b;
+    ngx_uint_t                      i, own_type;
+    ngx_array_t                    *extra;
+    ngx_keyval_t                   *kv;
     ngx_table_elt_t                *h;
     ngx_http_request_t             *r, *sr;
     ngx_http_core_main_conf_t      *core;
@@ -142,7 +145,34 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (body
+    /* the caller's own headers: a Content-Type of its own replaces ours */
+
+    extra = ctx->peer_headers;
+    ctx->peer_headers = NULL;
+    own_type = 0;
+
+    if (extra) {
+        kv = extra->elts;
+
+        for (i = 0; i < extra->nelts; i++) {
+            if (kv[i].key.len == sizeof("Content-Type") - 1
+                && ngx_strncasecmp(kv[i].key.data, (u_char *) "Content-Type",
+                                   kv[i].key.len)
+                   == 0)
+            {
+                own_type = 1;
+            }
+
+            if (ngx_http_customer_peer_header(sr, (char *) kv[i].key.data,
+                                              &kv[i].value)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    if (body && !own_type
         && ngx_http_customer_peer_header(sr, "Content-Type", &v) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

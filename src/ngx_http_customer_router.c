@@ -60,6 +60,7 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_vehicles_routes,
     ngx_http_customer_documents_routes,
     ngx_http_customer_dashboard_routes,
+    ngx_http_customer_events_routes,
     ngx_http_customer_customers_routes,
     NULL
 };

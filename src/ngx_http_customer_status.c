@@ -13,8 +13,10 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_events.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_outbox.h"
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
@@ -23,61 +25,31 @@
 
 /*
  * Status changes and the Auth Service.  One statement changes the status,
- * keeps the change in customer_status_history and puts "tell the Auth
- * Service isActive=..." into auth_outbox: all or nothing.  After the
+ * keeps the change in customer_status_history (whose trigger raises the
+ * customer.status_changed event, sql/027_events.sql) and puts "tell the
+ * Auth Service isActive=..." into auth_outbox: all or nothing.  After the
  * commit the request delivers its own outbox row (PATCH
  * /api/auth/user/{userId}/status through customer_auth_service) and
  * answers; the row holds a 60 s lease so nobody else sends it meanwhile.
  * A row not delivered stays with a backoff; POST
- * /api/customers/internal/outbox delivers what is due, claiming rows with
- * FOR UPDATE SKIP LOCKED and a lease, so two workers never send one row at
- * the same time.  Each worker has a timer that calls that route over
- * loopback (customer_outbox_trigger), so there is always a real request
- * for the subrequests to hang from.  Rows survive reloads and restarts.
+ * /api/customers/internal/outbox delivers what is due.  The delivery loop
+ * is the outboxes' one (ngx_http_customer_outbox.c): auth_outbox is a
+ * sink of it, as the events for the Notification Service are, and the
+ * same run delivers both.  Each worker has a timer that calls that route
+ * over loopback (customer_outbox_trigger), so there is always a real
+ * request for the subrequests to hang from.  Rows survive reloads and
+ * restarts.
  */
 
-
-#define NGX_HTTP_CUSTOMER_OUTBOX_BATCH  20
-
-/*
- * A run starts no send after this long (ms): the rows it has not reached
- * are released to the next run.  A run must end well within the lease
- * and within the trigger's wait for its answer: a run cut short by its
- * client would cut the Auth Service call under way, whose outcome is then
- * unknown, and the row would be sent again.
- */
-#define NGX_HTTP_CUSTOMER_OUTBOX_BUDGET  20000
-
-/* a lease's text: a UUID */
-#define NGX_HTTP_CUSTOMER_LEASE_LEN                                          \
-    (sizeof("01234567-89ab-cdef-0123-456789abcdef") - 1)
 
 /* how long the trigger waits for a run's answer (ms) */
 #define NGX_HTTP_CUSTOMER_TRIGGER_WAIT   300000
-#define NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS  "10"   /* then set aside, dead */
 
 
+/* a status change, kept for its answer, and how its delivery went */
 typedef struct {
-    char                          *id;
-    char                          *user_id;
-    char                          *customer_id;
-    char                          *reason;
-    char                          *lease;
-    ngx_uint_t                     active;
-} ngx_http_customer_outbox_row_t;
-
-
-typedef struct {
-    ngx_http_customer_outbox_row_t rows[NGX_HTTP_CUSTOMER_OUTBOX_BATCH];
-    ngx_uint_t                     n;
-    ngx_uint_t                     i;
-    ngx_uint_t                     delivered;
-    ngx_uint_t                     failed;
-    ngx_uint_t                     skipped;  /* lease lost, or released */
-    ngx_msec_t                     started;
-    ngx_http_customer_peer_done_pt finish;
-    PGresult                      *status;   /* the change, for the answer */
-    char                          *values[6];
+    char                              *values[6];
+    ngx_http_customer_outbox_counts_t  counts;
 } ngx_http_customer_outbox_t;
 
 
@@ -91,8 +63,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_status_request(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
@@ -104,21 +74,12 @@ static ngx_int_t ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_status_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_outbox_claimed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_int_t ngx_http_customer_outbox_events(
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_answer(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_outbox_release(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_released(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_http_customer_pg_query_t *ngx_http_customer_outbox_batch(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_peer_done_pt finish);
+static ngx_int_t ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_row_t *row);
 static char *ngx_http_customer_strdup(ngx_pool_t *pool, char *s);
 
 static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
@@ -260,8 +221,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " AND p.delivered_at IS NULL AND p.dead_at IS NULL AND p.id < a.id)"
     " ORDER BY next_attempt_at, id LIMIT 20"
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
-    " RETURNING o.id, o.user_id, o.is_active, o.customer_id, o.reason,"
-    " o.lease",
+    " RETURNING o.id, o.lease, o.user_id, o.is_active, o.customer_id,"
+    " o.reason",
     0, 0, 0, "", 0, 0, 0, 0
 };
 
@@ -296,19 +257,21 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
 };
 
 
-/*
- * 1, 2, 4 ... seconds, at most five minutes (the exponent is capped, so
- * the power never overflows); after NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS
- * failures the row is set aside as dead.
- */
+/* a retry with the outboxes' backoff, dead after ten failures */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
     "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = now() + least(power(2, least(attempts, 9)), 300)"
-    " * interval '1 second',"
-    " dead_at = CASE WHEN attempts + 1 >= "
-    NGX_HTTP_CUSTOMER_OUTBOX_ATTEMPTS " THEN now() END"
+    NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
     " WHERE id = $1 AND lease = $3::uuid",
     3, 0, 0, "", 0, 0, 0, 0
+};
+
+
+/* the Auth Service as a sink of the outbox loop: userId, isActive, ... */
+static ngx_http_customer_outbox_sink_t  ngx_http_customer_auth_sink = {
+    "auth service", "customer_auth_service", NGX_HTTP_CUSTOMER_PEER_AUTH, 4,
+    &ngx_http_customer_claim_sql, &ngx_http_customer_renew_sql,
+    &ngx_http_customer_release_sql, &ngx_http_customer_delivered_sql,
+    &ngx_http_customer_failed_sql, ngx_http_customer_auth_send, 0
 };
 
 
@@ -385,7 +348,13 @@ ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
 {
     ngx_http_customer_pg_query_t  *q;
 
-    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_status_answer);
+    ctx->data = ngx_pcalloc(ctx->request->pool,
+                            sizeof(ngx_http_customer_outbox_t));
+    if (ctx->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -398,27 +367,6 @@ ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_status_sql,
                                        ngx_http_customer_status_done);
-}
-
-
-/* a delivery batch for this request, and the query that fills it */
-
-static ngx_http_customer_pg_query_t *
-ngx_http_customer_outbox_batch(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_peer_done_pt finish)
-{
-    ngx_http_customer_outbox_t  *ob;
-
-    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
-    if (ob == NULL) {
-        return NULL;
-    }
-
-    ob->finish = finish;
-    ob->started = ngx_current_msec;
-    ctx->data = ob;
-
-    return ngx_http_customer_query_create(ctx);
 }
 
 
@@ -441,47 +389,14 @@ ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
 }
 
 
-/* row r, first column c of result res, into the batch */
-
-static ngx_int_t
-ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_outbox_t *ob, PGresult *res, int r, int c)
-{
-    ngx_pool_t                      *pool;
-    ngx_http_customer_outbox_row_t  *row;
-
-    pool = ctx->request->pool;
-    row = &ob->rows[ob->n];
-
-    row->id = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c));
-    row->user_id = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 1));
-    row->active = PQgetvalue(res, r, c + 2)[0] == 't';
-    row->customer_id = ngx_http_customer_strdup(pool,
-                                                PQgetvalue(res, r, c + 3));
-    row->reason = PQgetisnull(res, r, c + 4)
-                  ? NULL
-                  : ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 4));
-    row->lease = ngx_http_customer_strdup(pool, PQgetvalue(res, r, c + 5));
-
-    if (row->id == NULL || row->user_id == NULL || row->customer_id == NULL
-        || row->lease == NULL
-        || (row->reason == NULL && !PQgetisnull(res, r, c + 4)))
-    {
-        return NGX_ERROR;
-    }
-
-    ob->n++;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    int                          i;
-    ngx_http_customer_outbox_t  *ob;
+    int                              i, c;
+    ngx_pool_t                      *pool;
+    ngx_http_customer_outbox_t      *ob;
+    ngx_http_customer_outbox_row_t   row;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
@@ -492,13 +407,14 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     }
 
     ob = ctx->data;
+    pool = ctx->request->pool;
 
     /* keep the answer's values: res is gone after this call */
 
     for (i = 0; i < 5; i++) {
         ob->values[i] = PQgetisnull(res, 0, i)
                         ? NULL
-                        : ngx_http_customer_strdup(ctx->request->pool,
+                        : ngx_http_customer_strdup(pool,
                                                    PQgetvalue(res, 0, i));
     }
 
@@ -509,13 +425,40 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
      * one goes after it, from the outbox, never ahead of it from here.
      */
 
-    if (!PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 11)[0] != 't'
-        && ngx_http_customer_outbox_take(ctx, ob, res, 0, 5) != NGX_OK)
-    {
+    if (PQgetisnull(res, 0, 5) || PQgetvalue(res, 0, 11)[0] == 't') {
+        return ngx_http_customer_status_answer(ctx);
+    }
+
+    /*
+     * The row as the sink's claim gives it (id, lease, user_id,
+     * is_active, customer_id, reason) from columns 5, 10, 6, 7, 8, 9.
+     */
+
+    ngx_memzero(&row, sizeof(ngx_http_customer_outbox_row_t));
+
+    row.id = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 5));
+    row.lease = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 10));
+
+    if (row.id == NULL || row.lease == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_customer_deliver_next(ctx);
+    for (c = 0; c < 4; c++) {
+        if (PQgetisnull(res, 0, 6 + c)) {
+            row.null |= 1 << c;
+            continue;
+        }
+
+        row.cols[c] = ngx_http_customer_strdup(pool,
+                                               PQgetvalue(res, 0, 6 + c));
+        if (row.cols[c] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_customer_outbox_deliver(ctx, &ngx_http_customer_auth_sink,
+                                            &row, &ob->counts,
+                                            ngx_http_customer_status_answer);
 }
 
 
@@ -555,7 +498,7 @@ ngx_http_customer_status_answer(ngx_http_customer_ctx_t *ctx)
     /* "notified", "pending" (kept in the outbox), or "unchanged" */
 
     auth = ob->values[5] == NULL ? "unchanged"
-           : ob->delivered ? "notified" : "pending";
+           : ob->counts.delivered ? "notified" : "pending";
 
     ngx_http_customer_gen_lit(g, "authService");
     ngx_http_customer_gen_cstr(g, auth);
@@ -569,40 +512,35 @@ ngx_http_customer_status_answer(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_pg_query_t  *q;
+    ngx_http_customer_outbox_t  *ob;
 
-    q = ngx_http_customer_outbox_batch(ctx, ngx_http_customer_outbox_answer);
-    if (q == NULL) {
+    ob = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_outbox_t));
+    if (ob == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_claim_sql,
-                                       ngx_http_customer_outbox_claimed);
+    ctx->data = ob;
+
+    return ngx_http_customer_outbox_run(ctx, &ngx_http_customer_auth_sink,
+                                        &ob->counts,
+                                        ngx_http_customer_outbox_events);
 }
 
 
-static ngx_int_t
-ngx_http_customer_outbox_claimed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    int                          i;
-    ngx_http_customer_outbox_t  *ob;
+/*
+ * The Auth Service's rows are done: the events for the Notification
+ * Service next, by the same loop, and one answer for both.
+ */
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
+static ngx_int_t
+ngx_http_customer_outbox_events(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_outbox_t  *ob;
 
     ob = ctx->data;
 
-    for (i = 0; i < PQntuples(res) && i < NGX_HTTP_CUSTOMER_OUTBOX_BATCH;
-         i++)
-    {
-        if (ngx_http_customer_outbox_take(ctx, ob, res, i, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    return ngx_http_customer_deliver_next(ctx);
+    return ngx_http_customer_events_run(ctx, &ob->counts,
+                                        ngx_http_customer_outbox_answer);
 }
 
 
@@ -621,13 +559,13 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "claimed");
-    yajl_gen_integer(g, ob->n);
+    yajl_gen_integer(g, ob->counts.claimed);
     ngx_http_customer_gen_lit(g, "delivered");
-    yajl_gen_integer(g, ob->delivered);
+    yajl_gen_integer(g, ob->counts.delivered);
     ngx_http_customer_gen_lit(g, "failed");
-    yajl_gen_integer(g, ob->failed);
+    yajl_gen_integer(g, ob->counts.failed);
     ngx_http_customer_gen_lit(g, "skipped");
-    yajl_gen_integer(g, ob->skipped);
+    yajl_gen_integer(g, ob->counts.skipped);
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 
@@ -635,137 +573,29 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* one row at a time: PATCH the Auth Service, then record how it went */
+/*
+ * The Auth Service sink's send: PATCH /api/auth/user/{userId}/status
+ * {userId, customerId, isActive, reason}.
+ */
 
 static ngx_int_t
-ngx_http_customer_deliver_next(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_outbox_t      *ob;
-    ngx_http_customer_pg_query_t    *q;
-    ngx_http_customer_outbox_row_t  *row;
-
-    ob = ctx->data;
-
-    if (ob->i == ob->n) {
-        return ob->finish(ctx);
-    }
-
-    if (ob->i > 0
-        && ngx_current_msec - ob->started > NGX_HTTP_CUSTOMER_OUTBOX_BUDGET)
-    {
-        return ngx_http_customer_outbox_release(ctx);
-    }
-
-    row = &ob->rows[ob->i];
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = row->id;
-    q->values[1] = row->lease;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_renew_sql,
-                                       ngx_http_customer_renewed);
-}
-
-
-/* the run has had its time: the rows not reached go back, due now */
-
-static ngx_int_t
-ngx_http_customer_outbox_release(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_row_t *row)
 {
     u_char                        *p;
-    ngx_uint_t                     k;
-    ngx_http_customer_outbox_t    *ob;
-    ngx_http_customer_pg_query_t  *q;
+    size_t                         len;
+    yajl_gen                       g;
+    ngx_str_t                      path, body, args, key;
+    char                          *user_id, *customer_id, *reason;
+    ngx_http_customer_loc_conf_t  *llcf;
 
-    ob = ctx->data;
+    user_id = row->cols[0];
+    customer_id = row->cols[2];
+    reason = (row->null & 8) ? NULL : row->cols[3];
 
-    /* "{l1,l2}": a lease, a comma or a brace each */
-    p = ngx_pnalloc(ctx->request->pool,
-                    2 + (ob->n - ob->i) * (NGX_HTTP_CUSTOMER_LEASE_LEN + 1));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) p;
-    *p++ = '{';
-
-    for (k = ob->i; k < ob->n; k++) {
-        p = ngx_sprintf(p, "%s%s", k == ob->i ? "" : ",", ob->rows[k].lease);
-    }
-
-    *p++ = '}';
-    *p = '\0';
-
-    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                  "customer: outbox run past %ui ms: %ui rows left to the "
-                  "next run", (ngx_uint_t) NGX_HTTP_CUSTOMER_OUTBOX_BUDGET,
-                  ob->n - ob->i);
-
-    ob->skipped += ob->n - ob->i;
-    ob->i = ob->n;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_release_sql,
-                                       ngx_http_customer_released);
-}
-
-
-static ngx_int_t
-ngx_http_customer_released(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_outbox_t  *ob;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        /* they wait for their leases to run out instead */
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not release outbox rows");
-    }
-
-    ob = ctx->data;
-
-    return ob->finish(ctx);
-}
-
-
-static ngx_int_t
-ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    u_char                          *p;
-    size_t                           len;
-    yajl_gen                         g;
-    ngx_str_t                        path, body, args, key;
-    ngx_http_customer_outbox_t      *ob;
-    ngx_http_customer_loc_conf_t    *llcf;
-    ngx_http_customer_outbox_row_t  *row;
-
-    ob = ctx->data;
-    row = &ob->rows[ob->i];
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        /* the lease is gone (or unknown): another worker has the row */
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "customer: outbox row %s left to its new claimant",
-                      row->id);
-        ob->skipped++;
-        ob->i++;
-        return ngx_http_customer_deliver_next(ctx);
-    }
-
-    if (ngx_strchr(row->user_id, '/') != NULL
-        || ngx_strcmp(row->user_id, ".") == 0
-        || ngx_strcmp(row->user_id, "..") == 0)
+    if (ngx_strchr(user_id, '/') != NULL
+        || ngx_strcmp(user_id, ".") == 0
+        || ngx_strcmp(user_id, "..") == 0)
     {
         /*
          * Not one path segment: a row older than the checks on userId
@@ -774,7 +604,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
          */
         ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
         ctx->peer.rc = NGX_ABORT;
-        return ngx_http_customer_delivered(ctx);
+        return ngx_http_customer_outbox_sent(ctx);
     }
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
@@ -784,7 +614,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
         /* nowhere to send it: it waits in the outbox */
         ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
         ctx->peer.rc = NGX_DECLINED;
-        return ngx_http_customer_delivered(ctx);
+        return ngx_http_customer_outbox_sent(ctx);
     }
 
     /*
@@ -794,7 +624,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
      * above), so it stays one segment.
      */
 
-    len = ngx_strlen(row->user_id);
+    len = ngx_strlen(user_id);
 
     path.len = sizeof("/api/auth/user//status") - 1 + len;
     path.data = ngx_pnalloc(ctx->request->pool, path.len);
@@ -803,7 +633,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
     }
 
     p = ngx_cpymem(path.data, "/api/auth/user/", 15);
-    p = ngx_cpymem(p, row->user_id, len);
+    p = ngx_cpymem(p, user_id, len);
     ngx_memcpy(p, "/status", 7);
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
@@ -813,15 +643,15 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "userId");
-    ngx_http_customer_gen_cstr(g, row->user_id);
+    ngx_http_customer_gen_cstr(g, user_id);
     ngx_http_customer_gen_lit(g, "customerId");
-    ngx_http_customer_gen_cstr(g, row->customer_id);
+    ngx_http_customer_gen_cstr(g, customer_id);
     ngx_http_customer_gen_lit(g, "isActive");
-    yajl_gen_bool(g, (int) row->active);
+    yajl_gen_bool(g, row->cols[1][0] == 't');
     ngx_http_customer_gen_lit(g, "reason");
 
-    if (row->reason) {
-        ngx_http_customer_gen_cstr(g, row->reason);
+    if (reason) {
+        ngx_http_customer_gen_cstr(g, reason);
 
     } else {
         yajl_gen_null(g);
@@ -852,85 +682,7 @@ ngx_http_customer_renewed(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_peer_call(ctx, &llcf->auth_service,
                                        NGX_HTTP_PATCH, &path, &args, &body,
-                                       &key, ngx_http_customer_delivered);
-}
-
-
-static ngx_int_t
-ngx_http_customer_delivered(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                          *err;
-    ngx_http_customer_outbox_t      *ob;
-    ngx_http_customer_pg_query_t    *q;
-    ngx_http_customer_outbox_row_t  *row;
-
-    ob = ctx->data;
-    row = &ob->rows[ob->i];
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = row->id;
-    q->values[1] = row->lease;
-
-    if (ctx->peer.rc == NGX_OK && ctx->peer.status >= 200
-        && ctx->peer.status < 300)
-    {
-        ob->delivered++;
-
-        return ngx_http_customer_query_run(ctx, q,
-                                           &ngx_http_customer_delivered_sql,
-                                           ngx_http_customer_marked);
-    }
-
-    ob->failed++;
-    ngx_http_customer_metrics_peer_failure(NGX_HTTP_CUSTOMER_PEER_AUTH);
-
-    err = ngx_pnalloc(ctx->request->pool, 80);
-    if (err == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->peer.rc == NGX_DECLINED) {
-        ngx_sprintf(err, "customer_auth_service is not configured%Z");
-
-    } else if (ctx->peer.rc == NGX_ABORT) {
-        ngx_sprintf(err, "not sent: the userId is not one path segment%Z");
-
-    } else {
-        ngx_sprintf(err, "auth service answered rc %i, status %ui%Z",
-                    ctx->peer.rc, ctx->peer.status);
-    }
-
-    ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
-                  "customer: outbox row %s kept: %s", row->id, err);
-
-    q->values[1] = (char *) err;
-    q->values[2] = row->lease;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_failed_sql,
-                                       ngx_http_customer_marked);
-}
-
-
-static ngx_int_t
-ngx_http_customer_marked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_http_customer_outbox_t  *ob;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        /* the lease runs out and the row is tried again: not lost */
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not record an outbox delivery");
-    }
-
-    ob = ctx->data;
-    ob->i++;
-
-    return ngx_http_customer_deliver_next(ctx);
+                                       &key, ngx_http_customer_outbox_sent);
 }
 
 

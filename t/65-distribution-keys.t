@@ -33,6 +33,12 @@ my %NOT_CUSTOMER = (
         . 'becomes per-shard counters summed across shards (README)',
     idempotency_keys => 'keyed by the caller (a token subject or '
         . '"service"), not by a customer; distributed by caller (README)',
+    event_types => 'reference table: the event types, read by every '
+        . 'shard',
+    event_once => 'the keys of time-based events, unique over all '
+        . 'customers; on the coordinator with events',
+    event_scan => 'one row: when the periodic scan last ran; on the '
+        . 'coordinator',
 );
 
 # customer data that is not keyed yet: the primary key is a surrogate id
@@ -54,6 +60,9 @@ my %COORDINATOR = (
     auth_outbox => 'the outbox run claims due rows of every customer with '
         . 'FOR UPDATE SKIP LOCKED, which Citus runs only on one shard; a '
         . 'status change then writes a worker and the coordinator (2PC)',
+    events => 'the event outbox, claimed like auth_outbox with FOR '
+        . 'UPDATE SKIP LOCKED across customers; a change then writes a '
+        . 'worker and the coordinator (2PC)',
 );
 
 # unique constraints that do not include customer_id, which a distributed

@@ -205,7 +205,7 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
  * no record yet goes on (the routes answer 404 themselves).
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
-    "SELECT customer_status FROM customers WHERE user_id = $1",
+    "SELECT customer_status, id FROM customers WHERE user_id = $1",
     1, 1, 0, "", 0, 0, 0, 0
 };
 
@@ -264,6 +264,17 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
             return ngx_http_customer_send_errors(ctx, NGX_HTTP_FORBIDDEN,
                                                  "Access denied");
         }
+
+        /* the /me routes need no lookup of their own for it */
+
+        ctx->self = ngx_pnalloc(ctx->request->pool,
+                                PQgetlength(res, 0, 1) + 1);
+        if (ctx->self == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->self, PQgetvalue(res, 0, 1),
+                   PQgetlength(res, 0, 1) + 1);
     }
 
     return ngx_http_customer_idem_route(ctx, ctx->bytes.data,

@@ -187,8 +187,9 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/verify", ngx_http_customer_verify,
       NGX_HTTP_CUSTOMER_A, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
+    /* a Customer reads its own record by id too (others are 404) */
     { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_get,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_S, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_put,
       NGX_HTTP_CUSTOMER_A, 1, 0,
@@ -425,7 +426,7 @@ static ngx_http_customer_field_t  ngx_http_customer_stats_fields[] = {
 };
 
 
-/* PATCH /me: the fields of ngx_http_customer_fields, all but two read-only */
+/* PATCH /me: the fields of ngx_http_customer_fields, most read-only */
 static ngx_http_customer_field_t
     ngx_http_customer_me_fields[sizeof(ngx_http_customer_fields)
                                 / sizeof(ngx_http_customer_field_t)];
@@ -444,9 +445,11 @@ static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
 };
 
 
+/* $1 id, $2 the Customer's sub (NULL for an Administrator) */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
-    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1"
+    " AND ($2::text IS NULL OR user_id = $2::text)",
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -684,7 +687,10 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     static const char  *dirs[2] = { "ASC", "DESC" };
 
-    static const char  *mine[] = { "contactNumber", "preferences", NULL };
+    static const char  *mine[] = {
+        "contactNumber", "preferences", "fullName", "addresses",
+        "emergencyContact", "dateOfBirth", NULL
+    };
 
     static const char  where[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
@@ -715,7 +721,11 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
     ngx_http_customer_masked_columns[NGX_HTTP_CUSTOMER_NATIONAL_ID].type =
                                                NGX_HTTP_CUSTOMER_COL_MASKED;
 
-    /* a customer may change these two of its own record, nothing else */
+    /*
+     * a customer may change these of its own record, nothing else: not
+     * its status, type, statistics, verification, email (the Auth
+     * Service's) or national id
+     */
 
     ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
                sizeof(ngx_http_customer_fields));
@@ -904,8 +914,9 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
 static ngx_int_t
 ngx_http_customer_get(ngx_http_customer_ctx_t *ctx)
 {
-    return ngx_http_customer_by_id(ctx, &ngx_http_customer_get_sql,
-                                   ngx_http_customer_record_done);
+    return ngx_http_customer_own_read(ctx, "customerId",
+                                      &ngx_http_customer_get_sql,
+                                      ngx_http_customer_record_done);
 }
 
 

@@ -105,6 +105,10 @@ struct ngx_http_customer_ctx_s {
     ngx_uint_t                      errors_more;   /* not listed */
     ngx_str_t                       etag;          /* "\"<version>\"" */
     ngx_http_customer_principal_t   who;           /* the caller */
+    char                           *self;          /* a Customer's own
+                                                      customerId, from the
+                                                      account check, or
+                                                      NULL */
     ngx_uint_t                      status;        /* of a refusal */
     ngx_int_t                       open;          /* DELETE: complaints */
     ngx_int_t                       active;        /* DELETE: orders */

@@ -36,6 +36,8 @@ static ngx_int_t ngx_http_customer_endpoint_done(
 
 ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_health_routes,
+    /* "/api/customers/me/..." before the "{}" patterns taking "me" */
+    ngx_http_customer_self_routes,
     ngx_http_customer_relations_routes,
     ngx_http_customer_status_routes,
     ngx_http_customer_notes_routes,

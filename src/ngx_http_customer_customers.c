@@ -16,6 +16,7 @@
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
+#include "ngx_http_customer_users.h"
 
 
 /*
@@ -1063,8 +1064,10 @@ ngx_http_customer_insert(ngx_http_customer_ctx_t *ctx,
 
     q->values[1] = ngx_http_customer_who(ctx);
 
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_create_sql,
-                                       done);
+    /* the Auth Service must know the userId first, where one is set */
+
+    return ngx_http_customer_user_check(ctx, q, &ngx_http_customer_create_sql,
+                                        done);
 }
 
 

@@ -87,6 +87,12 @@ typedef struct {
     ngx_flag_t                      api;           /* customer_api here */
     ngx_flag_t                      auth;          /* customer_auth */
     ngx_str_t                       auth_service;  /* internal locations */
+    ngx_flag_t                      user_check;    /* a new customer's
+                                                      userId asked of the
+                                                      Auth Service */
+    ngx_msec_t                      activity_interval;  /* between writes
+                                                      of lastActivityDate;
+                                                      0: none */
     ngx_str_t                       order_service;
     ngx_str_t                       complaint_service;
 } ngx_http_customer_loc_conf_t;

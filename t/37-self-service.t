@@ -30,8 +30,11 @@ sub me {
         auth => $o{auth} // $TOKEN, %o);
 }
 
+# the record, but the lastActivityDate any request of its Customer may
+# write first
 sub snapshot {
-    return scalar CT::sql($db, q{SELECT row_to_json(c)::text FROM customers c
+    return scalar CT::sql($db, q{SELECT (to_jsonb(c)
+        #- '{metadata,lastActivityDate}')::text FROM customers c
         WHERE id = :'p1'}, $_[0]);
 }
 

@@ -11,6 +11,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_access.h"
+#include "ngx_http_customer_credit.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
@@ -161,9 +162,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql = {
  * rise alert when the band changes or the score moves by alert_points or
  * more; a milestone when the band is above the previous one and no
  * earlier history row has it.  The first score raises none.  No row: no
- * such customer.
+ * such customer.  The score estimate stores its score through it too.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
     "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
     " b AS (SELECT name, rank FROM credit_bands"
     " WHERE min_score <= $2::int ORDER BY min_score DESC LIMIT 1),"

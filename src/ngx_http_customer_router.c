@@ -51,6 +51,7 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_dashboard_routes,
     ngx_http_customer_customers_routes,
     ngx_http_customer_users_routes,
+    ngx_http_customer_survey_routes,
     /* after the literal "internal/create" and "internal/outbox" */
     ngx_http_customer_internal_routes,
     NULL

@@ -127,6 +127,7 @@ extern ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_internal_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_self_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_users_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 
 
 #endif /* _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_ */

@@ -24,8 +24,9 @@
  * up by the token's sub.  The row that runs is a copy of the {id} row
  * under this row's id and pattern, so metrics and $customer_route name
  * the /me path.  The {id} rows still restrict a Customer to its own
- * record, so /me adds no access of its own but redeeming: the {id} redeem
- * is an Administrator's, its /me one the Customer's for itself.
+ * record, so /me adds no access of its own but redeeming points and
+ * estimating the credit score: those {id} routes are an Administrator's,
+ * their /me ones the Customer's for itself.
  */
 
 
@@ -86,6 +87,16 @@ ngx_http_customer_route_t  ngx_http_customer_self_routes[] = {
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_PATCH, "/api/customers/me/alerts/{}",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/survey/answers",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PUT, "/api/customers/me/survey/answers",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* the {id} estimate is an Administrator's, this one the Customer's */
+    { NGX_HTTP_POST, "/api/customers/me/credit-score/estimate",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

@@ -403,4 +403,41 @@ sub check_estimate {
         '... one score stored');
 }
 
+# The same for a submission of answers and for a new question: the
+# retry with the key writes once.
+sub abort_then_retry {
+    my ($lock, $method, $path, $json, $key, $count, $name) = @_;
+    my $before = $count->();
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run($lock);
+    my $body = JSON::PP->new->canonical->encode($json);
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $ng->port, Proto => 'tcp') or die "connect: $!";
+    print $sock "$method $path HTTP/1.1\r\nHost: t\r\n"
+        . 'Authorization: Bearer ' . CT::admin_token() . "\r\n"
+        . "Idempotency-Key: $key\r\nContent-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }), "$name waits");
+    close $sock;
+    $s->run('COMMIT');
+    $s->close;
+    ok(CT::wait_for(sub {
+            my $x = $ng->req($method => $path, body => $body,
+                headers => { 'Idempotency-Key' => $key,
+                    'Content-Type' => 'application/json' });
+            $x->{status} =~ /^20[01]$/ || ($x->{status} == 409
+                && $x->{json}{message} eq 'Request already applied') }),
+        "... its retry with the key answers");
+    is($count->(), $before + 1, '... written once');
+}
+
+abort_then_retry("SELECT 1 FROM customers WHERE id = '$ID' FOR UPDATE",
+    PUT => "/api/customers/$ID/survey/answers",
+    { answers => { $HOUSING => 'rent' } }, 'answers-abort', \&submissions,
+    'a submission whose client goes away');
+abort_then_retry('LOCK TABLE survey_questions IN SHARE MODE',
+    POST => '/api/survey/questions', { text => 'Abort?', kind => 'boolean' },
+    'question-abort', \&questions, 'a new question whose client goes away');
+
 done_testing();

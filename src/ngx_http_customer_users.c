@@ -28,7 +28,9 @@
  *   unknown user is 422 and a service that cannot say is 502/504, both
  *   before anything is written;
  * - POST /api/customers/{id}/sync copies email, fullName and
- *   contactNumber from the same answer into the record;
+ *   contactNumber from the same answer into the record, and PATCH
+ *   /api/customers/internal/user/{userId} lets the Auth Service push
+ *   them when they change there;
  * - POST /api/customers/internal/{id}/login, from the Auth Service at
  *   each login, keeps metadata.lastLoginDate and loginCount.
  *
@@ -55,6 +57,7 @@ static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_push(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
@@ -68,6 +71,13 @@ static ngx_http_customer_field_t  ngx_http_customer_user_fields[] = {
     { "contactNumber", ngx_http_customer_check_phone,
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
     { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* the path's userId, as a create takes it */
+static ngx_http_customer_field_t  ngx_http_customer_user_id_field = {
+    "userId", ngx_http_customer_check_user_id, NGX_HTTP_CUSTOMER_F_REQUIRED,
+    1, 128, NULL, NULL
 };
 
 
@@ -86,36 +96,45 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql = {
 
 
 /*
- * $1 customer id, $2 {email, fullName[, contactNumber]} as jsonb, $3
- * who.  An absent contactNumber keeps the stored one.  The record is
- * written (version + 1) only when a value differs; "changed" names
- * those.  No row: the customer went meanwhile.
+ * $1 customer id (or userId), $2 some of {email, fullName,
+ * contactNumber} as jsonb, $3 who.  An absent member keeps the stored
+ * value.  The record is written (version + 1) only when a value
+ * differs; "changed" names those.  No row: no such customer (or it went
+ * meanwhile).
  */
+#define NGX_HTTP_CUSTOMER_SYNC_SQL(key)                                      \
+    "WITH o AS (SELECT id, user_id, email, full_name, contact_number,"      \
+    " updated_at, version FROM customers WHERE " key " = $1 FOR UPDATE),"  \
+    " n AS (SELECT coalesce(j->>'email', o.email) AS email,"                \
+    " coalesce(j->>'fullName', o.full_name) AS full_name,"                  \
+    " CASE WHEN j ? 'contactNumber' THEN j->>'contactNumber'"               \
+    " ELSE o.contact_number END AS contact_number"                          \
+    " FROM o, (SELECT $2::jsonb AS j) s),"                                  \
+    " d AS (SELECT ARRAY(SELECT f FROM (VALUES"                             \
+    " ('email', o.email IS DISTINCT FROM n.email),"                         \
+    " ('fullName', o.full_name IS DISTINCT FROM n.full_name),"              \
+    " ('contactNumber',"                                                    \
+    " o.contact_number IS DISTINCT FROM n.contact_number))"                 \
+    " v(f, c) WHERE c) AS changed FROM o, n),"                              \
+    " u AS (UPDATE customers c SET email = n.email,"                        \
+    " full_name = n.full_name, contact_number = n.contact_number,"          \
+    " updated_at = now(), updated_by = $3, version = c.version + 1"         \
+    " FROM o, n, d WHERE c.id = o.id AND cardinality(d.changed) > 0"        \
+    " RETURNING c.updated_at, c.version)"                                   \
+    " SELECT json_build_object('customerId', o.id, 'userId', o.user_id,"    \
+    " 'email', n.email, 'fullName', n.full_name,"                           \
+    " 'contactNumber', n.contact_number, 'changed', to_json(d.changed),"    \
+    " 'updatedAt', api_ts(coalesce(u.updated_at, o.updated_at)),"           \
+    " 'version', coalesce(u.version, o.version)),"                          \
+    " coalesce(u.version, o.version)"                                       \
+    " FROM o CROSS JOIN n CROSS JOIN d LEFT JOIN u ON true"
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_sql = {
-    "WITH o AS (SELECT id, user_id, email, full_name, contact_number,"
-    " updated_at, version FROM customers WHERE id = $1 FOR UPDATE),"
-    " n AS (SELECT j->>'email' AS email, j->>'fullName' AS full_name,"
-    " CASE WHEN j ? 'contactNumber' THEN j->>'contactNumber'"
-    " ELSE o.contact_number END AS contact_number"
-    " FROM o, (SELECT $2::jsonb AS j) s),"
-    " d AS (SELECT ARRAY(SELECT f FROM (VALUES"
-    " ('email', o.email IS DISTINCT FROM n.email),"
-    " ('fullName', o.full_name IS DISTINCT FROM n.full_name),"
-    " ('contactNumber', o.contact_number IS DISTINCT FROM n.contact_number))"
-    " v(f, c) WHERE c) AS changed FROM o, n),"
-    " u AS (UPDATE customers c SET email = n.email, full_name = n.full_name,"
-    " contact_number = n.contact_number, updated_at = now(),"
-    " updated_by = $3, version = c.version + 1 FROM o, n, d"
-    " WHERE c.id = o.id AND cardinality(d.changed) > 0"
-    " RETURNING c.updated_at, c.version)"
-    " SELECT json_build_object('customerId', o.id, 'userId', o.user_id,"
-    " 'email', n.email, 'fullName', n.full_name,"
-    " 'contactNumber', n.contact_number, 'changed', to_json(d.changed),"
-    " 'updatedAt', api_ts(coalesce(u.updated_at, o.updated_at)),"
-    " 'version', coalesce(u.version, o.version)),"
-    " coalesce(u.version, o.version)"
-    " FROM o CROSS JOIN n CROSS JOIN d LEFT JOIN u ON true",
-    3, 0, 0, "", 0, 0, 0, 0
+    NGX_HTTP_CUSTOMER_SYNC_SQL("id"), 3, 0, 0, "", 0, 0, 0, 0
+};
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_push_sql = {
+    NGX_HTTP_CUSTOMER_SYNC_SQL("user_id"), 3, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -135,6 +154,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql = {
 ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/sync",
       ngx_http_customer_sync, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* GET of the same path is the customers' own */
+    { NGX_HTTP_PATCH, "/api/customers/internal/user/{}",
+      ngx_http_customer_push, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/internal/{}/login",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
@@ -442,6 +465,88 @@ ngx_http_customer_sync_fetched(ngx_http_customer_ctx_t *ctx)
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_sync_sql,
+                                       ngx_http_customer_sync_done);
+}
+
+
+/*
+ * The Auth Service pushes what changed: some of email, fullName and
+ * contactNumber, checked as on create, for the record of the path's
+ * userId.
+ */
+
+static ngx_int_t
+ngx_http_customer_push(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_uint_t                     invalid;
+    ngx_http_customer_pg_query_t  *q;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer user push");
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_user_fields, 0);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    invalid = (rc != NGX_OK);
+
+    if (rc == NGX_OK && ctx->body->n == 0) {
+        invalid = 1;
+        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        "Name at least one field to change")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* the path's userId, NUL-terminated for libpq */
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    switch (ngx_http_customer_check_param(ctx,
+                                          &ngx_http_customer_user_id_field,
+                                          &ctx->params[0]))
+    {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        invalid = 1;
+    }
+
+    if (invalid) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_body_param(ctx);
+    q->values[2] = "service";
+
+    if (q->values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->by_user = 1;
+
+    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_push_sql,
                                        ngx_http_customer_sync_done);
 }
 

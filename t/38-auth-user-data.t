@@ -2,7 +2,8 @@
 # (admin or internal) first asks GET /api/auth/user/{userId} (unknown:
 # 422; down, failing or slow: 502/504; nothing written either way;
 # customer_auth_user_check off skips it); POST /api/customers/{id}/sync
-# copies email, fullName and contactNumber from it; POST
+# copies email, fullName and contactNumber from it, and PATCH
+# /api/customers/internal/user/{userId} takes them pushed by it; POST
 # /api/customers/internal/{id}/login keeps metadata.lastLoginDate and
 # loginCount; metadata.lastActivityDate follows the Customer's own
 # requests, written at most once per customer_activity_interval.
@@ -229,6 +230,81 @@ for my $c (['gone', 422, 'Unknown user', ['userId']],
     is_error($r, 400, 'Validation failed', ['customerId'],
         'sync of a non-UUID');
     is(scalar $auth->requests, $before, '... neither asked the service');
+}
+
+
+# --- the Auth Service pushes a change -----------------------------------------
+
+{
+    my ($id, $u) = CT::make_customer($ng, 'push',
+        contactNumber => '+919800000009');
+    my $r = $ng->req(PATCH => "/api/customers/internal/user/$u",
+        auth => 'service', json => { email => "pushed-$u\@example.org" });
+    is($r->{status}, 200, 'PATCH internal/user/{userId}: 200')
+        or diag($r->{body});
+    is_deeply($r->{json}{data}{changed}, ['email'], '... changed email');
+    is($r->{json}{data}{fullName}, 'Push Test', '... fullName kept');
+    is($r->{json}{data}{version}, 2, '... version 2');
+    is(CT::sql($db, q{SELECT email || '|' || updated_by FROM customers
+        WHERE id = :'p1'}, $id), "pushed-$u\@example.org|service",
+        '... stored, updatedBy service');
+
+    $r = $ng->req(PATCH => "/api/customers/internal/user/$u",
+        auth => 'service', json => { contactNumber => undef,
+            fullName => '  Pushed Name  ' });
+    is_deeply($r->{json}{data}{changed}, ['fullName', 'contactNumber'],
+        'a null phone and a name: both changed');
+    is($r->{json}{data}{fullName}, 'Pushed Name', '... the name trimmed');
+
+    my $before = CT::row_of($db, 'customers', $id);
+    for my $c ([{}, ['body'], 'no field'],
+        [{ email => 'nope' }, ['email'], 'a bad email'],
+        [{ fullName => undef }, ['fullName'], 'a null name'],
+        [{ userId => 'x' }, ['userId'], 'another field'])
+    {
+        $r = $ng->req(PATCH => "/api/customers/internal/user/$u",
+            auth => 'service', json => $c->[0]);
+        is_error($r, 400, 'Validation failed', $c->[1], "push: $c->[2]");
+    }
+    is(CT::row_of($db, 'customers', $id), $before, '... nothing written');
+
+    is_error($ng->req(PATCH => '/api/customers/internal/user/nobody-here',
+        auth => 'service', json => { fullName => 'Nobody' }), 404,
+        'Customer not found', ['userId'], 'push for an unknown userId');
+    is($ng->req(PATCH => "/api/customers/internal/user/$u",
+        json => { fullName => 'Admin' })->{status}, 401,
+        'push with an admin token: 401');
+    $r = $ng->req(GET => "/api/customers/internal/user/$u", auth => 'service');
+    is($r->{json}{data}{fullName}, 'Pushed Name',
+        'GET of the same path still reads the record');
+
+    # a client that goes away while its push waits on the row: the retry
+    # with its key writes once
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run("SELECT 1 FROM customers WHERE id = '$id' FOR UPDATE");
+    my $body = '{"fullName":"After Abort"}';
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $ng->port, Proto => 'tcp') or die "connect: $!";
+    print $sock "PATCH /api/customers/internal/user/$u HTTP/1.1\r\n"
+        . "Host: t\r\nX-Service-API-Key: $CT::SERVICE_KEYS[0]\r\n"
+        . "Idempotency-Key: push-abort\r\nContent-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
+        'a push waits on the row');
+    close $sock;
+    $s->run('COMMIT');
+    $s->close;
+    ok(CT::wait_for(sub {
+            my $x = $ng->req(PATCH => "/api/customers/internal/user/$u",
+                auth => 'service', body => $body,
+                headers => { 'Idempotency-Key' => 'push-abort',
+                    'Content-Type' => 'application/json' });
+            $x->{status} == 200 || ($x->{status} == 409
+                && $x->{json}{message} eq 'Request already applied') }),
+        '... its retry with the key answers');
+    is(CT::sql($db, q{SELECT full_name || '|' || version FROM customers
+        WHERE id = :'p1'}, $id), 'After Abort|4', '... written once');
 }
 
 

@@ -372,14 +372,14 @@ ngx_http_customer_activity_done(ngx_http_customer_ctx_t *ctx,
 
 /*
  * The parameter that limits a statement to the caller's own record: NULL
- * for an Administrator (every record), else the token's sub, and never
- * NULL for a Customer (NULL would show every record).
+ * for an Administrator or a service (every record), else the token's
+ * sub, and never NULL for a Customer (NULL would show every record).
  */
 
 char *
 ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx)
 {
-    if (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) {
+    if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) || ctx->who.service) {
         return NULL;
     }
 

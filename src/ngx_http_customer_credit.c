@@ -46,7 +46,6 @@
 #define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
 
 
-static ngx_int_t ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_credit_got(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
@@ -304,7 +303,9 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
 };
 
 
-static ngx_int_t
+/* an Administrator's, a service's, or a Customer's for its own record */
+
+ngx_int_t
 ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx)
 {
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,

@@ -23,5 +23,7 @@
  */
 extern ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql;
 
+ngx_int_t ngx_http_customer_credit_get(ngx_http_customer_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_CUSTOMER_CREDIT_H_INCLUDED_ */

@@ -10,8 +10,7 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_credit.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
@@ -92,23 +91,6 @@
     " WHERE c.id = $1"
 
 
-static ngx_int_t ngx_http_customer_internal_credit(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_internal_credit_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-
-
-static ngx_http_customer_column_t  ngx_http_customer_internal_credit_columns[]
-    = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "creditScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "band", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "source", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastUpdated", NGX_HTTP_CUSTOMER_COL_STRING }
-};
-
-
 /* $1 customer id.  No row: no such customer. */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_get_sql = {
     "SELECT json_build_object('customer', "
@@ -150,19 +132,13 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql = {
 };
 
 
-/* $1 customer id.  No row: no such customer; NULL score: none yet. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_credit_sql = {
-    "SELECT c.id, s.credit_score, s.band, s.source,"
-    " api_ts(s.last_updated) FROM customers c"
-    " LEFT JOIN credit_status s ON s.customer_id = c.id WHERE c.id = $1",
-    1, 0, 0, "", 0, 0, 1, 0
-};
-
-
 #define NGX_HTTP_CUSTOMER_INTERNAL_ID                                        \
     .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL } }
 
-/* before the customers' table, whose "internal/{}/..." these would meet */
+/*
+ * after the customers' and status tables: "/api/customers/internal/{}"
+ * would take their literal "internal/create" and "internal/outbox"
+ */
 ngx_http_customer_route_t  ngx_http_customer_internal_routes[] = {
     { NGX_HTTP_GET, "/api/customers/internal/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
@@ -176,68 +152,9 @@ ngx_http_customer_route_t  ngx_http_customer_internal_routes[] = {
       NGX_HTTP_CUSTOMER_INTERNAL_ID,
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Risk profile retrieved successfully" },
-    /* a hook: no score yet is its own 404, apart from no customer */
+    /* the public read's handler: a service sees every record */
     { NGX_HTTP_GET, "/api/customers/internal/{}/credit-status",
-      ngx_http_customer_internal_credit, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      ngx_http_customer_credit_get, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_internal_credit(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer internal credit status");
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "customerId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                  &ngx_http_customer_internal_credit_sql,
-                                  ngx_http_customer_internal_credit_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_internal_credit_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    if (PQgetisnull(res, 0, 1)) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Credit status not found",
-                                            "creditScore",
-                                            "No credit score has been set "
-                                            "for this customer");
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-               "Credit status retrieved successfully", res,
-               ngx_http_customer_internal_credit_columns,
-               sizeof(ngx_http_customer_internal_credit_columns)
-               / sizeof(ngx_http_customer_column_t));
-}

@@ -46,6 +46,10 @@ static ngx_int_t ngx_http_customer_add_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_customer_account_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static char *ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_activity_done(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 
 
 /*
@@ -353,11 +357,32 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
  * A Customer's own account is checked on every request, so that one made
  * Inactive or Suspended is refused at once rather than when its token
  * expires: a lookup by user id, shared with other reads.  A caller with
- * no record yet goes on (the routes answer 404 themselves).
+ * no record yet goes on (the routes answer 404 themselves).  $2 is
+ * customer_activity_interval in milliseconds: the last column says
+ * whether metadata.lastActivityDate is older than that (or unset), so
+ * that the request writes it first.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
-    "SELECT customer_status FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
+    "SELECT customer_status, id, $2::bigint > 0"
+    " AND coalesce((metadata->>'lastActivityDate')::timestamptz"
+    " < now() - $2::bigint * interval '1 millisecond', true)"
+    " FROM customers WHERE user_id = $1",
+    2, 1, 0, "", 0, 0, 0, 0
+};
+
+
+/*
+ * $1 customer id, $2 as above.  At most one write per interval however
+ * many requests arrive together: a second one waiting on the row finds
+ * the date fresh once the first commits, and writes nothing.  Not an
+ * edit of the record: neither version nor updatedAt moves.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_activity_sql = {
+    "UPDATE customers SET metadata = jsonb_set(metadata,"
+    " '{lastActivityDate}', to_jsonb(api_ts(now())))"
+    " WHERE id = $1 AND coalesce((metadata->>'lastActivityDate')"
+    "::timestamptz < now() - $2::bigint * interval '1 millisecond', true)",
+    2, 0, 0, "", 0, 0, 0, 0
 };
 
 
@@ -386,8 +411,35 @@ ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     /* the token's subject, NUL-terminated by the JWT check */
     q->values[0] = (char *) ctx->who.sub.data;
 
+    q->values[1] = ngx_http_customer_activity_ms(ctx);
+    if (q->values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_account_sql,
                                        ngx_http_customer_account_checked);
+}
+
+
+/* customer_activity_interval as a NUL-terminated parameter */
+
+static char *
+ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_http_customer_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_http_customer_module);
+
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(p, "%M%Z", llcf->activity_interval);
+
+    return (char *) p;
 }
 
 
@@ -415,6 +467,53 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
             return ngx_http_customer_send_errors(ctx, NGX_HTTP_FORBIDDEN,
                                                  "Access denied");
         }
+
+        /* the /me routes need no lookup of their own for it */
+
+        ctx->self = ngx_pnalloc(ctx->request->pool,
+                                PQgetlength(res, 0, 1) + 1);
+        if (ctx->self == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->self, PQgetvalue(res, 0, 1),
+                   PQgetlength(res, 0, 1) + 1);
+
+        if (PQgetvalue(res, 0, 2)[0] == 't') {
+            /* before the route: its first write claims the request's key */
+
+            q = ngx_http_customer_query_create(ctx);
+            if (q == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            q->values[0] = ctx->self;
+            q->values[1] = ngx_http_customer_activity_ms(ctx);
+            if (q->values[1] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_customer_query_run(ctx, q,
+                                           &ngx_http_customer_activity_sql,
+                                           ngx_http_customer_activity_done);
+        }
+    }
+
+    return ngx_http_customer_idem_route(ctx, ctx->bytes.data,
+                                        ctx->bytes.len);
+}
+
+
+/* the activity is bookkeeping: its failure does not fail the request */
+
+static ngx_int_t
+ngx_http_customer_activity_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "customer: lastActivityDate not written: %s",
+                      res ? PQresultErrorMessage(res) : "no result");
     }
 
     return ngx_http_customer_idem_route(ctx, ctx->bytes.data,
@@ -424,14 +523,14 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
 
 /*
  * The parameter that limits a statement to the caller's own record: NULL
- * for an Administrator (every record), else the token's sub, and never
- * NULL for a Customer (NULL would show every record).
+ * for an Administrator or a service (every record), else the token's
+ * sub, and never NULL for a Customer (NULL would show every record).
  */
 
 char *
 ngx_http_customer_own_sub(ngx_http_customer_ctx_t *ctx)
 {
-    if (ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) {
+    if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN) || ctx->who.service) {
         return NULL;
     }
 

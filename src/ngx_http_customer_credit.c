@@ -10,6 +10,7 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_credit.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -138,9 +139,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql = {
  * rise alert when the band changes or the score moves by alert_points or
  * more; a milestone when the band is above the previous one and no
  * earlier history row has it.  The first score raises none.  No row: no
- * such customer.
+ * such customer.  The score estimate stores its score through it too.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
     "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
     " b AS (SELECT name, rank FROM credit_bands"
     " WHERE min_score <= $2::int ORDER BY min_score DESC LIMIT 1),"
@@ -282,6 +283,15 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
       .stmt = &ngx_http_customer_credit_me_sql,
       .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },
       NGX_HTTP_CUSTOMER_CREDIT_STATUS },
+    /* the Credit Score Service's read: a service sees every record */
+    { NGX_HTTP_GET, "/api/customers/internal/{}/credit-status",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      .stmt = &ngx_http_customer_credit_get_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(OWN) },
+      NGX_HTTP_CUSTOMER_CREDIT_STATUS,
+      .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
       NGX_HTTP_CUSTOMER_CREDIT_PUT,

@@ -16,6 +16,7 @@
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
+#include "ngx_http_customer_users.h"
 
 
 /*
@@ -327,7 +328,7 @@ static ngx_http_customer_field_t  ngx_http_customer_stats_fields[] = {
 };
 
 
-/* PATCH /me: the fields of ngx_http_customer_fields, all but two read-only */
+/* PATCH /me: the fields of ngx_http_customer_fields, most read-only */
 static ngx_http_customer_field_t
     ngx_http_customer_me_fields[sizeof(ngx_http_customer_fields)
                                 / sizeof(ngx_http_customer_field_t)];
@@ -346,9 +347,11 @@ static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
 };
 
 
+/* $1 id, $2 the Customer's sub (NULL for an Administrator) */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
-    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1"
+    " AND ($2::text IS NULL OR user_id = $2::text)",
+    2, 1, 0, "", 0, 0, 0, 0
 };
 
 
@@ -621,6 +624,7 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_A, 1, 0,
       .fields = ngx_http_customer_fields,
       .stmt = &ngx_http_customer_create_sql,
+      .run = ngx_http_customer_user_check,
       NGX_HTTP_CUSTOMER_NEW, .message = "Customer created successfully",
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_GET, "/api/customers/me", ngx_http_customer_endpoint,
@@ -645,6 +649,7 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
       .fields = ngx_http_customer_internal_fields,
       .stmt = &ngx_http_customer_internal_create_sql,
+      .run = ngx_http_customer_user_check,
       NGX_HTTP_CUSTOMER_NEW,
       .message = "Customer record created successfully",
       .columns = ngx_http_customer_internal_columns,
@@ -681,10 +686,11 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Customer verified successfully",
       NGX_HTTP_CUSTOMER_RECORD },
+    /* a Customer reads its own record by id too (others are 404) */
     { NGX_HTTP_GET, "/api/customers/{}", ngx_http_customer_endpoint,
-      NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_ID },
+      .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(OWN) },
       .message = "Customer retrieved successfully",
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
@@ -756,7 +762,10 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     static const char  *dirs[2] = { "ASC", "DESC" };
 
-    static const char  *mine[] = { "contactNumber", "preferences", NULL };
+    static const char  *mine[] = {
+        "contactNumber", "preferences", "fullName", "addresses",
+        "emergencyContact", "dateOfBirth", NULL
+    };
 
     static const char  where[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
@@ -787,7 +796,11 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
     ngx_http_customer_masked_columns[NGX_HTTP_CUSTOMER_NATIONAL_ID].type =
                                                NGX_HTTP_CUSTOMER_COL_MASKED;
 
-    /* a customer may change these two of its own record, nothing else */
+    /*
+     * a customer may change these of its own record, nothing else: not
+     * its status, type, statistics, verification, email (the Auth
+     * Service's) or national id
+     */
 
     ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
                sizeof(ngx_http_customer_fields));

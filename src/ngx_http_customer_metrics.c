@@ -29,7 +29,8 @@
  */
 
 
-#define NGX_HTTP_CUSTOMER_METRICS_ROUTES   128
+#define NGX_HTTP_CUSTOMER_METRICS_ROUTES   256   /* rows of the route tables,
+                                                    and one for no route */
 #define NGX_HTTP_CUSTOMER_METRICS_BUCKETS  12
 #define NGX_HTTP_CUSTOMER_METRICS_WORKERS  64
 #define NGX_HTTP_CUSTOMER_METRICS_METHODS  6

@@ -217,6 +217,20 @@ static ngx_command_t  ngx_http_customer_commands[] = {
       offsetof(ngx_http_customer_loc_conf_t, auth_service),
       NULL },
 
+    { ngx_string("customer_auth_user_check"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, user_check),
+      NULL },
+
+    { ngx_string("customer_activity_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_customer_loc_conf_t, activity_interval),
+      NULL },
+
     { ngx_string("customer_order_service"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -358,6 +372,8 @@ ngx_http_customer_create_loc_conf(ngx_conf_t *cf)
 
     clcf->api = NGX_CONF_UNSET;
     clcf->auth = NGX_CONF_UNSET;
+    clcf->user_check = NGX_CONF_UNSET;
+    clcf->activity_interval = NGX_CONF_UNSET_MSEC;
     clcf->cors_origins = NGX_CONF_UNSET_PTR;
     clcf->cors_any = NGX_CONF_UNSET;
     clcf->cors_credentials = NGX_CONF_UNSET;
@@ -406,6 +422,9 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_str_value(conf->auth_service, prev->auth_service, "");
+    ngx_conf_merge_value(conf->user_check, prev->user_check, 1);
+    ngx_conf_merge_msec_value(conf->activity_interval,
+                              prev->activity_interval, 15 * 60 * 1000);
     ngx_conf_merge_str_value(conf->order_service, prev->order_service, "");
     ngx_conf_merge_str_value(conf->complaint_service,
                              prev->complaint_service, "");

@@ -92,6 +92,12 @@ typedef struct {
                                                       NGX_HTTP_CUSTOMER_AUTH_*
                                                       */
     ngx_str_t                       auth_service;  /* internal locations */
+    ngx_flag_t                      user_check;    /* a new customer's
+                                                      userId asked of the
+                                                      Auth Service */
+    ngx_msec_t                      activity_interval;  /* between writes
+                                                      of lastActivityDate;
+                                                      0: none */
     ngx_str_t                       order_service;
     ngx_str_t                       complaint_service;
     ngx_str_t                       notification_service;
@@ -120,6 +126,10 @@ struct ngx_http_customer_ctx_s {
     ngx_uint_t                      errors_more;   /* not listed */
     ngx_str_t                       etag;          /* "\"<version>\"" */
     ngx_http_customer_principal_t   who;           /* the caller */
+    char                           *self;          /* a Customer's own
+                                                      customerId, from the
+                                                      account check, or
+                                                      NULL */
     ngx_uint_t                      status;        /* of a refusal */
     ngx_int_t                       open;          /* DELETE: complaints */
     ngx_int_t                       active;        /* DELETE: orders */

@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
 
 ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_health_routes,
+    /* "/api/customers/me/..." before the "{}" patterns taking "me" */
+    ngx_http_customer_self_routes,
     ngx_http_customer_relations_routes,
     ngx_http_customer_status_routes,
     ngx_http_customer_notes_routes,
@@ -62,6 +64,10 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
     ngx_http_customer_dashboard_routes,
     ngx_http_customer_events_routes,
     ngx_http_customer_customers_routes,
+    ngx_http_customer_users_routes,
+    ngx_http_customer_survey_routes,
+    /* after the literal "internal/create" and "internal/outbox" */
+    ngx_http_customer_internal_routes,
     NULL
 };
 
@@ -521,6 +527,10 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         default:
             q->values[n++] = values[i];
         }
+    }
+
+    if (rt->run) {
+        return rt->run(ctx, q, rt->stmt, ngx_http_customer_endpoint_done);
     }
 
     return ngx_http_customer_query_run(ctx, q, rt->stmt,

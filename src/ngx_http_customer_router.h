@@ -49,6 +49,12 @@
                                                 as PostgreSQL wrote it */
 
 
+/* runs a row's statement, as ngx_http_customer_query_run() does */
+typedef ngx_int_t (*ngx_http_customer_run_pt)(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
+
+
 /* a row's 404 when no row is not "Customer not found" */
 typedef struct {
     const char                     *message;
@@ -163,6 +169,11 @@ struct ngx_http_customer_route_s {
     ngx_uint_t                      version;   /* the ETag's column, when
                                                   not the last answered */
 
+    ngx_http_customer_run_pt        run;       /* runs the statement when
+                                                  something must come first
+                                                  (the Auth Service's check
+                                                  of a new userId) */
+
     ngx_uint_t                      scope;     /* service-key routes: the
                                                   key's class it needs,
                                                   NGX_HTTP_CUSTOMER_SCOPE_*;
@@ -195,6 +206,10 @@ extern ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_documents_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_events_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_internal_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_self_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_users_routes[];
+extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 
 
 #endif /* _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_ */

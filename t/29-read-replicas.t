@@ -65,7 +65,8 @@ sub ran {
     return $n;
 }
 my $LIST = qr/execute c\d+: SELECT[^\n]*search_text LIKE/;
-my $GET = qr/execute c\d+: SELECT[^\n]* FROM customers WHERE id = \$1\n/;
+my $GET = qr/execute c\d+: SELECT[^\n]* FROM customers WHERE id = \$1/
+    . qr/ AND \(\$2::text IS NULL OR user_id = \$2::text\)\n/;
 
 # --- a writer's records, replicated; then a reader who never wrote -------
 

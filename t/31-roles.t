@@ -25,10 +25,13 @@ my $THIRD_KEY = 'test-service-key-not-configured-0000';
 my $SEQ = 0;
 sub uniq { return "roles-$$-" . ++$SEQ }
 
-# Every row, to show that a refused call changed nothing.
+# Every row, to show that a refused call changed nothing; but the
+# caller's own lastActivityDate, which any request of a Customer may
+# write first (customer_activity_interval).
 sub state_of {
     return scalar CT::sql($db, q{SELECT coalesce(md5(string_agg(
-        row_to_json(c)::text, ',' ORDER BY id)), '') FROM customers c});
+        (to_jsonb(c) #- '{metadata,lastActivityDate}')::text, ','
+        ORDER BY id)), '') FROM customers c});
 }
 
 sub insert_customer {
@@ -77,6 +80,16 @@ my %EXPECT = (
         customer_no_record => 404, admin => 404, admin_with_record => 'ok',
         service_key_1 => 401, service_key_2 => 401,
         service_key_unknown => 401 },
+    # GET /api/customers/{id}: any record to an Administrator, the own
+    # one to a Customer, others 404
+    own => { anonymous => 401, customer => 'ok', customer_roles_array => 'ok',
+        customer_no_record => 404, admin => 'ok', admin_with_record => 'ok',
+        service_key_1 => 401, service_key_2 => 401,
+        service_key_unknown => 401 },
+    own_other => { anonymous => 401, customer => 404,
+        customer_roles_array => 404, customer_no_record => 404,
+        admin => 'ok', admin_with_record => 'ok', service_key_1 => 401,
+        service_key_2 => 401, service_key_unknown => 401 },
     internal => { anonymous => 401, customer => 401,
         customer_roles_array => 401, customer_no_record => 401, admin => 401,
         admin_with_record => 401, service_key_1 => 'ok',
@@ -91,7 +104,8 @@ my @ROUTES = (
     [ POST => '/api/customers', sub { my $u = uniq();
         { userId => $u, email => "$u\@example.com", fullName => 'New One' } },
         'admin', 201 ],
-    [ GET => "/api/customers/$ID_B", undef, 'admin', 200 ],
+    [ GET => "/api/customers/$ID_B", undef, 'own_other', 200 ],
+    [ GET => "/api/customers/$ID_A", undef, 'own', 200 ],
     [ PUT => "/api/customers/$ID_B", sub { { email => 'b@example.com',
         fullName => 'Bee ' . ++$SEQ } }, 'admin', 200 ],
     [ PATCH => "/api/customers/$ID_B", sub { { notes => 'note ' . ++$SEQ } },
@@ -161,7 +175,8 @@ for my $route (@ROUTES) {
                 "$name: no WWW-Authenticate on 403");
         } elsif ($want == 404) {
             is($r->{json}{message}, 'Customer not found', "$name: message");
-            is_deeply(fields_of($r), ['userId'], "$name: error names userId");
+            my $f = $class =~ /^own/ ? 'customerId' : 'userId';
+            is_deeply(fields_of($r), [$f], "$name: error names $f");
         }
     }
 }

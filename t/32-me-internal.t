@@ -184,9 +184,7 @@ my $CT_SUB = CT::customer_token($SUB);
 {
     my %readonly = (
         userId => 'someone-else', email => 'new@example.com',
-        fullName => 'New Name', dateOfBirth => '1990-01-01',
-        nationalId => 'X123', addresses => [], emergencyContact => undef,
-        business => undef, customerStatus => 'Suspended',
+        nationalId => 'X123', business => undef, customerStatus => 'Suspended',
         customerType => 'VIP', isVerified => $T, totalOrders => 99,
         totalOrderValue => 1000, totalComplaints => 0, openComplaints => 0,
         lastOrderDate => '2026-01-01T00:00:00Z', lastComplaintDate => undef,

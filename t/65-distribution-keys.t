@@ -29,6 +29,9 @@ my %NOT_CUSTOMER = (
     credit_bands => 'reference table: five bands, read by every shard',
     credit_settings => 'reference table: settings, read by every shard',
     loyalty_tiers => 'reference table: four tiers, read by every shard',
+    survey_questions => 'reference table: the survey, read by every shard',
+    score_weights => 'reference table: the estimate\'s weights, read by '
+        . 'every shard',
     customer_counts => 'totals over all customers per status and type; '
         . 'becomes per-shard counters summed across shards (README)',
     idempotency_keys => 'keyed by the caller (a token subject or '

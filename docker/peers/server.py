@@ -10,6 +10,9 @@ Debian 12's python3 runs it as it is.
 Answers what ngx_http_customer_module calls, as the real services would:
 
     auth:       PATCH /api/auth/user/{userId}/status  -> 200
+                GET /api/auth/user/{userId} -> 200 {"success": true,
+                   "data": {userId, email, fullName, contactNumber}}:
+                   every user exists, with made-up data
     orders:     GET /api/orders?customerId=&status=&page=&limit=
     complaints: GET /api/complaints?customerId=&status=&page=&limit=
                 -> 200 {"success": true, "data": {"orders"|"complaints":
@@ -180,6 +183,17 @@ class Handler(BaseHTTPRequestHandler):
                 "message": "User status updated",
                 "data": {"userId": parts[3],
                          "isActive": sent.get("isActive")}})
+
+        if (self.role == "auth" and self.command in ("GET", "HEAD")
+                and len(parts) == 4 and parts[:3] == ["api", "auth", "user"]):
+            user = parts[3]
+            return self._answer(200, {
+                "success": True,
+                "data": {"userId": user,
+                         "email": "%s@example.com" % hashlib.sha256(
+                             user.encode()).hexdigest()[:12],
+                         "fullName": "User %s" % user[:40],
+                         "contactNumber": None}})
 
         if (self.role in ("orders", "complaints")
                 and self.command in ("GET", "HEAD")

@@ -58,10 +58,13 @@ package CT;
 # (listen again on the same port), handler(CODE) (a new handler, the
 # socket stays open; requests in progress are cut off), dir.
 # peer_conf(auth => PORT, orders => PORT, complaints => PORT,
-# read_timeout => '1s', key => undef): (http_extra, server_extra) for
-# nginx_start: an upstream, a customer_*_service directive and an internal
-# proxy_pass location /_svc/NAME/ for each service given (PORT may be a
-# peer), and customer_peer_key when key is given. free_port(): a port
+# read_timeout => '1s', key => undef, user_check => 0): (http_extra,
+# server_extra) for nginx_start: an upstream, a customer_*_service
+# directive and an internal proxy_pass location /_svc/NAME/ for each
+# service given (PORT may be a peer), and customer_peer_key when key is
+# given. With auth, customer_auth_user_check is off unless user_check is
+# true: most stand-ins answer only what their test is about, not the
+# user lookup every create would make. free_port(): a port
 # nothing listens on.
 #
 # Environment (exported by scripts/test.sh): CT_PGHOST, CT_PGPORT,
@@ -1139,13 +1142,16 @@ sub peer_start {
 
 
 # peer_conf(auth => PORT, orders => PORT, complaints => PORT,
-#     read_timeout => '1s', key => undef) → (http_extra, server_extra)
+#     read_timeout => '1s', key => undef, user_check => 0)
+#     → (http_extra, server_extra)
 sub peer_conf {
     my (%o) = @_;
     my $timeout = $o{read_timeout} // '1s';
     my ($http, $server) = ('', '');
 
     $http .= "    customer_peer_key $o{key};\n" if defined $o{key};
+    $server .= "        customer_auth_user_check off;\n"
+        if defined $o{auth} && !$o{user_check};
     for (['auth', 'auth'], ['orders', 'order'], ['complaints', 'complaint']) {
         my ($name, $directive) = @$_;
         my $port = $o{$name};

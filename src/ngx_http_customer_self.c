@@ -1,0 +1,294 @@
+
+/*
+ * Copyright (C) the customer platform authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_customer_module.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_query.h"
+#include "ngx_http_customer_router.h"
+
+
+/*
+ * A Customer's own resources through /me: each row here runs the row of
+ * the same path with "{}" for "me" (its vehicles, documents, loyalty,
+ * alerts, service history), with the caller's own customerId as that
+ * id.  The id comes from the account check every Customer's request
+ * makes (ngx_http_customer_run_route()); an Administrator's /me looks it
+ * up by the token's sub.  The row that runs is a copy of the {id} row
+ * under this row's id and pattern, so metrics and $customer_route name
+ * the /me path.  The {id} rows still restrict a Customer to its own
+ * record, so /me adds no access of its own but redeeming points and
+ * estimating the credit score: those {id} routes are an Administrator's,
+ * their /me ones the Customer's for itself.
+ */
+
+
+static ngx_int_t ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx,
+    char *id);
+static ngx_http_customer_route_t *ngx_http_customer_self_target(
+    ngx_http_customer_route_t *me, ngx_uint_t method);
+
+
+/* $1 the token's sub */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql = {
+    "SELECT id FROM customers WHERE user_id = $1",
+    1, 1, 0, "", 0, 0, 0, 0
+};
+
+
+#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+#define NGX_HTTP_CUSTOMER_M  ngx_http_customer_self_me
+
+/* before the tables whose "/api/customers/{}/..." would take "me" */
+ngx_http_customer_route_t  ngx_http_customer_self_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/me/vehicles",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/customers/me/vehicles",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/documents",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* any bytes, as the {id} upload takes */
+    { NGX_HTTP_POST, "/api/customers/me/documents",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 3, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/service-history",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/loyalty",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/loyalty/transactions",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* the key is the loyalty statement's own, and required here */
+    { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
+      "/api/customers/me/loyalty/redeem",
+      ngx_http_customer_self_redeem, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/credit-status/history",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/alerts",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PATCH, "/api/customers/me/alerts/{}",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/me/survey/answers",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PUT, "/api/customers/me/survey/answers",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* the {id} estimate is an Administrator's, this one the Customer's */
+    { NGX_HTTP_POST, "/api/customers/me/credit-score/estimate",
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
+
+
+/* the {id} row each row runs, found on first use */
+static ngx_http_customer_route_t
+    *ngx_http_customer_self_targets[sizeof(ngx_http_customer_self_routes)
+                                    / sizeof(ngx_http_customer_route_t)];
+
+
+static ngx_int_t
+ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_http_customer_pg_query_t  *q;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "customer self \"%s\"", ctx->route->pattern);
+
+    if (ctx->self) {
+        return ngx_http_customer_self_run(ctx, ctx->self);
+    }
+
+    /* an Administrator's own record, or none: looked up by the sub */
+
+    ctx->by_user = 1;
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_self_id_sql,
+                                       ngx_http_customer_self_found);
+}
+
+
+/*
+ * A redeem needs an Idempotency-Key: a Customer's retry after a lost
+ * answer must not spend its points twice.  Without one: 400, as the
+ * IETF's Idempotency-Key draft advises, naming the header.
+ */
+
+static ngx_int_t
+ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
+{
+    const char  *key;
+
+    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (key == NULL) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                   "Idempotency-Key required", "Idempotency-Key",
+                   "Redeeming points requires an Idempotency-Key header, "
+                   "so that a retry never redeems twice");
+    }
+
+    return ngx_http_customer_self_me(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    char  *id;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    /* res is cleared when this returns */
+
+    id = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 0) + 1);
+    if (id == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(id, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0) + 1);
+
+    return ngx_http_customer_self_run(ctx, id);
+}
+
+
+/* the {id} row with the own id first among the path's parameters */
+
+static ngx_int_t
+ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx, char *id)
+{
+    ngx_uint_t                  i;
+    ngx_http_customer_route_t  *me, *target, *rt;
+
+    me = ctx->route;
+
+    target = ngx_http_customer_self_target(me,
+                 ctx->request->method == NGX_HTTP_HEAD
+                 ? NGX_HTTP_GET : ctx->request->method);
+
+    if (target == NULL || ctx->nparams == NGX_HTTP_CUSTOMER_MAX_PARAMS) {
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                      "customer: no route runs \"%s\"", me->pattern);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rt = ngx_palloc(ctx->request->pool, sizeof(ngx_http_customer_route_t));
+    if (rt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *rt = *target;
+    rt->pattern = me->pattern;
+    rt->id = me->id;
+    rt->slashes = me->slashes;
+
+    for (i = ctx->nparams; i > 0; i--) {
+        ctx->params[i] = ctx->params[i - 1];
+    }
+
+    ctx->params[0].data = (u_char *) id;
+    ctx->params[0].len = ngx_strlen(id);
+    ctx->nparams++;
+
+    ctx->by_user = 0;
+    ctx->route = rt;
+
+    return rt->handler(ctx);
+}
+
+
+/*
+ * The row whose pattern is me's with "{}" for its "me" segment, of the
+ * same method: found once, then kept.
+ */
+
+static ngx_http_customer_route_t *
+ngx_http_customer_self_target(ngx_http_customer_route_t *me,
+    ngx_uint_t method)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_uint_t                   t, n;
+    const char                  *s;
+    ngx_http_customer_route_t   *rt;
+    u_char                       pattern[128];
+
+    n = me - ngx_http_customer_self_routes;
+
+    if (ngx_http_customer_self_targets[n]) {
+        return ngx_http_customer_self_targets[n];
+    }
+
+    s = ngx_strstr(me->pattern, "/me");
+    len = ngx_strlen(me->pattern);
+
+    if (s == NULL || len + 1 > sizeof(pattern)) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(pattern, me->pattern, s - me->pattern);
+    p = ngx_cpymem(p, "/{}", 3);
+    p = ngx_cpymem(p, s + 3, len - (s + 3 - me->pattern));
+    *p = '\0';
+
+    for (t = 0; ngx_http_customer_route_tables[t]; t++) {
+        for (rt = ngx_http_customer_route_tables[t]; rt->pattern; rt++) {
+            if ((rt->methods & method)
+                && rt->json_body == me->json_body
+                && ngx_strcmp(rt->pattern, pattern) == 0)
+            {
+                ngx_http_customer_self_targets[n] = rt;
+                return rt;
+            }
+        }
+    }
+
+    return NULL;
+}

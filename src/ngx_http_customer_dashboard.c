@@ -26,7 +26,7 @@
 
 #define NGX_HTTP_CUSTOMER_DASHBOARD_SQL(key)                                 \
     "SELECT json_build_object('customer',"                                   \
-    " jsonb_build_object('id', c.id, 'userId', c.user_id,"                   \
+    " jsonb_build_object('customerId', c.id, 'userId', c.user_id,"           \
     " 'fullName', c.full_name, 'email', c.email,"                            \
     " 'contactNumber', c.contact_number,"                                    \
     " 'customerStatus', c.customer_status,"                                  \
@@ -35,20 +35,21 @@
     " 'totalOrders', c.total_orders,"                                        \
     " 'totalOrderValue', c.total_order_value),"                              \
     " 'vehicles', (SELECT coalesce(jsonb_agg(jsonb_build_object("            \
-    " 'id', v.id, 'make', v.make, 'model', v.model, 'year', v.year,"         \
+    " 'vehicleId', v.id, 'make', v.make, 'model', v.model,"                 \
+    " 'year', v.year,"                                                       \
     " 'vin', v.vin, 'licensePlate', v.license_plate,"                        \
     " 'mileage', v.mileage, 'serviceStatus', service_status(v))"             \
     " ORDER BY v.created_at, v.id), '[]')"                                   \
     " FROM vehicles v WHERE v.customer_id = c.id),"                          \
     " 'expiringDocuments', (SELECT coalesce(jsonb_agg(jsonb_build_object("   \
-    " 'id', d.id, 'type', d.type, 'title', d.title,"                         \
+    " 'documentId', d.id, 'type', d.type, 'title', d.title,"                 \
     " 'vehicleId', d.vehicle_id, 'expiresAt', d.expires_at,"                 \
     " 'daysRemaining', d.expires_at - api_today())"                          \
     " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                  \
     " WHERE d.customer_id = c.id"                                            \
     " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"           \
     " 'importantNotes', (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
-    " 'id', n.id, 'content', n.content, 'noteType', n.note_type,"            \
+    " 'noteId', n.id, 'content', n.content, 'noteType', n.note_type,"        \
     " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"         \
     " ORDER BY n.created_at DESC, n.id DESC), '[]')"                         \
     " FROM (SELECT * FROM customer_notes WHERE customer_id = c.id"           \

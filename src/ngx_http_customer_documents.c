@@ -160,7 +160,7 @@ static const char  *ngx_http_customer_document_headers[] = {
 
 /* the expiring-soon list adds daysRemaining */
 static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "documentId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "type", NGX_HTTP_CUSTOMER_COL_STRING },

@@ -169,7 +169,7 @@ static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
 
 
 static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -195,7 +195,7 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
 
 /* a service record; the history adds its vehicle's make, model and VIN */
 static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "serviceDate", NGX_HTTP_CUSTOMER_COL_STRING },

@@ -18,7 +18,7 @@ my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
-my @KEYS = sort qw(id customerId make model year vin licensePlate color
+my @KEYS = sort qw(vehicleId customerId make model year vin licensePlate color
     mileage lastServiceDate lastServiceMileage serviceIntervalKm
     serviceIntervalMonths insuranceExpiry registrationExpiry warrantyExpiry
     createdAt updatedAt createdBy updatedBy version);
@@ -151,7 +151,7 @@ sub pages {
 }
 
 sub ids_of {
-    return [ map { $_->{id} } @{ ($_[0]{json}{data} // {})->{vehicles}
+    return [ map { $_->{vehicleId} } @{ ($_[0]{json}{data} // {})->{vehicles}
         // [] } ];
 }
 
@@ -179,7 +179,7 @@ my $V;
     is($r->{json}{message}, 'Vehicle created successfully', 'POST: message');
     my $d = $V = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@KEYS, 'POST: the vehicle members');
-    like($d->{id} // '', $UUID, 'POST: id');
+    like($d->{vehicleId} // '', $UUID, 'POST: id');
     is($d->{customerId}, $CID, 'POST: customerId');
     has_fields($d, \%FULL, 'POST');
     like($d->{createdAt} // '', $TS, 'POST: createdAt');
@@ -196,13 +196,13 @@ my $V;
     like(raw($r, 'lastServiceDate') // '', qr/^"\d{4}-\d\d-\d\d"\z/,
         'POST: lastServiceDate a YYYY-MM-DD string');
     is(vcount(), $before + 1, 'POST: one row');
-    row_has($d->{id}, \%FULL, 'POST');
-    my $row = row($d->{id});
+    row_has($d->{vehicleId}, \%FULL, 'POST');
+    my $row = row($d->{vehicleId});
     is($row->{customer_id}, $CID, 'POST: customer_id stored');
     is($row->{created_by}, 'admin-user', 'POST: created_by stored');
     is($row->{version}, 1, 'POST: version stored');
 
-    $r = $ng->req(GET => vpath($d->{id}));
+    $r = $ng->req(GET => vpath($d->{vehicleId}));
     is($r->{status}, 200, 'GET: 200') or diag($r->{body});
     is($r->{json}{success}, $T, 'GET: success');
     is_deeply($r->{json}{data}, $d, 'GET: the vehicle as created');
@@ -228,7 +228,7 @@ my $V;
         'POST defaults');
     ok(!grep({ !exists $d->{$_} } @NULLABLE),
         'POST defaults: the nullable members are there as null');
-    row_has($d->{id}, { make => 'Toyota', mileage => 0,
+    row_has($d->{vehicleId}, { make => 'Toyota', mileage => 0,
         serviceIntervalKm => 10000, serviceIntervalMonths => 12,
         (map { ($_ => undef) } @NULLABLE) }, 'POST defaults');
 
@@ -236,7 +236,7 @@ my $V;
     is($r->{status}, 201, 'Customer POST own vehicle: 201')
         or diag($r->{body});
     is($r->{json}{data}{createdBy}, $SUB, '... createdBy is its sub');
-    is(row($r->{json}{data}{id})->{created_by}, $SUB,
+    is(row($r->{json}{data}{vehicleId})->{created_by}, $SUB,
         '... created_by stored');
 }
 
@@ -260,7 +260,7 @@ my $V;
     $r = create($CID, \%min);
     is($r->{status}, 201, 'POST the lower bounds: 201') or diag($r->{body});
     has_fields($r->{json}{data} // {}, \%min, 'POST the lower bounds');
-    row_has($r->{json}{data}{id}, \%min, 'POST the lower bounds');
+    row_has($r->{json}{data}{vehicleId}, \%min, 'POST the lower bounds');
 
     # the contract bounds a date only by today: a car of 1886 serviced
     # in its first year
@@ -364,15 +364,15 @@ my $V;
     );
     my $target = new_vehicle($CID, mileage => 0);
     my $before = vcount();
-    my $snapshot = vrow($target->{id});
+    my $snapshot = vrow($target->{vehicleId});
     for my $c (@bad) {
         my ($patch, $fields, $name) = @$c;
         my %body = (%{ good() }, %$patch);
         is_error(create($CID, \%body), 400, 'Validation failed', $fields,
             "POST $name");
-        is_error($ng->req(PUT => vpath($target->{id}), json => \%body), 400,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), json => \%body), 400,
             'Validation failed', $fields, "PUT $name");
-        is_error($ng->req(PATCH => vpath($target->{id}), json => $patch),
+        is_error($ng->req(PATCH => vpath($target->{vehicleId}), json => $patch),
             400, 'Validation failed', $fields, "PATCH $name");
     }
     for my $f (qw(make model year vin)) {
@@ -381,14 +381,14 @@ my $V;
         is_error(create($CID, $body), 400, 'Validation failed', [$f],
             "POST without $f");
         $body->{vin} = $target->{vin} if $f ne 'vin';
-        is_error($ng->req(PUT => vpath($target->{id}), json => $body), 400,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), json => $body), 400,
             'Validation failed', [$f], "PUT without $f");
     }
     is_error(create($CID, {}), 400, 'Validation failed',
         [qw(make model year vin)], 'POST {}: the four required members');
-    is_error($ng->req(PUT => vpath($target->{id}), json => {}), 400,
+    is_error($ng->req(PUT => vpath($target->{vehicleId}), json => {}), 400,
         'Validation failed', [qw(make model year vin)], 'PUT {}');
-    is_error($ng->req(PATCH => vpath($target->{id}), json => {}), 400,
+    is_error($ng->req(PATCH => vpath($target->{vehicleId}), json => {}), 400,
         'Validation failed', undef, 'PATCH {}');
 
     my %ct = ('Content-Type' => 'application/json');
@@ -399,13 +399,13 @@ my $V;
         my ($body, $name) = @$c;
         is_error($ng->req(POST => cpath($CID), body => $body, headers => \%ct),
             400, undef, undef, "POST $name");
-        is_error($ng->req(PUT => vpath($target->{id}), body => $body,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), body => $body,
             headers => \%ct), 400, undef, undef, "PUT $name");
-        is_error($ng->req(PATCH => vpath($target->{id}), body => $body,
+        is_error($ng->req(PATCH => vpath($target->{vehicleId}), body => $body,
             headers => \%ct), 400, undef, undef, "PATCH $name");
     }
     is(vcount(), $before, 'validation: no vehicle created');
-    is(vrow($target->{id}), $snapshot, 'validation: the vehicle unchanged');
+    is(vrow($target->{vehicleId}), $snapshot, 'validation: the vehicle unchanged');
 
     is_error(create($MISSING, good()), 404, undef, undef,
         'POST for an unknown customer');
@@ -453,7 +453,7 @@ my $V;
     my $r = create($CID, good(vin => lc $vin));
     is($r->{status}, 201, 'lower-case VIN: 201') or diag($r->{body});
     is($r->{json}{data}{vin}, $vin, 'lower-case VIN: answered upper case');
-    is(row($r->{json}{data}{id})->{vin}, $vin, 'lower-case VIN: stored upper');
+    is(row($r->{json}{data}{vehicleId})->{vin}, $vin, 'lower-case VIN: stored upper');
     my $mixed = 'jH4kA7561Pc008269';
     is(create($CID, good(vin => lc $REAL_VINS[2]))->{status}, 409,
         'lower case of a stored VIN: 409');
@@ -531,18 +531,18 @@ my $V;
         'POST with a VIN another vehicle has');
     is(vcount(), $before, 'duplicate VIN on POST: nothing written');
     my $w = new_vehicle($CID2);
-    my $snapshot = vrow($w->{id});
-    is_error($ng->req(PATCH => vpath($w->{id}),
+    my $snapshot = vrow($w->{vehicleId});
+    is_error($ng->req(PATCH => vpath($w->{vehicleId}),
         json => { vin => $REAL_VINS[0] }), 409, undef, ['vin'],
         "PATCH to another vehicle's VIN");
-    is_error($ng->req(PATCH => vpath($w->{id}),
+    is_error($ng->req(PATCH => vpath($w->{vehicleId}),
         json => { vin => lc $REAL_VINS[0] }), 409, undef, ['vin'],
         "PATCH to another vehicle's VIN in lower case");
-    is_error($ng->req(PUT => vpath($w->{id}), json => { make => 'X',
+    is_error($ng->req(PUT => vpath($w->{vehicleId}), json => { make => 'X',
         model => 'Y', year => 2000, vin => $REAL_VINS[0] }), 409, undef,
         ['vin'], "PUT with another vehicle's VIN");
-    is(vrow($w->{id}), $snapshot, 'duplicate VIN on PUT/PATCH: unchanged');
-    $r = $ng->req(PATCH => vpath($w->{id}), json => { vin => $w->{vin},
+    is(vrow($w->{vehicleId}), $snapshot, 'duplicate VIN on PUT/PATCH: unchanged');
+    $r = $ng->req(PATCH => vpath($w->{vehicleId}), json => { vin => $w->{vin},
         color => 'Blue' });
     is($r->{status}, 200, 'PATCH with its own VIN: 200') or diag($r->{body});
 }
@@ -551,7 +551,7 @@ my $V;
 # --- PUT and PATCH, ETag and If-Match -------------------------------------
 
 {
-    my $id = $V->{id};
+    my $id = $V->{vehicleId};
     my %new = (make => 'Mazda', model => 'MX-5', year => 1990,
         vin => $REAL_VINS[0], licensePlate => 'NEW-1', color => 'Red',
         mileage => 130000, lastServiceDate => day(-1),
@@ -564,7 +564,7 @@ my $V;
     my $d = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@KEYS, 'PUT: the vehicle members');
     has_fields($d, \%new, 'PUT');
-    is($d->{id}, $id, 'PUT: the same id');
+    is($d->{vehicleId}, $id, 'PUT: the same id');
     is($d->{customerId}, $CID, 'PUT: the same customer');
     is($d->{createdAt}, $V->{createdAt}, 'PUT: createdAt kept');
     like($d->{updatedAt} // '', $TS, 'PUT: updatedAt');
@@ -697,7 +697,7 @@ my $V;
 
 {
     my $v = new_vehicle($CID, mileage => 5000);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $p = vpath($id, '/update-mileage');
     my $snapshot = vrow($id);
 
@@ -768,7 +768,7 @@ my $V;
 
 {
     my ($cid) = make_customer();
-    my @ids = map { new_vehicle($cid, model => "M$_")->{id} } 1 .. 5;
+    my @ids = map { new_vehicle($cid, model => "M$_")->{vehicleId} } 1 .. 5;
     my $want = [ CT::sql($db, q{SELECT id FROM vehicles
         WHERE customer_id = :'p1' ORDER BY created_at DESC, id DESC}, $cid) ];
     is_deeply($want, [reverse @ids], 'fixture: five, created in order');
@@ -817,7 +817,7 @@ my $V;
 
 {
     my $v = new_vehicle($CID, mileage => 10);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $r = $ng->req(POST => vpath($id, '/service-records'),
         json => { serviceDate => $TODAY, mileage => 20,
         description => 'Oil' });
@@ -862,7 +862,7 @@ my $V;
     my ($cid, $sub) = make_customer();
     my $own = CT::customer_token($sub);
     my $mv = new_vehicle($cid, mileage => 100);
-    my $id = $mv->{id};
+    my $id = $mv->{vehicleId};
     my $n = 0;
     my $mileage = sub { row($id)->{mileage} };
 
@@ -922,7 +922,7 @@ my $V;
         my ($role, $auth, $want) = @$who;
         my $v = new_vehicle($cid);
         my $before = vcount();
-        my $r = $ng->req(DELETE => vpath($v->{id}),
+        my $r = $ng->req(DELETE => vpath($v->{vehicleId}),
             defined $auth ? (auth => $auth) : ());
         is($r->{status}, $want, "DELETE vehicle as $role: $want")
             or diag($r->{body});

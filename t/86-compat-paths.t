@@ -90,7 +90,7 @@ is_deeply($r->{json}{data}{tags}, ['compat'],
     'PATCH /api/v1/customers/{id}/: the tags');
 
 $r = call(GET => "/api/v1/customers/$ID/dashboard/", 200);
-is($r->{json}{data}{customer}{id}, $ID,
+is($r->{json}{data}{customer}{customerId}, $ID,
     'GET /api/v1/customers/{id}/dashboard/: its dashboard');
 $r = call(GET => "/api/v1/customers/$ID/preferences/", 200);
 $r = call(PUT => "/api/v1/customers/$ID/preferences/", 200,
@@ -103,10 +103,10 @@ my $VIN = CT::new_vin('1HGCM82600');
 $r = $ng->req(POST => "/api/customers/$ID/vehicles", json => {
     make => 'Honda', model => 'Accord', year => 2003, vin => $VIN });
 is($r->{status}, 201, 'a vehicle') or diag($r->{body});
-my $VID = $r->{json}{data}{id} // '';
+my $VID = $r->{json}{data}{vehicleId} // '';
 
 $r = call(GET => "/api/v1/customers/$ID/vehicles/", 200);
-is($r->{json}{data}{vehicles}[0]{id}, $VID,
+is($r->{json}{data}{vehicles}[0]{vehicleId}, $VID,
     'GET /api/v1/customers/{id}/vehicles/: the vehicle');
 
 $r = call(GET => '/api/v1/vehicles/', 200);
@@ -139,12 +139,12 @@ my $day = CT::sql($db, q{SELECT ((now() AT TIME ZONE 'UTC')::date + 10)::text});
 $r = call(POST => "/api/v1/customers/$ID/documents/?type=insurance"
     . "&title=Policy&expiresAt=$day", 201, body => 'policy bytes',
     headers => { 'Content-Type' => 'text/plain' });
-my $DOC = $r->{json}{data}{id} // '';
+my $DOC = $r->{json}{data}{documentId} // '';
 $r = call(GET => "/api/v1/customers/$ID/documents/", 200);
-is($r->{json}{data}{documents}[0]{id}, $DOC,
+is($r->{json}{data}{documents}[0]{documentId}, $DOC,
     'GET /api/v1/customers/{id}/documents/: the document');
 $r = call(GET => '/api/v1/documents/expiring-soon/', 200);
-is($r->{json}{data}{documents}[0]{id}, $DOC,
+is($r->{json}{data}{documents}[0]{documentId}, $DOC,
     'GET /api/v1/documents/expiring-soon/: the policy');
 
 

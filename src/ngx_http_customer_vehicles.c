@@ -31,20 +31,21 @@
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS                                    \
     "v.id, v.customer_id, v.make, v.model, v.year, v.vin,"                  \
-    " v.license_plate, v.color, v.mileage, v.last_service_date,"            \
+    " vin_check_digit_valid(v.vin), v.license_plate, v.color,"             \
+    " v.mileage, v.last_service_date,"                                      \
     " v.last_service_mileage, v.service_interval_km,"                       \
     " v.service_interval_months, v.insurance_expiry,"                       \
     " v.registration_expiry, v.warranty_expiry,"                           \
     " api_ts(v.created_at) AS created, api_ts(v.updated_at) AS updated,"    \
     " v.created_by, v.updated_by, v.version"
 
-#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  21     /* the last: version */
+#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  22     /* the last: version */
 
 /* after the columns: the owner's (create) or the vehicle's (update) id */
-#define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     21
+#define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     22
 
 /* update, after that: the If-Match version did not match */
-#define NGX_HTTP_CUSTOMER_VEHICLE_STALE     22
+#define NGX_HTTP_CUSTOMER_VEHICLE_STALE     23
 
 /* the vehicle $1, when the caller ($2: a Customer's sub) may reach it */
 #define NGX_HTTP_CUSTOMER_VEHICLE_OWN                                        \
@@ -175,6 +176,7 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "year", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vinCheckDigitValid", NGX_HTTP_CUSTOMER_COL_BOOL },
     { "licensePlate", NGX_HTTP_CUSTOMER_COL_STRING },
     { "color", NGX_HTTP_CUSTOMER_COL_STRING },
     { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },

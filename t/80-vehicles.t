@@ -18,7 +18,8 @@ my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
-my @KEYS = sort qw(vehicleId customerId make model year vin licensePlate color
+my @KEYS = sort qw(vehicleId customerId make model year vin vinCheckDigitValid
+    licensePlate color
     mileage lastServiceDate lastServiceMileage serviceIntervalKm
     serviceIntervalMonths insuranceExpiry registrationExpiry warrantyExpiry
     createdAt updatedAt createdBy updatedBy version);
@@ -460,8 +461,10 @@ my $V;
     is(create($CID, good(vin => $mixed))->{status}, 409,
         'mixed case of a stored VIN: 409');
 
-    # every single-character change that breaks the check digit
-    my $base = new_vin();
+    # every single-character change that breaks the check digit of a
+    # North American VIN (where it is mandatory; in position 1 only the
+    # changes that keep the WMI North American or Chinese)
+    my $base = CT::new_vin('1HGCM82600');
     my $before = vcount();
     my ($rejected, @still_valid) = (0);
     for my $pos (0 .. 16) {
@@ -469,6 +472,7 @@ my $V;
         my $tried = 0;
         for my $ch (@VIN_CHARS) {
             next if $ch eq substr($base, $pos, 1);
+            next if $pos == 0 && $ch !~ /^[1-5L]\z/;
             my $m = $base;
             substr($m, $pos, 1, $ch);
             if (vin_ok($m)) {
@@ -494,6 +498,72 @@ my $V;
         is(create($CID, good(vin => $m))->{status}, 201,
             "VIN $m (the check digit still right): 201");
     }
+
+    # the check digit where it is mandatory and where it is not: real
+    # European VINs (VW, BMW, Volvo, Fiat, Peugeot, Mercedes) carry any
+    # character in position 9 (a Z, or a digit that is no check digit)
+    $before = vcount();
+    my @eu = qw(WVWZZZ1KZ6W612345 WBA3A5C51CF256651 YV1LW5548W2345678
+        ZFA22300005556777 VF32A5FS0AW123456 WDD2040081A123456
+        SALGA2EF8EA123456 MA3FB31S2B0123456);
+    ok(!vin_ok($_), "European VIN $_: position 9 is not its check digit")
+        for @eu[0, 1];
+    for my $vin (@eu) {
+        my $want = vin_ok($vin) ? $T : $F;
+        my $r = create($CID, good(vin => $vin));
+        is($r->{status}, 201, "VIN $vin: 201") or diag($r->{body});
+        is($r->{json}{data}{vin}, $vin, "VIN $vin: as sent");
+        is($r->{json}{data}{vinCheckDigitValid}, $want,
+            "VIN $vin: vinCheckDigitValid " . ($want ? 'true' : 'false'));
+        my $id = $r->{json}{data}{vehicleId} // $MISSING;
+        is($ng->req(GET => vpath($id))->{json}{data}{vinCheckDigitValid},
+            $want, "VIN $vin: GET says the same");
+        is(row($id)->{vin}, $vin, "VIN $vin: stored");
+    }
+    is(vcount(), $before + @eu, 'European VINs: all stored');
+    # lower case and a European VIN's own right check digit
+    my $ok_eu = CT::new_vin('WAUZZZ8K9B');
+    my $r2 = create($CID, good(vin => lc $ok_eu));
+    is($r2->{json}{data}{vin}, $ok_eu, "VIN $ok_eu in lower case: upper");
+    is($r2->{json}{data}{vinCheckDigitValid}, $T,
+        "VIN $ok_eu: vinCheckDigitValid true");
+    # North America (1-5) and China (L) with a wrong check digit: 400
+    $before = vcount();
+    for my $vin (qw(1HGCM82643A004352 1HGCM82633A004353 5YJSA1E14HF000337
+        2T1BR32E54C123456 LSVAM4180C2184847 lsvam4180c2184847))
+    {
+        ok(!vin_ok($vin), "$vin: a wrong check digit");
+        is_error(create($CID, good(vin => $vin)), 400, 'Validation failed',
+            ['vin'], "VIN $vin (check digit mandatory)");
+    }
+    my $cn = with_check('LSVAM4187C2184847');
+    my $r3 = create($CID, good(vin => $cn));
+    is($r3->{status}, 201, "Chinese VIN $cn with its check digit: 201");
+    is($r3->{json}{data}{vinCheckDigitValid}, $T,
+        "VIN $cn: vinCheckDigitValid true");
+    is(vcount(), $before + 1, 'wrong check digits: nothing written');
+    # PUT and PATCH follow the same rule
+    {
+        my $w = new_vehicle($CID);
+        is_error($ng->req(PATCH => vpath($w->{vehicleId}),
+            json => { vin => '1HGCM82643A004352' }), 400,
+            'Validation failed', ['vin'], 'PATCH a wrong North American VIN');
+        my $p = $ng->req(PATCH => vpath($w->{vehicleId}),
+            json => { vin => 'WVWZZZ3CZWE689725' });
+        is($p->{status}, 200, 'PATCH a European VIN: 200')
+            or diag($p->{body});
+        is($p->{json}{data}{vinCheckDigitValid}, $F,
+            'PATCH a European VIN: vinCheckDigitValid false');
+    }
+    # the SQL function and our own check agree on random VINs
+    my @sample = ((map { random_vin() } 1 .. 30),
+        map { my $v = random_vin(); substr($v, 8, 1,
+            substr($v, 8, 1) eq '0' ? '1' : '0'); $v } 1 .. 30);
+    my @disagree = grep {
+        (CT::sql($db, q{SELECT vin_check_digit_valid(:'p1')}, $_) eq 't')
+            != (vin_ok($_) ? 1 : 0)
+    } @sample;
+    is_deeply(\@disagree, [], 'vin_check_digit_valid() as our own check');
 
     # I, O and Q are never VIN characters; 16 and 18 characters
     $before = vcount();

@@ -13,14 +13,14 @@
 
 
 /*
- * The customer dashboard: the profile summary, the vehicles
- * with their service status, the documents expiring within 30 days, the
- * latest important notes, the loyalty account and the credit status, in
- * one answer built by one statement: each part is a jsonb sub-select, so
- * the number of queries does not grow with the number of vehicles,
- * documents or notes.  PostgreSQL writes the whole data object as JSON,
- * which goes into the envelope as it is.  A Customer reads only its
- * own, and never private notes.
+ * The customer dashboard: the profile summary, the vehicles with their
+ * service status, the documents expiring within 30 days and the five
+ * uploaded last, the latest important notes, the loyalty account and the
+ * credit status, in one answer built by one statement: each part is a
+ * jsonb sub-select, so the number of queries does not grow with the
+ * number of vehicles, documents or notes.  PostgreSQL writes the whole
+ * data object as JSON, which goes into the envelope as it is.  A
+ * Customer reads only its own, and never private notes.
  */
 
 
@@ -48,6 +48,13 @@
     " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                  \
     " WHERE d.customer_id = c.id"                                            \
     " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"           \
+    " 'recentDocuments', (SELECT coalesce(jsonb_agg(jsonb_build_object("     \
+    " 'documentId', d.id, 'type', d.type, 'title', d.title,"                 \
+    " 'vehicleId', d.vehicle_id, 'expiresAt', d.expires_at,"                 \
+    " 'createdAt', api_ts(d.created_at))"                                    \
+    " ORDER BY d.created_at DESC, d.id DESC), '[]')"                         \
+    " FROM (SELECT * FROM documents WHERE customer_id = c.id"                \
+    " ORDER BY created_at DESC, id DESC LIMIT 5) d),"                        \
     " 'importantNotes', (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
     " 'noteId', n.id, 'content', n.content, 'noteType', n.note_type,"        \
     " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"         \

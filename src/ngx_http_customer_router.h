@@ -41,11 +41,15 @@
                                                 as PostgreSQL wrote it */
 
 
-/* a row's 404 when no row is not "Customer not found" */
+/*
+ * a row's answer when no row is not 404 "Customer not found": another
+ * message, or another status (422: an id in the body names nothing)
+ */
 typedef struct {
     const char                     *message;
     const char                     *field;
     const char                     *detail;
+    ngx_uint_t                      status;    /* 0 is 404 */
 } ngx_http_customer_missing_t;
 
 

@@ -22,7 +22,8 @@ my $LIMIT = 65536;
 my $EMPTY_SHA = sha256_hex('');
 
 my @DOC_KEYS = sort qw(documentId customerId vehicleId type title filename
-    contentType size sha256 expiresAt createdAt createdBy);
+    contentType size sha256 expiresAt createdAt createdBy updatedAt
+    updatedBy);
 my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
     hasNextPage hasPreviousPage);
 

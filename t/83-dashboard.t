@@ -17,7 +17,7 @@ my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
 my @DATA_KEYS = sort qw(customer vehicles expiringDocuments importantNotes
-    loyalty creditStatus);
+    recentDocuments loyalty creditStatus);
 my @CUSTOMER_KEYS = sort qw(customerId userId fullName email contactNumber
     customerStatus customerType isVerified customerSince totalOrders
     totalOrderValue);

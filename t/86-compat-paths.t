@@ -111,6 +111,12 @@ is($r->{json}{data}{vehicles}[0]{vehicleId}, $VID,
 
 $r = call(GET => '/api/v1/vehicles/', 200);
 is($r->{json}{data}{pagination}{totalItems}, 1, 'GET /api/v1/vehicles/');
+$r = call(POST => '/api/v1/vehicles/', 201, json => { customerId => $ID,
+    make => 'Honda', model => 'Civic', year => 2010,
+    vin => CT::new_vin('1HGCM82600') });
+my $VID2 = $r->{json}{data}{vehicleId} // '';
+is(CT::sql($db, q{SELECT customer_id FROM vehicles WHERE id = :'p1'},
+    $VID2), $ID, 'POST /api/v1/vehicles/: stored for its customer');
 $r = call(GET => "/api/v1/vehicles/$VID/", 200);
 is($r->{json}{data}{vin}, $VIN, 'GET /api/v1/vehicles/{id}/: it');
 $r = call(PUT => "/api/v1/vehicles/$VID/", 200, json => { make => 'Honda',
@@ -143,10 +149,22 @@ my $DOC = $r->{json}{data}{documentId} // '';
 $r = call(GET => "/api/v1/customers/$ID/documents/", 200);
 is($r->{json}{data}{documents}[0]{documentId}, $DOC,
     'GET /api/v1/customers/{id}/documents/: the document');
+$r = call(GET => '/api/v1/documents/', 200);
+is($r->{json}{data}{documents}[0]{documentId}, $DOC,
+    'GET /api/v1/documents/: the document');
+$r = call(POST => "/api/v1/documents/?customerId=$ID&type=other"
+    . '&title=Receipt', 201, body => 'receipt',
+    headers => { 'Content-Type' => 'text/plain' });
+is($r->{json}{data}{customerId}, $ID, 'POST /api/v1/documents/: for it');
 $r = call(GET => '/api/v1/documents/expiring-soon/', 200);
 is($r->{json}{data}{documents}[0]{documentId}, $DOC,
     'GET /api/v1/documents/expiring-soon/: the policy');
 
+$r = call(POST => '/api/v1/notes/', 201, json => { customerId => $ID,
+    content => 'Called about the Accord', noteType => 'service' });
+my $NOTE = $r->{json}{data}{noteId} // '';
+$r = call(GET => '/api/v1/notes/', 200);
+is($r->{json}{data}{notes}[0]{noteId}, $NOTE, 'GET /api/v1/notes/: it');
 
 $r = call(GET => '/api/v1/customers/stats/', 200);
 is($r->{json}{data}{totalCustomers},
@@ -164,7 +182,8 @@ is(CT::sql($db, q{SELECT customer_status FROM customers WHERE id = :'p1'},
 {
     my $ten = 'd' x (10 * 1024 * 1024);
     my $before = CT::sql($db, 'SELECT count(*) FROM documents');
-    for my $path ("/api/v1/customers/$ID/documents/")
+    for my $path ("/api/v1/customers/$ID/documents/",
+        "/api/v1/documents/?customerId=$ID&")
     {
         my $sep = $path =~ /\?/ ? '' : '?';
         $r = $ng->req(POST => "$path${sep}type=other&title=big",
@@ -178,14 +197,12 @@ is(CT::sql($db, q{SELECT customer_status FROM customers WHERE id = :'p1'},
         is(ref $r->{json} eq 'HASH' && $r->{json}{success}, $F,
             "POST $path: 413 in the envelope");
     }
-    is(CT::sql($db, 'SELECT count(*) FROM documents'), $before + 1,
-        'the 10 MB document stored, the larger one not');
+    is(CT::sql($db, 'SELECT count(*) FROM documents'), $before + 2,
+        'two 10 MB documents stored, the larger ones not');
     # a JSON route keeps its own limit (64k in the test nginx)
-    $r = $ng->req(POST => "/api/v1/customers/$ID/verify/",
-        body => 'x' x 70000,
+    $r = $ng->req(POST => '/api/v1/notes/', body => 'x' x 70000,
         headers => { 'Content-Type' => 'application/json' });
-    is($r->{status}, 413,
-        'POST /api/v1/customers/{id}/verify/ over 64k: 413');
+    is($r->{status}, 413, 'POST /api/v1/notes/ over 64k: 413');
 }
 
 $r = call(DELETE => "/api/v1/customers/$ID/", 200);

@@ -473,4 +473,100 @@ my (%N);
         $ids[5], 'recentDocuments in /me/dashboard too');
 }
 
+# --- emergency contacts as a list, the business flag ------------------------
+
+{
+    my @five = map { { name => "Contact $_", relationship => 'Friend',
+        phone => "+1415555010$_", email => "c$_\@example.com" } } 1 .. 5;
+    my $u = CT::uniq('ec');
+    my $r = $ng->req(POST => '/api/customers', json => { userId => $u,
+        email => "$u\@example.com", fullName => 'Emergency Contacts',
+        emergencyContacts => \@five,
+        business => { companyName => 'Garage Ltd', taxId => 'GB123' } });
+    is($r->{status}, 201, 'POST customer with 5 emergency contacts: 201')
+        or diag($r->{body});
+    my $d = $r->{json}{data} // {};
+    my $eid = $d->{customerId} // $CT::MISSING;
+    is_deeply($d->{emergencyContacts}, \@five, 'emergencyContacts: all 5');
+    is_deeply($d->{emergencyContact}, $five[0],
+        'emergencyContact: the first of them');
+    is($d->{isBusiness}, $T, 'isBusiness: true with business details');
+    is(CT::sql($db, q{SELECT jsonb_array_length(emergency_contacts)
+        FROM customers WHERE id = :'p1'}, $eid), 5, 'stored: 5 contacts');
+
+    # the single contact written: the list becomes it
+    $r = $ng->req(PATCH => "/api/customers/$eid",
+        json => { emergencyContact => $five[2] });
+    is_deeply($r->{json}{data}{emergencyContacts}, [$five[2]],
+        'PATCH emergencyContact: the list is that contact');
+    $r = $ng->req(PATCH => "/api/customers/$eid",
+        json => { emergencyContacts => [@five[3, 4]] });
+    is_deeply([@{ $r->{json}{data} // {} }{qw(emergencyContact
+        emergencyContacts)}], [$five[3], [@five[3, 4]]],
+        'PATCH emergencyContacts: the list, its first the single one');
+    $r = $ng->req(PUT => "/api/customers/$eid",
+        json => { emergencyContact => undef, business => undef });
+    is_deeply([@{ $r->{json}{data} // {} }{qw(emergencyContact
+        emergencyContacts isBusiness)}], [undef, [], $F],
+        'PUT emergencyContact null, business null: no contacts, not a '
+        . 'business');
+
+    # refused: six contacts, a bad one; nothing written
+    my $row = CT::row_of($db, 'customers', $eid);
+    is_error($ng->req(PATCH => "/api/customers/$eid",
+        json => { emergencyContacts => [@five, $five[0]] }), 400,
+        'Validation failed', ['emergencyContacts'], 'six contacts: 400');
+    is_error($ng->req(PATCH => "/api/customers/$eid",
+        json => { emergencyContacts => [{ name => 'X', phone => '123' }] }),
+        400, 'Validation failed',
+        ['emergencyContacts[0].name', 'emergencyContacts[0].phone'],
+        'a bad contact: 400 naming its members');
+    is_error($ng->req(PATCH => "/api/customers/$eid",
+        json => { emergencyContacts => undef }), 400, 'Validation failed',
+        ['emergencyContacts'], 'emergencyContacts null: 400');
+    is(CT::row_of($db, 'customers', $eid), $row,
+        'refused contacts: the record unchanged');
+
+    # the admin list filters on the flag, with every count kind
+    $ng->req(PATCH => "/api/customers/$eid",
+        json => { business => { companyName => 'Garage Ltd' } });
+    my $want_biz = CT::sql($db,
+        'SELECT count(*) FROM customers WHERE business IS NOT NULL');
+    my $want_not = CT::sql($db,
+        'SELECT count(*) FROM customers WHERE business IS NULL');
+    cmp_ok($want_biz, '>=', 1, 'a business customer exists');
+    for my $prefer (undef, 'count=planned', 'count=estimated') {
+        my %h = $prefer ? (headers => { Prefer => $prefer }) : ();
+        my $b = $ng->req(GET => '/api/customers?isBusiness=true&limit=100',
+            %h);
+        is($b->{status}, 200, 'list ?isBusiness=true: 200')
+            or diag($b->{body});
+        is_deeply([map { $_->{customerId} }
+            @{ $b->{json}{data}{customers} // [] }], [$eid],
+            'list ?isBusiness=true: the business customer only'
+            . ($prefer ? " ($prefer)" : ''));
+        my $n = $ng->req(GET => '/api/customers?isBusiness=false&limit=100',
+            %h);
+        is(scalar @{ $n->{json}{data}{customers} // [] }, $want_not,
+            'list ?isBusiness=false: the others'
+            . ($prefer ? " ($prefer)" : ''));
+        ok(!grep({ $_->{customerId} eq $eid }
+            @{ $n->{json}{data}{customers} // [] }),
+            '... without the business customer');
+    }
+    is($ng->req(GET => '/api/customers?isBusiness=true')->{json}{data}
+        {pagination}{totalItems}, $want_biz, 'isBusiness: exact totalItems');
+    is_error($ng->req(GET => '/api/customers?isBusiness=yes'), 400,
+        'Validation failed', ['isBusiness'], 'list ?isBusiness=yes: 400');
+    my $c = $ng->req(GET => '/api/customers?isBusiness=false&limit=1');
+    my $next = $c->{json}{data}{pagination}{nextCursor};
+    my $c2 = $ng->req(GET => "/api/customers?isBusiness=false&limit=1"
+        . "&cursor=$next");
+    is($c2->{status}, 200, 'isBusiness with a cursor: 200')
+        or diag($c2->{body});
+    isnt($c2->{json}{data}{customers}[0]{customerId},
+        $c->{json}{data}{customers}[0]{customerId},
+        'isBusiness with a cursor: the next page');
+}
+
 done_testing();

@@ -352,6 +352,16 @@ my (%N);
         403, undef, undef, 'PATCH note as a Customer: 403');
     is(CT::row_of($db, 'customer_notes', $N{first}{noteId}), $row,
         'refused PATCHes: the note unchanged');
+    my %k = (headers => { 'Idempotency-Key' => "note-$$" });
+    my $a = $ng->req(PATCH => "/api/notes/$N{elsewhere}{noteId}",
+        json => { noteType => 'other' }, %k);
+    my $b = $ng->req(PATCH => "/api/notes/$N{elsewhere}{noteId}",
+        json => { noteType => 'other' }, %k);
+    ok($a->{status} == 200 && replayed($b) && $b->{body} eq $a->{body},
+        'PATCH note with a key: replayed');
+    is_error($ng->req(PATCH => "/api/notes/$N{elsewhere}{noteId}",
+        json => { noteType => 'general' }, %k), 409, undef, undef,
+        'the key with another body: 409');
 
     # the mirrored note deleted: the record falls back (here: none left)
     is_error($ng->req(DELETE => $p, auth => $OWN), 403, undef, undef,

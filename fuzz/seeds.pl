@@ -141,6 +141,16 @@ my @body = (
     [16, 'mileage', '{"mileage":16000}'],
     [17, 'service-record', '{"serviceDate":"2025-06-01","mileage":12000,'
         . '"description":"Oil change","cost":49.99,"performedBy":"Shop"}'],
+    [18, 'vehicle-new', '{"customerId":"3f1c2a9e-8b7d-4c61-9a0e-2d5b7f4e1a10",'
+        . '"make":"Fiat","model":"Uno","year":1999,'
+        . '"vin":"ZFA22300005556777"}'],
+    [19, 'record-edit', '{"mileage":12500,"cost":null,"performedBy":null}'],
+    [20, 'note-new', '{"customerId":"3f1c2a9e-8b7d-4c61-9a0e-2d5b7f4e1a10",'
+        . '"content":"Asked for a loan car","noteType":"service"}'],
+    [21, 'note-edit', '{"isPrivate":true,"content":" edited "}'],
+    [22, 'document-edit', '{"title":"Policy","expiresAt":null,'
+        . '"vehicleId":"7c9e6679-7425-40de-944b-e07fc1f90ae7",'
+        . '"filename":"a/b"}'],
 );
 put('body', $_->[1], chr($_->[0]) . $_->[2]) for @body;
 

@@ -1,13 +1,21 @@
--- Notes and document metadata can be edited (PATCH /api/notes/{noteId},
--- PATCH /api/documents/{documentId}): who edited last and when, NULL
--- until the first edit (the author and creation time stay as they were).
+-- Notes, document metadata and service records can be edited (PATCH
+-- /api/notes/{noteId}, /api/documents/{documentId},
+-- /api/vehicles/{vehicleId}/service-records/{serviceRecordId}): a version
+-- for If-Match and ETag, as the other editable resources have, and for
+-- notes and documents who edited last and when, NULL until the first
+-- edit (the author and creation time stay as they were).
 ALTER TABLE customer_notes
     ADD COLUMN updated_at timestamptz,
-    ADD COLUMN updated_by text;
+    ADD COLUMN updated_by text,
+    ADD COLUMN version integer NOT NULL DEFAULT 1;
 
 ALTER TABLE documents
     ADD COLUMN updated_at timestamptz,
-    ADD COLUMN updated_by text;
+    ADD COLUMN updated_by text,
+    ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+ALTER TABLE service_records
+    ADD COLUMN version integer NOT NULL DEFAULT 1;
 
 -- the administrators' lists across customers, newest first
 CREATE INDEX customer_notes_created_idx

@@ -46,15 +46,15 @@
     "d.id, d.customer_id, d.vehicle_id, d.type, d.title, d.filename,"       \
     " d.content_type, d.size, d.sha256, d.expires_at,"                      \
     " api_ts(d.created_at) AS created, d.created_by,"                       \
-    " api_ts(d.updated_at) AS updated, d.updated_by"
+    " api_ts(d.updated_at) AS updated, d.updated_by, d.version"
 
-#define NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS  14
+#define NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS  15    /* the last: version */
 
 /*
  * after the columns on upload: the customer's id, NULL when not found;
- * on an edit: the document's id
+ * on an edit: whether the vehicle given was the customer's
  */
-#define NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER  14
+#define NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER  15
 
 /*
  * The administrators' list: $1 a Customer's sub (its own record's
@@ -213,6 +213,7 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
     { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "daysRemaining", NGX_HTTP_CUSTOMER_COL_NUMBER }
 };
 
@@ -312,8 +313,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
 };
 
 /*
- * $1 the document, $2 the members to change (jsonb), $3 who.  No row: no
- * such document; NULL columns: the vehicle named is not its customer's.
+ * $1 the document, $2 the members to change (jsonb), $3 who, $4 the
+ * If-Match version or NULL.  No row: no such document; NULL columns: the
+ * vehicle named is not its customer's (the last column false), or a
+ * stale version.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
     "WITH o AS (SELECT id, customer_id FROM documents WHERE id = $1"
@@ -329,11 +332,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
     " THEN (b->>'expiresAt')::date ELSE d.expires_at END,"
     " vehicle_id = CASE WHEN b ? 'vehicleId'"
     " THEN (b->>'vehicleId')::uuid ELSE d.vehicle_id END,"
-    " updated_at = now(), updated_by = $3::text"
-    " FROM ok, j WHERE d.id = ok.id RETURNING d.*)"
-    " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ", o.id"
-    " FROM o LEFT JOIN u d ON true",
-    3, 0, 0, "", 0, 0, 0, 0
+    " updated_at = now(), updated_by = $3::text, version = d.version + 1"
+    " FROM ok, j WHERE d.id = ok.id"
+    " AND ($4::integer IS NULL OR d.version = $4::integer) RETURNING d.*)"
+    " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
+    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true",
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 /* $1 days, $2 limit, $3 offset; soonest first */
@@ -409,7 +413,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Document retrieved successfully",
       .columns = ngx_http_customer_document_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing },
+      .missing = &ngx_http_customer_document_missing, .etag = 1 },
     { NGX_HTTP_DELETE, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
@@ -686,7 +690,9 @@ ngx_http_customer_documents_patch(ngx_http_customer_ctx_t *ctx)
     q->values[1] = ngx_http_customer_body_param(ctx);
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
-    if (q->values[1] == NULL) {
+    if (q->values[1] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -709,15 +715,24 @@ ngx_http_customer_documents_patched(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQgetisnull(res, 0, 0)) {
+        if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)[0]
+            == 't')
+        {
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                       "If-Match", "The document was changed since that "
+                       "version; fetch it again");
+        }
+
         return ngx_http_customer_send_error(ctx,
                    NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found",
                    "vehicleId", "The customer has no such vehicle");
     }
 
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Document updated successfully", res,
-                                      ngx_http_customer_document_columns,
-                                      NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+               "Document updated successfully", res,
+               ngx_http_customer_document_columns,
+               NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
 }
 
 
@@ -742,7 +757,7 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
     }
 
     if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
+        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_CREATED,
                    "Document uploaded successfully", res,
                    ngx_http_customer_document_columns,
                    NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);

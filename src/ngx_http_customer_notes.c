@@ -36,9 +36,9 @@
 #define NGX_HTTP_CUSTOMER_NOTE_COLUMNS                                       \
     "n.id, n.customer_id, n.content, n.note_type, n.is_private, "            \
     "n.is_important, n.author_id, api_ts(n.created_at), "                    \
-    "api_ts(n.updated_at) AS updated, n.updated_by"
+    "api_ts(n.updated_at) AS updated, n.updated_by, n.version"
 
-#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  10
+#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  11      /* the last: version */
 
 /* the administrators' filters: $1 customer, $2 type, $3 importance, $4
    privacy, $5 author, each NULL for any */
@@ -134,7 +134,8 @@ static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
     { "authorId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING }
+    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
 };
 
 
@@ -218,9 +219,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
 };
 
 /*
- * $1 the note, $2 the members to change (jsonb), $3 who.  The record's
- * notes moves when it mirrored this note's old content, or when this
- * note is now the newest public one.  No row: no such note.
+ * $1 the note, $2 the members to change (jsonb), $3 who, $4 the If-Match
+ * version or NULL.  The record's notes moves when it mirrored this note's
+ * old content, or when this note is now the newest public one.  No row:
+ * no such note; NULL columns: a stale version.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
     "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
@@ -231,18 +233,20 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
     " is_private = coalesce((b->>'isPrivate')::boolean, n.is_private),"
     " is_important = coalesce((b->>'isImportant')::boolean,"
     " n.is_important),"
-    " updated_at = now(), updated_by = $3::text"
-    " FROM (SELECT $2::jsonb AS b) j, c WHERE n.id = $1 RETURNING n.*),"
+    " updated_at = now(), updated_by = $3::text,"
+    " version = n.version + 1"
+    " FROM (SELECT $2::jsonb AS b) j, c WHERE n.id = $1"
+    " AND ($4::integer IS NULL OR n.version = $4::integer) RETURNING n.*),"
     NGX_HTTP_CUSTOMER_NOTE_NEWEST(" UNION ALL SELECT id, content,"
                                   " created_at, is_private FROM u") ","
     " s AS (UPDATE customers cu SET notes = (SELECT content FROM p),"
     " updated_at = now(), updated_by = $3::text, version = cu.version + 1"
     " FROM c, o WHERE cu.id = c.id"
     " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
-    " AND (c.notes IS NOT DISTINCT FROM o.old"
+    " AND EXISTS (SELECT 1 FROM u) AND (c.notes IS NOT DISTINCT FROM o.old"
     " OR (SELECT id FROM p) = $1) RETURNING cu.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM u n",
-    3, 0, 0, "", 0, 0, 0, 0
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true",
+    4, 0, 0, "", 0, 0, 0, 0
 };
 
 /* $1 the note, $2 who; the record's notes as on an edit */
@@ -346,7 +350,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       .message = "Note retrieved successfully",
       .columns = ngx_http_customer_note_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
-      .missing = &ngx_http_customer_note_missing },
+      .missing = &ngx_http_customer_note_missing, .etag = 1 },
 
     /* a hook: at least one member, which a row cannot say */
     { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_notes_patch,
@@ -413,7 +417,9 @@ ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx)
     q->values[1] = ngx_http_customer_body_param(ctx);
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
-    if (q->values[1] == NULL) {
+    if (q->values[1] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -438,10 +444,17 @@ ngx_http_customer_notes_patched(ngx_http_customer_ctx_t *ctx,
                    ngx_http_customer_note_missing.detail);
     }
 
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Note updated successfully", res,
-                                      ngx_http_customer_note_columns,
-                                      NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
+    if (PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                   "If-Match", "The note was changed since that version; "
+                   "fetch it again");
+    }
+
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+                                            "Note updated successfully", res,
+                                            ngx_http_customer_note_columns,
+                                            NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
 }
 
 

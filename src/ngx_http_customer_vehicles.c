@@ -67,9 +67,9 @@
 #define NGX_HTTP_CUSTOMER_RECORD_COLUMNS                                     \
     "r.id, r.vehicle_id, r.customer_id, r.service_date, r.mileage,"         \
     " r.description, r.cost, r.performed_by, api_ts(r.created_at),"         \
-    " r.created_by"
+    " r.created_by, r.version"
 
-#define NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS  10
+#define NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS  11      /* the last: version */
 
 #define NGX_HTTP_CUSTOMER_RECORD_ORDER                                       \
     " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
@@ -261,6 +261,7 @@ static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
     { "performedBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING }
@@ -533,8 +534,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
     " ORDER BY x.service_date DESC, x.created_at DESC, x.id DESC LIMIT 1)"
 
 /*
- * $1 the vehicle, $2 sub, $3 the record, $4 the members (jsonb), $5 who.
- * No row: no such vehicle or record (of that vehicle).
+ * $1 the vehicle, $2 sub, $3 the record, $4 the members (jsonb), $5 who,
+ * $6 the If-Match version or NULL.  No row: no such vehicle or record (of
+ * that vehicle); NULL columns: a stale version.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
     NGX_HTTP_CUSTOMER_RECORD_OWN ","
@@ -546,8 +548,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
     " description = coalesce(b->>'description', r.description),"
     " cost = coalesce((b->>'cost')::numeric, r.cost),"
     " performed_by = CASE WHEN b ? 'performedBy' THEN b->>'performedBy'"
-    " ELSE r.performed_by END"
+    " ELSE r.performed_by END, version = r.version + 1"
     " FROM old, (SELECT $4::jsonb AS b) j WHERE r.id = old.id"
+    " AND ($6::integer IS NULL OR old.version = $6::integer)"
     " RETURNING r.*),"
     NGX_HTTP_CUSTOMER_RECORD_NEWEST(" UNION ALL SELECT id, service_date,"
                                     " mileage, created_at FROM r") ","
@@ -563,8 +566,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
     " FROM r, was, l WHERE v.id = $1 AND (was.was"
     " OR " NGX_HTTP_CUSTOMER_RECORD_NEWER " OR r.mileage > v.mileage)"
     " RETURNING v.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r",
-    5, 0, 0, "", 0, 0, 0, 0
+    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
+    " FROM old LEFT JOIN r ON true",
+    6, 0, 0, "", 0, 0, 0, 0
 };
 
 /* $1 the vehicle, $2 sub, $3 the record, $4 who */
@@ -797,7 +801,9 @@ ngx_http_customer_vehicles_record_patch(ngx_http_customer_ctx_t *ctx)
     q->values[3] = ngx_http_customer_body_param(ctx);
     q->values[4] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
-    if (q->values[3] == NULL) {
+    if (q->values[3] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[5]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1225,10 +1231,17 @@ ngx_http_customer_vehicles_record_patched(ngx_http_customer_ctx_t *ctx,
                    ngx_http_customer_record_missing.detail);
     }
 
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK,
-                                      "Service record updated successfully",
-                                      res, ngx_http_customer_record_columns,
-                                      NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
+    if (PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                   "If-Match", "The service record was changed since that "
+                   "version; fetch it again");
+    }
+
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+               "Service record updated successfully", res,
+               ngx_http_customer_record_columns,
+               NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
 }
 
 

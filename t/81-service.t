@@ -23,8 +23,8 @@ my @STATUS_KEYS = sort qw(vehicleId mileage asOf service insurance
     registration warranty);
 my @SERVICE_KEYS = sort qw(nextServiceMileage nextServiceDate kmRemaining
     daysRemaining dueBy due overdue status);
-my @RECORD_KEYS = sort qw(serviceRecordId vehicleId customerId serviceDate mileage
-    description cost performedBy createdAt createdBy);
+my @RECORD_KEYS = sort qw(serviceRecordId vehicleId customerId serviceDate
+    mileage description cost performedBy createdAt createdBy version);
 
 # "today" as the contract has it: the UTC date, from PostgreSQL
 my $TODAY_SQL = q{(now() AT TIME ZONE 'UTC')::date};

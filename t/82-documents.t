@@ -23,7 +23,7 @@ my $EMPTY_SHA = sha256_hex('');
 
 my @DOC_KEYS = sort qw(documentId customerId vehicleId type title filename
     contentType size sha256 expiresAt createdAt createdBy updatedAt
-    updatedBy);
+    updatedBy version);
 my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
     hasNextPage hasPreviousPage);
 

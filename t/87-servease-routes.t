@@ -228,6 +228,22 @@ my ($D1, $D2, $D3);
     my $b = $ng->req(PATCH => $p, json => { title => 'Keyed' }, %k);
     ok($a->{status} == 200 && replayed($b) && $b->{body} eq $a->{body},
         'PATCH document with a key: replayed');
+
+    # If-Match: the version the GET's ETag gives
+    my $g = $ng->req(GET => $p);
+    my ($etag, $v) = ($g->{headers}{etag} // '', $g->{json}{data}{version});
+    is($etag, qq{"$v"}, 'GET document: ETag is its version');
+    my $snap = CT::row_of($db, 'documents', $D2);
+    is_error($ng->req(PATCH => $p, json => { title => 'Stale' },
+        headers => { 'If-Match' => '"' . ($v - 1) . '"' }), 412,
+        'Precondition failed', ['If-Match'], 'PATCH document, stale If-Match');
+    is(CT::row_of($db, 'documents', $D2), $snap,
+        'stale If-Match: the document unchanged');
+    $r = $ng->req(PATCH => $p, json => { title => 'Current' },
+        headers => { 'If-Match' => $etag });
+    is($r->{status}, 200, 'PATCH document, current If-Match: 200');
+    is($r->{json}{data}{version}, $v + 1, '... version + 1');
+    is($r->{headers}{etag}, '"' . ($v + 1) . '"', '... and its ETag');
 }
 
 
@@ -363,6 +379,23 @@ my (%N);
         json => { noteType => 'general' }, %k), 409, undef, undef,
         'the key with another body: 409');
 
+    my $e = "/api/notes/$N{elsewhere}{noteId}";
+    my $g = $ng->req(GET => $e);
+    my $v = $g->{json}{data}{version};
+    is($g->{headers}{etag}, qq{"$v"}, 'GET note: ETag is its version');
+    my $snap = CT::row_of($db, 'customer_notes', $N{elsewhere}{noteId})
+        . CT::row_of($db, 'customers', $OID);
+    is_error($ng->req(PATCH => $e, json => { content => 'stale' },
+        headers => { 'If-Match' => '"' . ($v + 5) . '"' }), 412,
+        'Precondition failed', ['If-Match'], 'PATCH note, stale If-Match');
+    is(CT::row_of($db, 'customer_notes', $N{elsewhere}{noteId})
+        . CT::row_of($db, 'customers', $OID), $snap,
+        "stale If-Match: the note and the record's notes unchanged");
+    my $ok = $ng->req(PATCH => $e, json => { content => 'current' },
+        headers => { 'If-Match' => qq{"$v"} });
+    is($ok->{status}, 200, 'PATCH note, current If-Match: 200');
+    is($ok->{headers}{etag}, '"' . ($v + 1) . '"', '... the new ETag');
+
     # the mirrored note deleted: the record falls back (here: none left)
     is_error($ng->req(DELETE => $p, auth => $OWN), 403, undef, undef,
         'DELETE note as a Customer: 403');
@@ -435,9 +468,18 @@ my (%N);
     is_error($ng->req(PATCH => "$vp/$rec[0]", auth => $OTHER,
         json => { mileage => 1 }), 404, undef, undef,
         "PATCH another's record as a Customer: 404");
+    is_error($ng->req(PATCH => "$vp/$rec[0]", json => { mileage => 900 },
+        headers => { 'If-Match' => '"7"' }), 412, 'Precondition failed',
+        ['If-Match'], 'PATCH record, stale If-Match');
     is(CT::row_of($db, 'service_records', $rec[0]) . CT::row_of($db,
         'vehicles', $V1), $snap . $vsnap,
         'refused PATCHes: record and vehicle unchanged');
+    my $cur = CT::sql($db, q{SELECT version FROM service_records
+        WHERE id = :'p1'}, $rec[0]);
+    $r = $ng->req(PATCH => "$vp/$rec[0]", json => { performedBy => 'Shop' },
+        headers => { 'If-Match' => qq{"$cur"} });
+    is($r->{status}, 200, 'PATCH record, current If-Match: 200');
+    is($r->{headers}{etag}, '"' . ($cur + 1) . '"', '... the new ETag');
 
     # the last service deleted: the vehicle falls back to the one left
     is_error($ng->req(DELETE => "$vp/$rec[1]", auth => $OTHER), 404, undef,

@@ -78,6 +78,7 @@ COPY --from=swagger /swagger/ui/ /usr/share/customer/swagger-ui/
 COPY scripts/migrate.sh /usr/local/bin/customer-migrate
 COPY docker/entrypoint.sh /usr/local/bin/customer-entrypoint
 COPY docker/nginx.conf /etc/nginx/nginx.conf
+COPY conf/compat/ /etc/nginx/compat/
 
 # The module, if it was built for this very nginx (and it loads). An unprivileged user
 # runs the master (and so the workers: no `user` directive); it owns the

@@ -9,7 +9,8 @@
  * member of a vehicle's body), on a JSON string of any bytes.  An
  * accepted VIN is checked again here, independently: 17 characters,
  * digits and capitals but I, O and Q (lower case made upper in place),
- * and the check digit of FMVSS 115 in position 9.
+ * and, for a WMI of North America (1 to 5) or China (L), the check digit
+ * of ISO 3779 in position 9.
  */
 
 
@@ -92,6 +93,12 @@ ngx_http_customer_fuzz_vin(u_char *vin)
         }
 
         sum += value * weights[i];
+    }
+
+    /* the check digit is mandatory for North America and China only */
+
+    if (ngx_strchr("12345L", vin[0]) == NULL) {
+        return NGX_OK;
     }
 
     return vin[8] == "0123456789X"[sum % 11] ? NGX_OK : NGX_DECLINED;

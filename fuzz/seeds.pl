@@ -141,6 +141,16 @@ my @body = (
     [16, 'mileage', '{"mileage":16000}'],
     [17, 'service-record', '{"serviceDate":"2025-06-01","mileage":12000,'
         . '"description":"Oil change","cost":49.99,"performedBy":"Shop"}'],
+    [18, 'vehicle-new', '{"customerId":"3f1c2a9e-8b7d-4c61-9a0e-2d5b7f4e1a10",'
+        . '"make":"Fiat","model":"Uno","year":1999,'
+        . '"vin":"ZFA22300005556777"}'],
+    [19, 'record-edit', '{"mileage":12500,"cost":null,"performedBy":null}'],
+    [20, 'note-new', '{"customerId":"3f1c2a9e-8b7d-4c61-9a0e-2d5b7f4e1a10",'
+        . '"content":"Asked for a loan car","noteType":"service"}'],
+    [21, 'note-edit', '{"isPrivate":true,"content":" edited "}'],
+    [22, 'document-edit', '{"title":"Policy","expiresAt":null,'
+        . '"vehicleId":"7c9e6679-7425-40de-944b-e07fc1f90ae7",'
+        . '"filename":"a/b"}'],
 );
 put('body', $_->[1], chr($_->[0]) . $_->[2]) for @body;
 
@@ -234,7 +244,8 @@ put('cursor', sprintf('cursor-%02d', $n++), chr($_->[0]) . $_->[1])
 my @vins = qw(1M8GDM9AXKP042788 1m8gdm9axkp042788 11111111111111111
     1HGCM82633A004352 JH4KA7561PC008269 5YJSA1E26HF000337
     1M8GDM9AXKP042789 1M8GDM9AIKP042788 1M8GDM9AXKP04278
-    1M8GDM9AXKP0427888 WVWZZZ3CZWE123456);
+    1M8GDM9AXKP0427888 WVWZZZ3CZWE123456 LSVAM4187C2184847
+    LSVAM4180C2184847 ZFA22300005556777 MA3FB31S2B0123456);
 $n = 0;
 put('vin', sprintf('vin-%02d', $n++), $_) for @vins;
 

@@ -127,6 +127,9 @@ conf=${conf//@ORDER_PORT@/${peer_port[orders]}}
 conf=${conf//@COMPLAINT_PORT@/${peer_port[complaints]}}
 mkdir -p "$RUN_DIR/nginx"
 printf '%s\n' "$conf" >"$RUN_DIR/nginx/nginx.conf"
+# its includes (the compatibility paths), relative to the rendered file
+rm -rf "$RUN_DIR/nginx/compat"
+cp -r "$ROOT/conf/compat" "$RUN_DIR/nginx/compat"
 # A root master runs its workers as nobody: let them write here.
 if [[ $EUID -eq 0 ]]; then
     chown nobody: "$RUN_DIR/nginx"

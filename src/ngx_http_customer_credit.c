@@ -253,7 +253,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_credit_none = {
 
 static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
     "Alert not found", "alertId",
-    "No alert exists with the provided ID for this customer"
+    "No alert exists with the provided ID for this customer", 0
 };
 
 

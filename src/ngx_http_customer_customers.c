@@ -35,10 +35,10 @@
     "api_ts(last_order_date), api_ts(last_complaint_date), "                 \
     "api_ts(customer_since), notes, to_json(tags), preferences, metadata, "  \
     "api_ts(created_at), api_ts(updated_at), created_by, updated_by, "       \
-    "api_ts(verified_at), verified_by, "                                     \
-    "version"
+    "api_ts(verified_at), verified_by, emergency_contacts, "                 \
+    "business IS NOT NULL, version"
 
-#define NGX_HTTP_CUSTOMER_NCOLUMNS  31      /* the last one is version */
+#define NGX_HTTP_CUSTOMER_NCOLUMNS  33      /* the last one is version */
 #define NGX_HTTP_CUSTOMER_NATIONAL_ID  6    /* its column */
 
 #define NGX_HTTP_CUSTOMER_LIST_COLUMNS                                       \
@@ -137,6 +137,8 @@ static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
     { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "verifiedAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "verifiedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "emergencyContacts", NGX_HTTP_CUSTOMER_COL_JSON },
+    { "isBusiness", NGX_HTTP_CUSTOMER_COL_BOOL },   /* has business details */
     { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
 };
 
@@ -238,6 +240,9 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
       ngx_http_customer_address_fields },
     { "emergencyContact", ngx_http_customer_check_object,
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
+      ngx_http_customer_contact_fields },
+    /* the list; emergencyContact is its first (a trigger, sql/026) */
+    { "emergencyContacts", ngx_http_customer_check_objects, 0, 0, 5, NULL,
       ngx_http_customer_contact_fields },
     { "business", ngx_http_customer_check_object,
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
@@ -358,8 +363,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 /* $1 the validated body, $2 who; make bench runs it through pgbench */
 #define NGX_HTTP_CUSTOMER_INSERT_SQL                                         \
     "INSERT INTO customers (user_id, email, full_name, contact_number,"     \
-    " date_of_birth, national_id, addresses, emergency_contact, business,"  \
-    " customer_status, customer_type, is_verified, total_orders,"           \
+    " date_of_birth, national_id, addresses, emergency_contact,"            \
+    " emergency_contacts, business, customer_status, customer_type,"        \
+    " is_verified, total_orders,"                                           \
     " total_order_value, total_complaints, open_complaints,"                \
     " last_order_date, last_complaint_date, customer_since, notes, tags,"   \
     " preferences, created_by, updated_by)"                                 \
@@ -367,6 +373,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
     " j->>'contactNumber', (j->>'dateOfBirth')::date, j->>'nationalId',"    \
     " coalesce(j->'addresses', '[]'),"                                      \
     " nullif(j->'emergencyContact', 'null'),"                               \
+    " coalesce(j->'emergencyContacts', '[]'),"                              \
     " nullif(j->'business', 'null'),"                                       \
     " coalesce(j->>'customerStatus', 'Active'),"                            \
     " coalesce(j->>'customerType', 'Regular'),"                             \
@@ -440,6 +447,8 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     " emergency_contact = CASE WHEN j ? 'emergencyContact'"                 \
     " THEN nullif(j->'emergencyContact', 'null')"                           \
     " ELSE emergency_contact END,"                                          \
+    " emergency_contacts = CASE WHEN j ? 'emergencyContacts'"               \
+    " THEN j->'emergencyContacts' ELSE emergency_contacts END,"             \
     " business = CASE WHEN j ? 'business'"                                  \
     " THEN nullif(j->'business', 'null') ELSE business END,"                \
     " customer_status = CASE WHEN j ? 'customerStatus'"                     \
@@ -764,7 +773,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     static const char  *mine[] = {
         "contactNumber", "preferences", "fullName", "addresses",
-        "emergencyContact", "dateOfBirth", NULL
+        "emergencyContact", "emergencyContacts", "dateOfBirth", NULL
     };
 
     static const char  where[] =
@@ -776,7 +785,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
      * accents folded; /search is the typo-tolerant one), $6 tag, $7
      * verified, $8..$9 created, $10..$11 last order ([from, to)),
      * $12/$13 the cursor's sort value (NULL: in the NULLs) and id (NULL:
-     * no cursor)
+     * no cursor), $14 isBusiness (business details or none)
      */
     static const char  filters[] =
         " WHERE ($1::text IS NULL OR customer_status = $1)"
@@ -789,7 +798,8 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
         " AND ($8::timestamptz IS NULL OR created_at >= $8)"
         " AND ($9::timestamptz IS NULL OR created_at < $9)"
         " AND ($10::timestamptz IS NULL OR last_order_date >= $10)"
-        " AND ($11::timestamptz IS NULL OR last_order_date < $11)";
+        " AND ($11::timestamptz IS NULL OR last_order_date < $11)"
+        " AND ($14::boolean IS NULL OR (business IS NOT NULL) = $14)";
 
     ngx_memcpy(ngx_http_customer_masked_columns, ngx_http_customer_columns,
                sizeof(ngx_http_customer_masked_columns));
@@ -917,7 +927,7 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
 
     if (ngx_http_customer_list_statement(cycle,
                                  &ngx_http_customer_list_filtered_sql[i][d],
-                                 13, (char *) t, i, d, filters, k)
+                                 14, (char *) t, i, d, filters, k)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -925,12 +935,12 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
 
     return ngx_http_customer_list_statement(cycle,
                                  &ngx_http_customer_list_estimated_sql[i][d],
-                                 14,
-                                 "SELECT customer_list_total($14::integer,"
+                                 15,
+                                 "SELECT customer_list_total($15::integer,"
                                  " $1::text, $2::text, $5::text, $6::text,"
                                  " $7::boolean, $8::timestamptz,"
                                  " $9::timestamptz, $10::timestamptz,"
-                                 " $11::timestamptz) AS total",
+                                 " $11::timestamptz, $14::boolean) AS total",
                                  i, d, filters, k);
 }
 
@@ -1210,6 +1220,7 @@ static struct {
     { "searchTerm", 5, NULL },
     { "tag", 6, NULL },
     { "verified", 7, NULL },
+    { "isBusiness", 14, NULL },
     { "createdFrom", 8, ngx_http_customer_check_timestamp },
     { "createdTo", 9, ngx_http_customer_check_timestamp },
     { "lastOrderFrom", 10, ngx_http_customer_check_timestamp },
@@ -1350,7 +1361,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
                                    ngx_http_customer_list_done);
     }
 
-    q->values[13] = (l->count == NGX_HTTP_CUSTOMER_COUNT_PLANNED)
+    q->values[14] = (l->count == NGX_HTTP_CUSTOMER_COUNT_PLANNED)
                     ? "0" : NGX_HTTP_CUSTOMER_COUNT_EXACT_MAX;
 
     return ngx_http_customer_query_run(ctx, q,
@@ -1444,7 +1455,7 @@ ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
 
 
 /*
- * The filters beyond status and type, and the cursor, into $5..$13.
+ * The filters beyond status and type, and the cursor, into $5..$14.
  * NGX_OK: none given; NGX_AGAIN: some (the filtered statement);
  * NGX_DECLINED: bad values (errors added).
  */
@@ -1477,11 +1488,14 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
             continue;
         }
 
-        if (i == 2) {
+        /* verified and isBusiness: true or false */
+
+        if (i == 2 || i == 3) {
             if ((v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0)
                 || (v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0))
             {
-                q->values[7 - 1] = (char *) v.data;
+                q->values[ngx_http_customer_list_filters[i].param - 1] =
+                                                             (char *) v.data;
                 any = 1;
                 continue;
             }

@@ -13,20 +13,20 @@
 
 
 /*
- * The customer dashboard: the profile summary, the vehicles
- * with their service status, the documents expiring within 30 days, the
- * latest important notes, the loyalty account and the credit status, in
- * one answer built by one statement: each part is a jsonb sub-select, so
- * the number of queries does not grow with the number of vehicles,
- * documents or notes.  PostgreSQL writes the whole data object as JSON,
- * which goes into the envelope as it is.  A Customer reads only its
- * own, and never private notes.
+ * The customer dashboard: the profile summary, the vehicles with their
+ * service status, the documents expiring within 30 days and the five
+ * uploaded last, the latest important notes, the loyalty account and the
+ * credit status, in one answer built by one statement: each part is a
+ * jsonb sub-select, so the number of queries does not grow with the
+ * number of vehicles, documents or notes.  PostgreSQL writes the whole
+ * data object as JSON, which goes into the envelope as it is.  A
+ * Customer reads only its own, and never private notes.
  */
 
 
 #define NGX_HTTP_CUSTOMER_DASHBOARD_SQL(key)                                 \
     "SELECT json_build_object('customer',"                                   \
-    " jsonb_build_object('id', c.id, 'userId', c.user_id,"                   \
+    " jsonb_build_object('customerId', c.id, 'userId', c.user_id,"           \
     " 'fullName', c.full_name, 'email', c.email,"                            \
     " 'contactNumber', c.contact_number,"                                    \
     " 'customerStatus', c.customer_status,"                                  \
@@ -35,20 +35,28 @@
     " 'totalOrders', c.total_orders,"                                        \
     " 'totalOrderValue', c.total_order_value),"                              \
     " 'vehicles', (SELECT coalesce(jsonb_agg(jsonb_build_object("            \
-    " 'id', v.id, 'make', v.make, 'model', v.model, 'year', v.year,"         \
+    " 'vehicleId', v.id, 'make', v.make, 'model', v.model,"                 \
+    " 'year', v.year,"                                                       \
     " 'vin', v.vin, 'licensePlate', v.license_plate,"                        \
     " 'mileage', v.mileage, 'serviceStatus', service_status(v))"             \
     " ORDER BY v.created_at, v.id), '[]')"                                   \
     " FROM vehicles v WHERE v.customer_id = c.id),"                          \
     " 'expiringDocuments', (SELECT coalesce(jsonb_agg(jsonb_build_object("   \
-    " 'id', d.id, 'type', d.type, 'title', d.title,"                         \
+    " 'documentId', d.id, 'type', d.type, 'title', d.title,"                 \
     " 'vehicleId', d.vehicle_id, 'expiresAt', d.expires_at,"                 \
     " 'daysRemaining', d.expires_at - api_today())"                          \
     " ORDER BY d.expires_at, d.id), '[]') FROM documents d"                  \
     " WHERE d.customer_id = c.id"                                            \
     " AND d.expires_at BETWEEN api_today() AND api_today() + 30),"           \
+    " 'recentDocuments', (SELECT coalesce(jsonb_agg(jsonb_build_object("     \
+    " 'documentId', d.id, 'type', d.type, 'title', d.title,"                 \
+    " 'vehicleId', d.vehicle_id, 'expiresAt', d.expires_at,"                 \
+    " 'createdAt', api_ts(d.created_at))"                                    \
+    " ORDER BY d.created_at DESC, d.id DESC), '[]')"                         \
+    " FROM (SELECT * FROM documents WHERE customer_id = c.id"                \
+    " ORDER BY created_at DESC, id DESC LIMIT 5) d),"                        \
     " 'importantNotes', (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
-    " 'id', n.id, 'content', n.content, 'noteType', n.note_type,"            \
+    " 'noteId', n.id, 'content', n.content, 'noteType', n.note_type,"        \
     " 'isPrivate', n.is_private, 'createdAt', api_ts(n.created_at))"         \
     " ORDER BY n.created_at DESC, n.id DESC), '[]')"                         \
     " FROM (SELECT * FROM customer_notes WHERE customer_id = c.id"           \

@@ -45,12 +45,27 @@
 #define NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS                                   \
     "d.id, d.customer_id, d.vehicle_id, d.type, d.title, d.filename,"       \
     " d.content_type, d.size, d.sha256, d.expires_at,"                      \
-    " api_ts(d.created_at) AS created, d.created_by"
+    " api_ts(d.created_at) AS created, d.created_by,"                       \
+    " api_ts(d.updated_at) AS updated, d.updated_by, d.version"
 
-#define NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS  12
+#define NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS  15    /* the last: version */
 
-/* after the columns on upload: the customer's id, NULL when not found */
-#define NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER  12
+/*
+ * after the columns on upload: the customer's id, NULL when not found;
+ * on an edit: whether the vehicle given was the customer's
+ */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER  15
+
+/*
+ * The administrators' list: $1 a Customer's sub (its own record's
+ * documents only), $2 type, $3 customer, $4 vehicle, each NULL for any
+ */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ALL                                       \
+    " ($1::text IS NULL OR d.customer_id ="                                  \
+    " (SELECT id FROM customers WHERE user_id = $1::text))"                  \
+    " AND ($2::text IS NULL OR d.type = $2::text)"                           \
+    " AND ($3::uuid IS NULL OR d.customer_id = $3::uuid)"                    \
+    " AND ($4::uuid IS NULL OR d.vehicle_id = $4::uuid)"
 
 /* the document $1, when the caller ($2: a Customer's sub) may reach it */
 #define NGX_HTTP_CUSTOMER_DOCUMENT_OWN                                       \
@@ -90,6 +105,11 @@ static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_expiring(
     ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_patch(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_documents_patched(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 static ngx_int_t ngx_http_customer_documents_content(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
@@ -141,6 +161,8 @@ static const char  *ngx_http_customer_document_types[] = {
 #define NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRES   3
 #define NGX_HTTP_CUSTOMER_DOCUMENT_VEHICLE   4
 #define NGX_HTTP_CUSTOMER_DOCUMENT_NMETA     5
+/* POST /api/documents only: the customer, not in the path */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_OWNER     5
 
 static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
     { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
@@ -149,18 +171,35 @@ static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
       1, 200, NULL, NULL },
     { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
     { "expiresAt", ngx_http_customer_check_date, 0, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid, 0, 0, 0, NULL, NULL }
+    { "vehicleId", ngx_http_customer_check_uuid, 0, 0, 0, NULL, NULL },
+    { "customerId", ngx_http_customer_check_uuid,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL }
 };
 
 static const char  *ngx_http_customer_document_headers[] = {
     "X-Document-Type", "X-Document-Title", "X-Document-Filename",
-    "X-Document-Expires-At", "X-Document-Vehicle-Id"
+    "X-Document-Expires-At", "X-Document-Vehicle-Id",
+    "X-Document-Customer-Id"
+};
+
+
+/* PATCH: the metadata given, at least one */
+static ngx_http_customer_field_t  ngx_http_customer_document_edit[] = {
+    { "type", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_document_types, NULL },
+    { "title", ngx_http_customer_check_line, 0, 1, 200, NULL, NULL },
+    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
+    { "expiresAt", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "vehicleId", ngx_http_customer_check_uuid,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
 /* the expiring-soon list adds daysRemaining */
 static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "documentId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "type", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -172,6 +211,9 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
     { "expiresAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "daysRemaining", NGX_HTTP_CUSTOMER_COL_NUMBER }
 };
 
@@ -183,7 +225,7 @@ static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] = {
 
 
 static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
-    "Document not found", "documentId", "No such document"
+    "Document not found", "documentId", "No such document", 0
 };
 
 
@@ -260,6 +302,44 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
     5, 0, 0, "", 0, 0, 1, 1
 };
 
+/* $1..$4 the filters, $5 limit, $6 offset; newest first */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
+    "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents d"
+    " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL ") n"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
+    " FROM documents d WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6) d ON true",
+    6, 0, 0, "", 0, 0, 1, 1
+};
+
+/*
+ * $1 the document, $2 the members to change (jsonb), $3 who, $4 the
+ * If-Match version or NULL.  No row: no such document; NULL columns: the
+ * vehicle named is not its customer's (the last column false), or a
+ * stale version.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
+    "WITH o AS (SELECT id, customer_id FROM documents WHERE id = $1"
+    " FOR UPDATE), j AS (SELECT $2::jsonb AS b),"
+    " ok AS (SELECT o.id FROM o, j WHERE b->>'vehicleId' IS NULL"
+    " OR EXISTS (SELECT 1 FROM vehicles v"
+    " WHERE v.id = (b->>'vehicleId')::uuid"
+    " AND v.customer_id = o.customer_id)),"
+    " u AS (UPDATE documents d SET title = coalesce(b->>'title', d.title),"
+    " type = coalesce(b->>'type', d.type),"
+    " filename = coalesce(b->>'filename', d.filename),"
+    " expires_at = CASE WHEN b ? 'expiresAt'"
+    " THEN (b->>'expiresAt')::date ELSE d.expires_at END,"
+    " vehicle_id = CASE WHEN b ? 'vehicleId'"
+    " THEN (b->>'vehicleId')::uuid ELSE d.vehicle_id END,"
+    " updated_at = now(), updated_by = $3::text, version = d.version + 1"
+    " FROM ok, j WHERE d.id = ok.id"
+    " AND ($4::integer IS NULL OR d.version = $4::integer) RETURNING d.*)"
+    " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
+    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true",
+    4, 0, 0, "", 0, 0, 0, 0
+};
+
 /* $1 days, $2 limit, $3 offset; soonest first */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
     = {
@@ -302,6 +382,27 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Documents retrieved successfully", .list = "documents",
       .columns = ngx_http_customer_document_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+    /* an administrator's across customers, a Customer's its own */
+    { NGX_HTTP_GET, "/api/documents",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_all_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
+            ngx_http_customer_document_types, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
+            ngx_http_customer_check_uuid },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "vehicleId", NULL,
+            ngx_http_customer_check_uuid },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Documents retrieved successfully", .list = "documents",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+    /* the upload with its customerId in the query or a header */
+    { NGX_HTTP_POST, "/api/documents",
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
       ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
@@ -312,7 +413,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Document retrieved successfully",
       .columns = ngx_http_customer_document_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing },
+      .missing = &ngx_http_customer_document_missing, .etag = 1 },
     { NGX_HTTP_DELETE, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
@@ -320,6 +421,11 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Document deleted successfully",
       .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
       .missing = &ngx_http_customer_document_missing },
+    /* a hook: at least one member, and a vehicle that is not its
+       customer's is 422 */
+    { NGX_HTTP_PATCH, "/api/documents/{}",
+      ngx_http_customer_documents_patch, NGX_HTTP_CUSTOMER_A, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/documents/{}/content",
       ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
@@ -331,16 +437,20 @@ static ngx_int_t
 ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 {
     u_char                        *p;
-    ngx_str_t                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_NMETA];
+    ngx_str_t                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_NMETA + 1];
     ngx_str_t                      mime;
-    ngx_uint_t                     i, invalid;
+    ngx_uint_t                     i, n, invalid;
     ngx_http_request_t            *r;
     ngx_http_customer_pg_query_t  *q;
 
     r = ctx->request;
     invalid = 0;
 
-    for (i = 0; i < NGX_HTTP_CUSTOMER_DOCUMENT_NMETA; i++) {
+    /* POST /api/documents has no customer in its path: it is metadata */
+
+    n = NGX_HTTP_CUSTOMER_DOCUMENT_NMETA + (ctx->nparams == 0);
+
+    for (i = 0; i < n; i++) {
         switch (ngx_http_customer_documents_meta(ctx, i, &meta[i])) {
         case NGX_OK:
         case NGX_DECLINED:
@@ -378,7 +488,7 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    switch (ngx_http_customer_id(ctx)) {
+    switch (ctx->nparams ? ngx_http_customer_id(ctx) : NGX_OK) {
     case NGX_OK:
         break;
     case NGX_ERROR:
@@ -403,7 +513,9 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
     *ngx_cpymem(p, mime.data, mime.len) = '\0';
     mime.data = p;
 
-    q->values[0] = (char *) ctx->params[0].data;
+    q->values[0] = ctx->nparams
+                   ? (char *) ctx->params[0].data
+                   : (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_OWNER].data;
     q->values[1] = ngx_http_customer_own_sub(ctx);
     q->values[2] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_TYPE].data;
     q->values[3] = (char *) meta[NGX_HTTP_CUSTOMER_DOCUMENT_TITLE].data;
@@ -533,6 +645,98 @@ ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
 
 
 static ngx_int_t
+ngx_http_customer_documents_patch(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_document_edit, 0);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->body->n == 0 && rc == NGX_OK) {
+        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        "At least one field is required")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, "documentId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_body_param(ctx);
+    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (q->values[1] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_documents_edit_sql,
+                                       ngx_http_customer_documents_patched);
+}
+
+
+static ngx_int_t
+ngx_http_customer_documents_patched(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_documents_missing(ctx);
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)[0]
+            == 't')
+        {
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                       "If-Match", "The document was changed since that "
+                       "version; fetch it again");
+        }
+
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found",
+                   "vehicleId", "The customer has no such vehicle");
+    }
+
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+               "Document updated successfully", res,
+               ngx_http_customer_document_columns,
+               NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
+}
+
+
+static ngx_int_t
 ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_own_read(ctx, "documentId",
@@ -553,13 +757,20 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
     }
 
     if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
+        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_CREATED,
                    "Document uploaded successfully", res,
                    ngx_http_customer_document_columns,
                    NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
     }
 
     if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)) {
+        if (ctx->nparams == 0) {
+            /* POST /api/documents: the customerId it was given */
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_UNPROCESSABLE_ENTITY, "Customer not found",
+                       "customerId", "No such customer");
+        }
+
         return ngx_http_customer_not_found(ctx);
     }
 

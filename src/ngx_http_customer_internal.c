@@ -49,7 +49,9 @@
     " 'metadata', c.metadata, 'createdAt', api_ts(c.created_at),"           \
     " 'updatedAt', api_ts(c.updated_at), 'createdBy', c.created_by,"        \
     " 'updatedBy', c.updated_by, 'verifiedAt', api_ts(c.verified_at),"      \
-    " 'verifiedBy', c.verified_by, 'version', c.version)"
+    " 'verifiedBy', c.verified_by,"                                         \
+    " 'emergencyContacts', c.emergency_contacts,"                           \
+    " 'isBusiness', c.business IS NOT NULL, 'version', c.version)"
 
 /*
  * The financial profile f with its derived values, as GET

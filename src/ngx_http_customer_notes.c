@@ -10,6 +10,9 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
+#include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -20,14 +23,49 @@
  * an Administrator's, or a Customer's own: for a Customer the statement
  * matches the record only when its user_id is the token's sub (any other
  * id is "not found") and leaves private notes out.
+ *
+ * Administrators also reach notes across customers (/api/notes, with
+ * filters), and edit or delete one (/api/notes/{noteId}): the editor and
+ * the time are kept (updatedBy, updatedAt), and customers.notes goes on
+ * following the newest public note: an edit or a delete of the note it
+ * mirrors, or an edit that makes a note the newest public one, moves it
+ * in the same statement.
  */
 
 
 #define NGX_HTTP_CUSTOMER_NOTE_COLUMNS                                       \
     "n.id, n.customer_id, n.content, n.note_type, n.is_private, "            \
-    "n.is_important, n.author_id, api_ts(n.created_at)"
+    "n.is_important, n.author_id, api_ts(n.created_at), "                    \
+    "api_ts(n.updated_at) AS updated, n.updated_by, n.version"
 
-#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  8
+#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  11      /* the last: version */
+
+/* the administrators' filters: $1 customer, $2 type, $3 importance, $4
+   privacy, $5 author, each NULL for any */
+#define NGX_HTTP_CUSTOMER_NOTE_ALL                                           \
+    " ($1::uuid IS NULL OR n.customer_id = $1::uuid)"                       \
+    " AND ($2::text IS NULL OR n.note_type = $2::text)"                     \
+    " AND ($3::boolean IS NULL OR n.is_important = $3::boolean)"            \
+    " AND ($4::boolean IS NULL OR n.is_private = $4::boolean)"              \
+    " AND ($5::text IS NULL OR n.author_id = $5::text)"
+
+/*
+ * For an edit or a delete of the note $1 ("o": its customer and old
+ * content): "c" the customer's record, locked, as the note's insert
+ * locks it; "p" the newest public note once the note has changed (the
+ * others, and the changed one where "changed" adds it), whose content
+ * the record's notes must then hold (none: NULL).
+ */
+#define NGX_HTTP_CUSTOMER_NOTE_LOCK                                          \
+    " c AS (SELECT cu.id, cu.notes FROM customers cu JOIN o"                 \
+    " ON cu.id = o.customer_id FOR UPDATE OF cu)"
+
+#define NGX_HTTP_CUSTOMER_NOTE_NEWEST(changed)                               \
+    " p AS (SELECT y.id, left(y.content, 1000) AS content FROM"              \
+    " (SELECT id, content, created_at, is_private FROM customer_notes"       \
+    " WHERE customer_id = (SELECT customer_id FROM o) AND id <> $1"          \
+    changed ") y WHERE NOT y.is_private"                                     \
+    " ORDER BY y.created_at DESC, y.id DESC LIMIT 1)"
 
 /* $3 private ones too, $4 note type or NULL, $5 importance or NULL */
 #define NGX_HTTP_CUSTOMER_NOTE_FILTER                                        \
@@ -41,9 +79,43 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
+static ngx_int_t ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_notes_patched(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v,
+    ngx_http_customer_field_t *f);
+
+
 static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
     { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
       1, 1000, NULL, NULL },
+    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_note_types, NULL },
+    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* POST /api/notes: the customer in the body */
+static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
+    { "customerId", ngx_http_customer_check_uuid,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 1000, NULL, NULL },
+    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
+      ngx_http_customer_note_types, NULL },
+    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
+/* PATCH: the members given, at least one */
+static ngx_http_customer_field_t  ngx_http_customer_note_edit_fields[] = {
+    { "content", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
     { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_note_types, NULL },
     { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
@@ -60,7 +132,27 @@ static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
     { "isPrivate", NGX_HTTP_CUSTOMER_COL_BOOL },
     { "isImportant", NGX_HTTP_CUSTOMER_COL_BOOL },
     { "authorId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING }
+    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_note_deleted[] = {
+    { "noteId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+};
+
+
+static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
+    "Note not found", "noteId", "No such note", 0
+};
+
+/* POST /api/notes for a customer that does not exist */
+static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
+    "Customer not found", "customerId", "No such customer",
+    NGX_HTTP_UNPROCESSABLE_ENTITY
 };
 
 
@@ -108,6 +200,71 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
 };
 
 
+/* $1..$5 the filters, $6 limit, $7 offset; newest first */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_all_sql = {
+    "SELECT t.total, n.* FROM (SELECT count(*) AS total"
+    " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL ") t"
+    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
+    " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL
+    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true",
+    7, 0, 0, "", 0, 0, 1, 1
+};
+
+/* $1 the note, $2 a Customer's sub: its own record's public notes */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
+    "SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM customer_notes n"
+    " JOIN customers c ON c.id = n.customer_id WHERE n.id = $1"
+    " AND ($2::text IS NULL OR (c.user_id = $2::text AND NOT n.is_private))",
+    2, 1, 0, "", 0, 0, 0, 0
+};
+
+/*
+ * $1 the note, $2 the members to change (jsonb), $3 who, $4 the If-Match
+ * version or NULL.  The record's notes moves when it mirrored this note's
+ * old content, or when this note is now the newest public one.  No row:
+ * no such note; NULL columns: a stale version.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
+    "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
+    " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
+    " u AS (UPDATE customer_notes n SET"
+    " content = coalesce(b->>'content', n.content),"
+    " note_type = coalesce(b->>'noteType', n.note_type),"
+    " is_private = coalesce((b->>'isPrivate')::boolean, n.is_private),"
+    " is_important = coalesce((b->>'isImportant')::boolean,"
+    " n.is_important),"
+    " updated_at = now(), updated_by = $3::text,"
+    " version = n.version + 1"
+    " FROM (SELECT $2::jsonb AS b) j, c WHERE n.id = $1"
+    " AND ($4::integer IS NULL OR n.version = $4::integer) RETURNING n.*),"
+    NGX_HTTP_CUSTOMER_NOTE_NEWEST(" UNION ALL SELECT id, content,"
+                                  " created_at, is_private FROM u") ","
+    " s AS (UPDATE customers cu SET notes = (SELECT content FROM p),"
+    " updated_at = now(), updated_by = $3::text, version = cu.version + 1"
+    " FROM c, o WHERE cu.id = c.id"
+    " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
+    " AND EXISTS (SELECT 1 FROM u) AND (c.notes IS NOT DISTINCT FROM o.old"
+    " OR (SELECT id FROM p) = $1) RETURNING cu.id)"
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true",
+    4, 0, 0, "", 0, 0, 0, 0
+};
+
+/* $1 the note, $2 who; the record's notes as on an edit */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
+    "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
+    " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
+    " d AS (DELETE FROM customer_notes n USING c WHERE n.id = $1"
+    " RETURNING n.id)," NGX_HTTP_CUSTOMER_NOTE_NEWEST("") ","
+    " s AS (UPDATE customers cu SET notes = (SELECT content FROM p),"
+    " updated_at = now(), updated_by = $2::text, version = cu.version + 1"
+    " FROM c, o, d WHERE cu.id = c.id"
+    " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
+    " AND c.notes IS NOT DISTINCT FROM o.old RETURNING cu.id)"
+    " SELECT d.id, api_ts(now()) FROM d",
+    2, 0, 0, "", 0, 0, 0, 0
+};
+
+
 #define NGX_HTTP_CUSTOMER_NOTE_ID                                            \
     { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
 
@@ -148,5 +305,170 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       .columns = ngx_http_customer_note_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
 
+    /* the administrators' notes across customers */
+    { NGX_HTTP_GET, "/api/notes", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_note_all_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
+            ngx_http_customer_check_uuid },
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "noteType",
+            ngx_http_customer_note_types, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isImportant", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isPrivate", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "authorId", NULL,
+            ngx_http_customer_check_author },
+          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Notes retrieved successfully", .list = "notes",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
+
+    { NGX_HTTP_POST, "/api/notes", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_note_new_fields,
+      .stmt = &ngx_http_customer_note_add_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_NOTE_BODY("customerId"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
+          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
+          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      .missing = &ngx_http_customer_note_no_customer },
+
+    /* a Customer reads its own record's public notes only */
+    { NGX_HTTP_GET, "/api/notes/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_SELF, 0, 0,
+      .stmt = &ngx_http_customer_note_get_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_ID, "noteId", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL } },
+      .message = "Note retrieved successfully",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      .missing = &ngx_http_customer_note_missing, .etag = 1 },
+
+    /* a hook: at least one member, which a row cannot say */
+    { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_notes_patch,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0, NGX_HTTP_CUSTOMER_HOOK },
+
+    { NGX_HTTP_DELETE, "/api/notes/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_note_delete_sql,
+      .params = {
+          { NGX_HTTP_CUSTOMER_FROM_ID, "noteId", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      .message = "Note deleted successfully",
+      .columns = ngx_http_customer_note_deleted, .ncolumns = 2,
+      .missing = &ngx_http_customer_note_missing },
+
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
+
+
+static ngx_int_t
+ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_note_edit_fields, 0);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->body->n == 0 && rc == NGX_OK) {
+        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        "At least one field is required")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+    switch (ngx_http_customer_uuid_param(ctx, 0, "noteId")) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* ngx_http_customer_uuid_param() made the id NUL-terminated */
+    q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = ngx_http_customer_body_param(ctx);
+    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (q->values[1] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_note_edit_sql,
+                                       ngx_http_customer_notes_patched);
+}
+
+
+static ngx_int_t
+ngx_http_customer_notes_patched(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                   ngx_http_customer_note_missing.message,
+                   ngx_http_customer_note_missing.field,
+                   ngx_http_customer_note_missing.detail);
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                   "If-Match", "The note was changed since that version; "
+                   "fetch it again");
+    }
+
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+                                            "Note updated successfully", res,
+                                            ngx_http_customer_note_columns,
+                                            NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
+}
+
+
+/* an author's id as the filter: what a token's sub may be */
+
+static ngx_int_t
+ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+{
+    ngx_http_customer_field_t  author;
+
+    author = *f;
+    author.min = 1;
+    author.max = 128;
+
+    return ngx_http_customer_check_line(ctx, path, v, &author);
+}

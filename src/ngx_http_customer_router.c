@@ -656,7 +656,10 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
 
     if (PQntuples(res) == 0) {
         if (rt->missing) {
-            return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+            return ngx_http_customer_send_error(ctx,
+                                                rt->missing->status
+                                                ? rt->missing->status
+                                                : NGX_HTTP_NOT_FOUND,
                                                 rt->missing->message,
                                                 rt->missing->field,
                                                 rt->missing->detail);

@@ -55,11 +55,15 @@ typedef ngx_int_t (*ngx_http_customer_run_pt)(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_done_pt done);
 
 
-/* a row's 404 when no row is not "Customer not found" */
+/*
+ * a row's answer when no row is not 404 "Customer not found": another
+ * message, or another status (422: an id in the body names nothing)
+ */
 typedef struct {
     const char                     *message;
     const char                     *field;
     const char                     *detail;
+    ngx_uint_t                      status;    /* 0 is 404 */
 } ngx_http_customer_missing_t;
 
 

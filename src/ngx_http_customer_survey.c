@@ -134,7 +134,7 @@ static ngx_http_customer_column_t  ngx_http_customer_estimate_columns[] = {
 
 static ngx_http_customer_missing_t  ngx_http_customer_question_missing = {
     "Question not found", "questionId",
-    "No survey question exists with the provided ID"
+    "No survey question exists with the provided ID", 0
 };
 
 

@@ -828,10 +828,15 @@ ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 
 
 /*
- * A VIN (ISO 3779): 17 of the digits and capitals but I, O and Q, with
- * the North American check digit in position 9 (FMVSS 115): letters
- * transliterated to numbers, weighted by position, the sum modulo 11,
- * 10 written X.  Lower case is accepted and made upper case in place.
+ * A VIN (ISO 3779): 17 of the digits and capitals but I, O and Q.  The
+ * check digit in position 9 (letters transliterated to numbers, weighted
+ * by position, the sum modulo 11, 10 written X) is mandatory only where
+ * the country of the manufacturer's WMI requires it: North America (a
+ * first character 1 to 5, FMVSS 115) and China (L, GB 16735).  Elsewhere,
+ * Europe's W, V, Z, S and India's M among them, position 9 may hold any
+ * VIN character; the vehicle's vinCheckDigitValid says whether it is a
+ * right check digit anyway.  Lower case is accepted and made upper case
+ * in place.
  */
 
 ngx_int_t
@@ -877,10 +882,14 @@ ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 
     sum %= 11;
 
-    if (p[8] != (sum == 10 ? 'X' : '0' + sum)) {
+    if (((p[0] >= '1' && p[0] <= '5') || p[0] == 'L')
+        && p[8] != (sum == 10 ? 'X' : '0' + sum))
+    {
         return ngx_http_customer_fail(ctx, path,
                                       "The check digit (position 9) does "
-                                      "not match: not a valid VIN");
+                                      "not match: not a valid VIN for a "
+                                      "North American or Chinese "
+                                      "manufacturer");
     }
 
     return NGX_OK;

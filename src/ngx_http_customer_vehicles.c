@@ -31,20 +31,21 @@
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS                                    \
     "v.id, v.customer_id, v.make, v.model, v.year, v.vin,"                  \
-    " v.license_plate, v.color, v.mileage, v.last_service_date,"            \
+    " vin_check_digit_valid(v.vin), v.license_plate, v.color,"             \
+    " v.mileage, v.last_service_date,"                                      \
     " v.last_service_mileage, v.service_interval_km,"                       \
     " v.service_interval_months, v.insurance_expiry,"                       \
     " v.registration_expiry, v.warranty_expiry,"                           \
     " api_ts(v.created_at) AS created, api_ts(v.updated_at) AS updated,"    \
     " v.created_by, v.updated_by, v.version"
 
-#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  21     /* the last: version */
+#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  22     /* the last: version */
 
 /* after the columns: the owner's (create) or the vehicle's (update) id */
-#define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     21
+#define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     22
 
 /* update, after that: the If-Match version did not match */
-#define NGX_HTTP_CUSTOMER_VEHICLE_STALE     22
+#define NGX_HTTP_CUSTOMER_VEHICLE_STALE     23
 
 /* the vehicle $1, when the caller ($2: a Customer's sub) may reach it */
 #define NGX_HTTP_CUSTOMER_VEHICLE_OWN                                        \
@@ -66,9 +67,9 @@
 #define NGX_HTTP_CUSTOMER_RECORD_COLUMNS                                     \
     "r.id, r.vehicle_id, r.customer_id, r.service_date, r.mileage,"         \
     " r.description, r.cost, r.performed_by, api_ts(r.created_at),"         \
-    " r.created_by"
+    " r.created_by, r.version"
 
-#define NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS  10
+#define NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS  11      /* the last: version */
 
 #define NGX_HTTP_CUSTOMER_RECORD_ORDER                                       \
     " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
@@ -76,6 +77,13 @@
 
 static ngx_int_t ngx_http_customer_vehicles_create(
     ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_add(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_record_patch(
+    ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_vehicles_record_patched(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
+    PGresult *res);
 static ngx_int_t ngx_http_customer_vehicles_all(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_vehicles_put(
@@ -147,6 +155,41 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 };
 
 
+/* POST /api/vehicles: the owner's customerId, then a vehicle's members */
+static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
+    { "customerId", ngx_http_customer_check_uuid,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 50, NULL, NULL },
+    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 50, NULL, NULL },
+    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, NULL, NULL },
+    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      0, 0, NULL, NULL },
+    { "licensePlate", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
+    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
+      1, 30, NULL, NULL },
+    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
+    { "lastServiceDate", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
+    { "lastServiceMileage", ngx_http_customer_check_count,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
+    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
+      NULL, NULL },
+    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
+      NULL, NULL },
+    { "insuranceExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "registrationExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "warrantyExpiry", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
 static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
     { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 10000000, NULL, NULL },
@@ -168,13 +211,26 @@ static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
 };
 
 
+/* PATCH of a service record: the members given, at least one */
+static ngx_http_customer_field_t  ngx_http_customer_record_edit[] = {
+    { "serviceDate", ngx_http_customer_check_date, 0, 0, 1, NULL, NULL },
+    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
+    { "description", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
+    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
+    { "performedBy", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+
 static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "year", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "vinCheckDigitValid", NGX_HTTP_CUSTOMER_COL_BOOL },
     { "licensePlate", NGX_HTTP_CUSTOMER_COL_STRING },
     { "color", NGX_HTTP_CUSTOMER_COL_STRING },
     { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
@@ -195,7 +251,7 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
 
 /* a service record; the history adds its vehicle's make, model and VIN */
 static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
-    { "id", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "serviceDate", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -205,6 +261,7 @@ static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
     { "performedBy", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
     { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING }
@@ -223,7 +280,19 @@ static ngx_http_customer_column_t  ngx_http_customer_status_columns[] = {
 
 
 static ngx_http_customer_missing_t  ngx_http_customer_vehicle_missing = {
-    "Vehicle not found", "vehicleId", "No such vehicle"
+    "Vehicle not found", "vehicleId", "No such vehicle", 0
+};
+
+
+static ngx_http_customer_missing_t  ngx_http_customer_record_missing = {
+    "Service record not found", "serviceRecordId", "No such service record",
+    0
+};
+
+
+static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] = {
+    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
+    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
 };
 
 
@@ -435,6 +504,88 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
 };
 
 
+/*
+ * A record's edit or delete moves its vehicle's last service only where
+ * that came from the record: the vehicle's last service date and mileage
+ * were the record's ("o" has the vehicle, "old" the record as it was).
+ * Then they become those of the newest record left (the others, and the
+ * edited one where "changed" adds it), or none.  An edited record that
+ * is now newer than the vehicle's last service moves it as a new record
+ * would.  The vehicle's mileage only ever rises.
+ */
+#define NGX_HTTP_CUSTOMER_RECORD_OWN                                         \
+    "WITH o AS (SELECT v.id, v.last_service_date AS date,"                  \
+    " v.last_service_mileage AS mileage FROM vehicles v"                    \
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"                      \
+    " old AS (SELECT r.* FROM service_records r, o"                         \
+    " WHERE r.id = $3 AND r.vehicle_id = o.id),"                            \
+    " was AS (SELECT o.date IS NOT DISTINCT FROM old.service_date"          \
+    " AND o.mileage IS NOT DISTINCT FROM old.mileage AS was FROM o, old)"
+
+/* the edited record r is the vehicle v's last service now */
+#define NGX_HTTP_CUSTOMER_RECORD_NEWER                                       \
+    "(v.last_service_date IS NULL"                                          \
+    " OR r.service_date >= v.last_service_date)"
+
+#define NGX_HTTP_CUSTOMER_RECORD_NEWEST(changed)                             \
+    " l AS (SELECT x.service_date, x.mileage FROM"                          \
+    " (SELECT id, service_date, mileage, created_at FROM service_records"   \
+    " WHERE vehicle_id = $1 AND id <> $3" changed ") x"                    \
+    " ORDER BY x.service_date DESC, x.created_at DESC, x.id DESC LIMIT 1)"
+
+/*
+ * $1 the vehicle, $2 sub, $3 the record, $4 the members (jsonb), $5 who,
+ * $6 the If-Match version or NULL.  No row: no such vehicle or record (of
+ * that vehicle); NULL columns: a stale version.
+ */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
+    NGX_HTTP_CUSTOMER_RECORD_OWN ","
+    " r AS (UPDATE service_records r SET"
+    " service_date = coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_DATE("serviceDate")
+    ", r.service_date),"
+    " mileage = coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage")
+    ", r.mileage),"
+    " description = coalesce(b->>'description', r.description),"
+    " cost = coalesce((b->>'cost')::numeric, r.cost),"
+    " performed_by = CASE WHEN b ? 'performedBy' THEN b->>'performedBy'"
+    " ELSE r.performed_by END, version = r.version + 1"
+    " FROM old, (SELECT $4::jsonb AS b) j WHERE r.id = old.id"
+    " AND ($6::integer IS NULL OR old.version = $6::integer)"
+    " RETURNING r.*),"
+    NGX_HTTP_CUSTOMER_RECORD_NEWEST(" UNION ALL SELECT id, service_date,"
+                                    " mileage, created_at FROM r") ","
+    " u AS (UPDATE vehicles v SET"
+    " last_service_date = CASE WHEN was.was THEN l.service_date"
+    " WHEN " NGX_HTTP_CUSTOMER_RECORD_NEWER " THEN r.service_date"
+    " ELSE v.last_service_date END,"
+    " last_service_mileage = CASE WHEN was.was THEN l.mileage"
+    " WHEN " NGX_HTTP_CUSTOMER_RECORD_NEWER " THEN r.mileage"
+    " ELSE v.last_service_mileage END,"
+    " mileage = greatest(v.mileage, r.mileage), updated_at = now(),"
+    " updated_by = $5::text, version = v.version + 1"
+    " FROM r, was, l WHERE v.id = $1 AND (was.was"
+    " OR " NGX_HTTP_CUSTOMER_RECORD_NEWER " OR r.mileage > v.mileage)"
+    " RETURNING v.id)"
+    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
+    " FROM old LEFT JOIN r ON true",
+    6, 0, 0, "", 0, 0, 0, 0
+};
+
+/* $1 the vehicle, $2 sub, $3 the record, $4 who */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql = {
+    NGX_HTTP_CUSTOMER_RECORD_OWN ","
+    " d AS (DELETE FROM service_records r USING old WHERE r.id = old.id"
+    " RETURNING r.id)," NGX_HTTP_CUSTOMER_RECORD_NEWEST("") ","
+    " u AS (UPDATE vehicles v SET last_service_date = l.service_date,"
+    " last_service_mileage = l.mileage, updated_at = now(),"
+    " updated_by = $4::text, version = v.version + 1"
+    " FROM d, was LEFT JOIN l ON true WHERE v.id = $1 AND was.was"
+    " RETURNING v.id)"
+    " SELECT d.id, api_ts(now()) FROM d",
+    4, 0, 0, "", 0, 0, 0, 0
+};
+
+
 #define NGX_HTTP_CUSTOMER_VEHICLE_ID(name)                                   \
     { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
     { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
@@ -472,6 +623,10 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     /* a hook: its 400 names the page after the filters, and the years */
     { NGX_HTTP_GET, "/api/vehicles",
       ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    /* the owner's customerId in the body; else as the create above */
+    { NGX_HTTP_POST, "/api/vehicles",
+      ngx_http_customer_vehicles_add, NGX_HTTP_CUSTOMER_S, 1, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
@@ -517,6 +672,20 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
       ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0,
       NGX_HTTP_CUSTOMER_HOOK },
+    /* a hook: at least one member */
+    { NGX_HTTP_PATCH, "/api/vehicles/{}/service-records/{}",
+      ngx_http_customer_vehicles_record_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_DELETE, "/api/vehicles/{}/service-records/{}",
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_record_delete_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId"),
+          { NGX_HTTP_CUSTOMER_FROM_ID, "serviceRecordId", NULL, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      .message = "Service record deleted successfully",
+      .columns = ngx_http_customer_record_deleted, .ncolumns = 2,
+      .missing = &ngx_http_customer_record_missing },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -528,6 +697,119 @@ ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
                ngx_http_customer_vehicle_fields, "customerId",
                &ngx_http_customer_vehicles_create_sql,
                ngx_http_customer_vehicles_created);
+}
+
+
+/*
+ * POST /api/vehicles: the create's statement with the body's customerId
+ * as $1; a customer that does not exist (or is not a Customer's own) is
+ * 422, since the path names no customer.
+ */
+
+static ngx_int_t
+ngx_http_customer_vehicles_add(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_customer_pg_query_t  *q;
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_vehicle_new_fields, 1);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_query_create(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_customer_member_param(ctx, "customerId", &q->values[0])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[1] = ngx_http_customer_own_sub(ctx);
+    q->values[2] = ngx_http_customer_body_param(ctx);
+    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (q->values[2] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+                                       &ngx_http_customer_vehicles_create_sql,
+                                       ngx_http_customer_vehicles_created);
+}
+
+
+/* PATCH of a service record: $1 vehicle, $2 sub, $3 record, $4, $5 */
+
+static ngx_int_t
+ngx_http_customer_vehicles_record_patch(ngx_http_customer_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_customer_pg_query_t  *q;
+
+    static const char  *ids[] = { "vehicleId", "serviceRecordId" };
+
+    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
+                                    ngx_http_customer_record_edit, 0);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->body->n == 0 && rc == NGX_OK) {
+        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                        "At least one field is required")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+    for (i = 0; i < 2; i++) {
+        switch (ngx_http_customer_uuid_param(ctx, i, ids[i])) {
+        case NGX_OK:
+            break;
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        default:
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Validation failed");
+    }
+
+    q = ngx_http_customer_own_query(ctx);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->values[2] = (char *) ctx->params[1].data;
+    q->values[3] = ngx_http_customer_body_param(ctx);
+    q->values[4] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
+    if (q->values[3] == NULL
+        || ngx_http_customer_if_match(ctx, &q->values[5]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_query_run(ctx, q,
+               &ngx_http_customer_record_edit_sql,
+               ngx_http_customer_vehicles_record_patched);
 }
 
 
@@ -840,6 +1122,13 @@ ngx_http_customer_vehicles_created(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_FOUND)) {
+        if (ctx->nparams == 0) {
+            /* POST /api/vehicles: the customerId of its body */
+            return ngx_http_customer_send_error(ctx,
+                       NGX_HTTP_UNPROCESSABLE_ENTITY, "Customer not found",
+                       "customerId", "No such customer");
+        }
+
         return ngx_http_customer_not_found(ctx);
     }
 
@@ -924,6 +1213,35 @@ ngx_http_customer_vehicles_recorded(ngx_http_customer_ctx_t *ctx,
                                       "Service record added successfully",
                                       res, ngx_http_customer_record_columns,
                                       NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
+}
+
+
+static ngx_int_t
+ngx_http_customer_vehicles_record_patched(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_db_error(ctx, q, res);
+    }
+
+    if (PQntuples(res) == 0) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                   ngx_http_customer_record_missing.message,
+                   ngx_http_customer_record_missing.field,
+                   ngx_http_customer_record_missing.detail);
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
+                   "If-Match", "The service record was changed since that "
+                   "version; fetch it again");
+    }
+
+    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
+               "Service record updated successfully", res,
+               ngx_http_customer_record_columns,
+               NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
 }
 
 

@@ -18,7 +18,7 @@ my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     customerType isVerified totalOrders totalOrderValue totalComplaints
     openComplaints lastOrderDate lastComplaintDate customerSince notes tags
     preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt
-    verifiedBy version);
+    verifiedBy emergencyContacts isBusiness version);
 
 
 

@@ -123,7 +123,7 @@ is(count_sql(q{SELECT count(*) FROM customer_notes WHERE customer_id = :'p1'
         json => { vin => '1HGCM82633A004352', make => 'Honda',
             model => 'Accord', year => 2003 });
     is($v->{status}, 201, 'a vehicle to delete') or diag($v->{body});
-    my $vid = $v->{json}{data}{id};
+    my $vid = $v->{json}{data}{vehicleId};
     my $d1 = $ng->req(DELETE => "/api/vehicles/$vid",
         headers => { 'Idempotency-Key' => "del-$$" });
     is($d1->{status}, 200, 'DELETE with a key: 200') or diag($d1->{body});

@@ -19,7 +19,8 @@ my @RECORD_KEYS = sort qw(customerId userId email fullName contactNumber
     dateOfBirth nationalId addresses emergencyContact business customerStatus
     customerType isVerified totalOrders totalOrderValue totalComplaints
     openComplaints lastOrderDate lastComplaintDate customerSince notes tags
-    preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt verifiedBy version);
+    preferences metadata createdAt updatedAt createdBy updatedBy verifiedAt verifiedBy
+    emergencyContacts isBusiness version);
 my @STATS_KEYS = sort qw(customerId totalOrders totalOrderValue
     totalComplaints openComplaints lastOrderDate lastComplaintDate
     customerSince updatedAt);

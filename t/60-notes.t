@@ -16,7 +16,7 @@ my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
 my @NOTE_KEYS = sort qw(noteId customerId content noteType isPrivate
-    isImportant authorId createdAt);
+    isImportant authorId createdAt updatedAt updatedBy version);
 my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
     hasNextPage hasPreviousPage);
 

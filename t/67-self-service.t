@@ -144,7 +144,7 @@ my $VID;
     my $r = me(POST => '/vehicles', json => { make => 'Tata', model => 'Nexon',
         year => 2022, vin => CT::new_vin('MAT6254SEL') });
     is($r->{status}, 201, 'POST /me/vehicles: 201') or diag($r->{body});
-    $VID = $r->{json}{data}{id};
+    $VID = $r->{json}{data}{vehicleId};
     is($r->{json}{data}{customerId}, $ID, '... the own customer\'s');
     is($r->{json}{data}{createdBy}, $SUB, '... createdBy the sub');
 
@@ -155,7 +155,7 @@ my $VID;
 
     $r = me(GET => '/vehicles');
     is($r->{status}, 200, 'GET /me/vehicles: 200') or diag($r->{body});
-    is_deeply([map { $_->{id} } @{ $r->{json}{data}{vehicles} }], [$VID],
+    is_deeply([map { $_->{vehicleId} } @{ $r->{json}{data}{vehicles} }], [$VID],
         '... only the own vehicle');
     is_deeply($r->{json},
         $ng->req(GET => "/api/customers/$ID/vehicles", auth => $TOKEN)->{json},

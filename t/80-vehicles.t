@@ -17,7 +17,8 @@ my $db = CT::db_create();
 my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
-my @KEYS = sort qw(id customerId make model year vin licensePlate color
+my @KEYS = sort qw(vehicleId customerId make model year vin vinCheckDigitValid
+    licensePlate color
     mileage lastServiceDate lastServiceMileage serviceIntervalKm
     serviceIntervalMonths insuranceExpiry registrationExpiry warrantyExpiry
     createdAt updatedAt createdBy updatedBy version);
@@ -136,7 +137,7 @@ sub row_has {
 sub pages { CT::pages(@_) }
 
 sub ids_of {
-    return [ map { $_->{id} } @{ ($_[0]{json}{data} // {})->{vehicles}
+    return [ map { $_->{vehicleId} } @{ ($_[0]{json}{data} // {})->{vehicles}
         // [] } ];
 }
 
@@ -164,7 +165,7 @@ my $V;
     is($r->{json}{message}, 'Vehicle created successfully', 'POST: message');
     my $d = $V = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@KEYS, 'POST: the vehicle members');
-    like($d->{id} // '', $UUID, 'POST: id');
+    like($d->{vehicleId} // '', $UUID, 'POST: id');
     is($d->{customerId}, $CID, 'POST: customerId');
     has_fields($d, \%FULL, 'POST');
     like($d->{createdAt} // '', $TS, 'POST: createdAt');
@@ -181,13 +182,13 @@ my $V;
     like(raw($r, 'lastServiceDate') // '', qr/^"\d{4}-\d\d-\d\d"\z/,
         'POST: lastServiceDate a YYYY-MM-DD string');
     is(vcount(), $before + 1, 'POST: one row');
-    row_has($d->{id}, \%FULL, 'POST');
-    my $row = row($d->{id});
+    row_has($d->{vehicleId}, \%FULL, 'POST');
+    my $row = row($d->{vehicleId});
     is($row->{customer_id}, $CID, 'POST: customer_id stored');
     is($row->{created_by}, 'admin-user', 'POST: created_by stored');
     is($row->{version}, 1, 'POST: version stored');
 
-    $r = $ng->req(GET => vpath($d->{id}));
+    $r = $ng->req(GET => vpath($d->{vehicleId}));
     is($r->{status}, 200, 'GET: 200') or diag($r->{body});
     is($r->{json}{success}, $T, 'GET: success');
     is_deeply($r->{json}{data}, $d, 'GET: the vehicle as created');
@@ -213,7 +214,7 @@ my $V;
         'POST defaults');
     ok(!grep({ !exists $d->{$_} } @NULLABLE),
         'POST defaults: the nullable members are there as null');
-    row_has($d->{id}, { make => 'Toyota', mileage => 0,
+    row_has($d->{vehicleId}, { make => 'Toyota', mileage => 0,
         serviceIntervalKm => 10000, serviceIntervalMonths => 12,
         (map { ($_ => undef) } @NULLABLE) }, 'POST defaults');
 
@@ -221,7 +222,7 @@ my $V;
     is($r->{status}, 201, 'Customer POST own vehicle: 201')
         or diag($r->{body});
     is($r->{json}{data}{createdBy}, $SUB, '... createdBy is its sub');
-    is(row($r->{json}{data}{id})->{created_by}, $SUB,
+    is(row($r->{json}{data}{vehicleId})->{created_by}, $SUB,
         '... created_by stored');
 }
 
@@ -245,7 +246,7 @@ my $V;
     $r = create($CID, \%min);
     is($r->{status}, 201, 'POST the lower bounds: 201') or diag($r->{body});
     has_fields($r->{json}{data} // {}, \%min, 'POST the lower bounds');
-    row_has($r->{json}{data}{id}, \%min, 'POST the lower bounds');
+    row_has($r->{json}{data}{vehicleId}, \%min, 'POST the lower bounds');
 
     # the contract bounds a date only by today: a car of 1886 serviced
     # in its first year
@@ -301,15 +302,15 @@ my $V;
     );
     my $target = new_vehicle($CID, mileage => 0);
     my $before = vcount();
-    my $snapshot = vrow($target->{id});
+    my $snapshot = vrow($target->{vehicleId});
     for my $c (@bad) {
         my ($patch, $fields, $name) = @$c;
         my %body = (%{ good() }, %$patch);
         is_error(create($CID, \%body), 400, 'Validation failed', $fields,
             "POST $name");
-        is_error($ng->req(PUT => vpath($target->{id}), json => \%body), 400,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), json => \%body), 400,
             'Validation failed', $fields, "PUT $name");
-        is_error($ng->req(PATCH => vpath($target->{id}), json => $patch),
+        is_error($ng->req(PATCH => vpath($target->{vehicleId}), json => $patch),
             400, 'Validation failed', $fields, "PATCH $name");
     }
     for my $f (qw(make model year vin)) {
@@ -318,14 +319,14 @@ my $V;
         is_error(create($CID, $body), 400, 'Validation failed', [$f],
             "POST without $f");
         $body->{vin} = $target->{vin} if $f ne 'vin';
-        is_error($ng->req(PUT => vpath($target->{id}), json => $body), 400,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), json => $body), 400,
             'Validation failed', [$f], "PUT without $f");
     }
     is_error(create($CID, {}), 400, 'Validation failed',
         [qw(make model year vin)], 'POST {}: the four required members');
-    is_error($ng->req(PUT => vpath($target->{id}), json => {}), 400,
+    is_error($ng->req(PUT => vpath($target->{vehicleId}), json => {}), 400,
         'Validation failed', [qw(make model year vin)], 'PUT {}');
-    is_error($ng->req(PATCH => vpath($target->{id}), json => {}), 400,
+    is_error($ng->req(PATCH => vpath($target->{vehicleId}), json => {}), 400,
         'Validation failed', undef, 'PATCH {}');
 
     my %ct = ('Content-Type' => 'application/json');
@@ -336,13 +337,13 @@ my $V;
         my ($body, $name) = @$c;
         is_error($ng->req(POST => cpath($CID), body => $body, headers => \%ct),
             400, undef, undef, "POST $name");
-        is_error($ng->req(PUT => vpath($target->{id}), body => $body,
+        is_error($ng->req(PUT => vpath($target->{vehicleId}), body => $body,
             headers => \%ct), 400, undef, undef, "PUT $name");
-        is_error($ng->req(PATCH => vpath($target->{id}), body => $body,
+        is_error($ng->req(PATCH => vpath($target->{vehicleId}), body => $body,
             headers => \%ct), 400, undef, undef, "PATCH $name");
     }
     is(vcount(), $before, 'validation: no vehicle created');
-    is(vrow($target->{id}), $snapshot, 'validation: the vehicle unchanged');
+    is(vrow($target->{vehicleId}), $snapshot, 'validation: the vehicle unchanged');
 
     is_error(create($MISSING, good()), 404, undef, undef,
         'POST for an unknown customer');
@@ -390,15 +391,17 @@ my $V;
     my $r = create($CID, good(vin => lc $vin));
     is($r->{status}, 201, 'lower-case VIN: 201') or diag($r->{body});
     is($r->{json}{data}{vin}, $vin, 'lower-case VIN: answered upper case');
-    is(row($r->{json}{data}{id})->{vin}, $vin, 'lower-case VIN: stored upper');
+    is(row($r->{json}{data}{vehicleId})->{vin}, $vin, 'lower-case VIN: stored upper');
     my $mixed = 'jH4kA7561Pc008269';
     is(create($CID, good(vin => lc $REAL_VINS[2]))->{status}, 409,
         'lower case of a stored VIN: 409');
     is(create($CID, good(vin => $mixed))->{status}, 409,
         'mixed case of a stored VIN: 409');
 
-    # every single-character change that breaks the check digit
-    my $base = new_vin();
+    # every single-character change that breaks the check digit of a
+    # North American VIN (where it is mandatory; in position 1 only the
+    # changes that keep the WMI North American or Chinese)
+    my $base = CT::new_vin('1HGCM82600');
     my $before = vcount();
     my ($rejected, @still_valid) = (0);
     for my $pos (0 .. 16) {
@@ -406,6 +409,7 @@ my $V;
         my $tried = 0;
         for my $ch (@VIN_CHARS) {
             next if $ch eq substr($base, $pos, 1);
+            next if $pos == 0 && $ch !~ /^[1-5L]\z/;
             my $m = $base;
             substr($m, $pos, 1, $ch);
             if (vin_ok($m)) {
@@ -431,6 +435,72 @@ my $V;
         is(create($CID, good(vin => $m))->{status}, 201,
             "VIN $m (the check digit still right): 201");
     }
+
+    # the check digit where it is mandatory and where it is not: real
+    # European VINs (VW, BMW, Volvo, Fiat, Peugeot, Mercedes) carry any
+    # character in position 9 (a Z, or a digit that is no check digit)
+    $before = vcount();
+    my @eu = qw(WVWZZZ1KZ6W612345 WBA3A5C51CF256651 YV1LW5548W2345678
+        ZFA22300005556777 VF32A5FS0AW123456 WDD2040081A123456
+        SALGA2EF8EA123456 MA3FB31S2B0123456);
+    ok(!vin_ok($_), "European VIN $_: position 9 is not its check digit")
+        for @eu[0, 1];
+    for my $vin (@eu) {
+        my $want = vin_ok($vin) ? $T : $F;
+        my $r = create($CID, good(vin => $vin));
+        is($r->{status}, 201, "VIN $vin: 201") or diag($r->{body});
+        is($r->{json}{data}{vin}, $vin, "VIN $vin: as sent");
+        is($r->{json}{data}{vinCheckDigitValid}, $want,
+            "VIN $vin: vinCheckDigitValid " . ($want ? 'true' : 'false'));
+        my $id = $r->{json}{data}{vehicleId} // $MISSING;
+        is($ng->req(GET => vpath($id))->{json}{data}{vinCheckDigitValid},
+            $want, "VIN $vin: GET says the same");
+        is(row($id)->{vin}, $vin, "VIN $vin: stored");
+    }
+    is(vcount(), $before + @eu, 'European VINs: all stored');
+    # lower case and a European VIN's own right check digit
+    my $ok_eu = CT::new_vin('WAUZZZ8K9B');
+    my $r2 = create($CID, good(vin => lc $ok_eu));
+    is($r2->{json}{data}{vin}, $ok_eu, "VIN $ok_eu in lower case: upper");
+    is($r2->{json}{data}{vinCheckDigitValid}, $T,
+        "VIN $ok_eu: vinCheckDigitValid true");
+    # North America (1-5) and China (L) with a wrong check digit: 400
+    $before = vcount();
+    for my $vin (qw(1HGCM82643A004352 1HGCM82633A004353 5YJSA1E14HF000337
+        2T1BR32E54C123456 LSVAM4180C2184847 lsvam4180c2184847))
+    {
+        ok(!vin_ok($vin), "$vin: a wrong check digit");
+        is_error(create($CID, good(vin => $vin)), 400, 'Validation failed',
+            ['vin'], "VIN $vin (check digit mandatory)");
+    }
+    my $cn = with_check('LSVAM4187C2184847');
+    my $r3 = create($CID, good(vin => $cn));
+    is($r3->{status}, 201, "Chinese VIN $cn with its check digit: 201");
+    is($r3->{json}{data}{vinCheckDigitValid}, $T,
+        "VIN $cn: vinCheckDigitValid true");
+    is(vcount(), $before + 1, 'wrong check digits: nothing written');
+    # PUT and PATCH follow the same rule
+    {
+        my $w = new_vehicle($CID);
+        is_error($ng->req(PATCH => vpath($w->{vehicleId}),
+            json => { vin => '1HGCM82643A004352' }), 400,
+            'Validation failed', ['vin'], 'PATCH a wrong North American VIN');
+        my $p = $ng->req(PATCH => vpath($w->{vehicleId}),
+            json => { vin => 'WVWZZZ3CZWE689725' });
+        is($p->{status}, 200, 'PATCH a European VIN: 200')
+            or diag($p->{body});
+        is($p->{json}{data}{vinCheckDigitValid}, $F,
+            'PATCH a European VIN: vinCheckDigitValid false');
+    }
+    # the SQL function and our own check agree on random VINs
+    my @sample = ((map { random_vin() } 1 .. 30),
+        map { my $v = random_vin(); substr($v, 8, 1,
+            substr($v, 8, 1) eq '0' ? '1' : '0'); $v } 1 .. 30);
+    my @disagree = grep {
+        (CT::sql($db, q{SELECT vin_check_digit_valid(:'p1')}, $_) eq 't')
+            != (vin_ok($_) ? 1 : 0)
+    } @sample;
+    is_deeply(\@disagree, [], 'vin_check_digit_valid() as our own check');
 
     # I, O and Q are never VIN characters; 16 and 18 characters
     $before = vcount();
@@ -468,18 +538,18 @@ my $V;
         'POST with a VIN another vehicle has');
     is(vcount(), $before, 'duplicate VIN on POST: nothing written');
     my $w = new_vehicle($CID2);
-    my $snapshot = vrow($w->{id});
-    is_error($ng->req(PATCH => vpath($w->{id}),
+    my $snapshot = vrow($w->{vehicleId});
+    is_error($ng->req(PATCH => vpath($w->{vehicleId}),
         json => { vin => $REAL_VINS[0] }), 409, undef, ['vin'],
         "PATCH to another vehicle's VIN");
-    is_error($ng->req(PATCH => vpath($w->{id}),
+    is_error($ng->req(PATCH => vpath($w->{vehicleId}),
         json => { vin => lc $REAL_VINS[0] }), 409, undef, ['vin'],
         "PATCH to another vehicle's VIN in lower case");
-    is_error($ng->req(PUT => vpath($w->{id}), json => { make => 'X',
+    is_error($ng->req(PUT => vpath($w->{vehicleId}), json => { make => 'X',
         model => 'Y', year => 2000, vin => $REAL_VINS[0] }), 409, undef,
         ['vin'], "PUT with another vehicle's VIN");
-    is(vrow($w->{id}), $snapshot, 'duplicate VIN on PUT/PATCH: unchanged');
-    $r = $ng->req(PATCH => vpath($w->{id}), json => { vin => $w->{vin},
+    is(vrow($w->{vehicleId}), $snapshot, 'duplicate VIN on PUT/PATCH: unchanged');
+    $r = $ng->req(PATCH => vpath($w->{vehicleId}), json => { vin => $w->{vin},
         color => 'Blue' });
     is($r->{status}, 200, 'PATCH with its own VIN: 200') or diag($r->{body});
 }
@@ -488,7 +558,7 @@ my $V;
 # --- PUT and PATCH, ETag and If-Match -------------------------------------
 
 {
-    my $id = $V->{id};
+    my $id = $V->{vehicleId};
     my %new = (make => 'Mazda', model => 'MX-5', year => 1990,
         vin => $REAL_VINS[0], licensePlate => 'NEW-1', color => 'Red',
         mileage => 130000, lastServiceDate => day(-1),
@@ -501,7 +571,7 @@ my $V;
     my $d = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@KEYS, 'PUT: the vehicle members');
     has_fields($d, \%new, 'PUT');
-    is($d->{id}, $id, 'PUT: the same id');
+    is($d->{vehicleId}, $id, 'PUT: the same id');
     is($d->{customerId}, $CID, 'PUT: the same customer');
     is($d->{createdAt}, $V->{createdAt}, 'PUT: createdAt kept');
     like($d->{updatedAt} // '', $TS, 'PUT: updatedAt');
@@ -634,7 +704,7 @@ my $V;
 
 {
     my $v = new_vehicle($CID, mileage => 5000);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $p = vpath($id, '/update-mileage');
     my $snapshot = vrow($id);
 
@@ -703,7 +773,7 @@ my $V;
 
 {
     my ($cid) = make_customer();
-    my @ids = map { new_vehicle($cid, model => "M$_")->{id} } 1 .. 5;
+    my @ids = map { new_vehicle($cid, model => "M$_")->{vehicleId} } 1 .. 5;
     my $want = [ CT::sql($db, q{SELECT id FROM vehicles
         WHERE customer_id = :'p1' ORDER BY created_at DESC, id DESC}, $cid) ];
     is_deeply($want, [reverse @ids], 'fixture: five, created in order');
@@ -752,7 +822,7 @@ my $V;
 
 {
     my $v = new_vehicle($CID, mileage => 10);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $r = $ng->req(POST => vpath($id, '/service-records'),
         json => { serviceDate => $TODAY, mileage => 20,
         description => 'Oil' });
@@ -792,7 +862,7 @@ my $V;
     my ($cid, $sub) = make_customer();
     my $own = CT::customer_token($sub);
     my $mv = new_vehicle($cid, mileage => 100);
-    my $id = $mv->{id};
+    my $id = $mv->{vehicleId};
     my $n = 0;
     my $mileage = sub { row($id)->{mileage} };
 
@@ -852,7 +922,7 @@ my $V;
         my ($role, $auth, $want) = @$who;
         my $v = new_vehicle($cid);
         my $before = vcount();
-        my $r = $ng->req(DELETE => vpath($v->{id}),
+        my $r = $ng->req(DELETE => vpath($v->{vehicleId}),
             defined $auth ? (auth => $auth) : ());
         is($r->{status}, $want, "DELETE vehicle as $role: $want")
             or diag($r->{body});

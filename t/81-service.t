@@ -22,8 +22,8 @@ my @STATUS_KEYS = sort qw(vehicleId mileage asOf service insurance
     registration warranty);
 my @SERVICE_KEYS = sort qw(nextServiceMileage nextServiceDate kmRemaining
     daysRemaining dueBy due overdue status);
-my @RECORD_KEYS = sort qw(id vehicleId customerId serviceDate mileage
-    description cost performedBy createdAt createdBy);
+my @RECORD_KEYS = sort qw(serviceRecordId vehicleId customerId serviceDate
+    mileage description cost performedBy createdAt createdBy version);
 
 # "today" as the contract has it: the UTC date, from PostgreSQL
 my $TODAY_SQL = q{(now() AT TIME ZONE 'UTC')::date};
@@ -157,12 +157,12 @@ my $OTHER = CT::customer_token($SUB2);
 
 {
     my $v = new_vehicle($CID, mileage => 1234);
-    my $r = status_of($v->{id});
+    my $r = status_of($v->{vehicleId});
     is($r->{status}, 200, 'service-status: 200') or diag($r->{body});
     is($r->{json}{success}, $T, 'service-status: success');
     my $d = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@STATUS_KEYS, 'service-status: the members');
-    is($d->{vehicleId}, $v->{id}, 'service-status: vehicleId');
+    is($d->{vehicleId}, $v->{vehicleId}, 'service-status: vehicleId');
     is($d->{mileage}, 1234, 'service-status: mileage');
     is($d->{asOf}, $TODAY, 'service-status: asOf is the UTC date');
     for my $k (qw(insurance registration warranty)) {
@@ -175,7 +175,7 @@ my $OTHER = CT::customer_token($SUB2);
         'service-status: due a JSON boolean');
 
     # never serviced, bought today: base is today
-    check_status($v->{id}, 'never serviced, created today',
+    check_status($v->{vehicleId}, 'never serviced, created today',
         nextServiceMileage => 10000, kmRemaining => 8766,
         nextServiceDate => scalar CT::sql($db, "SELECT ($TODAY_SQL
             + interval '12 months')::date"),
@@ -185,9 +185,9 @@ my $OTHER = CT::customer_token($SUB2);
         'service-status of an unknown vehicle');
     is_error(status_of('nope'), 400, undef, ['vehicleId'],
         'service-status with a bad id');
-    is(status_of($v->{id}, auth => $OWN)->{status}, 200,
+    is(status_of($v->{vehicleId}, auth => $OWN)->{status}, 200,
         'service-status as the owner: 200');
-    is(status_of($v->{id}, auth => $OTHER)->{status}, 404,
+    is(status_of($v->{vehicleId}, auth => $OTHER)->{status}, 404,
         'service-status as another customer: 404');
 }
 
@@ -201,7 +201,7 @@ my $OTHER = CT::customer_token($SUB2);
         serviceIntervalMonths => $months, lastServiceMileage => 1000,
         mileage => 1000);
     is($v->{lastServiceDate}, $base, "due today: lastServiceDate $base kept");
-    check_status($v->{id}, "due today by date ($base + $months months)",
+    check_status($v->{vehicleId}, "due today by date ($base + $months months)",
         nextServiceDate => $TODAY, daysRemaining => 0, kmRemaining => 10000,
         due => $T, overdue => $F, status => 'due', dueBy => 'date');
 
@@ -210,7 +210,7 @@ my $OTHER = CT::customer_token($SUB2);
     $v = new_vehicle($CID, lastServiceDate => $base,
         serviceIntervalMonths => $months, lastServiceMileage => 1000,
         mileage => 1000);
-    check_status($v->{id}, 'overdue by date by one day, not by mileage',
+    check_status($v->{vehicleId}, 'overdue by date by one day, not by mileage',
         nextServiceDate => day(-1), daysRemaining => -1,
         kmRemaining => 10000, due => $T, overdue => $T,
         status => 'overdue');
@@ -222,7 +222,7 @@ my $OTHER = CT::customer_token($SUB2);
         $v = new_vehicle($CID, lastServiceDate => $base,
             serviceIntervalMonths => $months, lastServiceMileage => 0,
             mileage => 0);
-        check_status($v->{id}, "due in $k days",
+        check_status($v->{vehicleId}, "due in $k days",
             nextServiceDate => day($k), daysRemaining => $k,
             kmRemaining => 10000, due => $F, overdue => $F, status => $st,
             dueBy => 'date');
@@ -236,11 +236,11 @@ my $OTHER = CT::customer_token($SUB2);
         my ($mileage, $km, $st, $due, $overdue) = @$c;
         $v = new_vehicle($CID, lastServiceDate => $TODAY,
             lastServiceMileage => 20000, mileage => $mileage);
-        check_status($v->{id}, "mileage $mileage of 30000",
+        check_status($v->{vehicleId}, "mileage $mileage of 30000",
             nextServiceMileage => 30000, kmRemaining => $km,
             due => $due, overdue => $overdue, status => $st,
             dueBy => 'mileage');
-        ok(status_of($v->{id})->{json}{data}{service}{daysRemaining} > 300,
+        ok(status_of($v->{vehicleId})->{json}{data}{service}{daysRemaining} > 300,
             "mileage $mileage of 30000: the date far off");
     }
 
@@ -248,7 +248,7 @@ my $OTHER = CT::customer_token($SUB2);
     $v = new_vehicle($CID, lastServiceDate => day(-2),
         lastServiceMileage => 50000, serviceIntervalKm => 15000,
         serviceIntervalMonths => 24, mileage => 64999);
-    check_status($v->{id}, 'a 15000 km / 24 month interval',
+    check_status($v->{vehicleId}, 'a 15000 km / 24 month interval',
         nextServiceMileage => 65000, kmRemaining => 1,
         nextServiceDate => scalar CT::sql($db, "SELECT ($TODAY_SQL - 2
             + interval '24 months')::date"), status => 'due-soon');
@@ -261,8 +261,8 @@ my $OTHER = CT::customer_token($SUB2);
     # bought 400 days ago, a minute before midnight UTC: overdue by date
     my $v = new_vehicle($CID, mileage => 9000);
     CT::sql($db, qq{UPDATE vehicles SET created_at = (($TODAY_SQL - 400)
-        + time '23:59:00') AT TIME ZONE 'UTC' WHERE id = :'p1'}, $v->{id});
-    check_status($v->{id}, 'never serviced, created 400 days ago',
+        + time '23:59:00') AT TIME ZONE 'UTC' WHERE id = :'p1'}, $v->{vehicleId});
+    check_status($v->{vehicleId}, 'never serviced, created 400 days ago',
         nextServiceMileage => 10000, kmRemaining => 1000,
         nextServiceDate => scalar CT::sql($db, "SELECT ($TODAY_SQL - 400
             + interval '12 months')::date"),
@@ -276,11 +276,11 @@ my $OTHER = CT::customer_token($SUB2);
             mileage => 9499);
         CT::sql($db, q{UPDATE vehicles SET created_at = (:'p2'::date
             + :'p3'::time) AT TIME ZONE 'UTC' WHERE id = :'p1'},
-            $v->{id}, $base, $t);
-        my $got = $ng->req(GET => vpath($v->{id}))->{json}{data}{createdAt};
+            $v->{vehicleId}, $base, $t);
+        my $got = $ng->req(GET => vpath($v->{vehicleId}))->{json}{data}{createdAt};
         like($got // '', qr/^\Q$base\ET\Q$t\E\.000Z\z/,
             "createdAt $base $t UTC");
-        check_status($v->{id}, "never serviced, created $base $t UTC",
+        check_status($v->{vehicleId}, "never serviced, created $base $t UTC",
             nextServiceMileage => 10000, kmRemaining => 501,
             nextServiceDate => $TODAY, daysRemaining => 0, due => $T,
             overdue => $F, status => 'due', dueBy => 'date');
@@ -288,11 +288,11 @@ my $OTHER = CT::customer_token($SUB2);
 
     # no lastServiceMileage: counted from 0
     $v = new_vehicle($CID, mileage => 9500, lastServiceDate => $TODAY);
-    check_status($v->{id}, 'no lastServiceMileage, mileage 9500',
+    check_status($v->{vehicleId}, 'no lastServiceMileage, mileage 9500',
         nextServiceMileage => 10000, kmRemaining => 500,
         status => 'due-soon');
     $v = new_vehicle($CID, mileage => 10000);
-    check_status($v->{id}, 'never serviced, mileage 10000',
+    check_status($v->{vehicleId}, 'never serviced, mileage 10000',
         kmRemaining => 0, due => $T, status => 'due');
 }
 
@@ -312,23 +312,23 @@ my $OTHER = CT::customer_token($SUB2);
         my $v = new_vehicle($CID, lastServiceDate => $base,
             lastServiceMileage => 0, mileage => $used,
             serviceIntervalKm => $span);
-        check_status($v->{id}, "dueBy, $what",
+        check_status($v->{vehicleId}, "dueBy, $what",
             kmRemaining => $span - $used, daysRemaining => $span - 100,
             dueBy => $by);
     }
     # half the time gone, 90% of the km left: by date
     my $v = new_vehicle($CID, lastServiceDate => day(-180),
         lastServiceMileage => 0, mileage => 1000);
-    check_status($v->{id}, 'dueBy date: the time runs out first',
+    check_status($v->{vehicleId}, 'dueBy date: the time runs out first',
         kmRemaining => 9000, dueBy => 'date', status => 'ok');
     $v = new_vehicle($CID, lastServiceDate => $TODAY,
         lastServiceMileage => 0, mileage => 6000);
-    check_status($v->{id}, 'dueBy mileage: the km run out first',
+    check_status($v->{vehicleId}, 'dueBy mileage: the km run out first',
         kmRemaining => 4000, dueBy => 'mileage', status => 'ok');
     # overdue both ways: the one further past
     $v = new_vehicle($CID, lastServiceDate => day(-800),
         lastServiceMileage => 0, mileage => 10100);
-    check_status($v->{id}, 'overdue both ways',
+    check_status($v->{vehicleId}, 'overdue both ways',
         kmRemaining => -100, overdue => $T, status => 'overdue');
 }
 
@@ -344,7 +344,7 @@ my $OTHER = CT::customer_token($SUB2);
         my $date = defined $k ? day($k) : undef;
         my $v = new_vehicle($CID, insuranceExpiry => $date,
             registrationExpiry => $date, warrantyExpiry => $date);
-        my $r = status_of($v->{id});
+        my $r = status_of($v->{vehicleId});
         is($r->{status}, 200, 'expiry ' . ($k // 'null') . ': 200');
         for my $f (qw(insurance registration warranty)) {
             my $want = { expiresOn => $date, daysRemaining => $days,
@@ -360,7 +360,7 @@ my $OTHER = CT::customer_token($SUB2);
     my %d = (insuranceExpiry => undef, registrationExpiry => day(-1),
         warrantyExpiry => day(31));
     my $v = new_vehicle($CID, %d);
-    my $r = status_of($v->{id});
+    my $r = status_of($v->{vehicleId});
     is($r->{json}{data}{insurance}{status}, 'unknown',
         'mixed: insurance unknown');
     is($r->{json}{data}{registration}{status}, 'expired',
@@ -375,7 +375,7 @@ my $OTHER = CT::customer_token($SUB2);
 
 {
     my $v = new_vehicle($CID, mileage => 10000);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $p = vpath($id, '/service-records');
 
     my $r = $ng->req(POST => $p, json => { serviceDate => day(-10),
@@ -385,7 +385,7 @@ my $OTHER = CT::customer_token($SUB2);
     is($r->{json}{success}, $T, 'POST record: success');
     my $d = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@RECORD_KEYS, 'POST record: the members');
-    like($d->{id} // '', $UUID, 'POST record: id');
+    like($d->{serviceRecordId} // '', $UUID, 'POST record: id');
     is($d->{vehicleId}, $id, 'POST record: vehicleId');
     is($d->{customerId}, $CID, 'POST record: customerId');
     is($d->{serviceDate}, day(-10), 'POST record: serviceDate');
@@ -399,7 +399,7 @@ my $OTHER = CT::customer_token($SUB2);
     is($d->{createdBy}, 'admin-user', 'POST record: createdBy');
     is(CT::sql($db, q{SELECT concat_ws('|', vehicle_id, customer_id,
         service_date, mileage, description, cost, performed_by, created_by)
-        FROM service_records WHERE id = :'p1'}, $d->{id}),
+        FROM service_records WHERE id = :'p1'}, $d->{serviceRecordId}),
         join('|', $id, $CID, day(-10), 12000, 'Oil change', '45.50',
         'Joe Garage', 'admin-user'), 'POST record: the row stored');
 
@@ -451,17 +451,17 @@ my $OTHER = CT::customer_token($SUB2);
     # a vehicle created with a last service: an older record leaves it
     my $w = new_vehicle($CID, mileage => 500, lastServiceDate => day(-5),
         lastServiceMileage => 400);
-    $r = $ng->req(POST => vpath($w->{id}, '/service-records'),
+    $r = $ng->req(POST => vpath($w->{vehicleId}, '/service-records'),
         json => { serviceDate => day(-6), mileage => 450,
         description => 'x' });
     is($r->{status}, 201, 'record older than lastServiceDate: 201');
-    is_deeply([@{ row($w->{id}) }{qw(last_service_date last_service_mileage
+    is_deeply([@{ row($w->{vehicleId}) }{qw(last_service_date last_service_mileage
         mileage version)}], [day(-5), 400, 500, 2],
         'record older than lastServiceDate: only the version moves');
-    $r = $ng->req(POST => vpath($w->{id}, '/service-records'),
+    $r = $ng->req(POST => vpath($w->{vehicleId}, '/service-records'),
         json => { serviceDate => day(-5), mileage => 480,
         description => 'y' });
-    is_deeply([@{ row($w->{id}) }{qw(last_service_date last_service_mileage
+    is_deeply([@{ row($w->{vehicleId}) }{qw(last_service_date last_service_mileage
         mileage version)}], [day(-5), 480, 500, 3],
         'record on lastServiceDate: its mileage taken');
 
@@ -473,13 +473,13 @@ my $OTHER = CT::customer_token($SUB2);
         description => 'd' x 1000, cost => 100 }, 'upper bounds'])
     {
         my ($body, $name) = @$c;
-        $r = $ng->req(POST => vpath($bv->{id}, '/service-records'),
+        $r = $ng->req(POST => vpath($bv->{vehicleId}, '/service-records'),
             json => $body);
         is($r->{status}, 201, "POST record, $name: 201") or diag($r->{body});
         my %got = map { ($_ => $r->{json}{data}{$_}) } keys %$body;
         is_deeply(\%got, $body, "POST record, $name: as sent");
     }
-    is(row($bv->{id})->{mileage}, 10000000, 'vehicle mileage 10000000');
+    is(row($bv->{vehicleId})->{mileage}, 10000000, 'vehicle mileage 10000000');
 }
 
 
@@ -488,7 +488,7 @@ my $OTHER = CT::customer_token($SUB2);
 {
     my $v = new_vehicle($CID, mileage => 100, lastServiceDate => day(-3),
         lastServiceMileage => 50);
-    my $id = $v->{id};
+    my $id = $v->{vehicleId};
     my $p = vpath($id, '/service-records');
     my %good = (serviceDate => day(-1), mileage => 200,
         description => 'Service', cost => 10, performedBy => 'Me');
@@ -553,7 +553,7 @@ my $OTHER = CT::customer_token($SUB2);
 
 {
     my $v = new_vehicle($CID);
-    my $p = vpath($v->{id}, '/service-records');
+    my $p = vpath($v->{vehicleId}, '/service-records');
     for my $k (-50, -10, -30, -40, -20) {
         my $r = $ng->req(POST => $p, json => { serviceDate => day($k),
             mileage => 100 - $k, description => "at $k" });
@@ -587,7 +587,7 @@ my $OTHER = CT::customer_token($SUB2);
     is_deeply($r->{json}{data}{serviceRecords}, [], 'records list: beyond');
 
     my $e = new_vehicle($CID);
-    $r = $ng->req(GET => vpath($e->{id}, '/service-records'));
+    $r = $ng->req(GET => vpath($e->{vehicleId}, '/service-records'));
     is_deeply($r->{json}{data}{serviceRecords}, [],
         'records list of a vehicle without any: empty');
     is_deeply($r->{json}{data}{pagination}, pages(1, 20, 0),
@@ -614,14 +614,14 @@ my $OTHER = CT::customer_token($SUB2);
     my @plan = ([A => -5], [B => -15], [A => -25], [B => -35], [B => -1]);
     for my $c (@plan) {
         my ($which, $k) = @$c;
-        my $r = $ng->req(POST => vpath($veh{$which}{id}, '/service-records'),
+        my $r = $ng->req(POST => vpath($veh{$which}{vehicleId}, '/service-records'),
             json => { serviceDate => day($k), mileage => 1000 - $k,
             description => "$which $k", cost => 12.34 });
         die "record: $r->{body}" unless $r->{status} == 201;
     }
     # another customer's records stay out
     my $o = new_vehicle($CID2);
-    $ng->req(POST => vpath($o->{id}, '/service-records'),
+    $ng->req(POST => vpath($o->{vehicleId}, '/service-records'),
         json => { serviceDate => $TODAY, mileage => 1, description => 'o' });
 
     my $h = "/api/customers/$cid/service-history";
@@ -637,7 +637,7 @@ my $OTHER = CT::customer_token($SUB2);
     my @bad = grep {
         my $x = $list->[$_];
         my $veh = $veh{ substr($want[$_], 0, 1) };
-        $x->{vehicleId} ne $veh->{id} || $x->{make} ne $veh->{make}
+        $x->{vehicleId} ne $veh->{vehicleId} || $x->{make} ne $veh->{make}
             || $x->{model} ne $veh->{model} || $x->{vin} ne $veh->{vin}
             || $x->{customerId} ne $cid
     } 0 .. $#$list;
@@ -675,14 +675,14 @@ my $OTHER = CT::customer_token($SUB2);
     is_deeply($r->{json}{data}{serviceRecords}, [], '... empty');
 
     # a deleted vehicle takes its records out of the history
-    is($ng->req(DELETE => vpath($veh{B}{id}))->{status}, 200,
+    is($ng->req(DELETE => vpath($veh{B}{vehicleId}))->{status}, 200,
         'DELETE vehicle B: 200');
     $r = $ng->req(GET => $h);
     is_deeply([ map { $_->{description} }
         @{ $r->{json}{data}{serviceRecords} // [] } ], ['A -5', 'A -25'],
         'service history after deleting B: only A');
     is(CT::sql($db, q{SELECT count(*) FROM service_records
-        WHERE vehicle_id = :'p1'}, $veh{B}{id}), 0,
+        WHERE vehicle_id = :'p1'}, $veh{B}{vehicleId}), 0,
         "B's records deleted with it");
 }
 

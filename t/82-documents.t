@@ -21,8 +21,9 @@ my $ng = CT::nginx_start(db => $db, workers => 2);
 my $LIMIT = 65536;
 my $EMPTY_SHA = sha256_hex('');
 
-my @DOC_KEYS = sort qw(id customerId vehicleId type title filename
-    contentType size sha256 expiresAt createdAt createdBy);
+my @DOC_KEYS = sort qw(documentId customerId vehicleId type title filename
+    contentType size sha256 expiresAt createdAt createdBy updatedAt
+    updatedBy version);
 my @PAGE_KEYS = sort qw(currentPage totalPages totalItems itemsPerPage
     hasNextPage hasPreviousPage);
 
@@ -191,7 +192,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         filename => 'blob.bin'), $bytes, type => 'application/x-custom');
     my $d = CT::is_success($r, 201, 'Document uploaded successfully',
         \@DOC_KEYS, 'binary upload');
-    like($d->{id} // '', $UUID, 'binary upload: id');
+    like($d->{documentId} // '', $UUID, 'binary upload: id');
     is($d->{customerId}, $ID, 'binary upload: customerId');
     ok(exists $d->{vehicleId} && !defined $d->{vehicleId},
         'binary upload: vehicleId null');
@@ -210,10 +211,10 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my ($nd, $nc) = split /,/, $before;
     is(counts(), ($nd + 1) . ',' . ($nc + 1),
         'binary upload: one document and one content row');
-    is(stored_content($d->{id}), "1024 $sha",
+    is(stored_content($d->{documentId}), "1024 $sha",
         'binary upload: the stored bytes');
 
-    my $c = get_content($d->{id});
+    my $c = get_content($d->{documentId});
     is($c->{status}, 200, 'binary content: 200') or diag($c->{body});
     ok($c->{body} eq $bytes, 'binary content: exactly the bytes sent');
     is(length $c->{body}, 1024, 'binary content: 1024 bytes');
@@ -226,7 +227,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         'binary content: X-Content-Type-Options nosniff');
     disposition_ok($c, 'blob.bin', 'blob.bin', 'binary content');
 
-    my $m = get_doc($d->{id});
+    my $m = get_doc($d->{documentId});
     is($m->{status}, 200, 'GET metadata: 200') or diag($m->{body});
     is_deeply($m->{json}{data}, $d, 'GET metadata: as the upload answered');
     is($m->{json}{data}{size}, length $bytes, 'GET metadata: size');
@@ -244,9 +245,9 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my $d = $r->{json}{data} // {};
     is($d->{size}, 0, '0 bytes: size 0');
     is($d->{sha256}, $EMPTY_SHA, '0 bytes: sha256 of the empty string');
-    is(stored_content($d->{id} // $MISSING), "0 $EMPTY_SHA",
+    is(stored_content($d->{documentId} // $MISSING), "0 $EMPTY_SHA",
         '0 bytes: an empty content row');
-    my $c = get_content($d->{id} // $MISSING);
+    my $c = get_content($d->{documentId} // $MISSING);
     is($c->{status}, 200, '0 bytes: content 200');
     is($c->{body}, '', '0 bytes: an empty body');
     is($c->{headers}{'content-length'}, 0, '0 bytes: Content-Length 0');
@@ -260,7 +261,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     $d = $r->{json}{data} // {};
     is($d->{size}, $LIMIT, "$LIMIT bytes: size");
     is($d->{sha256}, sha256_hex($bytes), "$LIMIT bytes: sha256");
-    $c = get_content($d->{id} // $MISSING);
+    $c = get_content($d->{documentId} // $MISSING);
     ok($c->{body} eq $bytes, "$LIMIT bytes: the content round trips");
     is($c->{headers}{'content-length'}, $LIMIT,
         "$LIMIT bytes: Content-Length");
@@ -286,7 +287,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($r->{status}, 201, 'chunked upload: 201') or diag($r->{body});
     is($r->{json}{data}{size}, length $all, 'chunked upload: size');
     is($r->{json}{data}{sha256}, sha256_hex($all), 'chunked upload: sha256');
-    ok(get_content($r->{json}{data}{id} // $MISSING)->{body} eq $all,
+    ok(get_content($r->{json}{data}{documentId} // $MISSING)->{body} eq $all,
         'chunked upload: the content round trips');
 
     $before = counts();
@@ -333,18 +334,18 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     $d = $r->{json}{data} // {};
     is($d->{title}, $title, 'non-ASCII title: decoded as UTF-8');
     is($d->{filename}, $title, 'non-ASCII title: the default filename');
-    my $m = get_doc($d->{id} // $MISSING);
+    my $m = get_doc($d->{documentId} // $MISSING);
     is($m->{json}{data}{title}, $title, 'non-ASCII title: GET round trip');
     is(titles(list($ID, 'limit=1'))->[0], $title,
         'non-ASCII title: in the list');
-    my $c = get_content($d->{id} // $MISSING);
+    my $c = get_content($d->{documentId} // $MISSING);
     disposition_ok($c, qr/^_+bersicht _+ 2026\z/, $title,
         'non-ASCII filename');
 
     $r = upload($ID, qs(type => 'other', title => 'Quotes',
         filename => 'say "hi".txt'), 'x');
     is($r->{json}{data}{filename}, 'say "hi".txt', 'filename with quotes');
-    disposition_ok(get_content($r->{json}{data}{id} // $MISSING),
+    disposition_ok(get_content($r->{json}{data}{documentId} // $MISSING),
         'say _hi_.txt', 'say "hi".txt', 'filename with quotes');
 
     # lengths at the limit: characters, not bytes
@@ -364,7 +365,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         type => 'text/plain; charset=utf-8');
     is($r->{json}{data}{contentType}, 'text/plain; charset=utf-8',
         'Content-Type with parameters: stored as sent');
-    is(get_content($r->{json}{data}{id} // $MISSING)->{headers}
+    is(get_content($r->{json}{data}{documentId} // $MISSING)->{headers}
         {'content-type'}, 'text/plain; charset=utf-8',
         '... and served as stored');
     my $ct = 'application/' . 'x' x 243;
@@ -380,7 +381,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($raw->{json} && $raw->{json}{data}{contentType},
         'application/octet-stream',
         'no Content-Type: application/octet-stream');
-    $c = get_content($raw->{json} ? $raw->{json}{data}{id} : $MISSING);
+    $c = get_content($raw->{json} ? $raw->{json}{data}{documentId} : $MISSING);
     is($c->{headers}{'content-type'}, 'application/octet-stream',
         'no Content-Type: served as application/octet-stream');
     is($c->{body}, "\x00\x01raw", 'no Content-Type: the bytes');
@@ -577,7 +578,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 {
     my $d = add_doc($ID, qs(type => 'service', title => 'To delete'),
         'delete me', type => 'text/plain');
-    my $id = $d->{id};
+    my $id = $d->{documentId};
     is(CT::sql($db, q{SELECT count(*) FROM document_contents
         WHERE document_id = :'p1'}, $id), 1, 'before DELETE: content stored');
     CT::is_deleted(del_doc($id), documentId => $id, 'DELETE');
@@ -610,11 +611,11 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($vd->{vehicleId}, $v, 'a document of a vehicle');
     my $r = $ng->req(DELETE => "/api/vehicles/$v");
     is($r->{status}, 200, 'DELETE its vehicle: 200') or diag($r->{body});
-    $r = get_doc($vd->{id});
+    $r = get_doc($vd->{documentId});
     is($r->{status}, 200, '... the document stays');
     ok(exists $r->{json}{data}{vehicleId}
         && !defined $r->{json}{data}{vehicleId}, '... with vehicleId null');
-    is(get_content($vd->{id})->{body}, 'rc', '... and its content');
+    is(get_content($vd->{documentId})->{body}, 'rc', '... and its content');
 
     # deleting the customer takes its documents along
     my ($gone) = make_customer();
@@ -624,7 +625,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
         or diag($r->{body});
     is(CT::sql($db, q{SELECT (SELECT count(*) FROM documents WHERE
         customer_id = :'p1') + (SELECT count(*) FROM document_contents
-        WHERE document_id = :'p2')}, $gone, $gd->{id}), 0,
+        WHERE document_id = :'p2')}, $gone, $gd->{documentId}), 0,
         '... its documents and contents are gone');
 }
 
@@ -701,9 +702,9 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     my $p1 = $soon->('days=365&limit=2&page=1');
     my $p2 = $soon->('days=365&limit=2&page=2');
-    is_deeply([map { $_->{id} } @{ $p1->{json}{data}{documents} // [] },
+    is_deeply([map { $_->{documentId} } @{ $p1->{json}{data}{documents} // [] },
         @{ $p2->{json}{data}{documents} // [] }],
-        [map { $_->{id} } @{ $r->{json}{data}{documents} // [] }[0 .. 3]],
+        [map { $_->{documentId} } @{ $r->{json}{data}{documents} // [] }[0 .. 3]],
         'expiring-soon: pages 1 and 2 of 2 are the first 4');
     is($p2->{json}{data}{pagination}{currentPage}, 2,
         'expiring-soon: currentPage 2');
@@ -737,26 +738,26 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($d->{createdBy}, $isub, "... createdBy is the Customer's sub");
     is($d->{type}, 'identity', '... type identity');
 
-    my $m = get_doc($d->{id} // $MISSING, auth => $tok);
+    my $m = get_doc($d->{documentId} // $MISSING, auth => $tok);
     is($m->{status}, 200, 'Customer GET identity metadata: 200');
     is_deeply($m->{json}{data}, $d, '... the metadata');
-    ok(grep({ $_->{id} eq ($d->{id} // '') }
+    ok(grep({ $_->{documentId} eq ($d->{documentId} // '') }
         @{ list($iid, undef, auth => $tok)->{json}{data}{documents} // [] }),
         'Customer lists its identity document');
-    my $c = get_content($d->{id} // $MISSING, auth => $tok);
+    my $c = get_content($d->{documentId} // $MISSING, auth => $tok);
     is_error($c, 403, undef, undef, 'Customer GET identity content');
     ok(index($c->{body}, 'passport scan') < 0, '... no bytes leak');
 
-    $c = get_content($d->{id} // $MISSING);
+    $c = get_content($d->{documentId} // $MISSING);
     is($c->{status}, 200, 'admin GET identity content: 200');
     ok($c->{body} eq $bytes, '... the bytes');
     is($c->{headers}{'content-type'}, 'image/png', '... the Content-Type');
 
     # uploaded by the admin: the same
     my $ad = add_doc($iid, qs(type => 'identity', title => 'ID card'), 'id');
-    is_error(get_content($ad->{id}, auth => $tok), 403, undef, undef,
+    is_error(get_content($ad->{documentId}, auth => $tok), 403, undef, undef,
         "Customer GET the admin's identity upload content");
-    is(get_doc($ad->{id}, auth => $tok)->{status}, 200,
+    is(get_doc($ad->{documentId}, auth => $tok)->{status}, 200,
         '... its metadata 200');
 }
 
@@ -769,7 +770,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     my $stranger = $OTHER_CUSTOMER;
     my $nobody = CT::customer_token("docs-nobody-$$");
     my $doc = add_doc($oid, qs(type => 'other', title => 'Mine'), 'mine');
-    my $D = $doc->{id};
+    my $D = $doc->{documentId};
 
     # POST
     my $before = counts();
@@ -793,7 +794,7 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
 
     # GET the list
     is(list($oid, undef, auth => $owner)->{status}, 200, 'owner list: 200');
-    ok(grep({ $_->{id} eq $D } @{ list($oid, undef, auth => $owner)
+    ok(grep({ $_->{documentId} eq $D } @{ list($oid, undef, auth => $owner)
         ->{json}{data}{documents} // [] }), 'owner list: has the document');
     is(list($oid)->{status}, 200, 'admin list: 200');
     is_error(list($oid, undef, auth => $stranger), 404, undef, undef,
@@ -844,9 +845,9 @@ my $OTHER_VEHICLE = make_vehicle($OTHER);
     is($r->{status}, 200, 'owner DELETE: 200') or diag($r->{body});
     is(get_doc($D)->{status}, 404, 'owner DELETE: gone');
     my $other = add_doc($oid, qs(type => 'other', title => 'admin del'), 'z');
-    $r = del_doc($other->{id});
+    $r = del_doc($other->{documentId});
     is($r->{status}, 200, 'admin DELETE: 200') or diag($r->{body});
-    is(get_doc($other->{id}, auth => $owner)->{status}, 404,
+    is(get_doc($other->{documentId}, auth => $owner)->{status}, 404,
         'admin DELETE: gone');
     my ($nd2, $nc2) = split /,/, $before;
     is(counts(), ($nd2 - 1) . ',' . ($nc2 - 1),

@@ -17,15 +17,15 @@ my $ng = CT::nginx_start(db => $db, workers => 2);
 
 
 my @DATA_KEYS = sort qw(customer vehicles expiringDocuments importantNotes
-    loyalty creditStatus);
-my @CUSTOMER_KEYS = sort qw(id userId fullName email contactNumber
+    recentDocuments loyalty creditStatus);
+my @CUSTOMER_KEYS = sort qw(customerId userId fullName email contactNumber
     customerStatus customerType isVerified customerSince totalOrders
     totalOrderValue);
-my @VEHICLE_KEYS = sort qw(id make model year vin licensePlate mileage
+my @VEHICLE_KEYS = sort qw(vehicleId make model year vin licensePlate mileage
     serviceStatus);
 my @STATUS_KEYS = sort qw(service insurance registration warranty);
-my @DOC_KEYS = sort qw(id type title vehicleId expiresAt daysRemaining);
-my @NOTE_KEYS = sort qw(id content noteType isPrivate createdAt);
+my @DOC_KEYS = sort qw(documentId type title vehicleId expiresAt daysRemaining);
+my @NOTE_KEYS = sort qw(noteId content noteType isPrivate createdAt);
 
 
 # --- helpers -------------------------------------------------------------
@@ -39,6 +39,8 @@ sub make_vehicle {
     my ($cid, %v) = @_;
     return CT::make_vehicle($ng, $db, $cid, '2T1BR32000', %v);
 }
+
+sub pct { CT::pct(@_) }
 
 sub upload {
     my ($cid, %q) = @_;
@@ -118,7 +120,7 @@ $CREDIT = $CREDIT->{json}{data};
 sub note_item {
     my ($n) = @_;
     my $note = $NOTE{$n};
-    return { id => $note->{noteId}, content => $note->{content},
+    return { noteId => $note->{noteId}, content => $note->{content},
         noteType => $note->{noteType}, isPrivate => $note->{isPrivate},
         createdAt => $note->{createdAt} };
 }
@@ -150,10 +152,9 @@ my $ADMIN_VIEW;
     my $c = $d->{customer} // {};
     is_deeply([sort keys %$c], \@CUSTOMER_KEYS, 'customer: the fields');
     my $rec = $ng->req(GET => "/api/customers/$ID")->{json}{data};
-    is_deeply($c, { id => $ID, map { ($_ => $rec->{$_}) }
-        grep { $_ ne 'id' } @CUSTOMER_KEYS },
+    is_deeply($c, { map { ($_ => $rec->{$_}) } @CUSTOMER_KEYS },
         'customer: as GET /api/customers/{id} has it');
-    is($c->{id}, $ID, 'customer: id');
+    is($c->{customerId}, $ID, 'customer: customerId');
     is($c->{userId}, $SUB, 'customer: userId');
     is($c->{contactNumber}, '+14155550123', 'customer: contactNumber');
     is($c->{customerType}, 'Premium', 'customer: customerType');
@@ -169,7 +170,7 @@ my $ADMIN_VIEW;
 
     # vehicles, oldest first, each with its service status
     my $v = $d->{vehicles} // [];
-    is_deeply([map { $_->{id} } @$v], [$OVERDUE, $FINE],
+    is_deeply([map { $_->{vehicleId} } @$v], [$OVERDUE, $FINE],
         'vehicles: both, oldest first, none of the other customer');
     is_deeply([sort keys %{ $v->[0] // {} }], \@VEHICLE_KEYS,
         'vehicles: the fields');
@@ -177,7 +178,7 @@ my $ADMIN_VIEW;
         'vehicles: serviceStatus has service, insurance, registration,'
         . ' warranty');
     for my $i (0, 1) {
-        my $vid = $v->[$i]{id} // $MISSING;
+        my $vid = $v->[$i]{vehicleId} // $MISSING;
         my $full = $ng->req(GET => "/api/vehicles/$vid");
         is_deeply({ map { ($_ => $v->[$i]{$_}) }
             grep { $_ ne 'serviceStatus' } @VEHICLE_KEYS },
@@ -225,7 +226,7 @@ my $ADMIN_VIEW;
     is($fs->{warranty}{status}, 'valid', 'fine vehicle: warranty valid');
 
     # documents: only the one in 5 days
-    is_deeply($d->{expiringDocuments}, [{ id => $SOON->{id},
+    is_deeply($d->{expiringDocuments}, [{ documentId => $SOON->{documentId},
         type => 'insurance', title => 'Soon', vehicleId => $OVERDUE,
         expiresAt => day(5), daysRemaining => 5 }],
         'expiringDocuments: only the one in 5 days');
@@ -300,7 +301,7 @@ my $ADMIN_VIEW;
     is($r->{status}, 200, 'empty dashboard: 200') or diag($r->{body});
     my $d = $r->{json}{data} // {};
     is_deeply([sort keys %$d], \@DATA_KEYS, 'empty dashboard: the sections');
-    is($d->{customer}{id}, $eid, 'empty dashboard: the customer');
+    is($d->{customer}{customerId}, $eid, 'empty dashboard: the customer');
     ok(exists $d->{customer}{contactNumber}
         && !defined $d->{customer}{contactNumber},
         'empty dashboard: contactNumber null');
@@ -329,7 +330,7 @@ my $ADMIN_VIEW;
         ['in 31', 31], ['in 12', 12])
     {
         $id{ $c->[0] } = upload($bid, type => 'other', title => $c->[0],
-            expiresAt => day($c->[1]))->{id};
+            expiresAt => day($c->[1]))->{documentId};
     }
     my $d = dashboard($bid)->{json}{data} // {};
     is_deeply([map { "$_->{title}:$_->{daysRemaining}" }
@@ -339,8 +340,8 @@ my $ADMIN_VIEW;
     ok(exists(($d->{expiringDocuments} // [{}])->[0]{vehicleId})
         && !defined $d->{expiringDocuments}[0]{vehicleId},
         'expiringDocuments: vehicleId null without a vehicle');
-    is(($d->{expiringDocuments} // [{}])->[0]{id}, $id{today},
-        'expiringDocuments: the id');
+    is(($d->{expiringDocuments} // [{}])->[0]{documentId}, $id{today},
+        'expiringDocuments: the documentId');
 }
 
 

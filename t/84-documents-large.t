@@ -35,10 +35,10 @@ is($doc->{size}, $LIMIT, 'size is 8 MB');
 is($doc->{sha256}, sha256_hex($body), 'sha256 of the bytes');
 
 is(CT::sql($db, q{SELECT octet_length(content) FROM document_contents
-    WHERE document_id = :'p1'}, $doc->{id} // ''), $LIMIT,
+    WHERE document_id = :'p1'}, $doc->{documentId} // ''), $LIMIT,
     'the database holds all 8 MB');
 
-$r = $ng->req(GET => "/api/documents/$doc->{id}/content");
+$r = $ng->req(GET => "/api/documents/$doc->{documentId}/content");
 is($r->{status}, 200, 'content: 200');
 is(length $r->{body}, $LIMIT, 'content: 8 MB back');
 ok($r->{body} eq $body, 'content: the same bytes');
@@ -74,7 +74,7 @@ is(CT::sql($db, 'SELECT count(*) FROM documents'), $before,
     $pg->start;
 
     my $n2 = CT::nginx_start(conninfo => $pg->conninfo);
-    my $id = ($up->{json}{data} // {})->{id} // '';
+    my $id = ($up->{json}{data} // {})->{documentId} // '';
     my $got = $n2->req(GET => "/api/documents/$id/content");
     is($got->{status}, 200, 'after restarting both: content 200');
     ok($got->{body} eq $part, 'after restarting both: the same bytes');

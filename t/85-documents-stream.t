@@ -46,7 +46,7 @@ sub upload {
         . "&title=$title", body => $body,
         headers => { 'Content-Type' => 'application/octet-stream' });
     die "upload $title: $r->{status} $r->{body}" unless $r->{status} == 201;
-    return $r->{json}{data}{id};
+    return $r->{json}{data}{documentId};
 }
 
 # --- every size around the chunk boundaries ------------------------------

@@ -333,7 +333,7 @@ sub make_vehicle {
     my ($ng, $db, $cid, $prefix, %v) = @_;
     $v{vin} = new_vin($prefix);
     my $r = $ng->req(POST => "/api/customers/$cid/vehicles", json => \%v);
-    return $r->{json}{data}{id} if $r->{status} == 201 && $r->{json};
+    return $r->{json}{data}{vehicleId} if $r->{status} == 201 && $r->{json};
     Test::More::ok(0, 'POST vehicle (make_vehicle): 201')
         or Test::More::diag($r->{body});
     my @k = sort keys %v;

@@ -229,6 +229,19 @@ sed 's|q\[math.random(#q)\])$|q[math.random(#q)],\
         { Prefer = "count=estimated" })|' \
     "$bench_dir/list_search.lua" >"$bench_dir/list_search_estimated.lua"
 
+# the search's own statement (from the source) with the same fragments
+{
+    echo '\set n random(1, 20)'
+    "$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_search.c" NGX_HTTP_CUSTOMER_SEARCH_SQL \
+        | perl -pe 's/\$1/(ARRAY[\x27mar\x27, \x27chen\x27, \x27schm\x27,
+                     \x27anna\x27, \x27ivan\x27, \x27gar\x27, \x27khan\x27,
+                     \x27lopez\x27, \x27tana\x27, \x27murp\x27, \x27hadd\x27,
+                     \x27smi\x27, \x27pate\x27, \x27faro\x27, \x27ross\x27,
+                     \x27petr\x27, \x27mart\x27, \x27silv\x27, \x27noah\x27,
+                     \x27zara\x27])[:n]/g; s/\$2/20/g; s/$/;/'
+} >"$bench_dir/search.sql"
+
 conninfo="host=127.0.0.1 port=$PG_DEV_PORT dbname=$db user=customer"
 conninfo+=" sslmode=disable gssencmode=disable"
 
@@ -369,6 +382,7 @@ if want list; then
     listp99=$(p99)
 fi
 if want search; then
+    pgsearch=$(pgbench_tps -f "$bench_dir/search.sql")
     # as many clients as PostgreSQL connections (more only queue up in
     # front of them)
     search=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/search.lua" \
@@ -451,6 +465,7 @@ row get "pgbench running the GET's own SELECT, no HTTP (the database's ceiling f
 row get "GET /api/customers/{id} (random of 100,000; customer_auth off; best of 2)" "${get:-}"
 row get "the same with an Administrator JWT (HS256) checked per request; best of 2" "${getauth:-}" "${getp99:-}"
 row list "GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 (pages 1–50)" "${list:-}" "${listp99:-}"
+row search "pgbench running the search's own statement with the same 20 fragments, no HTTP (its ceiling)" "${pgsearch:-}"
 row search "GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns)" "${search:-}" "${searchp99:-}"
 row search "GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns)" "${listq:-}" "${listqp99:-}"
 row search "the same with Prefer: count=estimated (exact up to 1,000 matches, else the planner's estimate; wrk -c $pgconns)" "${listqe:-}" "${listqep99:-}"
@@ -471,6 +486,10 @@ fi
 if want create; then
     echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \
          "(admin), $(ratio "$icreate" "$pgcreate") (internal)."
+fi
+if want search; then
+    echo "Search ÷ its statement through pgbench: $(ratio "$search" \
+        "$pgsearch")."
 fi
 if want dashboard; then
     echo "Dashboard ÷ its statement through pgbench: \

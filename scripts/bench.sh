@@ -8,6 +8,9 @@
 #   BENCH_PIPELINE=8  customer_db_pipeline (reads in flight per connection)
 #   BENCH_WRK_CONNS=64 wrk connections
 #   BENCH_ONLY=get    only the GET by id beside its own SELECT
+#   BENCH_ROWS=       only these rows (comma-separated names: get, list,
+#                     search, health, dashboard, content, earn, create;
+#                     pgbench -S always runs); empty: all
 #
 # It uses the dev cluster (scripts/pg.sh start dev), a database of its own
 # (customer_bench) seeded once with 100,000 customers, and pgbench's
@@ -21,6 +24,7 @@ pool=${BENCH_POOL:-4}
 pipeline=${BENCH_PIPELINE:-8}
 wconns=${BENCH_WRK_CONNS:-64}
 pgconns=$((workers * pool))
+rows=${BENCH_ROWS:-}
 port=${BENCH_PORT:-8091}
 db=customer_bench
 
@@ -226,6 +230,19 @@ sed 's|q\[math.random(#q)\])$|q[math.random(#q)],\
         { Prefer = "count=estimated" })|' \
     "$bench_dir/list_search.lua" >"$bench_dir/list_search_estimated.lua"
 
+# the search's own statement (from the source) with the same fragments
+{
+    echo '\set n random(1, 20)'
+    "$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_search.c" NGX_HTTP_CUSTOMER_SEARCH_SQL \
+        | perl -pe 's/\$1/(ARRAY[\x27mar\x27, \x27chen\x27, \x27schm\x27,
+                     \x27anna\x27, \x27ivan\x27, \x27gar\x27, \x27khan\x27,
+                     \x27lopez\x27, \x27tana\x27, \x27murp\x27, \x27hadd\x27,
+                     \x27smi\x27, \x27pate\x27, \x27faro\x27, \x27ross\x27,
+                     \x27petr\x27, \x27mart\x27, \x27silv\x27, \x27noah\x27,
+                     \x27zara\x27])[:n]/g; s/\$2/20/g; s/$/;/'
+} >"$bench_dir/search.sql"
+
 conninfo="host=127.0.0.1 port=$PG_DEV_PORT dbname=$db user=customer"
 conninfo+=" sslmode=disable gssencmode=disable"
 
@@ -367,106 +384,148 @@ fi
                     s/\$2/\x27bench\x27/g; s/$/;/'
 } >"$bench_dir/create.sql"
 
+# a group of rows runs when BENCH_ROWS is empty or names it
+want() { [[ -z $rows || ,$rows, == *",$1,"* ]]; }
+
 rss_before=$(rss)
 pg=$(pgbench_tps)
-pgget=$(pgbench_tps -f "$bench_dir/get.sql")
 # the two GETs alternate, twice, and the better of each counts: on a
 # shared machine one slow interval must not decide the comparison
 max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
-get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")
-getauth=$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")
-get=$(max "$get" \
-    "$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")")
-getauth=$(max "$getauth" \
-    "$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")")
-getp99=$(p99)
-list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$((port + 1))")
-listp99=$(p99)
-# searches cost tens of milliseconds of database time each: as many
-# clients as PostgreSQL connections (more only queue up in front)
-search=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/search.lua" \
-    "http://127.0.0.1:$((port + 1))")
-searchp99=$(p99)
-listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
-    "http://127.0.0.1:$((port + 1))")
-listqp99=$(p99)
-# measure the estimated count only if the module applies it
-if ! curl -s -D - -o /dev/null -H 'Prefer: count=estimated' \
-    "http://127.0.0.1:$((port + 1))/api/customers?limit=20&searchTerm=mar" \
-    | grep -qi '^Preference-Applied: count=estimated'; then
-    echo "bench: Prefer: count=estimated was not applied" >&2
-    exit 1
+if want get; then
+    pgget=$(pgbench_tps -f "$bench_dir/get.sql")
+    get=$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")
+    getauth=$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")
+    get=$(max "$get" \
+        "$(wrk_rps -s "$bench_dir/get.lua" "http://127.0.0.1:$((port + 1))")")
+    getauth=$(max "$getauth" \
+        "$(wrk_rps -s "$bench_dir/get_auth.lua" "http://127.0.0.1:$port")")
+    getp99=$(p99)
 fi
-listqe=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search_estimated.lua" \
-    "http://127.0.0.1:$((port + 1))")
-listqep99=$(p99)
-health=$(wrk_rps "http://127.0.0.1:$port/health")
-pgdashboard=$(pgbench_tps -f "$bench_dir/dashboard.sql")
-dashboard=$(wrk_rps -s "$bench_dir/dashboard.lua" \
-    "http://127.0.0.1:$((port + 1))")
-dashboardp99=$(p99)
-content=$(wrk_rps -s "$bench_dir/content.lua" \
-    "http://127.0.0.1:$((port + 1))")
-contentp99=$(p99)
-# a write: a ledger row, the account, an idempotency row, per request
-pgtpcb=$(pgbench_tps -N)
-earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
-    wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
-    "http://127.0.0.1:$port")
-earnp99=$(p99)
+if want list; then
+    list=$(wrk_rps -s "$bench_dir/list.lua" "http://127.0.0.1:$((port + 1))")
+    listp99=$(p99)
+fi
+if want search; then
+    pgsearch=$(pgbench_tps -f "$bench_dir/search.sql")
+    # as many clients as PostgreSQL connections (more only queue up in
+    # front of them)
+    search=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/search.lua" \
+        "http://127.0.0.1:$((port + 1))")
+    searchp99=$(p99)
+    listq=$(WRK_CONNS=$pgconns wrk_rps -s "$bench_dir/list_search.lua" \
+        "http://127.0.0.1:$((port + 1))")
+    listqp99=$(p99)
+    # measure the estimated count only if the module applies it
+    if ! curl -s -D - -o /dev/null -H 'Prefer: count=estimated' \
+        "http://127.0.0.1:$((port + 1))/api/customers?limit=20&searchTerm=mar" \
+        | grep -qi '^Preference-Applied: count=estimated'; then
+        echo "bench: Prefer: count=estimated was not applied" >&2
+        exit 1
+    fi
+    listqe=$(WRK_CONNS=$pgconns wrk_rps \
+        -s "$bench_dir/list_search_estimated.lua" \
+        "http://127.0.0.1:$((port + 1))")
+    listqep99=$(p99)
+fi
+if want health; then
+    health=$(wrk_rps "http://127.0.0.1:$port/health")
+fi
+if want dashboard; then
+    pgdashboard=$(pgbench_tps -f "$bench_dir/dashboard.sql")
+    dashboard=$(wrk_rps -s "$bench_dir/dashboard.lua" \
+        "http://127.0.0.1:$((port + 1))")
+    dashboardp99=$(p99)
+fi
+if want content; then
+    content=$(wrk_rps -s "$bench_dir/content.lua" \
+        "http://127.0.0.1:$((port + 1))")
+    contentp99=$(p99)
+fi
+if want earn; then
+    # a write: a ledger row, the account, an idempotency row, per request
+    pgtpcb=$(pgbench_tps -N)
+    earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
+        wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
+        "http://127.0.0.1:$port")
+    earnp99=$(p99)
+fi
 
 # creates: the INSERT through pgbench, then both create routes (the
 # better of two runs each); the rows they add are deleted afterwards
-pgcreate=$(pgbench_tps -f "$bench_dir/create.sql")
 create_run() {
     BENCH_PATH=$1 BENCH_AUTH=$token BENCH_KEY=${2:-} \
         wrk_rps -s "$ROOT/scripts/bench/create.lua" "http://127.0.0.1:$port"
 }
-create=$(create_run /api/customers)
-create=$(max "$create" "$(create_run /api/customers)")
-createp99=$(p99)
-icreate=$(create_run /api/customers/internal/create "$service_key")
-icreate=$(max "$icreate" \
-    "$(create_run /api/customers/internal/create "$service_key")")
-icreatep99=$(p99)
-psql_ -d "$db" -c "DELETE FROM customers WHERE user_id LIKE 'bcreate-%'
-        OR user_id LIKE 'pgb-%'" >/dev/null
-psql_ -d "$db" -c "VACUUM ANALYZE customers" >/dev/null
+if want create; then
+    pgcreate=$(pgbench_tps -f "$bench_dir/create.sql")
+    create=$(create_run /api/customers)
+    create=$(max "$create" "$(create_run /api/customers)")
+    createp99=$(p99)
+    icreate=$(create_run /api/customers/internal/create "$service_key")
+    icreate=$(max "$icreate" \
+        "$(create_run /api/customers/internal/create "$service_key")")
+    icreatep99=$(p99)
+    psql_ -d "$db" -c "DELETE FROM customers WHERE user_id LIKE 'bcreate-%'
+            OR user_id LIKE 'pgb-%'" >/dev/null
+    psql_ -d "$db" -c "VACUUM ANALYZE customers" >/dev/null
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-cat <<EOF
-
-| measurement ($secs s each; $workers nginx workers × pool $pool = $pgconns PostgreSQL connections, pipeline $pipeline; wrk -t2 -c $wconns) | req/s | ÷ pgbench -S | p99 |
-|---|---:|---:|---:|
-| pgbench -S -M prepared -c $pgconns -j 2 (same server, same database) | $pg | 1.00 | |
-| pgbench running the GET's own SELECT, no HTTP (the database's ceiling for that request) | $pgget | $(ratio "$pgget" "$pg") | |
-| GET /api/customers/{id} (random of 100,000; customer_auth off; best of 2) | $get | $(ratio "$get" "$pg") | |
-| the same with an Administrator JWT (HS256) checked per request; best of 2 | $getauth | $(ratio "$getauth" "$pg") | $getp99 |
-| GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 (pages 1–50) | $list | $(ratio "$list" "$pg") | $listp99 |
-| GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns) | $search | $(ratio "$search" "$pg") | $searchp99 |
-| GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns) | $listq | $(ratio "$listq" "$pg") | $listqp99 |
-| the same with Prefer: count=estimated (exact up to 1,000 matches, else the planner's estimate; wrk -c $pgconns) | $listqe | $(ratio "$listqe" "$pg") | $listqep99 |
-| GET /health | $health | $(ratio "$health" "$pg") | |
-| pgbench running the dashboard's statement, no HTTP (its ceiling) | $pgdashboard | $(ratio "$pgdashboard" "$pg") | |
-| GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement) | $dashboard | $(ratio "$dashboard" "$pg") | $dashboardp99 |
-| GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result) | $content | $(ratio "$content" "$pg") | $contentp99 |
-| pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction) | $pgtpcb | $(ratio "$pgtpcb" "$pg") | |
-| POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each) | $earn | $(ratio "$earn" "$pg") | $earnp99 |
-| pgbench running the create's own INSERT … RETURNING, no HTTP (a new userId each) | $pgcreate | $(ratio "$pgcreate" "$pg") | |
-| POST /api/customers (Administrator JWT, a new userId each; best of 2) | $create | $(ratio "$create" "$pg") | $createp99 |
-| POST /api/customers/internal/create (service key, a new userId each; best of 2) | $icreate | $(ratio "$icreate" "$pg") | $icreatep99 |
-EOF
+# row GROUP LABEL REQS [P99]: a line of the table if GROUP ran
+row() {
+    want "$1" || return 0
+    echo "| $2 | $3 | $(ratio "$3" "$pg") | ${4:-} |"
+}
 
 echo
-echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
-echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \
-     "(admin), $(ratio "$icreate" "$pgcreate") (internal)."
-echo "Dashboard ÷ its statement through pgbench: \
+echo "| measurement ($secs s each; $workers nginx workers × pool $pool =" \
+     "$pgconns PostgreSQL connections, pipeline $pipeline; wrk -t2 -c" \
+     "$wconns) | req/s | ÷ pgbench -S | p99 |"
+echo "|---|---:|---:|---:|"
+echo "| pgbench -S -M prepared -c $pgconns -j 2 (same server, same" \
+     "database) | $pg | 1.00 | |"
+row get "pgbench running the GET's own SELECT, no HTTP (the database's ceiling for that request)" "${pgget:-}"
+row get "GET /api/customers/{id} (random of 100,000; customer_auth off; best of 2)" "${get:-}"
+row get "the same with an Administrator JWT (HS256) checked per request; best of 2" "${getauth:-}" "${getp99:-}"
+row list "GET /api/customers?status=Active&sortBy=totalOrderValue&limit=20 (pages 1–50)" "${list:-}" "${listp99:-}"
+row search "pgbench running the search's own statement with the same 20 fragments, no HTTP (its ceiling)" "${pgsearch:-}"
+row search "GET /api/customers/search?q= (3–5 letters, 20 fragments; wrk -c $pgconns)" "${search:-}" "${searchp99:-}"
+row search "GET /api/customers?searchTerm= (the same fragments)&limit=20 (exact totalItems; wrk -c $pgconns)" "${listq:-}" "${listqp99:-}"
+row search "the same with Prefer: count=estimated (exact up to 1,000 matches, else the planner's estimate; wrk -c $pgconns)" "${listqe:-}" "${listqep99:-}"
+row health "GET /health" "${health:-}"
+row dashboard "pgbench running the dashboard's statement, no HTTP (its ceiling)" "${pgdashboard:-}"
+row dashboard "GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement)" "${dashboard:-}" "${dashboardp99:-}"
+row content "GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result)" "${content:-}" "${contentp99:-}"
+row earn "pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction)" "${pgtpcb:-}"
+row earn "POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each)" "${earn:-}" "${earnp99:-}"
+row create "pgbench running the create's own INSERT … RETURNING, no HTTP (a new userId each)" "${pgcreate:-}"
+row create "POST /api/customers (Administrator JWT, a new userId each; best of 2)" "${create:-}" "${createp99:-}"
+row create "POST /api/customers/internal/create (service key, a new userId each; best of 2)" "${icreate:-}" "${icreatep99:-}"
+
+echo
+if want earn; then
+    echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
+fi
+if want create; then
+    echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \
+         "(admin), $(ratio "$icreate" "$pgcreate") (internal)."
+fi
+if want search; then
+    echo "Search ÷ its statement through pgbench: $(ratio "$search" \
+        "$pgsearch")."
+fi
+if want dashboard; then
+    echo "Dashboard ÷ its statement through pgbench: \
 $(ratio "$dashboard" "$pgdashboard")."
+fi
 
 echo
-echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \
-    'BEGIN { printf "%.1f", (a - b) * 100 / a }')% of the GET's throughput."
+if want get; then
+    echo "JWT verification costs $(awk -v a="$get" -v b="$getauth" \
+        'BEGIN { printf "%.1f", (a - b) * 100 / a }')% of the GET's" \
+        "throughput."
+fi
 echo "nginx workers' RSS: $rss_before KB after warm-up, $(rss) KB after \
 all runs."

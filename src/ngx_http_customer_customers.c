@@ -1513,6 +1513,18 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
             continue;
         }
 
+        /*
+         * a substring of three characters has a trigram, so the trigram
+         * index finds its rows; a shorter one matched by reading every
+         * customer
+         */
+
+        if (i == 0 && ngx_utf8_length(v.data, v.len) < 3) {
+            rc = ngx_http_customer_fail(ctx, &path,
+                                        "Must be 3 to 100 characters");
+            continue;
+        }
+
         if (ngx_http_customer_list_filters[i].check) {
             j.type = NGX_HTTP_CUSTOMER_JSON_STRING;
             j.str = v;

@@ -34,6 +34,9 @@ my %NOT_CUSTOMER = (
         . 'every shard',
     customer_counts => 'totals over all customers per status and type; '
         . 'becomes per-shard counters summed across shards (README)',
+    customer_search_vocab => 'the words of letters of all customers\' '
+        . 'names and e-mails, each once, for misspelt searches: a reference '
+        . 'table (a new word is rare)',
     idempotency_keys => 'keyed by the caller (a token subject or '
         . '"service"), not by a customer; distributed by caller (README)',
     event_types => 'reference table: the event types, read by every '

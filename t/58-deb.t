@@ -192,7 +192,18 @@ is($rc, 0, 'nginx -t passes on it') or diag($out);
 # Served here: listeners on free loopback ports, customer_db on the
 # migrated database, in the foreground for CT.
 my %port = map { $_ => CT::free_port() } qw(http https loop);
+# the example's Auth Service, which a create asks whether the userId
+# exists: a stand-in on loopback that knows every user
+my $auth = CT::peer_start(handler => sub {
+    my ($req) = @_;
+    my ($u) = $req->{path} =~ m{^/api/auth/user/([^/]+)\z}
+        or return [404, {}, { success => JSON::PP::false }];
+    return [200, {}, { success => JSON::PP::true,
+        data => { userId => $u, email => "$u\@example.com" } }];
+});
 my @edits = (
+    [qr/^(\s*)server 192\.0\.2\.31:3001 [^;]*;\n\s*server 192\.0\.2\.32:3001 [^;]*;/m,
+        sub { "$1server 127.0.0.1:" . $auth->port . ";" }],
     [qr/^(\s*)listen 80;/m, sub { "$1listen 127.0.0.1:$port{http};" }],
     [qr/^(\s*)listen 443 ssl;/m,
         sub { "$1listen 127.0.0.1:$port{https} ssl;" }],

@@ -1,4 +1,4 @@
-# Issue 5: search, list filters and cursor paging, type, verification,
+# Search, list filters and cursor paging, type, verification,
 # nationalId masking, analytics, and two writers with the same If-Match.
 use strict;
 use warnings;

@@ -104,7 +104,7 @@ if ! psql_ -d "$db" -c "SELECT 1 FROM pg_tables
         -U customer "$db" >/dev/null 2>&1
 fi
 
-# issue 7: every second customer has two vehicles; every fourth a 1 KB
+# vehicles and documents: every second customer has two vehicles; every fourth a 1 KB
 # document expiring within 60 days and an important note; 1,000 documents
 # of 16 KB to read back
 if [[ $(psql_ -d "$db" -c "SELECT count(*) FROM vehicles") -lt 100000 ]]

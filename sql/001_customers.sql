@@ -1,4 +1,4 @@
--- Customers: the record of DESIGN.md §4.3 and seed 002 §2.
+-- Customers: the record of the API contract and seed 002 §2.
 -- Applied by scripts/pg.sh migrate, recorded in schema_migrations.
 
 -- RFC 3339 UTC with milliseconds, the API's one timestamp format.

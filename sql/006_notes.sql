@@ -1,4 +1,4 @@
--- Notes on a customer (issue 5, seed 002 §3.2.10): written by
+-- Notes on a customer (seed 002 §3.2.10): written by
 -- Administrators, each with a type and two flags; a private note is never
 -- shown to the customer it is about. Adding one also copies its content to
 -- customers.notes, in the same statement.

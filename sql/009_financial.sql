@@ -1,4 +1,4 @@
--- Financial profile of a customer (issue 6, seed 000): income, debts,
+-- Financial profile of a customer (seed 000): income, debts,
 -- assets and liabilities in one currency, with the employment status.
 -- At most one per customer; an Administrator creates or replaces it, the
 -- customer reads its own.  The derived values (debt-to-income ratio, net

@@ -1,4 +1,4 @@
--- Credit status of a customer (issue 6, seeds 000 and 003): the current
+-- Credit status of a customer (seeds 000 and 003): the current
 -- score and its band, every change in a history, and alerts raised by a
 -- change (a drop or a rise across a band or by at least alert_points, a
 -- band reached for the first time).  One statement writes all of it.

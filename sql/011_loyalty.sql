@@ -1,4 +1,4 @@
--- Loyalty points (issue 6, seed 001): an account per customer with a
+-- Loyalty points (seed 001): an account per customer with a
 -- balance that never goes negative, a ledger of earns and redeems, tiers
 -- by lifetime points, and the responses stored per Idempotency-Key.
 -- Idempotency keys are kept (at least 24 hours); nothing removes them yet.

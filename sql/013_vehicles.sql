@@ -1,4 +1,4 @@
--- Vehicles, their service records, documents (issue 7, seed 004).
+-- Vehicles, their service records, documents (seed 004).
 -- The service status is computed here, in one function, for the
 -- service-status endpoint, the admin list's serviceDue filter and the
 -- dashboard alike.

@@ -104,9 +104,9 @@ if ! psql_ -d "$db" -c "SELECT 1 FROM pg_tables
         -U customer "$db" >/dev/null 2>&1
 fi
 
-# vehicles and documents: every second customer has two vehicles; every fourth a 1 KB
-# document expiring within 60 days and an important note; 1,000 documents
-# of 16 KB to read back
+# vehicles and documents: every second customer has two vehicles; every
+# fourth a 1 KB document expiring within 60 days and an important note;
+# 1,000 documents of 16 KB to read back
 if [[ $(psql_ -d "$db" -c "SELECT count(*) FROM vehicles") -lt 100000 ]]
 then
     echo "bench: seeding vehicles, documents and notes"

@@ -31,7 +31,8 @@ sub outbox_row {
         VALUES ('auth', 'customer.status_changed', :'p1',
         'customers/' || :'p1', jsonb_build_object('customerId', :'p1',
         'userId', :'p2', 'isActive', :'p3'::boolean, 'reason', 'lease test'),
-        '{}', now() + :'p4'::interval) RETURNING id}, $c->{id}, $c->{user}, $active ? 'true' : 'false',
+        '{}', now() + :'p4'::interval) RETURNING id}, $c->{id}, $c->{user},
+        $active ? 'true' : 'false',
         $due // '0 s');
 }
 

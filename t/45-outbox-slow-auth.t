@@ -58,7 +58,8 @@ is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
 $auth->start;
 my $t0 = time;
 ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*) FROM events
-        WHERE destination = 'auth' AND delivered_at IS NULL}) == 0 }, timeout => 240, interval => 1),
+        WHERE destination = 'auth' AND delivered_at IS NULL}) == 0 },
+    timeout => 240, interval => 1),
     'all 24 are delivered');
 note(sprintf 'delivered in %d s', time - $t0);
 

@@ -92,12 +92,20 @@ static const char  *ngx_http_customer_event_types[] = {
 };
 
 
+/* where an event's rows go: the Notification Service, the Auth Service */
+static const char  *ngx_http_customer_event_destinations[] = {
+    "notifications", "auth", NULL
+};
+
+
 /*
- * $1 type, $2 customerId, $3 after (a sequence), $4 limit: what the
- * 30 days kept hold, oldest first from the cursor on.  One row: the data.
+ * $1 type, $2 customerId, $3 after (a sequence), $4 limit, $5 destination
+ * (the Notification Service's rows unless named): what the 30 days kept
+ * hold, oldest first from the cursor on.  One row: the data.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
-    "WITH e AS (SELECT * FROM events WHERE destination = 'notifications'"
+    "WITH e AS (SELECT * FROM events"
+    " WHERE destination = coalesce($5::text, 'notifications')"
     " AND ($1::text IS NULL OR type = $1::text)"
     " AND ($2::uuid IS NULL OR customer_id = $2::uuid)"
     " AND id > coalesce($3::bigint, 0)"
@@ -107,7 +115,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     " SELECT jsonb_build_object('events', coalesce(jsonb_agg("
     NGX_HTTP_CUSTOMER_EVENT_JSON("p")
     " || jsonb_build_object('sequence', p.id, 'customerId', p.customer_id,"
-    " 'delivery', jsonb_build_object('status', CASE"
+    " 'delivery', jsonb_build_object('destination', p.destination,"
+    " 'status', CASE"
     " WHEN p.delivered_at IS NOT NULL THEN 'delivered'"
     " WHEN p.suppressed THEN 'suppressed'"
     " WHEN p.dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END,"
@@ -116,7 +125,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     " 'count', count(p.id), 'nextAfter', max(p.id),"
     " 'hasMore', (SELECT count(*) FROM e) > count(p.id))"
     " FROM p",
-    4, 0, 0, "", 0, 0, 1, 0
+    5, 0, 0, "", 0, 0, 1, 0
 };
 
 
@@ -132,7 +141,9 @@ ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
           { NGX_HTTP_CUSTOMER_FROM_CHECK, "after", NULL,
             ngx_http_customer_check_after },
           { NGX_HTTP_CUSTOMER_FROM_CHECK, "limit", NULL,
-            ngx_http_customer_check_events_limit } },
+            ngx_http_customer_check_events_limit },
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "destination",
+            ngx_http_customer_event_destinations, NULL } },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Events retrieved successfully" },
     NGX_HTTP_CUSTOMER_ROUTES_END

@@ -519,6 +519,28 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
             WHERE type = 'credit.alert' AND destination = 'notifications'})],
         'type filter: the credit alerts, only them');
 
+    # the Auth Service's deliveries: A's status changes, rows of their own
+    $r = ok_req('destination=auth', 200,
+        GET => "/api/events?destination=auth&customerId=$A");
+    my $auth_rows = $r->{json}{data}{events} // [];
+    my $changes = CT::sql($db, q{SELECT count(*) FROM customer_status_history
+        WHERE customer_id = :'p1'}, $A);
+    cmp_ok($changes, '>=', 1, "A's status changed");
+    is_deeply([map { [$_->{type}, $_->{delivery}{destination},
+        $_->{delivery}{status}] } @$auth_rows],
+        [(['customer.status_changed', 'auth', 'delivered']) x $changes],
+        "destination=auth: A's status changes, delivered to the Auth Service");
+    is(($auth_rows->[0] // {})->{id},
+        ($by_type{'customer.status_changed'}[0] // {})->{event}{id},
+        'destination=auth: the same event as the Notification Service got');
+    isnt(($auth_rows->[0] // {})->{sequence},
+        scalar CT::sql($db, q{SELECT id FROM events WHERE event_id = :'p1'
+            AND destination = 'notifications'},
+            ($auth_rows->[0] // {})->{id} // ''),
+        'destination=auth: a row of its own');
+    is((grep { $_->{delivery}{destination} ne 'notifications' } @$all), 0,
+        'by default: the Notification Service\'s rows only');
+
     $r = ok_req('after the last', 200,
         GET => "/api/events?after=$want[-1]&customerId=$A");
     is_deeply($r->{json}{data}{events}, [], 'after the last: nothing');
@@ -526,7 +548,8 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
 
     for my $bad (['type=customer.deleted', 'type'],
         ['customerId=nope', 'customerId'], ['after=abc', 'after'],
-        ['after=-1', 'after'], ['limit=0', 'limit'], ['limit=201', 'limit'])
+        ['after=-1', 'after'], ['limit=0', 'limit'], ['limit=201', 'limit'],
+        ['destination=orders', 'destination'])
     {
         my $b = $ng->req(GET => "/api/events?$bad->[0]");
         CT::is_error($b, 400, 'Validation failed', [$bad->[1]],

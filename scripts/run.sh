@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # make run: build the module, start the dev PostgreSQL (unless CUSTOMER_DB
-# names an existing one), migrate, start the stand-ins for the Auth, Order
-# and Complaint services (docker/peers/server.py, the program compose runs)
-# on 127.0.0.1, and run nginx in the foreground on http://127.0.0.1:8001/.
-# Ctrl-C (or SIGTERM) stops nginx, the stand-ins and the cluster this
-# script started. Data persists in $RUN_DIR/pgdata between runs.
+# names an existing one), migrate, start the stand-ins for the Auth, Order,
+# Complaint and Notification services (docker/peers/server.py, the program
+# compose runs) on 127.0.0.1, and run nginx in the foreground on
+# http://127.0.0.1:8001/. Ctrl-C (or SIGTERM) stops nginx, the stand-ins
+# and the cluster this script started. Data persists in $RUN_DIR/pgdata
+# between runs.
 #
 # Ports: CUSTOMER_RUN_PORT (nginx, 8001), CUSTOMER_AUTH_PORT (3001),
 # CUSTOMER_ORDER_PORT (8002), CUSTOMER_COMPLAINT_PORT (8003),
-# CUSTOMER_PG_PORT (the dev cluster, 54329); the runtime directory:
-# CUSTOMER_RUN_DIR (see scripts/env.sh). Several runs side by side need
+# CUSTOMER_NOTIFY_PORT (3004), CUSTOMER_PG_PORT (the dev cluster, 54329);
+# the runtime directory: CUSTOMER_RUN_DIR (see scripts/env.sh). Several runs side by side need
 # all of them distinct.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -19,6 +20,7 @@ declare -A peer_port=(
     [auth]=${CUSTOMER_AUTH_PORT:-3001}
     [orders]=${CUSTOMER_ORDER_PORT:-8002}
     [complaints]=${CUSTOMER_COMPLAINT_PORT:-8003}
+    [notifications]=${CUSTOMER_NOTIFY_PORT:-3004}
 )
 for p in "$port" "${peer_port[@]}"; do
     if [[ ! $p =~ ^[1-9][0-9]{0,4}$ ]] || ((p > 65535)); then
@@ -57,7 +59,7 @@ trap 'exit 143' TERM
 # The stand-ins, before anything else is started: a port that is taken
 # stops the run here. Each is ready once it printed its listening line.
 mkdir -p "$RUN_DIR/peers"
-for role in auth orders complaints; do
+for role in auth orders complaints notifications; do
     log=$RUN_DIR/peers/$role.log
     : >"$log"
     python3 "$ROOT/docker/peers/server.py" "$role" "${peer_port[$role]}" \
@@ -86,7 +88,9 @@ fi
 "$ROOT/scripts/pg.sh" migrate customer dev
 
 # Development credentials, made once and kept in the run directory (never
-# in the repository): an HS256 secret and one service key.
+# in the repository): an HS256 secret, one service key and the secret
+# that signs the events (whsec_<base64>, as customer_notification_secret
+# takes it).
 keys=$RUN_DIR/keys
 mkdir -p "$keys"
 if [[ ! -s $keys/jwt.secret ]]; then
@@ -95,7 +99,10 @@ fi
 if [[ ! -s $keys/service.keys ]]; then
     openssl rand -hex 24 >"$keys/service.keys"
 fi
-chmod 644 "$keys/jwt.secret" "$keys/service.keys"
+if [[ ! -s $keys/notification.secret ]]; then
+    echo "whsec_$(openssl rand -base64 24)" >"$keys/notification.secret"
+fi
+chmod 644 "$keys/jwt.secret" "$keys/service.keys" "$keys/notification.secret"
 
 # The API document and Swagger UI (/api/openapi.json, /docs/) are read by
 # nginx's workers: from the checkout, or from a copy in the run directory
@@ -125,6 +132,8 @@ conf=${conf//@PORT@/$port}
 conf=${conf//@AUTH_PORT@/${peer_port[auth]}}
 conf=${conf//@ORDER_PORT@/${peer_port[orders]}}
 conf=${conf//@COMPLAINT_PORT@/${peer_port[complaints]}}
+conf=${conf//@NOTIFY_PORT@/${peer_port[notifications]}}
+conf=${conf//@NOTIFY_SECRET@/$(<"$keys/notification.secret")}
 mkdir -p "$RUN_DIR/nginx"
 printf '%s\n' "$conf" >"$RUN_DIR/nginx/nginx.conf"
 # its includes (the compatibility paths), relative to the rendered file
@@ -146,6 +155,8 @@ run: stand-ins (docker/peers/server.py; logs in $RUN_DIR/peers/):
   auth service       127.0.0.1:${peer_port[auth]} (pid ${peer_pid[auth]})
   order service      127.0.0.1:${peer_port[orders]} (pid ${peer_pid[orders]})
   complaint service  127.0.0.1:${peer_port[complaints]} (pid ${peer_pid[complaints]})
+  notifications      127.0.0.1:${peer_port[notifications]} \
+(pid ${peer_pid[notifications]}): POST /events
   every customer has a few made-up orders and complaints, none active
 run: development credentials (secret and key in $keys/):
   admin:    -H 'Authorization: Bearer $admin'

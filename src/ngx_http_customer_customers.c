@@ -423,8 +423,9 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
  * version or NULL, $5 who.  The last column tells a missing row (NULL)
  * from a stale version when no row was updated.  A customerStatus that
  * changes the status is a status change like any other: the same
- * statement writes its history row and the outbox row that tells the
- * Auth Service (delivered by the outbox run).  cur locks the row and
+ * statement writes its history row (whose trigger raises the event) and
+ * the event's row that tells the Auth Service (delivered by the outbox
+ * run).  cur locks the row and
  * reads the status it replaces; u joins it so that cur runs first (read
  * after the update, FOR UPDATE would follow it to the new version).
  */
@@ -471,13 +472,18 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     " AND ($4::integer IS NULL OR version = $4::integer)"                   \
     " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS "),"                            \
     " h AS (INSERT INTO customer_status_history (customer_id, old_status,"  \
-    " new_status, reason, changed_by) SELECT u.id, cur.old_status,"         \
-    " u.customer_status, NULL, $5 FROM u JOIN cur ON cur.cur_id = u.id"     \
-    " WHERE u.customer_status <> cur.old_status RETURNING id),"             \
-    " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active)"      \
-    " SELECT u.id, u.user_id, u.customer_status = 'Active'"                 \
+    " new_status, reason, changed_by, event_id) SELECT u.id,"               \
+    " cur.old_status, u.customer_status, NULL, $5, gen_random_uuid()"       \
     " FROM u JOIN cur ON cur.cur_id = u.id"                                 \
-    " WHERE u.customer_status <> cur.old_status RETURNING id)"              \
+    " WHERE u.customer_status <> cur.old_status"                            \
+    " RETURNING customer_id, old_status, new_status, changed_by,"           \
+    " event_id),"                                                           \
+    " o AS (INSERT INTO events (event_id, destination, type, customer_id,"  \
+    " subject, data, channels) SELECT h.event_id, 'auth',"                  \
+    " 'customer.status_changed', u.id, 'customers/' || u.id,"               \
+    " status_event_data(u.id, u.user_id, h.old_status, h.new_status,"       \
+    " NULL, h.changed_by), '{}' FROM u JOIN h ON h.customer_id = u.id"      \
+    " RETURNING id)"                                                        \
     " SELECT u.*, (SELECT cur_version FROM cur)"                            \
     " FROM (SELECT 1) one LEFT JOIN u ON true"
 

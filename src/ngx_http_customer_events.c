@@ -24,14 +24,17 @@
 /*
  * Events for the Notification Service.  Triggers (sql/027_events.sql)
  * write each event into the events table in the statement that makes the
- * change; the periodic scan raises the time-based ones (service due or
- * overdue, a document expiring or expired) once per vehicle and due date
- * and mileage, per document and expiry date.  The outbox run that
- * customer_outbox_trigger starts in every worker delivers them after the
- * Auth Service's rows, by the same loop (ngx_http_customer_outbox.c):
- * the events table is a sink of it, its rows claimed with FOR UPDATE
- * SKIP LOCKED and a lease of their own, in order per customer, retried
- * with a backoff and set aside as dead after ten failures.
+ * change, as a row of destination 'notifications' (a status change also
+ * writes the same event's row of destination 'auth', for the Auth
+ * Service: ngx_http_customer_status.c); the periodic scan raises the
+ * time-based ones (service due or overdue, a document expiring or
+ * expired) once per vehicle and due date and mileage, per document and
+ * expiry date.  The outbox run that customer_outbox_trigger starts in
+ * every worker delivers them after the Auth Service's rows, by the same
+ * loop (ngx_http_customer_outbox.c): each destination is a sink of it,
+ * its rows claimed with FOR UPDATE SKIP LOCKED and a lease of their own,
+ * in order per customer and destination, retried with a backoff and set
+ * aside as dead after ten failures.
  *
  * Each is POSTed to <customer_notification_service>/events as a
  * CloudEvents 1.0 structured JSON event, signed the Standard Webhooks
@@ -89,13 +92,21 @@ static const char  *ngx_http_customer_event_types[] = {
 };
 
 
+/* where an event's rows go: the Notification Service, the Auth Service */
+static const char  *ngx_http_customer_event_destinations[] = {
+    "notifications", "auth", NULL
+};
+
+
 /*
- * $1 type, $2 customerId, $3 after (a sequence), $4 limit: what the
- * 30 days kept hold, oldest first from the cursor on.  One row: the data.
+ * $1 type, $2 customerId, $3 after (a sequence), $4 limit, $5 destination
+ * (the Notification Service's rows unless named): what the 30 days kept
+ * hold, oldest first from the cursor on.  One row: the data.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     "WITH e AS (SELECT * FROM events"
-    " WHERE ($1::text IS NULL OR type = $1::text)"
+    " WHERE destination = coalesce($5::text, 'notifications')"
+    " AND ($1::text IS NULL OR type = $1::text)"
     " AND ($2::uuid IS NULL OR customer_id = $2::uuid)"
     " AND id > coalesce($3::bigint, 0)"
     " AND created_at >= now() - interval '30 days'"
@@ -104,7 +115,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     " SELECT jsonb_build_object('events', coalesce(jsonb_agg("
     NGX_HTTP_CUSTOMER_EVENT_JSON("p")
     " || jsonb_build_object('sequence', p.id, 'customerId', p.customer_id,"
-    " 'delivery', jsonb_build_object('status', CASE"
+    " 'delivery', jsonb_build_object('destination', p.destination,"
+    " 'status', CASE"
     " WHEN p.delivered_at IS NOT NULL THEN 'delivered'"
     " WHEN p.suppressed THEN 'suppressed'"
     " WHEN p.dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END,"
@@ -113,7 +125,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     " 'count', count(p.id), 'nextAfter', max(p.id),"
     " 'hasMore', (SELECT count(*) FROM e) > count(p.id))"
     " FROM p",
-    4, 0, 0, "", 0, 0, 1, 0
+    5, 0, 0, "", 0, 0, 1, 0
 };
 
 
@@ -129,7 +141,9 @@ ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
           { NGX_HTTP_CUSTOMER_FROM_CHECK, "after", NULL,
             ngx_http_customer_check_after },
           { NGX_HTTP_CUSTOMER_FROM_CHECK, "limit", NULL,
-            ngx_http_customer_check_events_limit } },
+            ngx_http_customer_check_events_limit },
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "destination",
+            ngx_http_customer_event_destinations, NULL } },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Events retrieved successfully" },
     NGX_HTTP_CUSTOMER_ROUTES_END
@@ -155,30 +169,22 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_scan_sql = {
 };
 
 
-/*
- * What is due, leased for 60 s, each row with a lease of its own; a
- * customer's events go in order: none while an older one of the same
- * customer waits (one set aside as dead, or never to be sent, does not
- * hold the later ones back).
- */
+/* the due events of the Notification Service, each as its CloudEvent */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_claim_sql = {
-    "UPDATE events o SET next_attempt_at = now() + interval '60 seconds',"
-    " lease = gen_random_uuid()"
-    " FROM (SELECT id FROM events a WHERE delivered_at IS NULL"
-    " AND dead_at IS NULL AND NOT suppressed AND next_attempt_at <= now()"
-    " AND NOT EXISTS (SELECT 1 FROM events p"
-    " WHERE p.customer_id = a.customer_id AND p.delivered_at IS NULL"
-    " AND p.dead_at IS NULL AND NOT p.suppressed AND p.id < a.id)"
-    " ORDER BY next_attempt_at, id LIMIT 20"
-    " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
+    NGX_HTTP_CUSTOMER_EVENTS_CLAIM("notifications")
     " RETURNING o.id, o.lease, o.event_id, "
     NGX_HTTP_CUSTOMER_EVENT_JSON("o") "::text",
     0, 0, 0, "", 0, 0, 0, 0
 };
 
 
+/*
+ * The statements below serve every destination (the Auth Service's sink
+ * too): a row's id and lease are its own.
+ */
+
 /* just before a send: no row, another worker took the event over */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_renew_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_renew_sql = {
     "UPDATE events SET next_attempt_at = now() + interval '60 seconds'"
     " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
     " AND dead_at IS NULL RETURNING id",
@@ -187,7 +193,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_renew_sql = {
 
 
 /* events a run leaves unsent, due again at once: $1 their leases */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_release_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_release_sql = {
     "UPDATE events SET next_attempt_at = now()"
     " WHERE lease = ANY ($1::uuid[]) AND delivered_at IS NULL"
     " AND dead_at IS NULL",
@@ -196,7 +202,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_release_sql = {
 
 
 /* the outcome counts only while the lease is the claimant's */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql = {
     "UPDATE events SET delivered_at = now(), attempts = attempts + 1,"
     " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
     2, 0, 0, "", 0, 0, 0, 0
@@ -204,7 +210,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql = {
 
 
 /* a retry with the outboxes' backoff, dead after ten failures */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_failed_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_failed_sql = {
     "UPDATE events SET attempts = attempts + 1, last_error = $2,"
     NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
     " WHERE id = $1 AND lease = $3::uuid",

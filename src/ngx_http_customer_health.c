@@ -10,6 +10,7 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_outbox.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_replica.h"
 #include "ngx_http_customer_router.h"
@@ -18,6 +19,8 @@
 static ngx_int_t ngx_http_customer_health(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static void ngx_http_customer_health_backlog(yajl_gen g, PGresult *res,
+    int c);
 static void ngx_http_customer_health_replicas(yajl_gen g,
     ngx_array_t *replicas);
 
@@ -31,11 +34,8 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
-    "SELECT (SELECT count(*) FROM schema_migrations)::text,"
-    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
-    " AND dead_at IS NULL)::text,"
-    " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
-    " AND dead_at IS NOT NULL)::text",
+    "SELECT (SELECT count(*) FROM schema_migrations)::text, g.*"
+    " FROM (" NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL ") g",
     0, 1, 0, "", 0, 0, 0, 0
 };
 
@@ -101,16 +101,15 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_gen_lit(g, "up");
     ngx_http_customer_gen_lit(g, "migrations");
     yajl_gen_number(g, v, ngx_strlen(v));
+    /*
+     * The outbox's backlog: "outbox" the Auth Service's status updates,
+     * "events" the Notification Service's events.  Dead: set aside after
+     * too many failed attempts, an operator's to look at.
+     */
     ngx_http_customer_gen_lit(g, "outbox");
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "pending");
-    v = PQgetvalue(res, 0, 1);
-    yajl_gen_number(g, v, ngx_strlen(v));
-    /* set aside after too many failed attempts: an operator's to look at */
-    ngx_http_customer_gen_lit(g, "dead");
-    v = PQgetvalue(res, 0, 2);
-    yajl_gen_number(g, v, ngx_strlen(v));
-    yajl_gen_map_close(g);
+    ngx_http_customer_health_backlog(g, res, 1);
+    ngx_http_customer_gen_lit(g, "events");
+    ngx_http_customer_health_backlog(g, res, 3);
     ngx_http_customer_gen_lit(g, "pool");
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "size");
@@ -137,6 +136,24 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_close(g);
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+}
+
+
+/* {pending, dead} from columns c and c + 1 */
+
+static void
+ngx_http_customer_health_backlog(yajl_gen g, PGresult *res, int c)
+{
+    char  *v;
+
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "pending");
+    v = PQgetvalue(res, 0, c);
+    yajl_gen_number(g, v, ngx_strlen(v));
+    ngx_http_customer_gen_lit(g, "dead");
+    v = PQgetvalue(res, 0, c + 1);
+    yajl_gen_number(g, v, ngx_strlen(v));
+    yajl_gen_map_close(g);
 }
 
 

@@ -12,6 +12,7 @@
 #include "ngx_http_customer_router.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_metrics.h"
+#include "ngx_http_customer_outbox.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_replica.h"
 
@@ -158,13 +159,7 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
-    "SELECT count(*) FILTER (WHERE dead_at IS NULL)::text,"
-    " count(*) FILTER (WHERE dead_at IS NOT NULL)::text,"
-    " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
-    " AND dead_at IS NULL AND NOT suppressed)::text,"
-    " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
-    " AND dead_at IS NOT NULL)::text"
-    " FROM auth_outbox WHERE delivered_at IS NULL",
+    NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL,
     0, 1, 0, "", 0, 0, 0, 0
 };
 

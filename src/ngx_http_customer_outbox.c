@@ -16,9 +16,9 @@
 
 
 /*
- * The one delivery loop of the outboxes: the Auth Service's rows
- * (auth_outbox) and the events for the Notification Service (events) are
- * sinks of it, each with its table's statements and its own send.
+ * The one delivery loop of the event outbox (the events table): each
+ * destination of the events, the Notification Service and the Auth
+ * Service, is a sink of it, with its own claim and its own send.
  *
  * A run claims due rows with FOR UPDATE SKIP LOCKED, each under a 60 s
  * lease of its own, in order per customer (the claim statement's

@@ -29,6 +29,27 @@
     " dead_at = CASE WHEN attempts + 1 >= 10 THEN now() END"
 
 
+/*
+ * The outbox's backlog, one row: the Auth Service's pending and dead
+ * rows, then the Notification Service's (a suppressed event is never
+ * sent: not pending).  For /health and the metrics.
+ */
+#define NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL                                  \
+    "SELECT " NGX_HTTP_CUSTOMER_OUTBOX_PENDING("auth") ","                  \
+    " " NGX_HTTP_CUSTOMER_OUTBOX_DEAD("auth") ","                           \
+    " " NGX_HTTP_CUSTOMER_OUTBOX_PENDING("notifications") ","               \
+    " " NGX_HTTP_CUSTOMER_OUTBOX_DEAD("notifications")
+
+/* each count by a partial index of events (sql/029_auth_events.sql) */
+#define NGX_HTTP_CUSTOMER_OUTBOX_PENDING(d)                                  \
+    "(SELECT count(*) FROM events WHERE destination = '" d "'"              \
+    " AND delivered_at IS NULL AND dead_at IS NULL AND NOT suppressed)::text"
+
+#define NGX_HTTP_CUSTOMER_OUTBOX_DEAD(d)                                     \
+    "(SELECT count(*) FROM events WHERE destination = '" d "'"              \
+    " AND delivered_at IS NULL AND dead_at IS NOT NULL)::text"
+
+
 /* what outbox runs did, summed over the sinks */
 typedef struct {
     ngx_uint_t                      claimed;

@@ -26,15 +26,16 @@
 /*
  * Status changes and the Auth Service.  One statement changes the status,
  * keeps the change in customer_status_history (whose trigger raises the
- * customer.status_changed event, sql/027_events.sql) and puts "tell the
- * Auth Service isActive=..." into auth_outbox: all or nothing.  After the
- * commit the request delivers its own outbox row (PATCH
- * /api/auth/user/{userId}/status through customer_auth_service) and
- * answers; the row holds a 60 s lease so nobody else sends it meanwhile.
- * A row not delivered stays with a backoff; POST
- * /api/customers/internal/outbox delivers what is due.  The delivery loop
- * is the outboxes' one (ngx_http_customer_outbox.c): auth_outbox is a
- * sink of it, as the events for the Notification Service are, and the
+ * customer.status_changed event for the Notification Service,
+ * sql/027_events.sql) and writes the same event's row of destination
+ * 'auth' into the events outbox ("tell the Auth Service isActive=...",
+ * sql/029_auth_events.sql): all or nothing.  After the commit the
+ * request delivers its own row (PATCH /api/auth/user/{userId}/status
+ * through customer_auth_service) and answers; the row holds a 60 s lease
+ * so nobody else sends it meanwhile.  A row not delivered stays with a
+ * backoff; POST /api/customers/internal/outbox delivers what is due.  The
+ * delivery loop is the outbox's one (ngx_http_customer_outbox.c): the
+ * Auth Service is a sink of it, as the Notification Service is, and the
  * same run delivers both.  Each worker has a timer that calls that route
  * over loopback (customer_outbox_trigger), so there is always a real
  * request for the subrequests to hang from.  Rows survive reloads and
@@ -164,7 +165,11 @@ static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
 };
 
 
-/* $1 id, $2 status, $3 reason, $4 who: change, history, outbox at once */
+/*
+ * $1 id, $2 status, $3 reason, $4 who: change, history, the event's row
+ * for the Auth Service at once (the history's trigger writes its row for
+ * the Notification Service, with the same event_id)
+ */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     "WITH cur AS (SELECT id, user_id, customer_status, updated_at,"
     " updated_by FROM customers WHERE id = $1 FOR UPDATE),"
@@ -173,31 +178,37 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " FROM cur WHERE c.id = cur.id AND cur.customer_status <> $2::text"
     " RETURNING c.id, c.user_id, c.updated_at, c.updated_by),"
     " h AS (INSERT INTO customer_status_history (customer_id, old_status,"
-    " new_status, reason, changed_by) SELECT cur.id, cur.customer_status,"
-    " $2::text, $3, $4 FROM cur JOIN u ON u.id = cur.id RETURNING id),"
-    " o AS (INSERT INTO auth_outbox (customer_id, user_id, is_active,"
-    " reason, next_attempt_at, lease) SELECT u.id, u.user_id,"
-    " $2::text = 'Active', $3, CASE WHEN EXISTS (SELECT 1 FROM auth_outbox p"
-    " WHERE p.customer_id = u.id AND p.delivered_at IS NULL"
-    " AND p.dead_at IS NULL) THEN now()"
-    " ELSE now() + interval '60 seconds' END, gen_random_uuid() FROM u"
-    " RETURNING id, user_id, is_active, customer_id, reason, lease,"
+    " new_status, reason, changed_by, event_id) SELECT cur.id,"
+    " cur.customer_status, $2::text, $3, $4, gen_random_uuid()"
+    " FROM cur JOIN u ON u.id = cur.id RETURNING event_id),"
+    " o AS (INSERT INTO events (event_id, destination, type, customer_id,"
+    " subject, data, channels, next_attempt_at, lease)"
+    " SELECT h.event_id, 'auth', 'customer.status_changed', u.id,"
+    " 'customers/' || u.id, status_event_data(u.id, u.user_id,"
+    " cur.customer_status, $2::text, $3, $4), '{}',"
+    " CASE WHEN EXISTS (SELECT 1 FROM events p"
+    " WHERE p.customer_id = u.id AND p.destination = 'auth'"
+    " AND p.delivered_at IS NULL AND p.dead_at IS NULL) THEN now()"
+    " ELSE now() + interval '60 seconds' END, gen_random_uuid()"
+    " FROM u, h, cur"
+    " RETURNING id, data->>'userId' AS user_id,"
+    " (data->>'isActive')::boolean AS is_active, customer_id,"
+    " data->>'reason' AS reason, 'customer-outbox-' || id AS key, lease,"
     " next_attempt_at <= now() AS queued)"
     " SELECT cur.id, $2::text, api_ts(coalesce(u.updated_at,"
     " cur.updated_at)), CASE WHEN u.id IS NULL THEN cur.updated_by"
     " ELSE u.updated_by END, cur.customer_status,"
-    " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.lease,"
-    " o.queued"
+    " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.key,"
+    " o.lease, o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
     4, 0, 0, "", 0, 0, 0, 0
 };
 
 
 /*
- * What is due, leased for 60 s to whoever claims it, each row with a
- * lease of its own; a customer's rows go in order: none while an older
- * one of the same customer waits (one set aside as dead does not hold
- * the later ones back).
+ * The Auth Service's due rows of the events (NGX_HTTP_CUSTOMER_EVENTS_CLAIM
+ * says how), each with the Idempotency-Key it is sent with: a row moved
+ * from the former auth_outbox keeps its own.
  * The same periodic run expires idempotency keys older than 24 hours
  * (loyalty's and the other routes'), at most 500 of each a time,
  * skipping rows another worker is deleting.
@@ -212,66 +223,24 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " WHERE (caller, key) IN (SELECT caller, key FROM idempotency_keys"
     " WHERE created_at < now() - interval '24 hours'"
     " LIMIT 500 FOR UPDATE SKIP LOCKED))"
-    " UPDATE auth_outbox o SET next_attempt_at = now()"
-    " + interval '60 seconds', lease = gen_random_uuid()"
-    " FROM (SELECT id FROM auth_outbox a WHERE delivered_at IS NULL"
-    " AND dead_at IS NULL"
-    " AND next_attempt_at <= now() AND NOT EXISTS (SELECT 1"
-    " FROM auth_outbox p WHERE p.customer_id = a.customer_id"
-    " AND p.delivered_at IS NULL AND p.dead_at IS NULL AND p.id < a.id)"
-    " ORDER BY next_attempt_at, id LIMIT 20"
-    " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
-    " RETURNING o.id, o.lease, o.user_id, o.is_active, o.customer_id,"
-    " o.reason",
+    " " NGX_HTTP_CUSTOMER_EVENTS_CLAIM("auth")
+    " RETURNING o.id, o.lease, o.data->>'userId',"
+    " (o.data->>'isActive')::boolean, o.customer_id, o.data->>'reason',"
+    " coalesce(o.delivery_key, 'customer-outbox-' || o.id)",
     0, 0, 0, "", 0, 0, 0, 0
 };
 
 
 /*
- * Just before a send: the lease runs 60 s from now (a call is bounded by
- * the peer timeouts), if this claimant still holds it.  No row: another
- * worker took the row over, and this one leaves it alone.
+ * The Auth Service as a sink of the outbox loop: userId, isActive,
+ * customerId, reason, Idempotency-Key
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
-    "UPDATE auth_outbox SET next_attempt_at = now() + interval '60 seconds'"
-    " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
-    " AND dead_at IS NULL RETURNING id",
-    2, 0, 0, "", 0, 0, 0, 0
-};
-
-
-/* rows a run leaves unsent, due again at once: $1 their leases */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_release_sql = {
-    "UPDATE auth_outbox SET next_attempt_at = now()"
-    " WHERE lease = ANY ($1::uuid[]) AND delivered_at IS NULL"
-    " AND dead_at IS NULL",
-    1, 0, 0, "", 0, 0, 0, 0
-};
-
-
-/* the outcome counts only while the lease is the claimant's */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
-    "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
-    " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
-    2, 0, 0, "", 0, 0, 0, 0
-};
-
-
-/* a retry with the outboxes' backoff, dead after ten failures */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
-    "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
-    NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
-    " WHERE id = $1 AND lease = $3::uuid",
-    3, 0, 0, "", 0, 0, 0, 0
-};
-
-
-/* the Auth Service as a sink of the outbox loop: userId, isActive, ... */
 static ngx_http_customer_outbox_sink_t  ngx_http_customer_auth_sink = {
-    "auth service", "customer_auth_service", NGX_HTTP_CUSTOMER_PEER_AUTH, 4,
-    &ngx_http_customer_claim_sql, &ngx_http_customer_renew_sql,
-    &ngx_http_customer_release_sql, &ngx_http_customer_delivered_sql,
-    &ngx_http_customer_failed_sql, ngx_http_customer_auth_send, 0
+    "auth service", "customer_auth_service", NGX_HTTP_CUSTOMER_PEER_AUTH, 5,
+    &ngx_http_customer_claim_sql, &ngx_http_customer_events_renew_sql,
+    &ngx_http_customer_events_release_sql,
+    &ngx_http_customer_events_delivered_sql,
+    &ngx_http_customer_events_failed_sql, ngx_http_customer_auth_send, 0
 };
 
 
@@ -425,25 +394,25 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
      * one goes after it, from the outbox, never ahead of it from here.
      */
 
-    if (PQgetisnull(res, 0, 5) || PQgetvalue(res, 0, 11)[0] == 't') {
+    if (PQgetisnull(res, 0, 5) || PQgetvalue(res, 0, 12)[0] == 't') {
         return ngx_http_customer_status_answer(ctx);
     }
 
     /*
      * The row as the sink's claim gives it (id, lease, user_id,
-     * is_active, customer_id, reason) from columns 5, 10, 6, 7, 8, 9.
+     * is_active, customer_id, reason, key) from columns 5, 11, 6 to 10.
      */
 
     ngx_memzero(&row, sizeof(ngx_http_customer_outbox_row_t));
 
     row.id = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 5));
-    row.lease = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 10));
+    row.lease = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 11));
 
     if (row.id == NULL || row.lease == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (c = 0; c < 4; c++) {
+    for (c = 0; c < 5; c++) {
         if (PQgetisnull(res, 0, 6 + c)) {
             row.null |= 1 << c;
             continue;
@@ -593,14 +562,14 @@ ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     customer_id = row->cols[2];
     reason = (row->null & 8) ? NULL : row->cols[3];
 
-    if (ngx_strchr(user_id, '/') != NULL
+    if ((row->null & 7) || ngx_strchr(user_id, '/') != NULL
         || ngx_strcmp(user_id, ".") == 0
         || ngx_strcmp(user_id, "..") == 0)
     {
         /*
          * Not one path segment: a row older than the checks on userId
-         * (sql/019_user_id_not_dot.sql).  It is never sent, and waits as
-         * a failure for the operator.
+         * (sql/019_user_id_not_dot.sql), or one without a userId.  It is
+         * never sent, and waits as a failure for the operator.
          */
         ngx_memzero(&ctx->peer, sizeof(ngx_http_customer_peer_t));
         ctx->peer.rc = NGX_ABORT;
@@ -668,17 +637,13 @@ ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     /*
      * Delivery is at least once: the mark "delivered" can be lost after
      * the Auth Service took the update (PostgreSQL gone in between), and
-     * the row is sent again when its lease runs out.  The key is the same
-     * at every attempt, so the receiver can tell a repeat.
+     * the row is sent again when its lease runs out.  The key
+     * (customer-outbox-<id>) is the same at every attempt, so the
+     * receiver can tell a repeat.
      */
 
-    key.len = sizeof("customer-outbox-") - 1 + ngx_strlen(row->id);
-    key.data = ngx_pnalloc(ctx->request->pool, key.len);
-    if (key.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_sprintf(key.data, "customer-outbox-%s", row->id);
+    key.data = (u_char *) row->cols[4];
+    key.len = ngx_strlen(row->cols[4]);
 
     return ngx_http_customer_peer_call(ctx, &llcf->auth_service,
                                        NGX_HTTP_PATCH, &path, &args, &body,

@@ -1,8 +1,9 @@
 # `make run` is the whole thing: scripts/run.sh, started for real with its
-# own ports and run directory, brings up PostgreSQL, the Auth, Order and
-# Complaint stand-ins and nginx; with the Administrator token it printed,
-# a customer is created, its orders and complaints listed, its status
-# changed (the Auth Service told: authService "notified") and it is
+# own ports and run directory, brings up PostgreSQL, the Auth, Order,
+# Complaint and Notification stand-ins and nginx; with the Administrator
+# token it printed, a customer is created, its orders and complaints
+# listed, its status changed (the Auth Service told: authService
+# "notified"; the Notification Service gets the signed events) and it is
 # deleted (the Order Service reports no active orders): 200 each. Then
 # SIGINT to run.sh alone, as Ctrl-C would send it, stops nginx, the
 # stand-ins and the cluster it started.
@@ -19,7 +20,7 @@ use POSIX qw(WNOHANG);
 
 my $dir = CT::_fresh_dir('run', 0755);
 my %port = map { $_ => CT::free_port() }
-    qw(nginx auth orders complaints pg);
+    qw(nginx auth orders complaints notifications pg);
 my $out = "$dir/run.out";
 
 my $pid = fork // die "fork: $!\n";
@@ -33,6 +34,7 @@ if (!$pid) {
     $ENV{CUSTOMER_AUTH_PORT} = $port{auth};
     $ENV{CUSTOMER_ORDER_PORT} = $port{orders};
     $ENV{CUSTOMER_COMPLAINT_PORT} = $port{complaints};
+    $ENV{CUSTOMER_NOTIFY_PORT} = $port{notifications};
     $ENV{CUSTOMER_PG_PORT} = $port{pg};
     open STDIN, '<', '/dev/null';
     open STDOUT, '>', $out or POSIX::_exit(126);
@@ -86,6 +88,11 @@ for my $s ([auth => 'auth'], [orders => 'order'],
     ($peer_pid{$role}) =
         $printed =~ /$name service\s+127\.0\.0\.1:\d+ \(pid (\d+)\)/;
 }
+like($printed,
+    qr/notifications\s+127\.0\.0\.1:$port{notifications} \(pid \d+\)/,
+    'the notification stand-in is printed with its port');
+($peer_pid{notifications}) =
+    $printed =~ /notifications\s+127\.0\.0\.1:\d+ \(pid (\d+)\)/;
 
 my $nginx_pid = CT::_slurp("$dir/nginx/nginx.pid") =~ s/\s+//gr;
 my ($pg_pid) = CT::_slurp("$dir/pgdata/postmaster.pid") =~ /^(\d+)/;
@@ -132,6 +139,32 @@ is($r->{json}{data}{authService}, 'notified',
 like(CT::_slurp("$dir/peers/auth.log"),
     qr{PATCH /api/auth/user/make-run-user/status .*"isActive":false},
     'the auth stand-in logged the status update');
+
+# the events reach the Notification Service stand-in, signed, by the
+# outbox run every worker's timer starts (customer_outbox_interval 5s)
+ok(CT::wait_for(sub {
+    my $h = $http->get("$base/health");
+    my $j = eval { JSON::PP::decode_json($h->{content}) } // {};
+    return ($j->{data}{events}{pending} // -1) == 0
+        && CT::_slurp("$dir/peers/notifications.log")
+           =~ /"customer\.status_changed"/;
+}, timeout => 60, interval => 0.5), 'the events are delivered: none pending')
+    or diag(CT::_slurp("$dir/peers/notifications.log"));
+my $notified = CT::_slurp("$dir/peers/notifications.log");
+like($notified, qr{POST /events \S*\{.*"customer\.created".* signed=yes},
+    'the notification stand-in got customer.created, signed');
+like($notified,
+    qr{POST /events \S*\{.*"customer\.status_changed".* signed=yes},
+    '... and customer.status_changed, signed');
+
+# the seed's front ends in development may call the API from a browser
+for my $origin ('http://localhost:3000', 'http://localhost:19006') {
+    $r = $http->request(GET => "$base/api/customers/$id",
+        { headers => { Authorization => "Bearer $admin",
+            Origin => $origin } });
+    is($r->{headers}{'access-control-allow-origin'}, $origin,
+        "CORS: $origin is allowed");
+}
 
 $r = api(DELETE => "/api/customers/$id");
 is($r->{status}, 200, 'delete it: 200') or diag($r->{content});

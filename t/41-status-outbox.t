@@ -49,11 +49,13 @@ sub json_rows {
 
 sub outbox_rows {
     my ($id) = @_;
-    return json_rows(q{SELECT id, customer_id, user_id, is_active, reason,
+    return json_rows(q{SELECT id, customer_id, data->>'userId' AS user_id,
+        (data->>'isActive')::boolean AS is_active, data->>'reason' AS reason,
         attempts, last_error, delivered_at IS NOT NULL AS delivered,
         extract(epoch FROM next_attempt_at - created_at)::float8 AS backoff,
         extract(epoch FROM next_attempt_at - now())::float8 AS due_in
-        FROM auth_outbox WHERE customer_id = :'p1' ORDER BY id}, $id);
+        FROM events WHERE destination = 'auth' AND customer_id = :'p1'
+        ORDER BY id}, $id);
 }
 
 sub history_rows {
@@ -73,7 +75,8 @@ sub customer_row {
 
 sub counts {
     return scalar CT::sql($db, q{SELECT (SELECT count(*) FROM
-        customer_status_history) || '/' || (SELECT count(*) FROM auth_outbox)});
+        customer_status_history) || '/' || (SELECT count(*) FROM events
+        WHERE destination = 'auth')});
 }
 
 sub set_status {
@@ -677,10 +680,13 @@ is(customer_row($id10)->{version}, 2, 'two changes at once: version 2');
 # --- more due rows than one batch ------------------------------------------
 
 $auth->clear;
-CT::sql($db, q{INSERT INTO auth_outbox (customer_id, user_id, is_active,
-    reason, attempts, next_attempt_at)
-    SELECT gen_random_uuid(), 'batch-user-' || i, i % 2 = 0, 'batch', 1,
-    now() - interval '1 second' FROM generate_series(1, 45) i});
+CT::sql($db, q{INSERT INTO events (destination, type, customer_id, subject,
+    data, channels, attempts, next_attempt_at)
+    SELECT 'auth', 'customer.status_changed', c, 'customers/' || c,
+    jsonb_build_object('customerId', c, 'userId', 'batch-user-' || i,
+    'isActive', i % 2 = 0, 'reason', 'batch'), '{}', 1,
+    now() - interval '1 second'
+    FROM (SELECT i, gen_random_uuid() AS c FROM generate_series(1, 45) i) s});
 is(pending(), 45, 'health: 45 pending');
 $sum = outbox_until_delivered(45);
 is_deeply([ @$sum{qw(claimed delivered failed)} ], [45, 45, 0],
@@ -739,8 +745,8 @@ ok(!exists(($call // { headers => {} })->{headers}{'x-service-api-key'}),
         or diag(explain([ map { $_->{json} } @calls ]));
     is_deeply([ map { $_->{json}{isActive} ? 1 : 0 } @calls[1, 2] ],
         [ 0, 1 ], 'order: the Auth Service ends with isActive true');
-    is(CT::sql($db, q{SELECT count(*) FROM auth_outbox
-        WHERE customer_id = :'p1' AND delivered_at IS NULL}, $ido), 0,
+    is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
+        AND customer_id = :'p1' AND delivered_at IS NULL}, $ido), 0,
         'order: both rows delivered');
 }
 

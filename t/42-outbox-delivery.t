@@ -48,7 +48,8 @@ sub set_status {
 
 sub undelivered {
     return scalar CT::sql($db,
-        'SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL');
+        q{SELECT count(*) FROM events WHERE destination = 'auth'
+        AND delivered_at IS NULL});
 }
 
 # isActive of every call the Auth Service got for $c, in arrival order.
@@ -91,8 +92,9 @@ sub all_once {
         $auth->requests;
     is(scalar @dup, 0, "$name: no call was made twice")
         or diag(explain(\@dup));
-    is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
-        WHERE delivered_at IS NULL OR last_error IS NOT NULL}), 0,
+    is(scalar CT::sql($db, q{SELECT count(*) FROM events
+        WHERE destination = 'auth'
+        AND (delivered_at IS NULL OR last_error IS NOT NULL)}), 0,
         "$name: every row delivered, no error left");
 }
 
@@ -122,7 +124,8 @@ for my $i (0 .. $#cs) {
     }
 }
 ok($pending_ok, 'Auth down: every change answered 200, pending');
-my $rows = scalar CT::sql($db, 'SELECT count(*) FROM auth_outbox');
+my $rows = scalar CT::sql($db,
+    q{SELECT count(*) FROM events WHERE destination = 'auth'});
 my $changes = 0;
 $changes += @{ $_->{changes} } for @cs;
 is($rows, $changes, "one outbox row per change ($changes)");
@@ -138,14 +141,15 @@ is(scalar CT::sql($db, q{SELECT count(*) FROM customers WHERE id = :'p1'},
 is(scalar CT::sql($db, q{SELECT count(*) FROM customer_status_history
     WHERE customer_id = :'p1'}, $gone->{id}), 0,
     'deleted: its status history is gone');
-is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox
-    WHERE customer_id = :'p1'}, $gone->{id}), 1,
+is(scalar CT::sql($db, q{SELECT count(*) FROM events
+    WHERE destination = 'auth' AND customer_id = :'p1'}, $gone->{id}), 1,
     'deleted: its outbox row stays');
 
 $auth->start;
 ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20),
     'Auth up: the trigger delivers every row')
-    or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+    or diag(CT::sql($db,
+    q{SELECT * FROM events WHERE destination = 'auth' ORDER BY id}));
 ok(more_ticks($ng, 6), 'the trigger runs on');
 all_once(\@cs, 'two workers');
 is_deeply([calls_for($gone)], $gone->{changes},
@@ -158,10 +162,11 @@ is(($gone_call // {})->{headers}{'x-service-api-key'}, $PEER_KEY,
     'the trigger\'s deliveries carry customer_peer_key');
 # a customer's first change failed in its own request, then was
 # delivered; later ones waited behind it (never tried inline): one try
-is(scalar CT::sql($db, q{SELECT count(*) FROM auth_outbox a
-    WHERE delivered_at IS NOT NULL AND (attempts < 1
-        OR (attempts < 2 AND NOT EXISTS (SELECT 1 FROM auth_outbox p
-            WHERE p.customer_id = a.customer_id AND p.id < a.id)))}), 0,
+is(scalar CT::sql($db, q{SELECT count(*) FROM events a
+    WHERE destination = 'auth' AND delivered_at IS NOT NULL AND (attempts < 1
+        OR (attempts < 2 AND NOT EXISTS (SELECT 1 FROM events p
+            WHERE p.destination = 'auth'
+            AND p.customer_id = a.customer_id AND p.id < a.id)))}), 0,
     'first rows took the failed attempt and the delivery, later ones one');
 
 my $h = $ng->req(GET => '/health', auth => 'none');
@@ -200,7 +205,8 @@ sub pending_change {
 sub delivered_once {
     my ($ng, $c, $when, $name) = @_;
     ok(CT::wait_for(sub { undelivered() == 0 }, timeout => 20), $name)
-        or diag(CT::sql($db, 'SELECT * FROM auth_outbox ORDER BY id'));
+        or diag(CT::sql($db,
+    q{SELECT * FROM events WHERE destination = 'auth' ORDER BY id}));
     ok(more_ticks($ng, 6), "the trigger runs on after the $when");
     is_deeply([calls_for($c)], [0], "after the $when: exactly one call");
     is(scalar $auth->requests, 1, "after the $when: no other call");
@@ -213,8 +219,9 @@ is(undelivered(), 1, 'the row is still pending');
 $auth->start;
 my $ng2 = start_nginx();
 delivered_once($ng2, $rc, 'restart', 'a new nginx delivers it');
-is(scalar CT::sql($db, q{SELECT last_error IS NULL FROM auth_outbox
-    WHERE customer_id = :'p1'}, $rc->{id}), 't', 'no error left');
+is(scalar CT::sql($db, q{SELECT last_error IS NULL FROM events
+    WHERE destination = 'auth' AND customer_id = :'p1'}, $rc->{id}), 't',
+    'no error left');
 
 
 # --- across a reload (HUP): the new workers trigger, the old ones exit -----

@@ -50,8 +50,11 @@ sub customer {
         old_status, new_status, reason, changed_by) VALUES
         (:'p1', 'Active', 'Suspended', 'one', 'x'),
         (:'p1', 'Suspended', 'Active', 'two', 'x')}, $id);
-    CT::sql($db, q{INSERT INTO auth_outbox (customer_id, user_id, is_active,
-        delivered_at) VALUES (:'p1', :'p2', true, now())}, $id, $c->{user});
+    CT::sql($db, q{INSERT INTO events (destination, type, customer_id,
+        subject, data, channels, delivered_at) VALUES ('auth',
+        'customer.status_changed', :'p1', 'customers/' || :'p1',
+        jsonb_build_object('customerId', :'p1', 'userId', :'p2',
+        'isActive', true), '{}', now())}, $id, $c->{user});
     return $id;
 }
 
@@ -100,7 +103,8 @@ sub is_deleted {
     is(count_of('customers', 'id', $id), 0, "$name: the row is gone");
     is(count_of('customer_status_history', 'customer_id', $id), 0,
         "$name: its status history is gone");
-    is(count_of('auth_outbox', 'customer_id', $id), 1,
+    is(scalar CT::sql($db, q{SELECT count(*) FROM events
+        WHERE destination = 'auth' AND customer_id = :'p1'}, $id), 1,
         "$name: its outbox row stays");
 }
 

@@ -26,10 +26,13 @@ sub customer { CT::insert_customer($db, 'lease') }
 
 sub outbox_row {
     my ($c, $active, $due) = @_;
-    return scalar CT::sql($db, q{INSERT INTO auth_outbox (customer_id,
-        user_id, is_active, reason, next_attempt_at)
-        VALUES (:'p1', :'p2', :'p3', 'lease test', now() + :'p4'::interval)
-        RETURNING id}, $c->{id}, $c->{user}, $active ? 'true' : 'false',
+    return scalar CT::sql($db, q{INSERT INTO events (destination, type,
+        customer_id, subject, data, channels, next_attempt_at)
+        VALUES ('auth', 'customer.status_changed', :'p1',
+        'customers/' || :'p1', jsonb_build_object('customerId', :'p1',
+        'userId', :'p2', 'isActive', :'p3'::boolean, 'reason', 'lease test'),
+        '{}', now() + :'p4'::interval) RETURNING id}, $c->{id}, $c->{user},
+        $active ? 'true' : 'false',
         $due // '0 s');
 }
 
@@ -62,8 +65,9 @@ sub outbox_row {
         'A is sending its first row');
 
     # the leases of A's other three rows run out
-    CT::sql($db, q{UPDATE auth_outbox SET next_attempt_at = now()
-        WHERE delivered_at IS NULL AND id <> :'p1'}, $ids[0]);
+    CT::sql($db, q{UPDATE events SET next_attempt_at = now()
+        WHERE destination = 'auth' AND delivered_at IS NULL
+        AND id <> :'p1'}, $ids[0]);
     my $b = $ng->req(POST => '/api/customers/internal/outbox',
         auth => 'service');
     is($b->{json}{data}{claimed}, 3, 'B claims the three expired rows')
@@ -84,13 +88,13 @@ sub outbox_row {
         is(scalar(grep { $_->{path} eq "/api/auth/user/$c->{user}/status" }
             @calls), 1, "$c->{user}: told once");
     }
-    is(CT::sql($db, q{SELECT count(*) FROM auth_outbox
-        WHERE delivered_at IS NOT NULL AND attempts = 1}), 4,
+    is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
+        AND delivered_at IS NOT NULL AND attempts = 1}), 4,
         'each row delivered, one attempt recorded');
     like($ng->error_log, qr/outbox row \d+ left to its new claimant/,
         'the log says which rows A left');
     $ng->stop;
-    CT::sql($db, 'DELETE FROM auth_outbox');
+    CT::sql($db, q{DELETE FROM events WHERE destination = 'auth'});
 }
 
 # --- 2. a row that keeps failing ----------------------------------------------
@@ -110,7 +114,7 @@ sub outbox_row {
     my $first = outbox_row($bad, 0);
     my $later = outbox_row($bad, 1);
     for my $i (1 .. 10) {
-        CT::sql($db, q{UPDATE auth_outbox SET next_attempt_at = now()
+        CT::sql($db, q{UPDATE events SET next_attempt_at = now()
             WHERE id = :'p1'}, $first);
         my $r = $ng->req(POST => '/api/customers/internal/outbox',
             auth => 'service');
@@ -118,7 +122,7 @@ sub outbox_row {
             or diag($r->{body});
     }
     is(CT::sql($db, q{SELECT (dead_at IS NOT NULL)::text || attempts
-        FROM auth_outbox WHERE id = :'p1'}, $first), 'true10',
+        FROM events WHERE id = :'p1'}, $first), 'true10',
         'after ten attempts the row is dead');
     my $h = $ng->req(GET => '/health', auth => 'none');
     is($h->{json}{data}{outbox}{dead}, 1, '/health: dead 1');
@@ -128,7 +132,7 @@ sub outbox_row {
 
     # the later change is no longer held back by the dead one; it fails
     # too (same user), but it is tried
-    CT::sql($db, q{UPDATE auth_outbox SET next_attempt_at = now()
+    CT::sql($db, q{UPDATE events SET next_attempt_at = now()
         WHERE id = :'p1'}, $later);
     my $r = $ng->req(POST => '/api/customers/internal/outbox',
         auth => 'service');
@@ -137,19 +141,20 @@ sub outbox_row {
     # a huge attempt count: the backoff is capped, nothing overflows
     my $other = customer();
     my $big = outbox_row($other, 0);
-    CT::sql($db, q{UPDATE auth_outbox SET attempts = 5000 WHERE id = :'p1'},
+    CT::sql($db, q{UPDATE events SET attempts = 5000 WHERE id = :'p1'},
         $big);
     $auth->clear;
     # not this user: make it fail by pointing it at the bad user's path
-    CT::sql($db, q{UPDATE auth_outbox SET user_id = :'p2' WHERE id = :'p1'},
-        $big, $bad->{user});
-    CT::sql($db, q{UPDATE auth_outbox SET next_attempt_at = now() + interval
+    CT::sql($db, q{UPDATE events
+        SET data = jsonb_set(data, '{userId}', to_jsonb(:'p2'::text))
+        WHERE id = :'p1'}, $big, $bad->{user});
+    CT::sql($db, q{UPDATE events SET next_attempt_at = now() + interval
         '1 hour' WHERE id = :'p1'}, $later);
     $r = $ng->req(POST => '/api/customers/internal/outbox', auth => 'service');
     is($r->{json}{data}{failed}, 1, 'attempt 5001 failed') or diag($r->{body});
     is(CT::sql($db, q{SELECT attempts || ' ' || (dead_at IS NOT NULL)::text
         || ' ' || (next_attempt_at < now() + interval '301 s')::text
-        FROM auth_outbox WHERE id = :'p1'}, $big), '5001 true true',
+        FROM events WHERE id = :'p1'}, $big), '5001 true true',
         'recorded, dead, backoff capped at five minutes');
     unlike($ng->error_log, qr/could not record an outbox delivery/,
         'every outcome was recorded');

@@ -51,13 +51,15 @@ for my $c (@c[0 .. 3]) {
     die "status: $r->{body}" unless $r->{status} == 200;
     push @{ $want{$c->{user}} }, $T;
 }
-is(CT::sql($db, 'SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL'),
+is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
+    AND delivered_at IS NULL}),
     24, '24 changes wait in the outbox');
 
 $auth->start;
 my $t0 = time;
-ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*) FROM auth_outbox
-        WHERE delivered_at IS NULL}) == 0 }, timeout => 240, interval => 1),
+ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*) FROM events
+        WHERE destination = 'auth' AND delivered_at IS NULL}) == 0 },
+    timeout => 240, interval => 1),
     'all 24 are delivered');
 note(sprintf 'delivered in %d s', time - $t0);
 
@@ -70,7 +72,7 @@ is(scalar @calls, 24, 'the Auth Service got 24 calls, one per change');
 my %by_key;
 $by_key{ $_->{headers}{'idempotency-key'} // '' }++ for @calls;
 my $ids = CT::sql($db, q{SELECT string_agg('customer-outbox-' || id, ','
-    ORDER BY id) FROM auth_outbox});
+    ORDER BY id) FROM events WHERE destination = 'auth'});
 is_deeply([sort keys %by_key], [sort split /,/, $ids],
     'each outbox row was sent ...');
 is(scalar(grep { $_ != 1 } values %by_key), 0, '... exactly once');
@@ -79,7 +81,8 @@ my %got;
 push @{ $got{ $_->{json}{userId} } }, $_->{json}{isActive} for @calls;
 is_deeply(\%got, \%want, "each customer's changes arrived in order");
 
-is(CT::sql($db, 'SELECT count(*) FROM auth_outbox WHERE dead_at IS NOT NULL'),
+is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
+    AND dead_at IS NOT NULL}),
     0, 'none set aside as dead');
 
 $ng->stop;

@@ -84,13 +84,15 @@ sub received_of {
 sub events_of {
     my ($cid, $type) = @_;
     return scalar CT::sql($db, q{SELECT count(*) FROM events
-        WHERE customer_id = :'p1' AND (:'p2' = '' OR type = :'p2')},
+        WHERE destination = 'notifications' AND customer_id = :'p1'
+        AND (:'p2' = '' OR type = :'p2')},
         $cid, $type // '');
 }
 
 sub pending {
     return scalar CT::sql($db, q{SELECT count(*) FROM events
-        WHERE delivered_at IS NULL AND NOT suppressed AND dead_at IS NULL});
+        WHERE destination = 'notifications' AND delivered_at IS NULL
+        AND NOT suppressed AND dead_at IS NULL});
 }
 
 sub day {
@@ -252,7 +254,8 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
 # in order per customer: the order of the changes
 {
     my @seq = map { scalar CT::sql($db, q{SELECT id FROM events
-        WHERE event_id = :'p1'}, $_->{event}{id}) } @got;
+        WHERE event_id = :'p1' AND destination = 'notifications'},
+        $_->{event}{id}) } @got;
     is_deeply(\@seq, [sort { $a <=> $b } @seq],
         "A's events arrived in the order they were raised");
 }
@@ -268,6 +271,25 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
         'auth: the same body as ever');
     like($calls[0]{headers}{'idempotency-key'}, qr/^customer-outbox-\d+$/,
         'auth: its Idempotency-Key');
+
+    # one event, delivered to both destinations: the Auth Service's call
+    # is the delivery of the row of destination auth that has the event's
+    # id, and its key names that row
+    my ($ev) = @{ $by_type{'customer.status_changed'} // [] };
+    my $rows = CT::sql($db, q{SELECT string_agg(destination || ':'
+        || (delivered_at IS NOT NULL)::text || ':' || id, ','
+        ORDER BY destination) FROM events WHERE event_id = :'p1'},
+        $ev->{event}{id} // '');
+    my ($auth_id) = ($rows // '') =~ /auth:true:(\d+)/;
+    like($rows // '', qr/^auth:true:\d+,notifications:true:\d+$/,
+        'auth: the status change is one event, delivered to both');
+    is($calls[0]{headers}{'idempotency-key'},
+        'customer-outbox-' . ($auth_id // ''),
+        "auth: the key names the event's auth row");
+    is(CT::sql($db, q{SELECT count(*) FROM events a JOIN events n
+        USING (event_id) WHERE a.destination = 'auth'
+        AND n.destination = 'notifications' AND a.data <> n.data}), 0,
+        'auth: both rows carry the same data');
 }
 
 
@@ -344,8 +366,9 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     ok(CT::wait_for(sub { pending() == 0 }, timeout => 30),
         'both delivered');
     my @types = map { $_->{event}{type} }
-        grep { (CT::sql($db, q{SELECT id FROM events WHERE event_id = :'p1'},
-            $_->{event}{id}) // 0) >= $held } received_of($A);
+        grep { (CT::sql($db, q{SELECT id FROM events WHERE event_id = :'p1'
+            AND destination = 'notifications'}, $_->{event}{id}) // 0)
+            >= $held } received_of($A);
     is_deeply(\@types, ['customer.updated', 'loyalty.tier_changed'],
         'delivered in the order of the commits')
         or diag(explain(\@types));
@@ -369,6 +392,9 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
         ORDER BY id DESC LIMIT 1}, $A);
     is(metric('customer_events_pending'), 1,
         'down: customer_events_pending counts it');
+    my $h = $ng->req(GET => '/health', auth => 'none');
+    is_deeply(($h->{json}{data} // {})->{events}, { pending => 1, dead => 0 },
+        'down: /health counts it among the events');
     ok(metric('customer_peer_failures_total{service="notifications"}') >= 1,
         'down: the failed calls are counted');
     $notify->start;
@@ -400,6 +426,11 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
         FROM events WHERE id = :'p1'}, $ev) eq 't' }, timeout => 20),
         'dead letter: set aside at the tenth');
     is(metric('customer_events_dead'), 1, 'dead letter: counted');
+    my $h = $ng->req(GET => '/health', auth => 'none');
+    is(($h->{json}{data}{events} // {})->{dead}, 1,
+        'dead letter: /health counts it');
+    is(($h->{json}{data}{outbox} // {})->{dead}, 0,
+        "dead letter: not among the Auth Service's");
     my $dead = CT::sql($db, q{SELECT event_id FROM events WHERE id = :'p1'},
         $ev);
     my $sent = grep { $_->{event}{id} eq $dead } received();
@@ -459,8 +490,9 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     my $r = ok_req('GET /api/events', 200, GET => '/api/events?limit=200');
     my $all = $r->{json}{data}{events};
     is($r->{json}{success}, $T, 'list: success');
-    is(scalar @$all, CT::sql($db, q{SELECT count(*) FROM events}),
-        'list: every event of the 30 days');
+    is(scalar @$all, CT::sql($db, q{SELECT count(*) FROM events
+        WHERE destination = 'notifications'}),
+        'list: every event of the 30 days (the Auth Service\'s rows aside)');
     my @keys = sort qw(specversion id source type time subject
         datacontenttype data sequence customerId delivery);
     is_deeply([sort keys %{ $all->[0] }], \@keys, 'list: the fields');
@@ -484,8 +516,30 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     $r = ok_req('type filter', 200, GET => '/api/events?type=credit.alert');
     is_deeply([map { $_->{type} } @{ $r->{json}{data}{events} }],
         [('credit.alert') x CT::sql($db, q{SELECT count(*) FROM events
-            WHERE type = 'credit.alert'})],
+            WHERE type = 'credit.alert' AND destination = 'notifications'})],
         'type filter: the credit alerts, only them');
+
+    # the Auth Service's deliveries: A's status changes, rows of their own
+    $r = ok_req('destination=auth', 200,
+        GET => "/api/events?destination=auth&customerId=$A");
+    my $auth_rows = $r->{json}{data}{events} // [];
+    my $changes = CT::sql($db, q{SELECT count(*) FROM customer_status_history
+        WHERE customer_id = :'p1'}, $A);
+    cmp_ok($changes, '>=', 1, "A's status changed");
+    is_deeply([map { [$_->{type}, $_->{delivery}{destination},
+        $_->{delivery}{status}] } @$auth_rows],
+        [(['customer.status_changed', 'auth', 'delivered']) x $changes],
+        "destination=auth: A's status changes, delivered to the Auth Service");
+    is(($auth_rows->[0] // {})->{id},
+        ($by_type{'customer.status_changed'}[0] // {})->{event}{id},
+        'destination=auth: the same event as the Notification Service got');
+    isnt(($auth_rows->[0] // {})->{sequence},
+        scalar CT::sql($db, q{SELECT id FROM events WHERE event_id = :'p1'
+            AND destination = 'notifications'},
+            ($auth_rows->[0] // {})->{id} // ''),
+        'destination=auth: a row of its own');
+    is((grep { $_->{delivery}{destination} ne 'notifications' } @$all), 0,
+        'by default: the Notification Service\'s rows only');
 
     $r = ok_req('after the last', 200,
         GET => "/api/events?after=$want[-1]&customerId=$A");
@@ -494,7 +548,8 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
 
     for my $bad (['type=customer.deleted', 'type'],
         ['customerId=nope', 'customerId'], ['after=abc', 'after'],
-        ['after=-1', 'after'], ['limit=0', 'limit'], ['limit=201', 'limit'])
+        ['after=-1', 'after'], ['limit=0', 'limit'], ['limit=201', 'limit'],
+        ['destination=orders', 'destination'])
     {
         my $b = $ng->req(GET => "/api/events?$bad->[0]");
         CT::is_error($b, 400, 'Validation failed', [$bad->[1]],

@@ -63,12 +63,10 @@ my %TO_REKEY = (
 
 # customer data that stays on the coordinator, as a local table
 my %COORDINATOR = (
-    auth_outbox => 'the outbox run claims due rows of every customer with '
+    events => 'the event outbox (the Auth Service\'s status updates '
+        . 'too): the outbox run claims due rows of every customer with '
         . 'FOR UPDATE SKIP LOCKED, which Citus runs only on one shard; a '
-        . 'status change then writes a worker and the coordinator (2PC)',
-    events => 'the event outbox, claimed like auth_outbox with FOR '
-        . 'UPDATE SKIP LOCKED across customers; a change then writes a '
-        . 'worker and the coordinator (2PC)',
+        . 'change then writes a worker and the coordinator (2PC)',
 );
 
 # unique constraints that do not include customer_id, which a distributed

@@ -1,7 +1,8 @@
 # Texts are trimmed before they are stored and before they are passed on:
 # the reason of PATCH /api/customers/{id}/status and of POST .../deactivate
-# lands in customer_status_history and auth_outbox, and in the Auth
-# Service call (a recording peer), without the white space around it;
+# lands in customer_status_history and the Auth Service's event row, and
+# in the Auth Service call (a recording peer), without the white space
+# around it;
 # so do a note's content, a loyalty reason, a credit source, a customer's
 # fullName and a vehicle's make. White space only, for the nullable
 # reason, is an empty reason, never one with blanks.
@@ -64,8 +65,8 @@ for my $c (["  chargebacks  ", 'chargebacks'],
     is(one(q{SELECT reason FROM customer_status_history
         WHERE customer_id = :'p1'}, $id), $want,
         "status, reason \"$shown\": history holds \"$want\"");
-    is(one(q{SELECT reason FROM auth_outbox WHERE customer_id = :'p1'}, $id),
-        $want, "status, reason \"$shown\": outbox holds \"$want\"");
+    is(one(q{SELECT data->>'reason' FROM events WHERE destination = 'auth'
+        AND customer_id = :'p1'}, $id), $want, "status, reason \"$shown\": outbox holds \"$want\"");
     my $call = auth_reason($user);
     is(($call // {})->{reason}, $want,
         "status, reason \"$shown\": the Auth Service is told \"$want\"");
@@ -80,8 +81,8 @@ for my $c (["  chargebacks  ", 'chargebacks'],
     is(one(q{SELECT reason FROM customer_status_history
         WHERE customer_id = :'p1'}, $id), 'left the country',
         'deactivate: history holds the trimmed reason');
-    is(one(q{SELECT reason FROM auth_outbox WHERE customer_id = :'p1'}, $id),
-        'left the country', 'deactivate: outbox holds the trimmed reason');
+    is(one(q{SELECT data->>'reason' FROM events WHERE destination = 'auth'
+        AND customer_id = :'p1'}, $id), 'left the country', 'deactivate: outbox holds the trimmed reason');
     is((auth_reason($user) // {})->{reason}, 'left the country',
         'deactivate: the Auth Service is told the trimmed reason');
 }

@@ -46,7 +46,8 @@ for my $id ('.', '..', ' .. ', "\t.\n", '  .') {
         'userId', "internal create, userId \"$shown\"");
 }
 is(count(), $before, 'no customer was created');
-is(scalar CT::sql($db, 'SELECT count(*) FROM auth_outbox'), 0,
+is(scalar CT::sql($db,
+    q{SELECT count(*) FROM events WHERE destination = 'auth'}), 0,
     'nothing in the outbox');
 
 # still fine: dots inside an id
@@ -96,8 +97,10 @@ CT::sql($old, q{ALTER TABLE customers
     DELETE FROM schema_migrations WHERE version = '019_user_id_not_dot'});
 my $bad = CT::sql($old, q{INSERT INTO customers (user_id, email, full_name)
     VALUES ('..', 'old@example.com', 'Old Row') RETURNING id});
-CT::sql($old, q{INSERT INTO auth_outbox (customer_id, user_id, is_active,
-    reason) VALUES (:'p1', '..', false, 'old')}, $bad);
+CT::sql($old, q{INSERT INTO events (destination, type, customer_id, subject,
+    data, channels) VALUES ('auth', 'customer.status_changed', :'p1',
+    'customers/' || :'p1', jsonb_build_object('customerId', :'p1',
+    'userId', '..', 'isActive', false, 'reason', 'old'), '{}')}, $bad);
 
 my $file = CT::root() . '/sql/019_user_id_not_dot.sql';
 my ($rc, $out) = CT::_capture(["$ENV{CT_PG_BIN}/psql", '-X', '-q',
@@ -125,8 +128,9 @@ $r = $ng2->req(POST => '/api/customers/internal/outbox', auth => 'service');
 is($r->{status}, 200, 'outbox run: 200') or diag($r->{body});
 is(scalar(grep { $_->{path} =~ m{/api/auth/} } $auth->requests), 0,
     'the Auth Service got no call for the ".." row');
-like(scalar CT::sql($old, q{SELECT last_error FROM auth_outbox
-    WHERE user_id = '..'}), qr/not one path segment/,
+like(scalar CT::sql($old, q{SELECT last_error FROM events
+    WHERE destination = 'auth' AND data->>'userId' = '..'}),
+    qr/not one path segment/,
     'the row is kept as failed, with the reason');
 
 done_testing();

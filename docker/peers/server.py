@@ -1,10 +1,11 @@
-"""Stand-ins for the Auth, Order and Complaint services (local use only).
+"""Stand-ins for the Auth, Order, Complaint and Notification services
+(local use only).
 
-    python3 server.py auth|orders|complaints [PORT [ADDRESS]]
+    python3 server.py auth|orders|complaints|notifications [PORT [ADDRESS]]
 
-One program for both local set-ups: docker/compose.yaml runs it in three
+One program for both local set-ups: docker/compose.yaml runs it in
 containers (listening on every address, the default), scripts/run.sh
-(`make run`) runs it three times on 127.0.0.1. Standard library only, so
+(`make run`) runs it once per service on 127.0.0.1. Standard library only, so
 Debian 12's python3 runs it as it is.
 
 Answers what ngx_http_customer_module calls, as the real services would:
@@ -18,6 +19,10 @@ Answers what ngx_http_customer_module calls, as the real services would:
                 -> 200 {"success": true, "data": {"orders"|"complaints":
                    [...], "pagination": {currentPage, totalPages,
                    totalItems, itemsPerPage}}}
+    notifications: POST /events (or /api/notifications/events), a
+                CloudEvents 1.0 JSON event -> 200 {"success": true,
+                   "data": {"id": <the event's id>}}; a body that is no
+                   event (no id or type) -> 400
 
 and GET /health -> 200 on each. Anything else is a JSON 404.
 
@@ -42,7 +47,8 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-DEFAULT_PORTS = {"auth": 3001, "orders": 8002, "complaints": 8003}
+DEFAULT_PORTS = {"auth": 3001, "orders": 8002, "complaints": 8003,
+                 "notifications": 3004}
 
 # the statuses a "status=active" / "status=open" filter matches
 ACTIVE = {"orders": {"pending", "processing", "shipped"},
@@ -159,10 +165,13 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         url = urlsplit(self.path)
         body = self._body()
-        sys.stdout.write("%s %s %s %s key=%s\n" % (
+        sys.stdout.write("%s %s %s %s key=%s%s\n" % (
             self.role, self.command, self.path,
             body.decode("utf-8", "replace"),
-            "yes" if self.headers.get("X-Service-API-Key") else "no"))
+            "yes" if self.headers.get("X-Service-API-Key") else "no",
+            " signed=%s" % ("yes" if self.headers.get("webhook-signature")
+                            else "no")
+            if self.role == "notifications" else ""))
         sys.stdout.flush()
         parts = [p for p in url.path.split("/") if p]
 
@@ -195,6 +204,21 @@ class Handler(BaseHTTPRequestHandler):
                          "fullName": "User %s" % user[:40],
                          "contactNumber": None}})
 
+        if (self.role == "notifications" and self.command == "POST"
+                and parts in (["events"],
+                              ["api", "notifications", "events"])):
+            try:
+                event = json.loads(body or b"{}")
+            except ValueError:
+                event = None
+            if (not isinstance(event, dict) or not event.get("id")
+                    or not event.get("type")):
+                return self._answer(400, {"success": False,
+                                          "message": "Not a CloudEvent"})
+            return self._answer(200, {"success": True,
+                                      "message": "Event received",
+                                      "data": {"id": event["id"]}})
+
         if (self.role in ("orders", "complaints")
                 and self.command in ("GET", "HEAD")
                 and parts == ["api", self.role]):
@@ -217,7 +241,8 @@ def stop(signum, frame):
 def main():
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role not in DEFAULT_PORTS or len(sys.argv) > 4:
-        sys.exit("usage: server.py auth|orders|complaints [PORT [ADDRESS]]")
+        sys.exit("usage: server.py auth|orders|complaints|notifications "
+                 "[PORT [ADDRESS]]")
     port = int(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_PORTS[role]
     address = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
     Handler.role = role

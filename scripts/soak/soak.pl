@@ -411,15 +411,16 @@ sub rows {
 # lease and backoff; wait for that condition, not for a fixed time.
 my $t = time;
 my $drained = CT::wait_for(sub {
-    $pg->sql('SELECT count(*) FROM auth_outbox
-        WHERE delivered_at IS NULL AND dead_at IS NULL') == 0;
+    $pg->sql(q{SELECT count(*) FROM events WHERE destination = 'auth'
+        AND delivered_at IS NULL AND dead_at IS NULL}) == 0;
 }, timeout => 300, interval => 0.5);
 $figures{drain} = time - $t;
 check(sprintf('outbox drained (%.1f s after the load)', $figures{drain}),
-    $drained, $drained ? () : $pg->sql('SELECT id, customer_id,
-        attempts, last_error FROM auth_outbox WHERE delivered_at IS NULL'));
-my $dead = $pg->sql('SELECT count(*) FROM auth_outbox
-    WHERE dead_at IS NOT NULL');
+    $drained, $drained ? () : $pg->sql(q{SELECT id, customer_id,
+        attempts, last_error FROM events WHERE destination = 'auth'
+        AND delivered_at IS NULL}));
+my $dead = $pg->sql(q{SELECT count(*) FROM events WHERE destination = 'auth'
+    AND dead_at IS NOT NULL});
 check('no outbox row dead', $dead == 0, "$dead dead rows");
 
 # answers by class

@@ -189,6 +189,7 @@ static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
 static void ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_idle(ngx_http_customer_pg_conn_t *pc);
 static ngx_int_t ngx_http_customer_pg_dead(ngx_http_customer_pg_conn_t *pc);
+static ngx_int_t ngx_http_customer_pg_spoke(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_serve(ngx_http_customer_pg_pool_t *pool);
 static void ngx_http_customer_pg_fail_waiting(
     ngx_http_customer_pg_pool_t *pool, ngx_uint_t error);
@@ -504,7 +505,9 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
         x = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);
 
-        if (ngx_http_customer_pg_dead(pc)) {
+        if (ngx_http_customer_pg_dead(pc)
+            || (!q->stmt->shared && ngx_http_customer_pg_spoke(pc)))
+        {
             ngx_http_customer_pg_close(pc);
             continue;
         }
@@ -513,6 +516,36 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
     }
 
     return best;
+}
+
+
+/*
+ * Whether the server sent anything on an idle connection, or closed it.
+ * It sends nothing unasked there but the FATAL before it ends a session
+ * (pg_terminate_backend, a shutdown), and the event that says so may
+ * still wait in this turn of the loop.  Asked before a write takes an
+ * idle connection: a write sent on a connection already closed has an
+ * unknown outcome and is never sent again, while one sent elsewhere just
+ * runs.  A read that meets the close is sent again anyway.
+ */
+
+static ngx_int_t
+ngx_http_customer_pg_spoke(ngx_http_customer_pg_conn_t *pc)
+{
+    u_char   c;
+    ssize_t  n;
+
+    n = recv(pc->connection->fd, &c, 1, MSG_PEEK|MSG_DONTWAIT);
+
+    if (n == -1 && ngx_socket_errno == NGX_EAGAIN) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, pc->connection->log, 0,
+                  "customer pg: the server closed or spoke on an idle "
+                  "connection; a write takes another");
+
+    return 1;
 }
 
 

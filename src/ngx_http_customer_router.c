@@ -37,6 +37,8 @@ static ngx_uint_t ngx_http_customer_endpoint_ids(
 static ngx_int_t ngx_http_customer_endpoint_done(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_endpoint_missing(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_refusal_t *m);
 static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
@@ -391,8 +393,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
         if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
             rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                             "Name at least one field to "
-                                             "change");
+                                             rt->nonempty);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -432,6 +433,15 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
     if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!invalid && rt->check && !rt->ids_first) {
+        rc = rt->check(ctx);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid = (rc != NGX_OK);
     }
 
     if (invalid) {
@@ -547,9 +557,11 @@ static ngx_uint_t
 ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_route_t *rt, const char **values)
 {
+    u_char                     *n;
+    ngx_tm_t                    tm;
     ngx_int_t                   rc;
     ngx_str_t                   s;
-    ngx_uint_t                  i, invalid;
+    ngx_uint_t                  i, invalid, max, value;
     const char                 *flag;
     ngx_http_customer_param_t  *p;
 
@@ -569,10 +581,35 @@ ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_CHECK:
-            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
-                                             &s);
+            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, p->min,
+                                             p->max, &s);
             values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
             rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_UINT:
+            max = p->max;
+
+            if (max == 0) {
+                ngx_gmtime(ngx_time(), &tm);
+                max = tm.ngx_tm_year + 1;
+            }
+
+            rc = ngx_http_customer_arg_uint(ctx, p->name,
+                                            p->def ? p->def
+                                                   : NGX_MAX_UINT32_VALUE,
+                                            p->min, max, &value);
+
+            if (rc == NGX_OK && value != NGX_MAX_UINT32_VALUE) {
+                n = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
+                if (n == NULL) {
+                    return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
+                }
+
+                ngx_sprintf(n, "%ui%Z", value);
+                values[i] = (char *) n;
+            }
+
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_FLAG:
@@ -655,17 +692,7 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQntuples(res) == 0) {
-        if (rt->missing) {
-            return ngx_http_customer_send_error(ctx,
-                                                rt->missing->status
-                                                ? rt->missing->status
-                                                : NGX_HTTP_NOT_FOUND,
-                                                rt->missing->message,
-                                                rt->missing->field,
-                                                rt->missing->detail);
-        }
-
-        return ngx_http_customer_not_found(ctx);
+        return ngx_http_customer_endpoint_missing(ctx, rt);
     }
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_PAGE) {
@@ -676,7 +703,11 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
 
     if (rt->refused && PQgetisnull(res, 0, rt->test)) {
         if (rt->exists && PQgetisnull(res, 0, rt->exists)) {
-            return ngx_http_customer_not_found(ctx);
+            return ngx_http_customer_endpoint_missing(ctx, rt);
+        }
+
+        if (rt->otherwise && PQgetvalue(res, 0, rt->because)[0] != 't') {
+            return ngx_http_customer_refuse(ctx, rt->otherwise);
         }
 
         return ngx_http_customer_refuse(ctx, rt->refused);
@@ -715,6 +746,26 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_send_row(ctx, status, message, res, cols,
                                       rt->ncolumns);
+}
+
+
+/* no row, or no customer: 404 "Customer not found" unless the row says */
+
+static ngx_int_t
+ngx_http_customer_endpoint_missing(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt)
+{
+    if (rt->missing == NULL) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx,
+                                        rt->missing->status
+                                        ? rt->missing->status
+                                        : NGX_HTTP_NOT_FOUND,
+                                        rt->missing->message,
+                                        rt->missing->field,
+                                        rt->missing->detail);
 }
 
 

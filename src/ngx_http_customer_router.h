@@ -40,6 +40,9 @@
 #define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment as
                                                 the row's check left it: a
                                                 userId, its 404 names it */
+#define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
+                                                min to max (0: next year);
+                                                absent: def, or NULL for 0 */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
@@ -86,6 +89,9 @@ typedef struct {
                                                   path id */
     const char                    **values;    /* FROM_ENUM */
     ngx_http_customer_check_pt      check;     /* FROM_CHECK */
+    ngx_uint_t                      min;       /* FROM_CHECK, FROM_UINT */
+    ngx_uint_t                      max;
+    ngx_uint_t                      def;       /* FROM_UINT */
 } ngx_http_customer_param_t;
 
 
@@ -102,6 +108,18 @@ typedef struct {
     { NGX_HTTP_CUSTOMER_FROM_##from, name, NULL, NULL }
 #define NGX_HTTP_CUSTOMER_CUSTOMER_ID                                        \
     NGX_HTTP_CUSTOMER_NAMED(ID, "customerId")
+#define NGX_HTTP_CUSTOMER_CHECKED(name, check, min, max)                     \
+    { NGX_HTTP_CUSTOMER_FROM_CHECK, name, NULL, check, min, max, 0 }
+#define NGX_HTTP_CUSTOMER_UINT(name, min, max, def)                          \
+    { NGX_HTTP_CUSTOMER_FROM_UINT, name, NULL, NULL, min, max, def }
+
+/* a path's id and the caller's sub for a Customer: what it may reach */
+#define NGX_HTTP_CUSTOMER_OWN_ID(name)                                       \
+    NGX_HTTP_CUSTOMER_NAMED(ID, name), NGX_HTTP_CUSTOMER_PARAM(OWN)
+
+/* a partial write's 400 when the body names nothing */
+#define NGX_HTTP_CUSTOMER_CHANGE_ONE  "Name at least one field to change"
+#define NGX_HTTP_CUSTOMER_ONE_FIELD   "At least one field is required"
 
 
 /*
@@ -156,15 +174,22 @@ struct ngx_http_customer_route_s {
     unsigned                        args_first:1;  /* ... the arguments
                                                       before all else */
     unsigned                        partial:1;     /* no field required */
-    unsigned                        nonempty:1;    /* ... but one given */
+    const char                     *nonempty;  /* ... but one given: the
+                                                  400's words if none */
     ngx_http_customer_handler_pt    check;     /* a rule across members,
-                                                  after the ids: adds
-                                                  errors, NGX_ERROR */
+                                                  after the ids (else
+                                                  after all, when all else
+                                                  was good): adds errors,
+                                                  NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
                                                   nothing done */
     ngx_uint_t                      test;
     ngx_uint_t                      exists;    /* a column NULL when there
-                                                  is no customer: 404 */
+                                                  is no customer: 404, or
+                                                  .missing */
+    ngx_http_customer_refusal_t    *otherwise; /* refused, but the column
+                                                  because is not true */
+    ngx_uint_t                      because;
     ngx_http_customer_refusal_t    *conflict;  /* a constraint's refusal */
     const char                     *created;   /* the last column true:
                                                   201 with this message */

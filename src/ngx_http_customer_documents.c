@@ -103,21 +103,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_expiring(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_patch(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_patched(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_documents_content(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_documents_uploaded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_listed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_documents_send_content(
@@ -226,6 +216,18 @@ static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] = {
 
 static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
     "Document not found", "documentId", "No such document", 0
+};
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_document_stale =
+    NGX_HTTP_CUSTOMER_STALE("The document was changed since that version; "
+                            "fetch it again");
+
+
+/* a vehicleId that is not one of the document's customer's vehicles */
+static ngx_http_customer_refusal_t  ngx_http_customer_document_vehicle = {
+    NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found", "vehicleId",
+    "The customer has no such vehicle", NULL
 };
 
 
@@ -354,17 +356,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
 };
 
 
-#define NGX_HTTP_CUSTOMER_DOCUMENT_ID(name)                                  \
-    { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
-    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
 /*
- * expiring-soon before the "{}" pattern that would also match it; it is a
- * hook, as its 400 names "days" before the page
+ * expiring-soon before the "{}" pattern that would also match it; the
+ * uploads and the content are hooks: their body and answer are bytes
  */
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
@@ -403,9 +403,16 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/documents",
       ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
+    /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      .stmt = &ngx_http_customer_documents_expiring_sql,
+      .params = { NGX_HTTP_CUSTOMER_UINT("days", 1, 365, 30),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .args_first = 1, .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Documents retrieved successfully", .list = "documents",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + 1 },
     { NGX_HTTP_GET, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
@@ -421,11 +428,23 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Document deleted successfully",
       .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
       .missing = &ngx_http_customer_document_missing },
-    /* a hook: at least one member, and a vehicle that is not its
-       customer's is 422 */
+    /* a stale version, else a vehicle that is not its customer's */
     { NGX_HTTP_PATCH, "/api/documents/{}",
-      ngx_http_customer_documents_patch, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_document_edit, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      .stmt = &ngx_http_customer_documents_edit_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "documentId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB),
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Document updated successfully",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
+      .missing = &ngx_http_customer_document_missing, .etag = 1,
+      .refused = &ngx_http_customer_document_stale,
+      .otherwise = &ngx_http_customer_document_vehicle,
+      .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
     { NGX_HTTP_GET, "/api/documents/{}/content",
       ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
@@ -596,147 +615,6 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     days;
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
-    if (q == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_customer_arg_uint(ctx, "days", 30, 1, 365, &days);
-
-    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q->values[0] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", days);
-
-    if (ngx_http_customer_page_values(ctx, q, 1, ctx->page, ctx->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-               &ngx_http_customer_documents_expiring_sql,
-               ngx_http_customer_documents_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_document_edit, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "At least one field is required")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_DECLINED;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "documentId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[1] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_documents_edit_sql,
-                                       ngx_http_customer_documents_patched);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_patched(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)[0]
-            == 't')
-        {
-            return ngx_http_customer_send_error(ctx,
-                       NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                       "If-Match", "The document was changed since that "
-                       "version; fetch it again");
-        }
-
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found",
-                   "vehicleId", "The customer has no such vehicle");
-    }
-
-    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
-               "Document updated successfully", res,
-               ngx_http_customer_document_columns,
-               NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
-}
-
-
-static ngx_int_t
 ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
 {
     return ngx_http_customer_own_read(ctx, "documentId",
@@ -777,27 +655,6 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
     return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
                                         "Vehicle not found", "vehicleId",
                                         "The customer has no such vehicle");
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_page(ctx, res,
-                                       "Documents retrieved successfully",
-                                       "documents",
-                                       ngx_http_customer_document_columns,
-                                       NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS
-                                       + 1, ctx->page, ctx->limit);
 }
 
 

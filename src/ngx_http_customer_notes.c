@@ -79,10 +79,6 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
-static ngx_int_t ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_notes_patched(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
@@ -148,6 +144,10 @@ static ngx_http_customer_column_t  ngx_http_customer_note_deleted[] = {
 static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
     "Note not found", "noteId", "No such note", 0
 };
+
+static ngx_http_customer_refusal_t  ngx_http_customer_note_stale =
+    NGX_HTTP_CUSTOMER_STALE("The note was changed since that version; "
+                            "fetch it again");
 
 /* POST /api/notes for a customer that does not exist */
 static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
@@ -265,11 +265,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
 };
 
 
-#define NGX_HTTP_CUSTOMER_NOTE_ID                                            \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
-
-#define NGX_HTTP_CUSTOMER_NOTE_BODY(name)                                    \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, name, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_NOTE_ID  NGX_HTTP_CUSTOMER_CUSTOMER_ID
+#define NGX_HTTP_CUSTOMER_NOTE_BODY(name)  NGX_HTTP_CUSTOMER_NAMED(BODY, name)
 
 
 ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
@@ -352,9 +349,20 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
       .missing = &ngx_http_customer_note_missing, .etag = 1 },
 
-    /* a hook: at least one member, which a row cannot say */
-    { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_notes_patch,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0, NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_note_edit_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      .stmt = &ngx_http_customer_note_edit_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB),
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Note updated successfully",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      .missing = &ngx_http_customer_note_missing, .etag = 1,
+      .refused = &ngx_http_customer_note_stale },
 
     { NGX_HTTP_DELETE, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
@@ -368,94 +376,6 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_note_edit_fields, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "At least one field is required")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_DECLINED;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "noteId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* ngx_http_customer_uuid_param() made the id NUL-terminated */
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[1] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_note_edit_sql,
-                                       ngx_http_customer_notes_patched);
-}
-
-
-static ngx_int_t
-ngx_http_customer_notes_patched(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                   ngx_http_customer_note_missing.message,
-                   ngx_http_customer_note_missing.field,
-                   ngx_http_customer_note_missing.detail);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                   "If-Match", "The note was changed since that version; "
-                   "fetch it again");
-    }
-
-    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
-                                            "Note updated successfully", res,
-                                            ngx_http_customer_note_columns,
-                                            NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
-}
 
 
 /* an author's id as the filter: what a token's sub may be */

@@ -402,6 +402,15 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
 
         invalid |= (rc != NGX_OK);
+
+        if (rc == NGX_OK && rt->check && !rt->ids_first) {
+            rc = rt->check(ctx);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            invalid |= (rc != NGX_OK);
+        }
     }
 
     /* the path's ids, the page, then the arguments: the 400's order */
@@ -435,7 +444,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!invalid && rt->check && !rt->ids_first) {
+    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL) {
         rc = rt->check(ctx);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -176,11 +176,12 @@ struct ngx_http_customer_route_s {
     unsigned                        partial:1;     /* no field required */
     const char                     *nonempty;  /* ... but one given: the
                                                   400's words if none */
-    ngx_http_customer_handler_pt    check;     /* a rule across members,
-                                                  after the ids (else
-                                                  after all, when all else
-                                                  was good): adds errors,
-                                                  NGX_ERROR */
+    ngx_http_customer_handler_pt    check;     /* a rule across members:
+                                                  after the ids; else after
+                                                  the members when they are
+                                                  good, or, with no fields,
+                                                  last when all was good;
+                                                  adds errors, NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
                                                   nothing done */
     ngx_uint_t                      test;

@@ -60,14 +60,9 @@ typedef struct {
 } ngx_http_customer_estimate_t;
 
 
-static ngx_int_t ngx_http_customer_survey_write(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_rules(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_cents(ngx_str_t *s);
-static ngx_int_t ngx_http_customer_survey_written(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_survey_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_answered(
@@ -282,10 +277,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql = {
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
-#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
-    .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "questionId", NULL, NULL } },  \
+#define NGX_HTTP_CUSTOMER_SURVEY_ANSWER                                      \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                \
     .missing = &ngx_http_customer_question_missing
+
+#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },                \
+    NGX_HTTP_CUSTOMER_SURVEY_ANSWER
+
+/* the whole question, then what its kind asks of the rest */
+#define NGX_HTTP_CUSTOMER_SURVEY_WRITE                                       \
+    .fields = ngx_http_customer_survey_fields,                              \
+    .check = ngx_http_customer_survey_rules, NGX_HTTP_CUSTOMER_SURVEY_ANSWER
 
 ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/survey",
@@ -299,16 +302,25 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Survey questions retrieved successfully" },
     { NGX_HTTP_POST, "/api/survey/questions",
-      ngx_http_customer_survey_write, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .stmt = &ngx_http_customer_survey_create_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      NGX_HTTP_CUSTOMER_SURVEY_WRITE, .status = NGX_HTTP_CREATED,
+      .message = "Survey question created successfully" },
     { NGX_HTTP_GET, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_survey_get_sql,
       NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
       .message = "Survey question retrieved successfully" },
     { NGX_HTTP_PUT, "/api/survey/questions/{}",
-      ngx_http_customer_survey_write, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .stmt = &ngx_http_customer_survey_put_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      NGX_HTTP_CUSTOMER_SURVEY_WRITE,
+      .message = "Survey question updated successfully" },
     { NGX_HTTP_DELETE, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_survey_delete_sql,
@@ -317,10 +329,8 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/survey/answers",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_survey_history_sql,
-      .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Survey submissions retrieved successfully",
       .list = "submissions",
@@ -336,77 +346,6 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       NGX_HTTP_CUSTOMER_HOOK },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-/* POST: $1 body, $2 who; PUT: $1 the path's id, $2 body, $3 who */
-
-static ngx_int_t
-ngx_http_customer_survey_write(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid, n;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer survey question write");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_survey_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    if (!invalid) {
-        rc = ngx_http_customer_survey_rules(ctx);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid = (rc != NGX_OK);
-    }
-
-    if (ctx->nparams) {
-        switch (ngx_http_customer_uuid_param(ctx, 0, "questionId")) {
-        case NGX_OK:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    n = 0;
-
-    if (ctx->nparams) {
-        q->values[n++] = (char *) ctx->params[0].data;
-    }
-
-    q->values[n] = ngx_http_customer_body_param(ctx);
-    if (q->values[n++] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[n] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       ctx->nparams
-                                       ? &ngx_http_customer_survey_put_sql
-                                       : &ngx_http_customer_survey_create_sql,
-                                       ngx_http_customer_survey_written);
-}
 
 
 /*
@@ -507,33 +446,6 @@ ngx_http_customer_survey_cents(ngx_str_t *s)
     n = ngx_atofp(s->data, s->len, 2);
 
     return n == NGX_ERROR ? 0 : n;
-}
-
-
-static ngx_int_t
-ngx_http_customer_survey_written(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                   ngx_http_customer_question_missing.message,
-                   ngx_http_customer_question_missing.field,
-                   ngx_http_customer_question_missing.detail);
-    }
-
-    if (ctx->nparams) {
-        return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                           "Survey question updated "
-                                           "successfully", res, 0);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_CREATED,
-                                       "Survey question created "
-                                       "successfully", res, 0);
 }
 
 

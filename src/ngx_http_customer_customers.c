@@ -76,8 +76,6 @@ typedef struct {
 } ngx_http_customer_list_t;
 
 
-static ngx_int_t ngx_http_customer_internal_user(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_checked(
@@ -679,7 +677,6 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     /* the path's userId is checked as on create: a bad one is 400 */
     { NGX_HTTP_GET, "/api/customers/internal/user/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 0, 0,
-      .ids_first = 1, .check = ngx_http_customer_internal_user,
       .stmt = &ngx_http_customer_get_by_user_sql,
       .params = { NGX_HTTP_CUSTOMER_PARAM(USER) },
       .message = "Customer retrieved successfully",
@@ -1705,30 +1702,6 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     }
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
-}
-
-
-/*
- * GET /internal/user/{userId}: the path's userId, NUL-terminated for
- * libpq, checked as on create, so that one that cannot be stored is
- * refused rather than not found
- */
-
-static ngx_int_t
-ngx_http_customer_internal_user(ngx_http_customer_ctx_t *ctx)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
-    return ngx_http_customer_check_param(ctx, &ngx_http_customer_fields[0],
-                                         &ctx->params[0]);
 }
 
 

@@ -34,6 +34,7 @@ static ngx_uint_t ngx_http_customer_endpoint_args(
     const char **values);
 static ngx_uint_t ngx_http_customer_endpoint_ids(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
+static ngx_int_t ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_endpoint_done(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -651,11 +652,16 @@ ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
     invalid = 0;
 
     for (path = 0, p = rt->params; p->from; p++) {
-        if (p->from != NGX_HTTP_CUSTOMER_FROM_ID) {
+        if (p->from == NGX_HTTP_CUSTOMER_FROM_USER) {
+            rc = ngx_http_customer_user_param(ctx);
+
+        } else if (p->from == NGX_HTTP_CUSTOMER_FROM_ID) {
+            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+
+        } else {
             continue;
         }
 
-        rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
         }
@@ -664,6 +670,34 @@ ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
     }
 
     return invalid;
+}
+
+
+/*
+ * The path's first segment as a userId: NUL-terminated for libpq and
+ * checked as on create, so that one that cannot be stored is refused
+ * rather than not found
+ */
+
+static ngx_int_t
+ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
+{
+    u_char  *p;
+
+    static ngx_http_customer_field_t  user = {
+        "userId", ngx_http_customer_check_user_id,
+        NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL
+    };
+
+    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
+    ctx->params[0].data = p;
+
+    return ngx_http_customer_check_param(ctx, &user, &ctx->params[0]);
 }
 
 
@@ -730,9 +764,6 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
         message = rt->created;
     }
 
-    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
-        return ngx_http_customer_send_json(ctx, status, message, res, 0);
-    }
 
     /* nationalId and the like in full to administrators and services */
 
@@ -751,6 +782,10 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
+        return ngx_http_customer_send_json(ctx, status, message, res, 0);
     }
 
     return ngx_http_customer_send_row(ctx, status, message, res, cols,

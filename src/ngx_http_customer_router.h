@@ -37,9 +37,9 @@
 #define NGX_HTTP_CUSTOMER_FROM_VALUE    13   /* name itself, a constant */
 #define NGX_HTTP_CUSTOMER_FROM_ACTOR    14   /* the caller's sub, "service"
                                                 for a service key, or NULL */
-#define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment as
-                                                the row's check left it: a
-                                                userId, its 404 names it */
+#define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment,
+                                                checked as a userId: its
+                                                404 names it */
 #define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
                                                 min to max (0: next year);
                                                 absent: def, or NULL for 0 */

@@ -57,7 +57,6 @@ static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_push(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
@@ -71,13 +70,6 @@ static ngx_http_customer_field_t  ngx_http_customer_user_fields[] = {
     { "contactNumber", ngx_http_customer_check_phone,
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
     { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
-
-
-/* the path's userId, as a create takes it */
-static ngx_http_customer_field_t  ngx_http_customer_user_id_field = {
-    "userId", ngx_http_customer_check_user_id, NGX_HTTP_CUSTOMER_F_REQUIRED,
-    1, 128, NULL, NULL
 };
 
 
@@ -155,14 +147,26 @@ ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/sync",
       ngx_http_customer_sync, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       NGX_HTTP_CUSTOMER_HOOK },
-    /* GET of the same path is the customers' own */
+    /*
+     * The Auth Service pushes what changed: some of email, fullName and
+     * contactNumber, checked as on create, for the record of the path's
+     * userId.  GET of the same path is the customers' own.
+     */
     { NGX_HTTP_PATCH, "/api/customers/internal/user/{}",
-      ngx_http_customer_push, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      .fields = ngx_http_customer_user_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
+      .stmt = &ngx_http_customer_push_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(USER),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_NAMED(VALUE, "service") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
+      .message = "Customer synchronised with the Auth Service",
+      .etag = 1, .version = 1 },
     { NGX_HTTP_POST, "/api/customers/internal/{}/login",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
       .stmt = &ngx_http_customer_login_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
       .message = "Login recorded successfully",
       .columns = ngx_http_customer_login_columns,
       .ncolumns = sizeof(ngx_http_customer_login_columns)
@@ -465,88 +469,6 @@ ngx_http_customer_sync_fetched(ngx_http_customer_ctx_t *ctx)
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_sync_sql,
-                                       ngx_http_customer_sync_done);
-}
-
-
-/*
- * The Auth Service pushes what changed: some of email, fullName and
- * contactNumber, checked as on create, for the record of the path's
- * userId.
- */
-
-static ngx_int_t
-ngx_http_customer_push(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer user push");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_user_fields, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    if (rc == NGX_OK && ctx->body->n == 0) {
-        invalid = 1;
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "Name at least one field to change")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    /* the path's userId, NUL-terminated for libpq */
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
-    switch (ngx_http_customer_check_param(ctx,
-                                          &ngx_http_customer_user_id_field,
-                                          &ctx->params[0]))
-    {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = "service";
-
-    if (q->values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->by_user = 1;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_push_sql,
                                        ngx_http_customer_sync_done);
 }
 

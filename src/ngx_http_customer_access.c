@@ -470,14 +470,10 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
 
         /* the /me routes need no lookup of their own for it */
 
-        ctx->self = ngx_pnalloc(ctx->request->pool,
-                                PQgetlength(res, 0, 1) + 1);
+        ctx->self = ngx_http_customer_value(ctx->request->pool, res, 0, 1);
         if (ctx->self == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memcpy(ctx->self, PQgetvalue(res, 0, 1),
-                   PQgetlength(res, 0, 1) + 1);
 
         if (PQgetvalue(res, 0, 2)[0] == 't') {
             /* before the route: its first write claims the request's key */

@@ -586,6 +586,39 @@ ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
 }
 
 
+/* the 400 of the errors collected: every bad field named */
+
+ngx_int_t
+ngx_http_customer_invalid(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                         "Validation failed");
+}
+
+
+/*
+ * The rows of a statement's result; 0 when it failed or found none, and
+ * then *rc is the answer sent: the failure's, or 404 for the customer
+ */
+
+ngx_int_t
+ngx_http_customer_rows(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res, ngx_int_t *rc)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        *rc = ngx_http_customer_db_error(ctx, q, res);
+        return 0;
+    }
+
+    if (PQntuples(res) == 0) {
+        *rc = ngx_http_customer_not_found(ctx);
+        return 0;
+    }
+
+    return PQntuples(res);
+}
+
+
 /* the envelope around row 0 of res as an object */
 
 ngx_int_t

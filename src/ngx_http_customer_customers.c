@@ -1053,15 +1053,12 @@ static ngx_int_t
 ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_int_t                      rc;
     ngx_str_t                      args, path;
     ngx_http_customer_loc_conf_t  *llcf;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     ctx->open = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
@@ -1166,16 +1163,13 @@ static ngx_int_t
 ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char    *msg;
-    char      *open;
-    yajl_gen   g;
+    u_char     *msg;
+    char       *open;
+    yajl_gen    g;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetvalue(res, 0, 1)[0] == '0') {
@@ -1310,8 +1304,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -1340,8 +1333,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     if (rc == NGX_OK) {

@@ -455,7 +455,6 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
 static ngx_int_t
 ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                        *p;
     ngx_str_t                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_NMETA + 1];
     ngx_str_t                      mime;
     ngx_uint_t                     i, n, invalid;
@@ -517,20 +516,17 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     /* a NUL-terminated copy: the header's value is not */
 
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(r->pool, mime.len + 1);
-    if (q == NULL || p == NULL) {
+    mime.data = (u_char *) ngx_http_customer_cstr(r->pool, mime.data,
+                                                  mime.len);
+    if (q == NULL || mime.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    *ngx_cpymem(p, mime.data, mime.len) = '\0';
-    mime.data = p;
 
     q->values[0] = ctx->nparams
                    ? (char *) ctx->params[0].data
@@ -563,7 +559,6 @@ static ngx_int_t
 ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t n, ngx_str_t *value)
 {
-    u_char                     *p;
     ngx_int_t                   rc;
     const char                 *header;
     ngx_table_elt_t            *h;
@@ -601,13 +596,13 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 
     /* a NUL-terminated copy for libpq */
 
-    p = ngx_pnalloc(ctx->request->pool, h->value.len + 1);
-    if (p == NULL) {
+    value->data = (u_char *) ngx_http_customer_cstr(ctx->request->pool,
+                                                    h->value.data,
+                                                    h->value.len);
+    if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
-    value->data = p;
     value->len = h->value.len;
 
     return ngx_http_customer_check_param(ctx, f, value);

@@ -227,8 +227,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         break;
 
     case NGX_DECLINED:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -318,8 +318,7 @@ ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     ch = ngx_pcalloc(ctx->request->pool,
@@ -380,7 +379,7 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
     char                                *state, *name;
-    ngx_int_t                            status;
+    ngx_int_t                            rc, status;
     ngx_str_t                            v;
     ngx_http_customer_loyalty_change_t  *ch;
 
@@ -405,12 +404,8 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
         }
     }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetvalue(res, 0, 1)[0] != 't') {

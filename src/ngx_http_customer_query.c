@@ -138,8 +138,7 @@ ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
     case NGX_ERROR:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_own_query(ctx);
@@ -269,7 +268,6 @@ ngx_int_t
 ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **value)
 {
-    u_char                    *p;
     ngx_http_customer_json_t  *v;
 
     *value = NULL;
@@ -285,13 +283,36 @@ ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
+    *value = ngx_http_customer_cstr(ctx->request->pool, v->str.data,
+                                    v->str.len);
+
+    return *value ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a result's value, copied: the result is cleared when its callback ends */
+
+char *
+ngx_http_customer_value(ngx_pool_t *pool, PGresult *res, int row, int col)
+{
+    return ngx_http_customer_cstr(pool, PQgetvalue(res, row, col),
+                                  PQgetlength(res, row, col));
+}
+
+
+/* len bytes at data, NUL-terminated in the pool: what libpq takes */
+
+char *
+ngx_http_customer_cstr(ngx_pool_t *pool, const void *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
     if (p == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-    *value = (char *) p;
+    *ngx_cpymem(p, data, len) = '\0';
 
-    return NGX_OK;
+    return (char *) p;
 }

@@ -33,6 +33,10 @@ ngx_int_t ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
     const char **version);
 ngx_int_t ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **value);
+char *ngx_http_customer_cstr(ngx_pool_t *pool, const void *data,
+    size_t len);
+char *ngx_http_customer_value(ngx_pool_t *pool, PGresult *res, int row,
+    int col);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_QUERY_H_INCLUDED_ */

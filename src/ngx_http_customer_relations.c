@@ -120,8 +120,7 @@ ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
            != NGX_OK;
 
     if (bad) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -140,16 +139,13 @@ static ngx_int_t
 ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_int_t                      rc;
     ngx_str_t                      args, *loc;
     ngx_http_customer_history_t   *h;
     ngx_http_customer_loc_conf_t  *llcf;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     h = ctx->data;

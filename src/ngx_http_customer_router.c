@@ -455,8 +455,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -682,20 +681,17 @@ ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t
 ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
 {
-    u_char  *p;
-
     static ngx_http_customer_field_t  user = {
         "userId", ngx_http_customer_check_user_id,
         NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL
     };
 
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
+    ctx->params[0].data = (u_char *) ngx_http_customer_cstr(
+                              ctx->request->pool, ctx->params[0].data,
+                              ctx->params[0].len);
+    if (ctx->params[0].data == NULL) {
         return NGX_ERROR;
     }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
 
     return ngx_http_customer_check_param(ctx, &user, &ctx->params[0]);
 }

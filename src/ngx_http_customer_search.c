@@ -210,8 +210,7 @@ ngx_http_customer_search(ngx_http_customer_ctx_t *ctx)
     }
 
     if (bad) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     term.data[term.len] = '\0';

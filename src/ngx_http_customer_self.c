@@ -154,8 +154,7 @@ ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
         break;
 
     case NGX_DECLINED:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -176,24 +175,19 @@ static ngx_int_t
 ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char  *id;
+    char       *id;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     /* res is cleared when this returns */
 
-    id = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 0) + 1);
+    id = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
     if (id == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(id, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0) + 1);
 
     return ngx_http_customer_self_run(ctx, id);
 }

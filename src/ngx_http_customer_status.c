@@ -80,7 +80,6 @@ static ngx_int_t ngx_http_customer_outbox_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
-static char *ngx_http_customer_strdup(ngx_pool_t *pool, char *s);
 
 static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
 static void ngx_http_customer_trigger_write(ngx_event_t *ev);
@@ -327,8 +326,7 @@ ngx_http_customer_status_request(ngx_http_customer_ctx_t *ctx,
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     if (status == NULL) {
@@ -370,40 +368,18 @@ ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static char *
-ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
-{
-    size_t   len;
-    u_char  *p;
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len + 1);
-
-    return (char *) p;
-}
-
-
 static ngx_int_t
 ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
     int                              i, c;
+    ngx_int_t                        rc;
     ngx_pool_t                      *pool;
     ngx_http_customer_outbox_t      *ob;
     ngx_http_customer_outbox_row_t   row;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     ob = ctx->data;
@@ -414,8 +390,7 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     for (i = 0; i < 5; i++) {
         ob->values[i] = PQgetisnull(res, 0, i)
                         ? NULL
-                        : ngx_http_customer_strdup(pool,
-                                                   PQgetvalue(res, 0, i));
+                        : ngx_http_customer_value(pool, res, 0, i);
     }
 
     ob->values[5] = PQgetisnull(res, 0, 5) ? NULL : "";
@@ -436,8 +411,8 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
 
     ngx_memzero(&row, sizeof(ngx_http_customer_outbox_row_t));
 
-    row.id = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 5));
-    row.lease = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 10));
+    row.id = ngx_http_customer_value(pool, res, 0, 5);
+    row.lease = ngx_http_customer_value(pool, res, 0, 10);
 
     if (row.id == NULL || row.lease == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -449,8 +424,7 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
             continue;
         }
 
-        row.cols[c] = ngx_http_customer_strdup(pool,
-                                               PQgetvalue(res, 0, 6 + c));
+        row.cols[c] = ngx_http_customer_value(pool, res, 0, 6 + c);
         if (row.cols[c] == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -902,5 +876,3 @@ ngx_http_customer_trigger_close(ngx_http_customer_trigger_t *t)
         ngx_add_timer(&t->timer, t->cmcf->outbox_interval);
     }
 }
-
-

@@ -509,8 +509,7 @@ ngx_http_customer_survey_answer(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
@@ -577,8 +576,7 @@ ngx_http_customer_survey_answered(ngx_http_customer_ctx_t *ctx,
         }
     }
 
-    return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                         "Validation failed");
+    return ngx_http_customer_invalid(ctx);
 }
 
 
@@ -597,8 +595,7 @@ ngx_http_customer_estimate(ngx_http_customer_ctx_t *ctx)
     case NGX_ERROR:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     est = ngx_pcalloc(ctx->request->pool,
@@ -627,15 +624,12 @@ static ngx_int_t
 ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char                        *p;
+    char                          *p;
+    ngx_int_t                      rc;
     ngx_http_customer_estimate_t  *est;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetisnull(res, 0, 0)) {
@@ -649,15 +643,12 @@ ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
     est = ctx->data;
 
     est->estimate.len = PQgetlength(res, 0, 0);
-    est->estimate.data = ngx_pnalloc(ctx->request->pool,
-                                     est->estimate.len);
-    p = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 1) + 1);
+    est->estimate.data = (u_char *) ngx_http_customer_value(
+                                        ctx->request->pool, res, 0, 0);
+    p = ngx_http_customer_value(ctx->request->pool, res, 0, 1);
     if (est->estimate.data == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(est->estimate.data, PQgetvalue(res, 0, 0), est->estimate.len);
-    ngx_memcpy(p, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1) + 1);
 
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
@@ -685,15 +676,12 @@ static ngx_int_t
 ngx_http_customer_estimate_stored(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_int_t                      rc;
     yajl_gen                       g;
     ngx_http_customer_estimate_t  *est;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     est = ctx->data;

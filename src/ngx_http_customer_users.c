@@ -303,8 +303,7 @@ ngx_http_customer_sync(ngx_http_customer_ctx_t *ctx)
     case NGX_ERROR:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -324,22 +323,17 @@ static ngx_int_t
 ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char  *user;
+    char       *user;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    user = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 0) + 1);
+    user = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
     if (user == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(user, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0) + 1);
 
     return ngx_http_customer_user_call(ctx, user,
                                        ngx_http_customer_sync_fetched);
@@ -477,14 +471,11 @@ static ngx_int_t
 ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char  *p;
+    u_char     *p;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     p = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 1) + 2);

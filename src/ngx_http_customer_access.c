@@ -549,34 +549,20 @@ ngx_http_customer_cors(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf)
 {
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *origin, *h;
 
-    if (r->err_status) {
-        part = &r->headers_out.headers.part;
-        h = part->elts;
+    for (i = 0; r->err_status; i++) {
+        h = ngx_http_customer_list_header(&r->headers_out.headers, "Vary",
+                                          sizeof("Vary") - 1, i);
+        if (h == NULL) {
+            break;
+        }
 
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash && h[i].key.len == sizeof("Vary") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Vary",
-                                   sizeof("Vary") - 1) == 0
-                && h[i].value.len == sizeof("Origin") - 1
-                && ngx_strncmp(h[i].value.data, "Origin",
-                               sizeof("Origin") - 1) == 0)
-            {
-                return NGX_OK;
-            }
+        if (h->hash && h->value.len == sizeof("Origin") - 1
+            && ngx_strncmp(h->value.data, "Origin", sizeof("Origin") - 1)
+               == 0)
+        {
+            return NGX_OK;
         }
     }
 

@@ -284,8 +284,11 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 };
 
 
-/* what the Auth Service sends when a user registers (seed 002 4.9) */
-static ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
+/*
+ * what the Auth Service sends when a user registers; the
+ * rest after userId is what it keeps of a user, for users.c
+ */
+ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
     { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
     { "email", ngx_http_customer_check_email,

@@ -13,6 +13,7 @@
 #include "ngx_http_customer_router.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 
 
@@ -125,45 +126,24 @@ ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
     const char **key)
 {
     u_char           *p;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i;
     ngx_str_t        *v;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     *key = NULL;
-    v = NULL;
-    n = 0;
 
-    part = &ctx->request->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Idempotency-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
-                               sizeof("Idempotency-Key") - 1)
-               == 0)
-        {
-            v = &h[i].value;
-            n++;
-        }
-    }
-
-    if (n == 0) {
+    h = ngx_http_customer_header(ctx->request, "Idempotency-Key",
+                                 sizeof("Idempotency-Key") - 1, 0);
+    if (h == NULL) {
         return NGX_OK;
     }
 
-    if (n > 1 || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_IDEM_KEY_MAX) {
+    v = &h->value;
+
+    if (ngx_http_customer_header(ctx->request, "Idempotency-Key",
+                                 sizeof("Idempotency-Key") - 1, 1)
+        || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_IDEM_KEY_MAX)
+    {
         goto invalid;
     }
 

@@ -84,14 +84,20 @@ static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f);
 
 
-static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+/* a note's members after its content, and the end */
+#define NGX_HTTP_CUSTOMER_NOTE_FIELDS                                        \
+    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,                     \
+      ngx_http_customer_note_types, NULL },                                  \
+    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },      \
+    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },    \
     { NULL, NULL, 0, 0, 0, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_NOTE_CONTENT                                       \
+    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED, \
+      1, 1000, NULL, NULL }
+
+static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
+    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 
@@ -99,24 +105,14 @@ static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
     { "customerId", ngx_http_customer_check_uuid,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 
 /* PATCH: the members given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_note_edit_fields[] = {
     { "content", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 

@@ -11,6 +11,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_customers.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
@@ -61,16 +62,11 @@ static ngx_int_t ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
 
-/* what sync takes from the user: required, except the phone */
-static ngx_http_customer_field_t  ngx_http_customer_user_fields[] = {
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
+/*
+ * what sync takes from the user, as a create checks it: email and
+ * fullName required, the phone nullable
+ */
+#define ngx_http_customer_user_fields  (ngx_http_customer_internal_fields + 1)
 
 
 static ngx_http_customer_column_t  ngx_http_customer_login_columns[] = {

@@ -79,34 +79,39 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     ngx_http_customer_ctx_t *ctx);
 
 
+/* a vehicle's members */
+#define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
+    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
+      1, 50, NULL, NULL },                                                   \
+    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
+      1, 50, NULL, NULL },                                                   \
+    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
+      0, 0, NULL, NULL },                                                    \
+    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,      \
+      0, 0, NULL, NULL },                                                    \
+    { "licensePlate", ngx_http_customer_check_line,                          \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },                     \
+    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
+      1, 30, NULL, NULL },                                                   \
+    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000,              \
+      NULL, NULL },                                                          \
+    { "lastServiceDate", ngx_http_customer_check_date,                       \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },                      \
+    { "lastServiceMileage", ngx_http_customer_check_count,                   \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },               \
+    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,     \
+      NULL, NULL },                                                          \
+    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,     \
+      NULL, NULL },                                                          \
+    { "insuranceExpiry", ngx_http_customer_check_date,                       \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
+    { "registrationExpiry", ngx_http_customer_check_date,                    \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
+    { "warrantyExpiry", ngx_http_customer_check_date,                        \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL }
+
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "licensePlate", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      1, 30, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "lastServiceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
-    { "lastServiceMileage", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
-      NULL, NULL },
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
-      NULL, NULL },
-    { "insuranceExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "registrationExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "warrantyExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -115,33 +120,7 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
     { "customerId", ngx_http_customer_check_uuid,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "licensePlate", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      1, 30, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "lastServiceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
-    { "lastServiceMileage", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
-      NULL, NULL },
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
-      NULL, NULL },
-    { "insuranceExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "registrationExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "warrantyExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 

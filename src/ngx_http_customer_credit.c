@@ -204,28 +204,22 @@ ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
  * empty page.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_history_sql = {
-    "SELECT t.total, h.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM credit_history"
-    " WHERE customer_id = c.id) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS
-    " FROM credit_history h WHERE h.customer_id = c.id"
-    " ORDER BY h.changed_at DESC, h.id DESC LIMIT $3 OFFSET $4) h ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("credit_history WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS
+        " FROM credit_history h WHERE h.customer_id = c.id"
+        " ORDER BY h.changed_at DESC, h.id DESC LIMIT $3 OFFSET $4"),
     4, 0, 0, "", 0, 0, 1, 1
 };
 
 
 /* as the history, and $5 true: the unread ones, false: the read, or NULL */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_alerts_sql = {
-    "SELECT t.total, a.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM credit_alerts"
-    " WHERE customer_id = c.id"
-    " AND ($5::boolean IS NULL OR is_read <> $5::boolean)) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS
-    " FROM credit_alerts a WHERE a.customer_id = c.id"
-    " AND ($5::boolean IS NULL OR a.is_read <> $5::boolean)"
-    " ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4) a ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("credit_alerts WHERE customer_id = c.id"
+        " AND ($5::boolean IS NULL OR is_read <> $5::boolean)",
+        "SELECT " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS
+        " FROM credit_alerts a WHERE a.customer_id = c.id"
+        " AND ($5::boolean IS NULL OR a.is_read <> $5::boolean)"
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4"),
     5, 0, 0, "", 0, 0, 1, 1
 };
 

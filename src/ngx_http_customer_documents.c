@@ -293,14 +293,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
-    "SELECT n.total, d.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM documents"
-    " WHERE customer_id = c.id AND ($3::text IS NULL OR type = $3::text)) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
-    " FROM documents d WHERE d.customer_id = c.id"
-    " AND ($3::text IS NULL OR d.type = $3::text)"
-    " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5) d ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("documents WHERE customer_id = c.id"
+        " AND ($3::text IS NULL OR type = $3::text)",
+        "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
+        " FROM documents d WHERE d.customer_id = c.id"
+        " AND ($3::text IS NULL OR d.type = $3::text)"
+        " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"),
     5, 0, 0, "", 0, 0, 1, 1
 };
 

@@ -204,14 +204,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
  * NULL columns for an empty page.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
-    "SELECT n.total, t.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM loyalty_transactions"
-    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER ") n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
-    " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
-    NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
-    " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7) t ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("loyalty_transactions"
+        " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER,
+        "SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
+        " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
+        NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7"),
     7, 0, 0, "", 0, 0, 1, 1
 };
 

@@ -184,14 +184,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
  * NULL columns for an empty page.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
-    "SELECT t.total, n.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM customer_notes"
-    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_NOTE_FILTER ") t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
-    " FROM customer_notes n WHERE n.customer_id = c.id AND"
-    NGX_HTTP_CUSTOMER_NOTE_FILTER
-    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("customer_notes"
+        " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_NOTE_FILTER,
+        "SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
+        " FROM customer_notes n WHERE n.customer_id = c.id AND"
+        NGX_HTTP_CUSTOMER_NOTE_FILTER
+        " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7"),
     7, 1, 0, "", 0, 0, 0, 1
 };
 

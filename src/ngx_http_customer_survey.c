@@ -253,13 +253,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql = {
  * limit, $4 offset: the submissions, newest first.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_history_sql = {
-    "SELECT t.total, s.j FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM survey_submissions"
-    " WHERE customer_id = c.id) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION
-    " AS j FROM survey_submissions s WHERE s.customer_id = c.id"
-    " ORDER BY s.version DESC LIMIT $3 OFFSET $4) s ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("survey_submissions WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION
+        " AS j FROM survey_submissions s WHERE s.customer_id = c.id"
+        " ORDER BY s.version DESC LIMIT $3 OFFSET $4"),
     4, 0, 0, "", 0, 0, 1, 1
 };
 

@@ -383,13 +383,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
 
 /* $1 customer, $2 sub, $3 limit, $4 offset; newest first */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
-    "SELECT n.total, v.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM vehicles"
-    " WHERE customer_id = c.id) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
-    " FROM vehicles v WHERE v.customer_id = c.id"
-    " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4) v ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("vehicles WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
+        " FROM vehicles v WHERE v.customer_id = c.id"
+        " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4"),
     4, 0, 0, "", 0, 0, 1, 1
 };
 
@@ -457,14 +454,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql = {
 
 /* $1 the customer, $2 sub, $3 limit, $4 offset: every vehicle's */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
-    "SELECT n.total, r.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
-    " WHERE customer_id = c.id) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
-    " v.make, v.model, v.vin FROM service_records r"
-    " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
-    NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("service_records WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
+        " v.make, v.model, v.vin FROM service_records r"
+        " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
+        NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4"),
     4, 0, 0, "", 0, 0, 1, 1
 };
 

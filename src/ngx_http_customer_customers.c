@@ -77,7 +77,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -718,10 +717,12 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .stmt = &ngx_http_customer_update_sql,
       NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                                "true") },
-    /* asks the Order Service first */
-    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
+    /* its open complaints, then the Order Service, then the delete */
+    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      .stmt = &ngx_http_customer_open_sql,
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
+      .done = ngx_http_customer_delete_checked },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -1042,15 +1043,6 @@ ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
  * Service's: asked first (when customer_order_service is set); the
  * delete itself checks the complaints again, atomically.
  */
-
-static ngx_int_t
-ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "customerId",
-                                      &ngx_http_customer_open_sql,
-                                      ngx_http_customer_delete_checked);
-}
-
 
 static ngx_int_t
 ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,

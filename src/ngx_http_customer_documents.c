@@ -103,8 +103,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_content(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_documents_uploaded(
@@ -444,8 +442,10 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .otherwise = &ngx_http_customer_document_vehicle,
       .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
     { NGX_HTTP_GET, "/api/documents/{}/content",
-      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_content_sql,
+      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .done = ngx_http_customer_documents_send_content },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -605,16 +605,6 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 
     return ngx_http_customer_check_param(ctx, f, value);
 }
-
-
-static ngx_int_t
-ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "documentId",
-               &ngx_http_customer_documents_content_sql,
-               ngx_http_customer_documents_send_content);
-}
-
 
 
 static ngx_int_t

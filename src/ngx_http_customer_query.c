@@ -119,37 +119,6 @@ ngx_http_customer_own_query(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/*
- * The common read of one record by the path's id (a UUID named name in
- * errors): stmt gets the id as $1 and, as $2, the caller's sub when the
- * caller is a Customer (NULL for an Administrator), so that a Customer
- * finds only what belongs to its own record.
- */
-
-ngx_int_t
-ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, name)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_invalid(ctx);
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
-
 /* a page's LIMIT and OFFSET as the parameters $n+1 and $n+2 */
 
 ngx_int_t

@@ -360,6 +360,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_http_customer_route_t     *rt;
     ngx_http_customer_param_t     *p;
+    ngx_http_customer_done_pt      done;
     ngx_http_customer_pg_query_t  *q;
 
     rt = ctx->route;
@@ -548,12 +549,13 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
+    done = rt->done ? rt->done : ngx_http_customer_endpoint_done;
+
     if (rt->run) {
-        return rt->run(ctx, q, rt->stmt, ngx_http_customer_endpoint_done);
+        return rt->run(ctx, q, rt->stmt, done);
     }
 
-    return ngx_http_customer_query_run(ctx, q, rt->stmt,
-                                       ngx_http_customer_endpoint_done);
+    return ngx_http_customer_query_run(ctx, q, rt->stmt, done);
 }
 
 

@@ -199,6 +199,10 @@ struct ngx_http_customer_route_s {
     ngx_uint_t                      version;   /* the ETag's column, when
                                                   not the last answered */
 
+    ngx_http_customer_done_pt       done;      /* answers the statement's
+                                                  result itself: a second
+                                                  statement, a peer call,
+                                                  a stream */
     ngx_http_customer_run_pt        run;       /* runs the statement when
                                                   something must come first
                                                   (the Auth Service's check

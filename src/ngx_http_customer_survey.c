@@ -68,7 +68,6 @@ static ngx_int_t ngx_http_customer_survey_answer(
 static ngx_int_t ngx_http_customer_survey_answered(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_estimate(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_estimate_stored(
@@ -282,6 +281,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql = {
     .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },                \
     NGX_HTTP_CUSTOMER_SURVEY_ANSWER
 
+/* the estimate, then stored as the customer's score */
+#define NGX_HTTP_CUSTOMER_ESTIMATE                                           \
+    .stmt = &ngx_http_customer_estimate_sql,                                \
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },                            \
+    .done = ngx_http_customer_estimated
+
 /* the whole question, then what its kind asks of the rest */
 #define NGX_HTTP_CUSTOMER_SURVEY_WRITE                                       \
     .fields = ngx_http_customer_survey_fields,                              \
@@ -336,11 +341,11 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       ngx_http_customer_survey_answer, NGX_HTTP_CUSTOMER_S, 1, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/credit-score/estimate",
-      ngx_http_customer_estimate, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_ESTIMATE },
     { NGX_HTTP_POST, "/api/customers/internal/{}/credit-score/estimate",
-      ngx_http_customer_estimate, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      NGX_HTTP_CUSTOMER_ESTIMATE },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -577,44 +582,6 @@ ngx_http_customer_survey_answered(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_estimate(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_estimate_t  *est;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit score estimate");
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_invalid(ctx);
-    }
-
-    est = ngx_pcalloc(ctx->request->pool,
-                      sizeof(ngx_http_customer_estimate_t));
-    if (est == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = est;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_estimate_sql,
-                                       ngx_http_customer_estimated);
-}
-
-
 /* the estimate is stored as a score like any other */
 
 static ngx_int_t
@@ -637,7 +604,13 @@ ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
                    "create it first");
     }
 
-    est = ctx->data;
+    est = ngx_pcalloc(ctx->request->pool,
+                      sizeof(ngx_http_customer_estimate_t));
+    if (est == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = est;
 
     est->estimate.len = PQgetlength(res, 0, 0);
     est->estimate.data = (u_char *) ngx_http_customer_value(

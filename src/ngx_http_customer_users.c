@@ -53,7 +53,6 @@ static ngx_int_t ngx_http_customer_user_checked(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_user_unknown(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_sync(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_sync_fetched(
@@ -140,9 +139,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql = {
 
 
 ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
+    /* its userId, then the Auth Service's user, then the record */
     { NGX_HTTP_POST, "/api/customers/{}/sync",
-      ngx_http_customer_sync, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_sync_user_sql,
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
+      .done = ngx_http_customer_sync_found },
     /*
      * The Auth Service pushes what changed: some of email, fullName and
      * contactNumber, checked as on create, for the record of the path's
@@ -282,36 +284,6 @@ ngx_http_customer_user_unknown(ngx_http_customer_ctx_t *ctx)
                                         "Unknown user", "userId",
                                         "The Auth Service has no user "
                                         "with this userId");
-}
-
-
-static ngx_int_t
-ngx_http_customer_sync(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer sync");
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_invalid(ctx);
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_sync_user_sql,
-                                       ngx_http_customer_sync_found);
 }
 
 

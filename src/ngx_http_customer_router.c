@@ -386,7 +386,9 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    if (rt->fields) {
+    /* a body the row takes "one, or none" of may be absent */
+
+    if (rt->fields && ctx->body) {
         rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
                                         !rt->partial);
         if (rc == NGX_ERROR) {

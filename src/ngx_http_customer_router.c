@@ -11,6 +11,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_access.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
@@ -628,6 +629,10 @@ ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
         case NGX_HTTP_CUSTOMER_FROM_FLAG:
             rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
             values[i] = flag;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_KEY:
+            rc = ngx_http_customer_idempotency_key(ctx, &values[i]);
             break;
         }
 

@@ -40,6 +40,8 @@
 #define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment,
                                                 checked as a userId: its
                                                 404 names it */
+#define NGX_HTTP_CUSTOMER_FROM_KEY      17   /* the Idempotency-Key header,
+                                                checked, or NULL */
 #define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
                                                 min to max (0: next year);
                                                 absent: def, or NULL for 0 */

@@ -362,13 +362,12 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
  * whether metadata.lastActivityDate is older than that (or unset), so
  * that the request writes it first.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT customer_status, id, $2::bigint > 0"
     " AND coalesce((metadata->>'lastActivityDate')::timestamptz"
     " < now() - $2::bigint * interval '1 millisecond', true)"
-    " FROM customers WHERE user_id = $1",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM customers WHERE user_id = $1");
 
 
 /*
@@ -377,13 +376,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
  * the date fresh once the first commits, and writes nothing.  Not an
  * edit of the record: neither version nor updatedAt moves.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_activity_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_activity_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE customers SET metadata = jsonb_set(metadata,"
     " '{lastActivityDate}', to_jsonb(api_ts(now())))"
     " WHERE id = $1 AND coalesce((metadata->>'lastActivityDate')"
-    "::timestamptz < now() - $2::bigint * interval '1 millisecond', true)",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    "::timestamptz < now() - $2::bigint * interval '1 millisecond', true)");
 
 
 ngx_int_t

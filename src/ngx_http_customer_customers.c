@@ -353,11 +353,10 @@ static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
 
 
 /* $1 id, $2 the Customer's sub (NULL for an Administrator) */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1"
-    " AND ($2::text IS NULL OR user_id = $2::text)",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " AND ($2::text IS NULL OR user_id = $2::text)");
 
 
 /* $1 the validated body, $2 who; make bench runs it through pgbench */
@@ -396,17 +395,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 #define NGX_HTTP_CUSTOMER_CREATE_SQL                                         \
     NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
-    NGX_HTTP_CUSTOMER_CREATE_SQL,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
+    NGX_HTTP_CUSTOMER_CREATE_SQL);
 
 /* the Auth Service's: the new record's keys, not all of it */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING id, user_id, customer_status,"
-    " customer_type, api_ts(created_at)",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " customer_type, api_ts(created_at)");
 
 static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -482,43 +479,40 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     " FROM (SELECT 1) one LEFT JOIN u ON true"
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "$2::jsonb"), 5, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "$2::jsonb"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id", "$2::jsonb"),
-    5, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id", "$2::jsonb"));
 
 /* PATCH /{id}/type: the update with one member, $2 the type */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_type_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_type_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
     NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "jsonb_build_object('customerType',"
-                                 " $2::text)"),
-    5, 0, 0, "", 0, 0, 0, 0
-};
+                                 " $2::text)"));
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql = {
-    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1");
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
     "SELECT id, total_orders, total_order_value, total_complaints,"
     " open_complaints, api_ts(last_order_date), api_ts(last_complaint_date),"
     " api_ts(customer_since), api_ts(updated_at) FROM customers"
-    " WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+    " WHERE user_id = $1");
 
 
 /*
  * $1 id, $2 body, $3 who.  Absolute values replace, "increment" adds
  * (signed); the table's CHECK keeps every total at or above zero.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE customers SET"
     " total_orders = CASE WHEN j ? 'totalOrders'"
     " THEN (j->>'totalOrders')::integer ELSE total_orders END"
@@ -542,36 +536,31 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
     " RETURNING id, total_orders, total_order_value, total_complaints,"
     " open_complaints, api_ts(last_order_date),"
     " api_ts(last_complaint_date), api_ts(customer_since),"
-    " api_ts(updated_at), version",
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " api_ts(updated_at), version");
 
 
 /* $1 id, $2 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE customers SET is_verified = true, verified_at = now(),"
     " verified_by = $2, updated_at = now(), updated_by = $2,"
     " version = version + 1 WHERE id = $1"
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS);
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql = {
-    "SELECT open_complaints FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT open_complaints FROM customers WHERE id = $1");
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "WITH c AS (SELECT id, open_complaints FROM customers WHERE id = $1"
     " FOR UPDATE),"
     " d AS (DELETE FROM customers WHERE id ="
     " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
     " SELECT c.open_complaints, (SELECT count(*) FROM d),"
-    " api_ts(now()) FROM c",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " api_ts(now()) FROM c");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_taken = {

@@ -254,19 +254,17 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_upload_sql = {
     10, 0, 0, "", 1 << 8, 0, 0, 0
 };
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS " FROM documents d"
-    NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_DOCUMENT_OWN);
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "DELETE FROM documents d USING customers c"
     " WHERE d.id = $1 AND c.id = d.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
-    " RETURNING d.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING d.id, api_ts(now())");
 
 /*
  * Text columns in binary are their bytes: only the content is bytea.  The
@@ -290,25 +288,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
 };
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(5,
     NGX_HTTP_CUSTOMER_PAGE_SQL("documents WHERE customer_id = c.id"
         " AND ($3::text IS NULL OR type = $3::text)",
         "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
         " FROM documents d WHERE d.customer_id = c.id"
         " AND ($3::text IS NULL OR d.type = $3::text)"
-        " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"),
-    5, 0, 0, "", 0, 0, 1, 1
-};
+        " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"));
 
 /* $1..$4 the filters, $5 limit, $6 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(6,
     "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents d"
     " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
     " FROM documents d WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL
-    " ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6) d ON true",
-    6, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6) d ON true");
 
 /*
  * $1 the document, $2 the members to change (jsonb), $3 who, $4 the
@@ -316,7 +312,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
  * vehicle named is not its customer's (the last column false), or a
  * stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT id, customer_id FROM documents WHERE id = $1"
     " FOR UPDATE), j AS (SELECT $2::jsonb AS b),"
     " ok AS (SELECT o.id FROM o, j WHERE b->>'vehicleId' IS NULL"
@@ -334,22 +331,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
     " FROM ok, j WHERE d.id = ok.id"
     " AND ($4::integer IS NULL OR d.version = $4::integer) RETURNING d.*)"
     " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
-    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true");
 
 /* $1 days, $2 limit, $3 offset; soonest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
-    = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(3,
     "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents"
     " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
     " d.expires_at - api_today() AS days FROM documents d"
     " WHERE d." NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING
     " ORDER BY d.expires_at, d.created_at, d.id LIMIT $2 OFFSET $3) d"
-    " ON true",
-    3, 0, 0, "", 0, 0, 1, 1
-};
+    " ON true");
 
 
 #define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID

@@ -30,14 +30,13 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(0,
     "SELECT (SELECT count(*) FROM schema_migrations)::text,"
     " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
     " AND dead_at IS NULL)::text,"
     " (SELECT count(*) FROM auth_outbox WHERE delivered_at IS NULL"
-    " AND dead_at IS NOT NULL)::text",
-    0, 1, 0, "", 0, 0, 0, 0
-};
+    " AND dead_at IS NOT NULL)::text");
 
 
 static ngx_int_t

@@ -77,12 +77,11 @@ static ngx_int_t ngx_http_customer_idem_hash(ngx_http_customer_ctx_t *ctx,
 
 
 /* $1 caller, $2 key */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT request_hash, status, content_type, etag, body,"
     " created_at < now() - interval '24 hours'"
-    " FROM idempotency_keys WHERE caller = $1 AND key = $2",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM idempotency_keys WHERE caller = $1 AND key = $2");
 
 #define NGX_HTTP_CUSTOMER_IDEM_HASH     0
 #define NGX_HTTP_CUSTOMER_IDEM_STATUS   1
@@ -108,11 +107,10 @@ static const char  ngx_http_customer_idem_claim_sql[] =
 
 
 /* $1 caller, $2 key, $3 status, $4 type, $5 ETag or NULL, $6 body */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_put_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "UPDATE idempotency_keys SET status = $3, content_type = $4,"
-    " etag = $5, body = $6 WHERE caller = $1 AND key = $2",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " etag = $5, body = $6 WHERE caller = $1 AND key = $2");
 
 
 /*

@@ -88,7 +88,8 @@ static ngx_http_customer_column_t  ngx_http_customer_loyalty_tx_columns[] = {
  * row: no such customer, or not the caller's.  A customer without an
  * account has zeros.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(2,
     "SELECT json_build_object('customerId', c.id,"
     " 'balance', coalesce(a.balance, 0),"
     " 'lifetimePoints', coalesce(a.lifetime_points, 0),"
@@ -100,9 +101,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
     " LEFT JOIN LATERAL (SELECT name, min_points FROM loyalty_tiers"
     " WHERE min_points > coalesce(a.lifetime_points, 0)"
     " ORDER BY min_points LIMIT 1) n ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)");
 
 
 /*
@@ -122,7 +121,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
  * meanwhile (k empty) raises unique_violation (idempotency_taken(),
  * sql/015), rolling back its points, and runs again (below).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(8,
     "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"
     " h AS (SELECT encode(sha256(convert_to($2::text || ' '"
     " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"
@@ -181,9 +181,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " response::json->>'detail', replayed FROM o"
     " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
     " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
-    " THEN true ELSE idempotency_taken() END",
-    8, 0, 0, "", 0, 0, 0, 0
-};
+    " THEN true ELSE idempotency_taken() END");
 
 
 /*
@@ -192,15 +190,14 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
  * not the caller's.  Otherwise the total in each row, and one row with
  * NULL columns for an empty page.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(7,
     NGX_HTTP_CUSTOMER_PAGE_SQL("loyalty_transactions"
         " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER,
         "SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
         " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
         NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
-        " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7"),
-    7, 0, 0, "", 0, 0, 1, 1
-};
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7"));
 
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_OWN                                        \

@@ -157,16 +157,15 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(0,
     "SELECT count(*) FILTER (WHERE dead_at IS NULL)::text,"
     " count(*) FILTER (WHERE dead_at IS NOT NULL)::text,"
     " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
     " AND dead_at IS NULL AND NOT suppressed)::text,"
     " (SELECT count(*) FROM events WHERE delivered_at IS NULL"
     " AND dead_at IS NOT NULL)::text"
-    " FROM auth_outbox WHERE delivered_at IS NULL",
-    0, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM auth_outbox WHERE delivered_at IS NULL");
 
 
 /* at configuration: the zone, the log phase, $customer_route */

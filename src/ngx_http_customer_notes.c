@@ -161,7 +161,8 @@ static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
  * updatedAt): the Customer reads its record, and must learn nothing of a
  * private note from it.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
     " u AS (UPDATE customers SET notes = left($2::text, 1000),"
     " updated_at = now(), updated_by = $6::text, version = version + 1"
@@ -172,9 +173,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
     " SELECT c.id, $2::text, coalesce($3::text, 'general'),"
     " coalesce($4::boolean, false), coalesce($5::boolean, false),"
     " $6::text, clock_timestamp() FROM c RETURNING *)"
-    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n");
 
 
 /*
@@ -195,22 +194,20 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
 
 
 /* $1..$5 the filters, $6 limit, $7 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(7,
     "SELECT t.total, n.* FROM (SELECT count(*) AS total"
     " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL ") t"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
     " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL
-    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true",
-    7, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true");
 
 /* $1 the note, $2 a Customer's sub: its own record's public notes */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM customer_notes n"
     " JOIN customers c ON c.id = n.customer_id WHERE n.id = $1"
-    " AND ($2::text IS NULL OR (c.user_id = $2::text AND NOT n.is_private))",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " AND ($2::text IS NULL OR (c.user_id = $2::text AND NOT n.is_private))");
 
 /*
  * $1 the note, $2 the members to change (jsonb), $3 who, $4 the If-Match
@@ -218,7 +215,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
  * old content, or when this note is now the newest public one.  No row:
  * no such note; NULL columns: a stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
     " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
     " u AS (UPDATE customer_notes n SET"
@@ -239,12 +237,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
     " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
     " AND EXISTS (SELECT 1 FROM u) AND (c.notes IS NOT DISTINCT FROM o.old"
     " OR (SELECT id FROM p) = $1) RETURNING cu.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true");
 
 /* $1 the note, $2 who; the record's notes as on an edit */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
     " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
     " d AS (DELETE FROM customer_notes n USING c WHERE n.id = $1"
@@ -254,9 +251,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
     " FROM c, o, d WHERE cu.id = c.id"
     " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
     " AND c.notes IS NOT DISTINCT FROM o.old RETURNING cu.id)"
-    " SELECT d.id, api_ts(now()) FROM d",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT d.id, api_ts(now()) FROM d");
 
 
 #define NGX_HTTP_CUSTOMER_NOTE_ID  NGX_HTTP_CUSTOMER_CUSTOMER_ID

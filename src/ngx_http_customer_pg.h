@@ -84,6 +84,17 @@ typedef struct {
 } ngx_http_customer_pg_stmt_t;
 
 
+/*
+ * A statement by kind: n parameters, and how the pool may run it.  A
+ * write; an unshared read, safe to send again; such a read that may be
+ * answered by a replica; a shared read.
+ */
+#define NGX_HTTP_CUSTOMER_PG_WRITE(n, sql)   { sql, n, 0, 0, "", 0, 0, 0, 0 }
+#define NGX_HTTP_CUSTOMER_PG_READ(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 0 }
+#define NGX_HTTP_CUSTOMER_PG_LIST(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 1 }
+#define NGX_HTTP_CUSTOMER_PG_SHARED(n, sql)  { sql, n, 1, 0, "", 0, 0, 0, 0 }
+
+
 struct ngx_http_customer_pg_query_s {
     ngx_queue_t                       queue;     /* in pool->waiting */
     ngx_http_customer_pg_stmt_t      *stmt;

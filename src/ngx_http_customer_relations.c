@@ -52,9 +52,9 @@ static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
     ngx_http_customer_json_t *v, ngx_uint_t def);
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql = {
-    "SELECT id FROM customers WHERE id = $1", 1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT id FROM customers WHERE id = $1");
 
 
 /* the customer, its page and limit; then the service's page */

@@ -41,10 +41,9 @@ static ngx_http_customer_route_t *ngx_http_customer_self_target(
 
 
 /* $1 the token's sub */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql = {
-    "SELECT id FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT id FROM customers WHERE user_id = $1");
 
 
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF

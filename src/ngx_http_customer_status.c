@@ -98,7 +98,8 @@ static ngx_http_customer_column_t  ngx_http_customer_status_history_columns[]
  * $1 customer id, $2 limit, $3 offset.  No row: no such customer;
  * otherwise the total in each row, and one row of NULLs for an empty page.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(3,
     "SELECT t.total, h.* FROM customers c"
     " CROSS JOIN LATERAL (SELECT count(*) AS total"
     " FROM customer_status_history WHERE customer_id = c.id) t"
@@ -106,9 +107,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " h.changed_by, api_ts(h.changed_at) FROM customer_status_history h"
     " WHERE h.customer_id = c.id"
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
-    " WHERE c.id = $1",
-    3, 0, 0, "", 0, 0, 1, 1
-};
+    " WHERE c.id = $1");
 
 
 static const char  *ngx_http_customer_statuses[] = {
@@ -131,7 +130,8 @@ static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
 
 
 /* $1 id, $2 status, $3 reason, $4 who: change, history, outbox at once */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH cur AS (SELECT id, user_id, customer_status, updated_at,"
     " updated_by FROM customers WHERE id = $1 FOR UPDATE),"
     " u AS (UPDATE customers c SET customer_status = $2::text,"
@@ -154,9 +154,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " ELSE u.updated_by END, cur.customer_status,"
     " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.lease,"
     " o.queued"
-    " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true");
 
 
 /* $1 id, $2 status, $3 reason, $4 who */
@@ -208,7 +206,8 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
  * (loyalty's and the other routes'), at most 500 of each a time,
  * skipping rows another worker is deleting.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(0,
     "WITH expired AS (DELETE FROM loyalty_idempotency"
     " WHERE (customer_id, key) IN (SELECT customer_id, key"
     " FROM loyalty_idempotency"
@@ -228,9 +227,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " ORDER BY next_attempt_at, id LIMIT 20"
     " FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id"
     " RETURNING o.id, o.lease, o.user_id, o.is_active, o.customer_id,"
-    " o.reason",
-    0, 0, 0, "", 0, 0, 0, 0
-};
+    " o.reason");
 
 
 /*
@@ -238,38 +235,34 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
  * the peer timeouts), if this claimant still holds it.  No row: another
  * worker took the row over, and this one leaves it alone.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_renew_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE auth_outbox SET next_attempt_at = now() + interval '60 seconds'"
     " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
-    " AND dead_at IS NULL RETURNING id",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " AND dead_at IS NULL RETURNING id");
 
 
 /* rows a run leaves unsent, due again at once: $1 their leases */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_release_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_release_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "UPDATE auth_outbox SET next_attempt_at = now()"
     " WHERE lease = ANY ($1::uuid[]) AND delivered_at IS NULL"
-    " AND dead_at IS NULL",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " AND dead_at IS NULL");
 
 
 /* the outcome counts only while the lease is the claimant's */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delivered_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE auth_outbox SET delivered_at = now(), attempts = attempts + 1,"
-    " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " last_error = NULL WHERE id = $1 AND lease = $2::uuid");
 
 
 /* a retry with the outboxes' backoff, dead after ten failures */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_failed_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE auth_outbox SET attempts = attempts + 1, last_error = $2,"
     NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
-    " WHERE id = $1 AND lease = $3::uuid",
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE id = $1 AND lease = $3::uuid");
 
 
 /* the Auth Service as a sink of the outbox loop: userId, isActive, ... */

@@ -133,59 +133,55 @@ static ngx_http_customer_missing_t  ngx_http_customer_question_missing = {
 
 
 /* every question, inactive ones too, in their order */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_list_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(0,
     "SELECT json_build_object('questions', coalesce(json_agg("
     NGX_HTTP_CUSTOMER_SURVEY_QUESTION " ORDER BY q.position, q.id), '[]'))"
-    " FROM survey_questions q",
-    0, 0, 0, "", 0, 0, 1, 0
-};
+    " FROM survey_questions q");
 
 
 /* $1 question id */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
     "SELECT " NGX_HTTP_CUSTOMER_SURVEY_QUESTION
-    " FROM survey_questions q WHERE q.id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM survey_questions q WHERE q.id = $1");
 
 
 /* $1 body, $2 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "INSERT INTO survey_questions AS q (text, kind, options, weight,"
     " min_value, max_value, is_active, position, created_by, updated_by)"
     " SELECT" NGX_HTTP_CUSTOMER_SURVEY_VALUES ", $2, $2"
     " FROM (SELECT $1::jsonb AS j) s"
-    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION);
 
 
 /* $1 question id, $2 body, $3 who.  No row: no such question. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_put_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE survey_questions AS q SET (text, kind, options, weight,"
     " min_value, max_value, is_active, position) = (SELECT"
     NGX_HTTP_CUSTOMER_SURVEY_VALUES "),"
     " updated_at = now(), updated_by = $3, version = q.version + 1"
     " FROM (SELECT $2::jsonb AS j) s WHERE q.id = $1"
-    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION,
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION);
 
 
 /*
  * $1 question id.  The answers that named it stay in their submissions
  * (the history); the estimate counts only existing active questions.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "DELETE FROM survey_questions WHERE id = $1"
     " RETURNING json_build_object('questionId', id,"
-    " 'deletedAt', api_ts(now()))",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " 'deletedAt', api_ts(now()))");
 
 
 /* what a Customer sees: the active questions, without weights */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(0,
     "SELECT json_build_object('questions', coalesce(json_agg("
     "json_build_object('questionId', q.id, 'text', q.text, 'kind', q.kind,"
     " 'options', (SELECT coalesce(json_agg(json_build_object("
@@ -193,9 +189,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
     " FROM jsonb_array_elements(q.options) o),"
     " 'min', q.min_value, 'max', q.max_value)"
     " ORDER BY q.position, q.id), '[]'))"
-    " FROM survey_questions q WHERE q.is_active",
-    0, 0, 0, "", 0, 0, 1, 0
-};
+    " FROM survey_questions q WHERE q.is_active");
 
 
 /*
@@ -206,7 +200,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
  * such customer, or not the caller's.  The customer's row lock numbers
  * concurrent submissions one after the other.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1"
     " AND ($2::text IS NULL OR user_id = $2::text) FOR UPDATE),"
     " a AS (SELECT e.key, e.value, q.kind, q.options, q.min_value,"
@@ -242,31 +237,27 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql = {
     " SELECT true, " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION "::text, NULL"
     " FROM s"
     " UNION ALL SELECT false, 'answers.' || key, message FROM v"
-    " WHERE message IS NOT NULL",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE message IS NOT NULL");
 
 
 /*
  * $1 customer id, $2 the Customer's sub (NULL for an Administrator), $3
  * limit, $4 offset: the submissions, newest first.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_history_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
     NGX_HTTP_CUSTOMER_PAGE_SQL("survey_submissions WHERE customer_id = c.id",
         "SELECT " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION
         " AS j FROM survey_submissions s WHERE s.customer_id = c.id"
-        " ORDER BY s.version DESC LIMIT $3 OFFSET $4"),
-    4, 0, 0, "", 0, 0, 1, 1
-};
+        " ORDER BY s.version DESC LIMIT $3 OFFSET $4"));
 
 
 /* $1 customer id.  No row: no such customer; NULL: no profile. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(1,
     "SELECT x.e::text, x.e->>'score' FROM customers c"
     " CROSS JOIN LATERAL (SELECT credit_score_estimate(c.id) AS e) x"
-    " WHERE c.id = $1",
-    1, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.id = $1");
 
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN

@@ -76,10 +76,9 @@ static ngx_http_customer_column_t  ngx_http_customer_login_columns[] = {
 
 
 /* $1 customer id */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql = {
-    "SELECT user_id FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT user_id FROM customers WHERE id = $1");
 
 
 /*
@@ -116,26 +115,25 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql = {
     " coalesce(u.version, o.version)"                                       \
     " FROM o CROSS JOIN n CROSS JOIN d LEFT JOIN u ON true"
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_sql = {
-    NGX_HTTP_CUSTOMER_SYNC_SQL("id"), 3, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
+    NGX_HTTP_CUSTOMER_SYNC_SQL("id"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_push_sql = {
-    NGX_HTTP_CUSTOMER_SYNC_SQL("user_id"), 3, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_push_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
+    NGX_HTTP_CUSTOMER_SYNC_SQL("user_id"));
 
 
 /*
  * $1 customer id.  Not an edit of the record: neither version nor
  * updatedAt moves.  No row: no such customer.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "UPDATE customers SET metadata = metadata"
     " || jsonb_build_object('lastLoginDate', api_ts(now()),"
     " 'loginCount', coalesce((metadata->>'loginCount')::integer, 0) + 1)"
-    " WHERE id = $1 RETURNING id, user_id, metadata",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE id = $1 RETURNING id, user_id, metadata");
 
 
 ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {

@@ -272,7 +272,8 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] = {
  * Always one row: NULL columns when nothing was inserted, then the
  * customer's id (NULL: no such customer, else the VIN is taken).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1"
     " AND ($2::text IS NULL OR user_id = $2::text)),"
     " v AS (INSERT INTO vehicles AS v (customer_id, make, model, year, vin,"
@@ -295,9 +296,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
     " $4::text, $4::text FROM c, (SELECT $3::jsonb AS b) j"
     " ON CONFLICT (vin) DO NOTHING RETURNING v.*)"
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", (SELECT id FROM c)"
-    " FROM (SELECT 1) s LEFT JOIN v ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM (SELECT 1) s LEFT JOIN v ON true");
 
 /*
  * $1 the vehicle, $2 the caller's sub or NULL, $3 the body, $4 true for
@@ -305,7 +304,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
  * vehicle; NULL columns: a stale version (the last column) or a lower
  * mileage.  The mileage never goes back, not even on PUT.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "WITH o AS (SELECT v.id, v.mileage, v.version FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " u AS (UPDATE vehicles AS v SET"
@@ -353,42 +353,36 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
     " RETURNING v.*)"
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", o.id,"
     " ($5::integer IS NOT NULL AND o.version <> $5::integer)"
-    " FROM o LEFT JOIN u v ON true",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM o LEFT JOIN u v ON true");
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS " FROM vehicles v"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* its service records go with it; its documents stay, without it */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "DELETE FROM vehicles v USING customers c"
     " WHERE v.id = $1 AND c.id = v.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
-    " RETURNING v.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING v.id, api_ts(now())");
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT v.id, v.mileage, api_today(), service_due(v),"
     " expiry_status(v.insurance_expiry),"
     " expiry_status(v.registration_expiry),"
     " expiry_status(v.warranty_expiry) FROM vehicles v"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* $1 customer, $2 sub, $3 limit, $4 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
     NGX_HTTP_CUSTOMER_PAGE_SQL("vehicles WHERE customer_id = c.id",
         "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
         " FROM vehicles v WHERE v.customer_id = c.id"
-        " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4"),
-    4, 0, 0, "", 0, 0, 1, 1
-};
+        " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4"));
 
 #define NGX_HTTP_CUSTOMER_VEHICLES_FILTER                                    \
     " ($1::text IS NULL OR lower(v.make) = lower($1::text))"                \
@@ -402,21 +396,21 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
     " AND ($7::uuid IS NULL OR v.customer_id = $7::uuid)"
 
 /* the admin's list: $1..$7 the filters, $8 limit, $9 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(9,
     "SELECT n.total, v.* FROM (SELECT count(*) AS total FROM vehicles v"
     " WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
     " FROM vehicles v WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER
-    " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true",
-    9, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true");
 
 /*
  * $1 the vehicle, $2 sub, $3 the body, $4 who.  The record and the
  * vehicle's last service (unless the record is older), its mileage
  * (never lower) and version, in one statement.  No row: no vehicle.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT v.id, v.customer_id FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " r AS (INSERT INTO service_records AS r (vehicle_id, customer_id,"
@@ -436,31 +430,27 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
     " mileage = greatest(v.mileage, r.mileage), updated_at = now(),"
     " updated_by = $4::text, version = v.version + 1"
     " FROM r WHERE v.id = r.vehicle_id RETURNING v.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r");
 
 /* $1 the vehicle, $2 sub, $3 limit, $4 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
     "SELECT n.total, r.* FROM vehicles v"
     " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
     " WHERE vehicle_id = v.id) n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
     " FROM service_records r WHERE r.vehicle_id = v.id"
     NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    4, 0, 0, "", 0, 0, 1, 1
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* $1 the customer, $2 sub, $3 limit, $4 offset: every vehicle's */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
     NGX_HTTP_CUSTOMER_PAGE_SQL("service_records WHERE customer_id = c.id",
         "SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
         " v.make, v.model, v.vin FROM service_records r"
         " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
-        NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4"),
-    4, 0, 0, "", 0, 0, 1, 1
-};
+        NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4"));
 
 
 /*
@@ -497,7 +487,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
  * $6 the If-Match version or NULL.  No row: no such vehicle or record (of
  * that vehicle); NULL columns: a stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     NGX_HTTP_CUSTOMER_RECORD_OWN ","
     " r AS (UPDATE service_records r SET"
     " service_date = coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_DATE("serviceDate")
@@ -526,12 +517,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
     " OR " NGX_HTTP_CUSTOMER_RECORD_NEWER " OR r.mileage > v.mileage)"
     " RETURNING v.id)"
     " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
-    " FROM old LEFT JOIN r ON true",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM old LEFT JOIN r ON true");
 
 /* $1 the vehicle, $2 sub, $3 the record, $4 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     NGX_HTTP_CUSTOMER_RECORD_OWN ","
     " d AS (DELETE FROM service_records r USING old WHERE r.id = old.id"
     " RETURNING r.id)," NGX_HTTP_CUSTOMER_RECORD_NEWEST("") ","
@@ -540,9 +530,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql = {
     " updated_by = $4::text, version = v.version + 1"
     " FROM d, was LEFT JOIN l ON true WHERE v.id = $1 AND was.was"
     " RETURNING v.id)"
-    " SELECT d.id, api_ts(now()) FROM d",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT d.id, api_ts(now()) FROM d");
 
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_PAGE(name)                                 \

@@ -67,7 +67,7 @@ static ngx_http_customer_column_t  ngx_http_customer_credit_status_columns[]
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_credit_put_columns[] = {
+ngx_http_customer_column_t  ngx_http_customer_credit_put_columns[] = {
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "creditScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "band", NGX_HTTP_CUSTOMER_COL_STRING },

@@ -257,6 +257,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
 #define NGX_HTTP_CUSTOMER_NOTE_ID  NGX_HTTP_CUSTOMER_CUSTOMER_ID
 #define NGX_HTTP_CUSTOMER_NOTE_BODY(name)  NGX_HTTP_CUSTOMER_NAMED(BODY, name)
 
+/* a new note of the customer $1, from the path or the body */
+#define NGX_HTTP_CUSTOMER_NOTE_ADD(customer)                                 \
+    .stmt = &ngx_http_customer_note_add_sql,                                \
+    .params = { customer, NGX_HTTP_CUSTOMER_NOTE_BODY("content"),           \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),                    \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),                   \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),                 \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                             \
+    .status = NGX_HTTP_CREATED, .message = "Note added successfully",       \
+    .columns = ngx_http_customer_note_columns,                              \
+    .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS
+
 
 ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
@@ -279,17 +291,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_fields,
-      .stmt = &ngx_http_customer_note_add_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_NOTE_ID,
-          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
-      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_ID) },
 
     /* the administrators' notes across customers */
     { NGX_HTTP_GET, "/api/notes", ngx_http_customer_endpoint,
@@ -313,17 +315,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     { NGX_HTTP_POST, "/api/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_new_fields,
-      .stmt = &ngx_http_customer_note_add_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_NOTE_BODY("customerId"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
-      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_BODY("customerId")),
       .missing = &ngx_http_customer_note_no_customer },
 
     /* a Customer reads its own record's public notes only */

@@ -114,18 +114,6 @@ static ngx_http_customer_column_t  ngx_http_customer_survey_page_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_estimate_columns[] = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "creditScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "band", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "previousScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "previousBand", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "source", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastUpdated", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "alerts", NGX_HTTP_CUSTOMER_COL_JSON }
-};
-
-
 static ngx_http_customer_missing_t  ngx_http_customer_question_missing = {
     "Question not found", "questionId",
     "No survey question exists with the provided ID", 0
@@ -656,9 +644,8 @@ ngx_http_customer_estimate_stored(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_open(g);
 
     if (ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0,
-                                   ngx_http_customer_estimate_columns,
-                                   sizeof(ngx_http_customer_estimate_columns)
-                                   / sizeof(ngx_http_customer_column_t))
+                                   ngx_http_customer_credit_put_columns,
+                                   NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -615,7 +615,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
           NGX_HTTP_CUSTOMER_UINT("yearFrom", 1886, 0, 0),
           NGX_HTTP_CUSTOMER_UINT("yearTo", 1886, 0, 0),
           { NGX_HTTP_CUSTOMER_FROM_ENUM, "serviceDue",
-            ngx_http_customer_booleans, NULL, 0, 0, 0 },
+            ngx_http_customer_booleans, NULL },
           NGX_HTTP_CUSTOMER_UINT("insuranceExpiringWithin", 0, 365, 0),
           NGX_HTTP_CUSTOMER_CHECKED("customerId",
                                     ngx_http_customer_check_uuid, 0, 0),

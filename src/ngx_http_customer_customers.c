@@ -1579,7 +1579,7 @@ static ngx_int_t
 ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    int                        row, n;
+    int                        n;
     yajl_gen                   g;
     ngx_int_t                  total;
     ngx_uint_t                 offset, rows;
@@ -1630,32 +1630,14 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     }
 
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "customers");
-    yajl_gen_array_open(g);
 
-    for (row = 0; row < n; row++) {
-
-        if (PQgetisnull(res, row, 1)) {
-            /* the LEFT JOIN's empty page */
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        /* the record's columns follow the total */
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       ngx_http_customer_list_columns,
-                                       NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
+    if (ngx_http_customer_gen_rows(ctx, g, res, "customers",
+                                   ngx_http_customer_list_columns,
+                                   NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    yajl_gen_array_close(g);
 
     ngx_http_customer_gen_pagination(g, l->page, l->limit, total,
                                      l->page > 1 && !l->cursor);

@@ -186,6 +186,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     size_t len)
 {
     u_char                    *p;
+    ngx_int_t                  rc;
     const char                *key;
     ngx_http_request_t        *r;
     ngx_http_customer_idem_t  *idem;
@@ -199,16 +200,11 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         return ctx->route->handler(ctx);
     }
 
-    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
+    rc = ngx_http_customer_idempotency_key(ctx, &key);
 
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        return ngx_http_customer_invalid(ctx);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                               : ngx_http_customer_invalid(ctx);
     }
 
     if (key == NULL) {

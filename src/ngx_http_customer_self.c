@@ -145,18 +145,14 @@ ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
 {
+    ngx_int_t    rc;
     const char  *key;
 
-    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
+    rc = ngx_http_customer_idempotency_key(ctx, &key);
 
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        return ngx_http_customer_invalid(ctx);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                               : ngx_http_customer_invalid(ctx);
     }
 
     if (key == NULL) {

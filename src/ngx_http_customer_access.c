@@ -362,13 +362,12 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
  * whether metadata.lastActivityDate is older than that (or unset), so
  * that the request writes it first.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT customer_status, id, $2::bigint > 0"
     " AND coalesce((metadata->>'lastActivityDate')::timestamptz"
     " < now() - $2::bigint * interval '1 millisecond', true)"
-    " FROM customers WHERE user_id = $1",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM customers WHERE user_id = $1");
 
 
 /*
@@ -377,13 +376,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_account_sql = {
  * the date fresh once the first commits, and writes nothing.  Not an
  * edit of the record: neither version nor updatedAt moves.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_activity_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_activity_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE customers SET metadata = jsonb_set(metadata,"
     " '{lastActivityDate}', to_jsonb(api_ts(now())))"
     " WHERE id = $1 AND coalesce((metadata->>'lastActivityDate')"
-    "::timestamptz < now() - $2::bigint * interval '1 millisecond', true)",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    "::timestamptz < now() - $2::bigint * interval '1 millisecond', true)");
 
 
 ngx_int_t
@@ -470,14 +468,10 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
 
         /* the /me routes need no lookup of their own for it */
 
-        ctx->self = ngx_pnalloc(ctx->request->pool,
-                                PQgetlength(res, 0, 1) + 1);
+        ctx->self = ngx_http_customer_value(ctx->request->pool, res, 0, 1);
         if (ctx->self == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memcpy(ctx->self, PQgetvalue(res, 0, 1),
-                   PQgetlength(res, 0, 1) + 1);
 
         if (PQgetvalue(res, 0, 2)[0] == 't') {
             /* before the route: its first write claims the request's key */
@@ -553,34 +547,20 @@ ngx_http_customer_cors(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf)
 {
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *origin, *h;
 
-    if (r->err_status) {
-        part = &r->headers_out.headers.part;
-        h = part->elts;
+    for (i = 0; r->err_status; i++) {
+        h = ngx_http_customer_list_header(&r->headers_out.headers, "Vary",
+                                          sizeof("Vary") - 1, i);
+        if (h == NULL) {
+            break;
+        }
 
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash && h[i].key.len == sizeof("Vary") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Vary",
-                                   sizeof("Vary") - 1) == 0
-                && h[i].value.len == sizeof("Origin") - 1
-                && ngx_strncmp(h[i].value.data, "Origin",
-                               sizeof("Origin") - 1) == 0)
-            {
-                return NGX_OK;
-            }
+        if (h->hash && h->value.len == sizeof("Origin") - 1
+            && ngx_strncmp(h->value.data, "Origin", sizeof("Origin") - 1)
+               == 0)
+        {
+            return NGX_OK;
         }
     }
 

@@ -586,6 +586,39 @@ ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
 }
 
 
+/* the 400 of the errors collected: every bad field named */
+
+ngx_int_t
+ngx_http_customer_invalid(ngx_http_customer_ctx_t *ctx)
+{
+    return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                         "Validation failed");
+}
+
+
+/*
+ * The rows of a statement's result; 0 when it failed or found none, and
+ * then *rc is the answer sent: the failure's, or 404 for the customer
+ */
+
+ngx_int_t
+ngx_http_customer_rows(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res, ngx_int_t *rc)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        *rc = ngx_http_customer_db_error(ctx, q, res);
+        return 0;
+    }
+
+    if (PQntuples(res) == 0) {
+        *rc = ngx_http_customer_not_found(ctx);
+        return 0;
+    }
+
+    return PQntuples(res);
+}
+
+
 /* the envelope around row 0 of res as an object */
 
 ngx_int_t
@@ -647,15 +680,51 @@ ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
  */
 
 ngx_int_t
+ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx, yajl_gen g,
+    PGresult *res, const char *name, ngx_http_customer_column_t *cols,
+    int ncols)
+{
+    int  row, n;
+
+    n = PQntuples(res);
+
+    ngx_http_customer_gen_cstr(g, name);
+    yajl_gen_array_open(g);
+
+    for (row = 0; row < n; row++) {
+
+        if (PQgetisnull(res, row, 1)) {
+            /* the LEFT JOIN's empty page */
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        /* the row's columns follow the total */
+
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
+                                       cols, ncols)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx, PGresult *res,
     const char *message, const char *name, ngx_http_customer_column_t *cols,
     int ncols, ngx_uint_t page, ngx_uint_t limit)
 {
-    int        row, n;
     yajl_gen   g;
     ngx_int_t  total;
-
-    n = PQntuples(res);
 
     total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
                      PQgetlength(res, 0, 0));
@@ -669,28 +738,11 @@ ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx, PGresult *res,
     }
 
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_cstr(g, name);
-    yajl_gen_array_open(g);
 
-    for (row = 0; row < n; row++) {
-
-        if (PQgetisnull(res, row, 1)) {
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       cols, ncols)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
+    if (ngx_http_customer_gen_rows(ctx, g, res, name, cols, ncols) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    yajl_gen_array_close(g);
 
     ngx_http_customer_gen_pagination(g, page, limit, total, page > 1);
     yajl_gen_map_close(g);

@@ -39,11 +39,17 @@ ngx_int_t ngx_http_customer_send_error(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 ngx_int_t ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_invalid(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_rows(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res, ngx_int_t *rc);
 ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols);
 ngx_int_t ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
+    ngx_http_customer_column_t *cols, int ncols);
+ngx_int_t ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx,
+    yajl_gen g, PGresult *res, const char *name,
     ngx_http_customer_column_t *cols, int ncols);
 ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,
     PGresult *res, const char *message, const char *name,

@@ -67,7 +67,7 @@ static ngx_http_customer_column_t  ngx_http_customer_credit_status_columns[]
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_credit_put_columns[] = {
+ngx_http_customer_column_t  ngx_http_customer_credit_put_columns[] = {
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "creditScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
     { "band", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -111,23 +111,21 @@ static ngx_http_customer_column_t  ngx_http_customer_credit_alert_columns[] = {
  * row: no such customer, or not the caller's; NULL columns after the id:
  * no score set yet.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_get_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(2,
     "SELECT c.id, s.credit_score, s.band, s.source,"
     " api_ts(s.last_updated) FROM customers c"
     " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)");
 
 
 /* $1 the token's sub */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(1,
     "SELECT c.id, s.credit_score, s.band, s.source,"
     " api_ts(s.last_updated) FROM customers c"
     " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.user_id = $1::text",
-    1, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.user_id = $1::text");
 
 
 /*
@@ -141,7 +139,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql = {
  * earlier history row has it.  The first score raises none.  No row: no
  * such customer.  The score estimate stores its score through it too.
  */
-ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
     " b AS (SELECT name, rank FROM credit_bands"
     " WHERE min_score <= $2::int ORDER BY min_score DESC LIMIT 1),"
@@ -192,9 +191,7 @@ ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
     " 'band', a.band, 'isRead', a.is_read, 'readAt', api_ts(a.read_at),"
     " 'createdAt', api_ts(a.created_at))"
     " ORDER BY a.kind = 'milestone'), '[]') FROM a)"
-    " FROM u LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM u LEFT JOIN o ON true");
 
 
 /*
@@ -203,46 +200,37 @@ ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql = {
  * Otherwise the total in each row, and one row with NULL columns for an
  * empty page.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_history_sql = {
-    "SELECT t.total, h.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM credit_history"
-    " WHERE customer_id = c.id) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS
-    " FROM credit_history h WHERE h.customer_id = c.id"
-    " ORDER BY h.changed_at DESC, h.id DESC LIMIT $3 OFFSET $4) h ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("credit_history WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS
+        " FROM credit_history h WHERE h.customer_id = c.id"
+        " ORDER BY h.changed_at DESC, h.id DESC LIMIT $3 OFFSET $4"));
 
 
 /* as the history, and $5 true: the unread ones, false: the read, or NULL */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_alerts_sql = {
-    "SELECT t.total, a.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM credit_alerts"
-    " WHERE customer_id = c.id"
-    " AND ($5::boolean IS NULL OR is_read <> $5::boolean)) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS
-    " FROM credit_alerts a WHERE a.customer_id = c.id"
-    " AND ($5::boolean IS NULL OR a.is_read <> $5::boolean)"
-    " ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4) a ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    5, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_alerts_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(5,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("credit_alerts WHERE customer_id = c.id"
+        " AND ($5::boolean IS NULL OR is_read <> $5::boolean)",
+        "SELECT " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS
+        " FROM credit_alerts a WHERE a.customer_id = c.id"
+        " AND ($5::boolean IS NULL OR a.is_read <> $5::boolean)"
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4"));
 
 
 /*
  * $1 customer id, $2 alert id, $3 the Customer's sub (NULL for an
  * Administrator), $4 read.  read_at keeps the first time it was read.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_read_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "UPDATE credit_alerts a SET is_read = $4::boolean,"
     " read_at = CASE WHEN $4::boolean THEN coalesce(a.read_at, now()) END"
     " FROM customers c WHERE a.id = $2 AND a.customer_id = $1"
     " AND c.id = a.customer_id"
     " AND ($3::text IS NULL OR c.user_id = $3::text)"
-    " RETURNING " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS,
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_CREDIT_ALERT_COLUMNS);
 
 
 /* no score set yet: the columns after the id are NULL */

@@ -22,6 +22,9 @@
  * lastUpdated, alerts (JSON).  No row: no such customer.
  */
 extern ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_put_sql;
+extern ngx_http_customer_column_t  ngx_http_customer_credit_put_columns[];
+
+#define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS  8
 
 
 #endif /* _NGX_HTTP_CUSTOMER_CREDIT_H_INCLUDED_ */

@@ -76,10 +76,7 @@ typedef struct {
 } ngx_http_customer_list_t;
 
 
-static ngx_int_t ngx_http_customer_internal_user(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -286,8 +283,11 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 };
 
 
-/* what the Auth Service sends when a user registers (seed 002 4.9) */
-static ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
+/*
+ * what the Auth Service sends when a user registers; the
+ * rest after userId is what it keeps of a user, for users.c
+ */
+ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
     { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
     { "email", ngx_http_customer_check_email,
@@ -353,11 +353,10 @@ static ngx_http_customer_column_t  ngx_http_customer_stats_columns[] = {
 
 
 /* $1 id, $2 the Customer's sub (NULL for an Administrator) */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE id = $1"
-    " AND ($2::text IS NULL OR user_id = $2::text)",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " AND ($2::text IS NULL OR user_id = $2::text)");
 
 
 /* $1 the validated body, $2 who; make bench runs it through pgbench */
@@ -396,17 +395,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_sql = {
 #define NGX_HTTP_CUSTOMER_CREATE_SQL                                         \
     NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql = {
-    NGX_HTTP_CUSTOMER_CREATE_SQL,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
+    NGX_HTTP_CUSTOMER_CREATE_SQL);
 
 /* the Auth Service's: the new record's keys, not all of it */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     NGX_HTTP_CUSTOMER_INSERT_SQL " RETURNING id, user_id, customer_status,"
-    " customer_type, api_ts(created_at)",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " customer_type, api_ts(created_at)");
 
 static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
@@ -488,43 +485,40 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
     " FROM (SELECT 1) one LEFT JOIN u ON true"
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "$2::jsonb"), 5, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "$2::jsonb"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql = {
-    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id", "$2::jsonb"),
-    5, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_me_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
+    NGX_HTTP_CUSTOMER_UPDATE_SQL("user_id", "$2::jsonb"));
 
 /* PATCH /{id}/type: the update with one member, $2 the type */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_type_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_update_type_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(5,
     NGX_HTTP_CUSTOMER_UPDATE_SQL("id", "jsonb_build_object('customerType',"
-                                 " $2::text)"),
-    5, 0, 0, "", 0, 0, 0, 0
-};
+                                 " $2::text)"));
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql = {
-    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_get_by_user_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT " NGX_HTTP_CUSTOMER_COLUMNS " FROM customers WHERE user_id = $1");
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
     "SELECT id, total_orders, total_order_value, total_complaints,"
     " open_complaints, api_ts(last_order_date), api_ts(last_complaint_date),"
     " api_ts(customer_since), api_ts(updated_at) FROM customers"
-    " WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+    " WHERE user_id = $1");
 
 
 /*
  * $1 id, $2 body, $3 who.  Absolute values replace, "increment" adds
  * (signed); the table's CHECK keeps every total at or above zero.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE customers SET"
     " total_orders = CASE WHEN j ? 'totalOrders'"
     " THEN (j->>'totalOrders')::integer ELSE total_orders END"
@@ -548,36 +542,31 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql = {
     " RETURNING id, total_orders, total_order_value, total_complaints,"
     " open_complaints, api_ts(last_order_date),"
     " api_ts(last_complaint_date), api_ts(customer_since),"
-    " api_ts(updated_at), version",
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " api_ts(updated_at), version");
 
 
 /* $1 id, $2 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_verify_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE customers SET is_verified = true, verified_at = now(),"
     " verified_by = $2, updated_at = now(), updated_by = $2,"
     " version = version + 1 WHERE id = $1"
-    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_COLUMNS);
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql = {
-    "SELECT open_complaints FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT open_complaints FROM customers WHERE id = $1");
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "WITH c AS (SELECT id, open_complaints FROM customers WHERE id = $1"
     " FOR UPDATE),"
     " d AS (DELETE FROM customers WHERE id ="
     " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
     " SELECT c.open_complaints, (SELECT count(*) FROM d),"
-    " api_ts(now()) FROM c",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " api_ts(now()) FROM c");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
@@ -650,7 +639,8 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_PATCH, "/api/customers/me", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_S, 1, 0,
-      .fields = ngx_http_customer_me_fields, .partial = 1, .nonempty = 1,
+      .fields = ngx_http_customer_me_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
       .stmt = &ngx_http_customer_update_me_sql,
       NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_PARAM(ME),
                                NGX_HTTP_CUSTOMER_BODY, "true") },
@@ -674,7 +664,8 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
       .ids_first = 1, .check = ngx_http_customer_stats_check,
-      .fields = ngx_http_customer_stats_fields, .partial = 1, .nonempty = 1,
+      .fields = ngx_http_customer_stats_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
       .stmt = &ngx_http_customer_stats_update_sql,
       .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                   NGX_HTTP_CUSTOMER_PARAM(SUB) },
@@ -683,7 +674,6 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     /* the path's userId is checked as on create: a bad one is 400 */
     { NGX_HTTP_GET, "/api/customers/internal/user/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 0, 0,
-      .ids_first = 1, .check = ngx_http_customer_internal_user,
       .stmt = &ngx_http_customer_get_by_user_sql,
       .params = { NGX_HTTP_CUSTOMER_PARAM(USER) },
       .message = "Customer retrieved successfully",
@@ -710,20 +700,24 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_RECORD },
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
+      .fields = ngx_http_customer_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
       .stmt = &ngx_http_customer_update_sql,
       NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                                "false") },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1, .nonempty = 1,
+      .fields = ngx_http_customer_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
       .stmt = &ngx_http_customer_update_sql,
       NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
                                "true") },
-    /* asks the Order Service first */
-    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_delete,
+    /* its open complaints, then the Order Service, then the delete */
+    { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      .stmt = &ngx_http_customer_open_sql,
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
+      .done = ngx_http_customer_delete_checked },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -1046,27 +1040,15 @@ ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_customer_delete(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "customerId",
-                                      &ngx_http_customer_open_sql,
-                                      ngx_http_customer_delete_checked);
-}
-
-
-static ngx_int_t
 ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_int_t                      rc;
     ngx_str_t                      args, path;
     ngx_http_customer_loc_conf_t  *llcf;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     ctx->open = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
@@ -1171,16 +1153,13 @@ static ngx_int_t
 ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char    *msg;
-    char      *open;
-    yajl_gen   g;
+    u_char     *msg;
+    char       *open;
+    yajl_gen    g;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetvalue(res, 0, 1)[0] == '0') {
@@ -1315,8 +1294,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -1345,8 +1323,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     if (rc == NGX_OK) {
@@ -1608,7 +1585,7 @@ static ngx_int_t
 ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    int                        row, n;
+    int                        n;
     yajl_gen                   g;
     ngx_int_t                  total;
     ngx_uint_t                 offset, rows;
@@ -1659,32 +1636,14 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     }
 
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "customers");
-    yajl_gen_array_open(g);
 
-    for (row = 0; row < n; row++) {
-
-        if (PQgetisnull(res, row, 1)) {
-            /* the LEFT JOIN's empty page */
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        /* the record's columns follow the total */
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       ngx_http_customer_list_columns,
-                                       NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
+    if (ngx_http_customer_gen_rows(ctx, g, res, "customers",
+                                   ngx_http_customer_list_columns,
+                                   NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    yajl_gen_array_close(g);
 
     ngx_http_customer_gen_pagination(g, l->page, l->limit, total,
                                      l->page > 1 && !l->cursor);
@@ -1707,30 +1666,6 @@ ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
     }
 
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
-}
-
-
-/*
- * GET /internal/user/{userId}: the path's userId, NUL-terminated for
- * libpq, checked as on create, so that one that cannot be stored is
- * refused rather than not found
- */
-
-static ngx_int_t
-ngx_http_customer_internal_user(ngx_http_customer_ctx_t *ctx)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
-    return ngx_http_customer_check_param(ctx, &ngx_http_customer_fields[0],
-                                         &ctx->params[0]);
 }
 
 

@@ -103,21 +103,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_expiring(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_patch(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_documents_patched(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_content(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
 static ngx_int_t ngx_http_customer_documents_uploaded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_listed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_documents_send_content(
@@ -229,6 +217,18 @@ static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
 };
 
 
+static ngx_http_customer_refusal_t  ngx_http_customer_document_stale =
+    NGX_HTTP_CUSTOMER_STALE("The document was changed since that version; "
+                            "fetch it again");
+
+
+/* a vehicleId that is not one of the document's customer's vehicles */
+static ngx_http_customer_refusal_t  ngx_http_customer_document_vehicle = {
+    NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found", "vehicleId",
+    "The customer has no such vehicle", NULL
+};
+
+
 /*
  * $1 the customer, $2 the caller's sub or NULL, $3 type, $4 title,
  * $5 filename, $6 vehicle or NULL, $7 content type, $8 expiry or NULL,
@@ -254,19 +254,17 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_upload_sql = {
     10, 0, 0, "", 1 << 8, 0, 0, 0
 };
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS " FROM documents d"
-    NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_DOCUMENT_OWN);
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "DELETE FROM documents d USING customers c"
     " WHERE d.id = $1 AND c.id = d.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
-    " RETURNING d.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING d.id, api_ts(now())");
 
 /*
  * Text columns in binary are their bytes: only the content is bytea.  The
@@ -290,27 +288,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
 };
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql = {
-    "SELECT n.total, d.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM documents"
-    " WHERE customer_id = c.id AND ($3::text IS NULL OR type = $3::text)) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
-    " FROM documents d WHERE d.customer_id = c.id"
-    " AND ($3::text IS NULL OR d.type = $3::text)"
-    " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5) d ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    5, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(5,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("documents WHERE customer_id = c.id"
+        " AND ($3::text IS NULL OR type = $3::text)",
+        "SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
+        " FROM documents d WHERE d.customer_id = c.id"
+        " AND ($3::text IS NULL OR d.type = $3::text)"
+        " ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"));
 
 /* $1..$4 the filters, $5 limit, $6 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(6,
     "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents d"
     " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS
     " FROM documents d WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_ALL
-    " ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6) d ON true",
-    6, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6) d ON true");
 
 /*
  * $1 the document, $2 the members to change (jsonb), $3 who, $4 the
@@ -318,7 +312,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_all_sql = {
  * vehicle named is not its customer's (the last column false), or a
  * stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT id, customer_id FROM documents WHERE id = $1"
     " FOR UPDATE), j AS (SELECT $2::jsonb AS b),"
     " ok AS (SELECT o.id FROM o, j WHERE b->>'vehicleId' IS NULL"
@@ -336,35 +331,29 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_edit_sql = {
     " FROM ok, j WHERE d.id = ok.id"
     " AND ($4::integer IS NULL OR d.version = $4::integer) RETURNING d.*)"
     " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
-    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " EXISTS (SELECT 1 FROM ok) FROM o LEFT JOIN u d ON true");
 
 /* $1 days, $2 limit, $3 offset; soonest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql
-    = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(3,
     "SELECT n.total, d.* FROM (SELECT count(*) AS total FROM documents"
     " WHERE" NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ","
     " d.expires_at - api_today() AS days FROM documents d"
     " WHERE d." NGX_HTTP_CUSTOMER_DOCUMENT_EXPIRING
     " ORDER BY d.expires_at, d.created_at, d.id LIMIT $2 OFFSET $3) d"
-    " ON true",
-    3, 0, 0, "", 0, 0, 1, 1
-};
+    " ON true");
 
 
-#define NGX_HTTP_CUSTOMER_DOCUMENT_ID(name)                                  \
-    { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
-    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
 /*
- * expiring-soon before the "{}" pattern that would also match it; it is a
- * hook, as its 400 names "days" before the page
+ * expiring-soon before the "{}" pattern that would also match it; the
+ * uploads and the content are hooks: their body and answer are bytes
  */
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
@@ -403,9 +392,16 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/documents",
       ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
+    /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      ngx_http_customer_documents_expiring, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      .stmt = &ngx_http_customer_documents_expiring_sql,
+      .params = { NGX_HTTP_CUSTOMER_UINT("days", 1, 365, 30),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .args_first = 1, .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Documents retrieved successfully", .list = "documents",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + 1 },
     { NGX_HTTP_GET, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
@@ -421,14 +417,28 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .message = "Document deleted successfully",
       .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
       .missing = &ngx_http_customer_document_missing },
-    /* a hook: at least one member, and a vehicle that is not its
-       customer's is 422 */
+    /* a stale version, else a vehicle that is not its customer's */
     { NGX_HTTP_PATCH, "/api/documents/{}",
-      ngx_http_customer_documents_patch, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .fields = ngx_http_customer_document_edit, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      .stmt = &ngx_http_customer_documents_edit_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "documentId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB),
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Document updated successfully",
+      .columns = ngx_http_customer_document_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
+      .missing = &ngx_http_customer_document_missing, .etag = 1,
+      .refused = &ngx_http_customer_document_stale,
+      .otherwise = &ngx_http_customer_document_vehicle,
+      .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
     { NGX_HTTP_GET, "/api/documents/{}/content",
-      ngx_http_customer_documents_content, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      .stmt = &ngx_http_customer_documents_content_sql,
+      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .done = ngx_http_customer_documents_send_content },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -436,7 +446,6 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
 static ngx_int_t
 ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                        *p;
     ngx_str_t                      meta[NGX_HTTP_CUSTOMER_DOCUMENT_NMETA + 1];
     ngx_str_t                      mime;
     ngx_uint_t                     i, n, invalid;
@@ -498,20 +507,17 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     /* a NUL-terminated copy: the header's value is not */
 
     q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(r->pool, mime.len + 1);
-    if (q == NULL || p == NULL) {
+    mime.data = (u_char *) ngx_http_customer_cstr(r->pool, mime.data,
+                                                  mime.len);
+    if (q == NULL || mime.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    *ngx_cpymem(p, mime.data, mime.len) = '\0';
-    mime.data = p;
 
     q->values[0] = ctx->nparams
                    ? (char *) ctx->params[0].data
@@ -544,7 +550,6 @@ static ngx_int_t
 ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t n, ngx_str_t *value)
 {
-    u_char                     *p;
     ngx_int_t                   rc;
     const char                 *header;
     ngx_table_elt_t            *h;
@@ -582,168 +587,17 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 
     /* a NUL-terminated copy for libpq */
 
-    p = ngx_pnalloc(ctx->request->pool, h->value.len + 1);
-    if (p == NULL) {
+    value->data = (u_char *) ngx_http_customer_cstr(ctx->request->pool,
+                                                    h->value.data,
+                                                    h->value.len);
+    if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
-    value->data = p;
     value->len = h->value.len;
 
     return ngx_http_customer_check_param(ctx, f, value);
 }
-
-
-static ngx_int_t
-ngx_http_customer_documents_expiring(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     days;
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
-    if (q == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_customer_arg_uint(ctx, "days", 30, 1, 365, &days);
-
-    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q->values[0] = (char *) p;
-    p = ngx_sprintf(p, "%ui%Z", days);
-
-    if (ngx_http_customer_page_values(ctx, q, 1, ctx->page, ctx->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-               &ngx_http_customer_documents_expiring_sql,
-               ngx_http_customer_documents_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_document_edit, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "At least one field is required")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_DECLINED;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "documentId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[1] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_documents_edit_sql,
-                                       ngx_http_customer_documents_patched);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_patched(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)[0]
-            == 't')
-        {
-            return ngx_http_customer_send_error(ctx,
-                       NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                       "If-Match", "The document was changed since that "
-                       "version; fetch it again");
-        }
-
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_UNPROCESSABLE_ENTITY, "Vehicle not found",
-                   "vehicleId", "The customer has no such vehicle");
-    }
-
-    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
-               "Document updated successfully", res,
-               ngx_http_customer_document_columns,
-               NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_content(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_own_read(ctx, "documentId",
-               &ngx_http_customer_documents_content_sql,
-               ngx_http_customer_documents_send_content);
-}
-
 
 
 static ngx_int_t
@@ -777,27 +631,6 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
     return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
                                         "Vehicle not found", "vehicleId",
                                         "The customer has no such vehicle");
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_page(ctx, res,
-                                       "Documents retrieved successfully",
-                                       "documents",
-                                       ngx_http_customer_document_columns,
-                                       NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS
-                                       + 1, ctx->page, ctx->limit);
 }
 
 

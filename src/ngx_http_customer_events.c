@@ -103,7 +103,8 @@ static const char  *ngx_http_customer_event_destinations[] = {
  * (the Notification Service's rows unless named): what the 30 days kept
  * hold, oldest first from the cursor on.  One row: the data.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(5,
     "WITH e AS (SELECT * FROM events"
     " WHERE destination = coalesce($5::text, 'notifications')"
     " AND ($1::text IS NULL OR type = $1::text)"
@@ -124,9 +125,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql = {
     " 'lastError', p.last_error)) ORDER BY p.id), '[]'),"
     " 'count', count(p.id), 'nextAfter', max(p.id),"
     " 'hasMore', (SELECT count(*) FROM e) > count(p.id))"
-    " FROM p",
-    5, 0, 0, "", 0, 0, 1, 0
-};
+    " FROM p");
 
 
 ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
@@ -156,7 +155,8 @@ ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
  * prunes what was settled more than 30 days ago, and the once-keys of
  * cycles more than a year old.  Skips rows another worker is deleting.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_scan_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_scan_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "WITH pruned AS (DELETE FROM events WHERE id IN (SELECT id FROM events"
     " WHERE created_at < now() - interval '30 days'"
     " AND (delivered_at IS NOT NULL OR dead_at IS NOT NULL OR suppressed)"
@@ -164,18 +164,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_scan_sql = {
     " forgotten AS (DELETE FROM event_once WHERE key IN (SELECT key"
     " FROM event_once WHERE raised_at < now() - interval '400 days'"
     " LIMIT 500 FOR UPDATE SKIP LOCKED))"
-    " SELECT events_scan($1::interval)",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT events_scan($1::interval)");
 
 
 /* the due events of the Notification Service, each as its CloudEvent */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_claim_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_claim_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(0,
     NGX_HTTP_CUSTOMER_EVENTS_CLAIM("notifications")
     " RETURNING o.id, o.lease, o.event_id, "
-    NGX_HTTP_CUSTOMER_EVENT_JSON("o") "::text",
-    0, 0, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_EVENT_JSON("o") "::text");
 
 
 /*
@@ -184,38 +181,34 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_claim_sql = {
  */
 
 /* just before a send: no row, another worker took the event over */
-ngx_http_customer_pg_stmt_t  ngx_http_customer_events_renew_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_renew_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE events SET next_attempt_at = now() + interval '60 seconds'"
     " WHERE id = $1 AND lease = $2::uuid AND delivered_at IS NULL"
-    " AND dead_at IS NULL RETURNING id",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " AND dead_at IS NULL RETURNING id");
 
 
 /* events a run leaves unsent, due again at once: $1 their leases */
-ngx_http_customer_pg_stmt_t  ngx_http_customer_events_release_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_release_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "UPDATE events SET next_attempt_at = now()"
     " WHERE lease = ANY ($1::uuid[]) AND delivered_at IS NULL"
-    " AND dead_at IS NULL",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " AND dead_at IS NULL");
 
 
 /* the outcome counts only while the lease is the claimant's */
-ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_delivered_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "UPDATE events SET delivered_at = now(), attempts = attempts + 1,"
-    " last_error = NULL WHERE id = $1 AND lease = $2::uuid",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " last_error = NULL WHERE id = $1 AND lease = $2::uuid");
 
 
 /* a retry with the outboxes' backoff, dead after ten failures */
-ngx_http_customer_pg_stmt_t  ngx_http_customer_events_failed_sql = {
+ngx_http_customer_pg_stmt_t  ngx_http_customer_events_failed_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE events SET attempts = attempts + 1, last_error = $2,"
     NGX_HTTP_CUSTOMER_OUTBOX_BACKOFF
-    " WHERE id = $1 AND lease = $3::uuid",
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE id = $1 AND lease = $3::uuid");
 
 
 /* the Notification Service as a sink of the outbox loop: id, body */

@@ -96,27 +96,26 @@ static ngx_http_customer_column_t  ngx_http_customer_financial_columns[] = {
 
 
 /* no row: no such customer; NULL columns: the customer has no profile */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_get_sql = {
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"), 1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_me_sql = {
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"), 1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_me_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"));
 
 /*
  * $1 customer id, $2..$8 the fields, $9 who.  Always one row: NULL
  * columns when nothing was inserted, then the customer's id (NULL: no
  * such customer, otherwise the profile existed).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(9,
     "WITH c AS (SELECT id FROM customers WHERE id = $1),"
     " f AS (" NGX_HTTP_CUSTOMER_FINANCIAL_INSERT
     " ON CONFLICT (customer_id) DO NOTHING RETURNING p.*)"
     " SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS ", (SELECT id FROM c)"
-    " FROM (SELECT 1) s LEFT JOIN f ON true",
-    9, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM (SELECT 1) s LEFT JOIN f ON true");
 
 /*
  * As create, $10 the If-Match version or NULL.  A version given for a
@@ -124,7 +123,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_create_sql = {
  * customer's id are a stale version either way.  The last column tells
  * an insert (xmax 0) from a replacement.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(10,
     "WITH c AS (SELECT id FROM customers WHERE id = $1),"
     " f AS (" NGX_HTTP_CUSTOMER_FINANCIAL_INSERT
     " WHERE $10::integer IS NULL OR EXISTS (SELECT 1 FROM financial_profiles"
@@ -141,9 +141,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_put_sql = {
     " WHERE $10::integer IS NULL OR p.version = $10::integer"
     " RETURNING p.*, (p.xmax = 0) AS created)"
     " SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS ", (SELECT id FROM c),"
-    " f.created FROM (SELECT 1) s LEFT JOIN f ON true",
-    10, 0, 0, "", 0, 0, 0, 0
-};
+    " f.created FROM (SELECT 1) s LEFT JOIN f ON true");
 
 
 #define NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS                                   \

@@ -13,6 +13,7 @@
 #include "ngx_http_customer_router.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_idempotency.h"
+#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 
 
@@ -76,12 +77,11 @@ static ngx_int_t ngx_http_customer_idem_hash(ngx_http_customer_ctx_t *ctx,
 
 
 /* $1 caller, $2 key */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT request_hash, status, content_type, etag, body,"
     " created_at < now() - interval '24 hours'"
-    " FROM idempotency_keys WHERE caller = $1 AND key = $2",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM idempotency_keys WHERE caller = $1 AND key = $2");
 
 #define NGX_HTTP_CUSTOMER_IDEM_HASH     0
 #define NGX_HTTP_CUSTOMER_IDEM_STATUS   1
@@ -107,11 +107,10 @@ static const char  ngx_http_customer_idem_claim_sql[] =
 
 
 /* $1 caller, $2 key, $3 status, $4 type, $5 ETag or NULL, $6 body */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_put_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_idem_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "UPDATE idempotency_keys SET status = $3, content_type = $4,"
-    " etag = $5, body = $6 WHERE caller = $1 AND key = $2",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " etag = $5, body = $6 WHERE caller = $1 AND key = $2");
 
 
 /*
@@ -125,45 +124,24 @@ ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
     const char **key)
 {
     u_char           *p;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i;
     ngx_str_t        *v;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     *key = NULL;
-    v = NULL;
-    n = 0;
 
-    part = &ctx->request->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Idempotency-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
-                               sizeof("Idempotency-Key") - 1)
-               == 0)
-        {
-            v = &h[i].value;
-            n++;
-        }
-    }
-
-    if (n == 0) {
+    h = ngx_http_customer_header(ctx->request, "Idempotency-Key",
+                                 sizeof("Idempotency-Key") - 1, 0);
+    if (h == NULL) {
         return NGX_OK;
     }
 
-    if (n > 1 || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_IDEM_KEY_MAX) {
+    v = &h->value;
+
+    if (ngx_http_customer_header(ctx->request, "Idempotency-Key",
+                                 sizeof("Idempotency-Key") - 1, 1)
+        || v->len == 0 || v->len > NGX_HTTP_CUSTOMER_IDEM_KEY_MAX)
+    {
         goto invalid;
     }
 
@@ -208,6 +186,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     size_t len)
 {
     u_char                    *p;
+    ngx_int_t                  rc;
     const char                *key;
     ngx_http_request_t        *r;
     ngx_http_customer_idem_t  *idem;
@@ -221,17 +200,11 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         return ctx->route->handler(ctx);
     }
 
-    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
+    rc = ngx_http_customer_idempotency_key(ctx, &key);
 
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                               : ngx_http_customer_invalid(ctx);
     }
 
     if (key == NULL) {

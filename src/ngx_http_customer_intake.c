@@ -500,11 +500,22 @@ ngx_table_elt_t *
 ngx_http_customer_header(ngx_http_request_t *r, const char *name, size_t len,
     ngx_uint_t nth)
 {
+    return ngx_http_customer_list_header(&r->headers_in.headers, name, len,
+                                         nth);
+}
+
+
+/* the nth header of that name in a list of headers, or NULL */
+
+ngx_table_elt_t *
+ngx_http_customer_list_header(ngx_list_t *headers, const char *name,
+    size_t len, ngx_uint_t nth)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {

@@ -18,6 +18,8 @@
 ngx_int_t ngx_http_customer_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_customer_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_uint_t nth);
+ngx_table_elt_t *ngx_http_customer_list_header(ngx_list_t *headers,
+    const char *name, size_t len, ngx_uint_t nth);
 ngx_int_t ngx_http_customer_prefer(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_customer_arg_str(ngx_http_customer_ctx_t *ctx,

@@ -94,15 +94,14 @@
 
 
 /* $1 customer id.  No row: no such customer. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_get_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(1,
     "SELECT json_build_object('customer', "
     NGX_HTTP_CUSTOMER_INTERNAL_RECORD ","
     " 'financialProfile', " NGX_HTTP_CUSTOMER_INTERNAL_FINANCIAL ","
     " 'creditStatus', " NGX_HTTP_CUSTOMER_INTERNAL_CREDIT ","
     " 'creditHistory', " NGX_HTTP_CUSTOMER_INTERNAL_HISTORY_JSON ")"
-    NGX_HTTP_CUSTOMER_INTERNAL_FROM,
-    1, 0, 0, "", 0, 0, 1, 0
-};
+    NGX_HTTP_CUSTOMER_INTERNAL_FROM);
 
 
 /*
@@ -111,7 +110,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_get_sql = {
  * one), and the score's change over the last 90 days (null without a
  * score that old).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(1,
     "SELECT json_build_object('customerId', c.id, 'userId', c.user_id,"
     " 'customerStatus', c.customer_status,"
     " 'customerType', c.customer_type, 'isVerified', c.is_verified,"
@@ -129,9 +129,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql = {
     " AND p.changed_at <= now() - interval '90 days'"
     " ORDER BY p.changed_at DESC, p.id DESC LIMIT 1),"
     " 'creditHistory', " NGX_HTTP_CUSTOMER_INTERNAL_HISTORY_JSON ")"
-    NGX_HTTP_CUSTOMER_INTERNAL_FROM,
-    1, 0, 0, "", 0, 0, 1, 0
-};
+    NGX_HTTP_CUSTOMER_INTERNAL_FROM);
 
 
 #define NGX_HTTP_CUSTOMER_INTERNAL_ID                                        \

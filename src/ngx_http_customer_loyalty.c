@@ -48,20 +48,9 @@
 
 
 /* an earn or redeem in flight */
-typedef struct {
-    const char                    *kind;      /* "earn" or "redeem" */
-    const char                    *values[8];
-    unsigned                       again:1;   /* run a second time */
-} ngx_http_customer_loyalty_change_t;
+#define NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS  8
 
 
-static ngx_int_t ngx_http_customer_loyalty_earn(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_loyalty_redeem(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_loyalty_change(
-    ngx_http_customer_ctx_t *ctx, const char *kind);
-static ngx_int_t ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_loyalty_changed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -99,7 +88,8 @@ static ngx_http_customer_column_t  ngx_http_customer_loyalty_tx_columns[] = {
  * row: no such customer, or not the caller's.  A customer without an
  * account has zeros.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(2,
     "SELECT json_build_object('customerId', c.id,"
     " 'balance', coalesce(a.balance, 0),"
     " 'lifetimePoints', coalesce(a.lifetime_points, 0),"
@@ -111,9 +101,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
     " LEFT JOIN LATERAL (SELECT name, min_points FROM loyalty_tiers"
     " WHERE min_points > coalesce(a.lifetime_points, 0)"
     " ORDER BY min_points LIMIT 1) n ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    2, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)");
 
 
 /*
@@ -133,7 +121,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql = {
  * meanwhile (k empty) raises unique_violation (idempotency_taken(),
  * sql/015), rolling back its points, and runs again (below).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(8,
     "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"
     " h AS (SELECT encode(sha256(convert_to($2::text || ' '"
     " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"
@@ -192,9 +181,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
     " response::json->>'detail', replayed FROM o"
     " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
     " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
-    " THEN true ELSE idempotency_taken() END",
-    8, 0, 0, "", 0, 0, 0, 0
-};
+    " THEN true ELSE idempotency_taken() END");
 
 
 /*
@@ -203,23 +190,34 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql = {
  * not the caller's.  Otherwise the total in each row, and one row with
  * NULL columns for an empty page.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql = {
-    "SELECT n.total, t.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM loyalty_transactions"
-    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER ") n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
-    " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
-    NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
-    " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7) t ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    7, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(7,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("loyalty_transactions"
+        " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER,
+        "SELECT " NGX_HTTP_CUSTOMER_LOYALTY_TX_COLUMNS
+        " FROM loyalty_transactions t WHERE t.customer_id = c.id AND"
+        NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7"));
 
 
 #define NGX_HTTP_CUSTOMER_LOYALTY_OWN                                        \
     NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                           \
     NGX_HTTP_CUSTOMER_PARAM(OWN)
 
+
+/* the body, the path's id, then the key: the 400's order */
+#define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(kind)                               \
+    .fields = ngx_http_customer_loyalty_fields,                             \
+    .stmt = &ngx_http_customer_loyalty_change_sql,                         \
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,                              \
+                NGX_HTTP_CUSTOMER_NAMED(VALUE, kind),                       \
+                NGX_HTTP_CUSTOMER_NAMED(BODY, "points"),                    \
+                NGX_HTTP_CUSTOMER_NAMED(BODY, "reason"),                    \
+                NGX_HTTP_CUSTOMER_NAMED(BODY, "reference"),                 \
+                NGX_HTTP_CUSTOMER_PARAM(SUB),                               \
+                NGX_HTTP_CUSTOMER_PARAM(KEY),                               \
+                NGX_HTTP_CUSTOMER_PARAM(JSON) },                            \
+    .done = ngx_http_customer_loyalty_changed
 
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/loyalty",
@@ -230,12 +228,12 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
       .message = "Loyalty account retrieved successfully" },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("earn") },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("redeem") },
     { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_loyalty_list_sql,
@@ -255,139 +253,31 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
       .ncolumns = NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/earn",
-      ngx_http_customer_loyalty_earn, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK_SCOPED(NGX_HTTP_CUSTOMER_SCOPE_LOYALTY) },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("earn"),
+      .scope = NGX_HTTP_CUSTOMER_SCOPE_LOYALTY },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/redeem",
-      ngx_http_customer_loyalty_redeem, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK_SCOPED(NGX_HTTP_CUSTOMER_SCOPE_LOYALTY) },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("redeem"),
+      .scope = NGX_HTTP_CUSTOMER_SCOPE_LOYALTY },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_earn(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_loyalty_change(ctx, "earn");
-}
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_redeem(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_loyalty_change(ctx, "redeem");
-}
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_change(ngx_http_customer_ctx_t *ctx,
-    const char *kind)
-{
-    ngx_int_t                            rc;
-    ngx_uint_t                           invalid;
-    const char                          *key;
-    ngx_http_customer_loyalty_change_t  *ch;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer loyalty %s", kind);
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_loyalty_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    ch = ngx_pcalloc(ctx->request->pool,
-                     sizeof(ngx_http_customer_loyalty_change_t));
-    if (ch == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = ch;
-
-    ch->kind = kind;
-
-    /* ngx_http_customer_id() made the id NUL-terminated */
-    ch->values[0] = (char *) ctx->params[0].data;
-    ch->values[1] = kind;
-    ch->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-    ch->values[6] = key;
-    ch->values[7] = ngx_http_customer_body_param(ctx);
-
-    if (ngx_http_customer_member_param(ctx, "points", &ch->values[2])
-        != NGX_OK
-        || ngx_http_customer_member_param(ctx, "reason", &ch->values[3])
-           != NGX_OK
-        || ngx_http_customer_member_param(ctx, "reference", &ch->values[4])
-           != NGX_OK
-        || ch->values[7] == NULL)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_loyalty_run(ctx);
-}
-
-
-static ngx_int_t
-ngx_http_customer_loyalty_run(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t        *q;
-    ngx_http_customer_loyalty_change_t  *ch;
-
-    ch = ctx->data;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(q->values, ch->values, sizeof(ch->values));
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_loyalty_change_sql,
-                                       ngx_http_customer_loyalty_changed);
-}
 
 
 static ngx_int_t
 ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char                                *state, *name;
-    ngx_int_t                            status;
-    ngx_str_t                            v;
-    ngx_http_customer_loyalty_change_t  *ch;
+    char                          *state, *name;
+    ngx_int_t                      rc, status;
+    ngx_str_t                      v;
+    ngx_http_customer_pg_query_t  *again;
 
-    ch = ctx->data;
+    /* ctx->data: the query run a second time, which is the last */
 
     if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR
-        && !ch->again)
+        && ctx->data == NULL)
     {
         state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
@@ -400,17 +290,23 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
              * nothing of this one was written: run it again to see its
              * stored answer
              */
-            ch->again = 1;
-            return ngx_http_customer_loyalty_run(ctx);
+            again = ngx_http_customer_query_create(ctx);
+            if (again == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(again->values, q->values,
+                       NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS * sizeof(char *));
+            ctx->data = again;
+
+            return ngx_http_customer_query_run(ctx, again,
+                       &ngx_http_customer_loyalty_change_sql,
+                       ngx_http_customer_loyalty_changed);
         }
     }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetvalue(res, 0, 1)[0] != 't') {
@@ -446,7 +342,9 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
                                             PQgetvalue(res, 0, 5));
     }
 
-    return ngx_http_customer_send_json(ctx, status, ch->kind[0] == 'e'
+    /* $2 is the kind */
+
+    return ngx_http_customer_send_json(ctx, status, q->values[1][0] == 'e'
                                               ? "Points earned successfully"
                                               : "Points redeemed "
                                                 "successfully", res, 2);

@@ -120,6 +120,9 @@ static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
     ngx_http_customer_metrics_t *mt, ngx_array_t *replicas);
+static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
+    ngx_http_customer_metrics_route_t *rm, const char *route,
+    ngx_uint_t pass);
 static const char *ngx_http_customer_metrics_route(ngx_uint_t i);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -600,6 +603,62 @@ ngx_http_customer_metrics_route(ngx_uint_t i)
 }
 
 
+/* a route's lines: its counts (pass 0) or its histogram (pass 1) */
+
+static void
+ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
+    ngx_http_customer_metrics_route_t *rm, const char *route,
+    ngx_uint_t pass)
+{
+    ngx_uint_t  m, k, n, cum;
+
+    for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
+
+        for (k = 0; pass == 0 && k < 5; k++) {
+            if (rm->requests[m][k]) {
+                ngx_http_customer_metrics_out(b, end,
+                    "customer_http_requests_total{route=\"%s\","
+                    "method=\"%s\",status=\"%s\"} %uA\n",
+                    route, ngx_http_customer_metrics_methods[m],
+                    ngx_http_customer_metrics_classes[k],
+                    rm->requests[m][k]);
+            }
+        }
+
+        n = 0;
+
+        for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
+            n += rm->buckets[m][k];
+        }
+
+        if (pass == 0 || n == 0) {
+            continue;
+        }
+
+        cum = 0;
+
+        for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
+            cum += rm->buckets[m][k];
+
+            ngx_http_customer_metrics_out(b, end,
+                "customer_http_request_duration_seconds_bucket{"
+                "route=\"%s\",method=\"%s\",le=\"%s\"} %ui\n",
+                route, ngx_http_customer_metrics_methods[m],
+                ngx_http_customer_metrics_le_text[k], cum);
+        }
+
+        ngx_http_customer_metrics_out(b, end,
+            "customer_http_request_duration_seconds_sum{route=\"%s\","
+            "method=\"%s\"} %uA.%06uA\n"
+            "customer_http_request_duration_seconds_count{"
+            "route=\"%s\",method=\"%s\"} %ui\n",
+            route, ngx_http_customer_metrics_methods[m],
+            rm->sum_us[m] / 1000000, rm->sum_us[m] % 1000000,
+            route, ngx_http_customer_metrics_methods[m], n);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
@@ -607,14 +666,13 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
     u_char                             *end;
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
-    ngx_uint_t                          i, m, k, cum, n;
+    ngx_uint_t                          i, k, pass;
     ngx_str_t                           v;
     ngx_chain_t                         out;
     ngx_table_elt_t                    *h;
     ngx_http_request_t                 *r;
     ngx_http_customer_metrics_t        *mt;
     ngx_http_customer_main_conf_t      *cmcf;
-    ngx_http_customer_metrics_route_t  *rm;
     const char                         *route;
     ngx_http_customer_metrics_counter_t  *pc;
 
@@ -633,80 +691,27 @@ ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
 
     end = b->end;
 
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_http_requests_total API requests answered, by "
-        "route template, method and status class.\n"
-        "# TYPE customer_http_requests_total counter\n");
+    /* by route: the counts of every route, then the histograms */
 
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
+    for (pass = 0; pass < 2; pass++) {
 
-        route = ngx_http_customer_metrics_route(i);
-        if (route == NULL) {
-            continue;
-        }
+        ngx_http_customer_metrics_out(b, end, pass
+            ? "# HELP customer_http_request_duration_seconds Time from the "
+              "request's first byte to its log line.\n"
+              "# TYPE customer_http_request_duration_seconds histogram\n"
+            : "# HELP customer_http_requests_total API requests answered, "
+              "by route template, method and status class.\n"
+              "# TYPE customer_http_requests_total counter\n");
 
-        rm = &mt->routes[i];
+        for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
 
-        for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
-            for (k = 0; k < 5; k++) {
-                if (rm->requests[m][k]) {
-                    ngx_http_customer_metrics_out(b, end,
-                        "customer_http_requests_total{route=\"%s\","
-                        "method=\"%s\",status=\"%s\"} %uA\n",
-                        route, ngx_http_customer_metrics_methods[m],
-                        ngx_http_customer_metrics_classes[k],
-                        rm->requests[m][k]);
-                }
-            }
-        }
-    }
-
-    ngx_http_customer_metrics_out(b, end,
-        "# HELP customer_http_request_duration_seconds Time from the "
-        "request's first byte to its log line.\n"
-        "# TYPE customer_http_request_duration_seconds histogram\n");
-
-    for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
-
-        route = ngx_http_customer_metrics_route(i);
-        if (route == NULL) {
-            continue;
-        }
-
-        rm = &mt->routes[i];
-
-        for (m = 0; m < NGX_HTTP_CUSTOMER_METRICS_METHODS; m++) {
-
-            n = 0;
-
-            for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
-                n += rm->buckets[m][k];
-            }
-
-            if (n == 0) {
+            route = ngx_http_customer_metrics_route(i);
+            if (route == NULL) {
                 continue;
             }
 
-            cum = 0;
-
-            for (k = 0; k <= NGX_HTTP_CUSTOMER_METRICS_BUCKETS; k++) {
-                cum += rm->buckets[m][k];
-
-                ngx_http_customer_metrics_out(b, end,
-                    "customer_http_request_duration_seconds_bucket{"
-                    "route=\"%s\",method=\"%s\",le=\"%s\"} %ui\n",
-                    route, ngx_http_customer_metrics_methods[m],
-                    ngx_http_customer_metrics_le_text[k], cum);
-            }
-
-            ngx_http_customer_metrics_out(b, end,
-                "customer_http_request_duration_seconds_sum{route=\"%s\","
-                "method=\"%s\"} %uA.%06uA\n"
-                "customer_http_request_duration_seconds_count{"
-                "route=\"%s\",method=\"%s\"} %ui\n",
-                route, ngx_http_customer_metrics_methods[m],
-                rm->sum_us[m] / 1000000, rm->sum_us[m] % 1000000,
-                route, ngx_http_customer_metrics_methods[m], n);
+            ngx_http_customer_metrics_route_out(b, end, &mt->routes[i],
+                                                route, pass);
         }
     }
 

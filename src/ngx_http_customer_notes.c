@@ -79,23 +79,25 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
-static ngx_int_t ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_notes_patched(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
 
 
-static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+/* a note's members after its content, and the end */
+#define NGX_HTTP_CUSTOMER_NOTE_FIELDS                                        \
+    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,                     \
+      ngx_http_customer_note_types, NULL },                                  \
+    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },      \
+    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },    \
     { NULL, NULL, 0, 0, 0, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_NOTE_CONTENT                                       \
+    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED, \
+      1, 1000, NULL, NULL }
+
+static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
+    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 
@@ -103,24 +105,14 @@ static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
     { "customerId", ngx_http_customer_check_uuid,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 
 /* PATCH: the members given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_note_edit_fields[] = {
     { "content", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_note_types, NULL },
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 
 
@@ -149,6 +141,10 @@ static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
     "Note not found", "noteId", "No such note", 0
 };
 
+static ngx_http_customer_refusal_t  ngx_http_customer_note_stale =
+    NGX_HTTP_CUSTOMER_STALE("The note was changed since that version; "
+                            "fetch it again");
+
 /* POST /api/notes for a customer that does not exist */
 static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
     "Customer not found", "customerId", "No such customer",
@@ -165,7 +161,8 @@ static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
  * updatedAt): the Customer reads its record, and must learn nothing of a
  * private note from it.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "WITH c AS (SELECT id FROM customers WHERE id = $1 FOR UPDATE),"
     " u AS (UPDATE customers SET notes = left($2::text, 1000),"
     " updated_at = now(), updated_by = $6::text, version = version + 1"
@@ -176,9 +173,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
     " SELECT c.id, $2::text, coalesce($3::text, 'general'),"
     " coalesce($4::boolean, false), coalesce($5::boolean, false),"
     " $6::text, clock_timestamp() FROM c RETURNING *)"
-    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM n");
 
 
 /*
@@ -188,35 +183,31 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_add_sql = {
  * NULL columns for an empty page.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
-    "SELECT t.total, n.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM customer_notes"
-    " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_NOTE_FILTER ") t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
-    " FROM customer_notes n WHERE n.customer_id = c.id AND"
-    NGX_HTTP_CUSTOMER_NOTE_FILTER
-    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
+    NGX_HTTP_CUSTOMER_PAGE_SQL("customer_notes"
+        " WHERE customer_id = c.id AND" NGX_HTTP_CUSTOMER_NOTE_FILTER,
+        "SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
+        " FROM customer_notes n WHERE n.customer_id = c.id AND"
+        NGX_HTTP_CUSTOMER_NOTE_FILTER
+        " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7"),
     7, 1, 0, "", 0, 0, 0, 1
 };
 
 
 /* $1..$5 the filters, $6 limit, $7 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(7,
     "SELECT t.total, n.* FROM (SELECT count(*) AS total"
     " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL ") t"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS
     " FROM customer_notes n WHERE" NGX_HTTP_CUSTOMER_NOTE_ALL
-    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true",
-    7, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7) n ON true");
 
 /* $1 the note, $2 a Customer's sub: its own record's public notes */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM customer_notes n"
     " JOIN customers c ON c.id = n.customer_id WHERE n.id = $1"
-    " AND ($2::text IS NULL OR (c.user_id = $2::text AND NOT n.is_private))",
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    " AND ($2::text IS NULL OR (c.user_id = $2::text AND NOT n.is_private))");
 
 /*
  * $1 the note, $2 the members to change (jsonb), $3 who, $4 the If-Match
@@ -224,7 +215,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_get_sql = {
  * old content, or when this note is now the newest public one.  No row:
  * no such note; NULL columns: a stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
     " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
     " u AS (UPDATE customer_notes n SET"
@@ -245,12 +237,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_edit_sql = {
     " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
     " AND EXISTS (SELECT 1 FROM u) AND (c.notes IS NOT DISTINCT FROM o.old"
     " OR (SELECT id FROM p) = $1) RETURNING cu.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_NOTE_COLUMNS " FROM o LEFT JOIN u n ON true");
 
 /* $1 the note, $2 who; the record's notes as on an edit */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "WITH o AS (SELECT id, customer_id, left(content, 1000) AS old"
     " FROM customer_notes WHERE id = $1)," NGX_HTTP_CUSTOMER_NOTE_LOCK ","
     " d AS (DELETE FROM customer_notes n USING c WHERE n.id = $1"
@@ -260,16 +251,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql = {
     " FROM c, o, d WHERE cu.id = c.id"
     " AND c.notes IS DISTINCT FROM (SELECT content FROM p)"
     " AND c.notes IS NOT DISTINCT FROM o.old RETURNING cu.id)"
-    " SELECT d.id, api_ts(now()) FROM d",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT d.id, api_ts(now()) FROM d");
 
 
-#define NGX_HTTP_CUSTOMER_NOTE_ID                                            \
-    { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL }
+#define NGX_HTTP_CUSTOMER_NOTE_ID  NGX_HTTP_CUSTOMER_CUSTOMER_ID
+#define NGX_HTTP_CUSTOMER_NOTE_BODY(name)  NGX_HTTP_CUSTOMER_NAMED(BODY, name)
 
-#define NGX_HTTP_CUSTOMER_NOTE_BODY(name)                                    \
-    { NGX_HTTP_CUSTOMER_FROM_BODY, name, NULL, NULL }
+/* a new note of the customer $1, from the path or the body */
+#define NGX_HTTP_CUSTOMER_NOTE_ADD(customer)                                 \
+    .stmt = &ngx_http_customer_note_add_sql,                                \
+    .params = { customer, NGX_HTTP_CUSTOMER_NOTE_BODY("content"),           \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),                    \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),                   \
+                NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),                 \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                             \
+    .status = NGX_HTTP_CREATED, .message = "Note added successfully",       \
+    .columns = ngx_http_customer_note_columns,                              \
+    .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS
 
 
 ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
@@ -293,17 +291,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_fields,
-      .stmt = &ngx_http_customer_note_add_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_NOTE_ID,
-          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
-      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_ID) },
 
     /* the administrators' notes across customers */
     { NGX_HTTP_GET, "/api/notes", ngx_http_customer_endpoint,
@@ -327,17 +315,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     { NGX_HTTP_POST, "/api/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_new_fields,
-      .stmt = &ngx_http_customer_note_add_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_NOTE_BODY("customerId"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("content"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("noteType"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isPrivate"),
-          NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
-      .status = NGX_HTTP_CREATED, .message = "Note added successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_BODY("customerId")),
       .missing = &ngx_http_customer_note_no_customer },
 
     /* a Customer reads its own record's public notes only */
@@ -352,9 +330,20 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
       .missing = &ngx_http_customer_note_missing, .etag = 1 },
 
-    /* a hook: at least one member, which a row cannot say */
-    { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_notes_patch,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0, NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      .fields = ngx_http_customer_note_edit_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      .stmt = &ngx_http_customer_note_edit_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB),
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Note updated successfully",
+      .columns = ngx_http_customer_note_columns,
+      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      .missing = &ngx_http_customer_note_missing, .etag = 1,
+      .refused = &ngx_http_customer_note_stale },
 
     { NGX_HTTP_DELETE, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
@@ -368,94 +357,6 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_int_t
-ngx_http_customer_notes_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_note_edit_fields, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "At least one field is required")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_DECLINED;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "noteId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* ngx_http_customer_uuid_param() made the id NUL-terminated */
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[1] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[3]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_note_edit_sql,
-                                       ngx_http_customer_notes_patched);
-}
-
-
-static ngx_int_t
-ngx_http_customer_notes_patched(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                   ngx_http_customer_note_missing.message,
-                   ngx_http_customer_note_missing.field,
-                   ngx_http_customer_note_missing.detail);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                   "If-Match", "The note was changed since that version; "
-                   "fetch it again");
-    }
-
-    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
-                                            "Note updated successfully", res,
-                                            ngx_http_customer_note_columns,
-                                            NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS);
-}
 
 
 /* an author's id as the filter: what a token's sub may be */

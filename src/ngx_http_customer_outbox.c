@@ -88,7 +88,6 @@ static ngx_int_t ngx_http_customer_outbox_released(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx);
-static char *ngx_http_customer_outbox_strdup(ngx_pool_t *pool, char *s);
 
 
 ngx_int_t
@@ -193,9 +192,8 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
     row = &run->rows[run->n];
     ngx_memzero(row, sizeof(ngx_http_customer_outbox_row_t));
 
-    row->id = ngx_http_customer_outbox_strdup(pool, PQgetvalue(res, r, c));
-    row->lease = ngx_http_customer_outbox_strdup(pool,
-                                                 PQgetvalue(res, r, c + 1));
+    row->id = ngx_http_customer_value(pool, res, r, c);
+    row->lease = ngx_http_customer_value(pool, res, r, c + 1);
 
     if (row->id == NULL || row->lease == NULL) {
         return NGX_ERROR;
@@ -207,8 +205,7 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
             continue;
         }
 
-        row->cols[k] = ngx_http_customer_outbox_strdup(pool,
-                                          PQgetvalue(res, r, c + 2 + k));
+        row->cols[k] = ngx_http_customer_value(pool, res, r, c + 2 + k);
         if (row->cols[k] == NULL) {
             return NGX_ERROR;
         }
@@ -470,23 +467,4 @@ ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx)
     ctx->data = run->saved;
 
     return run->finish(ctx);
-}
-
-
-static char *
-ngx_http_customer_outbox_strdup(ngx_pool_t *pool, char *s)
-{
-    size_t   len;
-    u_char  *p;
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len + 1);
-
-    return (char *) p;
 }

@@ -213,10 +213,9 @@ static void ngx_http_customer_pg_terminated(ngx_http_customer_pg_query_t *q,
  * client was told 503.  Terminated from another connection of the pool
  * (PQcancel() would block the worker).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_pg_kill_sql = {
-    "SELECT pg_terminate_backend($1::int)",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_pg_kill_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT pg_terminate_backend($1::int)");
 
 
 static ngx_uint_t  ngx_http_customer_pg_nstmts;

@@ -41,6 +41,20 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
 
 
 /*
+ * A page of a customer's rows: $1 the customer, $2 a Customer's sub (NULL
+ * for an Administrator).  total: the FROM and WHERE of what the total
+ * counts, rows: the page's SELECT, ordered and limited (c is the
+ * customer in both).  The total in every row, one row of NULLs after it
+ * for an empty page, no row when the caller may not reach the customer.
+ */
+#define NGX_HTTP_CUSTOMER_PAGE_SQL(total, rows)                              \
+    "SELECT n.total, p.* FROM customers c"                                  \
+    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM " total ") n"       \
+    " LEFT JOIN LATERAL (" rows ") p ON true"                               \
+    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)"
+
+
+/*
  * A statement, prepared on each connection the first time it runs there.
  * A "shared" statement is a cheap read (a lookup by key) that does not
  * wait on row locks: it may be pipelined behind other shared statements
@@ -68,6 +82,17 @@ typedef struct {
                                                     safe to send again */
     ngx_uint_t                        replica;   /* may read a replica */
 } ngx_http_customer_pg_stmt_t;
+
+
+/*
+ * A statement by kind: n parameters, and how the pool may run it.  A
+ * write; an unshared read, safe to send again; such a read that may be
+ * answered by a replica; a shared read.
+ */
+#define NGX_HTTP_CUSTOMER_PG_WRITE(n, sql)   { sql, n, 0, 0, "", 0, 0, 0, 0 }
+#define NGX_HTTP_CUSTOMER_PG_READ(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 0 }
+#define NGX_HTTP_CUSTOMER_PG_LIST(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 1 }
+#define NGX_HTTP_CUSTOMER_PG_SHARED(n, sql)  { sql, n, 1, 0, "", 0, 0, 0, 0 }
 
 
 struct ngx_http_customer_pg_query_s {

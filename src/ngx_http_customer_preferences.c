@@ -146,22 +146,21 @@ static ngx_http_customer_column_t  ngx_http_customer_preferences_columns[] = {
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_get_sql = {
-    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("id"), 1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("id"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_sql = {
-    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("user_id"), 1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("user_id"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_put_sql = {
-    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("id"), 4, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("id"));
 
-static ngx_http_customer_pg_stmt_t
-    ngx_http_customer_preferences_me_put_sql = {
-    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("user_id"), 4, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("user_id"));
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =

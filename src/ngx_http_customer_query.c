@@ -119,38 +119,6 @@ ngx_http_customer_own_query(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/*
- * The common read of one record by the path's id (a UUID named name in
- * errors): stmt gets the id as $1 and, as $2, the caller's sub when the
- * caller is a Customer (NULL for an Administrator), so that a Customer
- * finds only what belongs to its own record.
- */
-
-ngx_int_t
-ngx_http_customer_own_read(ngx_http_customer_ctx_t *ctx, const char *name,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, name)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
-
 /* a page's LIMIT and OFFSET as the parameters $n+1 and $n+2 */
 
 ngx_int_t
@@ -269,7 +237,6 @@ ngx_int_t
 ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **value)
 {
-    u_char                    *p;
     ngx_http_customer_json_t  *v;
 
     *value = NULL;
@@ -285,13 +252,36 @@ ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, v->str.len + 1);
+    *value = ngx_http_customer_cstr(ctx->request->pool, v->str.data,
+                                    v->str.len);
+
+    return *value ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a result's value, copied: the result is cleared when its callback ends */
+
+char *
+ngx_http_customer_value(ngx_pool_t *pool, PGresult *res, int row, int col)
+{
+    return ngx_http_customer_cstr(pool, PQgetvalue(res, row, col),
+                                  PQgetlength(res, row, col));
+}
+
+
+/* len bytes at data, NUL-terminated in the pool: what libpq takes */
+
+char *
+ngx_http_customer_cstr(ngx_pool_t *pool, const void *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
     if (p == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    *ngx_cpymem(p, v->str.data, v->str.len) = '\0';
-    *value = (char *) p;
+    *ngx_cpymem(p, data, len) = '\0';
 
-    return NGX_OK;
+    return (char *) p;
 }

@@ -19,7 +19,7 @@
 /*
  * A customer's orders and complaints live in the Order and Complaint
  * services: the customer is looked up here first (404 without a call),
- * then the service is asked for one page (seed 002 4.8).  A service that
+ * then the service is asked for one page.  A service that
  * does not know the customer (404) has nothing for it: an empty page.
  */
 
@@ -40,24 +40,38 @@ typedef struct {
 } ngx_http_customer_history_t;
 
 
-static ngx_int_t ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_relation_t *rel);
-static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
+static ngx_int_t ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res,
+    ngx_http_customer_relation_t *rel);
 static ngx_int_t ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx);
 static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
     ngx_http_customer_json_t *v, ngx_uint_t def);
 
 
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT id FROM customers WHERE id = $1");
+
+
+/* the customer, its page and limit; then the service's page */
+#define NGX_HTTP_CUSTOMER_RELATION(found)                                    \
+    .stmt = &ngx_http_customer_exists_sql,                                  \
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,                              \
+                NGX_HTTP_CUSTOMER_UINT("page", 1, 1000000, 1),              \
+                NGX_HTTP_CUSTOMER_UINT("limit", 1, 100, 10) },              \
+    .done = found
+
 ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_orders,
+    { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_orders) },
     { NGX_HTTP_GET, "/api/customers/{}/complaints",
-      ngx_http_customer_complaints, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_complaints) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -74,32 +88,39 @@ static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql = {
-    "SELECT id FROM customers WHERE id = $1", 1, 1, 0, "", 0, 0, 0, 0
-};
-
-
 static ngx_int_t
-ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    return ngx_http_customer_history(ctx, &ngx_http_customer_order_rel);
+    return ngx_http_customer_history_found(ctx, q, res,
+                                           &ngx_http_customer_order_rel);
 }
 
 
 static ngx_int_t
-ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    return ngx_http_customer_history(ctx, &ngx_http_customer_complaint_rel);
+    return ngx_http_customer_history_found(ctx, q, res,
+                                           &ngx_http_customer_complaint_rel);
 }
 
 
+/* the customer is there: one page from the service, as the row checked */
+
 static ngx_int_t
-ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
+ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res,
     ngx_http_customer_relation_t *rel)
 {
-    ngx_int_t                       bad;
-    ngx_http_customer_history_t    *h;
-    ngx_http_customer_pg_query_t   *q;
+    ngx_int_t                      rc;
+    ngx_str_t                      args, *loc;
+    ngx_http_customer_history_t   *h;
+    ngx_http_customer_loc_conf_t  *llcf;
+
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
+    }
 
     h = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_history_t));
     if (h == NULL) {
@@ -109,50 +130,10 @@ ngx_http_customer_history(ngx_http_customer_ctx_t *ctx,
     h->rel = rel;
     ctx->data = h;
 
-    bad = ngx_http_customer_id(ctx);
-    if (bad == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* both were checked already: these cannot fail */
 
-    bad |= ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &h->page)
-           != NGX_OK;
-    bad |= ngx_http_customer_arg_uint(ctx, "limit", 10, 1, 100, &h->limit)
-           != NGX_OK;
-
-    if (bad) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_exists_sql,
-                                       ngx_http_customer_history_found);
-}
-
-
-static ngx_int_t
-ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    ngx_str_t                      args, *loc;
-    ngx_http_customer_history_t   *h;
-    ngx_http_customer_loc_conf_t  *llcf;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    h = ctx->data;
+    (void) ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &h->page);
+    (void) ngx_http_customer_arg_uint(ctx, "limit", 10, 1, 100, &h->limit);
 
     args.data = ngx_pnalloc(ctx->request->pool,
                             sizeof("customerId=&page=&limit=") + 36

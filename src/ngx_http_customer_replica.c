@@ -67,15 +67,14 @@ static void ngx_http_customer_replica_log(ngx_http_customer_replica_t *rp,
  * commits nothing to replay); otherwise the lag is the age of the last
  * commit replayed, NULL when none was.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_replica_lag_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_replica_lag_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(0,
     "SELECT pg_is_in_recovery(),"
     " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
     " AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver"
     " WHERE status = 'streaming') THEN 0"
     " ELSE greatest(0, (1000 * extract(epoch FROM"
-    " now() - pg_last_xact_replay_timestamp()))::bigint) END",
-    0, 1, 0, "", 0, 0, 0, 0
-};
+    " now() - pg_last_xact_replay_timestamp()))::bigint) END");
 
 
 /* at configuration: the recent writers' zone, when there are replicas */

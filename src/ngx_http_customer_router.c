@@ -11,6 +11,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_access.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_idempotency.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
@@ -34,9 +35,12 @@ static ngx_uint_t ngx_http_customer_endpoint_args(
     const char **values);
 static ngx_uint_t ngx_http_customer_endpoint_ids(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
+static ngx_int_t ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_endpoint_done(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_customer_endpoint_missing(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_refusal_t *m);
 static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
@@ -357,6 +361,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_http_customer_route_t     *rt;
     ngx_http_customer_param_t     *p;
+    ngx_http_customer_done_pt      done;
     ngx_http_customer_pg_query_t  *q;
 
     rt = ctx->route;
@@ -382,7 +387,9 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    if (rt->fields) {
+    /* a body the row takes "one, or none" of may be absent */
+
+    if (rt->fields && ctx->body) {
         rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
                                         !rt->partial);
         if (rc == NGX_ERROR) {
@@ -391,8 +398,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
         if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
             rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                             "Name at least one field to "
-                                             "change");
+                                             rt->nonempty);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -401,6 +407,15 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
 
         invalid |= (rc != NGX_OK);
+
+        if (rc == NGX_OK && rt->check && !rt->ids_first) {
+            rc = rt->check(ctx);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            invalid |= (rc != NGX_OK);
+        }
     }
 
     /* the path's ids, the page, then the arguments: the 400's order */
@@ -434,9 +449,17 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL) {
+        rc = rt->check(ctx);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid = (rc != NGX_OK);
+    }
+
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -529,12 +552,13 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
+    done = rt->done ? rt->done : ngx_http_customer_endpoint_done;
+
     if (rt->run) {
-        return rt->run(ctx, q, rt->stmt, ngx_http_customer_endpoint_done);
+        return rt->run(ctx, q, rt->stmt, done);
     }
 
-    return ngx_http_customer_query_run(ctx, q, rt->stmt,
-                                       ngx_http_customer_endpoint_done);
+    return ngx_http_customer_query_run(ctx, q, rt->stmt, done);
 }
 
 
@@ -547,9 +571,11 @@ static ngx_uint_t
 ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_route_t *rt, const char **values)
 {
+    u_char                     *n;
+    ngx_tm_t                    tm;
     ngx_int_t                   rc;
     ngx_str_t                   s;
-    ngx_uint_t                  i, invalid;
+    ngx_uint_t                  i, invalid, max, value;
     const char                 *flag;
     ngx_http_customer_param_t  *p;
 
@@ -569,15 +595,44 @@ ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_CHECK:
-            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, 0, 0,
-                                             &s);
+            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, p->min,
+                                             p->max, &s);
             values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
             rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_UINT:
+            max = p->max;
+
+            if (max == 0) {
+                ngx_gmtime(ngx_time(), &tm);
+                max = tm.ngx_tm_year + 1;
+            }
+
+            rc = ngx_http_customer_arg_uint(ctx, p->name,
+                                            p->def ? p->def
+                                                   : NGX_MAX_UINT32_VALUE,
+                                            p->min, max, &value);
+
+            if (rc == NGX_OK && value != NGX_MAX_UINT32_VALUE) {
+                n = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
+                if (n == NULL) {
+                    return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
+                }
+
+                ngx_sprintf(n, "%ui%Z", value);
+                values[i] = (char *) n;
+            }
+
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_FLAG:
             rc = ngx_http_customer_arg_flag(ctx, p->name, &flag);
             values[i] = flag;
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_KEY:
+            rc = ngx_http_customer_idempotency_key(ctx, &values[i]);
             break;
         }
 
@@ -605,11 +660,16 @@ ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
     invalid = 0;
 
     for (path = 0, p = rt->params; p->from; p++) {
-        if (p->from != NGX_HTTP_CUSTOMER_FROM_ID) {
+        if (p->from == NGX_HTTP_CUSTOMER_FROM_USER) {
+            rc = ngx_http_customer_user_param(ctx);
+
+        } else if (p->from == NGX_HTTP_CUSTOMER_FROM_ID) {
+            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+
+        } else {
             continue;
         }
 
-        rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
         }
@@ -618,6 +678,31 @@ ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
     }
 
     return invalid;
+}
+
+
+/*
+ * The path's first segment as a userId: NUL-terminated for libpq and
+ * checked as on create, so that one that cannot be stored is refused
+ * rather than not found
+ */
+
+static ngx_int_t
+ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
+{
+    static ngx_http_customer_field_t  user = {
+        "userId", ngx_http_customer_check_user_id,
+        NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL
+    };
+
+    ctx->params[0].data = (u_char *) ngx_http_customer_cstr(
+                              ctx->request->pool, ctx->params[0].data,
+                              ctx->params[0].len);
+    if (ctx->params[0].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_customer_check_param(ctx, &user, &ctx->params[0]);
 }
 
 
@@ -655,17 +740,7 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQntuples(res) == 0) {
-        if (rt->missing) {
-            return ngx_http_customer_send_error(ctx,
-                                                rt->missing->status
-                                                ? rt->missing->status
-                                                : NGX_HTTP_NOT_FOUND,
-                                                rt->missing->message,
-                                                rt->missing->field,
-                                                rt->missing->detail);
-        }
-
-        return ngx_http_customer_not_found(ctx);
+        return ngx_http_customer_endpoint_missing(ctx, rt);
     }
 
     if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_PAGE) {
@@ -676,7 +751,11 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
 
     if (rt->refused && PQgetisnull(res, 0, rt->test)) {
         if (rt->exists && PQgetisnull(res, 0, rt->exists)) {
-            return ngx_http_customer_not_found(ctx);
+            return ngx_http_customer_endpoint_missing(ctx, rt);
+        }
+
+        if (rt->otherwise && PQgetvalue(res, 0, rt->because)[0] != 't') {
+            return ngx_http_customer_refuse(ctx, rt->otherwise);
         }
 
         return ngx_http_customer_refuse(ctx, rt->refused);
@@ -690,9 +769,6 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
         message = rt->created;
     }
 
-    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
-        return ngx_http_customer_send_json(ctx, status, message, res, 0);
-    }
 
     /* nationalId and the like in full to administrators and services */
 
@@ -713,8 +789,32 @@ ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rt->answer == NGX_HTTP_CUSTOMER_ANSWER_JSON) {
+        return ngx_http_customer_send_json(ctx, status, message, res, 0);
+    }
+
     return ngx_http_customer_send_row(ctx, status, message, res, cols,
                                       rt->ncolumns);
+}
+
+
+/* no row, or no customer: 404 "Customer not found" unless the row says */
+
+static ngx_int_t
+ngx_http_customer_endpoint_missing(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt)
+{
+    if (rt->missing == NULL) {
+        return ngx_http_customer_not_found(ctx);
+    }
+
+    return ngx_http_customer_send_error(ctx,
+                                        rt->missing->status
+                                        ? rt->missing->status
+                                        : NGX_HTTP_NOT_FOUND,
+                                        rt->missing->message,
+                                        rt->missing->field,
+                                        rt->missing->detail);
 }
 
 

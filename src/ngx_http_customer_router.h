@@ -37,9 +37,14 @@
 #define NGX_HTTP_CUSTOMER_FROM_VALUE    13   /* name itself, a constant */
 #define NGX_HTTP_CUSTOMER_FROM_ACTOR    14   /* the caller's sub, "service"
                                                 for a service key, or NULL */
-#define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment as
-                                                the row's check left it: a
-                                                userId, its 404 names it */
+#define NGX_HTTP_CUSTOMER_FROM_USER     15   /* the path's first segment,
+                                                checked as a userId: its
+                                                404 names it */
+#define NGX_HTTP_CUSTOMER_FROM_KEY      17   /* the Idempotency-Key header,
+                                                checked, or NULL */
+#define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
+                                                min to max (0: next year);
+                                                absent: def, or NULL for 0 */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
@@ -86,6 +91,9 @@ typedef struct {
                                                   path id */
     const char                    **values;    /* FROM_ENUM */
     ngx_http_customer_check_pt      check;     /* FROM_CHECK */
+    ngx_uint_t                      min;       /* FROM_CHECK, FROM_UINT */
+    ngx_uint_t                      max;
+    ngx_uint_t                      def;       /* FROM_UINT */
 } ngx_http_customer_param_t;
 
 
@@ -102,6 +110,18 @@ typedef struct {
     { NGX_HTTP_CUSTOMER_FROM_##from, name, NULL, NULL }
 #define NGX_HTTP_CUSTOMER_CUSTOMER_ID                                        \
     NGX_HTTP_CUSTOMER_NAMED(ID, "customerId")
+#define NGX_HTTP_CUSTOMER_CHECKED(name, check, min, max)                     \
+    { NGX_HTTP_CUSTOMER_FROM_CHECK, name, NULL, check, min, max, 0 }
+#define NGX_HTTP_CUSTOMER_UINT(name, min, max, def)                          \
+    { NGX_HTTP_CUSTOMER_FROM_UINT, name, NULL, NULL, min, max, def }
+
+/* a path's id and the caller's sub for a Customer: what it may reach */
+#define NGX_HTTP_CUSTOMER_OWN_ID(name)                                       \
+    NGX_HTTP_CUSTOMER_NAMED(ID, name), NGX_HTTP_CUSTOMER_PARAM(OWN)
+
+/* a partial write's 400 when the body names nothing */
+#define NGX_HTTP_CUSTOMER_CHANGE_ONE  "Name at least one field to change"
+#define NGX_HTTP_CUSTOMER_ONE_FIELD   "At least one field is required"
 
 
 /*
@@ -156,15 +176,23 @@ struct ngx_http_customer_route_s {
     unsigned                        args_first:1;  /* ... the arguments
                                                       before all else */
     unsigned                        partial:1;     /* no field required */
-    unsigned                        nonempty:1;    /* ... but one given */
-    ngx_http_customer_handler_pt    check;     /* a rule across members,
-                                                  after the ids: adds
-                                                  errors, NGX_ERROR */
+    const char                     *nonempty;  /* ... but one given: the
+                                                  400's words if none */
+    ngx_http_customer_handler_pt    check;     /* a rule across members:
+                                                  after the ids; else after
+                                                  the members when they are
+                                                  good, or, with no fields,
+                                                  last when all was good;
+                                                  adds errors, NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
                                                   nothing done */
     ngx_uint_t                      test;
     ngx_uint_t                      exists;    /* a column NULL when there
-                                                  is no customer: 404 */
+                                                  is no customer: 404, or
+                                                  .missing */
+    ngx_http_customer_refusal_t    *otherwise; /* refused, but the column
+                                                  because is not true */
+    ngx_uint_t                      because;
     ngx_http_customer_refusal_t    *conflict;  /* a constraint's refusal */
     const char                     *created;   /* the last column true:
                                                   201 with this message */
@@ -173,6 +201,10 @@ struct ngx_http_customer_route_s {
     ngx_uint_t                      version;   /* the ETag's column, when
                                                   not the last answered */
 
+    ngx_http_customer_done_pt       done;      /* answers the statement's
+                                                  result itself: a second
+                                                  statement, a peer call,
+                                                  a stream */
     ngx_http_customer_run_pt        run;       /* runs the statement when
                                                   something must come first
                                                   (the Auth Service's check

@@ -104,13 +104,13 @@ static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
     " ORDER BY d, e DESC, id"                                                \
     " LIMIT $2"
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql = {
-    NGX_HTTP_CUSTOMER_SEARCH_SQL,
-    2, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(2,
+    NGX_HTTP_CUSTOMER_SEARCH_SQL);
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(0,
     "WITH t AS (SELECT coalesce(sum(n), 0)::bigint AS total"
     " FROM customer_counts),"
     " v AS (SELECT count(*) AS verified FROM customers WHERE is_verified),"
@@ -171,9 +171,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql = {
     " ORDER BY band), '{}') FROM (SELECT band,"
     " round(avg(credit_score), 1) AS avg FROM credit_status"
     " GROUP BY band) b))"
-    ")::text FROM t, v, o",
-    0, 0, 0, "", 0, 0, 1, 1
-};
+    ")::text FROM t, v, o");
 
 
 static ngx_int_t
@@ -210,8 +208,7 @@ ngx_http_customer_search(ngx_http_customer_ctx_t *ctx)
     }
 
     if (bad) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     term.data[term.len] = '\0';

@@ -41,10 +41,9 @@ static ngx_http_customer_route_t *ngx_http_customer_self_target(
 
 
 /* $1 the token's sub */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql = {
-    "SELECT id FROM customers WHERE user_id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT id FROM customers WHERE user_id = $1");
 
 
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
@@ -146,19 +145,14 @@ ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
 {
+    ngx_int_t    rc;
     const char  *key;
 
-    switch (ngx_http_customer_idempotency_key(ctx, &key)) {
+    rc = ngx_http_customer_idempotency_key(ctx, &key);
 
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                               : ngx_http_customer_invalid(ctx);
     }
 
     if (key == NULL) {
@@ -176,24 +170,19 @@ static ngx_int_t
 ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char  *id;
+    char       *id;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     /* res is cleared when this returns */
 
-    id = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 0) + 1);
+    id = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
     if (id == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(id, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0) + 1);
 
     return ngx_http_customer_self_run(ctx, id);
 }

@@ -60,20 +60,14 @@ typedef struct {
 } ngx_http_customer_estimate_t;
 
 
-static ngx_int_t ngx_http_customer_survey_write(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_rules(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_cents(ngx_str_t *s);
-static ngx_int_t ngx_http_customer_survey_written(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_survey_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_answered(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_estimate(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_estimate_stored(
@@ -120,18 +114,6 @@ static ngx_http_customer_column_t  ngx_http_customer_survey_page_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_estimate_columns[] = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "creditScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "band", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "previousScore", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "previousBand", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "source", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastUpdated", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "alerts", NGX_HTTP_CUSTOMER_COL_JSON }
-};
-
-
 static ngx_http_customer_missing_t  ngx_http_customer_question_missing = {
     "Question not found", "questionId",
     "No survey question exists with the provided ID", 0
@@ -139,59 +121,55 @@ static ngx_http_customer_missing_t  ngx_http_customer_question_missing = {
 
 
 /* every question, inactive ones too, in their order */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_list_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_list_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(0,
     "SELECT json_build_object('questions', coalesce(json_agg("
     NGX_HTTP_CUSTOMER_SURVEY_QUESTION " ORDER BY q.position, q.id), '[]'))"
-    " FROM survey_questions q",
-    0, 0, 0, "", 0, 0, 1, 0
-};
+    " FROM survey_questions q");
 
 
 /* $1 question id */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
     "SELECT " NGX_HTTP_CUSTOMER_SURVEY_QUESTION
-    " FROM survey_questions q WHERE q.id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+    " FROM survey_questions q WHERE q.id = $1");
 
 
 /* $1 body, $2 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "INSERT INTO survey_questions AS q (text, kind, options, weight,"
     " min_value, max_value, is_active, position, created_by, updated_by)"
     " SELECT" NGX_HTTP_CUSTOMER_SURVEY_VALUES ", $2, $2"
     " FROM (SELECT $1::jsonb AS j) s"
-    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION,
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION);
 
 
 /* $1 question id, $2 body, $3 who.  No row: no such question. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_put_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_put_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE survey_questions AS q SET (text, kind, options, weight,"
     " min_value, max_value, is_active, position) = (SELECT"
     NGX_HTTP_CUSTOMER_SURVEY_VALUES "),"
     " updated_at = now(), updated_by = $3, version = q.version + 1"
     " FROM (SELECT $2::jsonb AS j) s WHERE q.id = $1"
-    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION,
-    3, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING " NGX_HTTP_CUSTOMER_SURVEY_QUESTION);
 
 
 /*
  * $1 question id.  The answers that named it stay in their submissions
  * (the history); the estimate counts only existing active questions.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "DELETE FROM survey_questions WHERE id = $1"
     " RETURNING json_build_object('questionId', id,"
-    " 'deletedAt', api_ts(now()))",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " 'deletedAt', api_ts(now()))");
 
 
 /* what a Customer sees: the active questions, without weights */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(0,
     "SELECT json_build_object('questions', coalesce(json_agg("
     "json_build_object('questionId', q.id, 'text', q.text, 'kind', q.kind,"
     " 'options', (SELECT coalesce(json_agg(json_build_object("
@@ -199,9 +177,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
     " FROM jsonb_array_elements(q.options) o),"
     " 'min', q.min_value, 'max', q.max_value)"
     " ORDER BY q.position, q.id), '[]'))"
-    " FROM survey_questions q WHERE q.is_active",
-    0, 0, 0, "", 0, 0, 1, 0
-};
+    " FROM survey_questions q WHERE q.is_active");
 
 
 /*
@@ -212,7 +188,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql = {
  * such customer, or not the caller's.  The customer's row lock numbers
  * concurrent submissions one after the other.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1"
     " AND ($2::text IS NULL OR user_id = $2::text) FOR UPDATE),"
     " a AS (SELECT e.key, e.value, q.kind, q.options, q.min_value,"
@@ -248,44 +225,51 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql = {
     " SELECT true, " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION "::text, NULL"
     " FROM s"
     " UNION ALL SELECT false, 'answers.' || key, message FROM v"
-    " WHERE message IS NOT NULL",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE message IS NOT NULL");
 
 
 /*
  * $1 customer id, $2 the Customer's sub (NULL for an Administrator), $3
  * limit, $4 offset: the submissions, newest first.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_history_sql = {
-    "SELECT t.total, s.j FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM survey_submissions"
-    " WHERE customer_id = c.id) t"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION
-    " AS j FROM survey_submissions s WHERE s.customer_id = c.id"
-    " ORDER BY s.version DESC LIMIT $3 OFFSET $4) s ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("survey_submissions WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_SURVEY_SUBMISSION
+        " AS j FROM survey_submissions s WHERE s.customer_id = c.id"
+        " ORDER BY s.version DESC LIMIT $3 OFFSET $4"));
 
 
 /* $1 customer id.  No row: no such customer; NULL: no profile. */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
+    NGX_HTTP_CUSTOMER_PG_READ(1,
     "SELECT x.e::text, x.e->>'score' FROM customers c"
     " CROSS JOIN LATERAL (SELECT credit_score_estimate(c.id) AS e) x"
-    " WHERE c.id = $1",
-    1, 0, 0, "", 0, 0, 1, 0
-};
+    " WHERE c.id = $1");
 
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
-#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
-    .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "questionId", NULL, NULL } },  \
+#define NGX_HTTP_CUSTOMER_SURVEY_ANSWER                                      \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                \
     .missing = &ngx_http_customer_question_missing
+
+#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },                \
+    NGX_HTTP_CUSTOMER_SURVEY_ANSWER
+
+/* the estimate, then stored as the customer's score */
+#define NGX_HTTP_CUSTOMER_ESTIMATE                                           \
+    .stmt = &ngx_http_customer_estimate_sql,                                \
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },                            \
+    .done = ngx_http_customer_estimated
+
+/* the whole question, then what its kind asks of the rest */
+#define NGX_HTTP_CUSTOMER_SURVEY_WRITE                                       \
+    .fields = ngx_http_customer_survey_fields,                              \
+    .check = ngx_http_customer_survey_rules, NGX_HTTP_CUSTOMER_SURVEY_ANSWER
 
 ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/survey",
@@ -299,16 +283,25 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Survey questions retrieved successfully" },
     { NGX_HTTP_POST, "/api/survey/questions",
-      ngx_http_customer_survey_write, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .stmt = &ngx_http_customer_survey_create_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      NGX_HTTP_CUSTOMER_SURVEY_WRITE, .status = NGX_HTTP_CREATED,
+      .message = "Survey question created successfully" },
     { NGX_HTTP_GET, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_survey_get_sql,
       NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
       .message = "Survey question retrieved successfully" },
     { NGX_HTTP_PUT, "/api/survey/questions/{}",
-      ngx_http_customer_survey_write, NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      .stmt = &ngx_http_customer_survey_put_sql,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      NGX_HTTP_CUSTOMER_SURVEY_WRITE,
+      .message = "Survey question updated successfully" },
     { NGX_HTTP_DELETE, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_survey_delete_sql,
@@ -317,10 +310,8 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/survey/answers",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_survey_history_sql,
-      .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Survey submissions retrieved successfully",
       .list = "submissions",
@@ -329,84 +320,13 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       ngx_http_customer_survey_answer, NGX_HTTP_CUSTOMER_S, 1, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_POST, "/api/customers/{}/credit-score/estimate",
-      ngx_http_customer_estimate, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      NGX_HTTP_CUSTOMER_ESTIMATE },
     { NGX_HTTP_POST, "/api/customers/internal/{}/credit-score/estimate",
-      ngx_http_customer_estimate, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      NGX_HTTP_CUSTOMER_ESTIMATE },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-/* POST: $1 body, $2 who; PUT: $1 the path's id, $2 body, $3 who */
-
-static ngx_int_t
-ngx_http_customer_survey_write(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid, n;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer survey question write");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_survey_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    if (!invalid) {
-        rc = ngx_http_customer_survey_rules(ctx);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid = (rc != NGX_OK);
-    }
-
-    if (ctx->nparams) {
-        switch (ngx_http_customer_uuid_param(ctx, 0, "questionId")) {
-        case NGX_OK:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    n = 0;
-
-    if (ctx->nparams) {
-        q->values[n++] = (char *) ctx->params[0].data;
-    }
-
-    q->values[n] = ngx_http_customer_body_param(ctx);
-    if (q->values[n++] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[n] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       ctx->nparams
-                                       ? &ngx_http_customer_survey_put_sql
-                                       : &ngx_http_customer_survey_create_sql,
-                                       ngx_http_customer_survey_written);
-}
 
 
 /*
@@ -510,33 +430,6 @@ ngx_http_customer_survey_cents(ngx_str_t *s)
 }
 
 
-static ngx_int_t
-ngx_http_customer_survey_written(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                   ngx_http_customer_question_missing.message,
-                   ngx_http_customer_question_missing.field,
-                   ngx_http_customer_question_missing.detail);
-    }
-
-    if (ctx->nparams) {
-        return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                           "Survey question updated "
-                                           "successfully", res, 0);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_CREATED,
-                                       "Survey question created "
-                                       "successfully", res, 0);
-}
-
-
 /* {"answers": {"<questionId>": answer, ...}}, checked in the statement */
 
 static ngx_int_t
@@ -597,8 +490,7 @@ ngx_http_customer_survey_answer(ngx_http_customer_ctx_t *ctx)
     }
 
     if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
+        return ngx_http_customer_invalid(ctx);
     }
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
@@ -665,47 +557,7 @@ ngx_http_customer_survey_answered(ngx_http_customer_ctx_t *ctx,
         }
     }
 
-    return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                         "Validation failed");
-}
-
-
-static ngx_int_t
-ngx_http_customer_estimate(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_estimate_t  *est;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer credit score estimate");
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    est = ngx_pcalloc(ctx->request->pool,
-                      sizeof(ngx_http_customer_estimate_t));
-    if (est == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = est;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_estimate_sql,
-                                       ngx_http_customer_estimated);
+    return ngx_http_customer_invalid(ctx);
 }
 
 
@@ -715,15 +567,12 @@ static ngx_int_t
 ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char                        *p;
+    char                          *p;
+    ngx_int_t                      rc;
     ngx_http_customer_estimate_t  *est;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     if (PQgetisnull(res, 0, 0)) {
@@ -734,18 +583,21 @@ ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
                    "create it first");
     }
 
-    est = ctx->data;
-
-    est->estimate.len = PQgetlength(res, 0, 0);
-    est->estimate.data = ngx_pnalloc(ctx->request->pool,
-                                     est->estimate.len);
-    p = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 1) + 1);
-    if (est->estimate.data == NULL || p == NULL) {
+    est = ngx_pcalloc(ctx->request->pool,
+                      sizeof(ngx_http_customer_estimate_t));
+    if (est == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(est->estimate.data, PQgetvalue(res, 0, 0), est->estimate.len);
-    ngx_memcpy(p, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1) + 1);
+    ctx->data = est;
+
+    est->estimate.len = PQgetlength(res, 0, 0);
+    est->estimate.data = (u_char *) ngx_http_customer_value(
+                                        ctx->request->pool, res, 0, 0);
+    p = ngx_http_customer_value(ctx->request->pool, res, 0, 1);
+    if (est->estimate.data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     q = ngx_http_customer_query_create(ctx);
     if (q == NULL) {
@@ -773,15 +625,12 @@ static ngx_int_t
 ngx_http_customer_estimate_stored(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
+    ngx_int_t                      rc;
     yajl_gen                       g;
     ngx_http_customer_estimate_t  *est;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     est = ctx->data;
@@ -795,9 +644,8 @@ ngx_http_customer_estimate_stored(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_open(g);
 
     if (ngx_http_customer_json_row(ctx->request->pool, g, res, 0, 0,
-                                   ngx_http_customer_estimate_columns,
-                                   sizeof(ngx_http_customer_estimate_columns)
-                                   / sizeof(ngx_http_customer_column_t))
+                                   ngx_http_customer_credit_put_columns,
+                                   NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

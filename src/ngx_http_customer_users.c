@@ -11,6 +11,7 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_customers.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
@@ -52,33 +53,19 @@ static ngx_int_t ngx_http_customer_user_checked(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_user_unknown(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_sync(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_push(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
 
-/* what sync takes from the user: required, except the phone */
-static ngx_http_customer_field_t  ngx_http_customer_user_fields[] = {
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
-
-
-/* the path's userId, as a create takes it */
-static ngx_http_customer_field_t  ngx_http_customer_user_id_field = {
-    "userId", ngx_http_customer_check_user_id, NGX_HTTP_CUSTOMER_F_REQUIRED,
-    1, 128, NULL, NULL
-};
+/*
+ * what sync takes from the user, as a create checks it: email and
+ * fullName required, the phone nullable
+ */
+#define ngx_http_customer_user_fields  (ngx_http_customer_internal_fields + 1)
 
 
 static ngx_http_customer_column_t  ngx_http_customer_login_columns[] = {
@@ -89,10 +76,9 @@ static ngx_http_customer_column_t  ngx_http_customer_login_columns[] = {
 
 
 /* $1 customer id */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql = {
-    "SELECT user_id FROM customers WHERE id = $1",
-    1, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,
+    "SELECT user_id FROM customers WHERE id = $1");
 
 
 /*
@@ -129,40 +115,54 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_user_sql = {
     " coalesce(u.version, o.version)"                                       \
     " FROM o CROSS JOIN n CROSS JOIN d LEFT JOIN u ON true"
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_sql = {
-    NGX_HTTP_CUSTOMER_SYNC_SQL("id"), 3, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_sync_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
+    NGX_HTTP_CUSTOMER_SYNC_SQL("id"));
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_push_sql = {
-    NGX_HTTP_CUSTOMER_SYNC_SQL("user_id"), 3, 0, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_push_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(3,
+    NGX_HTTP_CUSTOMER_SYNC_SQL("user_id"));
 
 
 /*
  * $1 customer id.  Not an edit of the record: neither version nor
  * updatedAt moves.  No row: no such customer.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(1,
     "UPDATE customers SET metadata = metadata"
     " || jsonb_build_object('lastLoginDate', api_ts(now()),"
     " 'loginCount', coalesce((metadata->>'loginCount')::integer, 0) + 1)"
-    " WHERE id = $1 RETURNING id, user_id, metadata",
-    1, 0, 0, "", 0, 0, 0, 0
-};
+    " WHERE id = $1 RETURNING id, user_id, metadata");
 
 
 ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
+    /* its userId, then the Auth Service's user, then the record */
     { NGX_HTTP_POST, "/api/customers/{}/sync",
-      ngx_http_customer_sync, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    /* GET of the same path is the customers' own */
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_sync_user_sql,
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
+      .done = ngx_http_customer_sync_found },
+    /*
+     * The Auth Service pushes what changed: some of email, fullName and
+     * contactNumber, checked as on create, for the record of the path's
+     * userId.  GET of the same path is the customers' own.
+     */
     { NGX_HTTP_PATCH, "/api/customers/internal/user/{}",
-      ngx_http_customer_push, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
+      .fields = ngx_http_customer_user_fields, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
+      .stmt = &ngx_http_customer_push_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(USER),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_NAMED(VALUE, "service") },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
+      .message = "Customer synchronised with the Auth Service",
+      .etag = 1, .version = 1 },
     { NGX_HTTP_POST, "/api/customers/internal/{}/login",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
       .stmt = &ngx_http_customer_login_sql,
-      .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
       .message = "Login recorded successfully",
       .columns = ngx_http_customer_login_columns,
       .ncolumns = sizeof(ngx_http_customer_login_columns)
@@ -286,56 +286,20 @@ ngx_http_customer_user_unknown(ngx_http_customer_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_customer_sync(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer sync");
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_sync_user_sql,
-                                       ngx_http_customer_sync_found);
-}
-
-
-static ngx_int_t
 ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char  *user;
+    char       *user;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    user = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 0) + 1);
+    user = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
     if (user == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(user, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0) + 1);
 
     return ngx_http_customer_user_call(ctx, user,
                                        ngx_http_customer_sync_fetched);
@@ -469,100 +433,15 @@ ngx_http_customer_sync_fetched(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/*
- * The Auth Service pushes what changed: some of email, fullName and
- * contactNumber, checked as on create, for the record of the path's
- * userId.
- */
-
-static ngx_int_t
-ngx_http_customer_push(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_pg_query_t  *q;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer user push");
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_user_fields, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = (rc != NGX_OK);
-
-    if (rc == NGX_OK && ctx->body->n == 0) {
-        invalid = 1;
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "Name at least one field to change")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    /* the path's userId, NUL-terminated for libpq */
-
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[0].len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, ctx->params[0].data, ctx->params[0].len) = '\0';
-    ctx->params[0].data = p;
-
-    switch (ngx_http_customer_check_param(ctx,
-                                          &ngx_http_customer_user_id_field,
-                                          &ctx->params[0]))
-    {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_body_param(ctx);
-    q->values[2] = "service";
-
-    if (q->values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->by_user = 1;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_push_sql,
-                                       ngx_http_customer_sync_done);
-}
-
-
 static ngx_int_t
 ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    u_char  *p;
+    u_char     *p;
+    ngx_int_t   rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     p = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 1) + 2);

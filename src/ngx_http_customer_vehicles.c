@@ -75,82 +75,43 @@
     " ORDER BY r.service_date DESC, r.created_at DESC, r.id DESC"
 
 
-static ngx_int_t ngx_http_customer_vehicles_create(
+static ngx_int_t ngx_http_customer_vehicles_years(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_add(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_record_patch(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_record_patched(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_all(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_put(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_patch(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_mileage(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_record(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_update(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
-    ngx_uint_t put);
-static ngx_int_t ngx_http_customer_vehicles_write(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
-    const char *name, ngx_http_customer_pg_stmt_t *stmt,
-    ngx_http_customer_done_pt done);
-static ngx_int_t ngx_http_customer_vehicles_created(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_updated(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_recorded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_listed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_vehicles_missing(
-    ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_vehicles_vin_taken(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
+/* a vehicle's members */
+#define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
+    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
+      1, 50, NULL, NULL },                                                   \
+    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
+      1, 50, NULL, NULL },                                                   \
+    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
+      0, 0, NULL, NULL },                                                    \
+    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,      \
+      0, 0, NULL, NULL },                                                    \
+    { "licensePlate", ngx_http_customer_check_line,                          \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },                     \
+    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
+      1, 30, NULL, NULL },                                                   \
+    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000,              \
+      NULL, NULL },                                                          \
+    { "lastServiceDate", ngx_http_customer_check_date,                       \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },                      \
+    { "lastServiceMileage", ngx_http_customer_check_count,                   \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },               \
+    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,     \
+      NULL, NULL },                                                          \
+    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,     \
+      NULL, NULL },                                                          \
+    { "insuranceExpiry", ngx_http_customer_check_date,                       \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
+    { "registrationExpiry", ngx_http_customer_check_date,                    \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
+    { "warrantyExpiry", ngx_http_customer_check_date,                        \
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL }
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "licensePlate", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      1, 30, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "lastServiceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
-    { "lastServiceMileage", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
-      NULL, NULL },
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
-      NULL, NULL },
-    { "insuranceExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "registrationExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "warrantyExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -159,33 +120,7 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
     { "customerId", ngx_http_customer_check_uuid,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 50, NULL, NULL },
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { "licensePlate", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      1, 30, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "lastServiceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },
-    { "lastServiceMileage", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,
-      NULL, NULL },
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,
-      NULL, NULL },
-    { "insuranceExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "registrationExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "warrantyExpiry", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
     { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -290,6 +225,36 @@ static ngx_http_customer_missing_t  ngx_http_customer_record_missing = {
 };
 
 
+/* POST /api/vehicles: the body's customerId names no customer */
+static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer = {
+    "Customer not found", "customerId", "No such customer",
+    NGX_HTTP_UNPROCESSABLE_ENTITY
+};
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
+    NGX_HTTP_CONFLICT, "Vehicle already exists", "vin",
+    "A vehicle with this VIN is registered", "vehicles_vin_key"
+};
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_vehicle_stale =
+    NGX_HTTP_CUSTOMER_STALE("The vehicle was changed since that version; "
+                            "fetch it again");
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_mileage_lower = {
+    NGX_HTTP_UNPROCESSABLE_ENTITY, "Mileage cannot decrease", "mileage",
+    "Mileage cannot decrease: it is lower than the vehicle's current "
+    "mileage", NULL
+};
+
+
+static ngx_http_customer_refusal_t  ngx_http_customer_record_stale =
+    NGX_HTTP_CUSTOMER_STALE("The service record was changed since that "
+                            "version; fetch it again");
+
+
 static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] = {
     { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
     { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
@@ -307,7 +272,8 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] = {
  * Always one row: NULL columns when nothing was inserted, then the
  * customer's id (NULL: no such customer, else the VIN is taken).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1"
     " AND ($2::text IS NULL OR user_id = $2::text)),"
     " v AS (INSERT INTO vehicles AS v (customer_id, make, model, year, vin,"
@@ -330,9 +296,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
     " $4::text, $4::text FROM c, (SELECT $3::jsonb AS b) j"
     " ON CONFLICT (vin) DO NOTHING RETURNING v.*)"
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", (SELECT id FROM c)"
-    " FROM (SELECT 1) s LEFT JOIN v ON true",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM (SELECT 1) s LEFT JOIN v ON true");
 
 /*
  * $1 the vehicle, $2 the caller's sub or NULL, $3 the body, $4 true for
@@ -340,7 +304,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_create_sql = {
  * vehicle; NULL columns: a stale version (the last column) or a lower
  * mileage.  The mileage never goes back, not even on PUT.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     "WITH o AS (SELECT v.id, v.mileage, v.version FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " u AS (UPDATE vehicles AS v SET"
@@ -388,45 +353,36 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql = {
     " RETURNING v.*)"
     " SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS ", o.id,"
     " ($5::integer IS NOT NULL AND o.version <> $5::integer)"
-    " FROM o LEFT JOIN u v ON true",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM o LEFT JOIN u v ON true");
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_get_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS " FROM vehicles v"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* its service records go with it; its documents stay, without it */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "DELETE FROM vehicles v USING customers c"
     " WHERE v.id = $1 AND c.id = v.customer_id"
     " AND ($2::text IS NULL OR c.user_id = $2::text)"
-    " RETURNING v.id, api_ts(now())",
-    2, 0, 0, "", 0, 0, 0, 0
-};
+    " RETURNING v.id, api_ts(now())");
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_status_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(2,
     "SELECT v.id, v.mileage, api_today(), service_due(v),"
     " expiry_status(v.insurance_expiry),"
     " expiry_status(v.registration_expiry),"
     " expiry_status(v.warranty_expiry) FROM vehicles v"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    2, 1, 0, "", 0, 0, 0, 0
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* $1 customer, $2 sub, $3 limit, $4 offset; newest first */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
-    "SELECT n.total, v.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM vehicles"
-    " WHERE customer_id = c.id) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
-    " FROM vehicles v WHERE v.customer_id = c.id"
-    " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4) v ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("vehicles WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
+        " FROM vehicles v WHERE v.customer_id = c.id"
+        " ORDER BY v.created_at DESC, v.id DESC LIMIT $3 OFFSET $4"));
 
 #define NGX_HTTP_CUSTOMER_VEHICLES_FILTER                                    \
     " ($1::text IS NULL OR lower(v.make) = lower($1::text))"                \
@@ -440,21 +396,21 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_list_sql = {
     " AND ($7::uuid IS NULL OR v.customer_id = $7::uuid)"
 
 /* the admin's list: $1..$7 the filters, $8 limit, $9 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_all_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(9,
     "SELECT n.total, v.* FROM (SELECT count(*) AS total FROM vehicles v"
     " WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER ") n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_VEHICLE_COLUMNS
     " FROM vehicles v WHERE" NGX_HTTP_CUSTOMER_VEHICLES_FILTER
-    " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true",
-    9, 0, 0, "", 0, 0, 1, 1
-};
+    " ORDER BY v.created_at DESC, v.id DESC LIMIT $8 OFFSET $9) v ON true");
 
 /*
  * $1 the vehicle, $2 sub, $3 the body, $4 who.  The record and the
  * vehicle's last service (unless the record is older), its mileage
  * (never lower) and version, in one statement.  No row: no vehicle.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH o AS (SELECT v.id, v.customer_id FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " r AS (INSERT INTO service_records AS r (vehicle_id, customer_id,"
@@ -474,34 +430,27 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_record_sql = {
     " mileage = greatest(v.mileage, r.mileage), updated_at = now(),"
     " updated_by = $4::text, version = v.version + 1"
     " FROM r WHERE v.id = r.vehicle_id RETURNING v.id)"
-    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS " FROM r");
 
 /* $1 the vehicle, $2 sub, $3 limit, $4 offset */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_records_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
     "SELECT n.total, r.* FROM vehicles v"
     " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
     " WHERE vehicle_id = v.id) n"
     " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
     " FROM service_records r WHERE r.vehicle_id = v.id"
     NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
-    NGX_HTTP_CUSTOMER_VEHICLE_OWN,
-    4, 0, 0, "", 0, 0, 1, 1
-};
+    NGX_HTTP_CUSTOMER_VEHICLE_OWN);
 
 /* $1 the customer, $2 sub, $3 limit, $4 offset: every vehicle's */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
-    "SELECT n.total, r.* FROM customers c"
-    " CROSS JOIN LATERAL (SELECT count(*) AS total FROM service_records"
-    " WHERE customer_id = c.id) n"
-    " LEFT JOIN LATERAL (SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
-    " v.make, v.model, v.vin FROM service_records r"
-    " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
-    NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4) r ON true"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)",
-    4, 0, 0, "", 0, 0, 1, 1
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(4,
+    NGX_HTTP_CUSTOMER_PAGE_SQL("service_records WHERE customer_id = c.id",
+        "SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS ","
+        " v.make, v.model, v.vin FROM service_records r"
+        " JOIN vehicles v ON v.id = r.vehicle_id WHERE r.customer_id = c.id"
+        NGX_HTTP_CUSTOMER_RECORD_ORDER " LIMIT $3 OFFSET $4"));
 
 
 /*
@@ -538,7 +487,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_history_sql = {
  * $6 the If-Match version or NULL.  No row: no such vehicle or record (of
  * that vehicle); NULL columns: a stale version.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(6,
     NGX_HTTP_CUSTOMER_RECORD_OWN ","
     " r AS (UPDATE service_records r SET"
     " service_date = coalesce(" NGX_HTTP_CUSTOMER_VEHICLE_DATE("serviceDate")
@@ -567,12 +517,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_edit_sql = {
     " OR " NGX_HTTP_CUSTOMER_RECORD_NEWER " OR r.mileage > v.mileage)"
     " RETURNING v.id)"
     " SELECT " NGX_HTTP_CUSTOMER_RECORD_COLUMNS
-    " FROM old LEFT JOIN r ON true",
-    6, 0, 0, "", 0, 0, 0, 0
-};
+    " FROM old LEFT JOIN r ON true");
 
 /* $1 the vehicle, $2 sub, $3 the record, $4 who */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     NGX_HTTP_CUSTOMER_RECORD_OWN ","
     " d AS (DELETE FROM service_records r USING old WHERE r.id = old.id"
     " RETURNING r.id)," NGX_HTTP_CUSTOMER_RECORD_NEWEST("") ","
@@ -581,18 +530,51 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql = {
     " updated_by = $4::text, version = v.version + 1"
     " FROM d, was LEFT JOIN l ON true WHERE v.id = $1 AND was.was"
     " RETURNING v.id)"
-    " SELECT d.id, api_ts(now()) FROM d",
-    4, 0, 0, "", 0, 0, 0, 0
-};
+    " SELECT d.id, api_ts(now()) FROM d");
 
-
-#define NGX_HTTP_CUSTOMER_VEHICLE_ID(name)                                   \
-    { NGX_HTTP_CUSTOMER_FROM_ID, name, NULL, NULL },                         \
-    { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL }
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_PAGE(name)                                 \
-    NGX_HTTP_CUSTOMER_VEHICLE_ID(name),                                      \
-    { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OWN_ID(name), NGX_HTTP_CUSTOMER_PARAM(PAGE)
+
+/* a new vehicle or service record: $3 the body, $4 who */
+#define NGX_HTTP_CUSTOMER_VEHICLE_NEW(name)                                  \
+    NGX_HTTP_CUSTOMER_OWN_ID(name), NGX_HTTP_CUSTOMER_PARAM(JSON),           \
+    NGX_HTTP_CUSTOMER_PARAM(SUB)
+
+/* PUT (put "t": absent members take the default), PATCH, the mileage */
+#define NGX_HTTP_CUSTOMER_VEHICLE_UPDATE(put, text)                          \
+    .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,                                 \
+    .stmt = &ngx_http_customer_vehicles_update_sql,                          \
+    .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),                       \
+                NGX_HTTP_CUSTOMER_PARAM(JSON),                               \
+                NGX_HTTP_CUSTOMER_NAMED(VALUE, put),                         \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH),                           \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
+    .message = text, NGX_HTTP_CUSTOMER_VEHICLE_ROW,                          \
+    .missing = &ngx_http_customer_vehicle_missing, .etag = 1,                \
+    .refused = &ngx_http_customer_vehicle_stale,                             \
+    .otherwise = &ngx_http_customer_mileage_lower,                           \
+    .because = NGX_HTTP_CUSTOMER_VEHICLE_STALE,                              \
+    .conflict = &ngx_http_customer_vin_taken
+
+/* a created vehicle; no customer, or the VIN is taken */
+#define NGX_HTTP_CUSTOMER_VEHICLE_CREATED                                    \
+    .stmt = &ngx_http_customer_vehicles_create_sql,                          \
+    .status = NGX_HTTP_CREATED, .message = "Vehicle created successfully",   \
+    NGX_HTTP_CUSTOMER_VEHICLE_ROW, .etag = 1,                                \
+    .refused = &ngx_http_customer_vin_taken,                                 \
+    .exists = NGX_HTTP_CUSTOMER_VEHICLE_FOUND,                               \
+    .conflict = &ngx_http_customer_vin_taken
+
+#define NGX_HTTP_CUSTOMER_VEHICLE_ROW                                        \
+    .columns = ngx_http_customer_vehicle_columns,                            \
+    .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS
+
+#define NGX_HTTP_CUSTOMER_RECORD_ROW                                         \
+    .columns = ngx_http_customer_record_columns,                             \
+    .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS
+
+static const char  *ngx_http_customer_booleans[] = { "true", "false", NULL };
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
@@ -605,11 +587,12 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Vehicles retrieved successfully", .list = "vehicles",
-      .columns = ngx_http_customer_vehicle_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
     { NGX_HTTP_POST, "/api/customers/{}/vehicles",
-      ngx_http_customer_vehicles_create, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_vehicle_fields,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("customerId") },
+      NGX_HTTP_CUSTOMER_VEHICLE_CREATED },
     /* every vehicle's records, each with its make, model and VIN */
     { NGX_HTTP_GET, "/api/customers/{}/service-history",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
@@ -620,42 +603,68 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .list = "serviceRecords",
       .columns = ngx_http_customer_record_columns,
       .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3 },
-    /* a hook: its 400 names the page after the filters, and the years */
+    /* its 400 names the filters before the page, and the years last */
     { NGX_HTTP_GET, "/api/vehicles",
-      ngx_http_customer_vehicles_all, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    /* the owner's customerId in the body; else as the create above */
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      .stmt = &ngx_http_customer_vehicles_all_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_CHECKED("make", ngx_http_customer_check_line,
+                                    1, 50),
+          NGX_HTTP_CUSTOMER_CHECKED("model", ngx_http_customer_check_line,
+                                    1, 50),
+          NGX_HTTP_CUSTOMER_UINT("yearFrom", 1886, 0, 0),
+          NGX_HTTP_CUSTOMER_UINT("yearTo", 1886, 0, 0),
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "serviceDue",
+            ngx_http_customer_booleans, NULL },
+          NGX_HTTP_CUSTOMER_UINT("insuranceExpiringWithin", 0, 365, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("customerId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .args_first = 1, .check = ngx_http_customer_vehicles_years,
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Vehicles retrieved successfully", .list = "vehicles",
+      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
+    /* the owner's customerId in the body: 422 when it names none */
     { NGX_HTTP_POST, "/api/vehicles",
-      ngx_http_customer_vehicles_add, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_vehicle_new_fields,
+      .params = { NGX_HTTP_CUSTOMER_NAMED(BODY, "customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(OWN),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      NGX_HTTP_CUSTOMER_VEHICLE_CREATED,
+      .missing = &ngx_http_customer_vehicle_no_customer },
     { NGX_HTTP_GET, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
       .message = "Vehicle retrieved successfully",
-      .columns = ngx_http_customer_vehicle_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_VEHICLE_ROW,
       .missing = &ngx_http_customer_vehicle_missing, .etag = 1 },
     { NGX_HTTP_PUT, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_put, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_vehicle_fields,
+      NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("t", "Vehicle updated successfully") },
     { NGX_HTTP_PATCH, "/api/vehicles/{}",
-      ngx_http_customer_vehicles_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_vehicle_fields, .partial = 1,
+      NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Vehicle updated successfully") },
     { NGX_HTTP_DELETE, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_delete_sql,
-      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
       .message = "Vehicle deleted successfully",
       .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2,
       .missing = &ngx_http_customer_vehicle_missing },
+    /* the mileage required, the rest kept */
     { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
-      ngx_http_customer_vehicles_mileage, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_mileage_fields,
+      NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Mileage updated successfully") },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_status_sql,
-      .params = { NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
       .message = "Service status retrieved successfully",
       .columns = ngx_http_customer_status_columns, .ncolumns = 7,
       .missing = &ngx_http_customer_vehicle_missing },
@@ -665,24 +674,37 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Service records retrieved successfully",
-      .list = "serviceRecords",
-      .columns = ngx_http_customer_record_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS,
+      .list = "serviceRecords", NGX_HTTP_CUSTOMER_RECORD_ROW,
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
-      ngx_http_customer_vehicles_record, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    /* a hook: at least one member */
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_record_fields,
+      .stmt = &ngx_http_customer_vehicles_record_sql,
+      .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("vehicleId") },
+      .status = NGX_HTTP_CREATED,
+      .message = "Service record added successfully",
+      NGX_HTTP_CUSTOMER_RECORD_ROW,
+      .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_PATCH, "/api/vehicles/{}/service-records/{}",
-      ngx_http_customer_vehicles_record_patch, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .fields = ngx_http_customer_record_edit, .partial = 1,
+      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      .stmt = &ngx_http_customer_record_edit_sql,
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),
+                  NGX_HTTP_CUSTOMER_NAMED(ID, "serviceRecordId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB),
+                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
+      .message = "Service record updated successfully",
+      NGX_HTTP_CUSTOMER_RECORD_ROW,
+      .missing = &ngx_http_customer_record_missing, .etag = 1,
+      .refused = &ngx_http_customer_record_stale },
     { NGX_HTTP_DELETE, "/api/vehicles/{}/service-records/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_record_delete_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_VEHICLE_ID("vehicleId"),
-          { NGX_HTTP_CUSTOMER_FROM_ID, "serviceRecordId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),
+                  NGX_HTTP_CUSTOMER_NAMED(ID, "serviceRecordId"),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Service record deleted successfully",
       .columns = ngx_http_customer_record_deleted, .ncolumns = 2,
       .missing = &ngx_http_customer_record_missing },
@@ -690,585 +712,30 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_vehicles_create(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_write(ctx,
-               ngx_http_customer_vehicle_fields, "customerId",
-               &ngx_http_customer_vehicles_create_sql,
-               ngx_http_customer_vehicles_created);
-}
-
-
-/*
- * POST /api/vehicles: the create's statement with the body's customerId
- * as $1; a customer that does not exist (or is not a Customer's own) is
- * 422, since the path names no customer.
- */
+/* the admin's list: yearFrom, when both are given, not after yearTo */
 
 static ngx_int_t
-ngx_http_customer_vehicles_add(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_vehicles_years(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
+    ngx_uint_t  from, to;
 
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_vehicle_new_fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* both were checked already: these cannot fail */
+
+    (void) ngx_http_customer_arg_uint(ctx, "yearFrom", 0, 0,
+                                      NGX_MAX_UINT32_VALUE, &from);
+    (void) ngx_http_customer_arg_uint(ctx, "yearTo", 0, 0,
+                                      NGX_MAX_UINT32_VALUE, &to);
+
+    if (from == 0 || to == 0 || from <= to) {
+        return NGX_OK;
     }
 
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_member_param(ctx, "customerId", &q->values[0])
+    if (ngx_http_customer_add_error(ctx, (u_char *) "yearFrom", 8,
+                                    "Must not be after yearTo")
         != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-    q->values[2] = ngx_http_customer_body_param(ctx);
-    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[2] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_vehicles_create_sql,
-                                       ngx_http_customer_vehicles_created);
-}
-
-
-/* PATCH of a service record: $1 vehicle, $2 sub, $3 record, $4, $5 */
-
-static ngx_int_t
-ngx_http_customer_vehicles_record_patch(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_int_t                      rc;
-    ngx_uint_t                     i;
-    ngx_http_customer_pg_query_t  *q;
-
-    static const char  *ids[] = { "vehicleId", "serviceRecordId" };
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body,
-                                    ngx_http_customer_record_edit, 0);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        if (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "At least one field is required")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_DECLINED;
-    }
-
-    for (i = 0; i < 2; i++) {
-        switch (ngx_http_customer_uuid_param(ctx, i, ids[i])) {
-        case NGX_OK:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            rc = NGX_DECLINED;
-        }
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[2] = (char *) ctx->params[1].data;
-    q->values[3] = ngx_http_customer_body_param(ctx);
-    q->values[4] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[3] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[5]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-               &ngx_http_customer_record_edit_sql,
-               ngx_http_customer_vehicles_record_patched);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_put(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_update(ctx,
-               ngx_http_customer_vehicle_fields, 1);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_patch(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_update(ctx,
-               ngx_http_customer_vehicle_fields, 0);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_mileage(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_update(ctx,
-               ngx_http_customer_mileage_fields, 0);
-}
-
-
-/*
- * PUT (put: the whole record), PATCH and update-mileage (the members
- * given): one UPDATE with If-Match, where a lower mileage is refused.
- */
-
-static ngx_int_t
-ngx_http_customer_vehicles_update(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, ngx_uint_t put)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields,
-                                    put || fields
-                                           == ngx_http_customer_mileage_fields);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->body->n == 0 && rc == NGX_OK) {
-        ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                    "At least one field is required");
-        rc = NGX_DECLINED;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, "vehicleId")) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    q->values[2] = ngx_http_customer_body_param(ctx);
-    q->values[3] = put ? "t" : "f";
-    q->values[5] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[2] == NULL
-        || ngx_http_customer_if_match(ctx, &q->values[4]) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = (fields == ngx_http_customer_mileage_fields)
-                ? "Mileage updated successfully"
-                : "Vehicle updated successfully";
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_vehicles_update_sql,
-                                       ngx_http_customer_vehicles_updated);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_record(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_vehicles_write(ctx,
-               ngx_http_customer_record_fields, "vehicleId",
-               &ngx_http_customer_vehicles_record_sql,
-               ngx_http_customer_vehicles_recorded);
-}
-
-
-
-/*
- * A new vehicle or service record: the whole body against fields and the
- * path's id (a UUID named name), every bad one in one 400; then stmt
- * with $1 the id, $2 the caller's sub, $3 the body, $4 who.
- */
-
-static ngx_int_t
-ngx_http_customer_vehicles_write(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, const char *name,
-    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
-{
-    ngx_int_t                      rc;
-    ngx_http_customer_pg_query_t  *q;
-
-    rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, 1);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    switch (ngx_http_customer_uuid_param(ctx, 0, name)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    q->values[2] = ngx_http_customer_body_param(ctx);
-    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    if (q->values[2] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, stmt, done);
-}
-
-
-/* the admin's list of every customer's vehicles, filtered */
-
-static ngx_int_t
-ngx_http_customer_vehicles_all(ngx_http_customer_ctx_t *ctx)
-{
-    u_char                        *p;
-    ngx_tm_t                       tm;
-    ngx_str_t                      s;
-    ngx_uint_t                     i, n, invalid, year[2], within;
-    ngx_http_customer_pg_query_t  *q;
-
-    static const char  *booleans[] = { "true", "false", NULL };
-    static const char  *years[] = { "yearFrom", "yearTo" };
-
-    q = ngx_http_customer_query_create(ctx);
-    p = ngx_pnalloc(ctx->request->pool, 3 * (NGX_INT_T_LEN + 1));
-    if (q == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    invalid = 0;
-
-    /* $1 make, $2 model */
-
-    for (i = 0; i < 2; i++) {
-        switch (ngx_http_customer_arg_check(ctx, i ? "model" : "make",
-                                            ngx_http_customer_check_line,
-                                            1, 50, &s))
-        {
-        case NGX_OK:
-            q->values[i] = (char *) s.data;
-            break;
-        case NGX_DECLINED:
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
-    }
-
-    /* $3 yearFrom, $4 yearTo */
-
-    ngx_gmtime(ngx_time(), &tm);
-
-    for (i = 0; i < 2; i++) {
-        switch (ngx_http_customer_arg_uint(ctx, years[i], 0, 1886,
-                                           tm.ngx_tm_year + 1, &year[i]))
-        {
-        case NGX_OK:
-            if (year[i]) {
-                q->values[2 + i] = (char *) p;
-                p = ngx_sprintf(p, "%ui%Z", year[i]);
-            }
-            break;
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        default:
-            invalid = 1;
-        }
-    }
-
-    /* $5 serviceDue */
-
-    switch (ngx_http_customer_arg_enum(ctx, "serviceDue", booleans, &s)) {
-    case NGX_OK:
-        q->values[4] = (char *) s.data;
-        break;
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    /* $6 insuranceExpiringWithin days */
-
-    n = NGX_MAX_UINT32_VALUE;
-
-    switch (ngx_http_customer_arg_uint(ctx, "insuranceExpiringWithin", n,
-                                       0, 365, &within))
-    {
-    case NGX_OK:
-        if (within != n) {
-            q->values[5] = (char *) p;
-            p = ngx_sprintf(p, "%ui%Z", within);
-        }
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    /* $7 customerId */
-
-    switch (ngx_http_customer_arg_check(ctx, "customerId",
-                                        ngx_http_customer_check_uuid, 0, 0,
-                                        &s))
-    {
-    case NGX_OK:
-        q->values[6] = (char *) s.data;
-        break;
-    case NGX_DECLINED:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    switch (ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (!invalid && year[0] && year[1] && year[0] > year[1]) {
-        ngx_http_customer_add_error(ctx, (u_char *) "yearFrom", 8,
-                                    "Must not be after yearTo");
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-
-    if (ngx_http_customer_page_values(ctx, q, 7, ctx->page, ctx->limit)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_vehicles_all_sql,
-                                       ngx_http_customer_vehicles_listed);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_created(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_vehicles_vin_taken(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_CREATED,
-                   "Vehicle created successfully", res,
-                   ngx_http_customer_vehicle_columns,
-                   NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_FOUND)) {
-        if (ctx->nparams == 0) {
-            /* POST /api/vehicles: the customerId of its body */
-            return ngx_http_customer_send_error(ctx,
-                       NGX_HTTP_UNPROCESSABLE_ENTITY, "Customer not found",
-                       "customerId", "No such customer");
-        }
-
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
-                                        "Vehicle already exists", "vin",
-                                        "A vehicle with this VIN is "
-                                        "registered");
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_updated(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_vehicles_vin_taken(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_vehicles_missing(ctx);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK, ctx->data,
-                   res, ngx_http_customer_vehicle_columns,
-                   NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS);
-    }
-
-    if (PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_VEHICLE_STALE)[0] == 't') {
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                   "If-Match", "The vehicle was changed since that "
-                   "version; fetch it again");
-    }
-
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                        "Mileage cannot decrease", "mileage",
-                                        "Mileage cannot decrease: it is "
-                                        "lower than the vehicle's current "
-                                        "mileage");
-}
-
-
-/* a unique violation on the VIN is the client's 409; the rest as usual */
-
-static ngx_int_t
-ngx_http_customer_vehicles_vin_taken(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    char  *state, *constraint;
-
-    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
-                     : NULL;
-
-    if (state && constraint && ngx_strcmp(state, "23505") == 0
-        && ngx_strcmp(constraint, "vehicles_vin_key") == 0)
-    {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
-                                            "Vehicle already exists", "vin",
-                                            "A vehicle with this VIN is "
-                                            "registered");
-    }
-
-    return ngx_http_customer_db_error(ctx, q, res);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_recorded(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_vehicles_missing(ctx);
-    }
-
-    return ngx_http_customer_send_row(ctx, NGX_HTTP_CREATED,
-                                      "Service record added successfully",
-                                      res, ngx_http_customer_record_columns,
-                                      NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_record_patched(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                   ngx_http_customer_record_missing.message,
-                   ngx_http_customer_record_missing.field,
-                   ngx_http_customer_record_missing.detail);
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_PRECONDITION_FAILED, "Precondition failed",
-                   "If-Match", "The service record was changed since that "
-                   "version; fetch it again");
-    }
-
-    return ngx_http_customer_send_versioned(ctx, NGX_HTTP_OK,
-               "Service record updated successfully", res,
-               ngx_http_customer_record_columns,
-               NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_listed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_page(ctx, res,
-               "Vehicles retrieved successfully", "vehicles",
-               ngx_http_customer_vehicle_columns,
-               NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS, ctx->page, ctx->limit);
-}
-
-
-static ngx_int_t
-ngx_http_customer_vehicles_missing(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-               ngx_http_customer_vehicle_missing.message,
-               ngx_http_customer_vehicle_missing.field,
-               ngx_http_customer_vehicle_missing.detail);
+    return NGX_DECLINED;
 }

@@ -140,10 +140,20 @@ for my $i (1 .. 5) {
 # would be unknown), however soon it comes; five rounds, since whether
 # the worker has seen the close yet is a matter of timing
 for my $round (1 .. 5) {
-    my $killed = $pg->sql(q{SELECT count(pg_terminate_backend(pid))
+    # a read first, so that the pool has a session to lose; a session
+    # ends a moment after pg_terminate_backend() asks it to: the write
+    # goes once the ones asked are gone (their close on the wire)
+    is($ng->req(GET => "/api/customers/$id")->{status}, 200,
+        "round $round: the pool reads");
+    my $pids = $pg->sql(q{SELECT string_agg(pid::text, ',')
         FROM pg_stat_activity WHERE application_name = 'nginx-customer'});
+    my $killed = $pg->sql(q{SELECT count(pg_terminate_backend(pid))
+        FROM unnest(string_to_array(:'p1', ',')::int[]) pid}, $pids // '');
     cmp_ok($killed, '>=', 1,
         "round $round: terminated $killed idle pooled session(s)");
+    ok(CT::wait_for(sub { $pg->sql(q{SELECT count(*) FROM pg_stat_activity
+        WHERE pid = ANY (string_to_array(:'p1', ',')::int[])}, $pids) == 0 },
+        timeout => 10), "round $round: the sessions are gone");
     $r = $ng->req(PATCH => "/api/customers/$id",
         json => { notes => "after terminate $round" });
     is($r->{status}, 200,

@@ -27,41 +27,7 @@ my $doc = do {
     JSON::PP->new->utf8->decode(do { local $/; <$fh> });
 };
 
-# run(@cmd, timeout => S): (exit status, stdout, stderr); the process
-# group is killed when it overruns
-sub run {
-    my ($cmd, %o) = @_;
-    my $dir = tempdir(CLEANUP => 1);
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$dir/out" or die;
-        open STDERR, '>', "$dir/err" or die;
-        exec @$cmd or POSIX::_exit(127);
-    }
-    my $deadline = time + ($o{timeout} // 60);
-    my $status;
-    while (1) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            $status = $? >> 8;
-            last;
-        }
-        if (time > $deadline) {
-            kill 'KILL', -$pid;
-            waitpid($pid, 0);
-            $status = 'timeout';
-            last;
-        }
-        sleep 0.1;
-    }
-    my %f;
-    for my $k (qw(out err)) {
-        open my $fh, '<', "$dir/$k";
-        $f{$k} = do { local $/; <$fh> } // '';
-    }
-    return ($status, $f{out}, $f{err});
-}
+sub run { CT::run_timed(@_) }
 
 my $profile = tempdir(CLEANUP => 1);
 my $t0 = time;

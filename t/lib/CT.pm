@@ -467,12 +467,6 @@ sub in_parallel {
     return $ok;
 }
 
-# tcp_server(CODE, fork => 0): a TCP listener on a free port of
-# 127.0.0.1 whose child process runs CODE->(SOCKET) for each connection it
-# accepts, one after the other (fork => 1: each in a process of its own);
-# the child is killed at the end of the test file. Its port.
-my @CHILDREN;
-
 # run_timed(\@cmd, timeout => S): (exit status, stdout, stderr); the
 # process group is killed when it overruns
 sub run_timed {
@@ -508,6 +502,12 @@ sub run_timed {
     }
     return ($status, $f{out}, $f{err});
 }
+
+# tcp_server(CODE, fork => 0): a TCP listener on a free port of
+# 127.0.0.1 whose child process runs CODE->(SOCKET) for each connection it
+# accepts, one after the other (fork => 1: each in a process of its own);
+# the child is killed at the end of the test file. Its port.
+my @CHILDREN;
 
 sub tcp_server {
     my ($code, %o) = @_;

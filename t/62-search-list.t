@@ -30,29 +30,19 @@ CT::sql($db, q{INSERT INTO customers (user_id, email, full_name,
         (ARRAY['Active', 'Active', 'Inactive', 'Suspended'])[1 + i % 4]
     FROM generate_series(1, 300) AS i});
 
-my %who;
-for my $c (['Jonathan Whitfield', 'jwhit@example.com', '+14155550101'],
+my %who = CT::insert_named($db,
+    ['Jonathan Whitfield', 'jwhit@example.com', '+14155550101'],
     ["Jos\x{e9} \x{c1}lvarez Nu\x{f1}ez", 'jose.alvarez@example.es',
         '+34911234567'],
     ["Zo\x{eb} Kr\x{f6}ger", 'zoe.kroeger@example.de', '+4930123456'],
     ['Siobhan O\'Sullivan', 'siobhan@example.ie', '+35312345678'],
-    ['Mohammed Al-Rashid', 'm.rashid@example.ae', '+971501234567'])
-{
-    my ($name, $email, $phone) = @$c;
-    my $bytes = $name;
-    utf8::encode($bytes);
-    $who{$name} = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name, contact_number) VALUES ('named-' || md5(:'p1'), :'p2',
-        :'p1', :'p3') RETURNING id}, $bytes, $email, $phone);
-}
+    ['Mohammed Al-Rashid', 'm.rashid@example.ae', '+971501234567']);
 
 my $ng = CT::nginx_start(db => $db);
 
 sub search {
     my ($q, %o) = @_;
-    my $enc = $q;
-    utf8::encode($enc);
-    $enc =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    my $enc = CT::pct($q);
     return $ng->req(GET => "/api/customers/search?q=$enc"
         . ($o{limit} ? "&limit=$o{limit}" : ''), %o);
 }

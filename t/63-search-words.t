@@ -23,26 +23,16 @@ CT::sql($db, q{INSERT INTO customers (user_id, email, full_name,
         '+4479' || lpad(i::text, 8, '0')
     FROM generate_series(1, 3000) AS i});
 
-my %who;
-for my $c (['Jonathan Whitfield', 'jw.first@example.com', '+14155550101'],
+my %who = CT::insert_named($db,
+    ['Jonathan Whitfield', 'jw.first@example.com', '+14155550101'],
     ["Ma\x{eb}lle Quintard", 'mq@example.fr', '+33612345678'],
-    ['Ngozi Okonkwo-Adebayo', 'ngozi.oa@example.ng', '+2348031234567'])
-{
-    my ($name, $email, $phone) = @$c;
-    my $bytes = $name;
-    utf8::encode($bytes);
-    $who{$name} = CT::sql($db, q{INSERT INTO customers (user_id, email,
-        full_name, contact_number) VALUES ('named-' || md5(:'p1'), :'p2',
-        :'p1', :'p3') RETURNING id}, $bytes, $email, $phone);
-}
+    ['Ngozi Okonkwo-Adebayo', 'ngozi.oa@example.ng', '+2348031234567']);
 
 my $ng = CT::nginx_start(db => $db);
 
 sub search {
     my ($q, %o) = @_;
-    my $enc = $q;
-    utf8::encode($enc);
-    $enc =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    my $enc = CT::pct($q);
     my $r = $ng->req(GET => "/api/customers/search?q=$enc"
         . ($o{limit} ? "&limit=$o{limit}" : ''));
     is($r->{status}, 200, "search '$q': 200") or diag($r->{body});

@@ -397,6 +397,22 @@ sub both_ways {
 
 # pct(TEXT): TEXT as UTF-8, every byte but the unreserved ones
 # percent-encoded; qs(name => value, ...): a query string of them.
+# insert_named($db, [fullName, email, phone], ...): customers with those
+# (user id "named-" and the name's md5); { fullName => id }
+sub insert_named {
+    my ($db, @people) = @_;
+    my %id;
+    for my $c (@people) {
+        my ($name, $email, $phone) = @$c;
+        my $bytes = $name;
+        utf8::encode($bytes);
+        $id{$name} = sql($db, q{INSERT INTO customers (user_id, email,
+            full_name, contact_number) VALUES ('named-' || md5(:'p1'),
+            :'p2', :'p1', :'p3') RETURNING id}, $bytes, $email, $phone);
+    }
+    return %id;
+}
+
 sub pct {
     my ($s) = @_;
     utf8::encode($s);

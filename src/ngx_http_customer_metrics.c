@@ -112,8 +112,6 @@ typedef struct {
 } ngx_http_customer_metrics_t;
 
 
-static ngx_int_t ngx_http_customer_metrics_init_zone(ngx_shm_zone_t *zone,
-    void *data);
 static ngx_int_t ngx_http_customer_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
@@ -178,7 +176,6 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
     ngx_str_t                   var = ngx_string("customer_route");
     ngx_http_handler_pt        *h;
     ngx_http_variable_t        *v;
-    ngx_shm_zone_t                 *zone;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_http_customer_route_t      *rt;
     ngx_http_customer_main_conf_t  *ccf;
@@ -203,21 +200,15 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
     /*
      * The zone is kept in this configuration, not in a static: a reload
      * that fails frees the new cycle, and workers started afterwards run
-     * the old one.  The counters are a slab allocation in it: a few
-     * pages more for the slab pool's header and page descriptors.
+     * the old one.
      */
-    zone = ngx_shared_memory_add(cf, &name,
-                                 ngx_align(sizeof(ngx_http_customer_metrics_t),
-                                           ngx_pagesize) + 8 * ngx_pagesize,
-                                 &ngx_http_customer_module);
-    if (zone == NULL) {
+    ccf = ngx_http_conf_get_module_main_conf(cf, ngx_http_customer_module);
+
+    ccf->metrics_zone = ngx_http_customer_shm_zone(cf, &name,
+                                        sizeof(ngx_http_customer_metrics_t));
+    if (ccf->metrics_zone == NULL) {
         return NGX_ERROR;
     }
-
-    zone->init = ngx_http_customer_metrics_init_zone;
-
-    ccf = ngx_http_conf_get_module_main_conf(cf, ngx_http_customer_module);
-    ccf->metrics_zone = zone;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -234,32 +225,6 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
     }
 
     v->get_handler = ngx_http_customer_route_variable;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_customer_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
-{
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        /* a reload: keep counting where the old cycle left off */
-        zone->data = data;
-        return NGX_OK;
-    }
-
-    /*
-     * nginx has put a slab pool at the start of the zone: the counters
-     * are allocated from it, not laid over its header
-     */
-    shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    zone->data = ngx_slab_calloc(shpool, sizeof(ngx_http_customer_metrics_t));
-    if (zone->data == NULL) {
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

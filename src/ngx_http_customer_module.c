@@ -36,6 +36,8 @@ static void *ngx_http_customer_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_customer_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_customer_shm_init(ngx_shm_zone_t *zone,
+    void *data);
 static char *ngx_http_customer_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -660,6 +662,59 @@ ngx_http_customer_postconfiguration(ngx_conf_t *cf)
     }
 
     return ngx_http_customer_replica_conf(cf, cmcf);
+}
+
+
+/*
+ * A shared memory zone of this module holding one zeroed object of size
+ * bytes, a slab allocation in it: a few pages more for the slab pool's
+ * header and page descriptors.  A reload keeps the zone and the object.
+ */
+
+ngx_shm_zone_t *
+ngx_http_customer_shm_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, name,
+                                 ngx_align(size, ngx_pagesize)
+                                 + 8 * ngx_pagesize,
+                                 &ngx_http_customer_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    /* the object's size until the zone's init replaces it by the object */
+    zone->data = (void *) (uintptr_t) size;
+    zone->init = ngx_http_customer_shm_init;
+
+    return zone;
+}
+
+
+static ngx_int_t
+ngx_http_customer_shm_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload: go on where the old cycle left off */
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    /*
+     * nginx has put a slab pool at the start of the zone: the object is
+     * allocated from it, not laid over its header
+     */
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    zone->data = ngx_slab_calloc(shpool, (uintptr_t) zone->data);
+    if (zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -150,6 +150,8 @@ struct ngx_http_customer_ctx_s {
 extern ngx_module_t  ngx_http_customer_module;
 
 
+ngx_shm_zone_t *ngx_http_customer_shm_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_MODULE_H_INCLUDED_ */

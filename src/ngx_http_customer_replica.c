@@ -50,8 +50,6 @@
  */
 
 
-static ngx_int_t ngx_http_customer_writers_init_zone(ngx_shm_zone_t *zone,
-    void *data);
 static ngx_atomic_t *ngx_http_customer_writer(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_main_conf_t *cmcf);
 static void ngx_http_customer_replica_tick(ngx_event_t *ev);
@@ -83,43 +81,15 @@ ngx_int_t
 ngx_http_customer_replica_conf(ngx_conf_t *cf,
     ngx_http_customer_main_conf_t *cmcf)
 {
-    ngx_str_t        name = ngx_string("customer_replica");
-    ngx_shm_zone_t  *zone;
+    ngx_str_t  name = ngx_string("customer_replica");
 
     if (cmcf->replicas == NULL) {
         return NGX_OK;
     }
 
-    zone = ngx_shared_memory_add(cf, &name,
-                                 ngx_align(sizeof(ngx_http_customer_writers_t),
-                                           ngx_pagesize) + 8 * ngx_pagesize,
-                                 &ngx_http_customer_module);
-    if (zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->init = ngx_http_customer_writers_init_zone;
-    cmcf->writers_zone = zone;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_customer_writers_init_zone(ngx_shm_zone_t *zone, void *data)
-{
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        /* a reload: the writes of the last seconds still count */
-        zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    zone->data = ngx_slab_calloc(shpool, sizeof(ngx_http_customer_writers_t));
-    if (zone->data == NULL) {
+    cmcf->writers_zone = ngx_http_customer_shm_zone(cf, &name,
+                                        sizeof(ngx_http_customer_writers_t));
+    if (cmcf->writers_zone == NULL) {
         return NGX_ERROR;
     }
 

@@ -34,8 +34,6 @@ typedef struct {
 static void *ngx_http_customer_yajl_malloc(void *ctx, size_t size);
 static void *ngx_http_customer_yajl_realloc(void *ctx, void *p, size_t size);
 static void ngx_http_customer_yajl_free(void *ctx, void *p);
-static yajl_handle ngx_http_customer_json_alloc(ngx_pool_t *pool,
-    const yajl_callbacks *cb, void *ctx);
 
 static ngx_http_customer_json_t *ngx_http_customer_json_add(void *ctx,
     ngx_uint_t type);
@@ -49,8 +47,11 @@ static int ngx_http_customer_json_scalar(void *ctx, ngx_uint_t type,
     const unsigned char *s, size_t len);
 static int ngx_http_customer_json_on_key(void *ctx, const unsigned char *s,
     size_t len);
+static int ngx_http_customer_json_dup(ngx_http_customer_json_parse_t *pc,
+    ngx_str_t *to, const unsigned char *s, size_t len);
 static int ngx_http_customer_json_on_start_map(void *ctx);
 static int ngx_http_customer_json_on_start_array(void *ctx);
+static int ngx_http_customer_json_open(void *ctx, ngx_uint_t type);
 static int ngx_http_customer_json_on_end(void *ctx);
 static int ngx_http_customer_json_on_end_map(void *ctx);
 static int ngx_http_customer_json_key_cmp(const void *a, const void *b);
@@ -73,8 +74,12 @@ static yajl_callbacks  ngx_http_customer_json_tree_cb = {
     ngx_http_customer_json_on_end
 };
 
-
-/* re-emits JSON text (a jsonb column) into a generator */
+static yajl_alloc_funcs  ngx_http_customer_yajl_funcs = {
+    ngx_http_customer_yajl_malloc,
+    ngx_http_customer_yajl_realloc,
+    ngx_http_customer_yajl_free,
+    NULL                                   /* the pool, for each use */
+};
 
 
 static void *
@@ -130,29 +135,11 @@ ngx_http_customer_yajl_free(void *ctx, void *p)
 }
 
 
-static yajl_handle
-ngx_http_customer_json_alloc(ngx_pool_t *pool, const yajl_callbacks *cb,
-    void *ctx)
-{
-    yajl_alloc_funcs  af;
-
-    af.malloc = ngx_http_customer_yajl_malloc;
-    af.realloc = ngx_http_customer_yajl_realloc;
-    af.free = ngx_http_customer_yajl_free;
-    af.ctx = pool;
-
-    return yajl_alloc(cb, &af, ctx);
-}
-
-
 yajl_gen
 ngx_http_customer_json_gen(ngx_pool_t *pool)
 {
-    yajl_alloc_funcs  af;
+    yajl_alloc_funcs  af = ngx_http_customer_yajl_funcs;
 
-    af.malloc = ngx_http_customer_yajl_malloc;
-    af.realloc = ngx_http_customer_yajl_realloc;
-    af.free = ngx_http_customer_yajl_free;
     af.ctx = pool;
 
     return yajl_gen_alloc(&af);
@@ -181,13 +168,14 @@ ngx_http_customer_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     u_char                          *msg;
     yajl_handle                      h;
     yajl_status                      st;
+    yajl_alloc_funcs                 af = ngx_http_customer_yajl_funcs;
     ngx_http_customer_json_parse_t   ctx;
 
     ngx_memzero(&ctx, sizeof(ngx_http_customer_json_parse_t));
     ctx.pool = pool;
+    af.ctx = pool;
 
-    h = ngx_http_customer_json_alloc(pool, &ngx_http_customer_json_tree_cb,
-                                     &ctx);
+    h = yajl_alloc(&ngx_http_customer_json_tree_cb, &af, &ctx);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -334,25 +322,11 @@ static int
 ngx_http_customer_json_scalar(void *ctx, ngx_uint_t type,
     const unsigned char *s, size_t len)
 {
-    ngx_http_customer_json_parse_t  *pc = ctx;
-    ngx_http_customer_json_t        *v;
+    ngx_http_customer_json_t  *v;
 
     v = ngx_http_customer_json_add(ctx, type);
-    if (v == NULL) {
-        return 0;
-    }
 
-    v->str.data = ngx_pnalloc(pc->pool, len + 1);
-    if (v->str.data == NULL) {
-        pc->error = "out of memory";
-        return 0;
-    }
-
-    ngx_memcpy(v->str.data, s, len);
-    v->str.data[len] = '\0';
-    v->str.len = len;
-
-    return 1;
+    return v && ngx_http_customer_json_dup(ctx, &v->str, s, len);
 }
 
 
@@ -363,15 +337,25 @@ ngx_http_customer_json_on_key(void *ctx, const unsigned char *s, size_t len)
 
     /* duplicates are found when the object ends, in O(n log n) */
 
-    pc->key.data = ngx_pnalloc(pc->pool, len + 1);
-    if (pc->key.data == NULL) {
+    return ngx_http_customer_json_dup(pc, &pc->key, s, len);
+}
+
+
+/* a NUL-terminated copy of s, in the pool */
+
+static int
+ngx_http_customer_json_dup(ngx_http_customer_json_parse_t *pc, ngx_str_t *to,
+    const unsigned char *s, size_t len)
+{
+    to->data = ngx_pnalloc(pc->pool, len + 1);
+    if (to->data == NULL) {
         pc->error = "out of memory";
         return 0;
     }
 
-    ngx_memcpy(pc->key.data, s, len);
-    pc->key.data[len] = '\0';
-    pc->key.len = len;
+    ngx_memcpy(to->data, s, len);
+    to->data[len] = '\0';
+    to->len = len;
 
     return 1;
 }
@@ -380,27 +364,21 @@ ngx_http_customer_json_on_key(void *ctx, const unsigned char *s, size_t len)
 static int
 ngx_http_customer_json_on_start_map(void *ctx)
 {
-    ngx_http_customer_json_parse_t  *pc = ctx;
-    ngx_http_customer_json_t        *v;
-
-    if (++pc->depth > NGX_HTTP_CUSTOMER_JSON_DEPTH) {
-        pc->error = "JSON nested too deeply";
-        return 0;
-    }
-
-    v = ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_OBJECT);
-    if (v == NULL) {
-        return 0;
-    }
-
-    pc->cur = v;
-
-    return 1;
+    return ngx_http_customer_json_open(ctx, NGX_HTTP_CUSTOMER_JSON_OBJECT);
 }
 
 
 static int
 ngx_http_customer_json_on_start_array(void *ctx)
+{
+    return ngx_http_customer_json_open(ctx, NGX_HTTP_CUSTOMER_JSON_ARRAY);
+}
+
+
+/* an object or an array begins: it holds the values until its end */
+
+static int
+ngx_http_customer_json_open(void *ctx, ngx_uint_t type)
 {
     ngx_http_customer_json_parse_t  *pc = ctx;
     ngx_http_customer_json_t        *v;
@@ -410,7 +388,7 @@ ngx_http_customer_json_on_start_array(void *ctx)
         return 0;
     }
 
-    v = ngx_http_customer_json_add(ctx, NGX_HTTP_CUSTOMER_JSON_ARRAY);
+    v = ngx_http_customer_json_add(ctx, type);
     if (v == NULL) {
         return 0;
     }
@@ -639,14 +617,6 @@ ngx_http_customer_json_row(ngx_pool_t *pool, yajl_gen g, PGresult *res,
 
     return NGX_OK;
 }
-
-
-
-
-
-
-
-
 
 
 /*

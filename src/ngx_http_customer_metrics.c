@@ -65,32 +65,30 @@ typedef struct {
 
 /* the per-worker counters of the pool, each with its HELP and TYPE */
 typedef struct {
-    const char    *name;
-    const char    *help;
-    const char    *type;
     size_t         offset;    /* in ngx_http_customer_metrics_pool_t */
+    const char    *name;
+    const char    *type;
+    const char    *help;
 } ngx_http_customer_metrics_counter_t;
 
 
+#define ngx_http_customer_pool_at(field)                                     \
+    offsetof(ngx_http_customer_metrics_pool_t, field)
+
 static ngx_http_customer_metrics_counter_t
     ngx_http_customer_metrics_pool_counters[] = {
-    { "customer_db_queries_in_flight",
-      "Queries sent and not yet answered, per worker.", "gauge",
-      offsetof(ngx_http_customer_metrics_pool_t, inflight) },
-    { "customer_db_queue_length",
-      "Requests waiting for a connection, per worker.", "gauge",
-      offsetof(ngx_http_customer_metrics_pool_t, waiting) },
-    { "customer_db_connects_total",
-      "Connections opened, per worker.", "counter",
-      offsetof(ngx_http_customer_metrics_pool_t, connects) },
-    { "customer_db_connect_failures_total",
-      "Connects that failed, per worker.", "counter",
-      offsetof(ngx_http_customer_metrics_pool_t, failures) },
-    { "customer_db_terminated_total",
-      "Backends of queries that timed out, terminated so that they cannot "
-      "commit later, per worker.", "counter",
-      offsetof(ngx_http_customer_metrics_pool_t, terminated) },
-    { NULL, NULL, NULL, 0 }
+    { ngx_http_customer_pool_at(inflight), "customer_db_queries_in_flight",
+      "gauge", "Queries sent and not yet answered, per worker." },
+    { ngx_http_customer_pool_at(waiting), "customer_db_queue_length",
+      "gauge", "Requests waiting for a connection, per worker." },
+    { ngx_http_customer_pool_at(connects), "customer_db_connects_total",
+      "counter", "Connections opened, per worker." },
+    { ngx_http_customer_pool_at(failures), "customer_db_connect_failures_total",
+      "counter", "Connects that failed, per worker." },
+    { ngx_http_customer_pool_at(terminated), "customer_db_terminated_total",
+      "counter", "Backends of queries that timed out, terminated so that "
+      "they cannot commit later, per worker." },
+    { 0, NULL, NULL, NULL }
 };
 
 
@@ -124,7 +122,6 @@ static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
 static const char *ngx_http_customer_metrics_route(ngx_uint_t i);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
 
 
 static ngx_http_customer_metrics_t *ngx_http_customer_metrics_get(
@@ -230,7 +227,9 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
 }
 
 
-static ngx_uint_t
+/* GET (and HEAD) 0, POST 1, PUT 2, PATCH 3, DELETE 4, any other 5 */
+
+ngx_uint_t
 ngx_http_customer_method_index(ngx_uint_t method)
 {
     switch (method) {

@@ -23,6 +23,7 @@ char *ngx_http_customer_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_customer_metrics_peer_failure(ngx_uint_t service);
 void ngx_http_customer_metrics_replica(ngx_http_customer_replica_t *rp);
 void ngx_http_customer_metrics_read(ngx_uint_t target);
+ngx_uint_t ngx_http_customer_method_index(ngx_uint_t method);
 
 #define NGX_HTTP_CUSTOMER_PEER_AUTH        0
 #define NGX_HTTP_CUSTOMER_PEER_ORDERS      1

@@ -55,6 +55,12 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     ngx_http_post_subrequest_t     *ps;
     ngx_http_customer_main_conf_t  *cmcf;
 
+    /* by ngx_http_customer_method_index(): any other method is sent as GET */
+    static ngx_str_t  names[] = {
+        ngx_string("GET"), ngx_string("POST"), ngx_string("PUT"),
+        ngx_string("PATCH"), ngx_string("DELETE"), ngx_string("GET")
+    };
+
     r = ctx->request;
 
     if (loc->len == 0) {
@@ -97,24 +103,7 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     }
 
     sr->method = method;
-
-    switch (method) {
-    case NGX_HTTP_POST:
-        ngx_str_set(&sr->method_name, "POST");
-        break;
-    case NGX_HTTP_PUT:
-        ngx_str_set(&sr->method_name, "PUT");
-        break;
-    case NGX_HTTP_PATCH:
-        ngx_str_set(&sr->method_name, "PATCH");
-        break;
-    case NGX_HTTP_DELETE:
-        ngx_str_set(&sr->method_name, "DELETE");
-        break;
-    default:
-        ngx_str_set(&sr->method_name, "GET");
-        break;
-    }
+    sr->method_name = names[ngx_http_customer_method_index(method)];
 
     /* headers, length and variables of its own */
 

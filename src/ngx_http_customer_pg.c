@@ -796,37 +796,28 @@ static ngx_int_t
 ngx_http_customer_pg_want(ngx_http_customer_pg_conn_t *pc, ngx_uint_t rd,
     ngx_uint_t wr)
 {
-    ngx_connection_t  *c;
+    ngx_int_t     rc, event;
+    ngx_uint_t    i, on;
+    ngx_event_t  *ev;
 
-    c = pc->connection;
+    rc = NGX_OK;
 
-    if (rd && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    /* the read event, then the write event: active only while wanted */
 
-    } else if (!rd && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
+    for (i = 0; i < 2 && rc == NGX_OK; i++) {
+        ev = i ? pc->connection->write : pc->connection->read;
+        event = i ? NGX_WRITE_EVENT : NGX_READ_EVENT;
+        on = i ? wr : rd;
 
-    if (wr && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        if (on && !ev->active) {
+            rc = ngx_add_event(ev, event, NGX_LEVEL_EVENT);
 
-    } else if (!wr && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
+        } else if (!on && ev->active) {
+            rc = ngx_del_event(ev, event, 0);
         }
     }
 
-    return NGX_OK;
+    return rc;
 }
 
 

@@ -21,16 +21,15 @@ static ngx_int_t ngx_http_customer_failf(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_string(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f, ngx_uint_t line);
-static ngx_int_t ngx_http_customer_check_tag(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(tag);
 static ngx_int_t ngx_http_customer_items(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f, ngx_http_customer_field_t *item,
     const char *duplicate, ngx_uint_t typed);
 static ngx_int_t ngx_http_customer_digits(u_char *p, ngx_uint_t n);
-static ngx_uint_t ngx_http_customer_capitals(ngx_http_customer_json_t *v,
-    size_t n);
+static ngx_int_t ngx_http_customer_capitals(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v, size_t n,
+    const char *message);
 static ngx_int_t ngx_http_customer_date(u_char *p, ngx_uint_t *y,
     ngx_uint_t *m, ngx_uint_t *d);
 
@@ -275,17 +274,13 @@ ngx_http_customer_string(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_text(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(text)
 {
     return ngx_http_customer_string(ctx, path, v, f, 0);
 }
 
 
-ngx_int_t
-ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(line)
 {
     return ngx_http_customer_string(ctx, path, v, f, 1);
 }
@@ -293,10 +288,7 @@ ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 
 /* one line, and one path segment: no '/' */
 
-ngx_int_t
-ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(user_id)
 {
     ngx_int_t  rc;
 
@@ -322,9 +314,7 @@ ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(email)
 {
     u_char      *p, *last, *at, *dot;
     ngx_int_t    rc;
@@ -391,9 +381,7 @@ invalid:
 }
 
 
-ngx_int_t
-ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(phone)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING
         || v->str.len < 3 || v->str.len > 16
@@ -410,9 +398,7 @@ ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(enum)
 {
     u_char       *msg, *p;
     ngx_uint_t    i;
@@ -527,9 +513,7 @@ ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx, const char *name,
 
 /* a UUID, as a query argument */
 
-ngx_int_t
-ngx_http_customer_check_uuid(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(uuid)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING
         || !ngx_http_customer_is_uuid(&v->str))
@@ -552,9 +536,7 @@ ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
     return ngx_http_customer_arg_field(ctx, &f, value);
 }
 
-ngx_int_t
-ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(bool)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_BOOL) {
         return ngx_http_customer_fail(ctx, path, "Must be true or false");
@@ -564,9 +546,7 @@ ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(count)
 {
     ngx_int_t  n;
 
@@ -587,9 +567,7 @@ ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_money(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(money)
 {
     u_char  *p, *last, *dot;
 
@@ -628,9 +606,7 @@ invalid:
 
 /* a signed whole number within -max..max */
 
-ngx_int_t
-ngx_http_customer_check_delta(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(delta)
 {
     u_char     *p;
     size_t      len;
@@ -662,10 +638,7 @@ ngx_http_customer_check_delta(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 
 /* a signed amount: a minus sign, then what check_money accepts */
 
-ngx_int_t
-ngx_http_customer_check_money_delta(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(money_delta)
 {
     ngx_http_customer_json_t  abs;
 
@@ -731,10 +704,7 @@ ngx_http_customer_date(u_char *p, ngx_uint_t *y, ngx_uint_t *m,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(birth_date)
 {
     ngx_tm_t    tm;
     ngx_uint_t  y, m, d, date, today;
@@ -768,9 +738,7 @@ ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
 
 /* a calendar date as YYYY-MM-DD; f->max 1: not after today (UTC) */
 
-ngx_int_t
-ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(date)
 {
     ngx_tm_t    tm;
     ngx_uint_t  y, m, d;
@@ -802,9 +770,7 @@ ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 
 /* a model year: from the first car (1886) to next year */
 
-ngx_int_t
-ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(year)
 {
     ngx_int_t  n;
     ngx_tm_t   tm;
@@ -839,9 +805,7 @@ ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
  * in place.
  */
 
-ngx_int_t
-ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(vin)
 {
     u_char      c, *p;
     ngx_uint_t  i, sum, n;
@@ -896,10 +860,7 @@ ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_timestamp(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(timestamp)
 {
     u_char      *p, *last;
     ngx_uint_t   y, m, d;
@@ -960,10 +921,7 @@ invalid:
 }
 
 
-ngx_int_t
-ngx_http_customer_check_language(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(language)
 {
     u_char      *p, *last;
     ngx_uint_t   n, first;
@@ -1008,62 +966,44 @@ invalid:
 }
 
 
-ngx_int_t
-ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(country)
 {
-    if (!ngx_http_customer_capitals(v, 2)) {
-        return ngx_http_customer_fail(ctx, path,
-                                      "Must be an ISO 3166-1 alpha-2 "
-                                      "country code such as IN");
-    }
-
-    return NGX_OK;
+    return ngx_http_customer_capitals(ctx, path, v, 2, "Must be an ISO "
+                                      "3166-1 alpha-2 country code such as IN");
 }
 
 
 /* ISO 4217: exactly three upper-case letters */
 
-ngx_int_t
-ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(currency)
 {
-    if (!ngx_http_customer_capitals(v, 3)) {
-        return ngx_http_customer_fail(ctx, path,
-                                      "Must be an ISO 4217 currency code: "
-                                      "three upper-case letters");
-    }
-
-    return NGX_OK;
+    return ngx_http_customer_capitals(ctx, path, v, 3, "Must be an ISO "
+                                      "4217 currency code: three upper-case "
+                                      "letters");
 }
 
 
-/* a string of exactly n upper-case ASCII letters */
+/* a string of exactly n upper-case ASCII letters, or the message */
 
-static ngx_uint_t
-ngx_http_customer_capitals(ngx_http_customer_json_t *v, size_t n)
+static ngx_int_t
+ngx_http_customer_capitals(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, size_t n, const char *message)
 {
     size_t  i;
 
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != n) {
-        return 0;
-    }
+    i = 0;
 
-    for (i = 0; i < n; i++) {
-        if (v->str.data[i] < 'A' || v->str.data[i] > 'Z') {
-            return 0;
+    if (v->type == NGX_HTTP_CUSTOMER_JSON_STRING && v->str.len == n) {
+        while (i < n && v->str.data[i] >= 'A' && v->str.data[i] <= 'Z') {
+            i++;
         }
     }
 
-    return 1;
+    return i == n ? NGX_OK : ngx_http_customer_fail(ctx, path, message);
 }
 
 
-ngx_int_t
-ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(tags)
 {
     static ngx_http_customer_field_t  tag = {
         "tag", ngx_http_customer_check_tag, 0, 1, 50, NULL, NULL
@@ -1074,9 +1014,7 @@ ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-static ngx_int_t
-ngx_http_customer_check_tag(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(tag)
 {
     return ngx_http_customer_string(ctx, path, v, f, 1);
 }
@@ -1135,9 +1073,7 @@ ngx_http_customer_items(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_object(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(object)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
         return ngx_http_customer_fail(ctx, path, "Must be an object");
@@ -1147,10 +1083,7 @@ ngx_http_customer_check_object(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-ngx_int_t
-ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(objects)
 {
     ngx_http_customer_field_t  item;
 
@@ -1163,10 +1096,7 @@ ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
 
 /* a time of day as HH:MM, 00:00 to 23:59 */
 
-ngx_int_t
-ngx_http_customer_check_clock(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(clock)
 {
     u_char  *p;
 
@@ -1191,9 +1121,7 @@ ngx_http_customer_check_clock(ngx_http_customer_ctx_t *ctx,
  * f->fields points to (its check, lengths and enum values).
  */
 
-ngx_int_t
-ngx_http_customer_check_set(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+NGX_HTTP_CUSTOMER_CHECK(set)
 {
     return ngx_http_customer_items(ctx, path, v, f, f->fields,
                                    "Duplicate item", 1);

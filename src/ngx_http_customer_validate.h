@@ -31,6 +31,12 @@ typedef ngx_int_t (*ngx_http_customer_check_pt)(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f);
 
+/* declares or defines ngx_http_customer_check_<name>, a check as above */
+#define NGX_HTTP_CUSTOMER_CHECK(name)                                        \
+    ngx_int_t ngx_http_customer_check_##name(ngx_http_customer_ctx_t *ctx,    \
+        ngx_str_t *path, ngx_http_customer_json_t *v,                         \
+        ngx_http_customer_field_t *f)
+
 
 struct ngx_http_customer_field_s {
     const char                   *name;
@@ -52,24 +58,12 @@ ngx_int_t ngx_http_customer_validate(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_fail(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, const char *message);
 
-ngx_int_t ngx_http_customer_check_text(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_line(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_user_id(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_email(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_phone(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_enum(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
+NGX_HTTP_CUSTOMER_CHECK(text);
+NGX_HTTP_CUSTOMER_CHECK(line);
+NGX_HTTP_CUSTOMER_CHECK(user_id);
+NGX_HTTP_CUSTOMER_CHECK(email);
+NGX_HTTP_CUSTOMER_CHECK(phone);
+NGX_HTTP_CUSTOMER_CHECK(enum);
 ngx_int_t ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **values, ngx_str_t *value);
 ngx_int_t ngx_http_customer_arg_field(ngx_http_customer_ctx_t *ctx,
@@ -79,63 +73,25 @@ ngx_int_t ngx_http_customer_check_param(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_arg_check(ngx_http_customer_ctx_t *ctx,
     const char *name, ngx_http_customer_check_pt check, ngx_uint_t min,
     ngx_uint_t max, ngx_str_t *value);
-ngx_int_t ngx_http_customer_check_uuid(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_bool(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_count(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_money(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_delta(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_money_delta(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_birth_date(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_date(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_year(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_vin(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_timestamp(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_language(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_country(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_currency(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_tags(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_clock(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_set(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_object(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-ngx_int_t ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
+NGX_HTTP_CUSTOMER_CHECK(uuid);
+NGX_HTTP_CUSTOMER_CHECK(bool);
+NGX_HTTP_CUSTOMER_CHECK(count);
+NGX_HTTP_CUSTOMER_CHECK(money);
+NGX_HTTP_CUSTOMER_CHECK(delta);
+NGX_HTTP_CUSTOMER_CHECK(money_delta);
+NGX_HTTP_CUSTOMER_CHECK(birth_date);
+NGX_HTTP_CUSTOMER_CHECK(date);
+NGX_HTTP_CUSTOMER_CHECK(year);
+NGX_HTTP_CUSTOMER_CHECK(vin);
+NGX_HTTP_CUSTOMER_CHECK(timestamp);
+NGX_HTTP_CUSTOMER_CHECK(language);
+NGX_HTTP_CUSTOMER_CHECK(country);
+NGX_HTTP_CUSTOMER_CHECK(currency);
+NGX_HTTP_CUSTOMER_CHECK(tags);
+NGX_HTTP_CUSTOMER_CHECK(clock);
+NGX_HTTP_CUSTOMER_CHECK(set);
+NGX_HTTP_CUSTOMER_CHECK(object);
+NGX_HTTP_CUSTOMER_CHECK(objects);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_ */

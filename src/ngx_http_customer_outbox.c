@@ -64,12 +64,6 @@ typedef struct {
 } ngx_http_customer_outbox_run_t;
 
 
-static ngx_http_customer_outbox_run_t *ngx_http_customer_outbox_begin(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_outbox_sink_t *sink,
-    ngx_http_customer_outbox_counts_t *counts,
-    ngx_http_customer_peer_done_pt finish);
-static ngx_int_t ngx_http_customer_outbox_claim(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
     PGresult *res, int r, int c);
 static ngx_int_t ngx_http_customer_outbox_claimed(
@@ -79,15 +73,13 @@ static ngx_int_t ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_renewed(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_customer_outbox_marked(
+static ngx_int_t ngx_http_customer_outbox_recorded(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_customer_outbox_release(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_outbox_released(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_run_t *run);
 
 
 ngx_int_t
@@ -99,35 +91,11 @@ ngx_http_customer_outbox_run(ngx_http_customer_ctx_t *ctx,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "customer outbox run: %s", sink->service);
 
-    if (ngx_http_customer_outbox_begin(ctx, sink, counts, finish) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_outbox_claim(ctx);
+    return ngx_http_customer_outbox_deliver(ctx, sink, NULL, counts, finish);
 }
 
 
-static ngx_int_t
-ngx_http_customer_outbox_claim(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t    *q;
-    ngx_http_customer_outbox_run_t  *run;
-
-    run = ctx->data;
-    run->batches++;
-    run->n = 0;
-    run->i = 0;
-    run->failed = 0;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, run->sink->claim,
-                                       ngx_http_customer_outbox_claimed);
-}
-
+/* row: the one row to send, which the caller has claimed; NULL: claim */
 
 ngx_int_t
 ngx_http_customer_outbox_deliver(ngx_http_customer_ctx_t *ctx,
@@ -138,31 +106,10 @@ ngx_http_customer_outbox_deliver(ngx_http_customer_ctx_t *ctx,
 {
     ngx_http_customer_outbox_run_t  *run;
 
-    run = ngx_http_customer_outbox_begin(ctx, sink, counts, finish);
-    if (run == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    run->rows[0] = *row;
-    run->n = 1;
-    counts->claimed++;
-
-    return ngx_http_customer_outbox_next(ctx);
-}
-
-
-static ngx_http_customer_outbox_run_t *
-ngx_http_customer_outbox_begin(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_outbox_sink_t *sink,
-    ngx_http_customer_outbox_counts_t *counts,
-    ngx_http_customer_peer_done_pt finish)
-{
-    ngx_http_customer_outbox_run_t  *run;
-
     run = ngx_pcalloc(ctx->request->pool,
                       sizeof(ngx_http_customer_outbox_run_t));
     if (run == NULL) {
-        return NULL;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     run->sink = sink;
@@ -172,7 +119,15 @@ ngx_http_customer_outbox_begin(ngx_http_customer_ctx_t *ctx,
     run->saved = ctx->data;
     ctx->data = run;
 
-    return run;
+    if (row) {
+        run->rows[0] = *row;
+        run->n = 1;
+        counts->claimed++;
+    }
+
+    /* with no row, the run's end claims its first batch */
+
+    return ngx_http_customer_outbox_next(ctx);
 }
 
 
@@ -251,7 +206,7 @@ ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx)
     run = ctx->data;
 
     if (run->i == run->n) {
-        return ngx_http_customer_outbox_end(ctx);
+        return ngx_http_customer_outbox_end(ctx, run);
     }
 
     if (run->i > 0
@@ -324,7 +279,7 @@ ngx_http_customer_outbox_sent(ngx_http_customer_ctx_t *ctx)
         run->counts->delivered++;
 
         return ngx_http_customer_query_run(ctx, q, run->sink->delivered,
-                                           ngx_http_customer_outbox_marked);
+                                           ngx_http_customer_outbox_recorded);
     }
 
     run->counts->failed++;
@@ -355,24 +310,35 @@ ngx_http_customer_outbox_sent(ngx_http_customer_ctx_t *ctx)
     q->values[2] = row->lease;
 
     return ngx_http_customer_query_run(ctx, q, run->sink->failed,
-                                       ngx_http_customer_outbox_marked);
+                                       ngx_http_customer_outbox_recorded);
 }
 
 
+/*
+ * A delivery recorded, or the rows not reached released; on to the next
+ * row or the run's end.  What could not be recorded is not lost: the
+ * row's lease runs out and it is tried again; rows not released wait for
+ * their leases to run out instead.
+ */
+
 static ngx_int_t
-ngx_http_customer_outbox_marked(ngx_http_customer_ctx_t *ctx,
+ngx_http_customer_outbox_recorded(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
     ngx_http_customer_outbox_run_t  *run;
 
+    run = ctx->data;
+
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        /* the lease runs out and the row is tried again: not lost */
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not record an outbox delivery");
+                      "customer: could not %s",
+                      run->released ? "release outbox rows"
+                                    : "record an outbox delivery");
     }
 
-    run = ctx->data;
-    run->i++;
+    if (!run->released) {
+        run->i++;
+    }
 
     return ngx_http_customer_outbox_next(ctx);
 }
@@ -424,44 +390,43 @@ ngx_http_customer_outbox_release(ngx_http_customer_ctx_t *ctx)
     run->released = 1;
 
     return ngx_http_customer_query_run(ctx, q, run->sink->release,
-                                       ngx_http_customer_outbox_released);
-}
-
-
-static ngx_int_t
-ngx_http_customer_outbox_released(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        /* they wait for their leases to run out instead */
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "customer: could not release outbox rows");
-    }
-
-    return ngx_http_customer_outbox_end(ctx);
+                                       ngx_http_customer_outbox_recorded);
 }
 
 
 /*
- * A batch is done.  A repeating sink claims again while batches go
- * through whole (a claim takes one row per customer: the next claim
- * takes each customer's next row), within the run's time; otherwise the
- * caller's data back, and its continuation.
+ * A batch is done, or none was claimed yet.  A run claims its first
+ * batch; a repeating sink claims again while batches go through whole (a
+ * claim takes one row per customer: the next claim takes each customer's
+ * next row), within the run's time; otherwise the caller's data back,
+ * and its continuation.
  */
 
 static ngx_int_t
-ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_outbox_run_t *run)
 {
-    ngx_http_customer_outbox_run_t  *run;
+    ngx_http_customer_pg_query_t  *q;
 
-    run = ctx->data;
-
-    if (run->sink->repeat && run->batches > 0
-        && run->batches < NGX_HTTP_CUSTOMER_OUTBOX_BATCHES
-        && run->n > 0 && run->failed == 0 && !run->released
-        && ngx_current_msec - run->started < NGX_HTTP_CUSTOMER_OUTBOX_BUDGET)
+    if ((run->batches == 0 && run->n == 0)
+        || (run->sink->repeat && run->batches > 0
+            && run->batches < NGX_HTTP_CUSTOMER_OUTBOX_BATCHES
+            && run->n > 0 && run->failed == 0 && !run->released
+            && ngx_current_msec - run->started
+               < NGX_HTTP_CUSTOMER_OUTBOX_BUDGET))
     {
-        return ngx_http_customer_outbox_claim(ctx);
+        run->batches++;
+        run->n = 0;
+        run->i = 0;
+        run->failed = 0;
+
+        q = ngx_http_customer_query_create(ctx);
+        if (q == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_customer_query_run(ctx, q, run->sink->claim,
+                                           ngx_http_customer_outbox_claimed);
     }
 
     ctx->data = run->saved;

@@ -107,7 +107,7 @@ ngx_int_t ngx_http_customer_outbox_run(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_counts_t *counts,
     ngx_http_customer_peer_done_pt finish);
 
-/* delivers one row the caller has claimed itself, then finish */
+/* delivers one row the caller claimed (NULL: claims as a run), then finish */
 ngx_int_t ngx_http_customer_outbox_deliver(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_sink_t *sink,
     ngx_http_customer_outbox_row_t *row,

@@ -1217,19 +1217,8 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
                 continue;
             }
 
-            ngx_http_customer_pg_complete(pc);
-
-            if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
-                /* the handler's own query broke this connection */
-                return;
-            }
-
-            continue;
-        }
-
-        nulls = 0;
-
-        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+        } else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            nulls = 0;
             PQclear(res);
 
             if (slot->groups || !slot->at_sync) {
@@ -1239,41 +1228,44 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 
             /* the write's transaction is committed (or rolled back) */
 
-            ngx_http_customer_pg_complete(pc);
+        } else {
+            nulls = 0;
+            slot->got_result = 1;
 
-            if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
-                return;
+            if (PQresultStatus(res) == PGRES_FATAL_ERROR
+                || PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
+            {
+                /* a SET in a failed transaction is taken back */
+                pc->plan = NGX_HTTP_CUSTOMER_PG_PLAN_UNKNOWN;
+            }
+
+            if (slot->groups == 2 && slot->parse
+                && PQresultStatus(res) != PGRES_COMMAND_OK)
+            {
+                /* the Parse failed or was skipped: not prepared after all */
+                id = slot->parse - 1;
+                pc->prepared[id / 64] &= ~((uint64_t) 1 << (id % 64));
+            }
+
+            if (slot->result == NULL) {
+                slot->result = res;
+
+            } else if (PQresultStatus(slot->result) == PGRES_FATAL_ERROR) {
+                PQclear(res);
+
+            } else {
+                PQclear(slot->result);
+                slot->result = res;
             }
 
             continue;
         }
 
-        slot->got_result = 1;
+        ngx_http_customer_pg_complete(pc);
 
-        if (PQresultStatus(res) == PGRES_FATAL_ERROR
-            || PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
-        {
-            /* a SET in a failed transaction is taken back */
-            pc->plan = NGX_HTTP_CUSTOMER_PG_PLAN_UNKNOWN;
-        }
-
-        if (slot->groups == 2 && slot->parse
-            && PQresultStatus(res) != PGRES_COMMAND_OK)
-        {
-            /* the Parse failed or was skipped: not prepared after all */
-            id = slot->parse - 1;
-            pc->prepared[id / 64] &= ~((uint64_t) 1 << (id % 64));
-        }
-
-        if (slot->result == NULL) {
-            slot->result = res;
-
-        } else if (PQresultStatus(slot->result) == PGRES_FATAL_ERROR) {
-            PQclear(res);
-
-        } else {
-            PQclear(slot->result);
-            slot->result = res;
+        if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
+            /* the handler's own query broke this connection */
+            return;
         }
     }
 }
@@ -1357,27 +1349,22 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
         }
     }
 
+    /*
+     * It never ran, and is sent once more: another read in its batch
+     * failed, or its statement is to be prepared again
+     */
+
     if (q != NULL && res != NULL && !q->retried
-        && ngx_http_customer_pg_unprepared(pc, res))
+        && (PQresultStatus(res) == PGRES_PIPELINE_ABORTED
+            || ngx_http_customer_pg_unprepared(pc, res)))
     {
-        /* it never ran: prepare it again and send it once more */
-        PQclear(res);
-        res = NULL;
+        if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
+            ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                          "customer: prepared statements were dropped on "
+                          "the server (DISCARD ALL, a pooler?): preparing "
+                          "again");
+        }
 
-        ngx_log_error(NGX_LOG_WARN, q->log, 0,
-                      "customer: prepared statements were dropped on the "
-                      "server (DISCARD ALL, a pooler?): preparing again");
-
-        q->retried = 1;
-        q->conn = NULL;
-        ngx_http_customer_pg_requeue(q);
-        q = NULL;
-    }
-
-    if (q != NULL && res != NULL
-        && PQresultStatus(res) == PGRES_PIPELINE_ABORTED && !q->retried)
-    {
-        /* another read in its batch failed: this one never ran */
         PQclear(res);
         res = NULL;
 

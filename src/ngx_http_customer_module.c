@@ -44,7 +44,7 @@ static char *ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *value,
+static char *ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
     ngx_str_t *hostaddr, ngx_str_t *name);
 static char *ngx_http_customer_db_hosts(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_str_t *hostaddr);
@@ -538,14 +538,11 @@ ngx_http_customer_bounds(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_conf_num_bounds_t  *bounds = post;
     ngx_uint_t             *np = data;
-
-    ngx_str_t  *value;
+    ngx_str_t              *value = cf->args->elts;
 
     if ((ngx_int_t) *np >= bounds->low && (ngx_int_t) *np <= bounds->high) {
         return NGX_CONF_OK;
     }
-
-    value = cf->args->elts;
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"%V\" must be between %i and %i, not \"%V\"",
@@ -723,23 +720,12 @@ ngx_http_customer_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    char       *rv;
-    ngx_str_t  *value, name;
-
     if (cmcf->conninfo.data) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    rv = ngx_http_customer_conninfo(cf, value, &cmcf->hostaddr, &name);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    cmcf->conninfo = value[1];
-
-    return NGX_CONF_OK;
+    return ngx_http_customer_conninfo(cf, &cmcf->conninfo, &cmcf->hostaddr,
+                                      NULL);
 }
 
 
@@ -750,7 +736,6 @@ ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    char                         *rv;
     ngx_str_t                    *value;
     ngx_uint_t                    i;
     ngx_http_customer_replica_t  *rp;
@@ -790,30 +775,28 @@ ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(rp, sizeof(ngx_http_customer_replica_t));
 
-    rv = ngx_http_customer_conninfo(cf, value, &rp->hostaddr, &rp->name);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rp->conninfo = value[1];
     rp->index = cmcf->replicas->nelts - 1;
 
-    return NGX_CONF_OK;
+    return ngx_http_customer_conninfo(cf, &rp->conninfo, &rp->hostaddr,
+                                      &rp->name);
 }
 
 
 /*
- * A connection string as nginx -t checks it: parsed by libpq, host names
- * resolved (below), and a short name for logs and metrics, one that never
- * shows a password.
+ * The directive's connection string as nginx -t checks it: parsed by
+ * libpq, host names resolved (below), and, unless name is NULL, a short
+ * name for logs and metrics, one that never shows a password.
  */
 
 static char *
-ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *value,
+ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
     ngx_str_t *hostaddr, ngx_str_t *name)
 {
     char               *err, *rv;
+    ngx_str_t          *value;
     PQconninfoOption   *opts;
+
+    value = cf->args->elts;
 
     if (value[1].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -841,13 +824,15 @@ ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *value,
 
     rv = ngx_http_customer_db_hosts(cf, opts, hostaddr);
 
-    if (rv == NGX_CONF_OK
+    if (rv == NGX_CONF_OK && name
         && ngx_http_customer_db_name(cf, opts, name) != NGX_OK)
     {
         rv = NGX_CONF_ERROR;
     }
 
     PQconninfoFree(opts);
+
+    *conninfo = value[1];
 
     return rv;
 }

@@ -325,9 +325,7 @@ static ngx_int_t
 ngx_http_customer_outbox_recorded(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    ngx_http_customer_outbox_run_t  *run;
-
-    run = ctx->data;
+    ngx_http_customer_outbox_run_t  *run = ctx->data;
 
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,

@@ -188,7 +188,6 @@ static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t timedout);
 static void ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_idle(ngx_http_customer_pg_conn_t *pc);
-static ngx_int_t ngx_http_customer_pg_dead(ngx_http_customer_pg_conn_t *pc);
 static ngx_int_t ngx_http_customer_pg_spoke(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_serve(ngx_http_customer_pg_pool_t *pool);
 static void ngx_http_customer_pg_fail_waiting(
@@ -504,7 +503,10 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
         x = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(x, ngx_http_customer_pg_conn_t, queue);
 
-        if (ngx_http_customer_pg_dead(pc)
+        /* broken, or closed by the server (a write asks the socket) */
+
+        if (PQstatus(pc->pgconn) != CONNECTION_OK
+            || pc->connection->read->pending_eof || pc->connection->close
             || (!q->stmt->shared && ngx_http_customer_pg_spoke(pc)))
         {
             ngx_http_customer_pg_close(pc);
@@ -821,15 +823,6 @@ ngx_http_customer_pg_want(ngx_http_customer_pg_conn_t *pc, ngx_uint_t rd,
 }
 
 
-static ngx_int_t
-ngx_http_customer_pg_dead(ngx_http_customer_pg_conn_t *pc)
-{
-    return PQstatus(pc->pgconn) != CONNECTION_OK
-           || pc->connection->read->pending_eof
-           || pc->connection->close;
-}
-
-
 static void
 ngx_http_customer_pg_idle(ngx_http_customer_pg_conn_t *pc)
 {
@@ -881,9 +874,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_uint_t                    id, i, n, plan;
     ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_stmt_t  *stmt;
-    ngx_http_customer_pg_pool_t  *pool;
 
-    pool = pc->pool;
     pg = pc->pgconn;
     stmt = q->stmt;
 
@@ -903,12 +894,12 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
 
     if (pc->state == NGX_HTTP_CUSTOMER_PG_IDLE) {
         ngx_queue_remove(&pc->queue);
-        pool->nidle--;
+        pc->pool->nidle--;
         pc->state = NGX_HTTP_CUSTOMER_PG_BUSY;
         pc->connection->idle = 0;
     }
 
-    i = (pc->head + pc->nflight) % pool->ring;
+    i = (pc->head + pc->nflight) % pc->pool->ring;
     slot = &pc->slots[i];
     slot->query = q;
     slot->result = NULL;
@@ -917,7 +908,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     slot->got_result = 0;
     slot->at_sync = !stmt->shared && !stmt->readonly;
     pc->nflight++;
-    pool->nflight++;
+    pc->pool->nflight++;
 
     if (!stmt->shared) {
         pc->exclusive = 1;
@@ -1317,10 +1308,8 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 {
     PGresult                      *res;
     ngx_http_customer_pg_slot_t   *slot;
-    ngx_http_customer_pg_pool_t   *pool;
     ngx_http_customer_pg_query_t  *q;
 
-    pool = pc->pool;
     slot = &pc->slots[pc->head];
 
     q = slot->query;
@@ -1328,9 +1317,9 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
     slot->query = NULL;
     slot->result = NULL;
 
-    pc->head = (pc->head + 1) % pool->ring;
+    pc->head = (pc->head + 1) % pc->pool->ring;
     pc->nflight--;
-    pool->nflight--;
+    pc->pool->nflight--;
     pc->reused = 1;
 
     if (pc->nflight == 0) {
@@ -1382,7 +1371,7 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
         PQclear(res);
     }
 
-    ngx_http_customer_pg_serve(pool);
+    ngx_http_customer_pg_serve(pc->pool);
 }
 
 

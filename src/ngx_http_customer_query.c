@@ -71,12 +71,10 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
 {
     ngx_int_t                 rc;
     ngx_connection_t         *c;
-    ngx_http_request_t       *r;
     ngx_http_customer_ctx_t  *ctx;
 
     ctx = q->data;
-    r = ctx->request;
-    c = r->connection;
+    c = ctx->request->connection;
 
     if (ngx_http_customer_replica_done(ctx, q, res) == NGX_AGAIN) {
         /* a replica failed it: sent to the primary instead */
@@ -90,7 +88,7 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
     }
 
     if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(ctx->request, rc);
     }
 
     ngx_http_run_posted_requests(c);

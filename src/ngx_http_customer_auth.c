@@ -112,10 +112,6 @@ ngx_http_customer_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     acf->alg_name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &value[2], 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     if (ngx_http_customer_read_conf_file(cf, &value[2], &data) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -210,10 +206,6 @@ ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
-
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
 
     if (ngx_http_customer_read_conf_file(cf, &value[1], &data) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -361,21 +353,29 @@ ngx_http_customer_service_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* the file the directive names (made a full path in place), read whole */
+
 static ngx_int_t
 ngx_http_customer_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out)
 {
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value;
+    ngx_file_info_t   fi;
+
+    value = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* configuration time: blocking reads are fine here */
 
     fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot open \"%V\"",
-                           &((ngx_str_t *) cf->args->elts)[0], name);
+                           "\"%V\" cannot open \"%V\"", &value[0], name);
         return NGX_ERROR;
     }
 
@@ -384,8 +384,7 @@ ngx_http_customer_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" cannot use \"%V\" (not a file, or over "
-                           "64 KB)", &((ngx_str_t *) cf->args->elts)[0],
-                           name);
+                           "64 KB)", &value[0], name);
         ngx_close_file(fd);
         return NGX_ERROR;
     }
@@ -402,8 +401,7 @@ ngx_http_customer_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
 
     if (n != (ssize_t) out->len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot read \"%V\"",
-                           &((ngx_str_t *) cf->args->elts)[0], name);
+                           "\"%V\" cannot read \"%V\"", &value[0], name);
         return NGX_ERROR;
     }
 

@@ -32,6 +32,9 @@ static ngx_int_t ngx_http_customer_capitals(ngx_http_customer_ctx_t *ctx,
     const char *message);
 static ngx_int_t ngx_http_customer_date(u_char *p, ngx_uint_t *y,
     ngx_uint_t *m, ngx_uint_t *d);
+static ngx_int_t ngx_http_customer_day(ngx_http_customer_ctx_t *ctx,
+    ngx_str_t *path, ngx_http_customer_json_t *v, ngx_uint_t past,
+    ngx_uint_t *date, ngx_uint_t *today);
 
 
 ngx_int_t
@@ -431,13 +434,6 @@ NGX_HTTP_CUSTOMER_CHECK(enum)
 }
 
 
-
-/*
- * A query argument that must be one of values: NGX_OK with it in value,
- * NGX_DECLINED when it is absent, NGX_ABORT when it is none of them (the
- * error is recorded for the 400), NGX_ERROR.
- */
-
 /*
  * A query argument (or a header's value: ngx_http_customer_check_param)
  * checked as a body member by f would be: NGX_OK with the (perhaps
@@ -525,6 +521,12 @@ NGX_HTTP_CUSTOMER_CHECK(uuid)
 }
 
 
+/*
+ * A query argument that must be one of values: NGX_OK with it in value,
+ * NGX_DECLINED when it is absent, NGX_ABORT when it is none of them (the
+ * error is recorded for the 400), NGX_ERROR.
+ */
+
 ngx_int_t
 ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
     const char **values, ngx_str_t *value)
@@ -535,6 +537,7 @@ ngx_http_customer_arg_enum(ngx_http_customer_ctx_t *ctx, const char *name,
 
     return ngx_http_customer_arg_field(ctx, &f, value);
 }
+
 
 NGX_HTTP_CUSTOMER_CHECK(bool)
 {
@@ -706,39 +709,40 @@ ngx_http_customer_date(u_char *p, ngx_uint_t *y, ngx_uint_t *m,
 
 NGX_HTTP_CUSTOMER_CHECK(birth_date)
 {
-    ngx_tm_t    tm;
-    ngx_uint_t  y, m, d, date, today;
+    ngx_int_t   rc;
+    ngx_uint_t  date, today;
 
-    if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len != 10
-        || !ngx_http_customer_date(v->str.data, &y, &m, &d))
-    {
-        return ngx_http_customer_fail(ctx, path,
-                                      "Must be a date as YYYY-MM-DD");
-    }
+    rc = ngx_http_customer_day(ctx, path, v, 1, &date, &today);
 
-    ngx_gmtime(ngx_time(), &tm);
-
-    date = y * 10000 + m * 100 + d;
-    today = tm.ngx_tm_year * 10000 + tm.ngx_tm_mon * 100 + tm.ngx_tm_mday;
-
-    if (date > today) {
-        return ngx_http_customer_fail(ctx, path,
-                                      "Must not be in the future");
-    }
-
-    if (today - date > f->max * 10000) {
+    if (rc == NGX_OK && today - date > f->max * 10000) {
         return ngx_http_customer_failf(ctx, path,
                                        "Must be within the last %ui years",
                                        f->max, 0);
     }
 
-    return NGX_OK;
+    return rc;
 }
 
 
 /* a calendar date as YYYY-MM-DD; f->max 1: not after today (UTC) */
 
 NGX_HTTP_CUSTOMER_CHECK(date)
+{
+    ngx_uint_t  date, today;
+
+    return ngx_http_customer_day(ctx, path, v, f->max == 1, &date, &today);
+}
+
+
+/*
+ * A calendar date as YYYY-MM-DD, with past not after today (UTC): it and
+ * today as YYYYMMDD numbers
+ */
+
+static ngx_int_t
+ngx_http_customer_day(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
+    ngx_http_customer_json_t *v, ngx_uint_t past, ngx_uint_t *date,
+    ngx_uint_t *today)
 {
     ngx_tm_t    tm;
     ngx_uint_t  y, m, d;
@@ -750,16 +754,12 @@ NGX_HTTP_CUSTOMER_CHECK(date)
                                       "Must be a date as YYYY-MM-DD");
     }
 
-    if (f->max != 1) {
-        return NGX_OK;
-    }
-
     ngx_gmtime(ngx_time(), &tm);
 
-    if (y * 10000 + m * 100 + d
-        > (ngx_uint_t) (tm.ngx_tm_year * 10000 + tm.ngx_tm_mon * 100
-                        + tm.ngx_tm_mday))
-    {
+    *date = y * 10000 + m * 100 + d;
+    *today = tm.ngx_tm_year * 10000 + tm.ngx_tm_mon * 100 + tm.ngx_tm_mday;
+
+    if (past && *date > *today) {
         return ngx_http_customer_fail(ctx, path,
                                       "Must not be in the future");
     }

@@ -401,48 +401,40 @@ ngx_http_customer_replica_checked(ngx_http_customer_pg_query_t *q,
 {
     char                         *v;
     ngx_int_t                     lag;
+    const char                   *why;
     ngx_http_customer_replica_t  *rp;
 
     rp = q->data;
     rp->checking = 0;
+    rp->up = 0;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1 || PQnfields(res) != 2)
     {
-        rp->up = 0;
-        ngx_http_customer_replica_log(rp, q->log,
-                                      res ? PQresultErrorMessage(res)
-                                      : "does not answer");
-        ngx_http_customer_metrics_replica(rp);
-        return;
-    }
+        why = res ? PQresultErrorMessage(res) : "does not answer";
 
-    if (*PQgetvalue(res, 0, 0) != 't') {
+    } else if (*PQgetvalue(res, 0, 0) != 't') {
         /* promoted, or never a standby: not the primary's copy */
-        rp->up = 0;
-        ngx_http_customer_replica_log(rp, q->log, "is not a standby");
-        ngx_http_customer_metrics_replica(rp);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 1)) {
-        /* nothing replayed yet: how far behind is unknown */
-        lag = NGX_MAX_INT_T_VALUE;
+        why = "is not a standby";
 
     } else {
-        v = PQgetvalue(res, 0, 1);
-        lag = ngx_atoi((u_char *) v, ngx_strlen(v));
+        /* nothing replayed yet (NULL): how far behind is unknown */
 
-        if (lag == NGX_ERROR) {
-            lag = NGX_MAX_INT_T_VALUE;
+        lag = NGX_ERROR;
+
+        if (!PQgetisnull(res, 0, 1)) {
+            v = PQgetvalue(res, 0, 1);
+            lag = ngx_atoi((u_char *) v, ngx_strlen(v));
         }
+
+        rp->up = 1;
+        rp->checked = rp->sent;
+        rp->lag = (lag == NGX_ERROR) ? (ngx_msec_t) NGX_MAX_INT_T_VALUE
+                                     : (ngx_msec_t) lag;
+        why = "lags";
     }
 
-    rp->up = 1;
-    rp->checked = rp->sent;
-    rp->lag = (ngx_msec_t) lag;
-
-    ngx_http_customer_replica_log(rp, q->log, "lags");
+    ngx_http_customer_replica_log(rp, q->log, why);
     ngx_http_customer_metrics_replica(rp);
 }
 

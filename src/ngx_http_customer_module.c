@@ -32,6 +32,8 @@ typedef struct {
 
 static void *ngx_http_customer_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_customer_conf_rules(ngx_conf_t *cf,
+    ngx_http_customer_main_conf_t *cmcf);
 static void *ngx_http_customer_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -557,8 +559,6 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
-    ngx_http_customer_service_key_t  *key;
-
     ngx_conf_init_uint_value(cmcf->pool_size, 16);
     ngx_conf_init_uint_value(cmcf->pipeline, 8);
     ngx_conf_init_msec_value(cmcf->timeout, 5000);
@@ -567,72 +567,66 @@ ngx_http_customer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->outbox_interval, 5000);
     ngx_conf_init_msec_value(cmcf->event_scan_interval, 60000);
     ngx_conf_init_msec_value(cmcf->replica_max_lag, 1000);
+    ngx_conf_init_value(cmcf->auth.leeway, 30);
 
-    if (cmcf->replica_max_lag == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_db_replica_max_lag\" must be more "
-                           "than 0");
-        return NGX_CONF_ERROR;
-    }
+    return ngx_http_customer_conf_rules(cf, cmcf);
+}
 
-    if (cmcf->replicas && cmcf->conninfo.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_db_replica\" needs \"customer_db\" "
-                           "in the http block: the primary serves writes "
-                           "and whatever no replica can");
-        return NGX_CONF_ERROR;
-    }
 
-    if (cmcf->outbox_interval == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_outbox_interval\" must be more "
-                           "than 0");
-        return NGX_CONF_ERROR;
-    }
+/* what the directives may not say together; the first rule broken fails */
 
-    if (cmcf->trigger.naddrs && cmcf->auth.service_keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_outbox_trigger\" needs "
-                           "\"customer_service_keys\": it calls an "
-                           "internal route");
-        return NGX_CONF_ERROR;
-    }
+static char *
+ngx_http_customer_conf_rules(ngx_conf_t *cf,
+    ngx_http_customer_main_conf_t *cmcf)
+{
+    ngx_uint_t                        i;
+    ngx_http_customer_service_key_t  *key = cmcf->auth.service_keys
+                                            ? cmcf->auth.service_keys->elts
+                                            : NULL;
 
-    key = cmcf->auth.service_keys ? cmcf->auth.service_keys->elts : NULL;
+    struct {
+        ngx_uint_t     broken;
+        const char    *message;      /* %V: the first service key's name */
+    } rules[] = {
 
-    if (cmcf->trigger.naddrs
-        && !(key->scopes & NGX_HTTP_CUSTOMER_SCOPE_WRITE))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_outbox_trigger\" calls an "
-                           "internal:write route with the first key of "
-                           "\"customer_service_keys\", and that key (%V) "
-                           "may not use internal:write", &key->name);
-        return NGX_CONF_ERROR;
-    }
+        { cmcf->replica_max_lag == 0,
+          "\"customer_db_replica_max_lag\" must be more than 0" },
 
-    if (cmcf->auth.leeway == NGX_CONF_UNSET) {
-        cmcf->auth.leeway = 30;
-    }
+        { cmcf->replicas && cmcf->conninfo.len == 0,
+          "\"customer_db_replica\" needs \"customer_db\" in the http "
+          "block: the primary serves writes and whatever no replica can" },
 
-    if (cmcf->timeout == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_db_timeout\" must be more than 0");
-        return NGX_CONF_ERROR;
-    }
+        { cmcf->outbox_interval == 0,
+          "\"customer_outbox_interval\" must be more than 0" },
 
-    if (ngx_http_customer_used && cmcf->conninfo.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_api\" is used but \"customer_db\" "
-                           "is not set in the http block");
-        return NGX_CONF_ERROR;
-    }
+        { cmcf->trigger.naddrs && key == NULL,
+          "\"customer_outbox_trigger\" needs \"customer_service_keys\": it "
+          "calls an internal route" },
 
-    if (ngx_http_customer_used && cmcf->auth.alg == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"customer_api\" is used but \"customer_jwt\" "
-                           "is not set in the http block");
-        return NGX_CONF_ERROR;
+        { cmcf->trigger.naddrs && key
+          && !(key->scopes & NGX_HTTP_CUSTOMER_SCOPE_WRITE),
+          "\"customer_outbox_trigger\" calls an internal:write route with "
+          "the first key of \"customer_service_keys\", and that key (%V) "
+          "may not use internal:write" },
+
+        { cmcf->timeout == 0,
+          "\"customer_db_timeout\" must be more than 0" },
+
+        { ngx_http_customer_used && cmcf->conninfo.len == 0,
+          "\"customer_api\" is used but \"customer_db\" is not set in the "
+          "http block" },
+
+        { ngx_http_customer_used && cmcf->auth.alg == 0,
+          "\"customer_api\" is used but \"customer_jwt\" is not set in the "
+          "http block" }
+    };
+
+    for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        if (rules[i].broken) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, rules[i].message,
+                               key ? &key->name : NULL);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -426,8 +426,8 @@ ngx_http_customer_peer_list(ngx_http_customer_ctx_t *ctx, const char *name,
 
 
 /*
- * seed 002 5.3: 502 when the service failed, refused or answered
- * nonsense, 504 when it did not answer in time.
+ * 502 when the service failed, refused or answered nonsense, 504 when it
+ * did not answer in time.
  */
 
 ngx_int_t

@@ -844,15 +844,6 @@ ngx_http_customer_role(ngx_http_customer_json_t *v, ngx_uint_t *roles)
 }
 
 
-ngx_int_t
-ngx_http_customer_check_service_key(ngx_http_customer_auth_conf_t *acf,
-    ngx_str_t *key)
-{
-    return ngx_http_customer_find_service_key(acf, key) ? NGX_OK
-                                                        : NGX_DECLINED;
-}
-
-
 /* the line of the key given, or NULL */
 
 ngx_http_customer_service_key_t *

@@ -89,8 +89,6 @@ ngx_int_t ngx_http_customer_verify_jwt(ngx_http_request_t *r,
     ngx_http_customer_auth_conf_t *acf, ngx_str_t *token,
     ngx_http_customer_principal_t *who, const char **reason);
 ngx_int_t ngx_http_customer_jwt_cache_init(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_customer_check_service_key(
-    ngx_http_customer_auth_conf_t *acf, ngx_str_t *key);
 ngx_http_customer_service_key_t *ngx_http_customer_find_service_key(
     ngx_http_customer_auth_conf_t *acf, ngx_str_t *key);
 const char *ngx_http_customer_scope_name(ngx_uint_t scope);

@@ -41,8 +41,6 @@ static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_loc_conf_t *llcf);
 static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
-static ngx_int_t ngx_http_customer_add_header(ngx_http_request_t *r,
-    const char *key, u_char *data, size_t len);
 static ngx_int_t ngx_http_customer_account_checked(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
@@ -745,7 +743,9 @@ ngx_http_customer_options(ngx_http_customer_ctx_t *ctx, ngx_uint_t allowed)
 }
 
 
-static ngx_int_t
+/* a response header key: data, len bytes; NGX_ERROR when out of memory */
+
+ngx_int_t
 ngx_http_customer_add_header(ngx_http_request_t *r, const char *key,
     u_char *data, size_t len)
 {

@@ -23,6 +23,8 @@ ngx_int_t ngx_http_customer_cors(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
 ngx_int_t ngx_http_customer_options(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t allowed);
+ngx_int_t ngx_http_customer_add_header(ngx_http_request_t *r,
+    const char *key, u_char *data, size_t len);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_ACCESS_H_INCLUDED_ */

@@ -710,8 +710,8 @@ ngx_http_customer_json_member(ngx_http_customer_json_t *obj, const char *name)
 
 /*
  * "pagination": {currentPage, totalPages, totalItems, itemsPerPage,
- * hasNextPage, hasPreviousPage} as in seed 002, left open: the caller
- * may add members (a list's nextCursor) and closes it.
+ * hasNextPage, hasPreviousPage}, left open: the caller may add members
+ * (a list's nextCursor) and closes it.
  */
 
 void

@@ -443,7 +443,30 @@ if want content; then
     contentp99=$(p99)
 fi
 if want earn; then
-    # a write: a ledger row, the account, an idempotency row, per request
+    # a write: a ledger row, the account, an idempotency row, per request;
+    # the earn's own statement (from the source) through pgbench with the
+    # same body, a random Active customer and a fresh key each
+    psql_ -d "$db" -c "DROP TABLE IF EXISTS bench_active;
+        CREATE TABLE bench_active (n int PRIMARY KEY, id uuid);" >/dev/null
+    awk '{ print NR "\t" $1 }' "$bench_dir/ids_active.txt" \
+        | psql_ -d "$db" -c "COPY bench_active FROM STDIN"
+    acct=$("$ROOT/scripts/bench/statement.pl" \
+        "$ROOT/src/ngx_http_customer_loyalty.c" NGX_HTTP_CUSTOMER_LOYALTY_EARN)
+    {
+        echo '\set r random(1, 20000)'
+        echo '\set k random(1, 2000000000)'
+        echo 'SELECT id AS cid FROM bench_active WHERE n = :r \gset'
+        "$ROOT/scripts/bench/statement.pl" \
+            "$ROOT/src/ngx_http_customer_loyalty.c" \
+            NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL "$acct" \
+            | perl -pe 's/\$1\b/:cid::uuid/g;
+                s/\$2\b/\x27earn\x27/g; s/\$3\b/\x2710\x27/g;
+                s/\$4\b/\x27bench\x27/g; s/\$5\b/NULL/g;
+                s/\$6\b/\x27bench-admin\x27/g;
+                s/\$7\b/(\x27pgb-\x27 || :k)/g;
+                s/\$8\b/\x27{"points":10,"reason":"bench"}\x27/g; s/$/;/'
+    } >"$bench_dir/earn.sql"
+    pgearn=$(pgbench_tps -f "$bench_dir/earn.sql")
     pgtpcb=$(pgbench_tps -N)
     earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
         wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
@@ -499,6 +522,7 @@ row dashboard "pgbench running the dashboard's statement, no HTTP (its ceiling)"
 row dashboard "GET /api/customers/{id}/dashboard (random; half with 2 vehicles, a quarter with a document and a note; one statement)" "${dashboard:-}" "${dashboardp99:-}"
 row content "GET /api/documents/{id}/content (1,000 documents of 16 KB, binary result)" "${content:-}" "${contentp99:-}"
 row earn "pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction)" "${pgtpcb:-}"
+row earn "pgbench running the earn's own statement (a random Active customer, a fresh key each), no HTTP" "${pgearn:-}"
 row earn "POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each)" "${earn:-}" "${earnp99:-}"
 row create "pgbench running the create's own INSERT … RETURNING, no HTTP (a new userId each)" "${pgcreate:-}"
 row create "POST /api/customers (Administrator JWT, a new userId each; best of 2)" "${create:-}" "${createp99:-}"
@@ -506,7 +530,8 @@ row create "POST /api/customers/internal/create (service key, a new userId each;
 
 echo
 if want earn; then
-    echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb")."
+    echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb");" \
+         "÷ its own statement through pgbench: $(ratio "$earn" "$pgearn")."
 fi
 if want create; then
     echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \

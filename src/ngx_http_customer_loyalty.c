@@ -121,67 +121,81 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
  * meanwhile (k empty) raises unique_violation (idempotency_taken(),
  * sql/015), rolling back its points, and runs again (below).
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(8,
-    "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"
-    " h AS (SELECT encode(sha256(convert_to($2::text || ' '"
-    " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"
-    " lk AS (SELECT i.status, i.response, i.request_hash, i.created_at"
-    " FROM loyalty_idempotency i WHERE $7::text IS NOT NULL"
-    " AND i.customer_id = $1 AND i.key = $7::text FOR UPDATE),"
-    " prev AS (SELECT lk.status, lk.response, lk.request_hash = h.hash"
-    " AS same FROM lk, h"
-    " WHERE lk.created_at > now() - interval '24 hours'),"
-    " go AS (SELECT id FROM c WHERE customer_status = 'Active'"
-    " AND NOT EXISTS (SELECT 1 FROM prev)),"
-    " e AS (INSERT INTO loyalty_accounts AS a (customer_id, balance,"
-    " lifetime_points, updated_at)"
-    " SELECT id, $3::int, $3::int, now() FROM go WHERE $2::text = 'earn'"
-    " ON CONFLICT (customer_id) DO UPDATE"
-    " SET balance = a.balance + excluded.balance,"
-    " lifetime_points = a.lifetime_points + excluded.lifetime_points,"
-    " updated_at = now()"
+#define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(acct)                           \
+    "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"   \
+    " h AS (SELECT encode(sha256(convert_to($2::text || ' '"                 \
+    " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"                        \
+    " lk AS (SELECT i.status, i.response, i.request_hash, i.created_at"      \
+    " FROM loyalty_idempotency i WHERE $7::text IS NOT NULL"                 \
+    " AND i.customer_id = $1 AND i.key = $7::text FOR UPDATE),"              \
+    " prev AS (SELECT lk.status, lk.response, lk.request_hash = h.hash"      \
+    " AS same FROM lk, h"                                                    \
+    " WHERE lk.created_at > now() - interval '24 hours'),"                   \
+    " go AS (SELECT id FROM c WHERE customer_status = 'Active'"              \
+    " AND NOT EXISTS (SELECT 1 FROM prev)),"                                 \
+    acct                                                                     \
+    " t AS (INSERT INTO loyalty_transactions (customer_id, kind, points,"    \
+    " balance_after, reason, reference, created_by, created_at)"             \
+    " SELECT customer_id, $2::text, $3::int, balance, $4::text, $5::text,"   \
+    " $6::text, clock_timestamp() FROM acct RETURNING *),"                   \
+    " res AS (SELECT 201 AS status, json_build_object("                      \
+    " 'transactionId', t.id, 'customerId', t.customer_id, 'kind', t.kind,"   \
+    " 'points', t.points, 'balance', acct.balance,"                          \
+    " 'lifetimePoints', acct.lifetime_points,"                               \
+    " 'tier', loyalty_tier(acct.lifetime_points),"                           \
+    " 'createdAt', api_ts(t.created_at))::text AS response FROM t, acct"     \
+    " UNION ALL"                                                             \
+    " SELECT 422, CASE WHEN c.customer_status <> 'Active'"                   \
+    " THEN json_build_object('message', 'Customer is not active',"           \
+    " 'field', 'customerId', 'detail', 'The customer is '"                   \
+    " || c.customer_status || '; points cannot change')"                     \
+    " ELSE json_build_object('message', 'Insufficient points',"              \
+    " 'field', 'points', 'detail', 'The balance is lower than the points"    \
+    " to redeem') END::text"                                                 \
+    " FROM c WHERE NOT EXISTS (SELECT 1 FROM prev)"                          \
+    " AND NOT EXISTS (SELECT 1 FROM t)),"                                    \
+    " k AS (INSERT INTO loyalty_idempotency AS i (key, customer_id,"         \
+    " request_hash, status, response) SELECT $7::text, $1, h.hash,"          \
+    " res.status, res.response FROM res, h WHERE $7::text IS NOT NULL"       \
+    " ON CONFLICT (customer_id, key) DO UPDATE"                              \
+    " SET request_hash = excluded.request_hash, status = excluded.status,"   \
+    " response = excluded.response, created_at = now()"                      \
+    " WHERE i.created_at <= now() - interval '24 hours' RETURNING 1),"       \
+    " o AS (SELECT status, response, true AS same, false AS replayed"        \
+    " FROM res UNION ALL SELECT status, response, same, true FROM prev)"     \
+    " SELECT status, same, CASE WHEN status < 300 THEN response END,"        \
+    " response::json->>'message', response::json->>'field',"                 \
+    " response::json->>'detail', replayed FROM o"                            \
+    " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"       \
+    " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"         \
+    " THEN true ELSE idempotency_taken() END"
+
+
+/* the account row after an earn: created, or added to under its lock */
+#define NGX_HTTP_CUSTOMER_LOYALTY_EARN                                       \
+    " acct AS (INSERT INTO loyalty_accounts AS a (customer_id, balance,"     \
+    " lifetime_points, updated_at) SELECT id, $3::int, $3::int, now()"       \
+    " FROM go ON CONFLICT (customer_id) DO UPDATE"                           \
+    " SET balance = a.balance + excluded.balance,"                           \
+    " lifetime_points = a.lifetime_points + excluded.lifetime_points,"       \
+    " updated_at = now()"                                                    \
     " RETURNING a.customer_id, a.balance, a.lifetime_points),"
-    " r AS (UPDATE loyalty_accounts a SET balance = a.balance - $3::int,"
-    " updated_at = now() FROM go WHERE $2::text = 'redeem'"
-    " AND a.customer_id = go.id AND a.balance >= $3::int"
+
+/* the account row after a redeem: none when the balance is short */
+#define NGX_HTTP_CUSTOMER_LOYALTY_REDEEM                                     \
+    " acct AS (UPDATE loyalty_accounts a SET balance = a.balance - $3::int," \
+    " updated_at = now() FROM go WHERE a.customer_id = go.id"                \
+    " AND a.balance >= $3::int"                                              \
     " RETURNING a.customer_id, a.balance, a.lifetime_points),"
-    " acct AS (SELECT * FROM e UNION ALL SELECT * FROM r),"
-    " t AS (INSERT INTO loyalty_transactions (customer_id, kind, points,"
-    " balance_after, reason, reference, created_by, created_at)"
-    " SELECT customer_id, $2::text, $3::int, balance, $4::text, $5::text,"
-    " $6::text, clock_timestamp() FROM acct RETURNING *),"
-    " res AS (SELECT 201 AS status, json_build_object("
-    " 'transactionId', t.id, 'customerId', t.customer_id, 'kind', t.kind,"
-    " 'points', t.points, 'balance', acct.balance,"
-    " 'lifetimePoints', acct.lifetime_points,"
-    " 'tier', loyalty_tier(acct.lifetime_points),"
-    " 'createdAt', api_ts(t.created_at))::text AS response FROM t, acct"
-    " UNION ALL"
-    " SELECT 422, CASE WHEN c.customer_status <> 'Active'"
-    " THEN json_build_object('message', 'Customer is not active',"
-    " 'field', 'customerId', 'detail', 'The customer is '"
-    " || c.customer_status || '; points cannot change')"
-    " ELSE json_build_object('message', 'Insufficient points',"
-    " 'field', 'points', 'detail', 'The balance is lower than the points"
-    " to redeem') END::text"
-    " FROM c WHERE NOT EXISTS (SELECT 1 FROM prev)"
-    " AND NOT EXISTS (SELECT 1 FROM t)),"
-    " k AS (INSERT INTO loyalty_idempotency AS i (key, customer_id,"
-    " request_hash, status, response) SELECT $7::text, $1, h.hash,"
-    " res.status, res.response FROM res, h WHERE $7::text IS NOT NULL"
-    " ON CONFLICT (customer_id, key) DO UPDATE"
-    " SET request_hash = excluded.request_hash, status = excluded.status,"
-    " response = excluded.response, created_at = now()"
-    " WHERE i.created_at <= now() - interval '24 hours' RETURNING 1),"
-    " o AS (SELECT status, response, true AS same, false AS replayed"
-    " FROM res UNION ALL SELECT status, response, same, true FROM prev)"
-    " SELECT status, same, CASE WHEN status < 300 THEN response END,"
-    " response::json->>'message', response::json->>'field',"
-    " response::json->>'detail', replayed FROM o"
-    " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"
-    " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"
-    " THEN true ELSE idempotency_taken() END");
+
+/* one statement each, so that neither plan carries the other's nodes */
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_earn_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(
+                                  NGX_HTTP_CUSTOMER_LOYALTY_EARN));
+
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_redeem_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(
+                                  NGX_HTTP_CUSTOMER_LOYALTY_REDEEM));
 
 
 /*
@@ -208,9 +222,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
 /* the body, the path's id, then the key: the 400's order */
 #define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(kind)                               \
     .fields = ngx_http_customer_loyalty_fields,                             \
-    .stmt = &ngx_http_customer_loyalty_change_sql,                         \
+    .stmt = &ngx_http_customer_loyalty_##kind##_sql,                       \
     .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,                              \
-                NGX_HTTP_CUSTOMER_NAMED(VALUE, kind),                       \
+                NGX_HTTP_CUSTOMER_NAMED(VALUE, #kind),                      \
                 NGX_HTTP_CUSTOMER_NAMED(BODY, "points"),                    \
                 NGX_HTTP_CUSTOMER_NAMED(BODY, "reason"),                    \
                 NGX_HTTP_CUSTOMER_NAMED(BODY, "reference"),                 \
@@ -229,11 +243,11 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/earn",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("earn") },
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(earn) },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/redeem",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("redeem") },
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(redeem) },
     { NGX_HTTP_GET, "/api/customers/{}/loyalty/transactions",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_loyalty_list_sql,
@@ -254,12 +268,12 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/earn",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("earn"),
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(earn),
       .scope = NGX_HTTP_CUSTOMER_SCOPE_LOYALTY },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/redeem",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
-      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE("redeem"),
+      NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(redeem),
       .scope = NGX_HTTP_CUSTOMER_SCOPE_LOYALTY },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
@@ -299,8 +313,7 @@ ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
                        NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS * sizeof(char *));
             ctx->data = again;
 
-            return ngx_http_customer_query_run(ctx, again,
-                       &ngx_http_customer_loyalty_change_sql,
+            return ngx_http_customer_query_run(ctx, again, q->stmt,
                        ngx_http_customer_loyalty_changed);
         }
     }

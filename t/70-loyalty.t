@@ -522,6 +522,27 @@ my ($OTHER, $OTHER_SUB) = make_customer();
 }
 
 
+# --- an earn does not wait for the customer's row ---
+# A transaction holding the customer's row (a profile write or a status
+# change in progress) does not hold up points for that customer: the
+# earn locks its account, not the customer.
+
+{
+    my ($id) = make_customer();
+    is(change($id, 'earn', { points => 5 })->{status}, 201,
+        'row held: first earn (opens the account)');
+    my $s = CT::lock_row($db, $id);
+    my $r = change($id, 'earn', { points => 7 }, key => 'held');
+    is($r->{status}, 201, 'row held: the earn answers 201 at once')
+        or diag($r->{body});
+    is($r->{json}{data}{balance}, 12, 'row held: the balance counts it');
+    is(CT::lock_waiters($db), 0, 'row held: nothing waits on a lock');
+    $s->run('ROLLBACK');
+    $s->close;
+    is(counts($id), '2 12 12', 'row held: two ledger rows, the account');
+}
+
+
 # --- a deleted customer takes its loyalty rows along ---
 
 {

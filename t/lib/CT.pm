@@ -680,13 +680,20 @@ sub _fresh_dir {
 }
 
 
+# A port below the kernel's ephemeral range (32768 and up on Linux): a port
+# the kernel hands out (bind to 0) is also what outgoing connections take,
+# so between this check and the server's bind a client of a test running
+# in parallel could take it. Random, so parallel tests rarely pick alike.
 sub _free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-        Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "CT: cannot find a free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 200) {
+        my $port = 20000 + int(rand(12000));
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+            LocalPort => $port, Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+            or next;
+        close $s;
+        return $port;
+    }
+    die "CT: cannot find a free port: $!\n";
 }
 
 

@@ -248,4 +248,14 @@ extern ngx_http_customer_route_t  ngx_http_customer_users_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 
 
+/* a DELETE's answer: the id it was given, and when */
+#define NGX_HTTP_CUSTOMER_DELETED(id)                                        \
+    { { id, NGX_HTTP_CUSTOMER_COL_STRING },                                  \
+      { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING } }
+
+/* an argument among values, or NULL when it is absent */
+#define NGX_HTTP_CUSTOMER_ENUM(name, values)                                 \
+    { NGX_HTTP_CUSTOMER_FROM_ENUM, name, values, NULL }
+
+
 #endif /* _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_ */

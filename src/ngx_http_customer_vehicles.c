@@ -79,7 +79,7 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     ngx_http_customer_ctx_t *ctx);
 
 
-/* a vehicle's members */
+/* a vehicle's members, and the end */
 #define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
     { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
       1, 50, NULL, NULL },                                                   \
@@ -108,11 +108,11 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     { "registrationExpiry", ngx_http_customer_check_date,                    \
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
     { "warrantyExpiry", ngx_http_customer_check_date,                        \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL }
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
 };
 
 
@@ -120,8 +120,7 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
     { "customerId", ngx_http_customer_check_uuid,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
 };
 
 
@@ -132,6 +131,7 @@ static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
 };
 
 
+/* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
     { "serviceDate", ngx_http_customer_check_date,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 1, NULL, NULL },
@@ -139,18 +139,6 @@ static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
       0, 10000000, NULL, NULL },
     { "description", ngx_http_customer_check_text,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 1000, NULL, NULL },
-    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
-    { "performedBy", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
-
-
-/* PATCH of a service record: the members given, at least one */
-static ngx_http_customer_field_t  ngx_http_customer_record_edit[] = {
-    { "serviceDate", ngx_http_customer_check_date, 0, 0, 1, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "description", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
     { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
     { "performedBy", ngx_http_customer_check_line,
       NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
@@ -255,16 +243,11 @@ static ngx_http_customer_refusal_t  ngx_http_customer_record_stale =
                             "version; fetch it again");
 
 
-static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] = {
-    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
+static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] =
+    NGX_HTTP_CUSTOMER_DELETED("serviceRecordId");
 
-
-static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] = {
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
+static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] =
+    NGX_HTTP_CUSTOMER_DELETED("vehicleId");
 
 
 /*
@@ -574,6 +557,23 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
     .columns = ngx_http_customer_record_columns,                             \
     .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS
 
+/* a page of vehicles, newest first */
+#define NGX_HTTP_CUSTOMER_VEHICLE_LIST                                       \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                 \
+    .message = "Vehicles retrieved successfully", .list = "vehicles",        \
+    NGX_HTTP_CUSTOMER_VEHICLE_ROW
+
+/* a page of service records, of n columns */
+#define NGX_HTTP_CUSTOMER_RECORD_LIST(text, n)                               \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE, .message = text,                \
+    .list = "serviceRecords", .columns = ngx_http_customer_record_columns,   \
+    .ncolumns = n
+
+/* the vehicle of the path, when the caller may reach it */
+#define NGX_HTTP_CUSTOMER_VEHICLE_ID                                         \
+    .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },                     \
+    .missing = &ngx_http_customer_vehicle_missing
+
 static const char  *ngx_http_customer_booleans[] = { "true", "false", NULL };
 
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
@@ -585,9 +585,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_list_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Vehicles retrieved successfully", .list = "vehicles",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
+      NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     { NGX_HTTP_POST, "/api/customers/{}/vehicles",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
@@ -598,11 +596,8 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_history_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Service history retrieved successfully",
-      .list = "serviceRecords",
-      .columns = ngx_http_customer_record_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3 },
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service history retrieved successfully",
+                                    NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3) },
     /* its 400 names the filters before the page, and the years last */
     { NGX_HTTP_GET, "/api/vehicles",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
@@ -614,16 +609,13 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
                                     1, 50),
           NGX_HTTP_CUSTOMER_UINT("yearFrom", 1886, 0, 0),
           NGX_HTTP_CUSTOMER_UINT("yearTo", 1886, 0, 0),
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "serviceDue",
-            ngx_http_customer_booleans, NULL },
+          NGX_HTTP_CUSTOMER_ENUM("serviceDue", ngx_http_customer_booleans),
           NGX_HTTP_CUSTOMER_UINT("insuranceExpiringWithin", 0, 365, 0),
           NGX_HTTP_CUSTOMER_CHECKED("customerId",
                                     ngx_http_customer_check_uuid, 0, 0),
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .args_first = 1, .check = ngx_http_customer_vehicles_years,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Vehicles retrieved successfully", .list = "vehicles",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
+      NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     /* the owner's customerId in the body: 422 when it names none */
     { NGX_HTTP_POST, "/api/vehicles",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
@@ -637,10 +629,8 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_GET, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
-      .message = "Vehicle retrieved successfully",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW,
-      .missing = &ngx_http_customer_vehicle_missing, .etag = 1 },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle retrieved successfully",
+      NGX_HTTP_CUSTOMER_VEHICLE_ROW, .etag = 1 },
     { NGX_HTTP_PUT, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
@@ -652,10 +642,8 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_DELETE, "/api/vehicles/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_delete_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
-      .message = "Vehicle deleted successfully",
-      .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2,
-      .missing = &ngx_http_customer_vehicle_missing },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle deleted successfully",
+      .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2 },
     /* the mileage required, the rest kept */
     { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
@@ -664,17 +652,15 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_status_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID,
       .message = "Service status retrieved successfully",
-      .columns = ngx_http_customer_status_columns, .ncolumns = 7,
-      .missing = &ngx_http_customer_vehicle_missing },
+      .columns = ngx_http_customer_status_columns, .ncolumns = 7 },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_vehicles_records_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Service records retrieved successfully",
-      .list = "serviceRecords", NGX_HTTP_CUSTOMER_RECORD_ROW,
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service records retrieved successfully",
+                                    NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS),
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
@@ -687,7 +673,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_PATCH, "/api/vehicles/{}/service-records/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
-      .fields = ngx_http_customer_record_edit, .partial = 1,
+      .fields = ngx_http_customer_record_fields, .partial = 1,
       .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
       .stmt = &ngx_http_customer_record_edit_sql,
       .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),

@@ -127,8 +127,6 @@ static ngx_int_t ngx_http_customer_documents_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
-static ngx_int_t ngx_http_customer_documents_missing(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_check_filename(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
@@ -141,7 +139,8 @@ static const char  *ngx_http_customer_document_types[] = {
 
 /*
  * An upload's metadata: each from the query or its header, in this
- * order (the filename defaults to the title)
+ * order (the filename defaults to the title).  A PATCH takes those
+ * given, at least one, as JSON members: it may set the last two null.
  */
 #define NGX_HTTP_CUSTOMER_DOCUMENT_TYPE      0
 #define NGX_HTTP_CUSTOMER_DOCUMENT_TITLE     1
@@ -158,30 +157,22 @@ static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
     { "title", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
       1, 200, NULL, NULL },
     { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
-    { "expiresAt", ngx_http_customer_check_date, 0, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid, 0, 0, 0, NULL, NULL },
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL }
+    { "expiresAt", ngx_http_customer_check_date,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "vehicleId", ngx_http_customer_check_uuid,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+static ngx_http_customer_field_t  ngx_http_customer_document_owner = {
+    "customerId", ngx_http_customer_check_uuid, NGX_HTTP_CUSTOMER_F_REQUIRED,
+    0, 0, NULL, NULL
 };
 
 static const char  *ngx_http_customer_document_headers[] = {
     "X-Document-Type", "X-Document-Title", "X-Document-Filename",
     "X-Document-Expires-At", "X-Document-Vehicle-Id",
     "X-Document-Customer-Id"
-};
-
-
-/* PATCH: the metadata given, at least one */
-static ngx_http_customer_field_t  ngx_http_customer_document_edit[] = {
-    { "type", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_document_types, NULL },
-    { "title", ngx_http_customer_check_line, 0, 1, 200, NULL, NULL },
-    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
-    { "expiresAt", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -206,10 +197,8 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] = {
-    { "documentId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
+static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] =
+    NGX_HTTP_CUSTOMER_DELETED("documentId");
 
 
 static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
@@ -347,6 +336,19 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
 
 #define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID
 
+/* a page of documents; "more" columns after a document's */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_LIST(more)                                \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                \
+    .message = "Documents retrieved successfully", .list = "documents",     \
+    .columns = ngx_http_customer_document_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + more
+
+/* one document, its version the ETag; none is 404 "Document not found" */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ROW                                       \
+    .columns = ngx_http_customer_document_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,                        \
+    .missing = &ngx_http_customer_document_missing, .etag = 1
+
 #define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
@@ -364,30 +366,22 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .stmt = &ngx_http_customer_documents_list_sql,
       .params = {
           NGX_HTTP_CUSTOMER_DOCUMENT_ID("customerId"),
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
-            ngx_http_customer_document_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_document_types),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* an administrator's across customers, a Customer's its own */
     { NGX_HTTP_GET, "/api/documents",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_all_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
-            ngx_http_customer_document_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "vehicleId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_document_types),
+          NGX_HTTP_CUSTOMER_CHECKED("customerId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("vehicleId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
     { NGX_HTTP_POST, "/api/documents",
       ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
@@ -398,18 +392,13 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .stmt = &ngx_http_customer_documents_expiring_sql,
       .params = { NGX_HTTP_CUSTOMER_UINT("days", 1, 365, 30),
                   NGX_HTTP_CUSTOMER_PARAM(PAGE) },
-      .args_first = 1, .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + 1 },
+      .args_first = 1, NGX_HTTP_CUSTOMER_DOCUMENT_LIST(1) },
     { NGX_HTTP_GET, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .message = "Document retrieved successfully",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing, .etag = 1 },
+      NGX_HTTP_CUSTOMER_DOCUMENT_ROW },
     { NGX_HTTP_DELETE, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
@@ -420,7 +409,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     /* a stale version, else a vehicle that is not its customer's */
     { NGX_HTTP_PATCH, "/api/documents/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_document_edit, .partial = 1,
+      .fields = ngx_http_customer_document_meta, .partial = 1,
       .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
       .stmt = &ngx_http_customer_documents_edit_sql,
       .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "documentId"),
@@ -428,9 +417,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
                   NGX_HTTP_CUSTOMER_PARAM(SUB),
                   NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Document updated successfully",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing, .etag = 1,
+      NGX_HTTP_CUSTOMER_DOCUMENT_ROW,
       .refused = &ngx_http_customer_document_stale,
       .otherwise = &ngx_http_customer_document_vehicle,
       .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
@@ -555,7 +542,9 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
     ngx_table_elt_t            *h;
     ngx_http_customer_field_t  *f;
 
-    f = &ngx_http_customer_document_meta[n];
+    f = (n == NGX_HTTP_CUSTOMER_DOCUMENT_OWNER)
+        ? &ngx_http_customer_document_owner
+        : &ngx_http_customer_document_meta[n];
     header = ngx_http_customer_document_headers[n];
 
     rc = ngx_http_customer_arg_field(ctx, f, value);
@@ -652,7 +641,10 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     }
 
     if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                   ngx_http_customer_document_missing.message,
+                   ngx_http_customer_document_missing.field,
+                   ngx_http_customer_document_missing.detail);
     }
 
     r = ctx->request;
@@ -1081,16 +1073,6 @@ ngx_http_customer_documents_disposition(ngx_pool_t *pool, u_char *name,
     *size = p - buf;
 
     return buf;
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_missing(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-               ngx_http_customer_document_missing.message,
-               ngx_http_customer_document_missing.field,
-               ngx_http_customer_document_missing.detail);
 }
 
 

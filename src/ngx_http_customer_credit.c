@@ -39,7 +39,11 @@
 
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS   5
 
-#define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
+/* a customer's status, NULL columns after the id when no score is set */
+#define NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL(where)                           \
+    "SELECT c.id, s.credit_score, s.band, s.source,"                         \
+    " api_ts(s.last_updated) FROM customers c"                               \
+    " LEFT JOIN credit_status s ON s.customer_id = c.id WHERE " where
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
@@ -113,19 +117,14 @@ static ngx_http_customer_column_t  ngx_http_customer_credit_alert_columns[] = {
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_get_sql =
     NGX_HTTP_CUSTOMER_PG_READ(2,
-    "SELECT c.id, s.credit_score, s.band, s.source,"
-    " api_ts(s.last_updated) FROM customers c"
-    " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)");
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL("c.id = $1"
+        " AND ($2::text IS NULL OR c.user_id = $2::text)"));
 
 
 /* $1 the token's sub */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql =
     NGX_HTTP_CUSTOMER_PG_READ(1,
-    "SELECT c.id, s.credit_score, s.band, s.source,"
-    " api_ts(s.last_updated) FROM customers c"
-    " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.user_id = $1::text");
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL("c.user_id = $1::text"));
 
 
 /*
@@ -263,6 +262,12 @@ static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
     .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS,                    \
     .refused = &ngx_http_customer_credit_none, .test = 1
 
+/* the status of the path's customer, when the caller may reach it */
+#define NGX_HTTP_CUSTOMER_CREDIT_OF_ID                                       \
+    .stmt = &ngx_http_customer_credit_get_sql,                               \
+    .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId") },                    \
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS
+
 
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
@@ -274,33 +279,22 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     /* the Credit Score Service's read: a service sees every record */
     { NGX_HTTP_GET, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      .stmt = &ngx_http_customer_credit_get_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN) },
-      NGX_HTTP_CUSTOMER_CREDIT_STATUS,
-      .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
+      NGX_HTTP_CUSTOMER_CREDIT_OF_ID, .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
       NGX_HTTP_CUSTOMER_CREDIT_PUT,
       .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      .stmt = &ngx_http_customer_credit_get_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN) },
-      NGX_HTTP_CUSTOMER_CREDIT_STATUS },
+      NGX_HTTP_CUSTOMER_CREDIT_OF_ID },
     { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       NGX_HTTP_CUSTOMER_CREDIT_PUT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_history_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN),
-          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Credit history retrieved successfully", .list = "history",
       .columns = ngx_http_customer_credit_history_columns,
@@ -309,11 +303,9 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_alerts_sql, .args_first = 1,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN),
-          NGX_HTTP_CUSTOMER_PARAM(PAGE),
-          NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE),
+                  NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Alerts retrieved successfully", .list = "alerts",
       .columns = ngx_http_customer_credit_alert_columns,

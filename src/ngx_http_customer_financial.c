@@ -37,11 +37,13 @@
 /* after the columns: the customer's id, NULL when there is none */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER  13
 
-#define NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL(key)                             \
+/* no row: no such customer; NULL columns: the customer has no profile */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_GET(key)                                 \
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,                                          \
     "SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS                           \
     " FROM customers c"                                                     \
     " LEFT JOIN financial_profiles f ON f.customer_id = c.id"              \
-    " WHERE c." key " = $1"
+    " WHERE c." key " = $1")
 
 /* $2..$8 the fields, $9 who */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_INSERT                                   \
@@ -95,14 +97,11 @@ static ngx_http_customer_column_t  ngx_http_customer_financial_columns[] = {
 };
 
 
-/* no row: no such customer; NULL columns: the customer has no profile */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_get_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"));
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET("id");
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_me_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"));
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET("user_id");
 
 /*
  * $1 customer id, $2..$8 the fields, $9 who.  Always one row: NULL
@@ -177,6 +176,12 @@ static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
     .columns = ngx_http_customer_financial_columns,                          \
     .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1
 
+/* the whole profile written; no customer is 404 */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(sql)                               \
+    .fields = ngx_http_customer_financial_fields, .stmt = &sql,              \
+    NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,                                     \
+    .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER
+
 #define NGX_HTTP_CUSTOMER_FINANCIAL_READ                                     \
     .message = "Financial profile retrieved successfully",                   \
     NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,                                     \
@@ -197,24 +202,18 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       NGX_HTTP_CUSTOMER_FINANCIAL_READ },
     { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_financial_fields,
-      .stmt = &ngx_http_customer_financial_create_sql,
+      NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(ngx_http_customer_financial_create_sql),
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS },
       .status = NGX_HTTP_CREATED,
       .message = "Financial profile created successfully",
-      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
-      .refused = &ngx_http_customer_financial_exists,
-      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+      .refused = &ngx_http_customer_financial_exists },
     { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_financial_fields,
-      .stmt = &ngx_http_customer_financial_put_sql,
+      NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(ngx_http_customer_financial_put_sql),
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS,
                   NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Financial profile updated successfully",
       .created = "Financial profile created successfully",
-      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
-      .refused = &ngx_http_customer_financial_stale,
-      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+      .refused = &ngx_http_customer_financial_stale },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

@@ -47,17 +47,15 @@
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
-    { "creditScore", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 300, 850, NULL, NULL },
-    { "source", ngx_http_customer_check_text, 0, 1, 50, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("creditScore", count, 300, 850),
+    NGX_HTTP_CUSTOMER_OPTIONAL("source", text, 1, 50),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_read_fields[] = {
-    { "read", ngx_http_customer_check_bool, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("read", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

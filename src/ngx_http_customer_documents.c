@@ -154,14 +154,11 @@ static const char  *ngx_http_customer_document_types[] = {
 static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
     { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_document_types, NULL },
-    { "title", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 200, NULL, NULL },
-    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
-    { "expiresAt", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("title", line, 1, 200),
+    NGX_HTTP_CUSTOMER_OPTIONAL("filename", filename, 1, 255),
+    NGX_HTTP_CUSTOMER_NULLABLE("expiresAt", date, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("vehicleId", uuid, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_document_owner = {

@@ -61,22 +61,16 @@ static const char  *ngx_http_customer_employment_statuses[] = {
 
 /* both POST and PUT take the whole profile */
 static ngx_http_customer_field_t  ngx_http_customer_financial_fields[] = {
-    { "annualIncome", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "monthlyDebts", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "totalAssets", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "totalLiabilities", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("annualIncome", money, 0, 0),
+    NGX_HTTP_CUSTOMER_REQUIRED("monthlyDebts", money, 0, 0),
+    NGX_HTTP_CUSTOMER_REQUIRED("totalAssets", money, 0, 0),
+    NGX_HTTP_CUSTOMER_REQUIRED("totalLiabilities", money, 0, 0),
     { "employmentStatus", ngx_http_customer_check_enum,
       NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0,
       ngx_http_customer_employment_statuses, NULL },
-    { "employer", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 200, NULL, NULL },
-    { "currency", ngx_http_customer_check_currency,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NULLABLE("employer", line, 0, 200),
+    NGX_HTTP_CUSTOMER_REQUIRED("currency", currency, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

@@ -86,13 +86,12 @@ static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
 
 /* a note's members, and the end; a PATCH takes those given, at least one */
 #define NGX_HTTP_CUSTOMER_NOTE_FIELDS                                        \
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED, \
-      1, 1000, NULL, NULL },                                                 \
+    NGX_HTTP_CUSTOMER_REQUIRED("content", text, 1, 1000),                    \
     { "noteType", ngx_http_customer_check_enum, 0, 0, 0,                     \
       ngx_http_customer_note_types, NULL },                                  \
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },      \
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },    \
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("isPrivate", bool, 0, 0),                     \
+    NGX_HTTP_CUSTOMER_OPTIONAL("isImportant", bool, 0, 0),                   \
+    NGX_HTTP_CUSTOMER_FIELDS_END
 
 static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
     NGX_HTTP_CUSTOMER_NOTE_FIELDS
@@ -101,8 +100,7 @@ static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
 
 /* POST /api/notes: the customer in the body */
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
     NGX_HTTP_CUSTOMER_NOTE_FIELDS
 };
 

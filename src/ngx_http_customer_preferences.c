@@ -87,26 +87,23 @@ static const char  *ngx_http_customer_weekdays[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_communication_fields[] = {
-    { "email", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "sms", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "push", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("email", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("sms", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("push", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_privacy_fields[] = {
-    { "dataSharing", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "analyticsConsent", ngx_http_customer_check_bool, 0, 0, 0,
-      NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("dataSharing", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("analyticsConsent", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 /* one of preferredServiceTimes: start before end, both HH:MM */
 static ngx_http_customer_field_t  ngx_http_customer_window_fields[] = {
-    { "start", ngx_http_customer_check_clock,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "end", ngx_http_customer_check_clock,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("start", clock, 0, 0),
+    NGX_HTTP_CUSTOMER_REQUIRED("end", clock, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 /* the items of the two sets */
@@ -124,9 +121,9 @@ static ngx_http_customer_field_t  ngx_http_customer_restriction = {
 ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
     { "communication", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_communication_fields },
-    { "newsletter", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "notifications", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "language", ngx_http_customer_check_language, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("newsletter", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("notifications", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("language", language, 0, 0),
     { "theme", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_themes, NULL },
     { "preferredServiceDays", ngx_http_customer_check_set, 0, 0, 7, NULL,
@@ -135,10 +132,10 @@ ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
       NULL, ngx_http_customer_window_fields },
     { "dietaryRestrictions", ngx_http_customer_check_set, 0, 0, 20, NULL,
       &ngx_http_customer_restriction },
-    { "marketingOptIn", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("marketingOptIn", bool, 0, 0),
     { "privacy", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_privacy_fields },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

@@ -81,35 +81,21 @@ static ngx_int_t ngx_http_customer_vehicles_years(
 
 /* a vehicle's members, and the end */
 #define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
-      1, 50, NULL, NULL },                                                   \
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
-      1, 50, NULL, NULL },                                                   \
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
-      0, 0, NULL, NULL },                                                    \
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,      \
-      0, 0, NULL, NULL },                                                    \
-    { "licensePlate", ngx_http_customer_check_line,                          \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },                     \
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
-      1, 30, NULL, NULL },                                                   \
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000,              \
-      NULL, NULL },                                                          \
-    { "lastServiceDate", ngx_http_customer_check_date,                       \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },                      \
-    { "lastServiceMileage", ngx_http_customer_check_count,                   \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },               \
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,     \
-      NULL, NULL },                                                          \
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,     \
-      NULL, NULL },                                                          \
-    { "insuranceExpiry", ngx_http_customer_check_date,                       \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
-    { "registrationExpiry", ngx_http_customer_check_date,                    \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
-    { "warrantyExpiry", ngx_http_customer_check_date,                        \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("make", line, 1, 50),                         \
+    NGX_HTTP_CUSTOMER_REQUIRED("model", line, 1, 50),                        \
+    NGX_HTTP_CUSTOMER_REQUIRED("year", year, 0, 0),                          \
+    NGX_HTTP_CUSTOMER_REQUIRED("vin", vin, 0, 0),                            \
+    NGX_HTTP_CUSTOMER_NULLABLE("licensePlate", line, 1, 20),                 \
+    NGX_HTTP_CUSTOMER_NULLABLE("color", line, 1, 30),                        \
+    NGX_HTTP_CUSTOMER_OPTIONAL("mileage", count, 0, 10000000),               \
+    NGX_HTTP_CUSTOMER_NULLABLE("lastServiceDate", date, 0, 1),               \
+    NGX_HTTP_CUSTOMER_NULLABLE("lastServiceMileage", count, 0, 10000000),    \
+    NGX_HTTP_CUSTOMER_OPTIONAL("serviceIntervalKm", count, 1, 1000000),      \
+    NGX_HTTP_CUSTOMER_OPTIONAL("serviceIntervalMonths", count, 1, 120),      \
+    NGX_HTTP_CUSTOMER_NULLABLE("insuranceExpiry", date, 0, 0),               \
+    NGX_HTTP_CUSTOMER_NULLABLE("registrationExpiry", date, 0, 0),            \
+    NGX_HTTP_CUSTOMER_NULLABLE("warrantyExpiry", date, 0, 0),                \
+    NGX_HTTP_CUSTOMER_FIELDS_END
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
     NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
@@ -118,31 +104,25 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 
 /* POST /api/vehicles: the owner's customerId, then a vehicle's members */
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
     NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
 };
 
 
 static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
-    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 10000000, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("mileage", count, 0, 10000000),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
-    { "serviceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 1, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 10000000, NULL, NULL },
-    { "description", ngx_http_customer_check_text,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 1000, NULL, NULL },
-    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
-    { "performedBy", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("serviceDate", date, 0, 1),
+    NGX_HTTP_CUSTOMER_REQUIRED("mileage", count, 0, 10000000),
+    NGX_HTTP_CUSTOMER_REQUIRED("description", text, 1, 1000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("cost", money, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("performedBy", line, 0, 100),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

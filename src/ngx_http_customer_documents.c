@@ -194,18 +194,13 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] =
-    NGX_HTTP_CUSTOMER_DELETED("documentId");
-
-
 static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
     "Document not found", "documentId", "No such document", 0
 };
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_document_stale =
-    NGX_HTTP_CUSTOMER_STALE("The document was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("document");
 
 
 /* a vehicleId that is not one of the document's customer's vehicles */
@@ -346,20 +341,16 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
     .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,                        \
     .missing = &ngx_http_customer_document_missing, .etag = 1
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
-
 /*
  * expiring-soon before the "{}" pattern that would also match it; the
  * uploads and the content are hooks: their body and answer are bytes
  */
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/documents",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_list_sql,
       .params = {
           NGX_HTTP_CUSTOMER_DOCUMENT_ID("customerId"),
@@ -368,7 +359,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* an administrator's across customers, a Customer's its own */
     { NGX_HTTP_GET, "/api/documents",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_all_sql,
       .params = {
           NGX_HTTP_CUSTOMER_PARAM(OWN),
@@ -381,31 +372,31 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
     { NGX_HTTP_POST, "/api/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_documents_expiring_sql,
       .params = { NGX_HTTP_CUSTOMER_UINT("days", 1, 365, 30),
                   NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .args_first = 1, NGX_HTTP_CUSTOMER_DOCUMENT_LIST(1) },
     { NGX_HTTP_GET, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .message = "Document retrieved successfully",
       NGX_HTTP_CUSTOMER_DOCUMENT_ROW },
     { NGX_HTTP_DELETE, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .message = "Document deleted successfully",
-      .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
+      NGX_HTTP_CUSTOMER_DELETED("documentId"),
       .missing = &ngx_http_customer_document_missing },
     /* a stale version, else a vehicle that is not its customer's */
     { NGX_HTTP_PATCH, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_document_meta, .partial = 1,
       .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
       .stmt = &ngx_http_customer_documents_edit_sql,
@@ -419,7 +410,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       .otherwise = &ngx_http_customer_document_vehicle,
       .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
     { NGX_HTTP_GET, "/api/documents/{}/content",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_content_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .done = ngx_http_customer_documents_send_content },

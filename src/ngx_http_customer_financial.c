@@ -161,8 +161,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_financial_exists = {
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
-    NGX_HTTP_CUSTOMER_STALE("The financial profile was changed since "
-                            "that version; fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("financial profile");
 
 
 /* the profile with its version as the ETag */

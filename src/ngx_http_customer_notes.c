@@ -120,23 +120,16 @@ static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_note_deleted[] =
-    NGX_HTTP_CUSTOMER_DELETED("noteId");
-
-
 static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
     "Note not found", "noteId", "No such note", 0
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_note_stale =
-    NGX_HTTP_CUSTOMER_STALE("The note was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("note");
 
 /* POST /api/notes for a customer that does not exist */
-static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
-    "Customer not found", "customerId", "No such customer",
-    NGX_HTTP_UNPROCESSABLE_ENTITY
-};
+static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer =
+    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
 
 
 /*
@@ -337,7 +330,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       .stmt = &ngx_http_customer_note_delete_sql,
       NGX_HTTP_CUSTOMER_NOTE_BY_ID(SUB),
       .message = "Note deleted successfully",
-      .columns = ngx_http_customer_note_deleted, .ncolumns = 2 },
+      NGX_HTTP_CUSTOMER_DELETED("noteId") },
 
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

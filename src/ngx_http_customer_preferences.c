@@ -159,8 +159,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_put_sql =
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
-    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
-                            "version; fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("customer");
 
 
 /* {customerId, preferences} with the customer's version as the ETag */

@@ -250,8 +250,20 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 
 /* a DELETE's answer: the id it was given, and when */
 #define NGX_HTTP_CUSTOMER_DELETED(id)                                        \
-    { { id, NGX_HTTP_CUSTOMER_COL_STRING },                                  \
-      { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING } }
+    .columns = (ngx_http_customer_column_t []) {                             \
+        { id, NGX_HTTP_CUSTOMER_COL_STRING },                                \
+        { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING } },                     \
+    .ncolumns = 2
+
+/* the refusal of a stale If-Match, for "what" the path names */
+#define NGX_HTTP_CUSTOMER_STALE_OF(what)                                     \
+    NGX_HTTP_CUSTOMER_STALE("The " what " was changed since that version; "  \
+                            "fetch it again")
+
+/* a body's customerId that names no customer */
+#define NGX_HTTP_CUSTOMER_NO_CUSTOMER                                        \
+    { "Customer not found", "customerId", "No such customer",                \
+      NGX_HTTP_UNPROCESSABLE_ENTITY }
 
 /* an argument among values, or NULL when it is absent */
 #define NGX_HTTP_CUSTOMER_ENUM(name, values)                                 \

@@ -194,10 +194,8 @@ static ngx_http_customer_missing_t  ngx_http_customer_record_missing = {
 
 
 /* POST /api/vehicles: the body's customerId names no customer */
-static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer = {
-    "Customer not found", "customerId", "No such customer",
-    NGX_HTTP_UNPROCESSABLE_ENTITY
-};
+static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer =
+    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
@@ -207,8 +205,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_vehicle_stale =
-    NGX_HTTP_CUSTOMER_STALE("The vehicle was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("vehicle");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_mileage_lower = {
@@ -219,15 +216,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_mileage_lower = {
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_record_stale =
-    NGX_HTTP_CUSTOMER_STALE("The service record was changed since that "
-                            "version; fetch it again");
-
-
-static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] =
-    NGX_HTTP_CUSTOMER_DELETED("serviceRecordId");
-
-static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] =
-    NGX_HTTP_CUSTOMER_DELETED("vehicleId");
+    NGX_HTTP_CUSTOMER_STALE_OF("service record");
 
 
 /*
@@ -556,31 +545,27 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
 
 static const char  *ngx_http_customer_booleans[] = { "true", "false", NULL };
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
-
 ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_list_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
       NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     { NGX_HTTP_POST, "/api/customers/{}/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("customerId") },
       NGX_HTTP_CUSTOMER_VEHICLE_CREATED },
     /* every vehicle's records, each with its make, model and VIN */
     { NGX_HTTP_GET, "/api/customers/{}/service-history",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_history_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
       NGX_HTTP_CUSTOMER_RECORD_LIST("Service history retrieved successfully",
                                     NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3) },
     /* its 400 names the filters before the page, and the years last */
     { NGX_HTTP_GET, "/api/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_vehicles_all_sql,
       .params = {
           NGX_HTTP_CUSTOMER_CHECKED("make", ngx_http_customer_check_line,
@@ -598,7 +583,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     /* the owner's customerId in the body: 422 when it names none */
     { NGX_HTTP_POST, "/api/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_new_fields,
       .params = { NGX_HTTP_CUSTOMER_NAMED(BODY, "customerId"),
                   NGX_HTTP_CUSTOMER_PARAM(OWN),
@@ -607,43 +592,43 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_VEHICLE_CREATED,
       .missing = &ngx_http_customer_vehicle_no_customer },
     { NGX_HTTP_GET, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_get_sql,
       NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle retrieved successfully",
       NGX_HTTP_CUSTOMER_VEHICLE_ROW, .etag = 1 },
     { NGX_HTTP_PUT, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("t", "Vehicle updated successfully") },
     { NGX_HTTP_PATCH, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields, .partial = 1,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Vehicle updated successfully") },
     { NGX_HTTP_DELETE, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_delete_sql,
       NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle deleted successfully",
-      .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2 },
+      NGX_HTTP_CUSTOMER_DELETED("vehicleId") },
     /* the mileage required, the rest kept */
     { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_mileage_fields,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Mileage updated successfully") },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_status_sql,
       NGX_HTTP_CUSTOMER_VEHICLE_ID,
       .message = "Service status retrieved successfully",
       .columns = ngx_http_customer_status_columns, .ncolumns = 7 },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_records_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
       NGX_HTTP_CUSTOMER_RECORD_LIST("Service records retrieved successfully",
                                     NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS),
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_record_fields,
       .stmt = &ngx_http_customer_vehicles_record_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("vehicleId") },
@@ -652,7 +637,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_RECORD_ROW,
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_PATCH, "/api/vehicles/{}/service-records/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_record_fields, .partial = 1,
       .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
       .stmt = &ngx_http_customer_record_edit_sql,
@@ -666,13 +651,13 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .missing = &ngx_http_customer_record_missing, .etag = 1,
       .refused = &ngx_http_customer_record_stale },
     { NGX_HTTP_DELETE, "/api/vehicles/{}/service-records/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_record_delete_sql,
       .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),
                   NGX_HTTP_CUSTOMER_NAMED(ID, "serviceRecordId"),
                   NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Service record deleted successfully",
-      .columns = ngx_http_customer_record_deleted, .ncolumns = 2,
+      NGX_HTTP_CUSTOMER_DELETED("serviceRecordId"),
       .missing = &ngx_http_customer_record_missing },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

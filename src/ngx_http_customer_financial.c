@@ -59,35 +59,32 @@ static const char  *ngx_http_customer_employment_statuses[] = {
 };
 
 
+/* the profile's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_FINANCIAL(column, field)                           \
+    column("customerId", STRING)                                             \
+    field("annualIncome", NUMBER, REQUIRED, money, 0, 0, NULL)               \
+    field("monthlyDebts", NUMBER, REQUIRED, money, 0, 0, NULL)               \
+    field("totalAssets", NUMBER, REQUIRED, money, 0, 0, NULL)                \
+    field("totalLiabilities", NUMBER, REQUIRED, money, 0, 0, NULL)           \
+    field("employmentStatus", STRING, REQUIRED, enum, 0, 0,                  \
+          ngx_http_customer_employment_statuses)                             \
+    field("employer", STRING, NULLABLE, line, 0, 200, NULL)                 \
+    field("currency", STRING, REQUIRED, currency, 0, 0, NULL)                \
+    column("debtToIncomeRatio", NUMBER)                                      \
+    column("netWorth", NUMBER)                                               \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("version", NUMBER)
+
 /* both POST and PUT take the whole profile */
 static ngx_http_customer_field_t  ngx_http_customer_financial_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("annualIncome", money, 0, 0),
-    NGX_HTTP_CUSTOMER_REQUIRED("monthlyDebts", money, 0, 0),
-    NGX_HTTP_CUSTOMER_REQUIRED("totalAssets", money, 0, 0),
-    NGX_HTTP_CUSTOMER_REQUIRED("totalLiabilities", money, 0, 0),
-    { "employmentStatus", ngx_http_customer_check_enum,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0,
-      ngx_http_customer_employment_statuses, NULL },
-    NGX_HTTP_CUSTOMER_NULLABLE("employer", line, 0, 200),
-    NGX_HTTP_CUSTOMER_REQUIRED("currency", currency, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_FINANCIAL)
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_financial_columns[] = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "annualIncome", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "monthlyDebts", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalAssets", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalLiabilities", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "employmentStatus", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "employer", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "currency", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "debtToIncomeRatio", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "netWorth", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_FINANCIAL)
 };
 
 

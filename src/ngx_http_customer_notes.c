@@ -84,39 +84,38 @@ static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f);
 
 
-/* a note's members, and the end; a PATCH takes those given, at least one */
-#define NGX_HTTP_CUSTOMER_NOTE_FIELDS                                        \
-    NGX_HTTP_CUSTOMER_REQUIRED("content", text, 1, 1000),                    \
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,                     \
-      ngx_http_customer_note_types, NULL },                                  \
-    NGX_HTTP_CUSTOMER_OPTIONAL("isPrivate", bool, 0, 0),                     \
-    NGX_HTTP_CUSTOMER_OPTIONAL("isImportant", bool, 0, 0),                   \
-    NGX_HTTP_CUSTOMER_FIELDS_END
+/* a note's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_NOTE(column, field)                                \
+    column("noteId", STRING)                                                 \
+    column("customerId", STRING)                                             \
+    field("content", STRING, REQUIRED, text, 1, 1000, NULL)                  \
+    field("noteType", STRING, OPTIONAL, enum, 0, 0,                          \
+          ngx_http_customer_note_types)                                      \
+    field("isPrivate", BOOL, OPTIONAL, bool, 0, 0, NULL)                     \
+    field("isImportant", BOOL, OPTIONAL, bool, 0, 0, NULL)                   \
+    column("authorId", STRING)                                               \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("updatedBy", STRING)                                              \
+    column("version", NUMBER)
 
+/* a PATCH takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
-    NGX_HTTP_CUSTOMER_NOTE_FIELDS
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* POST /api/notes: the customer in the body */
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
     NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
-    NGX_HTTP_CUSTOMER_NOTE_FIELDS
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
-    { "noteId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "content", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "noteType", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "isPrivate", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "isImportant", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "authorId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_NOTE)
 };
 
 

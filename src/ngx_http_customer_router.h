@@ -260,6 +260,29 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
     NGX_HTTP_CUSTOMER_STALE("The " what " was changed since that version; "  \
                             "fetch it again")
 
+/*
+ * A resource's members described once, in its answer's column order, by
+ * a macro of two arguments: column(name, type) is a column only, and
+ * field(name, type, how, check, min, max, values) one that a body sets
+ * too: how is REQUIRED, OPTIONAL or NULLABLE, check names its checker
+ * ngx_http_customer_check_<check>.  These four are what the description
+ * is given to make the column table, or the field table (without its
+ * end).
+ */
+#define NGX_HTTP_CUSTOMER_COLUMN(name, type)                                 \
+    { name, NGX_HTTP_CUSTOMER_COL_##type },
+#define NGX_HTTP_CUSTOMER_FIELD_COLUMN(name, type, how, check, min, max, v)  \
+    { name, NGX_HTTP_CUSTOMER_COL_##type },
+#define NGX_HTTP_CUSTOMER_NO_FIELD(name, type)
+#define NGX_HTTP_CUSTOMER_FIELD(name, type, how, check, min, max, values)    \
+    { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_##how,      \
+      min, max, values, NULL },
+
+#define NGX_HTTP_CUSTOMER_COLUMNS_OF(members)                                \
+    members(NGX_HTTP_CUSTOMER_COLUMN, NGX_HTTP_CUSTOMER_FIELD_COLUMN)
+#define NGX_HTTP_CUSTOMER_FIELDS_OF(members)                                 \
+    members(NGX_HTTP_CUSTOMER_NO_FIELD, NGX_HTTP_CUSTOMER_FIELD)
+
 /* a body's customerId that names no customer */
 #define NGX_HTTP_CUSTOMER_NO_CUSTOMER                                        \
     { "Customer not found", "customerId", "No such customer",                \

@@ -153,5 +153,7 @@ ngx_int_t ngx_http_customer_check_objects(ngx_http_customer_ctx_t *ctx,
       min, max, NULL, NULL }
 #define NGX_HTTP_CUSTOMER_FIELDS_END  { NULL, NULL, 0, 0, 0, NULL, NULL }
 
+#define NGX_HTTP_CUSTOMER_F_OPTIONAL   0      /* none of the flags */
+
 
 #endif /* _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_ */

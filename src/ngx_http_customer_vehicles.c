@@ -79,33 +79,57 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     ngx_http_customer_ctx_t *ctx);
 
 
-/* a vehicle's members, and the end */
-#define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
-    NGX_HTTP_CUSTOMER_REQUIRED("make", line, 1, 50),                         \
-    NGX_HTTP_CUSTOMER_REQUIRED("model", line, 1, 50),                        \
-    NGX_HTTP_CUSTOMER_REQUIRED("year", year, 0, 0),                          \
-    NGX_HTTP_CUSTOMER_REQUIRED("vin", vin, 0, 0),                            \
-    NGX_HTTP_CUSTOMER_NULLABLE("licensePlate", line, 1, 20),                 \
-    NGX_HTTP_CUSTOMER_NULLABLE("color", line, 1, 30),                        \
-    NGX_HTTP_CUSTOMER_OPTIONAL("mileage", count, 0, 10000000),               \
-    NGX_HTTP_CUSTOMER_NULLABLE("lastServiceDate", date, 0, 1),               \
-    NGX_HTTP_CUSTOMER_NULLABLE("lastServiceMileage", count, 0, 10000000),    \
-    NGX_HTTP_CUSTOMER_OPTIONAL("serviceIntervalKm", count, 1, 1000000),      \
-    NGX_HTTP_CUSTOMER_OPTIONAL("serviceIntervalMonths", count, 1, 120),      \
-    NGX_HTTP_CUSTOMER_NULLABLE("insuranceExpiry", date, 0, 0),               \
-    NGX_HTTP_CUSTOMER_NULLABLE("registrationExpiry", date, 0, 0),            \
-    NGX_HTTP_CUSTOMER_NULLABLE("warrantyExpiry", date, 0, 0),                \
-    NGX_HTTP_CUSTOMER_FIELDS_END
+/* a vehicle's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_VEHICLE(column, field)                             \
+    column("vehicleId", STRING)                                              \
+    column("customerId", STRING)                                             \
+    field("make", STRING, REQUIRED, line, 1, 50, NULL)                       \
+    field("model", STRING, REQUIRED, line, 1, 50, NULL)                      \
+    field("year", NUMBER, REQUIRED, year, 0, 0, NULL)                        \
+    field("vin", STRING, REQUIRED, vin, 0, 0, NULL)                          \
+    column("vinCheckDigitValid", BOOL)                                       \
+    field("licensePlate", STRING, NULLABLE, line, 1, 20, NULL)               \
+    field("color", STRING, NULLABLE, line, 1, 30, NULL)                      \
+    field("mileage", NUMBER, OPTIONAL, count, 0, 10000000, NULL)             \
+    field("lastServiceDate", STRING, NULLABLE, date, 0, 1, NULL)             \
+    field("lastServiceMileage", NUMBER, NULLABLE, count, 0, 10000000, NULL)  \
+    field("serviceIntervalKm", NUMBER, OPTIONAL, count, 1, 1000000, NULL)    \
+    field("serviceIntervalMonths", NUMBER, OPTIONAL, count, 1, 120, NULL)    \
+    field("insuranceExpiry", STRING, NULLABLE, date, 0, 0, NULL)             \
+    field("registrationExpiry", STRING, NULLABLE, date, 0, 0, NULL)          \
+    field("warrantyExpiry", STRING, NULLABLE, date, 0, 0, NULL)              \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("createdBy", STRING)                                              \
+    column("updatedBy", STRING)                                              \
+    column("version", NUMBER)
+
+/* a service record's; the history adds its vehicle's make, model and VIN */
+#define NGX_HTTP_CUSTOMER_RECORD(column, field)                              \
+    column("serviceRecordId", STRING)                                        \
+    column("vehicleId", STRING)                                              \
+    column("customerId", STRING)                                             \
+    field("serviceDate", STRING, REQUIRED, date, 0, 1, NULL)                 \
+    field("mileage", NUMBER, REQUIRED, count, 0, 10000000, NULL)             \
+    field("description", STRING, REQUIRED, text, 1, 1000, NULL)              \
+    field("cost", NUMBER, OPTIONAL, money, 0, 0, NULL)                       \
+    field("performedBy", STRING, NULLABLE, line, 0, 100, NULL)               \
+    column("createdAt", STRING)                                              \
+    column("createdBy", STRING)                                              \
+    column("version", NUMBER)
+
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* POST /api/vehicles: the owner's customerId, then a vehicle's members */
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
     NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -117,54 +141,18 @@ static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
 
 /* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("serviceDate", date, 0, 1),
-    NGX_HTTP_CUSTOMER_REQUIRED("mileage", count, 0, 10000000),
-    NGX_HTTP_CUSTOMER_REQUIRED("description", text, 1, 1000),
-    NGX_HTTP_CUSTOMER_OPTIONAL("cost", money, 0, 0),
-    NGX_HTTP_CUSTOMER_NULLABLE("performedBy", line, 0, 100),
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_RECORD)
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "make", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "model", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "year", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "vin", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "vinCheckDigitValid", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "licensePlate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "color", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "lastServiceDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastServiceMileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "serviceIntervalKm", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "serviceIntervalMonths", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "insuranceExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "registrationExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "warrantyExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
 };
 
 
-/* a service record; the history adds its vehicle's make, model and VIN */
 static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
-    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "serviceDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "description", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "cost", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "performedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_RECORD)
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING }

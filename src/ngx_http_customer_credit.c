@@ -29,15 +29,9 @@
     " a.previous_score, a.band, a.is_read, api_ts(a.read_at),"               \
     " api_ts(a.created_at)"
 
-#define NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS    10
-
 #define NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS                             \
     "h.id, h.credit_score, h.previous_score, h.band, h.previous_band,"       \
     " h.source, h.changed_by, api_ts(h.changed_at)"
-
-#define NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS  8
-
-#define NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS   5
 
 /* a customer's status, NULL columns after the id when no score is set */
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL(where)                           \
@@ -251,13 +245,11 @@ static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
         NGX_HTTP_CUSTOMER_NAMED(BODY, "source"),                             \
         NGX_HTTP_CUSTOMER_PARAM(ACTOR) },                                    \
     .message = "Credit status updated successfully",                         \
-    .columns = ngx_http_customer_credit_put_columns,                         \
-    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_put_columns)
 
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS                                      \
     .message = "Credit status retrieved successfully",                       \
-    .columns = ngx_http_customer_credit_status_columns,                      \
-    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS,                    \
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_status_columns),       \
     .refused = &ngx_http_customer_credit_none, .test = 1
 
 /* the status of the path's customer, when the caller may reach it */
@@ -295,8 +287,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
                   NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Credit history retrieved successfully", .list = "history",
-      .columns = ngx_http_customer_credit_history_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_history_columns) },
     /* its 400 names a bad "unread" before the id and the page */
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
@@ -306,8 +297,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
                   NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Alerts retrieved successfully", .list = "alerts",
-      .columns = ngx_http_customer_credit_alert_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_alert_columns) },
     { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_credit_read_fields,
@@ -318,8 +308,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
           NGX_HTTP_CUSTOMER_PARAM(OWN),
           NGX_HTTP_CUSTOMER_NAMED(BODY, "read") },
       .message = "Alert updated successfully",
-      .columns = ngx_http_customer_credit_alert_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_alert_columns),
       .missing = &ngx_http_customer_credit_no_alert },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

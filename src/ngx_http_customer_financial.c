@@ -32,9 +32,7 @@
     " f.total_assets - f.total_liabilities, api_ts(f.created_at),"          \
     " api_ts(f.updated_at), f.version"
 
-#define NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS  13   /* the last: version */
-
-/* after the columns: the customer's id, NULL when there is none */
+/* after the 13 columns: the customer's id, NULL when there is none */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER  13
 
 /* no row: no such customer; NULL columns: the customer has no profile */
@@ -163,8 +161,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
 
 /* the profile with its version as the ETag */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE                                  \
-    .columns = ngx_http_customer_financial_columns,                          \
-    .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_financial_columns), .etag = 1
 
 /* the whole profile written; no customer is 404 */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(sql)                               \

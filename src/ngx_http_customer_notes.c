@@ -38,8 +38,6 @@
     "n.is_important, n.author_id, api_ts(n.created_at), "                    \
     "api_ts(n.updated_at) AS updated, n.updated_by, n.version"
 
-#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  11      /* the last: version */
-
 /* the administrators' filters: $1 customer, $2 type, $3 importance, $4
    privacy, $5 author, each NULL for any */
 #define NGX_HTTP_CUSTOMER_NOTE_ALL                                           \
@@ -247,8 +245,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
     NGX_HTTP_CUSTOMER_NOTE_ROW
 
 #define NGX_HTTP_CUSTOMER_NOTE_ROW                                           \
-    .columns = ngx_http_customer_note_columns,                              \
-    .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_note_columns)
 
 /* a page of notes, newest first */
 #define NGX_HTTP_CUSTOMER_NOTE_PAGE                                          \
@@ -312,13 +309,8 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
     { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_note_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      NGX_HTTP_CUSTOMER_EDIT(ngx_http_customer_note_fields, "noteId"),
       .stmt = &ngx_http_customer_note_edit_sql,
-      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),
-                  NGX_HTTP_CUSTOMER_PARAM(JSON),
-                  NGX_HTTP_CUSTOMER_PARAM(SUB),
-                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Note updated successfully",
       NGX_HTTP_CUSTOMER_NOTE_ROW,
       .missing = &ngx_http_customer_note_missing, .etag = 1,

@@ -283,6 +283,22 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 #define NGX_HTTP_CUSTOMER_FIELDS_OF(members)                                 \
     members(NGX_HTTP_CUSTOMER_NO_FIELD, NGX_HTTP_CUSTOMER_FIELD)
 
+/* a row's columns: the whole table, however many it has */
+#define NGX_HTTP_CUSTOMER_ROW_OF(cols)                                       \
+    .columns = cols, .ncolumns = sizeof(cols) / sizeof(cols[0])
+
+/*
+ * A PATCH of the path's id: the members given, at least one, as jsonb,
+ * the caller's sub and the If-Match version
+ */
+#define NGX_HTTP_CUSTOMER_EDIT(members, id)                                  \
+    .fields = members, .partial = 1,                                         \
+    .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,                                 \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, id),                             \
+                NGX_HTTP_CUSTOMER_PARAM(JSON),                               \
+                NGX_HTTP_CUSTOMER_PARAM(SUB),                                \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) }
+
 /* a body's customerId that names no customer */
 #define NGX_HTTP_CUSTOMER_NO_CUSTOMER                                        \
     { "Customer not found", "customerId", "No such customer",                \

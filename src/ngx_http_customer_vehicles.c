@@ -39,9 +39,7 @@
     " api_ts(v.created_at) AS created, api_ts(v.updated_at) AS updated,"    \
     " v.created_by, v.updated_by, v.version"
 
-#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  22     /* the last: version */
-
-/* after the columns: the owner's (create) or the vehicle's (update) id */
+/* after the 22 columns: the owner's (create) or the vehicle's (update) id */
 #define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     22
 
 /* update, after that: the If-Match version did not match */
@@ -507,8 +505,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
     .conflict = &ngx_http_customer_vin_taken
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_ROW                                        \
-    .columns = ngx_http_customer_vehicle_columns,                            \
-    .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_vehicle_columns)
 
 #define NGX_HTTP_CUSTOMER_RECORD_ROW                                         \
     .columns = ngx_http_customer_record_columns,                             \

@@ -77,7 +77,6 @@ static const char  *ngx_http_customer_employment_statuses[] = {
 /* both POST and PUT take the whole profile */
 static ngx_http_customer_field_t  ngx_http_customer_financial_fields[] = {
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_FINANCIAL)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

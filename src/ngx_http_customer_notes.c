@@ -100,7 +100,6 @@ static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
 /* a PATCH takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -108,7 +107,6 @@ static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
     NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

@@ -48,8 +48,8 @@ static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res,
     ngx_http_customer_relation_t *rel);
 static ngx_int_t ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx);
-static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
-    ngx_http_customer_json_t *v, ngx_uint_t def);
+static void ngx_http_customer_gen_count(yajl_gen g,
+    ngx_http_customer_json_t *pg, const char *key, ngx_uint_t def);
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
@@ -212,18 +212,9 @@ answer:
 
     ngx_http_customer_gen_lit(g, "pagination");
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_count(g, "currentPage",
-                                ngx_http_customer_json_member(pg,
-                                                              "currentPage"),
-                                h->page);
-    ngx_http_customer_gen_count(g, "totalPages",
-                                ngx_http_customer_json_member(pg,
-                                                              "totalPages"),
-                                n ? 1 : 0);
-    ngx_http_customer_gen_count(g, "totalItems",
-                                ngx_http_customer_json_member(pg,
-                                                              "totalItems"),
-                                n);
+    ngx_http_customer_gen_count(g, pg, "currentPage", h->page);
+    ngx_http_customer_gen_count(g, pg, "totalPages", n ? 1 : 0);
+    ngx_http_customer_gen_count(g, pg, "totalItems", n);
     ngx_http_customer_gen_lit(g, "itemsPerPage");
     yajl_gen_integer(g, h->limit);
     yajl_gen_map_close(g);
@@ -235,12 +226,16 @@ answer:
 }
 
 
-/* the service's number when it gave a whole one, else ours */
+/* the service's pagination member key when it is a whole number, else ours */
 
 static void
-ngx_http_customer_gen_count(yajl_gen g, const char *key,
-    ngx_http_customer_json_t *v, ngx_uint_t def)
+ngx_http_customer_gen_count(yajl_gen g, ngx_http_customer_json_t *pg,
+    const char *key, ngx_uint_t def)
 {
+    ngx_http_customer_json_t  *v;
+
+    v = ngx_http_customer_json_member(pg, key);
+
     ngx_http_customer_gen_cstr(g, key);
 
     if (v && v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER

@@ -266,8 +266,7 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
  * field(name, type, how, check, min, max, values) one that a body sets
  * too: how is REQUIRED, OPTIONAL or NULLABLE, check names its checker
  * ngx_http_customer_check_<check>.  These four are what the description
- * is given to make the column table, or the field table (without its
- * end).
+ * is given to make the column table, or the field table with its end.
  */
 #define NGX_HTTP_CUSTOMER_COLUMN(name, type)                                 \
     { name, NGX_HTTP_CUSTOMER_COL_##type },
@@ -281,7 +280,8 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 #define NGX_HTTP_CUSTOMER_COLUMNS_OF(members)                                \
     members(NGX_HTTP_CUSTOMER_COLUMN, NGX_HTTP_CUSTOMER_FIELD_COLUMN)
 #define NGX_HTTP_CUSTOMER_FIELDS_OF(members)                                 \
-    members(NGX_HTTP_CUSTOMER_NO_FIELD, NGX_HTTP_CUSTOMER_FIELD)
+    members(NGX_HTTP_CUSTOMER_NO_FIELD, NGX_HTTP_CUSTOMER_FIELD)             \
+    NGX_HTTP_CUSTOMER_FIELDS_END
 
 /* a row's columns: the whole table, however many it has */
 #define NGX_HTTP_CUSTOMER_ROW_OF(cols)                                       \

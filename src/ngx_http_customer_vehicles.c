@@ -119,7 +119,6 @@ static ngx_int_t ngx_http_customer_vehicles_years(
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -127,7 +126,6 @@ static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
     NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -140,7 +138,6 @@ static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
 /* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
     NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_RECORD)
-    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

@@ -265,8 +265,8 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
  * a macro of two arguments: column(name, type) is a column only, and
  * field(name, type, how, check, min, max, values) one that a body sets
  * too: how is REQUIRED, OPTIONAL or NULLABLE, check names its checker
- * ngx_http_customer_check_<check>.  These four are what the description
- * is given to make the column table, or the field table with its end.
+ * ngx_http_customer_check_<check>.  Handed the four macros below, a
+ * description makes its column table, or its field table with the end.
  */
 #define NGX_HTTP_CUSTOMER_COLUMN(name, type)                                 \
     { name, NGX_HTTP_CUSTOMER_COL_##type },

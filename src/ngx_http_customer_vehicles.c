@@ -514,11 +514,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
     .message = "Vehicles retrieved successfully", .list = "vehicles",        \
     NGX_HTTP_CUSTOMER_VEHICLE_ROW
 
-/* a page of service records, of n columns */
-#define NGX_HTTP_CUSTOMER_RECORD_LIST(text, n)                               \
+/* a page of service records */
+#define NGX_HTTP_CUSTOMER_RECORD_LIST(text)                                  \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE, .message = text,                \
-    .list = "serviceRecords", .columns = ngx_http_customer_record_columns,   \
-    .ncolumns = n
+    .list = "serviceRecords"
 
 /* the vehicle of the path, when the caller may reach it */
 #define NGX_HTTP_CUSTOMER_VEHICLE_ID                                         \
@@ -543,8 +542,8 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_history_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
-      NGX_HTTP_CUSTOMER_RECORD_LIST("Service history retrieved successfully",
-                                    NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3) },
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service history retrieved successfully"),
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_record_columns) },
     /* its 400 names the filters before the page, and the years last */
     { NGX_HTTP_GET, "/api/vehicles",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
@@ -601,13 +600,13 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .stmt = &ngx_http_customer_vehicles_status_sql,
       NGX_HTTP_CUSTOMER_VEHICLE_ID,
       .message = "Service status retrieved successfully",
-      .columns = ngx_http_customer_status_columns, .ncolumns = 7 },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_status_columns) },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_records_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
-      NGX_HTTP_CUSTOMER_RECORD_LIST("Service records retrieved successfully",
-                                    NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS),
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service records retrieved successfully"),
+      NGX_HTTP_CUSTOMER_RECORD_ROW,
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,

@@ -123,8 +123,6 @@ static ngx_int_t ngx_http_customer_download_chunk(
 static ngx_int_t ngx_http_customer_download_out(
     ngx_http_customer_download_t *dl, ngx_chain_t *in);
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
-static ngx_int_t ngx_http_customer_documents_header(ngx_http_request_t *r,
-    const char *name, u_char *value, size_t len);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
 static ngx_int_t ngx_http_customer_check_filename(
@@ -600,9 +598,11 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                        "Vehicle not found", "vehicleId",
-                                        "The customer has no such vehicle");
+    return ngx_http_customer_send_error(ctx,
+               ngx_http_customer_document_vehicle.status,
+               ngx_http_customer_document_vehicle.message,
+               ngx_http_customer_document_vehicle.field,
+               ngx_http_customer_document_vehicle.detail);
 }
 
 
@@ -616,8 +616,10 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     u_char              *data, *p;
     size_t               len, n;
     ngx_int_t            rc;
-    ngx_str_t            mime;
+    ngx_str_t            mime, disposition;
     ngx_http_request_t  *r;
+
+    static ngx_str_t     nosniff = ngx_string("nosniff");
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
@@ -676,16 +678,18 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
                         PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256))
                     - p;
 
-    p = ngx_http_customer_documents_disposition(r->pool,
+    disposition.data = ngx_http_customer_documents_disposition(r->pool,
             (u_char *) PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME),
-            PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME), &n);
+            PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME),
+            &disposition.len);
 
-    if (p == NULL
-        || ngx_http_customer_documents_header(r, "Content-Disposition", p, n)
-           != NGX_OK
-        || ngx_http_customer_documents_header(r, "X-Content-Type-Options",
-                                              (u_char *) "nosniff", 7)
-           != NGX_OK)
+    if (disposition.data == NULL
+        || ngx_http_customer_push_header(&r->headers_out.headers,
+                                         "Content-Disposition", &disposition)
+           == NULL
+        || ngx_http_customer_push_header(&r->headers_out.headers,
+                                         "X-Content-Type-Options", &nosniff)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -976,25 +980,6 @@ ngx_http_customer_download_writer(ngx_http_request_t *r)
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_header(ngx_http_request_t *r, const char *name,
-    u_char *value, size_t len)
-{
-    ngx_str_t  v;
-
-    v.data = value;
-    v.len = len;
-
-    if (ngx_http_customer_push_header(&r->headers_out.headers, name, &v)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -17,10 +17,10 @@
 
 
 /*
- * Notes on a customer.  An Administrator adds them; one
- * statement inserts the note and, unless it is private, copies its
- * content to customers.notes, bumping the record's version.  The list is
- * an Administrator's, or a Customer's own: for a Customer the statement
+ * Notes on a customer.  An Administrator adds them; one statement inserts
+ * the note and, unless it is private, copies its content to
+ * customers.notes, bumping the record's version.  The list is an
+ * Administrator's, or a Customer's own: for a Customer the statement
  * matches the record only when its user_id is the token's sub (any other
  * id is "not found") and leaves private notes out.
  *

@@ -103,7 +103,7 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     column("version", NUMBER)
 
 /* a service record's; the history adds its vehicle's make, model and VIN */
-#define NGX_HTTP_CUSTOMER_RECORD(column, field)                              \
+#define NGX_HTTP_CUSTOMER_SERVICE_RECORD(column, field)                      \
     column("serviceRecordId", STRING)                                        \
     column("vehicleId", STRING)                                              \
     column("customerId", STRING)                                             \
@@ -137,7 +137,7 @@ static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
 
 /* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
-    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_RECORD)
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_SERVICE_RECORD)
 };
 
 
@@ -147,7 +147,7 @@ static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
 
 
 static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
-    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_RECORD)
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_SERVICE_RECORD)
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING }

@@ -159,10 +159,8 @@ static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
-static ngx_http_customer_field_t  ngx_http_customer_document_owner = {
-    "customerId", ngx_http_customer_check_uuid, NGX_HTTP_CUSTOMER_F_REQUIRED,
-    0, 0, NULL, NULL
-};
+static ngx_http_customer_field_t  ngx_http_customer_document_owner =
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0);
 
 static const char  *ngx_http_customer_document_headers[] = {
     "X-Document-Type", "X-Document-Title", "X-Document-Filename",

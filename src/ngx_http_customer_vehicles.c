@@ -56,10 +56,10 @@
 
 /*
  * A column's new value on PUT ($4 true: absent members take the default)
- * or PATCH (absent members keep the old value).
+ * or PATCH (absent members keep the old value): the member as type.
  */
-#define NGX_HTTP_CUSTOMER_VEHICLE_SET(col, name, value, def)                 \
-    " " col " = CASE WHEN b ? '" name "' THEN " value                       \
+#define NGX_HTTP_CUSTOMER_VEHICLE_SET(col, name, type, def)                  \
+    " " col " = CASE WHEN b ? '" name "' THEN (b->>'" name "')" type        \
     " WHEN $4::boolean THEN " def " ELSE v." col " END,"
 
 #define NGX_HTTP_CUSTOMER_RECORD_COLUMNS                                     \
@@ -244,42 +244,28 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql =
     "WITH o AS (SELECT v.id, v.mileage, v.version FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " u AS (UPDATE vehicles AS v SET"
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("make", "make", "b->>'make'", "v.make")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("model", "model", "b->>'model'", "v.model")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("year", "year",
-                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("year"),
-                                  "v.year")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("vin", "vin", "b->>'vin'", "v.vin")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("license_plate", "licensePlate",
-                                  "b->>'licensePlate'", "NULL")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("color", "color", "b->>'color'", "NULL")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("mileage", "mileage",
-                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage"),
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("make", "make", "", "v.make")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("model", "model", "", "v.model")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("year", "year", "::integer", "v.year")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("vin", "vin", "", "v.vin")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("license_plate", "licensePlate", "", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("color", "color", "", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("mileage", "mileage", "::integer",
                                   "v.mileage")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_date", "lastServiceDate",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("lastServiceDate"),
-                          "NULL")
+                                  "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_mileage",
-                          "lastServiceMileage",
-                          NGX_HTTP_CUSTOMER_VEHICLE_INT("lastServiceMileage"),
-                          "NULL")
+                                  "lastServiceMileage", "::integer", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_km", "serviceIntervalKm",
-                          NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalKm"),
-                          "10000")
+                                  "::integer", "10000")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_months",
-                       "serviceIntervalMonths",
-                       NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalMonths"),
-                       "12")
+                                  "serviceIntervalMonths", "::integer", "12")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("insurance_expiry", "insuranceExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("insuranceExpiry"),
-                          "NULL")
+                                  "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("registration_expiry",
-                          "registrationExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("registrationExpiry"),
-                          "NULL")
+                                  "registrationExpiry", "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("warranty_expiry", "warrantyExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("warrantyExpiry"),
-                          "NULL")
+                                  "::date", "NULL")
     " updated_at = now(), updated_by = $6::text, version = v.version + 1"
     " FROM o, (SELECT $3::jsonb AS b) j"
     " WHERE v.id = o.id AND ($5::integer IS NULL OR o.version = $5::integer)"

@@ -87,11 +87,11 @@ static ngx_http_customer_fuzz_route_t  ngx_http_customer_fuzz_routes[] = {
     { ngx_http_customer_record_fields, 1, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
     /* POST /api/vehicles, PATCH of a service record */
     { ngx_http_customer_vehicle_new_fields, 1, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
-    { ngx_http_customer_record_edit, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
+    { ngx_http_customer_record_fields, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
     /* POST /api/notes, PATCH of a note, PATCH of a document */
     { ngx_http_customer_note_new_fields, 1, NGX_HTTP_CUSTOMER_FUZZ_NOTES },
-    { ngx_http_customer_note_edit_fields, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
-    { ngx_http_customer_document_edit, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
+    { ngx_http_customer_note_fields, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
+    { ngx_http_customer_document_meta, 0, NGX_HTTP_CUSTOMER_FUZZ_PARAM },
 };
 
 

@@ -29,31 +29,27 @@
     " a.previous_score, a.band, a.is_read, api_ts(a.read_at),"               \
     " api_ts(a.created_at)"
 
-#define NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS    10
-
 #define NGX_HTTP_CUSTOMER_CREDIT_HISTORY_COLUMNS                             \
     "h.id, h.credit_score, h.previous_score, h.band, h.previous_band,"       \
     " h.source, h.changed_by, api_ts(h.changed_at)"
 
-#define NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS  8
-
-#define NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS   5
-
-#define NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS      8
+/* a customer's status, NULL columns after the id when no score is set */
+#define NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL(where)                           \
+    "SELECT c.id, s.credit_score, s.band, s.source,"                         \
+    " api_ts(s.last_updated) FROM customers c"                               \
+    " LEFT JOIN credit_status s ON s.customer_id = c.id WHERE " where
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_fields[] = {
-    { "creditScore", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 300, 850, NULL, NULL },
-    { "source", ngx_http_customer_check_text, 0, 1, 50, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("creditScore", count, 300, 850),
+    NGX_HTTP_CUSTOMER_OPTIONAL("source", text, 1, 50),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 static ngx_http_customer_field_t  ngx_http_customer_credit_read_fields[] = {
-    { "read", ngx_http_customer_check_bool, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("read", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -113,19 +109,14 @@ static ngx_http_customer_column_t  ngx_http_customer_credit_alert_columns[] = {
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_get_sql =
     NGX_HTTP_CUSTOMER_PG_READ(2,
-    "SELECT c.id, s.credit_score, s.band, s.source,"
-    " api_ts(s.last_updated) FROM customers c"
-    " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.id = $1 AND ($2::text IS NULL OR c.user_id = $2::text)");
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL("c.id = $1"
+        " AND ($2::text IS NULL OR c.user_id = $2::text)"));
 
 
 /* $1 the token's sub */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_credit_me_sql =
     NGX_HTTP_CUSTOMER_PG_READ(1,
-    "SELECT c.id, s.credit_score, s.band, s.source,"
-    " api_ts(s.last_updated) FROM customers c"
-    " LEFT JOIN credit_status s ON s.customer_id = c.id"
-    " WHERE c.user_id = $1::text");
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS_SQL("c.user_id = $1::text"));
 
 
 /*
@@ -254,14 +245,18 @@ static ngx_http_customer_missing_t  ngx_http_customer_credit_no_alert = {
         NGX_HTTP_CUSTOMER_NAMED(BODY, "source"),                             \
         NGX_HTTP_CUSTOMER_PARAM(ACTOR) },                                    \
     .message = "Credit status updated successfully",                         \
-    .columns = ngx_http_customer_credit_put_columns,                         \
-    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_PUT_NCOLUMNS
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_put_columns)
 
 #define NGX_HTTP_CUSTOMER_CREDIT_STATUS                                      \
     .message = "Credit status retrieved successfully",                       \
-    .columns = ngx_http_customer_credit_status_columns,                      \
-    .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_STATUS_NCOLUMNS,                    \
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_status_columns),       \
     .refused = &ngx_http_customer_credit_none, .test = 1
+
+/* the status of the path's customer, when the caller may reach it */
+#define NGX_HTTP_CUSTOMER_CREDIT_OF_ID                                       \
+    .stmt = &ngx_http_customer_credit_get_sql,                               \
+    .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId") },                    \
+    NGX_HTTP_CUSTOMER_CREDIT_STATUS
 
 
 /* literal paths before the "{}" patterns that would also match them */
@@ -274,50 +269,35 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
     /* the Credit Score Service's read: a service sees every record */
     { NGX_HTTP_GET, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      .stmt = &ngx_http_customer_credit_get_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN) },
-      NGX_HTTP_CUSTOMER_CREDIT_STATUS,
-      .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
+      NGX_HTTP_CUSTOMER_CREDIT_OF_ID, .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
     { NGX_HTTP_PUT, "/api/customers/internal/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
       NGX_HTTP_CUSTOMER_CREDIT_PUT,
       .scope = NGX_HTTP_CUSTOMER_SCOPE_CREDIT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      .stmt = &ngx_http_customer_credit_get_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN) },
-      NGX_HTTP_CUSTOMER_CREDIT_STATUS },
+      NGX_HTTP_CUSTOMER_CREDIT_OF_ID },
     { NGX_HTTP_PUT, "/api/customers/{}/credit-status",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       NGX_HTTP_CUSTOMER_CREDIT_PUT },
     { NGX_HTTP_GET, "/api/customers/{}/credit-status/history",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_history_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN),
-          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Credit history retrieved successfully", .list = "history",
-      .columns = ngx_http_customer_credit_history_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_HISTORY_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_history_columns) },
     /* its 400 names a bad "unread" before the id and the page */
     { NGX_HTTP_GET, "/api/customers/{}/alerts",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_credit_alerts_sql, .args_first = 1,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(OWN),
-          NGX_HTTP_CUSTOMER_PARAM(PAGE),
-          NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE),
+                  NGX_HTTP_CUSTOMER_NAMED(FLAG, "unread") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Alerts retrieved successfully", .list = "alerts",
-      .columns = ngx_http_customer_credit_alert_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_alert_columns) },
     { NGX_HTTP_PATCH, "/api/customers/{}/alerts/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_credit_read_fields,
@@ -328,8 +308,7 @@ ngx_http_customer_route_t  ngx_http_customer_credit_routes[] = {
           NGX_HTTP_CUSTOMER_PARAM(OWN),
           NGX_HTTP_CUSTOMER_NAMED(BODY, "read") },
       .message = "Alert updated successfully",
-      .columns = ngx_http_customer_credit_alert_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_CREDIT_ALERT_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_credit_alert_columns),
       .missing = &ngx_http_customer_credit_no_alert },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

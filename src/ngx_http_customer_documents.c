@@ -123,12 +123,8 @@ static ngx_int_t ngx_http_customer_download_chunk(
 static ngx_int_t ngx_http_customer_download_out(
     ngx_http_customer_download_t *dl, ngx_chain_t *in);
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
-static ngx_int_t ngx_http_customer_documents_header(ngx_http_request_t *r,
-    const char *name, u_char *value, size_t len);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
-static ngx_int_t ngx_http_customer_documents_missing(
-    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_check_filename(
     ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
@@ -141,7 +137,8 @@ static const char  *ngx_http_customer_document_types[] = {
 
 /*
  * An upload's metadata: each from the query or its header, in this
- * order (the filename defaults to the title)
+ * order (the filename defaults to the title).  A PATCH takes those
+ * given, at least one, as JSON members: it may set the last two null.
  */
 #define NGX_HTTP_CUSTOMER_DOCUMENT_TYPE      0
 #define NGX_HTTP_CUSTOMER_DOCUMENT_TITLE     1
@@ -155,33 +152,20 @@ static const char  *ngx_http_customer_document_types[] = {
 static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
     { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_document_types, NULL },
-    { "title", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 200, NULL, NULL },
-    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
-    { "expiresAt", ngx_http_customer_check_date, 0, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid, 0, 0, 0, NULL, NULL },
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("title", line, 1, 200),
+    NGX_HTTP_CUSTOMER_OPTIONAL("filename", filename, 1, 255),
+    NGX_HTTP_CUSTOMER_NULLABLE("expiresAt", date, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("vehicleId", uuid, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
+
+static ngx_http_customer_field_t  ngx_http_customer_document_owner =
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0);
 
 static const char  *ngx_http_customer_document_headers[] = {
     "X-Document-Type", "X-Document-Title", "X-Document-Filename",
     "X-Document-Expires-At", "X-Document-Vehicle-Id",
     "X-Document-Customer-Id"
-};
-
-
-/* PATCH: the metadata given, at least one */
-static ngx_http_customer_field_t  ngx_http_customer_document_edit[] = {
-    { "type", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_document_types, NULL },
-    { "title", ngx_http_customer_check_line, 0, 1, 200, NULL, NULL },
-    { "filename", ngx_http_customer_check_filename, 0, 1, 255, NULL, NULL },
-    { "expiresAt", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "vehicleId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -206,20 +190,13 @@ static ngx_http_customer_column_t  ngx_http_customer_document_columns[] = {
 };
 
 
-static ngx_http_customer_column_t  ngx_http_customer_document_deleted[] = {
-    { "documentId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
-
-
 static ngx_http_customer_missing_t  ngx_http_customer_document_missing = {
     "Document not found", "documentId", "No such document", 0
 };
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_document_stale =
-    NGX_HTTP_CUSTOMER_STALE("The document was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("document");
 
 
 /* a vehicleId that is not one of the document's customer's vehicles */
@@ -347,9 +324,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
 
 #define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
+/* a page of documents; "more" columns after a document's */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_LIST(more)                                \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                \
+    .message = "Documents retrieved successfully", .list = "documents",     \
+    .columns = ngx_http_customer_document_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + more
+
+/* one document, its version the ETag; none is 404 "Document not found" */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_ROW                                       \
+    .columns = ngx_http_customer_document_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,                        \
+    .missing = &ngx_http_customer_document_missing, .etag = 1
 
 /*
  * expiring-soon before the "{}" pattern that would also match it; the
@@ -357,85 +343,65 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
  */
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/documents",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_list_sql,
       .params = {
           NGX_HTTP_CUSTOMER_DOCUMENT_ID("customerId"),
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
-            ngx_http_customer_document_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_document_types),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* an administrator's across customers, a Customer's its own */
     { NGX_HTTP_GET, "/api/documents",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_all_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
-            ngx_http_customer_document_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "vehicleId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_PARAM(OWN),
+          NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_document_types),
+          NGX_HTTP_CUSTOMER_CHECKED("customerId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("vehicleId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
     { NGX_HTTP_POST, "/api/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_S, 3, 0,
+      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
       NGX_HTTP_CUSTOMER_HOOK },
     /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_documents_expiring_sql,
       .params = { NGX_HTTP_CUSTOMER_UINT("days", 1, 365, 30),
                   NGX_HTTP_CUSTOMER_PARAM(PAGE) },
-      .args_first = 1, .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Documents retrieved successfully", .list = "documents",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + 1 },
+      .args_first = 1, NGX_HTTP_CUSTOMER_DOCUMENT_LIST(1) },
     { NGX_HTTP_GET, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .message = "Document retrieved successfully",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing, .etag = 1 },
+      NGX_HTTP_CUSTOMER_DOCUMENT_ROW },
     { NGX_HTTP_DELETE, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .message = "Document deleted successfully",
-      .columns = ngx_http_customer_document_deleted, .ncolumns = 2,
+      NGX_HTTP_CUSTOMER_DELETED("documentId"),
       .missing = &ngx_http_customer_document_missing },
     /* a stale version, else a vehicle that is not its customer's */
     { NGX_HTTP_PATCH, "/api/documents/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_document_edit, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_EDIT(ngx_http_customer_document_meta, "documentId"),
       .stmt = &ngx_http_customer_documents_edit_sql,
-      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "documentId"),
-                  NGX_HTTP_CUSTOMER_PARAM(JSON),
-                  NGX_HTTP_CUSTOMER_PARAM(SUB),
-                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Document updated successfully",
-      .columns = ngx_http_customer_document_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS,
-      .missing = &ngx_http_customer_document_missing, .etag = 1,
+      NGX_HTTP_CUSTOMER_DOCUMENT_ROW,
       .refused = &ngx_http_customer_document_stale,
       .otherwise = &ngx_http_customer_document_vehicle,
       .because = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER },
     { NGX_HTTP_GET, "/api/documents/{}/content",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_content_sql,
       .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
       .done = ngx_http_customer_documents_send_content },
@@ -555,7 +521,9 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
     ngx_table_elt_t            *h;
     ngx_http_customer_field_t  *f;
 
-    f = &ngx_http_customer_document_meta[n];
+    f = (n == NGX_HTTP_CUSTOMER_DOCUMENT_OWNER)
+        ? &ngx_http_customer_document_owner
+        : &ngx_http_customer_document_meta[n];
     header = ngx_http_customer_document_headers[n];
 
     rc = ngx_http_customer_arg_field(ctx, f, value);
@@ -628,9 +596,11 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                        "Vehicle not found", "vehicleId",
-                                        "The customer has no such vehicle");
+    return ngx_http_customer_send_error(ctx,
+               ngx_http_customer_document_vehicle.status,
+               ngx_http_customer_document_vehicle.message,
+               ngx_http_customer_document_vehicle.field,
+               ngx_http_customer_document_vehicle.detail);
 }
 
 
@@ -644,15 +614,20 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     u_char              *data, *p;
     size_t               len, n;
     ngx_int_t            rc;
-    ngx_str_t            mime;
+    ngx_str_t            mime, disposition;
     ngx_http_request_t  *r;
+
+    static ngx_str_t     nosniff = ngx_string("nosniff");
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
     if (PQntuples(res) == 0) {
-        return ngx_http_customer_documents_missing(ctx);
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
+                   ngx_http_customer_document_missing.message,
+                   ngx_http_customer_document_missing.field,
+                   ngx_http_customer_document_missing.detail);
     }
 
     r = ctx->request;
@@ -701,16 +676,18 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
                         PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256))
                     - p;
 
-    p = ngx_http_customer_documents_disposition(r->pool,
+    disposition.data = ngx_http_customer_documents_disposition(r->pool,
             (u_char *) PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME),
-            PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME), &n);
+            PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_FILENAME),
+            &disposition.len);
 
-    if (p == NULL
-        || ngx_http_customer_documents_header(r, "Content-Disposition", p, n)
-           != NGX_OK
-        || ngx_http_customer_documents_header(r, "X-Content-Type-Options",
-                                              (u_char *) "nosniff", 7)
-           != NGX_OK)
+    if (disposition.data == NULL
+        || ngx_http_customer_push_header(&r->headers_out.headers,
+                                         "Content-Disposition", &disposition)
+           == NULL
+        || ngx_http_customer_push_header(&r->headers_out.headers,
+                                         "X-Content-Type-Options", &nosniff)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1004,25 +981,6 @@ ngx_http_customer_download_writer(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_customer_documents_header(ngx_http_request_t *r, const char *name,
-    u_char *value, size_t len)
-{
-    ngx_str_t  v;
-
-    v.data = value;
-    v.len = len;
-
-    if (ngx_http_customer_push_header(&r->headers_out.headers, name, &v)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * attachment; filename="<ASCII>"; filename*=UTF-8''<percent-encoded>
  * (RFC 6266): the quoted name with each non-ASCII character, quote,
@@ -1081,16 +1039,6 @@ ngx_http_customer_documents_disposition(ngx_pool_t *pool, u_char *name,
     *size = p - buf;
 
     return buf;
-}
-
-
-static ngx_int_t
-ngx_http_customer_documents_missing(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-               ngx_http_customer_document_missing.message,
-               ngx_http_customer_document_missing.field,
-               ngx_http_customer_document_missing.detail);
 }
 
 

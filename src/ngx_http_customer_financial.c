@@ -32,16 +32,16 @@
     " f.total_assets - f.total_liabilities, api_ts(f.created_at),"          \
     " api_ts(f.updated_at), f.version"
 
-#define NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS  13   /* the last: version */
-
-/* after the columns: the customer's id, NULL when there is none */
+/* after the 13 columns: the customer's id, NULL when there is none */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER  13
 
-#define NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL(key)                             \
+/* no row: no such customer; NULL columns: the customer has no profile */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_GET(key)                                 \
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,                                          \
     "SELECT " NGX_HTTP_CUSTOMER_FINANCIAL_COLUMNS                           \
     " FROM customers c"                                                     \
     " LEFT JOIN financial_profiles f ON f.customer_id = c.id"              \
-    " WHERE c." key " = $1"
+    " WHERE c." key " = $1")
 
 /* $2..$8 the fields, $9 who */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_INSERT                                   \
@@ -57,52 +57,39 @@ static const char  *ngx_http_customer_employment_statuses[] = {
 };
 
 
+/* the profile's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_FINANCIAL(column, field)                           \
+    column("customerId", STRING)                                             \
+    field("annualIncome", NUMBER, REQUIRED, money, 0, 0, NULL)               \
+    field("monthlyDebts", NUMBER, REQUIRED, money, 0, 0, NULL)               \
+    field("totalAssets", NUMBER, REQUIRED, money, 0, 0, NULL)                \
+    field("totalLiabilities", NUMBER, REQUIRED, money, 0, 0, NULL)           \
+    field("employmentStatus", STRING, REQUIRED, enum, 0, 0,                  \
+          ngx_http_customer_employment_statuses)                             \
+    field("employer", STRING, NULLABLE, line, 0, 200, NULL)                 \
+    field("currency", STRING, REQUIRED, currency, 0, 0, NULL)                \
+    column("debtToIncomeRatio", NUMBER)                                      \
+    column("netWorth", NUMBER)                                               \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("version", NUMBER)
+
 /* both POST and PUT take the whole profile */
 static ngx_http_customer_field_t  ngx_http_customer_financial_fields[] = {
-    { "annualIncome", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "monthlyDebts", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "totalAssets", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "totalLiabilities", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "employmentStatus", ngx_http_customer_check_enum,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0,
-      ngx_http_customer_employment_statuses, NULL },
-    { "employer", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 200, NULL, NULL },
-    { "currency", ngx_http_customer_check_currency,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_FINANCIAL)
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_financial_columns[] = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "annualIncome", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "monthlyDebts", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalAssets", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalLiabilities", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "employmentStatus", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "employer", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "currency", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "debtToIncomeRatio", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "netWorth", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_FINANCIAL)
 };
 
 
-/* no row: no such customer; NULL columns: the customer has no profile */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_get_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("id"));
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET("id");
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_financial_me_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_FINANCIAL_GET_SQL("user_id"));
+    NGX_HTTP_CUSTOMER_FINANCIAL_GET("user_id");
 
 /*
  * $1 customer id, $2..$8 the fields, $9 who.  Always one row: NULL
@@ -168,14 +155,18 @@ static ngx_http_customer_refusal_t  ngx_http_customer_financial_exists = {
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_financial_stale =
-    NGX_HTTP_CUSTOMER_STALE("The financial profile was changed since "
-                            "that version; fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("financial profile");
 
 
 /* the profile with its version as the ETag */
 #define NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE                                  \
-    .columns = ngx_http_customer_financial_columns,                          \
-    .ncolumns = NGX_HTTP_CUSTOMER_FINANCIAL_NCOLUMNS, .etag = 1
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_financial_columns), .etag = 1
+
+/* the whole profile written; no customer is 404 */
+#define NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(sql)                               \
+    .fields = ngx_http_customer_financial_fields, .stmt = &sql,              \
+    NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,                                     \
+    .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER
 
 #define NGX_HTTP_CUSTOMER_FINANCIAL_READ                                     \
     .message = "Financial profile retrieved successfully",                   \
@@ -197,24 +188,18 @@ ngx_http_customer_route_t  ngx_http_customer_financial_routes[] = {
       NGX_HTTP_CUSTOMER_FINANCIAL_READ },
     { NGX_HTTP_POST, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_financial_fields,
-      .stmt = &ngx_http_customer_financial_create_sql,
+      NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(ngx_http_customer_financial_create_sql),
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS },
       .status = NGX_HTTP_CREATED,
       .message = "Financial profile created successfully",
-      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
-      .refused = &ngx_http_customer_financial_exists,
-      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+      .refused = &ngx_http_customer_financial_exists },
     { NGX_HTTP_PUT, "/api/customers/{}/financial-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_financial_fields,
-      .stmt = &ngx_http_customer_financial_put_sql,
+      NGX_HTTP_CUSTOMER_FINANCIAL_WRITE(ngx_http_customer_financial_put_sql),
       .params = { NGX_HTTP_CUSTOMER_FINANCIAL_PARAMS,
                   NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Financial profile updated successfully",
       .created = "Financial profile created successfully",
-      NGX_HTTP_CUSTOMER_FINANCIAL_PROFILE,
-      .refused = &ngx_http_customer_financial_stale,
-      .exists = NGX_HTTP_CUSTOMER_FINANCIAL_CUSTOMER },
+      .refused = &ngx_http_customer_financial_stale },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

@@ -17,10 +17,10 @@
 
 
 /*
- * Notes on a customer (seed 002 3.2.10).  An Administrator adds them; one
- * statement inserts the note and, unless it is private, copies its
- * content to customers.notes, bumping the record's version.  The list is
- * an Administrator's, or a Customer's own: for a Customer the statement
+ * Notes on a customer.  An Administrator adds them; one statement inserts
+ * the note and, unless it is private, copies its content to
+ * customers.notes, bumping the record's version.  The list is an
+ * Administrator's, or a Customer's own: for a Customer the statement
  * matches the record only when its user_id is the token's sub (any other
  * id is "not found") and leaves private notes out.
  *
@@ -37,8 +37,6 @@
     "n.id, n.customer_id, n.content, n.note_type, n.is_private, "            \
     "n.is_important, n.author_id, api_ts(n.created_at), "                    \
     "api_ts(n.updated_at) AS updated, n.updated_by, n.version"
-
-#define NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS  11      /* the last: version */
 
 /* the administrators' filters: $1 customer, $2 type, $3 importance, $4
    privacy, $5 author, each NULL for any */
@@ -84,56 +82,36 @@ static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_field_t *f);
 
 
-/* a note's members after its content, and the end */
-#define NGX_HTTP_CUSTOMER_NOTE_FIELDS                                        \
-    { "noteType", ngx_http_customer_check_enum, 0, 0, 0,                     \
-      ngx_http_customer_note_types, NULL },                                  \
-    { "isPrivate", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },      \
-    { "isImportant", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },    \
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+/* a note's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_NOTE(column, field)                                \
+    column("noteId", STRING)                                                 \
+    column("customerId", STRING)                                             \
+    field("content", STRING, REQUIRED, text, 1, 1000, NULL)                  \
+    field("noteType", STRING, OPTIONAL, enum, 0, 0,                          \
+          ngx_http_customer_note_types)                                      \
+    field("isPrivate", BOOL, OPTIONAL, bool, 0, 0, NULL)                     \
+    field("isImportant", BOOL, OPTIONAL, bool, 0, 0, NULL)                   \
+    column("authorId", STRING)                                               \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("updatedBy", STRING)                                              \
+    column("version", NUMBER)
 
-#define NGX_HTTP_CUSTOMER_NOTE_CONTENT                                       \
-    { "content", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED, \
-      1, 1000, NULL, NULL }
-
+/* a PATCH takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_note_fields[] = {
-    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
 };
 
 
 /* POST /api/notes: the customer in the body */
 static ngx_http_customer_field_t  ngx_http_customer_note_new_fields[] = {
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    NGX_HTTP_CUSTOMER_NOTE_CONTENT, NGX_HTTP_CUSTOMER_NOTE_FIELDS
-};
-
-
-/* PATCH: the members given, at least one */
-static ngx_http_customer_field_t  ngx_http_customer_note_edit_fields[] = {
-    { "content", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
-    NGX_HTTP_CUSTOMER_NOTE_FIELDS
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_NOTE)
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_note_columns[] = {
-    { "noteId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "content", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "noteType", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "isPrivate", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "isImportant", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "authorId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
-};
-
-
-static ngx_http_customer_column_t  ngx_http_customer_note_deleted[] = {
-    { "noteId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_NOTE)
 };
 
 
@@ -142,14 +120,11 @@ static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_note_stale =
-    NGX_HTTP_CUSTOMER_STALE("The note was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("note");
 
 /* POST /api/notes for a customer that does not exist */
-static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer = {
-    "Customer not found", "customerId", "No such customer",
-    NGX_HTTP_UNPROCESSABLE_ENTITY
-};
+static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer =
+    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
 
 
 /*
@@ -254,7 +229,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
     " SELECT d.id, api_ts(now()) FROM d");
 
 
-#define NGX_HTTP_CUSTOMER_NOTE_ID  NGX_HTTP_CUSTOMER_CUSTOMER_ID
 #define NGX_HTTP_CUSTOMER_NOTE_BODY(name)  NGX_HTTP_CUSTOMER_NAMED(BODY, name)
 
 /* a new note of the customer $1, from the path or the body */
@@ -266,8 +240,22 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
                 NGX_HTTP_CUSTOMER_NOTE_BODY("isImportant"),                 \
                 NGX_HTTP_CUSTOMER_PARAM(SUB) },                             \
     .status = NGX_HTTP_CREATED, .message = "Note added successfully",       \
-    .columns = ngx_http_customer_note_columns,                              \
-    .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS
+    NGX_HTTP_CUSTOMER_NOTE_ROW
+
+#define NGX_HTTP_CUSTOMER_NOTE_ROW                                           \
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_note_columns)
+
+/* a page of notes, newest first */
+#define NGX_HTTP_CUSTOMER_NOTE_PAGE                                          \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                \
+    .message = "Notes retrieved successfully", .list = "notes",             \
+    NGX_HTTP_CUSTOMER_NOTE_ROW
+
+/* one note by its id, or 404 "Note not found" */
+#define NGX_HTTP_CUSTOMER_NOTE_BY_ID(who)                                    \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),                      \
+                NGX_HTTP_CUSTOMER_PARAM(who) },                             \
+    .missing = &ngx_http_customer_note_missing
 
 
 ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
@@ -276,41 +264,32 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_note_list_sql,
       .params = {
-          NGX_HTTP_CUSTOMER_NOTE_ID,
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_ADMIN, NULL, NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "noteType",
-            ngx_http_customer_note_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isImportant", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Notes retrieved successfully", .list = "notes",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+          NGX_HTTP_CUSTOMER_PARAM(ADMIN),
+          NGX_HTTP_CUSTOMER_ENUM("noteType", ngx_http_customer_note_types),
+          NGX_HTTP_CUSTOMER_NAMED(FLAG, "isImportant"),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_NOTE_PAGE },
 
     { NGX_HTTP_POST, "/api/customers/{}/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_fields,
-      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_ID) },
+      NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_CUSTOMER_ID) },
 
     /* the administrators' notes across customers */
     { NGX_HTTP_GET, "/api/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_note_all_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "noteType",
-            ngx_http_customer_note_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isImportant", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_FLAG, "isPrivate", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "authorId", NULL,
-            ngx_http_customer_check_author },
-          { NGX_HTTP_CUSTOMER_FROM_PAGE, NULL, NULL, NULL } },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Notes retrieved successfully", .list = "notes",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS },
+          NGX_HTTP_CUSTOMER_CHECKED("customerId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_ENUM("noteType", ngx_http_customer_note_types),
+          NGX_HTTP_CUSTOMER_NAMED(FLAG, "isImportant"),
+          NGX_HTTP_CUSTOMER_NAMED(FLAG, "isPrivate"),
+          NGX_HTTP_CUSTOMER_CHECKED("authorId",
+                                    ngx_http_customer_check_author, 0, 0),
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      NGX_HTTP_CUSTOMER_NOTE_PAGE },
 
     { NGX_HTTP_POST, "/api/notes", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
@@ -322,38 +301,25 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     { NGX_HTTP_GET, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_note_get_sql,
-      .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "noteId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL } },
+      NGX_HTTP_CUSTOMER_NOTE_BY_ID(OWN),
       .message = "Note retrieved successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
-      .missing = &ngx_http_customer_note_missing, .etag = 1 },
+      NGX_HTTP_CUSTOMER_NOTE_ROW, .etag = 1 },
 
     { NGX_HTTP_PATCH, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .fields = ngx_http_customer_note_edit_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
+      NGX_HTTP_CUSTOMER_EDIT(ngx_http_customer_note_fields, "noteId"),
       .stmt = &ngx_http_customer_note_edit_sql,
-      .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),
-                  NGX_HTTP_CUSTOMER_PARAM(JSON),
-                  NGX_HTTP_CUSTOMER_PARAM(SUB),
-                  NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) },
       .message = "Note updated successfully",
-      .columns = ngx_http_customer_note_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_NOTE_NCOLUMNS,
+      NGX_HTTP_CUSTOMER_NOTE_ROW,
       .missing = &ngx_http_customer_note_missing, .etag = 1,
       .refused = &ngx_http_customer_note_stale },
 
     { NGX_HTTP_DELETE, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_note_delete_sql,
-      .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ID, "noteId", NULL, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_SUB, NULL, NULL, NULL } },
+      NGX_HTTP_CUSTOMER_NOTE_BY_ID(SUB),
       .message = "Note deleted successfully",
-      .columns = ngx_http_customer_note_deleted, .ncolumns = 2,
-      .missing = &ngx_http_customer_note_missing },
+      NGX_HTTP_CUSTOMER_DELETED("noteId") },
 
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

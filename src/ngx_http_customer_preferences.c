@@ -43,10 +43,11 @@
     " 'privacy', (d->'privacy') || coalesce(" p "->'privacy', '{}'))"
 
 #define NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL(key)                           \
+    NGX_HTTP_CUSTOMER_PG_SHARED(1,                                          \
     "SELECT c.id, " NGX_HTTP_CUSTOMER_PREFERENCES_OF("c.preferences")       \
     ", c.version FROM customers c,"                                         \
     " (SELECT " NGX_HTTP_CUSTOMER_PREFERENCE_DEFAULTS " AS d) s"            \
-    " WHERE c." key " = $1"
+    " WHERE c." key " = $1")
 
 /*
  * $1 id (or userId), $2 the preferences, $3 If-Match version or NULL,
@@ -54,6 +55,7 @@
  * version when no row was updated.
  */
 #define NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL(key)                           \
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,                                           \
     "WITH cur AS (SELECT version FROM customers WHERE " key " = $1),"       \
     " u AS (UPDATE customers SET preferences = $2::jsonb,"                  \
     " updated_at = now(), updated_by = $4, version = version + 1"           \
@@ -63,7 +65,7 @@
     " SELECT u.id, " NGX_HTTP_CUSTOMER_PREFERENCES_OF("u.preferences")      \
     ", u.version, (SELECT version FROM cur)"                                \
     " FROM (SELECT " NGX_HTTP_CUSTOMER_PREFERENCE_DEFAULTS " AS d) s"       \
-    " LEFT JOIN u ON true"
+    " LEFT JOIN u ON true")
 
 #define NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS  3   /* the last: version */
 
@@ -85,26 +87,23 @@ static const char  *ngx_http_customer_weekdays[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_communication_fields[] = {
-    { "email", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "sms", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "push", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("email", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("sms", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("push", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_privacy_fields[] = {
-    { "dataSharing", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "analyticsConsent", ngx_http_customer_check_bool, 0, 0, 0,
-      NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("dataSharing", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("analyticsConsent", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 /* one of preferredServiceTimes: start before end, both HH:MM */
 static ngx_http_customer_field_t  ngx_http_customer_window_fields[] = {
-    { "start", ngx_http_customer_check_clock,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "end", ngx_http_customer_check_clock,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("start", clock, 0, 0),
+    NGX_HTTP_CUSTOMER_REQUIRED("end", clock, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 /* the items of the two sets */
@@ -122,9 +121,9 @@ static ngx_http_customer_field_t  ngx_http_customer_restriction = {
 ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
     { "communication", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_communication_fields },
-    { "newsletter", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "notifications", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "language", ngx_http_customer_check_language, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("newsletter", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("notifications", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("language", language, 0, 0),
     { "theme", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_themes, NULL },
     { "preferredServiceDays", ngx_http_customer_check_set, 0, 0, 7, NULL,
@@ -133,10 +132,10 @@ ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
       NULL, ngx_http_customer_window_fields },
     { "dietaryRestrictions", ngx_http_customer_check_set, 0, 0, 20, NULL,
       &ngx_http_customer_restriction },
-    { "marketingOptIn", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("marketingOptIn", bool, 0, 0),
     { "privacy", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_privacy_fields },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -147,25 +146,20 @@ static ngx_http_customer_column_t  ngx_http_customer_preferences_columns[] = {
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_get_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("id"));
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("id");
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_sql =
-    NGX_HTTP_CUSTOMER_PG_SHARED(1,
-    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("user_id"));
+    NGX_HTTP_CUSTOMER_PREFERENCES_GET_SQL("user_id");
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_put_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(4,
-    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("id"));
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("id");
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_preferences_me_put_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(4,
-    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("user_id"));
+    NGX_HTTP_CUSTOMER_PREFERENCES_PUT_SQL("user_id");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
-    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
-                            "version; fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("customer");
 
 
 /* {customerId, preferences} with the customer's version as the ETag */
@@ -174,8 +168,15 @@ static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
     .ncolumns = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1, .etag = 1,       \
     .version = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS - 1
 
+/* the preferences of the customer that key names */
+#define NGX_HTTP_CUSTOMER_PREFERENCES_GET(sql, key)                          \
+    .stmt = sql, .params = { key },                                          \
+    .message = "Preferences retrieved successfully",                         \
+    NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER
+
 /* the body is the preferences object; a bad id is listed before it */
-#define NGX_HTTP_CUSTOMER_PREFERENCES_PUT(key)                               \
+#define NGX_HTTP_CUSTOMER_PREFERENCES_PUT(sql, key)                          \
+    .stmt = sql,                                                             \
     .fields = ngx_http_customer_preference_fields, .partial = 1,             \
     .ids_first = 1,                                                          \
     .params = { key, NGX_HTTP_CUSTOMER_PARAM(JSON),                          \
@@ -186,35 +187,26 @@ static ngx_http_customer_refusal_t  ngx_http_customer_preferences_stale =
     .refused = &ngx_http_customer_preferences_stale,                         \
     .exists = NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS
 
-#define NGX_HTTP_CUSTOMER_PREFERENCES_ME                                     \
-    NGX_HTTP_CUSTOMER_PARAM(ME)
-
-#define NGX_HTTP_CUSTOMER_PREFERENCES_ID                                     \
-    NGX_HTTP_CUSTOMER_CUSTOMER_ID
-
 
 /* literal paths before the "{}" patterns that would also match them */
 ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/preferences",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      .stmt = &ngx_http_customer_preferences_me_sql,
-      .params = { NGX_HTTP_CUSTOMER_PREFERENCES_ME },
-      .message = "Preferences retrieved successfully",
-      NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER },
+      NGX_HTTP_CUSTOMER_PREFERENCES_GET(&ngx_http_customer_preferences_me_sql,
+                                        NGX_HTTP_CUSTOMER_PARAM(ME)) },
     { NGX_HTTP_PUT, "/api/customers/me/preferences",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
-      .stmt = &ngx_http_customer_preferences_me_put_sql,
-      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(NGX_HTTP_CUSTOMER_PREFERENCES_ME) },
+      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(
+          &ngx_http_customer_preferences_me_put_sql,
+          NGX_HTTP_CUSTOMER_PARAM(ME)) },
     { NGX_HTTP_GET, "/api/customers/{}/preferences",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      .stmt = &ngx_http_customer_preferences_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_PREFERENCES_ID },
-      .message = "Preferences retrieved successfully",
-      NGX_HTTP_CUSTOMER_PREFERENCES_ANSWER },
+      NGX_HTTP_CUSTOMER_PREFERENCES_GET(&ngx_http_customer_preferences_get_sql,
+                                        NGX_HTTP_CUSTOMER_CUSTOMER_ID) },
     { NGX_HTTP_PUT, "/api/customers/{}/preferences",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      .stmt = &ngx_http_customer_preferences_put_sql,
-      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(NGX_HTTP_CUSTOMER_PREFERENCES_ID) },
+      NGX_HTTP_CUSTOMER_PREFERENCES_PUT(&ngx_http_customer_preferences_put_sql,
+                                        NGX_HTTP_CUSTOMER_CUSTOMER_ID) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 

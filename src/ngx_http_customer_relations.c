@@ -24,10 +24,10 @@
  */
 
 
+/* the service; the row names the page's member and the answer's message */
 typedef struct {
     const char                  *name;      /* "Order Service" */
     const char                  *what;      /* "order data" */
-    const char                  *items;     /* "orders" */
     ngx_str_t                    path;      /* "/api/orders" */
     size_t                       loc;       /* offsetof the location */
 } ngx_http_customer_relation_t;
@@ -48,8 +48,8 @@ static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res,
     ngx_http_customer_relation_t *rel);
 static ngx_int_t ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx);
-static void ngx_http_customer_gen_count(yajl_gen g, const char *key,
-    ngx_http_customer_json_t *v, ngx_uint_t def);
+static void ngx_http_customer_gen_count(yajl_gen g,
+    ngx_http_customer_json_t *pg, const char *key, ngx_uint_t def);
 
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
@@ -68,22 +68,24 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
 ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_orders) },
+      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_orders), .list = "orders",
+      .message = "Customer order history retrieved successfully" },
     { NGX_HTTP_GET, "/api/customers/{}/complaints",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_complaints) },
+      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_complaints),
+      .message = "Customer complaint history retrieved successfully",
+      .list = "complaints" },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 
 static ngx_http_customer_relation_t  ngx_http_customer_order_rel = {
-    "Order Service", "order data", "orders", ngx_string("/api/orders"),
+    "Order Service", "order data", ngx_string("/api/orders"),
     offsetof(ngx_http_customer_loc_conf_t, order_service)
 };
 
 static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
-    "Complaint Service", "complaint data", "complaints",
-    ngx_string("/api/complaints"),
+    "Complaint Service", "complaint data", ngx_string("/api/complaints"),
     offsetof(ngx_http_customer_loc_conf_t, complaint_service)
 };
 
@@ -179,7 +181,7 @@ ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx)
         return ngx_http_customer_peer_error(ctx, h->rel->name, h->rel->what);
     }
 
-    if (ngx_http_customer_peer_list(ctx, h->rel->items, &items, &pg)
+    if (ngx_http_customer_peer_list(ctx, ctx->route->list, &items, &pg)
         != NGX_OK)
     {
         ctx->peer.json = NULL;
@@ -188,12 +190,7 @@ ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx)
 
 answer:
 
-    g = ngx_http_customer_envelope(ctx,
-                                   h->rel == &ngx_http_customer_order_rel
-                                   ? "Customer order history retrieved "
-                                     "successfully"
-                                   : "Customer complaint history "
-                                     "retrieved successfully");
+    g = ngx_http_customer_envelope(ctx, ctx->route->message);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -201,7 +198,7 @@ answer:
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "customerId");
     ngx_http_customer_gen_str(g, &ctx->params[0]);
-    ngx_http_customer_gen_cstr(g, h->rel->items);
+    ngx_http_customer_gen_cstr(g, ctx->route->list);
     yajl_gen_array_open(g);
 
     n = 0;
@@ -215,18 +212,9 @@ answer:
 
     ngx_http_customer_gen_lit(g, "pagination");
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_count(g, "currentPage",
-                                ngx_http_customer_json_member(pg,
-                                                              "currentPage"),
-                                h->page);
-    ngx_http_customer_gen_count(g, "totalPages",
-                                ngx_http_customer_json_member(pg,
-                                                              "totalPages"),
-                                n ? 1 : 0);
-    ngx_http_customer_gen_count(g, "totalItems",
-                                ngx_http_customer_json_member(pg,
-                                                              "totalItems"),
-                                n);
+    ngx_http_customer_gen_count(g, pg, "currentPage", h->page);
+    ngx_http_customer_gen_count(g, pg, "totalPages", n ? 1 : 0);
+    ngx_http_customer_gen_count(g, pg, "totalItems", n);
     ngx_http_customer_gen_lit(g, "itemsPerPage");
     yajl_gen_integer(g, h->limit);
     yajl_gen_map_close(g);
@@ -238,12 +226,16 @@ answer:
 }
 
 
-/* the service's number when it gave a whole one, else ours */
+/* the service's pagination member key when it is a whole number, else ours */
 
 static void
-ngx_http_customer_gen_count(yajl_gen g, const char *key,
-    ngx_http_customer_json_t *v, ngx_uint_t def)
+ngx_http_customer_gen_count(yajl_gen g, ngx_http_customer_json_t *pg,
+    const char *key, ngx_uint_t def)
 {
+    ngx_http_customer_json_t  *v;
+
+    v = ngx_http_customer_json_member(pg, key);
+
     ngx_http_customer_gen_cstr(g, key);
 
     if (v && v->type == NGX_HTTP_CUSTOMER_JSON_NUMBER

@@ -248,4 +248,65 @@ extern ngx_http_customer_route_t  ngx_http_customer_users_routes[];
 extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
 
 
+/* a DELETE's answer: the id it was given, and when */
+#define NGX_HTTP_CUSTOMER_DELETED(id)                                        \
+    .columns = (ngx_http_customer_column_t []) {                             \
+        { id, NGX_HTTP_CUSTOMER_COL_STRING },                                \
+        { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING } },                     \
+    .ncolumns = 2
+
+/* the refusal of a stale If-Match, for "what" the path names */
+#define NGX_HTTP_CUSTOMER_STALE_OF(what)                                     \
+    NGX_HTTP_CUSTOMER_STALE("The " what " was changed since that version; "  \
+                            "fetch it again")
+
+/*
+ * A resource's members described once, in its answer's column order, by
+ * a macro of two arguments: column(name, type) is a column only, and
+ * field(name, type, how, check, min, max, values) one that a body sets
+ * too: how is REQUIRED, OPTIONAL or NULLABLE, check names its checker
+ * ngx_http_customer_check_<check>.  Handed the four macros below, a
+ * description makes its column table, or its field table with the end.
+ */
+#define NGX_HTTP_CUSTOMER_COLUMN(name, type)                                 \
+    { name, NGX_HTTP_CUSTOMER_COL_##type },
+#define NGX_HTTP_CUSTOMER_FIELD_COLUMN(name, type, how, check, min, max, v)  \
+    { name, NGX_HTTP_CUSTOMER_COL_##type },
+#define NGX_HTTP_CUSTOMER_NO_FIELD(name, type)
+#define NGX_HTTP_CUSTOMER_FIELD(name, type, how, check, min, max, values)    \
+    { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_##how,      \
+      min, max, values, NULL },
+
+#define NGX_HTTP_CUSTOMER_COLUMNS_OF(members)                                \
+    members(NGX_HTTP_CUSTOMER_COLUMN, NGX_HTTP_CUSTOMER_FIELD_COLUMN)
+#define NGX_HTTP_CUSTOMER_FIELDS_OF(members)                                 \
+    members(NGX_HTTP_CUSTOMER_NO_FIELD, NGX_HTTP_CUSTOMER_FIELD)             \
+    NGX_HTTP_CUSTOMER_FIELDS_END
+
+/* a row's columns: the whole table, however many it has */
+#define NGX_HTTP_CUSTOMER_ROW_OF(cols)                                       \
+    .columns = cols, .ncolumns = sizeof(cols) / sizeof(cols[0])
+
+/*
+ * A PATCH of the path's id: the members given, at least one, as jsonb,
+ * the caller's sub and the If-Match version
+ */
+#define NGX_HTTP_CUSTOMER_EDIT(members, id)                                  \
+    .fields = members, .partial = 1,                                         \
+    .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,                                 \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, id),                             \
+                NGX_HTTP_CUSTOMER_PARAM(JSON),                               \
+                NGX_HTTP_CUSTOMER_PARAM(SUB),                                \
+                NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) }
+
+/* a body's customerId that names no customer */
+#define NGX_HTTP_CUSTOMER_NO_CUSTOMER                                        \
+    { "Customer not found", "customerId", "No such customer",                \
+      NGX_HTTP_UNPROCESSABLE_ENTITY }
+
+/* an argument among values, or NULL when it is absent */
+#define NGX_HTTP_CUSTOMER_ENUM(name, values)                                 \
+    { NGX_HTTP_CUSTOMER_FROM_ENUM, name, values, NULL }
+
+
 #endif /* _NGX_HTTP_CUSTOMER_ROUTER_H_INCLUDED_ */

@@ -94,4 +94,22 @@ NGX_HTTP_CUSTOMER_CHECK(object);
 NGX_HTTP_CUSTOMER_CHECK(objects);
 
 
+/*
+ * A field table's member whose checker is ngx_http_customer_check_<check>,
+ * with its bounds: required on create, optional, or optional and nullable;
+ * and the table's end.
+ */
+#define NGX_HTTP_CUSTOMER_REQUIRED(name, check, min, max)                    \
+    { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
+      min, max, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_OPTIONAL(name, check, min, max)                    \
+    { name, ngx_http_customer_check_##check, 0, min, max, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_NULLABLE(name, check, min, max)                    \
+    { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
+      min, max, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_FIELDS_END  { NULL, NULL, 0, 0, 0, NULL, NULL }
+
+#define NGX_HTTP_CUSTOMER_F_OPTIONAL   0      /* none of the flags */
+
+
 #endif /* _NGX_HTTP_CUSTOMER_VALIDATE_H_INCLUDED_ */

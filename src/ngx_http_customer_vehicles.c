@@ -39,9 +39,7 @@
     " api_ts(v.created_at) AS created, api_ts(v.updated_at) AS updated,"    \
     " v.created_by, v.updated_by, v.version"
 
-#define NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS  22     /* the last: version */
-
-/* after the columns: the owner's (create) or the vehicle's (update) id */
+/* after the 22 columns: the owner's (create) or the vehicle's (update) id */
 #define NGX_HTTP_CUSTOMER_VEHICLE_FOUND     22
 
 /* update, after that: the If-Match version did not match */
@@ -58,10 +56,10 @@
 
 /*
  * A column's new value on PUT ($4 true: absent members take the default)
- * or PATCH (absent members keep the old value).
+ * or PATCH (absent members keep the old value): the member as type.
  */
-#define NGX_HTTP_CUSTOMER_VEHICLE_SET(col, name, value, def)                 \
-    " " col " = CASE WHEN b ? '" name "' THEN " value                       \
+#define NGX_HTTP_CUSTOMER_VEHICLE_SET(col, name, type, def)                  \
+    " " col " = CASE WHEN b ? '" name "' THEN (b->>'" name "')" type        \
     " WHEN $4::boolean THEN " def " ELSE v." col " END,"
 
 #define NGX_HTTP_CUSTOMER_RECORD_COLUMNS                                     \
@@ -79,124 +77,77 @@ static ngx_int_t ngx_http_customer_vehicles_years(
     ngx_http_customer_ctx_t *ctx);
 
 
-/* a vehicle's members */
-#define NGX_HTTP_CUSTOMER_VEHICLE_FIELDS                                     \
-    { "make", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
-      1, 50, NULL, NULL },                                                   \
-    { "model", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
-      1, 50, NULL, NULL },                                                   \
-    { "year", ngx_http_customer_check_year, NGX_HTTP_CUSTOMER_F_REQUIRED,    \
-      0, 0, NULL, NULL },                                                    \
-    { "vin", ngx_http_customer_check_vin, NGX_HTTP_CUSTOMER_F_REQUIRED,      \
-      0, 0, NULL, NULL },                                                    \
-    { "licensePlate", ngx_http_customer_check_line,                          \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },                     \
-    { "color", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
-      1, 30, NULL, NULL },                                                   \
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000,              \
-      NULL, NULL },                                                          \
-    { "lastServiceDate", ngx_http_customer_check_date,                       \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1, NULL, NULL },                      \
-    { "lastServiceMileage", ngx_http_customer_check_count,                   \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 10000000, NULL, NULL },               \
-    { "serviceIntervalKm", ngx_http_customer_check_count, 0, 1, 1000000,     \
-      NULL, NULL },                                                          \
-    { "serviceIntervalMonths", ngx_http_customer_check_count, 0, 1, 120,     \
-      NULL, NULL },                                                          \
-    { "insuranceExpiry", ngx_http_customer_check_date,                       \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
-    { "registrationExpiry", ngx_http_customer_check_date,                    \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },                      \
-    { "warrantyExpiry", ngx_http_customer_check_date,                        \
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL }
+/* a vehicle's columns and members (see router.h) */
+#define NGX_HTTP_CUSTOMER_VEHICLE(column, field)                             \
+    column("vehicleId", STRING)                                              \
+    column("customerId", STRING)                                             \
+    field("make", STRING, REQUIRED, line, 1, 50, NULL)                       \
+    field("model", STRING, REQUIRED, line, 1, 50, NULL)                      \
+    field("year", NUMBER, REQUIRED, year, 0, 0, NULL)                        \
+    field("vin", STRING, REQUIRED, vin, 0, 0, NULL)                          \
+    column("vinCheckDigitValid", BOOL)                                       \
+    field("licensePlate", STRING, NULLABLE, line, 1, 20, NULL)               \
+    field("color", STRING, NULLABLE, line, 1, 30, NULL)                      \
+    field("mileage", NUMBER, OPTIONAL, count, 0, 10000000, NULL)             \
+    field("lastServiceDate", STRING, NULLABLE, date, 0, 1, NULL)             \
+    field("lastServiceMileage", NUMBER, NULLABLE, count, 0, 10000000, NULL)  \
+    field("serviceIntervalKm", NUMBER, OPTIONAL, count, 1, 1000000, NULL)    \
+    field("serviceIntervalMonths", NUMBER, OPTIONAL, count, 1, 120, NULL)    \
+    field("insuranceExpiry", STRING, NULLABLE, date, 0, 0, NULL)             \
+    field("registrationExpiry", STRING, NULLABLE, date, 0, 0, NULL)          \
+    field("warrantyExpiry", STRING, NULLABLE, date, 0, 0, NULL)              \
+    column("createdAt", STRING)                                              \
+    column("updatedAt", STRING)                                              \
+    column("createdBy", STRING)                                              \
+    column("updatedBy", STRING)                                              \
+    column("version", NUMBER)
+
+/* a service record's; the history adds its vehicle's make, model and VIN */
+#define NGX_HTTP_CUSTOMER_SERVICE_RECORD(column, field)                      \
+    column("serviceRecordId", STRING)                                        \
+    column("vehicleId", STRING)                                              \
+    column("customerId", STRING)                                             \
+    field("serviceDate", STRING, REQUIRED, date, 0, 1, NULL)                 \
+    field("mileage", NUMBER, REQUIRED, count, 0, 10000000, NULL)             \
+    field("description", STRING, REQUIRED, text, 1, 1000, NULL)              \
+    field("cost", NUMBER, OPTIONAL, money, 0, 0, NULL)                       \
+    field("performedBy", STRING, NULLABLE, line, 0, 100, NULL)               \
+    column("createdAt", STRING)                                              \
+    column("createdBy", STRING)                                              \
+    column("version", NUMBER)
+
 
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_fields[] = {
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
 };
 
 
 /* POST /api/vehicles: the owner's customerId, then a vehicle's members */
 static ngx_http_customer_field_t  ngx_http_customer_vehicle_new_fields[] = {
-    { "customerId", ngx_http_customer_check_uuid,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    NGX_HTTP_CUSTOMER_VEHICLE_FIELDS,
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("customerId", uuid, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
 };
 
 
 static ngx_http_customer_field_t  ngx_http_customer_mileage_fields[] = {
-    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 10000000, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("mileage", count, 0, 10000000),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
+/* a PATCH of a service record takes those given, at least one */
 static ngx_http_customer_field_t  ngx_http_customer_record_fields[] = {
-    { "serviceDate", ngx_http_customer_check_date,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 1, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 10000000, NULL, NULL },
-    { "description", ngx_http_customer_check_text,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 1000, NULL, NULL },
-    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
-    { "performedBy", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
-
-
-/* PATCH of a service record: the members given, at least one */
-static ngx_http_customer_field_t  ngx_http_customer_record_edit[] = {
-    { "serviceDate", ngx_http_customer_check_date, 0, 0, 1, NULL, NULL },
-    { "mileage", ngx_http_customer_check_count, 0, 0, 10000000, NULL, NULL },
-    { "description", ngx_http_customer_check_text, 0, 1, 1000, NULL, NULL },
-    { "cost", ngx_http_customer_check_money, 0, 0, 0, NULL, NULL },
-    { "performedBy", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_OF(NGX_HTTP_CUSTOMER_SERVICE_RECORD)
 };
 
 
 static ngx_http_customer_column_t  ngx_http_customer_vehicle_columns[] = {
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "make", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "model", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "year", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "vin", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "vinCheckDigitValid", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "licensePlate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "color", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "lastServiceDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastServiceMileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "serviceIntervalKm", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "serviceIntervalMonths", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "insuranceExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "registrationExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "warrantyExpiry", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_VEHICLE)
 };
 
 
-/* a service record; the history adds its vehicle's make, model and VIN */
 static ngx_http_customer_column_t  ngx_http_customer_record_columns[] = {
-    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "serviceDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "mileage", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "description", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "cost", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "performedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER },
+    NGX_HTTP_CUSTOMER_COLUMNS_OF(NGX_HTTP_CUSTOMER_SERVICE_RECORD)
     { "make", NGX_HTTP_CUSTOMER_COL_STRING },
     { "model", NGX_HTTP_CUSTOMER_COL_STRING },
     { "vin", NGX_HTTP_CUSTOMER_COL_STRING }
@@ -226,10 +177,8 @@ static ngx_http_customer_missing_t  ngx_http_customer_record_missing = {
 
 
 /* POST /api/vehicles: the body's customerId names no customer */
-static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer = {
-    "Customer not found", "customerId", "No such customer",
-    NGX_HTTP_UNPROCESSABLE_ENTITY
-};
+static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer =
+    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
@@ -239,8 +188,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_vehicle_stale =
-    NGX_HTTP_CUSTOMER_STALE("The vehicle was changed since that version; "
-                            "fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("vehicle");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_mileage_lower = {
@@ -251,20 +199,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_mileage_lower = {
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_record_stale =
-    NGX_HTTP_CUSTOMER_STALE("The service record was changed since that "
-                            "version; fetch it again");
-
-
-static ngx_http_customer_column_t  ngx_http_customer_record_deleted[] = {
-    { "serviceRecordId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
-
-
-static ngx_http_customer_column_t  ngx_http_customer_vehicle_deleted[] = {
-    { "vehicleId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "deletedAt", NGX_HTTP_CUSTOMER_COL_STRING }
-};
+    NGX_HTTP_CUSTOMER_STALE_OF("service record");
 
 
 /*
@@ -309,42 +244,28 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_vehicles_update_sql =
     "WITH o AS (SELECT v.id, v.mileage, v.version FROM vehicles v"
     NGX_HTTP_CUSTOMER_VEHICLE_OWN " FOR UPDATE OF v),"
     " u AS (UPDATE vehicles AS v SET"
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("make", "make", "b->>'make'", "v.make")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("model", "model", "b->>'model'", "v.model")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("year", "year",
-                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("year"),
-                                  "v.year")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("vin", "vin", "b->>'vin'", "v.vin")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("license_plate", "licensePlate",
-                                  "b->>'licensePlate'", "NULL")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("color", "color", "b->>'color'", "NULL")
-    NGX_HTTP_CUSTOMER_VEHICLE_SET("mileage", "mileage",
-                                  NGX_HTTP_CUSTOMER_VEHICLE_INT("mileage"),
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("make", "make", "", "v.make")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("model", "model", "", "v.model")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("year", "year", "::integer", "v.year")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("vin", "vin", "", "v.vin")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("license_plate", "licensePlate", "", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("color", "color", "", "NULL")
+    NGX_HTTP_CUSTOMER_VEHICLE_SET("mileage", "mileage", "::integer",
                                   "v.mileage")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_date", "lastServiceDate",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("lastServiceDate"),
-                          "NULL")
+                                  "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("last_service_mileage",
-                          "lastServiceMileage",
-                          NGX_HTTP_CUSTOMER_VEHICLE_INT("lastServiceMileage"),
-                          "NULL")
+                                  "lastServiceMileage", "::integer", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_km", "serviceIntervalKm",
-                          NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalKm"),
-                          "10000")
+                                  "::integer", "10000")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("service_interval_months",
-                       "serviceIntervalMonths",
-                       NGX_HTTP_CUSTOMER_VEHICLE_INT("serviceIntervalMonths"),
-                       "12")
+                                  "serviceIntervalMonths", "::integer", "12")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("insurance_expiry", "insuranceExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("insuranceExpiry"),
-                          "NULL")
+                                  "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("registration_expiry",
-                          "registrationExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("registrationExpiry"),
-                          "NULL")
+                                  "registrationExpiry", "::date", "NULL")
     NGX_HTTP_CUSTOMER_VEHICLE_SET("warranty_expiry", "warrantyExpiry",
-                          NGX_HTTP_CUSTOMER_VEHICLE_DATE("warrantyExpiry"),
-                          "NULL")
+                                  "::date", "NULL")
     " updated_at = now(), updated_by = $6::text, version = v.version + 1"
     " FROM o, (SELECT $3::jsonb AS b) j"
     " WHERE v.id = o.id AND ($5::integer IS NULL OR o.version = $5::integer)"
@@ -567,45 +488,51 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_record_delete_sql =
     .conflict = &ngx_http_customer_vin_taken
 
 #define NGX_HTTP_CUSTOMER_VEHICLE_ROW                                        \
-    .columns = ngx_http_customer_vehicle_columns,                            \
-    .ncolumns = NGX_HTTP_CUSTOMER_VEHICLE_NCOLUMNS
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_vehicle_columns)
 
 #define NGX_HTTP_CUSTOMER_RECORD_ROW                                         \
     .columns = ngx_http_customer_record_columns,                             \
     .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS
 
-static const char  *ngx_http_customer_booleans[] = { "true", "false", NULL };
+/* a page of vehicles, newest first */
+#define NGX_HTTP_CUSTOMER_VEHICLE_LIST                                       \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                 \
+    .message = "Vehicles retrieved successfully", .list = "vehicles",        \
+    NGX_HTTP_CUSTOMER_VEHICLE_ROW
 
-#define NGX_HTTP_CUSTOMER_A  NGX_HTTP_CUSTOMER_ADMIN
-#define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
-#define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
+/* a page of service records */
+#define NGX_HTTP_CUSTOMER_RECORD_LIST(text)                                  \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE, .message = text,                \
+    .list = "serviceRecords"
+
+/* the vehicle of the path, when the caller may reach it */
+#define NGX_HTTP_CUSTOMER_VEHICLE_ID                                         \
+    .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },                     \
+    .missing = &ngx_http_customer_vehicle_missing
+
+static const char  *ngx_http_customer_booleans[] = { "true", "false", NULL };
 
 ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_list_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Vehicles retrieved successfully", .list = "vehicles",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
+      NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     { NGX_HTTP_POST, "/api/customers/{}/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("customerId") },
       NGX_HTTP_CUSTOMER_VEHICLE_CREATED },
     /* every vehicle's records, each with its make, model and VIN */
     { NGX_HTTP_GET, "/api/customers/{}/service-history",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_history_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("customerId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Service history retrieved successfully",
-      .list = "serviceRecords",
-      .columns = ngx_http_customer_record_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_RECORD_NCOLUMNS + 3 },
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service history retrieved successfully"),
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_record_columns) },
     /* its 400 names the filters before the page, and the years last */
     { NGX_HTTP_GET, "/api/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_vehicles_all_sql,
       .params = {
           NGX_HTTP_CUSTOMER_CHECKED("make", ngx_http_customer_check_line,
@@ -614,19 +541,16 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
                                     1, 50),
           NGX_HTTP_CUSTOMER_UINT("yearFrom", 1886, 0, 0),
           NGX_HTTP_CUSTOMER_UINT("yearTo", 1886, 0, 0),
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "serviceDue",
-            ngx_http_customer_booleans, NULL },
+          NGX_HTTP_CUSTOMER_ENUM("serviceDue", ngx_http_customer_booleans),
           NGX_HTTP_CUSTOMER_UINT("insuranceExpiringWithin", 0, 365, 0),
           NGX_HTTP_CUSTOMER_CHECKED("customerId",
                                     ngx_http_customer_check_uuid, 0, 0),
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .args_first = 1, .check = ngx_http_customer_vehicles_years,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Vehicles retrieved successfully", .list = "vehicles",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW },
+      NGX_HTTP_CUSTOMER_VEHICLE_LIST },
     /* the owner's customerId in the body: 422 when it names none */
     { NGX_HTTP_POST, "/api/vehicles",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_new_fields,
       .params = { NGX_HTTP_CUSTOMER_NAMED(BODY, "customerId"),
                   NGX_HTTP_CUSTOMER_PARAM(OWN),
@@ -635,49 +559,43 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_VEHICLE_CREATED,
       .missing = &ngx_http_customer_vehicle_no_customer },
     { NGX_HTTP_GET, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
-      .message = "Vehicle retrieved successfully",
-      NGX_HTTP_CUSTOMER_VEHICLE_ROW,
-      .missing = &ngx_http_customer_vehicle_missing, .etag = 1 },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle retrieved successfully",
+      NGX_HTTP_CUSTOMER_VEHICLE_ROW, .etag = 1 },
     { NGX_HTTP_PUT, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("t", "Vehicle updated successfully") },
     { NGX_HTTP_PATCH, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_vehicle_fields, .partial = 1,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Vehicle updated successfully") },
     { NGX_HTTP_DELETE, "/api/vehicles/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_delete_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
-      .message = "Vehicle deleted successfully",
-      .columns = ngx_http_customer_vehicle_deleted, .ncolumns = 2,
-      .missing = &ngx_http_customer_vehicle_missing },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID, .message = "Vehicle deleted successfully",
+      NGX_HTTP_CUSTOMER_DELETED("vehicleId") },
     /* the mileage required, the rest kept */
     { NGX_HTTP_POST, "/api/vehicles/{}/update-mileage",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_mileage_fields,
       NGX_HTTP_CUSTOMER_VEHICLE_UPDATE("f", "Mileage updated successfully") },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-status",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_status_sql,
-      .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId") },
+      NGX_HTTP_CUSTOMER_VEHICLE_ID,
       .message = "Service status retrieved successfully",
-      .columns = ngx_http_customer_status_columns, .ncolumns = 7,
-      .missing = &ngx_http_customer_vehicle_missing },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_status_columns) },
     { NGX_HTTP_GET, "/api/vehicles/{}/service-records",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_records_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_PAGE("vehicleId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Service records retrieved successfully",
-      .list = "serviceRecords", NGX_HTTP_CUSTOMER_RECORD_ROW,
+      NGX_HTTP_CUSTOMER_RECORD_LIST("Service records retrieved successfully"),
+      NGX_HTTP_CUSTOMER_RECORD_ROW,
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_POST, "/api/vehicles/{}/service-records",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
       .fields = ngx_http_customer_record_fields,
       .stmt = &ngx_http_customer_vehicles_record_sql,
       .params = { NGX_HTTP_CUSTOMER_VEHICLE_NEW("vehicleId") },
@@ -686,8 +604,8 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       NGX_HTTP_CUSTOMER_RECORD_ROW,
       .missing = &ngx_http_customer_vehicle_missing },
     { NGX_HTTP_PATCH, "/api/vehicles/{}/service-records/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
-      .fields = ngx_http_customer_record_edit, .partial = 1,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 1, 0,
+      .fields = ngx_http_customer_record_fields, .partial = 1,
       .nonempty = NGX_HTTP_CUSTOMER_ONE_FIELD,
       .stmt = &ngx_http_customer_record_edit_sql,
       .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),
@@ -700,13 +618,13 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
       .missing = &ngx_http_customer_record_missing, .etag = 1,
       .refused = &ngx_http_customer_record_stale },
     { NGX_HTTP_DELETE, "/api/vehicles/{}/service-records/{}",
-      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_record_delete_sql,
       .params = { NGX_HTTP_CUSTOMER_OWN_ID("vehicleId"),
                   NGX_HTTP_CUSTOMER_NAMED(ID, "serviceRecordId"),
                   NGX_HTTP_CUSTOMER_PARAM(SUB) },
       .message = "Service record deleted successfully",
-      .columns = ngx_http_customer_record_deleted, .ncolumns = 2,
+      NGX_HTTP_CUSTOMER_DELETED("serviceRecordId"),
       .missing = &ngx_http_customer_record_missing },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

@@ -142,7 +142,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
     " 'transactionId', t.id, 'customerId', t.customer_id, 'kind', t.kind,"   \
     " 'points', t.points, 'balance', acct.balance,"                          \
     " 'lifetimePoints', acct.lifetime_points,"                               \
-    " 'tier', loyalty_tier(acct.lifetime_points),"                           \
+    " 'tier', (SELECT name FROM loyalty_tiers"                               \
+    " WHERE min_points <= acct.lifetime_points"                              \
+    " ORDER BY min_points DESC LIMIT 1),"                                    \
     " 'createdAt', api_ts(t.created_at))::text AS response FROM t, acct"     \
     " UNION ALL"                                                             \
     " SELECT 422, CASE WHEN c.customer_status <> 'Active'"                   \

@@ -472,6 +472,10 @@ if want earn; then
         wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
         "http://127.0.0.1:$port")
     earnp99=$(p99)
+    earnplain=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
+        BENCH_NOKEY=1 wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
+        "http://127.0.0.1:$port")
+    earnplainp99=$(p99)
 fi
 
 # creates: the INSERT through pgbench, then both create routes (the
@@ -524,6 +528,7 @@ row content "GET /api/documents/{id}/content (1,000 documents of 16 KB, binary r
 row earn "pgbench -N (TPC-B-like without branch/teller updates: 3 updates/inserts per transaction)" "${pgtpcb:-}"
 row earn "pgbench running the earn's own statement (a random Active customer, a fresh key each), no HTTP" "${pgearn:-}"
 row earn "POST /api/customers/{id}/loyalty/earn (random Active customers, a fresh Idempotency-Key each)" "${earn:-}" "${earnp99:-}"
+row earn "the same without Idempotency-Key (no stored answer)" "${earnplain:-}" "${earnplainp99:-}"
 row create "pgbench running the create's own INSERT … RETURNING, no HTTP (a new userId each)" "${pgcreate:-}"
 row create "POST /api/customers (Administrator JWT, a new userId each; best of 2)" "${create:-}" "${createp99:-}"
 row create "POST /api/customers/internal/create (service key, a new userId each; best of 2)" "${icreate:-}" "${icreatep99:-}"
@@ -531,7 +536,8 @@ row create "POST /api/customers/internal/create (service key, a new userId each;
 echo
 if want earn; then
     echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb");" \
-         "÷ its own statement through pgbench: $(ratio "$earn" "$pgearn")."
+         "÷ its own statement through pgbench: $(ratio "$earn" "$pgearn");" \
+         "without a key ÷ pgbench -N: $(ratio "$earnplain" "$pgtpcb")."
 fi
 if want create; then
     echo "Create ÷ its INSERT through pgbench: $(ratio "$create" "$pgcreate")" \

@@ -2,6 +2,8 @@
 -- usage: wrk -t4 -c64 -d30s -s /tmp/bench-loyalty.lua http://127.0.0.1:PORT
 local ids_file = os.getenv("BENCH_IDS") or "ids_active.txt"
 local auth = "Bearer " .. (os.getenv("BENCH_TOKEN") or "")
+-- BENCH_NOKEY=1: no Idempotency-Key (a plain write, nothing stored)
+local nokey = os.getenv("BENCH_NOKEY") == "1"
 
 local ids = {}
 for line in io.lines(ids_file) do
@@ -29,9 +31,13 @@ local body = '{"points":10,"reason":"bench"}'
 function request()
     n = n + 1
     local id = ids[math.random(#ids)]
-    return wrk.format("POST", "/api/customers/" .. id .. "/loyalty/earn", {
+    local headers = {
         ["Authorization"] = auth,
         ["Content-Type"] = "application/json",
-        ["Idempotency-Key"] = prefix .. n .. "-" .. math.random(1e9),
-    }, body)
+    }
+    if not nokey then
+        headers["Idempotency-Key"] = prefix .. n .. "-" .. math.random(1e9)
+    end
+    return wrk.format("POST", "/api/customers/" .. id .. "/loyalty/earn",
+                      headers, body)
 end

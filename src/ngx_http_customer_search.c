@@ -27,28 +27,6 @@
 static ngx_int_t ngx_http_customer_search(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_analytics_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-
-
-/* before the customers' own table: these would match "/api/customers/{}" */
-ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_search,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/analytics/summary",
-      ngx_http_customer_analytics, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
@@ -174,6 +152,30 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql =
     ")::text FROM t, v, o");
 
 
+/* its JSON built by the statement, one row */
+#define NGX_HTTP_CUSTOMER_ANALYTICS                                          \
+    .stmt = &ngx_http_customer_analytics_sql,                                \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
+    .message = "Customer analytics retrieved successfully"
+
+/* before the customers' own table: these would match "/api/customers/{}" */
+ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
+    { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_search,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    { NGX_HTTP_GET, "/api/customers/analytics/summary",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
+
+
 static ngx_int_t
 ngx_http_customer_search(ngx_http_customer_ctx_t *ctx)
 {
@@ -285,34 +287,3 @@ ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
 }
 
-
-static ngx_int_t
-ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_analytics_sql,
-                                       ngx_http_customer_analytics_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_analytics_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                       "Customer analytics retrieved "
-                                       "successfully", res, 0);
-}

@@ -387,6 +387,17 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
+    /* a body no field table can say: the row's check reads it whole */
+
+    if (rt->fields == NULL && rt->check && !rt->ids_first && ctx->body) {
+        rc = rt->check(ctx);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        invalid |= (rc != NGX_OK);
+    }
+
     /* a body the row takes "one, or none" of may be absent */
 
     if (rt->fields && ctx->body) {
@@ -449,7 +460,9 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL) {
+    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL
+        && ctx->body == NULL)
+    {
         rc = rt->check(ctx);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -182,8 +182,10 @@ struct ngx_http_customer_route_s {
                                                   after the ids; else after
                                                   the members when they are
                                                   good, or, with no fields,
-                                                  last when all was good;
-                                                  adds errors, NGX_ERROR */
+                                                  the body's place, or last
+                                                  when all was good and
+                                                  there is no body; adds
+                                                  errors, NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
                                                   nothing done */
     ngx_uint_t                      test;

@@ -182,11 +182,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql =
 
 /*
  * $1 customer id, $2 the Customer's sub (NULL for an Administrator), $3
- * the body, its answers {"<questionId>": answer}, $4 who.  Each answer is checked
- * against its question; with any wrong, rows (false, field, message)
- * and nothing written; else one row (true, the submission).  No row: no
- * such customer, or not the caller's.  The customer's row lock numbers
- * concurrent submissions one after the other.
+ * the body, its answers {"<questionId>": answer}, $4 who.  Each answer
+ * is checked against its question; with any wrong, rows (false, field,
+ * message) and nothing written; else one row (true, the submission).
+ * No row: no such customer, or not the caller's.  The customer's row
+ * lock numbers concurrent submissions one after the other.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql =
     NGX_HTTP_CUSTOMER_PG_WRITE(4,
@@ -254,13 +254,17 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
+#define NGX_HTTP_CUSTOMER_SURVEY_JSON(sql, text)                             \
+    .stmt = sql, .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
+
 #define NGX_HTTP_CUSTOMER_SURVEY_ANSWER                                      \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                \
     .missing = &ngx_http_customer_question_missing
 
-#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
-    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },                \
-    NGX_HTTP_CUSTOMER_SURVEY_ANSWER
+/* a statement on the question of the path's id */
+#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(sql, text)                      \
+    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },   \
+    NGX_HTTP_CUSTOMER_SURVEY_ANSWER, .message = text
 
 /* the estimate, then stored as the customer's score */
 #define NGX_HTTP_CUSTOMER_ESTIMATE                                           \
@@ -276,14 +280,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/survey",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
-      .stmt = &ngx_http_customer_survey_active_sql,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Survey retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_active_sql,
+          "Survey retrieved successfully") },
     { NGX_HTTP_GET, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_list_sql,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Survey questions retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_list_sql,
+          "Survey questions retrieved successfully") },
     { NGX_HTTP_POST, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
       .stmt = &ngx_http_customer_survey_create_sql,
@@ -293,9 +295,8 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .message = "Survey question created successfully" },
     { NGX_HTTP_GET, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_get_sql,
-      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
-      .message = "Survey question retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(&ngx_http_customer_survey_get_sql,
+          "Survey question retrieved successfully") },
     { NGX_HTTP_PUT, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
       .stmt = &ngx_http_customer_survey_put_sql,
@@ -306,9 +307,9 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .message = "Survey question updated successfully" },
     { NGX_HTTP_DELETE, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_delete_sql,
-      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
-      .message = "Survey question deleted successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(
+          &ngx_http_customer_survey_delete_sql,
+          "Survey question deleted successfully") },
     { NGX_HTTP_GET, "/api/customers/{}/survey/answers",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_survey_history_sql,

@@ -24,6 +24,8 @@
  */
 
 
+static yajl_gen ngx_http_customer_envelope_open(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t success, const char *message, const char *member);
 static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
 static void ngx_http_customer_new_request_id(u_char *p);
 
@@ -36,6 +38,16 @@ static ngx_pid_t  ngx_http_customer_rid_pid;
 yajl_gen
 ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx, const char *message)
 {
+    return ngx_http_customer_envelope_open(ctx, 1, message, "data");
+}
+
+
+/* {"success": .., "message": .., "<member>": what the caller writes */
+
+static yajl_gen
+ngx_http_customer_envelope_open(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t success, const char *message, const char *member)
+{
     yajl_gen  g;
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
@@ -45,10 +57,10 @@ ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx, const char *message)
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "success");
-    yajl_gen_bool(g, 1);
+    yajl_gen_bool(g, success);
     ngx_http_customer_gen_lit(g, "message");
     ngx_http_customer_gen_cstr(g, message);
-    ngx_http_customer_gen_lit(g, "data");
+    ngx_http_customer_gen_cstr(g, member);
 
     return g;
 }
@@ -399,17 +411,11 @@ ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_uint_t                  i;
     ngx_http_customer_error_t  *e;
 
-    g = ngx_http_customer_json_gen(ctx->request->pool);
+    g = ngx_http_customer_envelope_open(ctx, 0, message, "errors");
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "success");
-    yajl_gen_bool(g, 0);
-    ngx_http_customer_gen_lit(g, "message");
-    ngx_http_customer_gen_cstr(g, message);
-    ngx_http_customer_gen_lit(g, "errors");
     yajl_gen_array_open(g);
 
     if (ctx->errors) {
@@ -656,20 +662,34 @@ ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols)
 {
+    if (ngx_http_customer_set_etag(ctx, res, ncols - 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_send_row(ctx, status, message, res, cols,
+                                      ncols);
+}
+
+
+/* the record's version, column of row 0, as the ETag "<version>" */
+
+ngx_int_t
+ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
+    ngx_uint_t column)
+{
     u_char  *p;
 
     p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ctx->etag.data = p;
     ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
-                                 PQgetvalue(res, 0, ncols - 1))
+                                 PQgetvalue(res, 0, column))
                     - p;
 
-    return ngx_http_customer_send_row(ctx, status, message, res, cols,
-                                      ncols);
+    return NGX_OK;
 }
 
 

@@ -43,8 +43,6 @@ static ngx_int_t ngx_http_customer_endpoint_missing(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_refusal_t *m);
-static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
-    PGresult *res, ngx_uint_t column);
 
 
 #define NGX_HTTP_CUSTOMER_ENDPOINT_BAD     1   /* an id is not a UUID */
@@ -839,24 +837,3 @@ ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
                                         m->detail);
 }
 
-
-/* the record's version, column of row 0, as the ETag "<version>" */
-
-static ngx_int_t
-ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
-    ngx_uint_t column)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
-                                 PQgetvalue(res, 0, column))
-                    - p;
-
-    return NGX_OK;
-}

@@ -284,20 +284,14 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 
 
 /*
- * what the Auth Service sends when a user registers; the
- * rest after userId is what it keeps of a user, for users.c
+ * what the Auth Service sends when a user registers, the record's first
+ * four fields (filled at start); the rest after userId is what it keeps
+ * of a user, for users.c
  */
-ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
-    { "userId", ngx_http_customer_check_user_id,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
+#define NGX_HTTP_CUSTOMER_NINTERNAL  4
+
+ngx_http_customer_field_t
+    ngx_http_customer_internal_fields[NGX_HTTP_CUSTOMER_NINTERNAL + 1];
 
 
 static ngx_http_customer_field_t  ngx_http_customer_increment_fields[] = {
@@ -814,6 +808,9 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
                sizeof(ngx_http_customer_fields));
+    ngx_memcpy(ngx_http_customer_internal_fields, ngx_http_customer_fields,
+               NGX_HTTP_CUSTOMER_NINTERNAL
+               * sizeof(ngx_http_customer_field_t));
 
     for (i = 0; ngx_http_customer_me_fields[i].name; i++) {
         for (d = 0; mine[d]; d++) {

@@ -36,9 +36,6 @@ static ngx_uint_t ngx_http_customer_endpoint_args(
 static ngx_uint_t ngx_http_customer_endpoint_ids(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_endpoint_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_endpoint_missing(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
@@ -725,7 +722,7 @@ ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
  * row names is its refusal too.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {

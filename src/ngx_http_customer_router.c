@@ -30,11 +30,9 @@ static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
-static ngx_uint_t ngx_http_customer_endpoint_args(
+static ngx_uint_t ngx_http_customer_endpoint_params(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt,
-    const char **values);
-static ngx_uint_t ngx_http_customer_endpoint_ids(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
+    ngx_uint_t ids, const char **values);
 static ngx_int_t ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_endpoint_missing(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
@@ -367,11 +365,11 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     invalid = 0;
 
     if (rt->args_first) {
-        invalid = ngx_http_customer_endpoint_args(ctx, rt, values);
+        invalid = ngx_http_customer_endpoint_params(ctx, rt, 0, values);
     }
 
     if (rt->ids_first) {
-        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 1, values);
 
         rc = rt->check ? rt->check(ctx) : NGX_OK;
         invalid |= (rc != NGX_OK);
@@ -427,7 +425,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     /* the path's ids, the page, then the arguments: the 400's order */
 
     if (!rt->ids_first) {
-        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 1, values);
 
         if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -448,7 +446,7 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     }
 
     if (!rt->args_first) {
-        invalid |= ngx_http_customer_endpoint_args(ctx, rt, values);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 0, values);
     }
 
     if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
@@ -571,30 +569,45 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
 
 /*
- * The query's arguments, each value in values[] at its parameter's index:
- * 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
+ * The path's ids (ids), or else the query's arguments, each argument's
+ * value in values[] at its parameter's index: 0,
+ * NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
  */
 
 static ngx_uint_t
-ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_route_t *rt, const char **values)
+ngx_http_customer_endpoint_params(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt, ngx_uint_t ids, const char **values)
 {
     u_char                     *n;
     ngx_tm_t                    tm;
     ngx_int_t                   rc;
     ngx_str_t                   s;
-    ngx_uint_t                  i, invalid, max, value;
+    ngx_uint_t                  i, path, invalid, max, value;
     const char                 *flag;
     ngx_http_customer_param_t  *p;
 
     invalid = 0;
 
-    for (i = 0, p = rt->params; p->from; i++, p++) {
+    for (i = 0, path = 0, p = rt->params; p->from; i++, p++) {
+
+        if (ids != (p->from == NGX_HTTP_CUSTOMER_FROM_ID
+                    || p->from == NGX_HTTP_CUSTOMER_FROM_USER))
+        {
+            continue;
+        }
 
         values[i] = NULL;
         rc = NGX_OK;
 
         switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_USER:
+            rc = ngx_http_customer_user_param(ctx);
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_ID:
+            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+            break;
 
         case NGX_HTTP_CUSTOMER_FROM_ENUM:
             rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
@@ -642,40 +655,6 @@ ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
         case NGX_HTTP_CUSTOMER_FROM_KEY:
             rc = ngx_http_customer_idempotency_key(ctx, &values[i]);
             break;
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
-        }
-
-        invalid |= (rc != NGX_OK) ? NGX_HTTP_CUSTOMER_ENDPOINT_BAD : 0;
-    }
-
-    return invalid;
-}
-
-
-/* the path's ids: 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED */
-
-static ngx_uint_t
-ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_route_t *rt)
-{
-    ngx_int_t                   rc;
-    ngx_uint_t                  path, invalid;
-    ngx_http_customer_param_t  *p;
-
-    invalid = 0;
-
-    for (path = 0, p = rt->params; p->from; p++) {
-        if (p->from == NGX_HTTP_CUSTOMER_FROM_USER) {
-            rc = ngx_http_customer_user_param(ctx);
-
-        } else if (p->from == NGX_HTTP_CUSTOMER_FROM_ID) {
-            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
-
-        } else {
-            continue;
         }
 
         if (rc == NGX_ERROR) {

@@ -380,37 +380,33 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    /* a body no field table can say: the row's check reads it whole */
+    /*
+     * A body the row takes "one, or none" of may be absent; one that no
+     * field table can say is its check's alone.
+     */
 
-    if (rt->fields == NULL && rt->check && !rt->ids_first && ctx->body) {
-        rc = rt->check(ctx);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ctx->body) {
+        rc = NGX_OK;
 
-        invalid |= (rc != NGX_OK);
-    }
-
-    /* a body the row takes "one, or none" of may be absent */
-
-    if (rt->fields && ctx->body) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
-                                        !rt->partial);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
-            rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                             rt->nonempty);
+        if (rt->fields) {
+            rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
+                                            !rt->partial);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            rc = NGX_DECLINED;
-        }
+            if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
+                rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                                 rt->nonempty);
+                if (rc == NGX_ERROR) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
 
-        invalid |= (rc != NGX_OK);
+                rc = NGX_DECLINED;
+            }
+
+            invalid |= (rc != NGX_OK);
+        }
 
         if (rc == NGX_OK && rt->check && !rt->ids_first) {
             rc = rt->check(ctx);

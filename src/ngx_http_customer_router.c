@@ -428,19 +428,6 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    for (p = rt->params; p->from; p++) {
-        if (p->from != NGX_HTTP_CUSTOMER_FROM_PAGE) {
-            continue;
-        }
-
-        rc = ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid |= (rc != NGX_OK);
-    }
-
     if (!rt->args_first) {
         invalid |= ngx_http_customer_endpoint_params(ctx, rt, 0, values);
     }
@@ -565,8 +552,8 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
 
 /*
- * The path's ids (ids), or else the query's arguments, each argument's
- * value in values[] at its parameter's index: 0,
+ * The path's ids and the page (ids), or else the query's arguments, each
+ * argument's value in values[] at its parameter's index: 0,
  * NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
  */
 
@@ -587,7 +574,8 @@ ngx_http_customer_endpoint_params(ngx_http_customer_ctx_t *ctx,
     for (i = 0, path = 0, p = rt->params; p->from; i++, p++) {
 
         if (ids != (p->from == NGX_HTTP_CUSTOMER_FROM_ID
-                    || p->from == NGX_HTTP_CUSTOMER_FROM_USER))
+                    || p->from == NGX_HTTP_CUSTOMER_FROM_USER
+                    || p->from == NGX_HTTP_CUSTOMER_FROM_PAGE))
         {
             continue;
         }
@@ -603,6 +591,10 @@ ngx_http_customer_endpoint_params(ngx_http_customer_ctx_t *ctx,
 
         case NGX_HTTP_CUSTOMER_FROM_ID:
             rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_PAGE:
+            rc = ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit);
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_ENUM:

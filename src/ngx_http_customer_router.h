@@ -171,8 +171,9 @@ struct ngx_http_customer_route_s {
 
     /* what a write needs, beyond a read's */
     unsigned                        ids_first:1;   /* the 400 names bad
-                                                      path ids before the
-                                                      body's fields */
+                                                      path ids (and page)
+                                                      before the body's
+                                                      fields */
     unsigned                        args_first:1;  /* ... the arguments
                                                       before all else */
     unsigned                        partial:1;     /* no field required */

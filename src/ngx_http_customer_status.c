@@ -213,7 +213,7 @@ static ngx_http_customer_outbox_sink_t  ngx_http_customer_auth_sink = {
 
 /* $1 the path's id, $2 the new status, $3 the reason, $4 who */
 #define NGX_HTTP_CUSTOMER_STATUS(body, status)                               \
-    .fields = body, .stmt = &ngx_http_customer_status_sql,                 \
+    .fields = body, .stmt = &ngx_http_customer_status_sql,                   \
     .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID, status,                       \
                 NGX_HTTP_CUSTOMER_NAMED(BODY, "reason"),                     \
                 NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \

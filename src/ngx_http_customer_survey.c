@@ -263,7 +263,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 
 /* a statement on the question of the path's id */
 #define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(sql, text)                      \
-    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },   \
+    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },    \
     NGX_HTTP_CUSTOMER_SURVEY_ANSWER, .message = text
 
 /* the estimate, then stored as the customer's score */

@@ -24,8 +24,6 @@
  */
 
 
-static yajl_gen ngx_http_customer_envelope_open(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t success, const char *message, const char *member);
 static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
 static void ngx_http_customer_new_request_id(u_char *p);
 
@@ -38,16 +36,6 @@ static ngx_pid_t  ngx_http_customer_rid_pid;
 yajl_gen
 ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx, const char *message)
 {
-    return ngx_http_customer_envelope_open(ctx, 1, message, "data");
-}
-
-
-/* {"success": .., "message": .., "<member>": what the caller writes */
-
-static yajl_gen
-ngx_http_customer_envelope_open(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t success, const char *message, const char *member)
-{
     yajl_gen  g;
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
@@ -57,10 +45,10 @@ ngx_http_customer_envelope_open(ngx_http_customer_ctx_t *ctx,
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "success");
-    yajl_gen_bool(g, success);
+    yajl_gen_bool(g, 1);
     ngx_http_customer_gen_lit(g, "message");
     ngx_http_customer_gen_cstr(g, message);
-    ngx_http_customer_gen_cstr(g, member);
+    ngx_http_customer_gen_lit(g, "data");
 
     return g;
 }
@@ -411,11 +399,17 @@ ngx_http_customer_send_errors(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_uint_t                  i;
     ngx_http_customer_error_t  *e;
 
-    g = ngx_http_customer_envelope_open(ctx, 0, message, "errors");
+    g = ngx_http_customer_json_gen(ctx->request->pool);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    yajl_gen_map_open(g);
+    ngx_http_customer_gen_lit(g, "success");
+    yajl_gen_bool(g, 0);
+    ngx_http_customer_gen_lit(g, "message");
+    ngx_http_customer_gen_cstr(g, message);
+    ngx_http_customer_gen_lit(g, "errors");
     yajl_gen_array_open(g);
 
     if (ctx->errors) {

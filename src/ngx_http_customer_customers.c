@@ -596,6 +596,14 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     .refused = &ngx_http_customer_stale,                                     \
     .exists = NGX_HTTP_CUSTOMER_NCOLUMNS
 
+/* PUT and PATCH of the record by id: the members they name */
+#define NGX_HTTP_CUSTOMER_EDIT(merge)                                        \
+    .fields = ngx_http_customer_fields, .partial = 1,                        \
+    .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,                                \
+    .stmt = &ngx_http_customer_update_sql,                                   \
+    NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,   \
+                             merge)
+
 #define NGX_HTTP_CUSTOMER_STATS                                              \
     .columns = ngx_http_customer_stats_columns,                              \
     .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
@@ -692,20 +700,13 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(OWN) },
       .message = "Customer retrieved successfully",
       NGX_HTTP_CUSTOMER_RECORD },
+    /* PUT replaces the objects it names, PATCH merges preferences */
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
-      .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
-                               "false") },
+      NGX_HTTP_CUSTOMER_EDIT("false") },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
-      .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
-                               "true") },
+      NGX_HTTP_CUSTOMER_EDIT("true") },
     /* its open complaints, then the Order Service, then the delete */
     { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,

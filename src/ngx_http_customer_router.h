@@ -180,13 +180,14 @@ struct ngx_http_customer_route_s {
     const char                     *nonempty;  /* ... but one given: the
                                                   400's words if none */
     ngx_http_customer_handler_pt    check;     /* a rule across members:
-                                                  after the ids; else after
-                                                  the members when they are
-                                                  good, or, with no fields,
-                                                  the body's place, or last
-                                                  when all was good and
-                                                  there is no body; adds
-                                                  errors, NGX_ERROR */
+                                                  with ids_first after the
+                                                  ids; else after the
+                                                  members when they are
+                                                  good (with no fields, in
+                                                  their place: it reads the
+                                                  body), or, with no body,
+                                                  last when all was good;
+                                                  adds errors, NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
                                                   nothing done */
     ngx_uint_t                      test;

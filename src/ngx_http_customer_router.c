@@ -500,6 +500,10 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
             q->values[n++] = p->name;
             break;
 
+        case NGX_HTTP_CUSTOMER_FROM_CHECKED:
+            q->values[n++] = (char *) ((ngx_str_t *) ctx->data)->data;
+            break;
+
         case NGX_HTTP_CUSTOMER_FROM_BODY:
             if (ngx_http_customer_member_param(ctx, p->name, &q->values[n++])
                 != NGX_OK)

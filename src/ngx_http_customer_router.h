@@ -45,6 +45,9 @@
 #define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
                                                 min to max (0: next year);
                                                 absent: def, or NULL for 0 */
+#define NGX_HTTP_CUSTOMER_FROM_CHECKED  18   /* what the row's check made of
+                                                the request: ctx->data, a
+                                                NUL-terminated ngx_str_t */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */

@@ -161,7 +161,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql =
 
 /* before the customers' own table: these would match "/api/customers/{}" */
 ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
-    /* the limit, then the term: both named in one 400 */
+    /*
+     * the limit (args_first), then the check of the term (ids_first: at
+     * once, not only when all else was good): both named in one 400
+     */
     { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_search_sql,

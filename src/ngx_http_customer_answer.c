@@ -656,20 +656,34 @@ ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols)
 {
+    if (ngx_http_customer_set_etag(ctx, res, ncols - 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_send_row(ctx, status, message, res, cols,
+                                      ncols);
+}
+
+
+/* the record's version, column of row 0, as the ETag "<version>" */
+
+ngx_int_t
+ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
+    ngx_uint_t column)
+{
     u_char  *p;
 
     p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ctx->etag.data = p;
     ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
-                                 PQgetvalue(res, 0, ncols - 1))
+                                 PQgetvalue(res, 0, column))
                     - p;
 
-    return ngx_http_customer_send_row(ctx, status, message, res, cols,
-                                      ncols);
+    return NGX_OK;
 }
 
 

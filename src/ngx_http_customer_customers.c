@@ -284,20 +284,14 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
 
 
 /*
- * what the Auth Service sends when a user registers; the
- * rest after userId is what it keeps of a user, for users.c
+ * what the Auth Service sends when a user registers, the record's first
+ * four fields (filled at start); the rest after userId is what it keeps
+ * of a user, for users.c
  */
-ngx_http_customer_field_t  ngx_http_customer_internal_fields[] = {
-    { "userId", ngx_http_customer_check_user_id,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 128, NULL, NULL },
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
-};
+#define NGX_HTTP_CUSTOMER_NINTERNAL  4
+
+ngx_http_customer_field_t
+    ngx_http_customer_internal_fields[NGX_HTTP_CUSTOMER_NINTERNAL + 1];
 
 
 static ngx_http_customer_field_t  ngx_http_customer_increment_fields[] = {
@@ -602,6 +596,14 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     .refused = &ngx_http_customer_stale,                                     \
     .exists = NGX_HTTP_CUSTOMER_NCOLUMNS
 
+/* PUT and PATCH of the record by id: the members they name */
+#define NGX_HTTP_CUSTOMER_EDIT(merge)                                        \
+    .fields = ngx_http_customer_fields, .partial = 1,                        \
+    .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,                                \
+    .stmt = &ngx_http_customer_update_sql,                                   \
+    NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,   \
+                             merge)
+
 #define NGX_HTTP_CUSTOMER_STATS                                              \
     .columns = ngx_http_customer_stats_columns,                              \
     .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
@@ -698,20 +700,13 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_PARAM(OWN) },
       .message = "Customer retrieved successfully",
       NGX_HTTP_CUSTOMER_RECORD },
+    /* PUT replaces the objects it names, PATCH merges preferences */
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
-      .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
-                               "false") },
+      NGX_HTTP_CUSTOMER_EDIT("false") },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      .fields = ngx_http_customer_fields, .partial = 1,
-      .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,
-      .stmt = &ngx_http_customer_update_sql,
-      NGX_HTTP_CUSTOMER_UPDATE(NGX_HTTP_CUSTOMER_ID, NGX_HTTP_CUSTOMER_BODY,
-                               "true") },
+      NGX_HTTP_CUSTOMER_EDIT("true") },
     /* its open complaints, then the Order Service, then the delete */
     { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,
@@ -762,23 +757,21 @@ static ngx_int_t ngx_http_customer_list_statement(ngx_cycle_t *cycle,
     ngx_uint_t i, ngx_uint_t d, const char *filters, u_char *keyset);
 
 
+/* status and type: the list's filters when no other is given */
+#define NGX_HTTP_CUSTOMER_LIST_WHERE                                         \
+    " WHERE ($1::text IS NULL OR customer_status = $1)"                      \
+    " AND ($2::text IS NULL OR customer_type = $2)"
+
+
 ngx_int_t
 ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 {
-    u_char      *p;
-    size_t       len;
     ngx_uint_t   i, d;
-
-    static const char  *dirs[2] = { "ASC", "DESC" };
 
     static const char  *mine[] = {
         "contactNumber", "preferences", "fullName", "addresses",
         "emergencyContact", "emergencyContacts", "dateOfBirth", NULL
     };
-
-    static const char  where[] =
-        " WHERE ($1::text IS NULL OR customer_status = $1)"
-        " AND ($2::text IS NULL OR customer_type = $2)";
 
     /*
      * $5 searchTerm (a substring of name, email or phone, case and
@@ -814,6 +807,9 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
                sizeof(ngx_http_customer_fields));
+    ngx_memcpy(ngx_http_customer_internal_fields, ngx_http_customer_fields,
+               NGX_HTTP_CUSTOMER_NINTERNAL
+               * sizeof(ngx_http_customer_field_t));
 
     for (i = 0; ngx_http_customer_me_fields[i].name; i++) {
         for (d = 0; mine[d]; d++) {
@@ -830,48 +826,23 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
         }
     }
 
+    /*
+     * Totals come from customer_counts, kept by triggers; the page is cut
+     * before its columns are formatted, so rows that OFFSET skips are
+     * never passed through to_char().
+     */
+
     for (i = 0; i < NGX_HTTP_CUSTOMER_NSORTS; i++) {
         for (d = 0; d < 2; d++) {
-            len = 1024;
-
-            p = ngx_pnalloc(cycle->pool, len);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_http_customer_list_sql[i][d].sql = (char *) p;
-            ngx_http_customer_list_sql[i][d].nparams = 4;
-            /* pages cost milliseconds: each runs alone (see pg.c) */
-            ngx_http_customer_list_sql[i][d].shared = 0;
-            ngx_http_customer_list_sql[i][d].readonly = 1;
-            ngx_http_customer_list_sql[i][d].replica = 1;
-
-            /* sort key names come from the table above, never a request */
-
-            /*
-             * Totals come from customer_counts, kept by triggers; the
-             * page is cut before its columns are formatted, so rows that
-             * OFFSET skips are never passed through to_char().
-             */
-
-            ngx_snprintf(p, len - 1,
-                         "SELECT t.total, c.* FROM"
-                         " (SELECT coalesce(sum(n), 0) AS total"
-                         " FROM customer_counts%s) t"
-                         " LEFT JOIN LATERAL (SELECT "
-                         NGX_HTTP_CUSTOMER_LIST_COLUMNS ", %s::text AS sort_key"
-                         " FROM (SELECT * FROM customers%s"
-                         " ORDER BY %s %s%s, id %s"
-                         " LIMIT $3 OFFSET $4) p"
-                         " ORDER BY %s %s%s, id %s) c ON true%Z",
-                         where, ngx_http_customer_sorts[i][1], where,
-                         ngx_http_customer_sorts[i][1], dirs[d],
-                         ngx_http_customer_sorts[i][2], dirs[d],
-                         ngx_http_customer_sorts[i][1], dirs[d],
-                         ngx_http_customer_sorts[i][2], dirs[d]);
-
-            if (ngx_http_customer_list_filtered(cycle, i, d, filters)
-                != NGX_OK)
+            if (ngx_http_customer_list_statement(cycle,
+                                     &ngx_http_customer_list_sql[i][d], 4,
+                                     "SELECT coalesce(sum(n), 0) AS total"
+                                     " FROM customer_counts"
+                                     NGX_HTTP_CUSTOMER_LIST_WHERE,
+                                     i, d, NGX_HTTP_CUSTOMER_LIST_WHERE, NULL)
+                != NGX_OK
+                || ngx_http_customer_list_filtered(cycle, i, d, filters)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -945,7 +916,11 @@ ngx_http_customer_list_filtered(ngx_cycle_t *cycle, ngx_uint_t i,
 }
 
 
-/* the filtered page beside the one-row total that the SELECT gives */
+/*
+ * The page, filtered (and after the keyset, when there is one), beside
+ * the one-row total that the SELECT gives; sort key names come from the
+ * table above, never a request.
+ */
 
 static ngx_int_t
 ngx_http_customer_list_statement(ngx_cycle_t *cycle,
@@ -969,11 +944,12 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
                        "SELECT t.total, c.* FROM (%s) t"
                        " LEFT JOIN LATERAL (SELECT "
                        NGX_HTTP_CUSTOMER_LIST_COLUMNS ", %s::text AS sort_key"
-                       " FROM (SELECT * FROM customers%s AND %s"
+                       " FROM (SELECT * FROM customers%s%s%s"
                        " ORDER BY %s %s%s, id %s"
                        " LIMIT $3 OFFSET $4) p"
                        " ORDER BY %s %s%s, id %s) c ON true",
-                       total, col, filters, keyset,
+                       total, col, filters, keyset ? " AND " : "",
+                       keyset ? (char *) keyset : "",
                        col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d],
                        col, dirs[d], ngx_http_customer_sorts[i][2], dirs[d])
           - p;
@@ -988,6 +964,7 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
 
     stmt->sql = (char *) p;
     stmt->nparams = nparams;
+    /* pages cost milliseconds: each runs alone (see pg.c) */
     stmt->shared = 0;
     stmt->readonly = 1;
     stmt->replica = 1;

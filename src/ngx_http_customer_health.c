@@ -16,7 +16,6 @@
 #include "ngx_http_customer_router.h"
 
 
-static ngx_int_t ngx_http_customer_health(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static void ngx_http_customer_health_backlog(yajl_gen g, PGresult *res,
@@ -25,34 +24,19 @@ static void ngx_http_customer_health_replicas(yajl_gen g,
     ngx_array_t *replicas);
 
 
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(0,
+    "SELECT (SELECT count(*) FROM schema_migrations)::text, g.*"
+    " FROM (" NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL ") g");
+
+
 ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
-    { NGX_HTTP_GET, "/health", ngx_http_customer_health,
+    { NGX_HTTP_GET, "/health", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_PUBLIC, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      .stmt = &ngx_http_customer_health_sql,
+      .done = ngx_http_customer_health_done },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql = {
-    "SELECT (SELECT count(*) FROM schema_migrations)::text, g.*"
-    " FROM (" NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL ") g",
-    0, 1, 0, "", 0, 0, 0, 0
-};
-
-
-static ngx_int_t
-ngx_http_customer_health(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_health_sql,
-                                       ngx_http_customer_health_done);
-}
 
 
 static ngx_int_t

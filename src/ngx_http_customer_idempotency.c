@@ -60,14 +60,11 @@ struct ngx_http_customer_idem_s {
 };
 
 
-static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_done_pt done);
+static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_idem_looked_up(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_customer_idem_live(PGresult *res);
-static ngx_int_t ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx,
     PGresult *res);
 static ngx_int_t ngx_http_customer_idem_stored(ngx_http_customer_ctx_t *ctx,
@@ -241,8 +238,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_customer_idem_lookup(ctx,
-                                         ngx_http_customer_idem_looked_up);
+    return ngx_http_customer_idem_lookup(ctx);
 }
 
 
@@ -289,8 +285,7 @@ ngx_http_customer_idem_hash(ngx_http_customer_ctx_t *ctx, u_char *data,
 
 
 static ngx_int_t
-ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_done_pt done)
+ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx)
 {
     ngx_http_customer_pg_query_t  *q;
 
@@ -303,7 +298,8 @@ ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx,
     q->values[1] = ctx->idem->key;
 
     return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_idem_get_sql, done);
+                                       &ngx_http_customer_idem_get_sql,
+                                       ngx_http_customer_idem_looked_up);
 }
 
 
@@ -317,6 +313,8 @@ ngx_http_customer_idem_live(PGresult *res)
 }
 
 
+/* the key's row, looked up first, or again after the claim failed */
+
 static ngx_int_t
 ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
@@ -325,27 +323,11 @@ ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    if (!ngx_http_customer_idem_live(res)) {
-        /* a new request: its first write claims the key */
-        ctx->idem->state = NGX_HTTP_CUSTOMER_IDEM_PENDING;
-        return ctx->route->handler(ctx);
+    if (ngx_http_customer_idem_live(res)) {
+        return ngx_http_customer_idem_answer(ctx, res);
     }
 
-    return ngx_http_customer_idem_answer(ctx, res);
-}
-
-
-/* after the claim failed: the row is there now */
-
-static ngx_int_t
-ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!ngx_http_customer_idem_live(res)) {
+    if (ctx->idem->state == NGX_HTTP_CUSTOMER_IDEM_SENT) {
         /* gone again (expired meanwhile): let the client decide */
         return ngx_http_customer_send_error(ctx, NGX_HTTP_CONFLICT,
                    "Idempotency key in use", "Idempotency-Key",
@@ -353,7 +335,10 @@ ngx_http_customer_idem_taken(ngx_http_customer_ctx_t *ctx,
                    "retry it");
     }
 
-    return ngx_http_customer_idem_answer(ctx, res);
+    /* a new request: its first write claims the key */
+    ctx->idem->state = NGX_HTTP_CUSTOMER_IDEM_PENDING;
+
+    return ctx->route->handler(ctx);
 }
 
 
@@ -500,8 +485,7 @@ ngx_http_customer_idem_result(ngx_http_customer_ctx_t *ctx,
     name = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
 
     if (name && ngx_strcmp(name, "idempotency_keys_pkey") == 0) {
-        return ngx_http_customer_idem_lookup(ctx,
-                                             ngx_http_customer_idem_taken);
+        return ngx_http_customer_idem_lookup(ctx);
     }
 
     /* rolled back, or unknown: nothing is stored under the key by us */

@@ -132,8 +132,10 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql =
     NGX_HTTP_CUSTOMER_INTERNAL_FROM);
 
 
-#define NGX_HTTP_CUSTOMER_INTERNAL_ID                                        \
-    .params = { { NGX_HTTP_CUSTOMER_FROM_ID, "customerId", NULL, NULL } }
+/* a statement's JSON for the customer of the path's id */
+#define NGX_HTTP_CUSTOMER_INTERNAL(sql, text)                                \
+    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },                \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
 
 /*
  * after the customers' and status tables: "/api/customers/internal/{}"
@@ -142,16 +144,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql =
 ngx_http_customer_route_t  ngx_http_customer_internal_routes[] = {
     { NGX_HTTP_GET, "/api/customers/internal/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      .stmt = &ngx_http_customer_internal_get_sql,
-      NGX_HTTP_CUSTOMER_INTERNAL_ID,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Customer retrieved successfully" },
+      NGX_HTTP_CUSTOMER_INTERNAL(&ngx_http_customer_internal_get_sql,
+                                 "Customer retrieved successfully") },
     { NGX_HTTP_GET, "/api/customers/internal/{}/risk-profile",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      .stmt = &ngx_http_customer_internal_risk_sql,
-      NGX_HTTP_CUSTOMER_INTERNAL_ID,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Risk profile retrieved successfully" },
+      NGX_HTTP_CUSTOMER_INTERNAL(&ngx_http_customer_internal_risk_sql,
+                                 "Risk profile retrieved successfully") },
     /* GET .../internal/{}/credit-status is a row of credit.c's */
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

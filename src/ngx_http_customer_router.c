@@ -30,21 +30,14 @@ static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
-static ngx_uint_t ngx_http_customer_endpoint_args(
+static ngx_uint_t ngx_http_customer_endpoint_params(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt,
-    const char **values);
-static ngx_uint_t ngx_http_customer_endpoint_ids(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
+    ngx_uint_t ids, const char **values);
 static ngx_int_t ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_endpoint_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
 static ngx_int_t ngx_http_customer_endpoint_missing(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_route_t *rt);
 static ngx_int_t ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_refusal_t *m);
-static ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
-    PGresult *res, ngx_uint_t column);
 
 
 #define NGX_HTTP_CUSTOMER_ENDPOINT_BAD     1   /* an id is not a UUID */
@@ -372,11 +365,11 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     invalid = 0;
 
     if (rt->args_first) {
-        invalid = ngx_http_customer_endpoint_args(ctx, rt, values);
+        invalid = ngx_http_customer_endpoint_params(ctx, rt, 0, values);
     }
 
     if (rt->ids_first) {
-        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 1, values);
 
         rc = rt->check ? rt->check(ctx) : NGX_OK;
         invalid |= (rc != NGX_OK);
@@ -387,26 +380,33 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         }
     }
 
-    /* a body the row takes "one, or none" of may be absent */
+    /*
+     * A body the row takes "one, or none" of may be absent; one that no
+     * field table can say is its check's alone.
+     */
 
-    if (rt->fields && ctx->body) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
-                                        !rt->partial);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ctx->body) {
+        rc = NGX_OK;
 
-        if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
-            rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                             rt->nonempty);
+        if (rt->fields) {
+            rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
+                                            !rt->partial);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            rc = NGX_DECLINED;
-        }
+            if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
+                rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                                 rt->nonempty);
+                if (rc == NGX_ERROR) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
 
-        invalid |= (rc != NGX_OK);
+                rc = NGX_DECLINED;
+            }
+
+            invalid |= (rc != NGX_OK);
+        }
 
         if (rc == NGX_OK && rt->check && !rt->ids_first) {
             rc = rt->check(ctx);
@@ -421,35 +421,24 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
     /* the path's ids, the page, then the arguments: the 400's order */
 
     if (!rt->ids_first) {
-        invalid |= ngx_http_customer_endpoint_ids(ctx, rt);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 1, values);
 
         if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    for (p = rt->params; p->from; p++) {
-        if (p->from != NGX_HTTP_CUSTOMER_FROM_PAGE) {
-            continue;
-        }
-
-        rc = ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        invalid |= (rc != NGX_OK);
-    }
-
     if (!rt->args_first) {
-        invalid |= ngx_http_customer_endpoint_args(ctx, rt, values);
+        invalid |= ngx_http_customer_endpoint_params(ctx, rt, 0, values);
     }
 
     if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL) {
+    if (!invalid && rt->check && !rt->ids_first && rt->fields == NULL
+        && ctx->body == NULL)
+    {
         rc = rt->check(ctx);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -511,6 +500,10 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
             q->values[n++] = p->name;
             break;
 
+        case NGX_HTTP_CUSTOMER_FROM_CHECKED:
+            q->values[n++] = (char *) ((ngx_str_t *) ctx->data)->data;
+            break;
+
         case NGX_HTTP_CUSTOMER_FROM_BODY:
             if (ngx_http_customer_member_param(ctx, p->name, &q->values[n++])
                 != NGX_OK)
@@ -563,30 +556,50 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
 
 /*
- * The query's arguments, each value in values[] at its parameter's index:
- * 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
+ * The path's ids and the page (ids), or else the query's arguments, each
+ * argument's value in values[] at its parameter's index: 0,
+ * NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED
  */
 
 static ngx_uint_t
-ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_route_t *rt, const char **values)
+ngx_http_customer_endpoint_params(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_route_t *rt, ngx_uint_t ids, const char **values)
 {
     u_char                     *n;
     ngx_tm_t                    tm;
     ngx_int_t                   rc;
     ngx_str_t                   s;
-    ngx_uint_t                  i, invalid, max, value;
+    ngx_uint_t                  i, path, invalid, max, value;
     const char                 *flag;
     ngx_http_customer_param_t  *p;
 
     invalid = 0;
 
-    for (i = 0, p = rt->params; p->from; i++, p++) {
+    for (i = 0, path = 0, p = rt->params; p->from; i++, p++) {
+
+        if (ids != (p->from == NGX_HTTP_CUSTOMER_FROM_ID
+                    || p->from == NGX_HTTP_CUSTOMER_FROM_USER
+                    || p->from == NGX_HTTP_CUSTOMER_FROM_PAGE))
+        {
+            continue;
+        }
 
         values[i] = NULL;
         rc = NGX_OK;
 
         switch (p->from) {
+
+        case NGX_HTTP_CUSTOMER_FROM_USER:
+            rc = ngx_http_customer_user_param(ctx);
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_ID:
+            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
+            break;
+
+        case NGX_HTTP_CUSTOMER_FROM_PAGE:
+            rc = ngx_http_customer_page_args(ctx, &ctx->page, &ctx->limit);
+            break;
 
         case NGX_HTTP_CUSTOMER_FROM_ENUM:
             rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
@@ -647,40 +660,6 @@ ngx_http_customer_endpoint_args(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* the path's ids: 0, NGX_HTTP_CUSTOMER_ENDPOINT_BAD, or _FAILED */
-
-static ngx_uint_t
-ngx_http_customer_endpoint_ids(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_route_t *rt)
-{
-    ngx_int_t                   rc;
-    ngx_uint_t                  path, invalid;
-    ngx_http_customer_param_t  *p;
-
-    invalid = 0;
-
-    for (path = 0, p = rt->params; p->from; p++) {
-        if (p->from == NGX_HTTP_CUSTOMER_FROM_USER) {
-            rc = ngx_http_customer_user_param(ctx);
-
-        } else if (p->from == NGX_HTTP_CUSTOMER_FROM_ID) {
-            rc = ngx_http_customer_uuid_param(ctx, path++, p->name);
-
-        } else {
-            continue;
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_CUSTOMER_ENDPOINT_FAILED;
-        }
-
-        invalid |= (rc != NGX_OK) ? NGX_HTTP_CUSTOMER_ENDPOINT_BAD : 0;
-    }
-
-    return invalid;
-}
-
-
 /*
  * The path's first segment as a userId: NUL-terminated for libpq and
  * checked as on create, so that one that cannot be stored is refused
@@ -714,7 +693,7 @@ ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
  * row names is its refusal too.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
@@ -826,24 +805,3 @@ ngx_http_customer_refuse(ngx_http_customer_ctx_t *ctx,
                                         m->detail);
 }
 
-
-/* the record's version, column of row 0, as the ETag "<version>" */
-
-static ngx_int_t
-ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
-    ngx_uint_t column)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 2);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_snprintf(p, NGX_INT_T_LEN + 2, "\"%s\"",
-                                 PQgetvalue(res, 0, column))
-                    - p;
-
-    return NGX_OK;
-}

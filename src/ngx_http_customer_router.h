@@ -45,6 +45,9 @@
 #define NGX_HTTP_CUSTOMER_FROM_UINT     16   /* a whole number argument from
                                                 min to max (0: next year);
                                                 absent: def, or NULL for 0 */
+#define NGX_HTTP_CUSTOMER_FROM_CHECKED  18   /* what the row's check made of
+                                                the request: ctx->data, a
+                                                NUL-terminated ngx_str_t */
 
 /* the answer's shape */
 #define NGX_HTTP_CUSTOMER_ANSWER_ROW    0    /* row 0 as an object */
@@ -171,17 +174,21 @@ struct ngx_http_customer_route_s {
 
     /* what a write needs, beyond a read's */
     unsigned                        ids_first:1;   /* the 400 names bad
-                                                      path ids before the
-                                                      body's fields */
+                                                      path ids (and page)
+                                                      before the body's
+                                                      fields */
     unsigned                        args_first:1;  /* ... the arguments
                                                       before all else */
     unsigned                        partial:1;     /* no field required */
     const char                     *nonempty;  /* ... but one given: the
                                                   400's words if none */
     ngx_http_customer_handler_pt    check;     /* a rule across members:
-                                                  after the ids; else after
-                                                  the members when they are
-                                                  good, or, with no fields,
+                                                  with ids_first after the
+                                                  ids; else after the
+                                                  members when they are
+                                                  good (with no fields, in
+                                                  their place: it reads the
+                                                  body), or, with no body,
                                                   last when all was good;
                                                   adds errors, NGX_ERROR */
     ngx_http_customer_refusal_t    *refused;   /* row 0's column test NULL:
@@ -225,6 +232,8 @@ ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_customer_path_check(ngx_http_request_t *r,
     const char **reason);
 ngx_int_t ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx);
+ngx_int_t ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res);
 
 /* resources: one route table each, all of them in route_tables */
 extern ngx_http_customer_route_t  *ngx_http_customer_route_tables[];

@@ -24,31 +24,10 @@
  */
 
 
-static ngx_int_t ngx_http_customer_search(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_search_term(
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_analytics_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-
-
-/* before the customers' own table: these would match "/api/customers/{}" */
-ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
-    { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_search,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/analytics/summary",
-      ngx_http_customer_analytics, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_analytics,
-      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    NGX_HTTP_CUSTOMER_ROUTES_END
-};
 
 
 static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
@@ -174,68 +153,77 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql =
     ")::text FROM t, v, o");
 
 
+/* its JSON built by the statement, one row */
+#define NGX_HTTP_CUSTOMER_ANALYTICS                                          \
+    .stmt = &ngx_http_customer_analytics_sql,                                \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
+    .message = "Customer analytics retrieved successfully"
+
+/* before the customers' own table: these would match "/api/customers/{}" */
+ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {
+    /*
+     * the limit (args_first), then the check of the term (ids_first: at
+     * once, not only when all else was good): both named in one 400
+     */
+    { NGX_HTTP_GET, "/api/customers/search", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_search_sql,
+      .params = { NGX_HTTP_CUSTOMER_PARAM(CHECKED),
+                  NGX_HTTP_CUSTOMER_UINT("limit", 1, 50, 20) },
+      .args_first = 1, .ids_first = 1,
+      .check = ngx_http_customer_search_term,
+      .done = ngx_http_customer_search_done },
+    { NGX_HTTP_GET, "/api/customers/analytics", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    { NGX_HTTP_GET, "/api/customers/analytics/summary",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    { NGX_HTTP_GET, "/api/customers/stats", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      NGX_HTTP_CUSTOMER_ANALYTICS },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
+
+
+/* q: 2 to 100 characters once its spaces around are trimmed */
+
 static ngx_int_t
-ngx_http_customer_search(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_search_term(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                        *p;
-    ngx_str_t                      term;
-    ngx_uint_t                     limit, bad;
-    ngx_http_customer_pg_query_t  *q;
+    ngx_str_t  *term, path;
 
-    bad = ngx_http_customer_arg_uint(ctx, "limit", 20, 1, 50, &limit)
-          != NGX_OK;
-
-    if (ngx_http_customer_arg_str(ctx, "q", &term) != NGX_OK) {
-        ngx_str_null(&term);
+    term = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
+    if (term == NULL) {
+        return NGX_ERROR;
     }
 
-    while (term.len && term.data[0] == ' ') {
-        term.data++;
-        term.len--;
+    if (ngx_http_customer_arg_str(ctx, "q", term) != NGX_OK) {
+        ngx_str_null(term);
     }
 
-    while (term.len && term.data[term.len - 1] == ' ') {
-        term.len--;
+    while (term->len && term->data[0] == ' ') {
+        term->data++;
+        term->len--;
     }
 
-    if (term.len < 2 || ngx_utf8_length(term.data, term.len) > 100
-        || ngx_http_customer_utf8(term.data, term.len) != NGX_OK
-        || ngx_strlen(term.data) < term.len)
+    while (term->len && term->data[term->len - 1] == ' ') {
+        term->len--;
+    }
+
+    if (term->len < 2 || ngx_utf8_length(term->data, term->len) > 100
+        || ngx_http_customer_utf8(term->data, term->len) != NGX_OK
+        || ngx_strlen(term->data) < term->len)
     {
-        ngx_http_customer_add_error(ctx, (u_char *) "q", 1,
-                                    "Must be 2 to 100 characters");
-        bad = 1;
+        ngx_str_set(&path, "q");
+        return ngx_http_customer_fail(ctx, &path,
+                                      "Must be 2 to 100 characters");
     }
 
-    if (bad) {
-        return ngx_http_customer_invalid(ctx);
-    }
+    term->data[term->len] = '\0';
+    ctx->data = term;
 
-    term.data[term.len] = '\0';
-    ctx->data = ngx_pcalloc(ctx->request->pool, sizeof(ngx_str_t));
-    if (ctx->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *(ngx_str_t *) ctx->data = term;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_sprintf(p, "%ui%Z", limit);
-
-    q->values[0] = (char *) term.data;
-    q->values[1] = (char *) p;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_search_sql,
-                                       ngx_http_customer_search_done);
+    return NGX_OK;
 }
 
 
@@ -285,34 +273,3 @@ ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
     return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
 }
 
-
-static ngx_int_t
-ngx_http_customer_analytics(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_analytics_sql,
-                                       ngx_http_customer_analytics_done);
-}
-
-
-static ngx_int_t
-ngx_http_customer_analytics_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                       "Customer analytics retrieved "
-                                       "successfully", res, 0);
-}

@@ -49,54 +49,60 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql =
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_M  ngx_http_customer_self_me
 
+/* without the caller's own id: its record looked up by the sub */
+#define NGX_HTTP_CUSTOMER_ME                                                 \
+    .stmt = &ngx_http_customer_self_id_sql,                                  \
+    .params = { NGX_HTTP_CUSTOMER_PARAM(ME) },                               \
+    .done = ngx_http_customer_self_found
+
 /* before the tables whose "/api/customers/{}/..." would take "me" */
 ngx_http_customer_route_t  ngx_http_customer_self_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/vehicles",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_POST, "/api/customers/me/vehicles",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/documents",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     /* any bytes, as the {id} upload takes */
     { NGX_HTTP_POST, "/api/customers/me/documents",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 3, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/service-history",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/loyalty",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/loyalty/transactions",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     /* the key is the loyalty statement's own, and required here */
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/me/loyalty/redeem",
       ngx_http_customer_self_redeem, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/credit-status/history",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/alerts",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_PATCH, "/api/customers/me/alerts/{}",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/survey/answers",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_PUT, "/api/customers/me/survey/answers",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     /* the {id} estimate is an Administrator's, this one the Customer's */
     { NGX_HTTP_POST, "/api/customers/me/credit-score/estimate",
       NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_ME },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -110,8 +116,6 @@ static ngx_http_customer_route_t
 static ngx_int_t
 ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_pg_query_t  *q;
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "customer self \"%s\"", ctx->route->pattern);
 
@@ -119,20 +123,9 @@ ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
         return ngx_http_customer_self_run(ctx, ctx->self);
     }
 
-    /* an Administrator's own record, or none: looked up by the sub */
+    /* an Administrator's own record, or none: the row's statement */
 
-    ctx->by_user = 1;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[0] = ctx->who.sub.len ? (char *) ctx->who.sub.data : "";
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_self_id_sql,
-                                       ngx_http_customer_self_found);
+    return ngx_http_customer_endpoint(ctx);
 }
 
 

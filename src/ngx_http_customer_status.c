@@ -63,13 +63,6 @@ typedef struct {
 } ngx_http_customer_trigger_t;
 
 
-static ngx_int_t ngx_http_customer_status(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_status_request(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_field_t *fields,
-    const char *status);
-static ngx_int_t ngx_http_customer_change_status(
-    ngx_http_customer_ctx_t *ctx, const char *status, char *reason);
 static ngx_int_t ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_status_answer(
@@ -117,32 +110,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
     " WHERE c.id = $1",
     3, 0, 0, "", 0, 0, 1, 1
-};
-
-
-ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
-    { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_status,
-      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/{}/deactivate",
-      ngx_http_customer_deactivate, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_POST, "/api/customers/internal/outbox",
-      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
-    { NGX_HTTP_GET, "/api/customers/{}/status-history",
-      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      .stmt = &ngx_http_customer_status_history_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
-      .message = "Status history retrieved successfully",
-      .list = "history",
-      .columns = ngx_http_customer_status_history_columns,
-      .ncolumns = sizeof(ngx_http_customer_status_history_columns)
-                  / sizeof(ngx_http_customer_column_t) },
-    NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
 
@@ -244,99 +211,41 @@ static ngx_http_customer_outbox_sink_t  ngx_http_customer_auth_sink = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_status(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_status_request(ctx,
-                                            ngx_http_customer_status_fields,
-                                            NULL);
-}
+/* $1 the path's id, $2 the new status, $3 the reason, $4 who */
+#define NGX_HTTP_CUSTOMER_STATUS(body, status)                               \
+    .fields = body, .stmt = &ngx_http_customer_status_sql,                   \
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID, status,                       \
+                NGX_HTTP_CUSTOMER_NAMED(BODY, "reason"),                     \
+                NGX_HTTP_CUSTOMER_PARAM(SUB) },                              \
+    .done = ngx_http_customer_status_done
 
-
-static ngx_int_t
-ngx_http_customer_deactivate(ngx_http_customer_ctx_t *ctx)
-{
-    return ngx_http_customer_status_request(ctx,
-                                            ngx_http_customer_reason_fields,
-                                            "Inactive");
-}
-
-
-/*
- * The body (PATCH's names the status, deactivate's is optional) and the
- * path's id, every bad one in one 400, then the change with its reason
- */
-
-static ngx_int_t
-ngx_http_customer_status_request(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_field_t *fields, const char *status)
-{
-    ngx_int_t                  rc;
-    ngx_http_customer_json_t  *v;
-
-    rc = NGX_OK;
-    v = NULL;
-
-    if (ctx->body) {
-        rc = ngx_http_customer_validate(ctx, NULL, ctx->body, fields, 1);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        v = ngx_http_customer_json_member(ctx->body, "reason");
-    }
-
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        rc = NGX_DECLINED;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Validation failed");
-    }
-
-    if (status == NULL) {
-        status = (char *) ngx_http_customer_json_member(ctx->body,
-                                                        "status")->str.data;
-    }
-
-    return ngx_http_customer_change_status(ctx, status,
-               v && v->type == NGX_HTTP_CUSTOMER_JSON_STRING
-               ? (char *) v->str.data : NULL);
-}
-
-
-static ngx_int_t
-ngx_http_customer_change_status(ngx_http_customer_ctx_t *ctx,
-    const char *status, char *reason)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    ctx->data = ngx_pcalloc(ctx->request->pool,
-                            sizeof(ngx_http_customer_outbox_t));
-    if (ctx->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* ngx_http_customer_id() made the id NUL-terminated */
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = (char *) status;
-    q->values[2] = reason;
-    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_status_sql,
-                                       ngx_http_customer_status_done);
-}
+ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
+    { NGX_HTTP_PATCH, "/api/customers/{}/status", ngx_http_customer_endpoint,
+      NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
+      NGX_HTTP_CUSTOMER_STATUS(ngx_http_customer_status_fields,
+                               NGX_HTTP_CUSTOMER_NAMED(BODY, "status")) },
+    /* its body is optional: only a reason */
+    { NGX_HTTP_POST, "/api/customers/{}/deactivate",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
+      NGX_HTTP_CUSTOMER_STATUS(ngx_http_customer_reason_fields,
+                               NGX_HTTP_CUSTOMER_NAMED(VALUE, "Inactive")) },
+    { NGX_HTTP_POST, "/api/customers/internal/outbox",
+      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
+      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_GET, "/api/customers/{}/status-history",
+      ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
+      .stmt = &ngx_http_customer_status_history_sql,
+      .params = {
+          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
+      .message = "Status history retrieved successfully",
+      .list = "history",
+      .columns = ngx_http_customer_status_history_columns,
+      .ncolumns = sizeof(ngx_http_customer_status_history_columns)
+                  / sizeof(ngx_http_customer_column_t) },
+    NGX_HTTP_CUSTOMER_ROUTES_END
+};
 
 
 static char *
@@ -375,8 +284,14 @@ ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
         return ngx_http_customer_not_found(ctx);
     }
 
-    ob = ctx->data;
     pool = ctx->request->pool;
+
+    ob = ngx_pcalloc(pool, sizeof(ngx_http_customer_outbox_t));
+    if (ob == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = ob;
 
     /* keep the answer's values: res is gone after this call */
 

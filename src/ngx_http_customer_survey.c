@@ -63,7 +63,7 @@ typedef struct {
 static ngx_int_t ngx_http_customer_survey_rules(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_cents(ngx_str_t *s);
-static ngx_int_t ngx_http_customer_survey_answer(
+static ngx_int_t ngx_http_customer_survey_answers(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_answered(
     ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
@@ -182,18 +182,19 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_active_sql =
 
 /*
  * $1 customer id, $2 the Customer's sub (NULL for an Administrator), $3
- * the answers, {"<questionId>": answer}, $4 who.  Each answer is checked
- * against its question; with any wrong, rows (false, field, message)
- * and nothing written; else one row (true, the submission).  No row: no
- * such customer, or not the caller's.  The customer's row lock numbers
- * concurrent submissions one after the other.
+ * the body, its answers {"<questionId>": answer}, $4 who.  Each answer
+ * is checked against its question; with any wrong, rows (false, field,
+ * message) and nothing written; else one row (true, the submission).
+ * No row: no such customer, or not the caller's.  The customer's row
+ * lock numbers concurrent submissions one after the other.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql =
     NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH c AS (SELECT id FROM customers WHERE id = $1"
     " AND ($2::text IS NULL OR user_id = $2::text) FOR UPDATE),"
     " a AS (SELECT e.key, e.value, q.kind, q.options, q.min_value,"
-    " q.max_value, q.id AS qid FROM c CROSS JOIN jsonb_each($3::jsonb) e"
+    " q.max_value, q.id AS qid FROM c"
+    " CROSS JOIN jsonb_each($3::jsonb->'answers') e"
     " LEFT JOIN survey_questions q ON q.id::text = e.key AND q.is_active),"
     " v AS (SELECT a.key, CASE"
     " WHEN a.qid IS NULL THEN 'Unknown or inactive question'"
@@ -218,7 +219,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_survey_answer_sql =
     " THEN 'Must be true or false' END AS message FROM a),"
     " s AS (INSERT INTO survey_submissions AS s (customer_id, version,"
     " answers, submitted_by) SELECT c.id, coalesce((SELECT max(version)"
-    " FROM survey_submissions WHERE customer_id = c.id), 0) + 1, $3::jsonb,"
+    " FROM survey_submissions WHERE customer_id = c.id), 0) + 1,"
+    " $3::jsonb->'answers',"
     " $4::text FROM c"
     " WHERE NOT EXISTS (SELECT 1 FROM v WHERE message IS NOT NULL)"
     " RETURNING s.*)"
@@ -252,13 +254,17 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
+#define NGX_HTTP_CUSTOMER_SURVEY_JSON(sql, text)                             \
+    .stmt = sql, .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
+
 #define NGX_HTTP_CUSTOMER_SURVEY_ANSWER                                      \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                \
     .missing = &ngx_http_customer_question_missing
 
-#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID                                 \
-    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },                \
-    NGX_HTTP_CUSTOMER_SURVEY_ANSWER
+/* a statement on the question of the path's id */
+#define NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(sql, text)                      \
+    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "questionId") },    \
+    NGX_HTTP_CUSTOMER_SURVEY_ANSWER, .message = text
 
 /* the estimate, then stored as the customer's score */
 #define NGX_HTTP_CUSTOMER_ESTIMATE                                           \
@@ -274,14 +280,12 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/survey",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
-      .stmt = &ngx_http_customer_survey_active_sql,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Survey retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_active_sql,
+          "Survey retrieved successfully") },
     { NGX_HTTP_GET, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_list_sql,
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Survey questions retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_list_sql,
+          "Survey questions retrieved successfully") },
     { NGX_HTTP_POST, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
       .stmt = &ngx_http_customer_survey_create_sql,
@@ -291,9 +295,8 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .message = "Survey question created successfully" },
     { NGX_HTTP_GET, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_get_sql,
-      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
-      .message = "Survey question retrieved successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(&ngx_http_customer_survey_get_sql,
+          "Survey question retrieved successfully") },
     { NGX_HTTP_PUT, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,
       .stmt = &ngx_http_customer_survey_put_sql,
@@ -304,9 +307,9 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .message = "Survey question updated successfully" },
     { NGX_HTTP_DELETE, "/api/survey/questions/{}",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      .stmt = &ngx_http_customer_survey_delete_sql,
-      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID,
-      .message = "Survey question deleted successfully" },
+      NGX_HTTP_CUSTOMER_SURVEY_QUESTION_ID(
+          &ngx_http_customer_survey_delete_sql,
+          "Survey question deleted successfully") },
     { NGX_HTTP_GET, "/api/customers/{}/survey/answers",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
       .stmt = &ngx_http_customer_survey_history_sql,
@@ -316,9 +319,15 @@ ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
       .message = "Survey submissions retrieved successfully",
       .list = "submissions",
       .columns = ngx_http_customer_survey_page_columns, .ncolumns = 1 },
+    /* the answers are checked against their questions in the statement */
     { NGX_HTTP_PUT, "/api/customers/{}/survey/answers",
-      ngx_http_customer_survey_answer, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 1, 0,
+      .check = ngx_http_customer_survey_answers,
+      .stmt = &ngx_http_customer_survey_answer_sql,
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+                  NGX_HTTP_CUSTOMER_PARAM(JSON),
+                  NGX_HTTP_CUSTOMER_PARAM(SUB) },
+      .done = ngx_http_customer_survey_answered },
     { NGX_HTTP_POST, "/api/customers/{}/credit-score/estimate",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
       NGX_HTTP_CUSTOMER_ESTIMATE },
@@ -430,23 +439,16 @@ ngx_http_customer_survey_cents(ngx_str_t *s)
 }
 
 
-/* {"answers": {"<questionId>": answer, ...}}, checked in the statement */
+/* {"answers": {"<questionId>": answer, ...}} and nothing else */
 
 static ngx_int_t
-ngx_http_customer_survey_answer(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_survey_answers(ngx_http_customer_ctx_t *ctx)
 {
-    u_char                        *buf, *p;
-    size_t                         len;
-    yajl_gen                       g;
-    ngx_str_t                      path;
-    ngx_uint_t                     invalid;
-    ngx_http_customer_json_t      *m, *answers;
-    ngx_http_customer_pg_query_t  *q;
+    ngx_int_t                  rc;
+    ngx_str_t                  path;
+    ngx_http_customer_json_t  *m, *answers;
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "customer survey answers");
-
-    invalid = 0;
+    rc = NGX_OK;
     answers = NULL;
 
     for (m = ctx->body->child; m; m = m->next) {
@@ -457,11 +459,9 @@ ngx_http_customer_survey_answer(ngx_http_customer_ctx_t *ctx)
             continue;
         }
 
-        invalid = 1;
-        if (ngx_http_customer_fail(ctx, &path, "Unknown field")
-            == NGX_ERROR)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_customer_fail(ctx, &path, "Unknown field");
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
     }
 
@@ -471,57 +471,11 @@ ngx_http_customer_survey_answer(ngx_http_customer_ctx_t *ctx)
         || answers->n == 0
         || answers->n > NGX_HTTP_CUSTOMER_SURVEY_MAX_ANSWERS)
     {
-        invalid = 1;
-        if (ngx_http_customer_fail(ctx, &path, "Must be an object of 1 to "
-                                   "100 answers by questionId")
-            == NGX_ERROR)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        return ngx_http_customer_fail(ctx, &path, "Must be an object of 1 "
+                                      "to 100 answers by questionId");
     }
 
-    switch (ngx_http_customer_id(ctx)) {
-    case NGX_OK:
-        break;
-    case NGX_ERROR:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    default:
-        invalid = 1;
-    }
-
-    if (invalid) {
-        return ngx_http_customer_invalid(ctx);
-    }
-
-    g = ngx_http_customer_json_gen(ctx->request->pool);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_customer_json_copy(g, answers) != NGX_OK
-        || ngx_http_customer_json_result(g, &buf, &len) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, buf, len) = '\0';
-
-    q = ngx_http_customer_own_query(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->values[2] = (char *) p;
-    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                       &ngx_http_customer_survey_answer_sql,
-                                       ngx_http_customer_survey_answered);
+    return rc;
 }
 
 

@@ -57,8 +57,6 @@ static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
 
 
 /*
@@ -136,13 +134,19 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_login_sql =
     " WHERE id = $1 RETURNING id, user_id, metadata");
 
 
+/* the record as the sync statement answers it, its version the ETag */
+#define NGX_HTTP_CUSTOMER_SYNCED                                             \
+    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
+    .message = "Customer synchronised with the Auth Service",                \
+    .etag = 1, .version = 1
+
 ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
     /* its userId, then the Auth Service's user, then the record */
     { NGX_HTTP_POST, "/api/customers/{}/sync",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_sync_user_sql,
       .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
-      .done = ngx_http_customer_sync_found },
+      .done = ngx_http_customer_sync_found, NGX_HTTP_CUSTOMER_SYNCED },
     /*
      * The Auth Service pushes what changed: some of email, fullName and
      * contactNumber, checked as on create, for the record of the path's
@@ -156,9 +160,7 @@ ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
       .params = { NGX_HTTP_CUSTOMER_PARAM(USER),
                   NGX_HTTP_CUSTOMER_PARAM(JSON),
                   NGX_HTTP_CUSTOMER_NAMED(VALUE, "service") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Customer synchronised with the Auth Service",
-      .etag = 1, .version = 1 },
+      NGX_HTTP_CUSTOMER_SYNCED },
     { NGX_HTTP_POST, "/api/customers/internal/{}/login",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
       .stmt = &ngx_http_customer_login_sql,
@@ -429,30 +431,6 @@ ngx_http_customer_sync_fetched(ngx_http_customer_ctx_t *ctx)
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_sync_sql,
-                                       ngx_http_customer_sync_done);
+                                       ngx_http_customer_endpoint_done);
 }
 
-
-static ngx_int_t
-ngx_http_customer_sync_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
-{
-    u_char     *p;
-    ngx_int_t   rc;
-
-    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
-        return rc;
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, PQgetlength(res, 0, 1) + 2);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->etag.data = p;
-    ctx->etag.len = ngx_sprintf(p, "\"%s\"", PQgetvalue(res, 0, 1)) - p;
-
-    return ngx_http_customer_send_json(ctx, NGX_HTTP_OK,
-                                       "Customer synchronised with the Auth "
-                                       "Service", res, 0);
-}

@@ -95,28 +95,6 @@ ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q, PGresult *res)
 }
 
 
-/*
- * A query about the record named by the path's first id: $1 that id, $2
- * the caller's sub when it is a Customer (NULL for an Administrator).
- */
-
-ngx_http_customer_pg_query_t *
-ngx_http_customer_own_query(ngx_http_customer_ctx_t *ctx)
-{
-    ngx_http_customer_pg_query_t  *q;
-
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NULL;
-    }
-
-    q->values[0] = (char *) ctx->params[0].data;
-    q->values[1] = ngx_http_customer_own_sub(ctx);
-
-    return q;
-}
-
-
 /* a page's LIMIT and OFFSET as the parameters $n+1 and $n+2 */
 
 ngx_int_t

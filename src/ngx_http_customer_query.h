@@ -20,8 +20,6 @@ ngx_http_customer_pg_query_t *ngx_http_customer_query_create(
 ngx_int_t ngx_http_customer_query_run(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done);
-ngx_http_customer_pg_query_t *ngx_http_customer_own_query(
-    ngx_http_customer_ctx_t *ctx);
 ngx_int_t ngx_http_customer_page_values(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_uint_t n, ngx_uint_t page,
     ngx_uint_t limit);

@@ -597,7 +597,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     .exists = NGX_HTTP_CUSTOMER_NCOLUMNS
 
 /* PUT and PATCH of the record by id: the members they name */
-#define NGX_HTTP_CUSTOMER_EDIT(merge)                                        \
+#define NGX_HTTP_CUSTOMER_PROFILE_EDIT(merge)                                \
     .fields = ngx_http_customer_fields, .partial = 1,                        \
     .nonempty = NGX_HTTP_CUSTOMER_CHANGE_ONE,                                \
     .stmt = &ngx_http_customer_update_sql,                                   \
@@ -703,10 +703,10 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
     /* PUT replaces the objects it names, PATCH merges preferences */
     { NGX_HTTP_PUT, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_EDIT("false") },
+      NGX_HTTP_CUSTOMER_PROFILE_EDIT("false") },
     { NGX_HTTP_PATCH, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 1, 0,
-      NGX_HTTP_CUSTOMER_EDIT("true") },
+      NGX_HTTP_CUSTOMER_PROFILE_EDIT("true") },
     /* its open complaints, then the Order Service, then the delete */
     { NGX_HTTP_DELETE, "/api/customers/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_A, 0, 0,

@@ -70,7 +70,7 @@ if [[ $(psql_ -d "$db" -c "SELECT count(*) FROM customers") -lt 100000 \
 then
     echo "bench: seeding 100,000 customers"
     psql_ -d "$db" <<'SQL'
-TRUNCATE customers CASCADE;
+TRUNCATE customers, loyalty_idempotency CASCADE;
 INSERT INTO customers (user_id, email, full_name, contact_number,
     customer_status, customer_type, total_orders, total_order_value,
     total_complaints, last_order_date, customer_since, tags)

@@ -135,7 +135,10 @@ static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
 /*
  * $1 id, $2 status, $3 reason, $4 who: change, history, the event's row
  * for the Auth Service at once (the history's trigger writes its row for
- * the Notification Service, with the same event_id)
+ * the Notification Service, with the same event_id).  The row is this
+ * request's to send (due in 60 s) unless an earlier event of the customer
+ * is still pending, as committed once the row lock is held
+ * (events_auth_pending()); then it is due now, behind that one.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     "WITH cur AS (SELECT id, user_id, customer_status, updated_at,"
@@ -153,9 +156,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " SELECT h.event_id, 'auth', 'customer.status_changed', u.id,"
     " 'customers/' || u.id, status_event_data(u.id, u.user_id,"
     " cur.customer_status, $2::text, $3, $4), '{}',"
-    " CASE WHEN EXISTS (SELECT 1 FROM events p"
-    " WHERE p.customer_id = u.id AND p.destination = 'auth'"
-    " AND p.delivered_at IS NULL AND p.dead_at IS NULL) THEN now()"
+    " CASE WHEN events_auth_pending(u.id) THEN now()"
     " ELSE now() + interval '60 seconds' END, gen_random_uuid()"
     " FROM u, h, cur"
     " RETURNING id, data->>'userId' AS user_id,"

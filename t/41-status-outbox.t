@@ -750,6 +750,45 @@ ok(!exists(($call // { headers => {} })->{headers}{'x-service-api-key'}),
         'order: both rows delivered');
 }
 
+# --- a change that waited for another's commit stays behind its event -----
+#
+# Another transaction holds the customer's row and commits an Auth Service
+# event (as a change delivering its own event does) while this change
+# waits for the row: once it has the row, it must see that event pending
+# and leave its own behind it, not send it by itself. Its statement's
+# snapshot is older than that commit.
+
+{
+    $auth->clear;
+    my ($idw, $userw) = customer();
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run("SELECT 1 FROM customers WHERE id = '$idw' FOR UPDATE");
+    $s->run("INSERT INTO events (type, customer_id, subject, data, channels,
+        destination, next_attempt_at, lease)
+        VALUES ('customer.status_changed', '$idw', 'customers/$idw',
+        jsonb_build_object('customerId', '$idw', 'userId', '$userw',
+        'isActive', false, 'reason', 'ahead'), '{}', 'auth',
+        now() + interval '60 seconds', gen_random_uuid())");
+    my $a = send_async(PATCH => "/api/customers/$idw/status",
+        { status => 'Suspended', reason => 'behind' });
+    ok(CT::wait_for(sub { CT::lock_waiters($db) >= 1 }),
+        'waited: the change waits for the row');
+    $s->run('COMMIT');
+    $s->close;
+    my $r = finish_async($a);
+    is($r->{status}, 200, 'waited: 200') or diag($r->{body});
+    is(($r->{json}{data} // {})->{authService}, 'pending',
+        'waited: its event stays behind the pending one');
+    is(scalar(calls_for($userw)), 0,
+        'waited: nothing sent ahead of the earlier event');
+    is(CT::sql($db, q{SELECT count(*) FROM events WHERE destination = 'auth'
+        AND customer_id = :'p1' AND delivered_at IS NULL
+        AND next_attempt_at <= now()}, $idw), 1,
+        'waited: its row is due now, for the outbox run');
+    CT::sql($db, q{DELETE FROM events WHERE customer_id = :'p1'}, $idw);
+}
+
 # --- PUT/PATCH of the record: a status change like any other ----------------
 
 {

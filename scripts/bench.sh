@@ -454,15 +454,13 @@ if want earn; then
         CREATE TABLE bench_active (n int PRIMARY KEY, id uuid);" >/dev/null
     awk '{ print NR "\t" $1 }' "$bench_dir/ids_active.txt" \
         | psql_ -d "$db" -c "COPY bench_active FROM STDIN"
-    acct=$("$ROOT/scripts/bench/statement.pl" \
-        "$ROOT/src/ngx_http_customer_loyalty.c" NGX_HTTP_CUSTOMER_LOYALTY_EARN)
     {
         echo '\set r random(1, 20000)'
         echo '\set k random(1, 2000000000)'
         echo 'SELECT id AS cid FROM bench_active WHERE n = :r \gset'
         "$ROOT/scripts/bench/statement.pl" \
             "$ROOT/src/ngx_http_customer_loyalty.c" \
-            NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL "$acct" \
+            NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL \
             | perl -pe 's/\$1\b/:cid::uuid/g;
                 s/\$2\b/\x27earn\x27/g; s/\$3\b/\x2710\x27/g;
                 s/\$4\b/\x27bench\x27/g; s/\$5\b/NULL/g;

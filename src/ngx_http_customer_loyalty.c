@@ -22,12 +22,13 @@
  * the internal routes, earns and redeems points; an Administrator or the
  * Customer itself reads the account and its ledger.
  *
- * Earning and redeeming is one statement: the account row is upserted
- * (earn) or updated only while balance >= points (redeem), both under the
- * row's lock, so concurrent redeems never take the balance below zero;
- * the ledger row follows from the account's RETURNING.  With an
- * Idempotency-Key the statement first replays a stored answer it can
- * see, else it stores its own answer in the same statement.  A concurrent
+ * Earning and redeeming is one call of loyalty_change() in PostgreSQL:
+ * the account row is upserted (earn) or updated only while balance >=
+ * points (redeem), both under the row's lock, so concurrent redeems never
+ * take the balance below zero; the ledger row follows from the account's
+ * new balance.  With an Idempotency-Key the call first replays a stored
+ * answer it can see, else it stores its own answer in the same
+ * transaction.  A concurrent
  * request with the same key waits on the first's key row, fails with a
  * unique violation (writing nothing), and is run once more: its new
  * snapshot sees the stored answer, which it replays.
@@ -110,94 +111,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
  * member order and spacing do not matter).  Rows: none for no such
  * customer, else one: status, whether the stored request was the same,
  * the data object (2xx), an error's message, field and detail, and
- * whether the answer is a stored one replayed.
- * Data-modifying CTEs all run to completion; the key's row is inserted
- * for a 201 and a 422 alike, the 422 writing nothing else.  A key older
- * than 24 hours counts as new (replaced in place), whether or not the
- * outbox run has deleted it yet: its row is locked first (lk), so a
- * concurrent request with the same key waits, then sees the new row
- * (FOR UPDATE reads the latest version) and replays it.  A key that has
- * no row yet is claimed by the INSERT; a request that finds it claimed
- * meanwhile (k empty) raises unique_violation (idempotency_taken(),
- * sql/015), rolling back its points, and runs again (below).
+ * whether the answer is a stored one replayed.  loyalty_change()
+ * (sql/032) says how the key, the account and the ledger are written and
+ * locked; a request that finds its key claimed by a concurrent one
+ * raises unique_violation (idempotency_taken(), sql/015), rolling back
+ * its points, and runs again (below).
  */
-#define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(acct)                           \
-    "WITH c AS (SELECT id, customer_status FROM customers WHERE id = $1),"   \
-    " h AS (SELECT encode(sha256(convert_to($2::text || ' '"                 \
-    " || $8::jsonb::text, 'UTF8')), 'hex') AS hash),"                        \
-    " lk AS (SELECT i.status, i.response, i.request_hash, i.created_at"      \
-    " FROM loyalty_idempotency i WHERE $7::text IS NOT NULL"                 \
-    " AND i.customer_id = $1 AND i.key = $7::text FOR UPDATE),"              \
-    " prev AS (SELECT lk.status, lk.response, lk.request_hash = h.hash"      \
-    " AS same FROM lk, h"                                                    \
-    " WHERE lk.created_at > now() - interval '24 hours'),"                   \
-    " go AS (SELECT id FROM c WHERE customer_status = 'Active'"              \
-    " AND NOT EXISTS (SELECT 1 FROM prev)),"                                 \
-    acct                                                                     \
-    " t AS (INSERT INTO loyalty_transactions (customer_id, kind, points,"    \
-    " balance_after, reason, reference, created_by, created_at)"             \
-    " SELECT customer_id, $2::text, $3::int, balance, $4::text, $5::text,"   \
-    " $6::text, clock_timestamp() FROM acct RETURNING *),"                   \
-    " res AS (SELECT 201 AS status, json_build_object("                      \
-    " 'transactionId', t.id, 'customerId', t.customer_id, 'kind', t.kind,"   \
-    " 'points', t.points, 'balance', acct.balance,"                          \
-    " 'lifetimePoints', acct.lifetime_points,"                               \
-    " 'tier', (SELECT name FROM loyalty_tiers"                               \
-    " WHERE min_points <= acct.lifetime_points"                              \
-    " ORDER BY min_points DESC LIMIT 1),"                                    \
-    " 'createdAt', api_ts(t.created_at))::text AS response FROM t, acct"     \
-    " UNION ALL"                                                             \
-    " SELECT 422, CASE WHEN c.customer_status <> 'Active'"                   \
-    " THEN json_build_object('message', 'Customer is not active',"           \
-    " 'field', 'customerId', 'detail', 'The customer is '"                   \
-    " || c.customer_status || '; points cannot change')"                     \
-    " ELSE json_build_object('message', 'Insufficient points',"              \
-    " 'field', 'points', 'detail', 'The balance is lower than the points"    \
-    " to redeem') END::text"                                                 \
-    " FROM c WHERE NOT EXISTS (SELECT 1 FROM prev)"                          \
-    " AND NOT EXISTS (SELECT 1 FROM t)),"                                    \
-    " k AS (INSERT INTO loyalty_idempotency AS i (key, customer_id,"         \
-    " request_hash, status, response) SELECT $7::text, $1, h.hash,"          \
-    " res.status, res.response FROM res, h WHERE $7::text IS NOT NULL"       \
-    " ON CONFLICT (customer_id, key) DO UPDATE"                              \
-    " SET request_hash = excluded.request_hash, status = excluded.status,"   \
-    " response = excluded.response, created_at = now()"                      \
-    " WHERE i.created_at <= now() - interval '24 hours' RETURNING 1),"       \
-    " o AS (SELECT status, response, true AS same, false AS replayed"        \
-    " FROM res UNION ALL SELECT status, response, same, true FROM prev)"     \
-    " SELECT status, same, CASE WHEN status < 300 THEN response END,"        \
-    " response::json->>'message', response::json->>'field',"                 \
-    " response::json->>'detail', replayed FROM o"                            \
-    " WHERE CASE WHEN $7::text IS NULL OR EXISTS (SELECT 1 FROM prev)"       \
-    " OR NOT EXISTS (SELECT 1 FROM res) OR EXISTS (SELECT 1 FROM k)"         \
-    " THEN true ELSE idempotency_taken() END"
+#define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL                                 \
+    "SELECT * FROM loyalty_change($1::uuid, $2::text, $3::int, $4::text,"    \
+    " $5::text, $6::text, $7::text, $8::jsonb)"
 
-
-/* the account row after an earn: created, or added to under its lock */
-#define NGX_HTTP_CUSTOMER_LOYALTY_EARN                                       \
-    " acct AS (INSERT INTO loyalty_accounts AS a (customer_id, balance,"     \
-    " lifetime_points, updated_at) SELECT id, $3::int, $3::int, now()"       \
-    " FROM go ON CONFLICT (customer_id) DO UPDATE"                           \
-    " SET balance = a.balance + excluded.balance,"                           \
-    " lifetime_points = a.lifetime_points + excluded.lifetime_points,"       \
-    " updated_at = now()"                                                    \
-    " RETURNING a.customer_id, a.balance, a.lifetime_points),"
-
-/* the account row after a redeem: none when the balance is short */
-#define NGX_HTTP_CUSTOMER_LOYALTY_REDEEM                                     \
-    " acct AS (UPDATE loyalty_accounts a SET balance = a.balance - $3::int," \
-    " updated_at = now() FROM go WHERE a.customer_id = go.id"                \
-    " AND a.balance >= $3::int"                                              \
-    " RETURNING a.customer_id, a.balance, a.lifetime_points),"
-
-/* one statement each, so that neither plan carries the other's nodes */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_earn_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(
-                                  NGX_HTTP_CUSTOMER_LOYALTY_EARN));
-
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_redeem_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL(
-                                  NGX_HTTP_CUSTOMER_LOYALTY_REDEEM));
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL);
 
 
 /*
@@ -224,7 +149,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
 /* the body, the path's id, then the key: the 400's order */
 #define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(kind)                               \
     .fields = ngx_http_customer_loyalty_fields,                             \
-    .stmt = &ngx_http_customer_loyalty_##kind##_sql,                       \
+    .stmt = &ngx_http_customer_loyalty_change_sql,                          \
     .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,                              \
                 NGX_HTTP_CUSTOMER_NAMED(VALUE, #kind),                      \
                 NGX_HTTP_CUSTOMER_NAMED(BODY, "points"),                    \

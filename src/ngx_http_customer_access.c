@@ -41,13 +41,9 @@ static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_loc_conf_t *llcf);
 static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
-static ngx_int_t ngx_http_customer_account_checked(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_account_checked;
 static char *ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_activity_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_activity_done;
 
 
 /*

@@ -68,9 +68,7 @@ typedef struct {
 } ngx_http_customer_events_t;
 
 
-static ngx_int_t ngx_http_customer_events_scanned(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_events_scanned;
 static ngx_int_t ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
 static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
@@ -550,15 +548,9 @@ ngx_http_customer_notification_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (cmcf->notification_secrets == NULL) {
-        cmcf->notification_secrets = ngx_array_create(cf->pool, 2,
-                                                      sizeof(ngx_str_t));
-        if (cmcf->notification_secrets == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    secret = ngx_array_push(cmcf->notification_secrets);
+    secret = ngx_http_customer_array_push(cf->pool,
+                                          &cmcf->notification_secrets, 2,
+                                          sizeof(ngx_str_t));
     if (secret == NULL) {
         return NGX_CONF_ERROR;
     }

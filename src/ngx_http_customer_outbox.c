@@ -66,16 +66,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
     PGresult *res, int r, int c);
-static ngx_int_t ngx_http_customer_outbox_claimed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_outbox_claimed;
 static ngx_int_t ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_outbox_renewed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_outbox_recorded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_outbox_renewed;
+static ngx_http_customer_done_t ngx_http_customer_outbox_recorded;
 static ngx_int_t ngx_http_customer_outbox_release(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx,

@@ -40,10 +40,8 @@ typedef struct {
 } ngx_http_customer_history_t;
 
 
-static ngx_int_t ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static ngx_http_customer_done_t ngx_http_customer_orders;
+static ngx_http_customer_done_t ngx_http_customer_complaints;
 static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res,
     ngx_http_customer_relation_t *rel);

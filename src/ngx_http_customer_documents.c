@@ -651,13 +651,11 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     }
 
     mime.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME);
-    mime.data = ngx_pnalloc(r->pool, mime.len);
+    mime.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                          NGX_HTTP_CUSTOMER_CONTENT_MIME);
     if (mime.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(mime.data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME),
-               mime.len);
 
     n = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256);
     p = ngx_pnalloc(r->pool, n + 2);

@@ -381,38 +381,30 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
 
     if (!PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG)) {
         ctx->etag.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG);
-        ctx->etag.data = ngx_pnalloc(r->pool, ctx->etag.len);
+        ctx->etag.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                          NGX_HTTP_CUSTOMER_IDEM_ETAG);
         if (ctx->etag.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memcpy(ctx->etag.data,
-                   PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG),
-                   ctx->etag.len);
 
     } else {
         ngx_str_null(&ctx->etag);
     }
 
     type.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE);
-    type.data = ngx_pnalloc(r->pool, type.len);
+    type.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                              NGX_HTTP_CUSTOMER_IDEM_TYPE);
     if (type.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(type.data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE),
-               type.len);
-
     /* res is cleared when this returns: the body is copied */
     ctx->idem->len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_BODY);
-    ctx->idem->data = ngx_pnalloc(r->pool, ctx->idem->len + 1);
+    ctx->idem->data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                              NGX_HTTP_CUSTOMER_IDEM_BODY);
     if (ctx->idem->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(ctx->idem->data, PQgetvalue(res, 0,
-                                           NGX_HTTP_CUSTOMER_IDEM_BODY),
-               ctx->idem->len);
 
     return ngx_http_customer_send_bytes(ctx,
                ngx_atoi((u_char *) PQgetvalue(res, 0,

@@ -162,21 +162,16 @@ static ngx_int_t
 ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res)
 {
-    char       *id;
-    ngx_int_t   rc;
+    ngx_int_t  rc;
 
-    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+    /* the caller's own id, as the account check finds it for a Customer */
+
+    ctx->self = ngx_http_customer_found(ctx, q, res, &rc);
+    if (ctx->self == NULL) {
         return rc;
     }
 
-    /* res is cleared when this returns */
-
-    id = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
-    if (id == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_self_run(ctx, id);
+    return ngx_http_customer_self_run(ctx, ctx->self);
 }
 
 

@@ -80,6 +80,8 @@ static void ngx_http_customer_trigger_write(ngx_event_t *ev);
 static void ngx_http_customer_trigger_read(ngx_event_t *ev);
 static void ngx_http_customer_trigger_close(
     ngx_http_customer_trigger_t *t);
+static ngx_int_t ngx_http_customer_trigger_io(ngx_http_customer_trigger_t *t,
+    ngx_event_t *ev, ssize_t n);
 
 
 /* the stored history of one customer's status, newest first */
@@ -696,16 +698,7 @@ ngx_http_customer_trigger_write(ngx_event_t *ev)
     while (t->out->pos < t->out->last) {
         n = c->send(c, t->out->pos, t->out->last - t->out->pos);
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(ev, 0) != NGX_OK) {
-                ngx_http_customer_trigger_close(t);
-            }
-
-            return;
-        }
-
-        if (n <= 0) {
-            ngx_http_customer_trigger_close(t);
+        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
 
@@ -748,20 +741,39 @@ ngx_http_customer_trigger_read(ngx_event_t *ev)
     for ( ;; ) {
         n = c->recv(c, buf, sizeof(buf));
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
-                ngx_http_customer_trigger_close(t);
-            }
-
-            return;
-        }
-
-        if (n <= 0) {
-            /* the answer ended (HTTP/1.0) or broke: done either way */
-            ngx_http_customer_trigger_close(t);
+        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
     }
+}
+
+
+/*
+ * What a send or a recv returned: NGX_OK to go on, else NGX_DONE once the
+ * connection waits for its event again, or is closed: it broke, or the
+ * answer ended (HTTP/1.0), done either way
+ */
+
+static ngx_int_t
+ngx_http_customer_trigger_io(ngx_http_customer_trigger_t *t,
+    ngx_event_t *ev, ssize_t n)
+{
+    ngx_int_t  rc;
+
+    if (n == NGX_AGAIN) {
+        rc = ev->write ? ngx_handle_write_event(ev, 0)
+                       : ngx_handle_read_event(ev, 0);
+        if (rc == NGX_OK) {
+            return NGX_DONE;
+        }
+    }
+
+    if (n <= 0) {
+        ngx_http_customer_trigger_close(t);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
 }
 
 

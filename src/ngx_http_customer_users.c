@@ -293,13 +293,9 @@ ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
     char       *user;
     ngx_int_t   rc;
 
-    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
-        return rc;
-    }
-
-    user = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
+    user = ngx_http_customer_found(ctx, q, res, &rc);
     if (user == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     return ngx_http_customer_user_call(ctx, user,

@@ -39,14 +39,6 @@
  */
 
 
-/* a create waiting for the Auth Service's word on its userId */
-typedef struct {
-    ngx_http_customer_pg_query_t   *q;
-    ngx_http_customer_pg_stmt_t    *stmt;
-    ngx_http_customer_done_pt       done;
-} ngx_http_customer_user_check_t;
-
-
 static ngx_int_t ngx_http_customer_user_call(ngx_http_customer_ctx_t *ctx,
     char *user, ngx_http_customer_peer_done_pt done);
 static ngx_int_t ngx_http_customer_user_checked(
@@ -183,9 +175,8 @@ ngx_http_customer_user_check(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done)
 {
-    const char                      *user;
-    ngx_http_customer_loc_conf_t    *llcf;
-    ngx_http_customer_user_check_t  *uc;
+    const char                    *user;
+    ngx_http_customer_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
@@ -200,16 +191,11 @@ ngx_http_customer_user_check(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    uc = ngx_palloc(ctx->request->pool,
-                    sizeof(ngx_http_customer_user_check_t));
-    if (uc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the create waits for the Auth Service's word on its userId */
 
-    uc->q = q;
-    uc->stmt = stmt;
-    uc->done = done;
-    ctx->data = uc;
+    q->stmt = stmt;
+    ctx->done = done;
+    ctx->data = q;
 
     return ngx_http_customer_user_call(ctx, (char *) user,
                                        ngx_http_customer_user_checked);
@@ -257,9 +243,9 @@ ngx_http_customer_user_call(ngx_http_customer_ctx_t *ctx, char *user,
 static ngx_int_t
 ngx_http_customer_user_checked(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_user_check_t  *uc;
+    ngx_http_customer_pg_query_t  *q;
 
-    uc = ctx->data;
+    q = ctx->data;
 
     if (ctx->peer.rc == NGX_OK && ctx->peer.status == NGX_HTTP_NOT_FOUND) {
         return ngx_http_customer_user_unknown(ctx);
@@ -272,7 +258,7 @@ ngx_http_customer_user_checked(ngx_http_customer_ctx_t *ctx)
                                             "user data");
     }
 
-    return ngx_http_customer_query_run(ctx, uc->q, uc->stmt, uc->done);
+    return ngx_http_customer_query_run(ctx, q, q->stmt, ctx->done);
 }
 
 

@@ -93,9 +93,7 @@ static ngx_int_t ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
     yajl_gen g, PGresult *res, ngx_http_customer_list_t *l);
-static ngx_int_t ngx_http_customer_check_addresses(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(addresses);
 
 
 static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
@@ -968,10 +966,7 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
 }
 
 
-static ngx_int_t
-ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(addresses)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 defaults;

@@ -119,9 +119,7 @@ static ngx_int_t ngx_http_customer_download_out(
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
-static ngx_int_t ngx_http_customer_check_filename(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(filename);
 
 
 static const char  *ngx_http_customer_document_types[] = {
@@ -1036,10 +1034,7 @@ ngx_http_customer_documents_disposition(ngx_pool_t *pool, u_char *name,
 
 /* one line that names a file, not a path */
 
-static ngx_int_t
-ngx_http_customer_check_filename(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(filename)
 {
     ngx_int_t  rc;
 

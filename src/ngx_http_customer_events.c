@@ -75,12 +75,8 @@ static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig);
 static ngx_int_t ngx_http_customer_events_header(ngx_pool_t *pool,
     ngx_array_t *a, const char *key, ngx_str_t *value);
-static ngx_int_t ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-static ngx_int_t ngx_http_customer_check_events_limit(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(after);
+static NGX_HTTP_CUSTOMER_CHECK(events_limit);
 
 
 static const char  *ngx_http_customer_event_types[] = {
@@ -493,9 +489,7 @@ ngx_http_customer_events_header(ngx_pool_t *pool, ngx_array_t *a,
 
 /* after: a sequence from an earlier page, a whole number */
 
-static ngx_int_t
-ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(after)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len == 0
         || v->str.len > 18
@@ -510,10 +504,7 @@ ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-static ngx_int_t
-ngx_http_customer_check_events_limit(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(events_limit)
 {
     ngx_int_t  n;
 

@@ -77,9 +77,7 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
-static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(author);
 
 
 /* a note's columns and members (see router.h) */
@@ -327,9 +325,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
 /* an author's id as the filter: what a token's sub may be */
 
-static ngx_int_t
-ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(author)
 {
     ngx_http_customer_field_t  author;
 

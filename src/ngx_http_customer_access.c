@@ -41,9 +41,9 @@ static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_loc_conf_t *llcf);
 static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
-static ngx_http_customer_done_t ngx_http_customer_account_checked;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked);
 static char *ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_activity_done;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done);
 
 
 /*
@@ -435,9 +435,7 @@ ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked)
 {
     char  *status;
 
@@ -494,9 +492,7 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
 
 /* the activity is bookkeeping: its failure does not fail the request */
 
-static ngx_int_t
-ngx_http_customer_activity_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,

@@ -77,14 +77,14 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_delete_checked;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_delete_checked);
 static ngx_int_t ngx_http_customer_delete_orders(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_orders_known(
     ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_deleted_done;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done);
 static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_list_done;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done);
 static ngx_int_t ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_list_t *l);
 static void ngx_http_customer_list_count(ngx_http_customer_ctx_t *ctx,
@@ -1006,9 +1006,7 @@ static NGX_HTTP_CUSTOMER_CHECK(addresses)
  * delete itself checks the complaints again, atomically.
  */
 
-static ngx_int_t
-ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_delete_checked)
 {
     ngx_int_t                      rc;
     ngx_str_t                      args, path;
@@ -1116,9 +1114,7 @@ ngx_http_customer_delete_orders_known(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done)
 {
     u_char     *msg;
     char       *open;
@@ -1548,9 +1544,7 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done)
 {
     int                        n;
     yajl_gen                   g;

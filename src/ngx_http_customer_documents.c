@@ -105,15 +105,15 @@ static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
-static ngx_http_customer_done_t ngx_http_customer_documents_uploaded;
-static ngx_http_customer_done_t ngx_http_customer_documents_send_content;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content);
 static ngx_int_t ngx_http_customer_download_start(
     ngx_http_customer_ctx_t *ctx, PGresult *res, off_t size);
 static ngx_chain_t *ngx_http_customer_download_buf(
     ngx_http_customer_download_t *dl);
 static ngx_int_t ngx_http_customer_download_next(
     ngx_http_customer_download_t *dl);
-static ngx_http_customer_done_t ngx_http_customer_download_chunk;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk);
 static ngx_int_t ngx_http_customer_download_out(
     ngx_http_customer_download_t *dl, ngx_chain_t *in);
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
@@ -560,9 +560,7 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
@@ -598,9 +596,7 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
 
 /* the stored bytes with the stored type, as an attachment */
 
-static ngx_int_t
-ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content)
 {
     off_t                size;
     u_char              *data, *p;
@@ -832,9 +828,7 @@ ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
 }
 
 
-static ngx_int_t
-ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
 {
     size_t                         len, want;
     ngx_int_t                      rc;

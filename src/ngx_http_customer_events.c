@@ -68,7 +68,7 @@ typedef struct {
 } ngx_http_customer_events_t;
 
 
-static ngx_http_customer_done_t ngx_http_customer_events_scanned;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_events_scanned);
 static ngx_int_t ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
 static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
@@ -263,9 +263,7 @@ ngx_http_customer_events_run(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_events_scanned(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_events_scanned)
 {
     ngx_http_customer_events_t    *ev;
     ngx_http_customer_loc_conf_t  *llcf;

@@ -61,11 +61,11 @@ struct ngx_http_customer_idem_s {
 
 
 static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_idem_looked_up;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up);
 static ngx_uint_t ngx_http_customer_idem_live(PGresult *res);
 static ngx_int_t ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx,
     PGresult *res);
-static ngx_http_customer_done_t ngx_http_customer_idem_stored;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored);
 static ngx_int_t ngx_http_customer_idem_hash(ngx_http_customer_ctx_t *ctx,
     u_char *data, size_t len);
 
@@ -312,9 +312,7 @@ ngx_http_customer_idem_live(PGresult *res)
 
 /* the key's row, looked up first, or again after the claim failed */
 
-static ngx_int_t
-ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
@@ -549,9 +547,7 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_customer_idem_stored(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored)
 {
     ngx_http_customer_idem_t  *idem;
 

@@ -56,9 +56,10 @@ typedef struct {
 typedef ngx_int_t (*ngx_http_customer_done_pt)(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
-/* such a continuation's type, to declare one ahead of its definition */
-typedef ngx_int_t ngx_http_customer_done_t(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+/* declares or defines name, a continuation as above */
+#define NGX_HTTP_CUSTOMER_DONE(name)                                         \
+    ngx_int_t name(ngx_http_customer_ctx_t *ctx,                             \
+        ngx_http_customer_pg_query_t *q, PGresult *res)
 
 
 

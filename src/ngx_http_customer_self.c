@@ -32,7 +32,7 @@
 
 static ngx_int_t ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_self_found;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found);
 static ngx_int_t ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx,
     char *id);
 static ngx_http_customer_route_t *ngx_http_customer_self_target(
@@ -145,9 +145,7 @@ ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found)
 {
     ngx_int_t  rc;
 

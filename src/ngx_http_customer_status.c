@@ -63,7 +63,7 @@ typedef struct {
 } ngx_http_customer_trigger_t;
 
 
-static ngx_http_customer_done_t ngx_http_customer_status_done;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done);
 static ngx_int_t ngx_http_customer_status_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx);
@@ -269,9 +269,7 @@ ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
 }
 
 
-static ngx_int_t
-ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
 {
     int                              i, c;
     ngx_pool_t                      *pool;

@@ -45,7 +45,7 @@ static ngx_int_t ngx_http_customer_user_checked(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_user_unknown(
     ngx_http_customer_ctx_t *ctx);
-static ngx_http_customer_done_t ngx_http_customer_sync_found;
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_sync_found);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
 
@@ -272,9 +272,7 @@ ngx_http_customer_user_unknown(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_sync_found)
 {
     char       *user;
     ngx_int_t   rc;

@@ -497,7 +497,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done)
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
                       "customer: lastActivityDate not written: %s",
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
     }
 
     return ngx_http_customer_idem_route(ctx, ctx->bytes.data,

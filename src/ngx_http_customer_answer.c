@@ -554,7 +554,7 @@ ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
 
     ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "customer: query failed: %s",
-                  res ? PQresultErrorMessage(res) : "no result");
+                  ngx_http_customer_pg_why(res));
 
     return ngx_http_customer_send_error(ctx,
                NGX_HTTP_INTERNAL_SERVER_ERROR, "Internal server error",

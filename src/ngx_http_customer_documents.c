@@ -834,11 +834,9 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
-    ngx_http_request_t            *r;
     ngx_http_customer_download_t  *dl;
 
     dl = ctx->data;
-    r = ctx->request;
     cl = dl->next;
     dl->next = NULL;
 
@@ -849,7 +847,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
         || (len = PQgetlength(res, 0, 0)) != want)
     {
         /* the headers are out: all that is left is to end short */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "customer: document download ended at byte %O of "
                       "%O: %s", dl->offset, dl->size,
                       res == NULL ? "no answer from PostgreSQL"
@@ -868,9 +866,9 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
         b->last_in_chain = 1;
 
         /* the rest is nginx's: ngx_http_writer sends what is left */
-        r->write_event_handler = ngx_http_request_empty_handler;
+        ctx->request->write_event_handler = ngx_http_request_empty_handler;
 
-        return ngx_http_output_filter(r, cl);
+        return ngx_http_output_filter(ctx->request, cl);
     }
 
     rc = ngx_http_customer_download_out(dl, cl);

@@ -272,7 +272,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_events_scanned)
         /* the next run scans again: nothing is lost */
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "customer: the event scan failed: %s",
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
 
     } else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
                && ngx_strcmp(PQgetvalue(res, 0, 0), "0") != 0)

@@ -182,14 +182,11 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     u_char                    *p;
     ngx_int_t                  rc;
     const char                *key;
-    ngx_http_request_t        *r;
     ngx_http_customer_idem_t  *idem;
 
-    r = ctx->request;
-
     if ((ctx->route->methods & NGX_HTTP_CUSTOMER_OWN_KEY)
-        || !(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
-                          |NGX_HTTP_DELETE)))
+        || !(ctx->request->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
+                                     |NGX_HTTP_DELETE)))
     {
         return ctx->route->handler(ctx);
     }
@@ -205,7 +202,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         return ctx->route->handler(ctx);
     }
 
-    idem = ngx_pcalloc(r->pool, sizeof(ngx_http_customer_idem_t));
+    idem = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_idem_t));
     if (idem == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -221,14 +218,14 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         idem->caller = "trusted";
 
     } else {
-        p = ngx_pnalloc(r->pool, sizeof("user:") - 1 + ctx->who.sub.len + 1);
+        p = ngx_pnalloc(ctx->request->pool,
+                        sizeof("user:") + ctx->who.sub.len);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ngx_sprintf(p, "user:%V%Z", &ctx->who.sub);
         idem->caller = (char *) p;
-        p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
-        *ngx_cpymem(p, ctx->who.sub.data, ctx->who.sub.len) = '\0';
     }
 
     if (ngx_http_customer_idem_hash(ctx, data, len) != NGX_OK) {
@@ -559,7 +556,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored)
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
                       "customer: the answer for Idempotency-Key \"%s\" "
                       "could not be stored: %s", idem->key,
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
     }
 
     return ngx_http_customer_send_bytes(ctx, idem->status, &idem->type,

@@ -89,7 +89,6 @@
 
 /* a download under way */
 typedef struct {
-    ngx_http_customer_ctx_t       *ctx;
     ngx_http_customer_pg_query_t  *query;      /* reused for every chunk */
     ngx_chain_t                   *next;       /* the buffer it fills */
     ngx_chain_t                   *free;       /* buffers sent out */
@@ -110,12 +109,12 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content);
 static ngx_int_t ngx_http_customer_download_start(
     ngx_http_customer_ctx_t *ctx, PGresult *res, off_t size);
 static ngx_chain_t *ngx_http_customer_download_buf(
-    ngx_http_customer_download_t *dl);
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_download_next(
-    ngx_http_customer_download_t *dl);
+    ngx_http_customer_ctx_t *ctx);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk);
 static ngx_int_t ngx_http_customer_download_out(
-    ngx_http_customer_download_t *dl, ngx_chain_t *in);
+    ngx_http_customer_ctx_t *ctx, ngx_chain_t *in);
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
@@ -720,7 +719,6 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    dl->ctx = ctx;
     dl->size = size;
     ctx->data = dl;
 
@@ -729,7 +727,7 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    cl = ngx_http_customer_download_buf(dl);
+    cl = ngx_http_customer_download_buf(ctx);
     if (cl == NULL) {
         return NGX_ERROR;
     }
@@ -742,22 +740,25 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
 
     r->write_event_handler = ngx_http_customer_download_writer;
 
-    rc = ngx_http_customer_download_out(dl, cl);
+    rc = ngx_http_customer_download_out(ctx, cl);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    return ngx_http_customer_download_next(dl);
+    return ngx_http_customer_download_next(ctx);
 }
 
 
 /* a free buffer: one sent out, or a new one while there are fewer than 2 */
 
 static ngx_chain_t *
-ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
+ngx_http_customer_download_buf(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_chain_t         *cl;
-    ngx_http_request_t  *r;
+    ngx_chain_t                   *cl;
+    ngx_http_request_t            *r;
+    ngx_http_customer_download_t  *dl;
+
+    dl = ctx->data;
 
     if (dl->free) {
         cl = dl->free;
@@ -770,7 +771,7 @@ ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
         return NULL;
     }
 
-    r = dl->ctx->request;
+    r = ctx->request;
 
     cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
@@ -796,9 +797,12 @@ ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
  */
 
 static ngx_int_t
-ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
+ngx_http_customer_download_next(ngx_http_customer_ctx_t *ctx)
 {
     ngx_http_customer_pg_query_t  *q;
+    ngx_http_customer_download_t  *dl;
+
+    dl = ctx->data;
 
     if (dl->next || dl->offset >= dl->size) {
         return NGX_DONE;
@@ -809,7 +813,7 @@ ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
         return NGX_DONE;
     }
 
-    dl->next = ngx_http_customer_download_buf(dl);
+    dl->next = ngx_http_customer_download_buf(ctx);
     if (dl->next == NULL) {
         return NGX_ERROR;
     }
@@ -819,10 +823,10 @@ ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
     q = dl->query;
     q->retried = 0;
     q->sent = 0;
-    q->values[0] = (char *) dl->ctx->params[0].data;
+    q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = dl->from;
 
-    return ngx_http_customer_query_run(dl->ctx, q,
+    return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_documents_chunk_sql,
                                        ngx_http_customer_download_chunk);
 }
@@ -871,12 +875,12 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
         return ngx_http_output_filter(ctx->request, cl);
     }
 
-    rc = ngx_http_customer_download_out(dl, cl);
+    rc = ngx_http_customer_download_out(ctx, cl);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    return ngx_http_customer_download_next(dl);
+    return ngx_http_customer_download_next(ctx);
 }
 
 
@@ -887,18 +891,17 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
  */
 
 static ngx_int_t
-ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
+ngx_http_customer_download_out(ngx_http_customer_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    ngx_int_t                  rc;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_customer_download_t  *dl;
 
-    r = dl->ctx->request;
+    r = ctx->request;
     c = r->connection;
-    wev = c->write;
 
     rc = ngx_http_output_filter(r, in);
 
@@ -906,12 +909,14 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
         return NGX_ERROR;
     }
 
+    dl = ctx->data;
+
     ngx_chain_update_chains(r->pool, &dl->free, &dl->busy, &in,
                             (ngx_buf_tag_t) &ngx_http_customer_module);
 
     if (!r->buffered && !c->buffered) {
-        if (wev->timer_set) {
-            ngx_del_timer(wev);
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
         }
 
         return NGX_OK;
@@ -919,11 +924,11 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (!wev->delayed) {
-        ngx_add_timer(wev, clcf->send_timeout);
+    if (!c->write->delayed) {
+        ngx_add_timer(c->write, clcf->send_timeout);
     }
 
-    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+    if (ngx_handle_write_event(c->write, clcf->send_lowat) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -934,14 +939,12 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
 static void
 ngx_http_customer_download_writer(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    ngx_connection_t              *c;
-    ngx_http_customer_ctx_t       *ctx;
-    ngx_http_customer_download_t  *dl;
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_customer_ctx_t  *ctx;
 
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
-    dl = ctx->data;
 
     if (c->write->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
@@ -951,10 +954,10 @@ ngx_http_customer_download_writer(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_customer_download_out(dl, NULL);
+    rc = ngx_http_customer_download_out(ctx, NULL);
 
     if (rc != NGX_ERROR) {
-        rc = ngx_http_customer_download_next(dl);
+        rc = ngx_http_customer_download_next(ctx);
     }
 
     if (rc != NGX_DONE) {

@@ -598,9 +598,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
                              merge)
 
 #define NGX_HTTP_CUSTOMER_STATS                                              \
-    .columns = ngx_http_customer_stats_columns,                              \
-    .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
-                / sizeof(ngx_http_customer_column_t)
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_stats_columns)
 
 /* a new record: the body, and its creator */
 #define NGX_HTTP_CUSTOMER_NEW                                                \
@@ -652,9 +650,7 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .run = ngx_http_customer_user_check,
       NGX_HTTP_CUSTOMER_NEW,
       .message = "Customer record created successfully",
-      .columns = ngx_http_customer_internal_columns,
-      .ncolumns = sizeof(ngx_http_customer_internal_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_internal_columns) },
     /* a total is either set or incremented in one request, not both */
     { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,

@@ -243,9 +243,7 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Status history retrieved successfully",
       .list = "history",
-      .columns = ngx_http_customer_status_history_columns,
-      .ncolumns = sizeof(ngx_http_customer_status_history_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_status_history_columns) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 

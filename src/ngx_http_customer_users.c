@@ -157,9 +157,7 @@ ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
       .stmt = &ngx_http_customer_login_sql,
       .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
       .message = "Login recorded successfully",
-      .columns = ngx_http_customer_login_columns,
-      .ncolumns = sizeof(ngx_http_customer_login_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_login_columns) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 

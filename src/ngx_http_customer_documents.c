@@ -358,9 +358,8 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
-    { NGX_HTTP_POST, "/api/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/documents", ngx_http_customer_documents_upload,
+      NGX_HTTP_CUSTOMER_SELF, 3, 0, NGX_HTTP_CUSTOMER_HOOK },
     /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,

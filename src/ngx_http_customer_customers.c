@@ -168,7 +168,7 @@ static const char  *ngx_http_customer_types[] = {
 static ngx_http_customer_field_t  ngx_http_customer_type_fields[] = {
     { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_types, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -216,16 +216,11 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE, 1, 128,
       NULL, NULL },
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "dateOfBirth", ngx_http_customer_check_birth_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 150, NULL, NULL },
-    { "nationalId", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 64, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("email", email, 3, 254),
+    NGX_HTTP_CUSTOMER_REQUIRED("fullName", line, 2, 100),
+    NGX_HTTP_CUSTOMER_NULLABLE("contactNumber", phone, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("dateOfBirth", birth_date, 0, 150),
+    NGX_HTTP_CUSTOMER_NULLABLE("nationalId", line, 1, 64),
     { "addresses", ngx_http_customer_check_addresses, 0, 0, 10, NULL,
       ngx_http_customer_address_fields },
     { "emergencyContact", ngx_http_customer_check_object,
@@ -241,7 +236,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
       ngx_http_customer_statuses, NULL },
     { "customerType", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_types, NULL },
-    { "isVerified", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("isVerified", bool, 0, 0),
     { "totalOrders", ngx_http_customer_check_count,
       NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
     { "totalOrderValue", ngx_http_customer_check_money,
@@ -258,9 +253,8 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
       NULL, NULL },
     { "customerSince", ngx_http_customer_check_timestamp,
       NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
-    { "notes", ngx_http_customer_check_text,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1000, NULL, NULL },
-    { "tags", ngx_http_customer_check_tags, 0, 0, 20, NULL, NULL },
+    NGX_HTTP_CUSTOMER_NULLABLE("notes", text, 0, 1000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("tags", tags, 0, 20),
     { "preferences", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_preference_fields },
     { "customerId", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
@@ -272,7 +266,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "verifiedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "verifiedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "version", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -288,35 +282,26 @@ ngx_http_customer_field_t
 
 
 static ngx_http_customer_field_t  ngx_http_customer_increment_fields[] = {
-    { "totalOrders", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { "totalOrderValue", ngx_http_customer_check_money_delta, 0, 0, 0,
-      NULL, NULL },
-    { "totalComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { "openComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrders", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrderValue", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalComplaints", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("openComplaints", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* absolute values, or signed increments under "increment" */
 static ngx_http_customer_field_t  ngx_http_customer_stats_fields[] = {
-    { "totalOrders", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "totalOrderValue", ngx_http_customer_check_money, 0, 0, 0,
-      NULL, NULL },
-    { "totalComplaints", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "openComplaints", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "lastOrderDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "lastComplaintDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrders", count, 0, NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrderValue", money, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalComplaints", count, 0,
+                               NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_OPTIONAL("openComplaints", count, 0, NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_NULLABLE("lastOrderDate", timestamp, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("lastComplaintDate", timestamp, 0, 0),
     { "increment", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_increment_fields },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

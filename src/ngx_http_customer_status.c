@@ -121,15 +121,13 @@ static const char  *ngx_http_customer_statuses[] = {
 static ngx_http_customer_field_t  ngx_http_customer_status_fields[] = {
     { "status", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_statuses, NULL },
-    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 500, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NULLABLE("reason", text, 0, 500),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
-    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 500, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NULLABLE("reason", text, 0, 500),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 

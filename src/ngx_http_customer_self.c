@@ -149,7 +149,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found)
 {
     ngx_int_t  rc;
 
-    /* the caller's own id, as the account check finds it for a Customer */
+    /* the caller's own id, kept where the account check keeps a Customer's */
 
     ctx->self = ngx_http_customer_found(ctx, q, res, &rc);
     if (ctx->self == NULL) {

@@ -41,13 +41,9 @@ static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_loc_conf_t *llcf);
 static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
-static ngx_int_t ngx_http_customer_account_checked(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked);
 static char *ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_activity_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done);
 
 
 /*
@@ -439,9 +435,7 @@ ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked)
 {
     char  *status;
 
@@ -498,14 +492,12 @@ ngx_http_customer_account_checked(ngx_http_customer_ctx_t *ctx,
 
 /* the activity is bookkeeping: its failure does not fail the request */
 
-static ngx_int_t
-ngx_http_customer_activity_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
                       "customer: lastActivityDate not written: %s",
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
     }
 
     return ngx_http_customer_idem_route(ctx, ctx->bytes.data,

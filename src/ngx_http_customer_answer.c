@@ -367,15 +367,8 @@ ngx_http_customer_add_error(ngx_http_customer_ctx_t *ctx, u_char *field,
         return NGX_OK;
     }
 
-    if (ctx->errors == NULL) {
-        ctx->errors = ngx_array_create(ctx->request->pool, 4,
-                                       sizeof(ngx_http_customer_error_t));
-        if (ctx->errors == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    e = ngx_array_push(ctx->errors);
+    e = ngx_http_customer_array_push(ctx->request->pool, &ctx->errors, 4,
+                                     sizeof(ngx_http_customer_error_t));
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -561,7 +554,7 @@ ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
 
     ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "customer: query failed: %s",
-                  res ? PQresultErrorMessage(res) : "no result");
+                  ngx_http_customer_pg_why(res));
 
     return ngx_http_customer_send_error(ctx,
                NGX_HTTP_INTERNAL_SERVER_ERROR, "Internal server error",

@@ -77,19 +77,14 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_delete_checked(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_delete_checked);
 static ngx_int_t ngx_http_customer_delete_orders(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_delete_orders_known(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_deleted_done(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done);
 static ngx_int_t ngx_http_customer_list(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done);
 static ngx_int_t ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_list_t *l);
 static void ngx_http_customer_list_count(ngx_http_customer_ctx_t *ctx,
@@ -98,9 +93,7 @@ static ngx_int_t ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_list_t *l);
 static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
     yajl_gen g, PGresult *res, ngx_http_customer_list_t *l);
-static ngx_int_t ngx_http_customer_check_addresses(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(addresses);
 
 
 static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
@@ -175,7 +168,7 @@ static const char  *ngx_http_customer_types[] = {
 static ngx_http_customer_field_t  ngx_http_customer_type_fields[] = {
     { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_types, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -223,16 +216,11 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "userId", ngx_http_customer_check_user_id,
       NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE, 1, 128,
       NULL, NULL },
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 3, 254, NULL, NULL },
-    { "fullName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "contactNumber", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "dateOfBirth", ngx_http_customer_check_birth_date,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 150, NULL, NULL },
-    { "nationalId", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 64, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("email", email, 3, 254),
+    NGX_HTTP_CUSTOMER_REQUIRED("fullName", line, 2, 100),
+    NGX_HTTP_CUSTOMER_NULLABLE("contactNumber", phone, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("dateOfBirth", birth_date, 0, 150),
+    NGX_HTTP_CUSTOMER_NULLABLE("nationalId", line, 1, 64),
     { "addresses", ngx_http_customer_check_addresses, 0, 0, 10, NULL,
       ngx_http_customer_address_fields },
     { "emergencyContact", ngx_http_customer_check_object,
@@ -248,7 +236,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
       ngx_http_customer_statuses, NULL },
     { "customerType", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_types, NULL },
-    { "isVerified", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("isVerified", bool, 0, 0),
     { "totalOrders", ngx_http_customer_check_count,
       NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
     { "totalOrderValue", ngx_http_customer_check_money,
@@ -265,9 +253,8 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
       NULL, NULL },
     { "customerSince", ngx_http_customer_check_timestamp,
       NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
-    { "notes", ngx_http_customer_check_text,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 1000, NULL, NULL },
-    { "tags", ngx_http_customer_check_tags, 0, 0, 20, NULL, NULL },
+    NGX_HTTP_CUSTOMER_NULLABLE("notes", text, 0, 1000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("tags", tags, 0, 20),
     { "preferences", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_preference_fields },
     { "customerId", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
@@ -279,7 +266,7 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "verifiedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "verifiedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
     { "version", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -295,35 +282,26 @@ ngx_http_customer_field_t
 
 
 static ngx_http_customer_field_t  ngx_http_customer_increment_fields[] = {
-    { "totalOrders", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { "totalOrderValue", ngx_http_customer_check_money_delta, 0, 0, 0,
-      NULL, NULL },
-    { "totalComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { "openComplaints", ngx_http_customer_check_delta, 0, 0, 1000000,
-      NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrders", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrderValue", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalComplaints", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("openComplaints", delta, 0, 1000000),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* absolute values, or signed increments under "increment" */
 static ngx_http_customer_field_t  ngx_http_customer_stats_fields[] = {
-    { "totalOrders", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "totalOrderValue", ngx_http_customer_check_money, 0, 0, 0,
-      NULL, NULL },
-    { "totalComplaints", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "openComplaints", ngx_http_customer_check_count, 0, 0,
-      NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "lastOrderDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "lastComplaintDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrders", count, 0, NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalOrderValue", money, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("totalComplaints", count, 0,
+                               NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_OPTIONAL("openComplaints", count, 0, NGX_MAX_INT32_VALUE),
+    NGX_HTTP_CUSTOMER_NULLABLE("lastOrderDate", timestamp, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("lastComplaintDate", timestamp, 0, 0),
     { "increment", ngx_http_customer_check_object, 0, 0, 0, NULL,
       ngx_http_customer_increment_fields },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -605,9 +583,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
                              merge)
 
 #define NGX_HTTP_CUSTOMER_STATS                                              \
-    .columns = ngx_http_customer_stats_columns,                              \
-    .ncolumns = sizeof(ngx_http_customer_stats_columns)                      \
-                / sizeof(ngx_http_customer_column_t)
+    NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_stats_columns)
 
 /* a new record: the body, and its creator */
 #define NGX_HTTP_CUSTOMER_NEW                                                \
@@ -659,9 +635,7 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       .run = ngx_http_customer_user_check,
       NGX_HTTP_CUSTOMER_NEW,
       .message = "Customer record created successfully",
-      .columns = ngx_http_customer_internal_columns,
-      .ncolumns = sizeof(ngx_http_customer_internal_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_internal_columns) },
     /* a total is either set or incremented in one request, not both */
     { NGX_HTTP_PATCH, "/api/customers/internal/{}/statistics",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_I, 1, 0,
@@ -973,10 +947,7 @@ ngx_http_customer_list_statement(ngx_cycle_t *cycle,
 }
 
 
-static ngx_int_t
-ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(addresses)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 defaults;
@@ -1016,9 +987,7 @@ ngx_http_customer_check_addresses(ngx_http_customer_ctx_t *ctx,
  * delete itself checks the complaints again, atomically.
  */
 
-static ngx_int_t
-ngx_http_customer_delete_checked(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_delete_checked)
 {
     ngx_int_t                      rc;
     ngx_str_t                      args, path;
@@ -1126,9 +1095,7 @@ ngx_http_customer_delete_orders_known(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_deleted_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done)
 {
     u_char     *msg;
     char       *open;
@@ -1558,9 +1525,7 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_list_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done)
 {
     int                        n;
     yajl_gen                   g;

@@ -87,10 +87,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
 };
 
 
-#define NGX_HTTP_CUSTOMER_DASHBOARD_ROW(sql, from)                           \
+/* the customer by its id (ID) or the caller's sub (ME), if it may see it */
+#define NGX_HTTP_CUSTOMER_DASHBOARD(sql, from)                               \
     .stmt = sql,                                                             \
-    .params = { { from, "customerId", NULL, NULL },                          \
-                { NGX_HTTP_CUSTOMER_FROM_OWN, NULL, NULL, NULL } },          \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(from, "customerId"),                 \
+                NGX_HTTP_CUSTOMER_PARAM(OWN) },                              \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
     .message = "Dashboard retrieved successfully"
 
@@ -99,11 +100,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
 ngx_http_customer_route_t  ngx_http_customer_dashboard_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/dashboard",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_DASHBOARD_ROW(&ngx_http_customer_dashboard_me_sql,
-                                      NGX_HTTP_CUSTOMER_FROM_ME) },
+      NGX_HTTP_CUSTOMER_DASHBOARD(&ngx_http_customer_dashboard_me_sql, ME) },
     { NGX_HTTP_GET, "/api/customers/{}/dashboard",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      NGX_HTTP_CUSTOMER_DASHBOARD_ROW(&ngx_http_customer_dashboard_sql,
-                                      NGX_HTTP_CUSTOMER_FROM_ID) },
+      NGX_HTTP_CUSTOMER_DASHBOARD(&ngx_http_customer_dashboard_sql, ID) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

@@ -89,7 +89,6 @@
 
 /* a download under way */
 typedef struct {
-    ngx_http_customer_ctx_t       *ctx;
     ngx_http_customer_pg_query_t  *query;      /* reused for every chunk */
     ngx_chain_t                   *next;       /* the buffer it fills */
     ngx_chain_t                   *free;       /* buffers sent out */
@@ -105,29 +104,21 @@ static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
-static ngx_int_t ngx_http_customer_documents_uploaded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_documents_send_content(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content);
 static ngx_int_t ngx_http_customer_download_start(
     ngx_http_customer_ctx_t *ctx, PGresult *res, off_t size);
 static ngx_chain_t *ngx_http_customer_download_buf(
-    ngx_http_customer_download_t *dl);
+    ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_download_next(
-    ngx_http_customer_download_t *dl);
-static ngx_int_t ngx_http_customer_download_chunk(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+    ngx_http_customer_ctx_t *ctx);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk);
 static ngx_int_t ngx_http_customer_download_out(
-    ngx_http_customer_download_t *dl, ngx_chain_t *in);
+    ngx_http_customer_ctx_t *ctx, ngx_chain_t *in);
 static void ngx_http_customer_download_writer(ngx_http_request_t *r);
 static u_char *ngx_http_customer_documents_disposition(ngx_pool_t *pool,
     u_char *name, size_t len, size_t *size);
-static ngx_int_t ngx_http_customer_check_filename(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(filename);
 
 
 static const char  *ngx_http_customer_document_types[] = {
@@ -367,9 +358,8 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
-    { NGX_HTTP_POST, "/api/documents",
-      ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/documents", ngx_http_customer_documents_upload,
+      NGX_HTTP_CUSTOMER_SELF, 3, 0, NGX_HTTP_CUSTOMER_HOOK },
     /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
@@ -568,9 +558,7 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
@@ -606,9 +594,7 @@ ngx_http_customer_documents_uploaded(ngx_http_customer_ctx_t *ctx,
 
 /* the stored bytes with the stored type, as an attachment */
 
-static ngx_int_t
-ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content)
 {
     off_t                size;
     u_char              *data, *p;
@@ -657,13 +643,11 @@ ngx_http_customer_documents_send_content(ngx_http_customer_ctx_t *ctx,
     }
 
     mime.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME);
-    mime.data = ngx_pnalloc(r->pool, mime.len);
+    mime.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                          NGX_HTTP_CUSTOMER_CONTENT_MIME);
     if (mime.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(mime.data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_CONTENT_MIME),
-               mime.len);
 
     n = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_CONTENT_SHA256);
     p = ngx_pnalloc(r->pool, n + 2);
@@ -734,7 +718,6 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    dl->ctx = ctx;
     dl->size = size;
     ctx->data = dl;
 
@@ -743,7 +726,7 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    cl = ngx_http_customer_download_buf(dl);
+    cl = ngx_http_customer_download_buf(ctx);
     if (cl == NULL) {
         return NGX_ERROR;
     }
@@ -756,22 +739,25 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
 
     r->write_event_handler = ngx_http_customer_download_writer;
 
-    rc = ngx_http_customer_download_out(dl, cl);
+    rc = ngx_http_customer_download_out(ctx, cl);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    return ngx_http_customer_download_next(dl);
+    return ngx_http_customer_download_next(ctx);
 }
 
 
 /* a free buffer: one sent out, or a new one while there are fewer than 2 */
 
 static ngx_chain_t *
-ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
+ngx_http_customer_download_buf(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_chain_t         *cl;
-    ngx_http_request_t  *r;
+    ngx_chain_t                   *cl;
+    ngx_http_request_t            *r;
+    ngx_http_customer_download_t  *dl;
+
+    dl = ctx->data;
 
     if (dl->free) {
         cl = dl->free;
@@ -784,7 +770,7 @@ ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
         return NULL;
     }
 
-    r = dl->ctx->request;
+    r = ctx->request;
 
     cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
@@ -810,9 +796,12 @@ ngx_http_customer_download_buf(ngx_http_customer_download_t *dl)
  */
 
 static ngx_int_t
-ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
+ngx_http_customer_download_next(ngx_http_customer_ctx_t *ctx)
 {
     ngx_http_customer_pg_query_t  *q;
+    ngx_http_customer_download_t  *dl;
+
+    dl = ctx->data;
 
     if (dl->next || dl->offset >= dl->size) {
         return NGX_DONE;
@@ -823,7 +812,7 @@ ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
         return NGX_DONE;
     }
 
-    dl->next = ngx_http_customer_download_buf(dl);
+    dl->next = ngx_http_customer_download_buf(ctx);
     if (dl->next == NULL) {
         return NGX_ERROR;
     }
@@ -833,28 +822,24 @@ ngx_http_customer_download_next(ngx_http_customer_download_t *dl)
     q = dl->query;
     q->retried = 0;
     q->sent = 0;
-    q->values[0] = (char *) dl->ctx->params[0].data;
+    q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = dl->from;
 
-    return ngx_http_customer_query_run(dl->ctx, q,
+    return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_documents_chunk_sql,
                                        ngx_http_customer_download_chunk);
 }
 
 
-static ngx_int_t
-ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
 {
     size_t                         len, want;
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
-    ngx_http_request_t            *r;
     ngx_http_customer_download_t  *dl;
 
     dl = ctx->data;
-    r = ctx->request;
     cl = dl->next;
     dl->next = NULL;
 
@@ -865,7 +850,7 @@ ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
         || (len = PQgetlength(res, 0, 0)) != want)
     {
         /* the headers are out: all that is left is to end short */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "customer: document download ended at byte %O of "
                       "%O: %s", dl->offset, dl->size,
                       res == NULL ? "no answer from PostgreSQL"
@@ -884,17 +869,17 @@ ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
         b->last_in_chain = 1;
 
         /* the rest is nginx's: ngx_http_writer sends what is left */
-        r->write_event_handler = ngx_http_request_empty_handler;
+        ctx->request->write_event_handler = ngx_http_request_empty_handler;
 
-        return ngx_http_output_filter(r, cl);
+        return ngx_http_output_filter(ctx->request, cl);
     }
 
-    rc = ngx_http_customer_download_out(dl, cl);
+    rc = ngx_http_customer_download_out(ctx, cl);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    return ngx_http_customer_download_next(dl);
+    return ngx_http_customer_download_next(ctx);
 }
 
 
@@ -905,18 +890,17 @@ ngx_http_customer_download_chunk(ngx_http_customer_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
+ngx_http_customer_download_out(ngx_http_customer_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    ngx_int_t                  rc;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_customer_download_t  *dl;
 
-    r = dl->ctx->request;
+    r = ctx->request;
     c = r->connection;
-    wev = c->write;
 
     rc = ngx_http_output_filter(r, in);
 
@@ -924,12 +908,14 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
         return NGX_ERROR;
     }
 
+    dl = ctx->data;
+
     ngx_chain_update_chains(r->pool, &dl->free, &dl->busy, &in,
                             (ngx_buf_tag_t) &ngx_http_customer_module);
 
     if (!r->buffered && !c->buffered) {
-        if (wev->timer_set) {
-            ngx_del_timer(wev);
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
         }
 
         return NGX_OK;
@@ -937,11 +923,11 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (!wev->delayed) {
-        ngx_add_timer(wev, clcf->send_timeout);
+    if (!c->write->delayed) {
+        ngx_add_timer(c->write, clcf->send_timeout);
     }
 
-    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+    if (ngx_handle_write_event(c->write, clcf->send_lowat) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -952,14 +938,12 @@ ngx_http_customer_download_out(ngx_http_customer_download_t *dl,
 static void
 ngx_http_customer_download_writer(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    ngx_connection_t              *c;
-    ngx_http_customer_ctx_t       *ctx;
-    ngx_http_customer_download_t  *dl;
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_customer_ctx_t  *ctx;
 
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
-    dl = ctx->data;
 
     if (c->write->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
@@ -969,10 +953,10 @@ ngx_http_customer_download_writer(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_customer_download_out(dl, NULL);
+    rc = ngx_http_customer_download_out(ctx, NULL);
 
     if (rc != NGX_ERROR) {
-        rc = ngx_http_customer_download_next(dl);
+        rc = ngx_http_customer_download_next(ctx);
     }
 
     if (rc != NGX_DONE) {
@@ -1044,10 +1028,7 @@ ngx_http_customer_documents_disposition(ngx_pool_t *pool, u_char *name,
 
 /* one line that names a file, not a path */
 
-static ngx_int_t
-ngx_http_customer_check_filename(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(filename)
 {
     ngx_int_t  rc;
 

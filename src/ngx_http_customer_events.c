@@ -68,21 +68,15 @@ typedef struct {
 } ngx_http_customer_events_t;
 
 
-static ngx_int_t ngx_http_customer_events_scanned(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_events_scanned);
 static ngx_int_t ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
 static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig);
 static ngx_int_t ngx_http_customer_events_header(ngx_pool_t *pool,
     ngx_array_t *a, const char *key, ngx_str_t *value);
-static ngx_int_t ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
-static ngx_int_t ngx_http_customer_check_events_limit(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(after);
+static NGX_HTTP_CUSTOMER_CHECK(events_limit);
 
 
 static const char  *ngx_http_customer_event_types[] = {
@@ -269,9 +263,7 @@ ngx_http_customer_events_run(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_events_scanned(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_events_scanned)
 {
     ngx_http_customer_events_t    *ev;
     ngx_http_customer_loc_conf_t  *llcf;
@@ -280,7 +272,7 @@ ngx_http_customer_events_scanned(ngx_http_customer_ctx_t *ctx,
         /* the next run scans again: nothing is lost */
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "customer: the event scan failed: %s",
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
 
     } else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
                && ngx_strcmp(PQgetvalue(res, 0, 0), "0") != 0)
@@ -495,9 +487,7 @@ ngx_http_customer_events_header(ngx_pool_t *pool, ngx_array_t *a,
 
 /* after: a sequence from an earlier page, a whole number */
 
-static ngx_int_t
-ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(after)
 {
     if (v->type != NGX_HTTP_CUSTOMER_JSON_STRING || v->str.len == 0
         || v->str.len > 18
@@ -512,10 +502,7 @@ ngx_http_customer_check_after(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 }
 
 
-static ngx_int_t
-ngx_http_customer_check_events_limit(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(events_limit)
 {
     ngx_int_t  n;
 
@@ -550,15 +537,9 @@ ngx_http_customer_notification_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (cmcf->notification_secrets == NULL) {
-        cmcf->notification_secrets = ngx_array_create(cf->pool, 2,
-                                                      sizeof(ngx_str_t));
-        if (cmcf->notification_secrets == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    secret = ngx_array_push(cmcf->notification_secrets);
+    secret = ngx_http_customer_array_push(cf->pool,
+                                          &cmcf->notification_secrets, 2,
+                                          sizeof(ngx_str_t));
     if (secret == NULL) {
         return NGX_CONF_ERROR;
     }

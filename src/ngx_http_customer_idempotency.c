@@ -61,14 +61,11 @@ struct ngx_http_customer_idem_s {
 
 
 static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_idem_looked_up(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up);
 static ngx_uint_t ngx_http_customer_idem_live(PGresult *res);
 static ngx_int_t ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx,
     PGresult *res);
-static ngx_int_t ngx_http_customer_idem_stored(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored);
 static ngx_int_t ngx_http_customer_idem_hash(ngx_http_customer_ctx_t *ctx,
     u_char *data, size_t len);
 
@@ -185,14 +182,11 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     u_char                    *p;
     ngx_int_t                  rc;
     const char                *key;
-    ngx_http_request_t        *r;
     ngx_http_customer_idem_t  *idem;
 
-    r = ctx->request;
-
     if ((ctx->route->methods & NGX_HTTP_CUSTOMER_OWN_KEY)
-        || !(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
-                          |NGX_HTTP_DELETE)))
+        || !(ctx->request->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
+                                     |NGX_HTTP_DELETE)))
     {
         return ctx->route->handler(ctx);
     }
@@ -208,7 +202,7 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         return ctx->route->handler(ctx);
     }
 
-    idem = ngx_pcalloc(r->pool, sizeof(ngx_http_customer_idem_t));
+    idem = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_idem_t));
     if (idem == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -224,14 +218,14 @@ ngx_http_customer_idem_route(ngx_http_customer_ctx_t *ctx, u_char *data,
         idem->caller = "trusted";
 
     } else {
-        p = ngx_pnalloc(r->pool, sizeof("user:") - 1 + ctx->who.sub.len + 1);
+        p = ngx_pnalloc(ctx->request->pool,
+                        sizeof("user:") + ctx->who.sub.len);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ngx_sprintf(p, "user:%V%Z", &ctx->who.sub);
         idem->caller = (char *) p;
-        p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
-        *ngx_cpymem(p, ctx->who.sub.data, ctx->who.sub.len) = '\0';
     }
 
     if (ngx_http_customer_idem_hash(ctx, data, len) != NGX_OK) {
@@ -315,9 +309,7 @@ ngx_http_customer_idem_live(PGresult *res)
 
 /* the key's row, looked up first, or again after the claim failed */
 
-static ngx_int_t
-ngx_http_customer_idem_looked_up(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up)
 {
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
@@ -384,38 +376,30 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
 
     if (!PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG)) {
         ctx->etag.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG);
-        ctx->etag.data = ngx_pnalloc(r->pool, ctx->etag.len);
+        ctx->etag.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                          NGX_HTTP_CUSTOMER_IDEM_ETAG);
         if (ctx->etag.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memcpy(ctx->etag.data,
-                   PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG),
-                   ctx->etag.len);
 
     } else {
         ngx_str_null(&ctx->etag);
     }
 
     type.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE);
-    type.data = ngx_pnalloc(r->pool, type.len);
+    type.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                              NGX_HTTP_CUSTOMER_IDEM_TYPE);
     if (type.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(type.data, PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE),
-               type.len);
-
     /* res is cleared when this returns: the body is copied */
     ctx->idem->len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_BODY);
-    ctx->idem->data = ngx_pnalloc(r->pool, ctx->idem->len + 1);
+    ctx->idem->data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
+                                              NGX_HTTP_CUSTOMER_IDEM_BODY);
     if (ctx->idem->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(ctx->idem->data, PQgetvalue(res, 0,
-                                           NGX_HTTP_CUSTOMER_IDEM_BODY),
-               ctx->idem->len);
 
     return ngx_http_customer_send_bytes(ctx,
                ngx_atoi((u_char *) PQgetvalue(res, 0,
@@ -560,9 +544,7 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_customer_idem_stored(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored)
 {
     ngx_http_customer_idem_t  *idem;
 
@@ -574,7 +556,7 @@ ngx_http_customer_idem_stored(ngx_http_customer_ctx_t *ctx,
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
                       "customer: the answer for Idempotency-Key \"%s\" "
                       "could not be stored: %s", idem->key,
-                      res ? PQresultErrorMessage(res) : "no result");
+                      ngx_http_customer_pg_why(res));
     }
 
     return ngx_http_customer_send_bytes(ctx, idem->status, &idem->type,

@@ -112,8 +112,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_metrics_done);
 static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
     ngx_http_customer_metrics_t *mt, ngx_array_t *replicas);
 static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
@@ -623,9 +622,7 @@ ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
 }
 
 
-static ngx_int_t
-ngx_http_customer_metrics_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_metrics_done)
 {
     u_char                             *end;
     ngx_int_t                           rc;

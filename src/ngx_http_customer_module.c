@@ -683,6 +683,23 @@ ngx_http_customer_shm_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
 }
 
 
+/* a new element of *a, the array made with room for n on first use */
+
+void *
+ngx_http_customer_array_push(ngx_pool_t *pool, ngx_array_t **a, ngx_uint_t n,
+    size_t size)
+{
+    if (*a == NULL) {
+        *a = ngx_array_create(pool, n, size);
+        if (*a == NULL) {
+            return NULL;
+        }
+    }
+
+    return ngx_array_push(*a);
+}
+
+
 static ngx_int_t
 ngx_http_customer_shm_init(ngx_shm_zone_t *zone, void *data)
 {

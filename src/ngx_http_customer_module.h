@@ -56,6 +56,11 @@ typedef struct {
 typedef ngx_int_t (*ngx_http_customer_done_pt)(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res);
 
+/* declares or defines name, a continuation as above */
+#define NGX_HTTP_CUSTOMER_DONE(name)                                         \
+    ngx_int_t name(ngx_http_customer_ctx_t *ctx,                             \
+        ngx_http_customer_pg_query_t *q, PGresult *res)
+
 
 
 
@@ -152,6 +157,8 @@ extern ngx_module_t  ngx_http_customer_module;
 
 ngx_shm_zone_t *ngx_http_customer_shm_zone(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
+void *ngx_http_customer_array_push(ngx_pool_t *pool, ngx_array_t **a,
+    ngx_uint_t n, size_t size);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_MODULE_H_INCLUDED_ */

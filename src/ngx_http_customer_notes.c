@@ -77,9 +77,7 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
-static ngx_int_t ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(author);
 
 
 /* a note's columns and members (see router.h) */
@@ -251,10 +249,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_delete_sql =
     .message = "Notes retrieved successfully", .list = "notes",             \
     NGX_HTTP_CUSTOMER_NOTE_ROW
 
-/* one note by its id, or 404 "Note not found" */
-#define NGX_HTTP_CUSTOMER_NOTE_BY_ID(who)                                    \
-    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),                      \
-                NGX_HTTP_CUSTOMER_PARAM(who) },                             \
+/* a statement on one note by its id, or 404 "Note not found" */
+#define NGX_HTTP_CUSTOMER_NOTE_BY_ID(sql, who)                               \
+    .stmt = sql,                                                             \
+    .params = { NGX_HTTP_CUSTOMER_NAMED(ID, "noteId"),                       \
+                NGX_HTTP_CUSTOMER_PARAM(who) },                              \
     .missing = &ngx_http_customer_note_missing
 
 
@@ -300,8 +299,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
     /* a Customer reads its own record's public notes only */
     { NGX_HTTP_GET, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      .stmt = &ngx_http_customer_note_get_sql,
-      NGX_HTTP_CUSTOMER_NOTE_BY_ID(OWN),
+      NGX_HTTP_CUSTOMER_NOTE_BY_ID(&ngx_http_customer_note_get_sql, OWN),
       .message = "Note retrieved successfully",
       NGX_HTTP_CUSTOMER_NOTE_ROW, .etag = 1 },
 
@@ -316,8 +314,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
     { NGX_HTTP_DELETE, "/api/notes/{}", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      .stmt = &ngx_http_customer_note_delete_sql,
-      NGX_HTTP_CUSTOMER_NOTE_BY_ID(SUB),
+      NGX_HTTP_CUSTOMER_NOTE_BY_ID(&ngx_http_customer_note_delete_sql, SUB),
       .message = "Note deleted successfully",
       NGX_HTTP_CUSTOMER_DELETED("noteId") },
 
@@ -327,9 +324,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
 /* an author's id as the filter: what a token's sub may be */
 
-static ngx_int_t
-ngx_http_customer_check_author(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(author)
 {
     ngx_http_customer_field_t  author;
 

@@ -66,16 +66,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
     PGresult *res, int r, int c);
-static ngx_int_t ngx_http_customer_outbox_claimed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_claimed);
 static ngx_int_t ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_outbox_renewed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_outbox_recorded(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_renewed);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_recorded);
 static ngx_int_t ngx_http_customer_outbox_release(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox_end(ngx_http_customer_ctx_t *ctx,
@@ -173,9 +167,7 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
 }
 
 
-static ngx_int_t
-ngx_http_customer_outbox_claimed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_claimed)
 {
     int  i;
 
@@ -228,9 +220,7 @@ ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_outbox_renewed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_renewed)
 {
     ngx_http_customer_outbox_run_t  *run;
     ngx_http_customer_outbox_row_t  *row;
@@ -321,9 +311,7 @@ ngx_http_customer_outbox_sent(ngx_http_customer_ctx_t *ctx)
  * their leases to run out instead.
  */
 
-static ngx_int_t
-ngx_http_customer_outbox_recorded(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_recorded)
 {
     ngx_http_customer_outbox_run_t  *run = ctx->data;
 

@@ -152,5 +152,9 @@ void ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 void ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_stats_t *st);
 
+/* why a statement failed, for the log: res is NULL when it never ran */
+#define ngx_http_customer_pg_why(res)                                        \
+    ((res) ? PQresultErrorMessage(res) : "no result")
+
 
 #endif /* _NGX_HTTP_CUSTOMER_PG_H_INCLUDED_ */

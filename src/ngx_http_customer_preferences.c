@@ -70,9 +70,7 @@
 #define NGX_HTTP_CUSTOMER_PREFERENCES_NCOLUMNS  3   /* the last: version */
 
 
-static ngx_int_t ngx_http_customer_check_windows(
-    ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
-    ngx_http_customer_json_t *v, ngx_http_customer_field_t *f);
+static NGX_HTTP_CUSTOMER_CHECK(windows);
 static ngx_int_t ngx_http_customer_minutes(ngx_http_customer_json_t *v);
 
 
@@ -213,10 +211,7 @@ ngx_http_customer_route_t  ngx_http_customer_preferences_routes[] = {
 
 /* preferredServiceTimes: up to f->max {start, end}, start before end */
 
-static ngx_int_t
-ngx_http_customer_check_windows(ngx_http_customer_ctx_t *ctx,
-    ngx_str_t *path, ngx_http_customer_json_t *v,
-    ngx_http_customer_field_t *f)
+static NGX_HTTP_CUSTOMER_CHECK(windows)
 {
     ngx_int_t                  rc, start, end;
     ngx_str_t                  item;

@@ -245,6 +245,30 @@ ngx_http_customer_value(ngx_pool_t *pool, PGresult *res, int row, int col)
 }
 
 
+/*
+ * Row 0's column 0, copied (res is cleared after its callback), of a
+ * statement that must find a row; NULL with *rc the answer otherwise
+ */
+
+char *
+ngx_http_customer_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res, ngx_int_t *rc)
+{
+    char  *value;
+
+    if (ngx_http_customer_rows(ctx, q, res, rc) == 0) {
+        return NULL;
+    }
+
+    value = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
+    if (value == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return value;
+}
+
+
 /* len bytes at data, NUL-terminated in the pool: what libpq takes */
 
 char *

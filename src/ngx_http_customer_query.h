@@ -30,6 +30,8 @@ ngx_int_t ngx_http_customer_member_param(ngx_http_customer_ctx_t *ctx,
     const char *name, const char **value);
 char *ngx_http_customer_cstr(ngx_pool_t *pool, const void *data,
     size_t len);
+char *ngx_http_customer_found(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_pg_query_t *q, PGresult *res, ngx_int_t *rc);
 char *ngx_http_customer_value(ngx_pool_t *pool, PGresult *res, int row,
     int col);
 

@@ -40,10 +40,8 @@ typedef struct {
 } ngx_http_customer_history_t;
 
 
-static ngx_int_t ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_orders);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_complaints);
 static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, PGresult *res,
     ngx_http_customer_relation_t *rel);
@@ -90,18 +88,14 @@ static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_orders(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_orders)
 {
     return ngx_http_customer_history_found(ctx, q, res,
                                            &ngx_http_customer_order_rel);
 }
 
 
-static ngx_int_t
-ngx_http_customer_complaints(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_complaints)
 {
     return ngx_http_customer_history_found(ctx, q, res,
                                            &ngx_http_customer_complaint_rel);

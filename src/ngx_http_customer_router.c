@@ -693,9 +693,7 @@ ngx_http_customer_user_param(ngx_http_customer_ctx_t *ctx)
  * row names is its refusal too.
  */
 
-ngx_int_t
-ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_endpoint_done)
 {
     char                        *constraint;
     ngx_uint_t                   status;

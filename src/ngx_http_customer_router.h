@@ -232,8 +232,7 @@ ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_customer_path_check(ngx_http_request_t *r,
     const char **reason);
 ngx_int_t ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx);
-ngx_int_t ngx_http_customer_endpoint_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_endpoint_done);
 
 /* resources: one route table each, all of them in route_tables */
 extern ngx_http_customer_route_t  *ngx_http_customer_route_tables[];

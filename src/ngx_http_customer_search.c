@@ -26,8 +26,7 @@
 
 static ngx_int_t ngx_http_customer_search_term(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_search_done);
 
 
 static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
@@ -227,9 +226,7 @@ ngx_http_customer_search_term(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_search_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_search_done)
 {
     int        row, n;
     yajl_gen   g;

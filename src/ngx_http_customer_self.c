@@ -32,8 +32,7 @@
 
 static ngx_int_t ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found);
 static ngx_int_t ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx,
     char *id);
 static ngx_http_customer_route_t *ngx_http_customer_self_target(
@@ -58,51 +57,38 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_self_id_sql =
 /* before the tables whose "/api/customers/{}/..." would take "me" */
 ngx_http_customer_route_t  ngx_http_customer_self_routes[] = {
     { NGX_HTTP_GET, "/api/customers/me/vehicles",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_POST, "/api/customers/me/vehicles",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/documents",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     /* any bytes, as the {id} upload takes */
     { NGX_HTTP_POST, "/api/customers/me/documents",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 3, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 3, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/service-history",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/loyalty",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/loyalty/transactions",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     /* the key is the loyalty statement's own, and required here */
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/me/loyalty/redeem",
       ngx_http_customer_self_redeem, NGX_HTTP_CUSTOMER_S, 1, 0,
       NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/credit-status/history",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/alerts",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_PATCH, "/api/customers/me/alerts/{}",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_GET, "/api/customers/me/survey/answers",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     { NGX_HTTP_PUT, "/api/customers/me/survey/answers",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 1, 0, NGX_HTTP_CUSTOMER_ME },
     /* the {id} estimate is an Administrator's, this one the Customer's */
     { NGX_HTTP_POST, "/api/customers/me/credit-score/estimate",
-      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_ME },
+      NGX_HTTP_CUSTOMER_M, NGX_HTTP_CUSTOMER_S, 0, 0, NGX_HTTP_CUSTOMER_ME },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -159,25 +145,18 @@ ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_self_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found)
 {
-    char       *id;
-    ngx_int_t   rc;
+    ngx_int_t  rc;
 
-    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+    /* the caller's own id, kept where the account check keeps a Customer's */
+
+    ctx->self = ngx_http_customer_found(ctx, q, res, &rc);
+    if (ctx->self == NULL) {
         return rc;
     }
 
-    /* res is cleared when this returns */
-
-    id = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
-    if (id == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_self_run(ctx, id);
+    return ngx_http_customer_self_run(ctx, ctx->self);
 }
 
 

@@ -63,8 +63,7 @@ typedef struct {
 } ngx_http_customer_trigger_t;
 
 
-static ngx_int_t ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done);
 static ngx_int_t ngx_http_customer_status_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_outbox(ngx_http_customer_ctx_t *ctx);
@@ -81,6 +80,8 @@ static void ngx_http_customer_trigger_write(ngx_event_t *ev);
 static void ngx_http_customer_trigger_read(ngx_event_t *ev);
 static void ngx_http_customer_trigger_close(
     ngx_http_customer_trigger_t *t);
+static ngx_int_t ngx_http_customer_trigger_io(ngx_http_customer_trigger_t *t,
+    ngx_event_t *ev, ssize_t n);
 
 
 /* the stored history of one customer's status, newest first */
@@ -120,15 +121,13 @@ static const char  *ngx_http_customer_statuses[] = {
 static ngx_http_customer_field_t  ngx_http_customer_status_fields[] = {
     { "status", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_statuses, NULL },
-    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 500, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NULLABLE("reason", text, 0, 500),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
-    { "reason", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_NULLABLE,
-      0, 500, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_NULLABLE("reason", text, 0, 500),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -230,21 +229,17 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 2, 0,
       NGX_HTTP_CUSTOMER_STATUS(ngx_http_customer_reason_fields,
                                NGX_HTTP_CUSTOMER_NAMED(VALUE, "Inactive")) },
-    { NGX_HTTP_POST, "/api/customers/internal/outbox",
-      ngx_http_customer_outbox, NGX_HTTP_CUSTOMER_SERVICE, 0, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+    { NGX_HTTP_POST, "/api/customers/internal/outbox", ngx_http_customer_outbox,
+      NGX_HTTP_CUSTOMER_SERVICE, 0, 0, NGX_HTTP_CUSTOMER_HOOK },
     { NGX_HTTP_GET, "/api/customers/{}/status-history",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_status_history_sql,
-      .params = {
-          NGX_HTTP_CUSTOMER_CUSTOMER_ID,
-          NGX_HTTP_CUSTOMER_PARAM(PAGE) },
+      .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,
+                  NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Status history retrieved successfully",
       .list = "history",
-      .columns = ngx_http_customer_status_history_columns,
-      .ncolumns = sizeof(ngx_http_customer_status_history_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_status_history_columns) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -268,9 +263,7 @@ ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
 }
 
 
-static ngx_int_t
-ngx_http_customer_status_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
 {
     int                              i, c;
     ngx_pool_t                      *pool;
@@ -697,16 +690,7 @@ ngx_http_customer_trigger_write(ngx_event_t *ev)
     while (t->out->pos < t->out->last) {
         n = c->send(c, t->out->pos, t->out->last - t->out->pos);
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(ev, 0) != NGX_OK) {
-                ngx_http_customer_trigger_close(t);
-            }
-
-            return;
-        }
-
-        if (n <= 0) {
-            ngx_http_customer_trigger_close(t);
+        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
 
@@ -749,20 +733,39 @@ ngx_http_customer_trigger_read(ngx_event_t *ev)
     for ( ;; ) {
         n = c->recv(c, buf, sizeof(buf));
 
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
-                ngx_http_customer_trigger_close(t);
-            }
-
-            return;
-        }
-
-        if (n <= 0) {
-            /* the answer ended (HTTP/1.0) or broke: done either way */
-            ngx_http_customer_trigger_close(t);
+        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
     }
+}
+
+
+/*
+ * What a send or a recv returned: NGX_OK to go on, else NGX_DONE once the
+ * connection waits for its event again, or is closed: it broke, or the
+ * answer ended (HTTP/1.0), done either way
+ */
+
+static ngx_int_t
+ngx_http_customer_trigger_io(ngx_http_customer_trigger_t *t,
+    ngx_event_t *ev, ssize_t n)
+{
+    ngx_int_t  rc;
+
+    if (n == NGX_AGAIN) {
+        rc = ev->write ? ngx_handle_write_event(ev, 0)
+                       : ngx_handle_read_event(ev, 0);
+        if (rc == NGX_OK) {
+            return NGX_DONE;
+        }
+    }
+
+    if (n <= 0) {
+        ngx_http_customer_trigger_close(t);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -65,14 +65,9 @@ static ngx_int_t ngx_http_customer_survey_rules(
 static ngx_int_t ngx_http_customer_survey_cents(ngx_str_t *s);
 static ngx_int_t ngx_http_customer_survey_answers(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_survey_answered(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_customer_estimate_stored(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_survey_answered);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimate_stored);
 
 
 static const char  *ngx_http_customer_survey_kinds[] = {
@@ -479,9 +474,7 @@ ngx_http_customer_survey_answers(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_survey_answered(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_survey_answered)
 {
     int  i, n;
 
@@ -517,9 +510,7 @@ ngx_http_customer_survey_answered(ngx_http_customer_ctx_t *ctx,
 
 /* the estimate is stored as a score like any other */
 
-static ngx_int_t
-ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated)
 {
     char                          *p;
     ngx_int_t                      rc;
@@ -575,9 +566,7 @@ ngx_http_customer_estimated(ngx_http_customer_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_customer_estimate_stored(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimate_stored)
 {
     ngx_int_t                      rc;
     yajl_gen                       g;

@@ -39,22 +39,13 @@
  */
 
 
-/* a create waiting for the Auth Service's word on its userId */
-typedef struct {
-    ngx_http_customer_pg_query_t   *q;
-    ngx_http_customer_pg_stmt_t    *stmt;
-    ngx_http_customer_done_pt       done;
-} ngx_http_customer_user_check_t;
-
-
 static ngx_int_t ngx_http_customer_user_call(ngx_http_customer_ctx_t *ctx,
     char *user, ngx_http_customer_peer_done_pt done);
 static ngx_int_t ngx_http_customer_user_checked(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_user_unknown(
     ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_sync_found);
 static ngx_int_t ngx_http_customer_sync_fetched(
     ngx_http_customer_ctx_t *ctx);
 
@@ -166,9 +157,7 @@ ngx_http_customer_route_t  ngx_http_customer_users_routes[] = {
       .stmt = &ngx_http_customer_login_sql,
       .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
       .message = "Login recorded successfully",
-      .columns = ngx_http_customer_login_columns,
-      .ncolumns = sizeof(ngx_http_customer_login_columns)
-                  / sizeof(ngx_http_customer_column_t) },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_login_columns) },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -184,9 +173,8 @@ ngx_http_customer_user_check(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_pg_query_t *q, ngx_http_customer_pg_stmt_t *stmt,
     ngx_http_customer_done_pt done)
 {
-    const char                      *user;
-    ngx_http_customer_loc_conf_t    *llcf;
-    ngx_http_customer_user_check_t  *uc;
+    const char                    *user;
+    ngx_http_customer_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
@@ -201,16 +189,11 @@ ngx_http_customer_user_check(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    uc = ngx_palloc(ctx->request->pool,
-                    sizeof(ngx_http_customer_user_check_t));
-    if (uc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the create waits for the Auth Service's word on its userId */
 
-    uc->q = q;
-    uc->stmt = stmt;
-    uc->done = done;
-    ctx->data = uc;
+    q->stmt = stmt;
+    ctx->done = done;
+    ctx->data = q;
 
     return ngx_http_customer_user_call(ctx, (char *) user,
                                        ngx_http_customer_user_checked);
@@ -258,9 +241,9 @@ ngx_http_customer_user_call(ngx_http_customer_ctx_t *ctx, char *user,
 static ngx_int_t
 ngx_http_customer_user_checked(ngx_http_customer_ctx_t *ctx)
 {
-    ngx_http_customer_user_check_t  *uc;
+    ngx_http_customer_pg_query_t  *q;
 
-    uc = ctx->data;
+    q = ctx->data;
 
     if (ctx->peer.rc == NGX_OK && ctx->peer.status == NGX_HTTP_NOT_FOUND) {
         return ngx_http_customer_user_unknown(ctx);
@@ -273,7 +256,7 @@ ngx_http_customer_user_checked(ngx_http_customer_ctx_t *ctx)
                                             "user data");
     }
 
-    return ngx_http_customer_query_run(ctx, uc->q, uc->stmt, uc->done);
+    return ngx_http_customer_query_run(ctx, q, q->stmt, ctx->done);
 }
 
 
@@ -287,20 +270,14 @@ ngx_http_customer_user_unknown(ngx_http_customer_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_customer_sync_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_sync_found)
 {
     char       *user;
     ngx_int_t   rc;
 
-    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
-        return rc;
-    }
-
-    user = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
+    user = ngx_http_customer_found(ctx, q, res, &rc);
     if (user == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     return ngx_http_customer_user_call(ctx, user,

@@ -12,6 +12,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
+use IO::Select;
+use JSON::PP ();
 use POSIX qw(ceil);
 use Time::HiRes qw(time);
 
@@ -35,6 +37,7 @@ SELECT 'customer.status_changed', gen_random_uuid(), 'customers', '{}',
     '{}', 'auth', CASE WHEN i = 1 THEN now() END
 FROM generate_series(1, 3) AS i;
 VACUUM ANALYZE events;
+CREATE TABLE events_template (LIKE events);
 SQL
 
 my $server = "        location = /metrics { customer_metrics; }\n";
@@ -93,7 +96,25 @@ my $CALLS = 300;
 
 $ng = start();
 
-my ($bad, $t0) = (0, time);
+# at once, before the workers hold any count: each call waits for its
+# worker's one count
+my $t0 = time;
+my @at_once = map { CT::async_req($ng, GET => '/health') } 1 .. 40;
+my $waited = 0;
+for my $a (@at_once) {
+    my $buf = '';
+    my $sel = IO::Select->new($a->{sock});
+    while ($sel->can_read(10) && sysread($a->{sock}, $buf, 65536, length $buf))
+    {}
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    my $j = eval { JSON::PP::decode_json($body // '') } // {};
+    $waited++ if ($head // '') =~ m{^HTTP/1\.\d 200}
+        && ($j->{data}{events}{pending} // -1) == $N;
+}
+is($waited, 40, '40 calls at once on fresh workers: all answered with the'
+    . ' backlog');
+
+my $bad = 0;
 for my $i (1 .. $CALLS) {
     if ($i % 3) {
         ($st, $d, $r) = health($ng);
@@ -105,8 +126,8 @@ for my $i (1 .. $CALLS) {
 }
 my $elapsed = time - $t0;
 
-is($bad, 0, "$CALLS calls (/health and /metrics): every one answered"
-    . " with the backlog");
+is($bad, 0, "then $CALLS calls one by one (/health and /metrics): every"
+    . " one answered with the backlog");
 
 $ng->stop;
 
@@ -118,7 +139,7 @@ my $bound = 4 * $WORKERS * (ceil($elapsed) + 1);
 
 cmp_ok($delta, '<=', $bound,
     sprintf('%d calls in %.1f s scanned events %d times: at most %d',
-        $CALLS, $elapsed, $delta, $bound));
+        $CALLS + 40, $elapsed, $delta, $bound));
 cmp_ok($bound, '<', 4 * $CALLS / 2,
     'the calls came fast enough for that bound to say something');
 
@@ -149,10 +170,28 @@ ok(CT::wait_for(sub {
     $d && $d->{events}{pending} == $N && $d->{events}{dead} == 1
 }, timeout => 5), 'an event set aside: events.dead 1');
 
+# --- a count that fails ----------------------------------------------------
+
+# the events gone: the count fails, and /health does not answer with
+# counts it no longer has (503, as when its one statement counted); the
+# metrics leave the backlog out, the database still up
+CT::sql($pg, "DROP TABLE events");
+ok(CT::wait_for(sub { (health($ng))[0] == 503 }, timeout => 5),
+    'the count fails: /health 503');
+my $m;
+ok(CT::wait_for(sub {
+    $m = $ng->req(GET => '/metrics', auth => 'none')->{body};
+    $m !~ /^customer_events_pending /m
+}, timeout => 5), 'the count fails: no customer_events_pending');
+like($m, qr/^customer_db_up 1$/m, '... customer_db_up 1');
+
 # --- each call still asks the database -------------------------------------
 
 # the workers hold counts less than a second old: a stopped database is
 # still 503 at once
+CT::sql($pg, "CREATE TABLE events (LIKE events_template)");
+ok(CT::wait_for(sub { (health($ng))[0] == 200 }, timeout => 5),
+    'the events back: /health 200');
 ($st, $d, $r) = health($ng);
 is($st, 200, 'up: 200') or diag($r->{body});
 $pg->stop('fast');

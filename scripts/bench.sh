@@ -98,7 +98,7 @@ SQL
 fi
 
 # No Notification Service runs here: every event the seeding and earlier
-# runs raised would stay pending, and /health counts the pending ones
+# runs raised would stay pending, and pile up run after run
 psql_ -d "$db" -c "TRUNCATE events" >/dev/null
 
 if ! psql_ -d "$db" -c "SELECT 1 FROM pg_tables

@@ -10,24 +10,29 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_outbox.h"
+#include "ngx_http_customer_backlog.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_replica.h"
 #include "ngx_http_customer_router.h"
 
 
-static ngx_int_t ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res);
-static void ngx_http_customer_health_backlog(yajl_gen g, PGresult *res,
-    int c);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_health_done);
+static ngx_int_t ngx_http_customer_health_answer(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_backlog_t *bl);
+static void ngx_http_customer_health_backlog(yajl_gen g, ngx_int_t pending,
+    ngx_int_t dead);
 static void ngx_http_customer_health_replicas(yajl_gen g,
     ngx_array_t *replicas);
 
 
+/*
+ * Every call asks the database this, a cheap read: the database answers,
+ * or the call is 503.  The outbox's backlog, whose count costs with its
+ * size, comes from the worker's recent count (ngx_http_customer_backlog).
+ */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql =
     NGX_HTTP_CUSTOMER_PG_SHARED(0,
-    "SELECT (SELECT count(*) FROM schema_migrations)::text, g.*"
-    " FROM (" NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL ") g");
+    "SELECT count(*)::text FROM schema_migrations");
 
 
 ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
@@ -39,15 +44,8 @@ ngx_http_customer_route_t  ngx_http_customer_health_routes[] = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_health_done)
 {
-    char                            *v;
-    yajl_gen                         g;
-    ngx_http_customer_pg_stats_t     st;
-    ngx_http_customer_main_conf_t   *cmcf;
-
     if (q->error == NGX_HTTP_CUSTOMER_PG_BUSY) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
@@ -66,6 +64,31 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
                    "database", "PostgreSQL does not answer");
     }
 
+    /* the migrations applied, kept while the backlog may be counted */
+    ctx->data = ngx_http_customer_value(ctx->request->pool, res, 0, 0);
+    if (ctx->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_customer_backlog(ctx, ngx_http_customer_health_answer);
+}
+
+
+static ngx_int_t
+ngx_http_customer_health_answer(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_backlog_t *bl)
+{
+    char                            *v;
+    yajl_gen                         g;
+    ngx_http_customer_pg_stats_t     st;
+    ngx_http_customer_main_conf_t   *cmcf;
+
+    if (bl == NULL) {
+        return ngx_http_customer_send_error(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
+                   "database", "PostgreSQL does not answer");
+    }
+
     cmcf = ngx_http_get_module_main_conf(ctx->request,
                                          ngx_http_customer_module);
 
@@ -76,7 +99,7 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    v = PQgetvalue(res, 0, 0);
+    v = ctx->data;
 
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "status");
@@ -91,9 +114,9 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
      * too many failed attempts, an operator's to look at.
      */
     ngx_http_customer_gen_lit(g, "outbox");
-    ngx_http_customer_health_backlog(g, res, 1);
+    ngx_http_customer_health_backlog(g, bl->outbox_pending, bl->outbox_dead);
     ngx_http_customer_gen_lit(g, "events");
-    ngx_http_customer_health_backlog(g, res, 3);
+    ngx_http_customer_health_backlog(g, bl->events_pending, bl->events_dead);
     ngx_http_customer_gen_lit(g, "pool");
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "size");
@@ -123,20 +146,15 @@ ngx_http_customer_health_done(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* {pending, dead} from columns c and c + 1 */
-
 static void
-ngx_http_customer_health_backlog(yajl_gen g, PGresult *res, int c)
+ngx_http_customer_health_backlog(yajl_gen g, ngx_int_t pending,
+    ngx_int_t dead)
 {
-    char  *v;
-
     yajl_gen_map_open(g);
     ngx_http_customer_gen_lit(g, "pending");
-    v = PQgetvalue(res, 0, c);
-    yajl_gen_number(g, v, ngx_strlen(v));
+    yajl_gen_integer(g, pending);
     ngx_http_customer_gen_lit(g, "dead");
-    v = PQgetvalue(res, 0, c + 1);
-    yajl_gen_number(g, v, ngx_strlen(v));
+    yajl_gen_integer(g, dead);
     yajl_gen_map_close(g);
 }
 

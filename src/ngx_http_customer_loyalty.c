@@ -52,9 +52,7 @@
 #define NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS  8
 
 
-static ngx_int_t ngx_http_customer_loyalty_changed(
-    ngx_http_customer_ctx_t *ctx, ngx_http_customer_pg_query_t *q,
-    PGresult *res);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_loyalty_changed);
 
 
 static const char  *ngx_http_customer_loyalty_kinds[] = {
@@ -206,9 +204,7 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
 };
 
 
-static ngx_int_t
-ngx_http_customer_loyalty_changed(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_loyalty_changed)
 {
     char                          *state, *name;
     ngx_int_t                      rc, status;

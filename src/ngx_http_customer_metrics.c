@@ -11,8 +11,8 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_router.h"
 #include "ngx_http_customer_answer.h"
+#include "ngx_http_customer_backlog.h"
 #include "ngx_http_customer_metrics.h"
-#include "ngx_http_customer_outbox.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_replica.h"
 
@@ -24,8 +24,10 @@
  * counts each API request by route template, method and status class and
  * files its latency into a histogram; each worker also copies its pool's
  * gauges into its own slot there.  `customer_metrics;` turns a location
- * into the Prometheus text endpoint; it asks PostgreSQL for the outbox
- * backlog at scrape time.  $customer_route gives the route template to
+ * into the Prometheus text endpoint; each scrape asks PostgreSQL a cheap
+ * question (customer_db_up), and takes the outbox's backlog from the
+ * worker's recent count (ngx_http_customer_backlog: at most one a
+ * second).  $customer_route gives the route template to
  * log_format.
  */
 
@@ -113,6 +115,8 @@ typedef struct {
 static ngx_int_t ngx_http_customer_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_metrics_handler(ngx_http_request_t *r);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_metrics_done);
+static ngx_int_t ngx_http_customer_metrics_answer(
+    ngx_http_customer_ctx_t *ctx, ngx_http_customer_backlog_t *bl);
 static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
     ngx_http_customer_metrics_t *mt, ngx_array_t *replicas);
 static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
@@ -155,10 +159,8 @@ static const char  *ngx_http_customer_metrics_classes[] = {
 };
 
 
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql = {
-    NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL,
-    0, 1, 0, "", 0, 0, 0, 0
-};
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_metrics_sql =
+    NGX_HTTP_CUSTOMER_PG_SHARED(0, "SELECT true");
 
 
 /* at configuration: the zone, the log phase, $customer_route */
@@ -465,7 +467,7 @@ ngx_http_customer_metrics_handler(ngx_http_request_t *r)
 
     if (cmcf->pool == NULL) {
         /* no customer_db here: the counters only, customer_db_up 0 */
-        return ngx_http_customer_metrics_done(ctx, NULL, NULL);
+        return ngx_http_customer_metrics_answer(ctx, NULL);
     }
 
     q = ngx_http_customer_query_create(ctx);
@@ -624,6 +626,23 @@ ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_metrics_done)
 {
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return ngx_http_customer_metrics_answer(ctx, NULL);
+    }
+
+    /* the database answered: customer_db_up 1, and the backlog */
+    ctx->data = ctx;
+
+    return ngx_http_customer_backlog(ctx, ngx_http_customer_metrics_answer);
+}
+
+
+/* ctx->data set: the database answered the scrape's question */
+
+static ngx_int_t
+ngx_http_customer_metrics_answer(ngx_http_customer_ctx_t *ctx,
+    ngx_http_customer_backlog_t *bl)
+{
     u_char                             *end;
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
@@ -727,34 +746,33 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_metrics_done)
         ngx_http_customer_metrics_replicas(b, end, mt, cmcf->replicas);
     }
 
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-    {
+    if (bl) {
         ngx_http_customer_metrics_out(b, end,
             "# HELP customer_outbox_pending Auth Service updates not yet "
             "delivered.\n"
             "# TYPE customer_outbox_pending gauge\n"
-            "customer_outbox_pending %s\n"
+            "customer_outbox_pending %i\n"
             "# HELP customer_outbox_dead Auth Service updates set aside "
             "after too many failed attempts.\n"
             "# TYPE customer_outbox_dead gauge\n"
-            "customer_outbox_dead %s\n"
+            "customer_outbox_dead %i\n"
             "# HELP customer_events_pending Events not yet delivered to "
             "the Notification Service.\n"
             "# TYPE customer_events_pending gauge\n"
-            "customer_events_pending %s\n"
+            "customer_events_pending %i\n"
             "# HELP customer_events_dead Events set aside after too many "
             "failed attempts.\n"
             "# TYPE customer_events_dead gauge\n"
-            "customer_events_dead %s\n",
-            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-            PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+            "customer_events_dead %i\n",
+            bl->outbox_pending, bl->outbox_dead,
+            bl->events_pending, bl->events_dead);
     }
 
     ngx_http_customer_metrics_out(b, end,
         "# HELP customer_db_up 1 when the scrape's query answered.\n"
         "# TYPE customer_db_up gauge\n"
         "customer_db_up %d\n",
-        res && PQresultStatus(res) == PGRES_TUPLES_OK ? 1 : 0);
+        ctx->data ? 1 : 0);
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

@@ -62,8 +62,6 @@ typedef ngx_int_t (*ngx_http_customer_done_pt)(ngx_http_customer_ctx_t *ctx,
         ngx_http_customer_pg_query_t *q, PGresult *res)
 
 
-
-
 typedef struct {
     ngx_str_t                       conninfo;
     ngx_str_t                       hostaddr;      /* names resolved at

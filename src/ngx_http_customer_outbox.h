@@ -32,7 +32,9 @@
 /*
  * The outbox's backlog, one row: the Auth Service's pending and dead
  * rows, then the Notification Service's (a suppressed event is never
- * sent: not pending).  For /health and the metrics.
+ * sent: not pending).  Its cost grows with the backlog: only
+ * ngx_http_customer_backlog() runs it, at most once a second per worker,
+ * for /health and the metrics.
  */
 #define NGX_HTTP_CUSTOMER_OUTBOX_GAUGES_SQL                                  \
     "SELECT " NGX_HTTP_CUSTOMER_OUTBOX_PENDING("auth") ","                  \

@@ -97,9 +97,17 @@ sub run_outbox {
         auth => 'service', %o);
 }
 
+# /health's outbox.pending once it is $want: its counts are up to about
+# a second old (what it was after 5 s otherwise)
 sub pending {
-    my $r = $ng->req(GET => '/health', auth => 'none');
-    return ($r->{json}{data}{outbox} // {})->{pending};
+    my ($want) = @_;
+    my $n;
+    CT::wait_for(sub {
+        my $r = $ng->req(GET => '/health', auth => 'none');
+        $n = ($r->{json}{data}{outbox} // {})->{pending};
+        defined $n && $n == $want
+    }, timeout => 5);
+    return $n;
 }
 
 sub calls_for {
@@ -195,7 +203,7 @@ sub outbox_until_delivered {
 
 # --- a change with the Auth Service up -----------------------------------
 
-is(pending(), 0, 'health: nothing pending at first');
+is(pending(0), 0, 'health: nothing pending at first');
 
 my ($id1, $user1) = customer();
 my $before = customer_row($id1);
@@ -225,7 +233,7 @@ is_deeply([ @{ $ob->[0] // {} }{qw(user_id is_active reason attempts
     last_error delivered)} ],
     [$user1, $F, 'Fraud review', 1, undef, $T],
     'outbox row: delivered on the first attempt');
-is(pending(), 0, 'health: nothing pending after a delivery');
+is(pending(0), 0, 'health: nothing pending after a delivery');
 
 $r = run_outbox();
 is($r->{status}, 200, 'outbox route: 200') or diag($r->{body});
@@ -477,7 +485,7 @@ ok(length($o->{last_error} // ''), 'Auth down: last_error is set')
     and note("last_error: $o->{last_error}");
 cmp_ok($o->{backoff} // 0, '>=', 1, 'Auth down: next attempt in 1 s ...');
 cmp_ok($o->{backoff} // 99, '<', 2, '... not later');
-is(pending(), 1, 'health: one pending');
+is(pending(1), 1, 'health: one pending');
 
 $r = run_outbox();
 is($r->{status}, 200, 'outbox route at once: 200') or diag($r->{body});
@@ -504,7 +512,7 @@ is_deeply($r->{json}{data}, { claimed => 0, delivered => 0, failed => 0,
     skipped => 0 },
     'outbox route again: claimed 0');
 is(scalar $auth->requests, 1, 'outbox route again: no call');
-is(pending(), 0, 'health: nothing pending');
+is(pending(0), 0, 'health: nothing pending');
 
 
 # --- the Auth Service failing (500): pending, backoff 1 s then 2 s --------
@@ -519,7 +527,7 @@ $o = outbox_rows($id6)->[0] // {};
 is_deeply([ @$o{qw(is_active attempts delivered)} ], [$T, 1, $F],
     'Auth 500: the row is pending');
 like($o->{last_error} // '', qr/500/, 'Auth 500: last_error names the 500');
-is(pending(), 1, 'health: one pending');
+is(pending(1), 1, 'health: one pending');
 
 # the next attempt fails too: attempts 2, the next one 2 s later
 my %fail;
@@ -548,7 +556,7 @@ is_deeply(\@keys6, [('customer-outbox-' . outbox_rows($id6)->[0]{id}) x 3],
     'Auth back: the three attempts carry one Idempotency-Key, the row\'s');
 is_deeply([ map { [ @$_{qw(attempts last_error delivered)} ] }
     @{ outbox_rows($id6) } ], [[3, undef, $T]], 'Auth back: attempts 3');
-is(pending(), 0, 'health: nothing pending');
+is(pending(0), 0, 'health: nothing pending');
 
 
 # --- a slow Auth Service: the request still answers, pending --------------
@@ -578,7 +586,7 @@ is_deeply([ @$o{qw(attempts delivered)} ], [1, $F], 'slow Auth: row pending');
 ok(length($o->{last_error} // ''), 'slow Auth: last_error set');
 cmp_ok($o->{due_in} // 99, '<=', 1, 'slow Auth: due within 1 s');
 is(scalar calls_for($user7), 1, 'slow Auth: one call');
-is(pending(), 1, 'health: one pending');
+is(pending(1), 1, 'health: one pending');
 
 $auth->handler($OK);
 $auth->clear;
@@ -586,7 +594,7 @@ $sum = outbox_until_delivered(1);
 is_deeply([ @$sum{qw(claimed delivered failed)} ], [1, 1, 0],
     'slow Auth back to normal: delivered') or diag(explain($sum));
 is(scalar calls_for($user7), 1, 'slow Auth back to normal: one call');
-is(pending(), 0, 'health: nothing pending');
+is(pending(0), 0, 'health: nothing pending');
 
 
 # --- several pending rows, delivered in one batch -------------------------
@@ -599,14 +607,14 @@ for my $c (@many) {
     is(($r->{json}{data} // {})->{authService}, 'pending',
         "Auth down: $c->[1] pending");
 }
-is(pending(), 3, 'health: three pending');
+is(pending(3), 3, 'health: three pending');
 $auth->start;
 $sum = outbox_until_delivered(3);
 is_deeply([ @$sum{qw(delivered failed)} ], [3, 0],
     'Auth up: all three delivered') or diag(explain($sum));
 is_deeply([ map { scalar calls_for($_->[1]) } @many ], [1, 1, 1],
     'Auth up: one call each');
-is(pending(), 0, 'health: nothing pending');
+is(pending(0), 0, 'health: nothing pending');
 
 is_deeply([$ng->worker_pids], [$worker], 'the worker lived throughout');
 
@@ -687,7 +695,7 @@ CT::sql($db, q{INSERT INTO events (destination, type, customer_id, subject,
     'isActive', i % 2 = 0, 'reason', 'batch'), '{}', 1,
     now() - interval '1 second'
     FROM (SELECT i, gen_random_uuid() AS c FROM generate_series(1, 45) i) s});
-is(pending(), 45, 'health: 45 pending');
+is(pending(45), 45, 'health: 45 pending');
 $sum = outbox_until_delivered(45);
 is_deeply([ @$sum{qw(claimed delivered failed)} ], [45, 45, 0],
     '45 due rows: each claimed and delivered once') or diag(explain($sum));
@@ -696,7 +704,7 @@ my %per;
 $per{ $_->{path} }++ for $auth->requests;
 is(scalar keys %per, 45, '45 due rows: 45 users called');
 is(scalar(grep { $_ != 1 } values %per), 0, '45 due rows: each once');
-is(pending(), 0, 'health: nothing pending');
+is(pending(0), 0, 'health: nothing pending');
 
 
 # --- without customer_peer_key the caller's token goes on -----------------

@@ -124,11 +124,18 @@ sub outbox_row {
     is(CT::sql($db, q{SELECT (dead_at IS NOT NULL)::text || attempts
         FROM events WHERE id = :'p1'}, $first), 'true10',
         'after ten attempts the row is dead');
-    my $h = $ng->req(GET => '/health', auth => 'none');
+    # the counts of /health and the metrics are up to about a second old
+    my ($h, $m);
+    CT::wait_for(sub {
+        $h = $ng->req(GET => '/health', auth => 'none');
+        $m = $ng->req(GET => '/metrics', auth => 'none')->{body};
+        my $o = ($h->{json}{data} // {})->{outbox} // {};
+        ($o->{dead} // -1) == 1 && ($o->{pending} // -1) == 1
+            && $m =~ /^customer_outbox_dead 1$/m
+    }, timeout => 5);
     is($h->{json}{data}{outbox}{dead}, 1, '/health: dead 1');
     is($h->{json}{data}{outbox}{pending}, 1, '/health: the later one pending');
-    like($ng->req(GET => '/metrics', auth => 'none')->{body},
-        qr/^customer_outbox_dead 1$/m, 'metrics: customer_outbox_dead 1');
+    like($m, qr/^customer_outbox_dead 1$/m, 'metrics: customer_outbox_dead 1');
 
     # the later change is no longer held back by the dead one; it fails
     # too (same user), but it is tried

@@ -390,9 +390,16 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     my $id = CT::sql($db, q{SELECT event_id FROM events
         WHERE customer_id = :'p1' AND type = 'customer.updated'
         ORDER BY id DESC LIMIT 1}, $A);
+    # the counts of /health and the metrics are up to about a second old
+    my $h;
+    CT::wait_for(sub {
+        $h = $ng->req(GET => '/health', auth => 'none');
+        my $e = ($h->{json}{data} // {})->{events} // {};
+        ($e->{pending} // -1) == 1 && ($e->{dead} // -1) == 0
+            && (metric('customer_events_pending') // -1) == 1
+    }, timeout => 5);
     is(metric('customer_events_pending'), 1,
         'down: customer_events_pending counts it');
-    my $h = $ng->req(GET => '/health', auth => 'none');
     is_deeply(($h->{json}{data} // {})->{events}, { pending => 1, dead => 0 },
         'down: /health counts it among the events');
     ok(metric('customer_peer_failures_total{service="notifications"}') >= 1,
@@ -404,6 +411,9 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     is(scalar @it, 1, 'delivered exactly once');
     is_deeply($it[0]{event}{data}{changedFields}, ['notes'],
         'the event that waited');
+    CT::wait_for(sub {
+        (metric('customer_events_pending') // -1) == 0
+    }, timeout => 5);
     is(metric('customer_events_pending'), 0, 'up: nothing pending');
     is(metric('customer_events_dead'), 0, 'up: nothing dead');
 }
@@ -425,8 +435,13 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
     ok(CT::wait_for(sub { CT::sql($db, q{SELECT dead_at IS NOT NULL
         FROM events WHERE id = :'p1'}, $ev) eq 't' }, timeout => 20),
         'dead letter: set aside at the tenth');
+    my $h;
+    CT::wait_for(sub {
+        $h = $ng->req(GET => '/health', auth => 'none');
+        (($h->{json}{data}{events} // {})->{dead} // -1) == 1
+            && (metric('customer_events_dead') // -1) == 1
+    }, timeout => 5);
     is(metric('customer_events_dead'), 1, 'dead letter: counted');
-    my $h = $ng->req(GET => '/health', auth => 'none');
     is(($h->{json}{data}{events} // {})->{dead}, 1,
         'dead letter: /health counts it');
     is(($h->{json}{data}{outbox} // {})->{dead}, 0,

@@ -156,7 +156,12 @@ is(scalar CT::sql($db, q{SELECT string_agg(attempts::text, ',' ORDER BY id)
     AND delivered_at IS NOT NULL}, $c1->{id}), '3,1',
     'the attempts go on from where they were');
 
-$h = $ng->req(GET => '/health', auth => 'none');
+# /health's counts are up to about a second old
+CT::wait_for(sub {
+    $h = $ng->req(GET => '/health', auth => 'none');
+    my $o = ($h->{json}{data} // {})->{outbox} // {};
+    ($o->{pending} // -1) == 0 && ($o->{dead} // -1) == 1
+}, timeout => 5);
 is_deeply(($h->{json}{data} // {})->{outbox}, { pending => 0, dead => 1 },
     '/health: nothing pending, the dead one left for the operator');
 

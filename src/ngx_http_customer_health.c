@@ -30,6 +30,25 @@ static void ngx_http_customer_health_replicas(yajl_gen g,
  * or the call is 503.  The outbox's backlog, whose count costs with its
  * size, comes from the worker's recent count (ngx_http_customer_backlog).
  */
+typedef struct {
+    char                            *name;
+    size_t                           offset;
+} ngx_http_customer_health_member_t;
+
+
+/* the pool's members in /health, in the answer's order */
+static ngx_http_customer_health_member_t  ngx_http_customer_health_pool[] = {
+    { "size", offsetof(ngx_http_customer_pg_stats_t, size) },
+    { "live", offsetof(ngx_http_customer_pg_stats_t, live) },
+    { "idle", offsetof(ngx_http_customer_pg_stats_t, idle) },
+    { "inFlight", offsetof(ngx_http_customer_pg_stats_t, inflight) },
+    { "waiting", offsetof(ngx_http_customer_pg_stats_t, waiting) },
+    { "connects", offsetof(ngx_http_customer_pg_stats_t, connects) },
+    { "connectFailures", offsetof(ngx_http_customer_pg_stats_t, failures) },
+    { NULL, 0 }
+};
+
+
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_health_sql =
     NGX_HTTP_CUSTOMER_PG_SHARED(0,
     "SELECT count(*)::text FROM schema_migrations");
@@ -78,10 +97,11 @@ static ngx_int_t
 ngx_http_customer_health_answer(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_backlog_t *bl)
 {
-    char                            *v;
-    yajl_gen                         g;
-    ngx_http_customer_pg_stats_t     st;
-    ngx_http_customer_main_conf_t   *cmcf;
+    char                                *v;
+    yajl_gen                             g;
+    ngx_http_customer_pg_stats_t         st;
+    ngx_http_customer_main_conf_t       *cmcf;
+    ngx_http_customer_health_member_t   *m;
 
     if (bl == NULL) {
         return ngx_http_customer_send_error(ctx,
@@ -119,20 +139,12 @@ ngx_http_customer_health_answer(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_health_backlog(g, bl->events_pending, bl->events_dead);
     ngx_http_customer_gen_lit(g, "pool");
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "size");
-    yajl_gen_integer(g, st.size);
-    ngx_http_customer_gen_lit(g, "live");
-    yajl_gen_integer(g, st.live);
-    ngx_http_customer_gen_lit(g, "idle");
-    yajl_gen_integer(g, st.idle);
-    ngx_http_customer_gen_lit(g, "inFlight");
-    yajl_gen_integer(g, st.inflight);
-    ngx_http_customer_gen_lit(g, "waiting");
-    yajl_gen_integer(g, st.waiting);
-    ngx_http_customer_gen_lit(g, "connects");
-    yajl_gen_integer(g, st.connects);
-    ngx_http_customer_gen_lit(g, "connectFailures");
-    yajl_gen_integer(g, st.failures);
+
+    for (m = ngx_http_customer_health_pool; m->name; m++) {
+        ngx_http_customer_gen_lit(g, m->name);
+        yajl_gen_integer(g, *(ngx_uint_t *) ((u_char *) &st + m->offset));
+    }
+
     yajl_gen_map_close(g);
 
     if (cmcf->replicas) {

@@ -141,7 +141,7 @@ ngx_http_customer_health_answer(ngx_http_customer_ctx_t *ctx,
     yajl_gen_map_open(g);
 
     for (m = ngx_http_customer_health_pool; m->name; m++) {
-        ngx_http_customer_gen_lit(g, m->name);
+        ngx_http_customer_gen_cstr(g, m->name);
         yajl_gen_integer(g, *(ngx_uint_t *) ((u_char *) &st + m->offset));
     }
 

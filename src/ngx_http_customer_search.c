@@ -41,46 +41,11 @@ static ngx_http_customer_column_t  ngx_http_customer_search_columns[] = {
 
 
 /*
- * $1 the query, $2 the limit.  The candidates are bounded, whatever the
- * term: for each of the query's 4 longest words (customer_search_words(),
- * sql/024) the first 2 x limit entries of the words that start with it,
- * one btree range each; and only when those are fewer than the limit (a
- * misspelt word) the customers of the 2 nearest spellings of each word in
- * the vocabulary of words of letters, 2 x limit each.  Only they are
- * ranked, as before: a word similarity of at least 0.3, nearest first,
- * and among equally near the most similar texts.  The folded term is
- * computed once (customer_fold() looks its dictionary up at each call),
- * and each candidate is fetched by its id (LIMIT 1 keeps the planner from
- * hashing the whole table for a few hundred ids).  The GiST walk over
- * every customer's text that this replaces had no bound: a 3-letter
- * fragment lies as near to thousands of customers.
+ * $1 the query, $2 the limit: customer_search() (sql/033) bounds the
+ * candidates whatever the term, and ranks them by word similarity.
  */
 #define NGX_HTTP_CUSTOMER_SEARCH_SQL                                         \
-    "WITH q AS MATERIALIZED (SELECT customer_fold($1) AS t),"                \
-    " w AS (SELECT word FROM q, unnest(customer_search_words(q.t)) word"     \
-    " ORDER BY length(word) DESC, word LIMIT 4),"                            \
-    " p AS (SELECT s.customer_id FROM w CROSS JOIN LATERAL"                  \
-    " (SELECT customer_id FROM customer_search_words s"                      \
-    " WHERE s.word >= w.word AND s.word < w.word || chr(1114111)"            \
-    " ORDER BY s.word, s.customer_id LIMIT 2 * $2) s),"                      \
-    " t AS (SELECT s.customer_id FROM w CROSS JOIN LATERAL"                  \
-    " (SELECT v.word FROM customer_search_vocab v"                           \
-    " WHERE (SELECT count(*) FROM p) < $2"                                   \
-    " ORDER BY w.word <<-> v.word LIMIT 2) v"                                \
-    " CROSS JOIN LATERAL"                                                    \
-    " (SELECT customer_id FROM customer_search_words s"                      \
-    " WHERE s.word = v.word ORDER BY s.customer_id LIMIT 2 * $2) s"          \
-    " WHERE w.word <<-> v.word <= 0.7),"                                     \
-    " c AS (SELECT customer_id FROM p UNION SELECT customer_id FROM t)"      \
-    " SELECT id, email, full_name, contact_number, customer_status,"         \
-    " customer_type, total_orders FROM"                                      \
-    " (SELECT x.*, q.t <<-> x.search_text AS d,"                             \
-    " similarity(q.t, x.search_text) AS e"                                   \
-    " FROM q, c CROSS JOIN LATERAL (SELECT * FROM customers x"               \
-    " WHERE x.id = c.customer_id LIMIT 1) x) x"                              \
-    " WHERE d <= 0.7"                                                        \
-    " ORDER BY d, e DESC, id"                                                \
-    " LIMIT $2"
+    "SELECT * FROM customer_search($1, $2::int)"
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_search_sql =
     NGX_HTTP_CUSTOMER_PG_LIST(2,

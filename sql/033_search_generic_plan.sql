@@ -5,6 +5,12 @@
 -- half as much as running it (2.2 to 3.6 ms; the generic plan runs in 2.0
 -- to 3.4). Here it is planned once per connection.
 --
+-- The candidates' distance (d) and similarity (e) are computed once per
+-- candidate: OFFSET 0 keeps the planner from pulling the subquery up,
+-- which had each trigram comparison made again for the filter and for
+-- the sort (2.8 ms a search on average over the 20 bench fragments,
+-- 1.7 ms with it, the same rows in the same order).
+--
 -- The candidates are bounded, whatever the term: for each of the query's
 -- 4 longest words (customer_search_words(), sql/024) the first 2 x limit
 -- entries of the words that start with it, one btree range each; and only
@@ -51,7 +57,7 @@ BEGIN
         (SELECT x.*, q.t <<-> x.search_text AS d,
         similarity(q.t, x.search_text) AS e
         FROM q, c CROSS JOIN LATERAL (SELECT * FROM customers x
-        WHERE x.id = c.customer_id LIMIT 1) x) x
+        WHERE x.id = c.customer_id LIMIT 1) x OFFSET 0) x
         WHERE d <= 0.7
         ORDER BY d, e DESC, id
         LIMIT lim;

@@ -76,6 +76,7 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path remove_tree);
+use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Select;
@@ -683,7 +684,33 @@ sub _fresh_dir {
 # A port below the kernel's ephemeral range (32768 and up on Linux): a port
 # the kernel hands out (bind to 0) is also what outgoing connections take,
 # so between this check and the server's bind a client of a test running
-# in parallel could take it. Random, so parallel tests rarely pick alike.
+# in parallel could take it. Each port handed out is also reserved, as a
+# file named after it under $CT_RUN_DIR/ports holding the test's pid,
+# until that test ends: a test that binds its port only much later (t/02
+# starts nginx through `make run`) cannot lose it to another test that
+# found it free meanwhile. A reservation whose test is gone is taken over.
+my @RESERVED;
+
+sub _reserve_port {
+    my ($port) = @_;
+    my $dir = "$ENV{CT_RUN_DIR}/ports";
+    make_path($dir);
+    my $file = "$dir/$port";
+
+    for (1 .. 2) {
+        if (sysopen my $fh, $file, O_WRONLY | O_CREAT | O_EXCL) {
+            print $fh "$$\n";
+            close $fh;
+            push @RESERVED, $file;
+            return 1;
+        }
+        my ($pid) = _slurp($file) =~ /^(\d+)/;
+        return 0 if !$pid || $pid == $$ || kill 0, $pid;
+        unlink $file;
+    }
+    return 0;
+}
+
 sub _free_port {
     for (1 .. 200) {
         my $port = 20000 + int(rand(12000));
@@ -691,6 +718,7 @@ sub _free_port {
             LocalPort => $port, Proto => 'tcp', Listen => 1, ReuseAddr => 1)
             or next;
         close $s;
+        _reserve_port($port) or next;
         return $port;
     }
     die "CT: cannot find a free port: $!\n";
@@ -1420,6 +1448,7 @@ END {
 
     if ($$ == $MAIN_PID) {
         $IN_END = 1;
+        unlink @RESERVED;
         kill 'KILL', @CHILDREN if @CHILDREN;
         my $bad = grep { !$_->{stopped} && !$_->stop } @NGINX;
         $_->stop for @PEERS;

@@ -206,7 +206,7 @@ ngx_http_customer_backlog_counted(ngx_http_customer_pg_query_t *q,
             ngx_log_error(NGX_LOG_ERR, q->log, 0,
                           "customer: counting the outbox's backlog "
                           "failed: %s",
-                          res ? PQresultErrorMessage(res) : "no result");
+                          ngx_http_customer_pg_why(res));
         }
 
         bl = NULL;

@@ -75,7 +75,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_health_done)
         if (q->error == NGX_HTTP_CUSTOMER_PG_OK) {
             ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                           "customer: health query failed: %s",
-                          res ? PQresultErrorMessage(res) : "no result");
+                          ngx_http_customer_pg_why(res));
         }
 
         return ngx_http_customer_send_error(ctx,

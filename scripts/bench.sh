@@ -477,16 +477,29 @@ if want earn; then
                 s/\$7\b/(\x27pgb-\x27 || :k)/g;
                 s/\$8\b/\x27{"points":10,"reason":"bench"}\x27/g; s/$/;/'
     } >"$bench_dir/earn.sql"
-    pgearn=$(pgbench_tps -f "$bench_dir/earn.sql")
-    pgtpcb=$(pgbench_tps -N)
-    earn=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
-        wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
-        "http://127.0.0.1:$port")
-    earnp99=$(p99)
-    earnplain=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
-        BENCH_NOKEY=1 wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
-        "http://127.0.0.1:$port")
-    earnplainp99=$(p99)
+    # Every run starts from empty accounts, ledger and stored answers, and
+    # an empty pgbench_history: what earlier runs wrote (a million ledger
+    # rows and stored answers after a day of runs, whose indexes outgrow
+    # the server's 128 MB of buffers) would make each run slower than the
+    # one before, and the ratio a measure of the database's history.
+    psql_ -d "$db" -c "TRUNCATE loyalty_accounts, loyalty_transactions,
+        loyalty_idempotency, pgbench_history" >/dev/null
+    # the four alternate, twice, and the better of each counts (pgbench -N
+    # included): one run of each swung from 0.57 to 0.79 between two runs
+    # of the same code on this shared machine
+    pgearn=0 pgtpcb=0 earn=0 earnplain=0
+    for _ in 1 2; do
+        pgearn=$(max "$pgearn" "$(pgbench_tps -f "$bench_dir/earn.sql")")
+        pgtpcb=$(max "$pgtpcb" "$(pgbench_tps -N)")
+        rps=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
+            wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
+            "http://127.0.0.1:$port")
+        if ((rps > earn)); then earn=$rps earnp99=$(p99); fi
+        rps=$(BENCH_IDS=$bench_dir/ids_active.txt BENCH_TOKEN=$token \
+            BENCH_NOKEY=1 wrk_rps -s "$ROOT/scripts/bench/loyalty_earn.lua" \
+            "http://127.0.0.1:$port")
+        if ((rps > earnplain)); then earnplain=$rps earnplainp99=$(p99); fi
+    done
 fi
 
 # creates: the INSERT through pgbench, then both create routes (the

@@ -556,4 +556,83 @@ my ($OTHER, $OTHER_SUB) = make_customer();
         'delete cascades');
 }
 
+
+# --- the tier's event: raised by the earn that crosses a threshold ---
+# Once per crossing, with the tiers before and after; an earn within its
+# tier and a redeem raise nothing. A replayed earn raises nothing again.
+
+{
+    my ($id) = make_customer();
+    my $tier_events = sub {
+        my ($c) = @_;
+        return [CT::sql($db, q{SELECT data->>'previousTier' || ' '
+            || (data->>'tier') || ' ' || (data->>'lifetimePoints')
+            FROM events WHERE customer_id = :'p1'
+            AND type = 'loyalty.tier_changed'
+            AND destination = 'notifications' ORDER BY id}, $c // $id)];
+    };
+    is(change($id, 'earn', { points => 900 })->{status}, 201,
+        'tier: a new account within Bronze');
+    is_deeply($tier_events->(), [], 'tier: no event within the tier');
+    my $r = change($id, 'earn', { points => 300 }, key => 'tier-up');
+    is($r->{json}{data}{tier}, 'Silver', 'tier: 1,200 points answer Silver');
+    is_deeply($tier_events->(), ['Bronze Silver 1200'],
+        'tier: one event, Bronze to Silver')
+        or diag(explain($tier_events->()));
+    is(change($id, 'earn', { points => 300 }, key => 'tier-up')->{status},
+        201, 'tier: the same key replays');
+    is(change($id, 'redeem', { points => 1000 })->{status}, 201,
+        'tier: a redeem');
+    is_deeply($tier_events->(), ['Bronze Silver 1200'],
+        'tier: neither the replay nor the redeem raised one');
+    is(change($id, 'earn', { points => 20000 })->{json}{data}{tier},
+        'Platinum', 'tier: 21,200 lifetime points answer Platinum');
+    is_deeply($tier_events->(), ['Bronze Silver 1200',
+        'Silver Platinum 21200'], 'tier: a jump over Gold is one event');
+    my ($new) = make_customer();
+    change($new, 'earn', { points => 1000 });
+    is_deeply($tier_events->($new), ['Bronze Silver 1000'],
+        'tier: a first earn reaching a threshold exactly crosses it');
+}
+
+
+# --- the database refuses what the module never sends ---
+# The ledger's and the account's rules hold for any writer, not only
+# for the requests the module validated.
+
+{
+    my ($id) = make_customer();
+    is(change($id, 'earn', { points => 5 })->{status}, 201,
+        'rules: an account');
+    for my $t (
+        [ 'points 0', q{INSERT INTO loyalty_transactions (customer_id,
+            kind, points, balance_after) VALUES (:'p1', 'earn', 0, 5)} ],
+        [ 'points over 1,000,000', q{INSERT INTO loyalty_transactions
+            (customer_id, kind, points, balance_after)
+            VALUES (:'p1', 'earn', 1000001, 5)} ],
+        [ 'an unknown kind', q{INSERT INTO loyalty_transactions
+            (customer_id, kind, points, balance_after)
+            VALUES (:'p1', 'gift', 1, 5)} ],
+        [ 'a negative balance after', q{INSERT INTO loyalty_transactions
+            (customer_id, kind, points, balance_after)
+            VALUES (:'p1', 'earn', 1, -1)} ],
+        [ 'a reason over 500', q{INSERT INTO loyalty_transactions
+            (customer_id, kind, points, balance_after, reason)
+            VALUES (:'p1', 'earn', 1, 5, repeat('x', 501))} ],
+        [ 'a reference over 100', q{INSERT INTO loyalty_transactions
+            (customer_id, kind, points, balance_after, reference)
+            VALUES (:'p1', 'earn', 1, 5, repeat('x', 101))} ],
+        [ 'a negative balance', q{UPDATE loyalty_accounts
+            SET balance = -1 WHERE customer_id = :'p1'} ],
+        [ 'negative lifetime points', q{UPDATE loyalty_accounts
+            SET lifetime_points = -1 WHERE customer_id = :'p1'} ],
+    ) {
+        my ($what, $q) = @$t;
+        ok(!eval { CT::sql($db, $q, $id); 1 }
+            && $@ =~ /violates check constraint/,
+            "rules: $what is refused") or diag($@);
+    }
+    is(counts($id), '1 5 5', 'rules: nothing was written');
+}
+
 done_testing();

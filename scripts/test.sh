@@ -9,6 +9,16 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
+# A mistyped file in TESTS: say so before anything starts. prove would
+# stop at it with the other files already running, and leave their nginx
+# behind holding this checkout's lock.
+for f in ${TESTS:-}; do
+    if [[ ! -e $ROOT/$f && ! -e $f ]]; then
+        echo "test: no such test file: $f" >&2
+        exit 2
+    fi
+done
+
 # Tests must never touch a database named by the developer's environment.
 unset CUSTOMER_DB
 

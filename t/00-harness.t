@@ -51,4 +51,15 @@ is($? >> 8, 0, 'a test reserves a free port');
 ok(CT::_reserve_port($other),
     'a reservation whose test has ended is taken over');
 
+# make test with a mistyped file in TESTS stops before it starts anything:
+# prove would have started the other files and left their nginx running
+{
+    my $out = `TESTS='t/00-harness.t t/no-such-file.t' \
+        "$FindBin::Bin/../scripts/test.sh" 2>&1`;
+    is($? >> 8, 2, 'a missing test file: make test exits 2');
+    like($out, qr{no such test file: t/no-such-file\.t},
+        'a missing test file: it is named');
+    unlike($out, qr{pg: test cluster}, 'a missing test file: nothing started');
+}
+
 done_testing();

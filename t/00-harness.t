@@ -54,8 +54,8 @@ ok(CT::_reserve_port($other),
 # make test with a mistyped file in TESTS stops before it starts anything:
 # prove would have started the other files and left their nginx running
 {
-    my $out = `TESTS='t/00-harness.t t/no-such-file.t' \
-        "$FindBin::Bin/../scripts/test.sh" 2>&1`;
+    local $ENV{TESTS} = 't/00-harness.t t/no-such-file.t';
+    my $out = `"$FindBin::Bin/../scripts/test.sh" 2>&1`;
     is($? >> 8, 2, 'a missing test file: make test exits 2');
     like($out, qr{no such test file: t/no-such-file\.t},
         'a missing test file: it is named');

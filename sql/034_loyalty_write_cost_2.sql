@@ -7,18 +7,17 @@
 -- writes their table; a domain's are planned once per connection and
 -- kept. The ledger's and the account's checks become the types of their
 -- columns: the same rules, refused as before (the module validates each
--- value before it gets here, so no request sees the difference). Changing
--- a column to a domain rewrites its table once.
-CREATE DOMAIN loyalty_kind AS text
-    CHECK (VALUE IN ('earn', 'redeem'));
-CREATE DOMAIN loyalty_points AS int
-    CHECK (VALUE BETWEEN 1 AND 1000000);
-CREATE DOMAIN loyalty_amount AS bigint
-    CHECK (VALUE >= 0);
-CREATE DOMAIN loyalty_reason AS text
-    CHECK (char_length(VALUE) <= 500);
-CREATE DOMAIN loyalty_reference AS text
-    CHECK (char_length(VALUE) <= 100);
+-- value before it gets here, so no request sees the difference).
+--
+-- The columns change to domains without constraints first, which
+-- PostgreSQL does in place (a domain with constraints would rewrite the
+-- ledger and rebuild its indexes); the rules are then added to the
+-- domains, which checks the rows once and rewrites nothing.
+CREATE DOMAIN loyalty_kind AS text;
+CREATE DOMAIN loyalty_points AS int;
+CREATE DOMAIN loyalty_amount AS bigint;
+CREATE DOMAIN loyalty_reason AS text;
+CREATE DOMAIN loyalty_reference AS text;
 
 -- The tier's event was an AFTER trigger on every account row an earn
 -- wrote: a PL/pgSQL call and a query per earn, and an event queued for
@@ -46,6 +45,17 @@ ALTER TABLE loyalty_accounts
     DROP CONSTRAINT loyalty_accounts_lifetime_nonneg,
     ALTER COLUMN balance TYPE loyalty_amount,
     ALTER COLUMN lifetime_points TYPE loyalty_amount;
+
+ALTER DOMAIN loyalty_kind ADD CONSTRAINT loyalty_kind_check
+    CHECK (VALUE IN ('earn', 'redeem'));
+ALTER DOMAIN loyalty_points ADD CONSTRAINT loyalty_points_check
+    CHECK (VALUE BETWEEN 1 AND 1000000);
+ALTER DOMAIN loyalty_amount ADD CONSTRAINT loyalty_amount_check
+    CHECK (VALUE >= 0);
+ALTER DOMAIN loyalty_reason ADD CONSTRAINT loyalty_reason_check
+    CHECK (char_length(VALUE) <= 500);
+ALTER DOMAIN loyalty_reference ADD CONSTRAINT loyalty_reference_check
+    CHECK (char_length(VALUE) <= 100);
 
 -- As in sql/032, with the tier looked up once for both the answer and
 -- the event.

@@ -17,24 +17,12 @@ my $PEER_KEY = 'peer-key-migration-0123456789ab';
 
 my $db = CT::db_create(empty => 1);
 my $dir = File::Temp->newdir;
-my @files = sort glob(CT::root() . '/sql/[0-9][0-9][0-9]_*.sql');
-my ($last) = grep { m{/029_auth_events\.sql$} } @files;
-ok($last, 'the migration is there') or BAIL_OUT('no sql/029_auth_events.sql');
-
-sub migrate {
-    my ($rc, $out) = CT::_capture(['env', "PSQL=$ENV{CT_PG_BIN}/psql",
-        CT::root() . '/scripts/migrate.sh', '--sql-dir', "$dir",
-        "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT} user=$ENV{CT_PGUSER} "
-        . "dbname=$db"], merge => 1);
-    return ($rc, $out);
-}
+my $UNDER = '029_auth_events.sql';
+ok(-e CT::root() . "/sql/$UNDER", 'the migration is there')
+    or BAIL_OUT("no sql/$UNDER");
 
 # the schema as it was before: every migration up to the one under test
-for my $f (@files) {
-    last if $f eq $last;
-    symlink($f, "$dir/" . (split m{/}, $f)[-1]) or die "symlink: $!";
-}
-my ($rc, $out) = migrate();
+my ($rc, $out) = CT::migrate($db, $dir, $UNDER, before => 1);
 is($rc, 0, 'the migrations before it') or diag($out);
 
 my $c1 = CT::insert_customer($db, 'moved');
@@ -68,8 +56,7 @@ my $old = outbox_row($c3, 0, 'old', q{attempts = 1,
     delivered_at = now() - interval '40 days'});
 my $before = CT::sql($db, q{SELECT count(*) FROM events});
 
-symlink($last, "$dir/029_auth_events.sql") or die "symlink: $!";
-($rc, $out) = migrate();
+($rc, $out) = CT::migrate($db, $dir, $UNDER);
 is($rc, 0, 'the migration passes on a database with auth_outbox rows')
     or diag($out);
 is(scalar CT::sql($db, q{SELECT to_regclass('auth_outbox') IS NULL}), 't',
@@ -109,13 +96,7 @@ is(scalar CT::sql($db, q{SELECT string_agg(delivery_key, ',' ORDER BY id)
 
 # the migrations after it, as a deployment applies them, so that the
 # module runs on the schema it expects
-my $after = 0;
-for my $f (@files) {
-    symlink($f, "$dir/" . (split m{/}, $f)[-1]) or die "symlink: $!"
-        if $after;
-    $after ||= $f eq $last;
-}
-($rc, $out) = migrate();
+($rc, $out) = CT::migrate($db, $dir);
 is($rc, 0, 'the migrations after it') or diag($out);
 
 # delivered now by the outbox run, as they would have been before

@@ -15,32 +15,12 @@ use File::Temp ();
 
 my $db = CT::db_create(empty => 1);
 my $dir = File::Temp->newdir;
-my @files = sort glob(CT::root() . '/sql/[0-9][0-9][0-9]_*.sql');
-my ($under) = grep { m{/034_loyalty_write_cost_2\.sql$} } @files;
-ok($under, 'the migration is there')
-    or BAIL_OUT('no sql/034_loyalty_write_cost_2.sql');
-
-sub migrate {
-    my ($rc, $out) = CT::_capture(['env', "PSQL=$ENV{CT_PG_BIN}/psql",
-        CT::root() . '/scripts/migrate.sh', '--sql-dir', "$dir",
-        "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT} user=$ENV{CT_PGUSER} "
-        . "dbname=$db"], merge => 1);
-    return ($rc, $out);
-}
-
-sub link_up_to {
-    my ($to) = @_;
-    for my $f (@files) {
-        my $l = "$dir/" . (split m{/}, $f)[-1];
-        symlink($f, $l) or die "symlink: $!" unless -l $l;
-        last if $f eq $to;
-    }
-}
+my $UNDER = '034_loyalty_write_cost_2.sql';
+ok(-e CT::root() . "/sql/$UNDER", 'the migration is there')
+    or BAIL_OUT("no sql/$UNDER");
 
 # the schema before it, and a ledger written by the function of then
-my ($before) = grep { $_ lt $under } reverse @files;
-link_up_to($before);
-my ($rc, $out) = migrate();
+my ($rc, $out) = CT::migrate($db, $dir, $UNDER, before => 1);
 is($rc, 0, 'the migrations before it') or diag($out);
 
 my @c = map { CT::insert_customer($db, 'domains') } 1 .. 3;
@@ -67,8 +47,7 @@ my $filenodes = CT::sql($db, $files);
 is(CT::sql($db, 'SELECT count(*) FROM loyalty_transactions'), 151,
     '151 ledger rows before');
 
-link_up_to($under);
-($rc, $out) = migrate();
+($rc, $out) = CT::migrate($db, $dir, $UNDER);
 is($rc, 0, 'the migration applies') or diag($out);
 is(CT::sql($db, $files), $filenodes,
     'the ledger, the accounts and their indexes were not rewritten');

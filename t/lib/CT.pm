@@ -10,7 +10,7 @@ package CT;
 #   is($r->{status}, 200); is($r->{json}{success}, JSON::PP::true);
 #   done_testing();                 # stops nginx, checks its error.log
 #
-# Functions: db_create, nginx_start, nginx_start_conf, nginx_test_conf,
+# Functions: db_create, migrate, nginx_start, nginx_start_conf, nginx_test_conf,
 # conf_example, sql, psql_session, private_pg, peer_start, peer_conf,
 # free_port, wait_for, root, static_paths, error_recipe, and the endpoint
 # table with its documents: route_table, openapi_ops, readme_routes (see
@@ -583,6 +583,26 @@ sub _test_name {
     return substr($name, 0, 40);
 }
 
+
+# migrate($db, $dir, $file, before => 0): $db migrated as a deployment
+# stood at one migration. Links into $dir every sql/NNN_*.sql up to
+# $file (the name, e.g. '029_auth_events.sql'; with before => 1 only
+# those before it; without $file all of them) and runs
+# scripts/migrate.sh on $dir, which applies those not yet applied.
+# Returns (exit code, output).
+sub migrate {
+    my ($db, $dir, $file, %o) = @_;
+    for my $f (sort glob("$ROOT/sql/[0-9][0-9][0-9]_*.sql")) {
+        my $name = (split m{/}, $f)[-1];
+        last if $o{before} && defined $file && $name eq $file;
+        symlink($f, "$dir/$name") or die "symlink: $!" unless -l "$dir/$name";
+        last if defined $file && $name eq $file;
+    }
+    return _capture(['env', "PSQL=$ENV{CT_PG_BIN}/psql",
+        "$ROOT/scripts/migrate.sh", '--sql-dir', "$dir",
+        "host=$ENV{CT_PGHOST} port=$ENV{CT_PGPORT} user=$ENV{CT_PGUSER} "
+        . "dbname=$db"], merge => 1);
+}
 
 # db_create(empty => 0): a database of its own, cloned from the migrated
 # customer_template, or with empty => 1 a fresh one without the

@@ -64,8 +64,6 @@ typedef struct {
 } ngx_http_customer_outbox_run_t;
 
 
-static ngx_int_t ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx,
-    PGresult *res, int r, int c);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_claimed);
 static ngx_int_t ngx_http_customer_outbox_next(ngx_http_customer_ctx_t *ctx);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_renewed);
@@ -125,43 +123,38 @@ ngx_http_customer_outbox_deliver(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* row r of res, its id in column c, the lease, then the sink's columns */
+/*
+ * Row r of res into row, copied: its id and lease from the columns id
+ * and lease, the sink's ncols columns from column first on.
+ */
 
-static ngx_int_t
-ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
-    int r, int c)
+ngx_int_t
+ngx_http_customer_outbox_row(ngx_pool_t *pool, PGresult *res, int r,
+    int id, int lease, int first, ngx_uint_t ncols,
+    ngx_http_customer_outbox_row_t *row)
 {
-    ngx_uint_t                       k;
-    ngx_pool_t                      *pool;
-    ngx_http_customer_outbox_run_t  *run;
-    ngx_http_customer_outbox_row_t  *row;
+    ngx_uint_t  k;
 
-    run = ctx->data;
-    pool = ctx->request->pool;
-    row = &run->rows[run->n];
     ngx_memzero(row, sizeof(ngx_http_customer_outbox_row_t));
 
-    row->id = ngx_http_customer_value(pool, res, r, c);
-    row->lease = ngx_http_customer_value(pool, res, r, c + 1);
+    row->id = ngx_http_customer_value(pool, res, r, id);
+    row->lease = ngx_http_customer_value(pool, res, r, lease);
 
     if (row->id == NULL || row->lease == NULL) {
         return NGX_ERROR;
     }
 
-    for (k = 0; k < run->sink->ncols; k++) {
-        if (PQgetisnull(res, r, c + 2 + k)) {
+    for (k = 0; k < ncols; k++) {
+        if (PQgetisnull(res, r, first + k)) {
             row->null |= 1 << k;
             continue;
         }
 
-        row->cols[k] = ngx_http_customer_value(pool, res, r, c + 2 + k);
+        row->cols[k] = ngx_http_customer_value(pool, res, r, first + k);
         if (row->cols[k] == NULL) {
             return NGX_ERROR;
         }
     }
-
-    run->n++;
-    run->counts->claimed++;
 
     return NGX_OK;
 }
@@ -169,18 +162,28 @@ ngx_http_customer_outbox_take(ngx_http_customer_ctx_t *ctx, PGresult *res,
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_outbox_claimed)
 {
-    int  i;
+    int                              i;
+    ngx_http_customer_outbox_run_t  *run;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
+    run = ctx->data;
+
     for (i = 0; i < PQntuples(res) && i < NGX_HTTP_CUSTOMER_OUTBOX_BATCH;
          i++)
     {
-        if (ngx_http_customer_outbox_take(ctx, res, i, 0) != NGX_OK) {
+        if (ngx_http_customer_outbox_row(ctx->request->pool, res, i, 0, 1, 2,
+                                         run->sink->ncols,
+                                         &run->rows[run->n])
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        run->n++;
+        run->counts->claimed++;
     }
 
     return ngx_http_customer_outbox_next(ctx);

@@ -116,6 +116,11 @@ ngx_int_t ngx_http_customer_outbox_deliver(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_counts_t *counts,
     ngx_http_customer_peer_done_pt finish);
 
+/* row r of a claim's res (id, lease, ncols columns from first) into row */
+ngx_int_t ngx_http_customer_outbox_row(ngx_pool_t *pool, PGresult *res,
+    int r, int id, int lease, int first, ngx_uint_t ncols,
+    ngx_http_customer_outbox_row_t *row);
+
 /* a sink's send is done: records the outcome and goes on */
 ngx_int_t ngx_http_customer_outbox_sent(ngx_http_customer_ctx_t *ctx);
 

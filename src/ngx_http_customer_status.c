@@ -73,7 +73,6 @@ static ngx_int_t ngx_http_customer_outbox_answer(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
-static char *ngx_http_customer_strdup(ngx_pool_t *pool, char *s);
 
 static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
 static void ngx_http_customer_trigger_write(ngx_event_t *ev);
@@ -244,28 +243,9 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
 };
 
 
-static char *
-ngx_http_customer_strdup(ngx_pool_t *pool, char *s)
-{
-    size_t   len;
-    u_char  *p;
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len + 1);
-
-    return (char *) p;
-}
-
-
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
 {
-    int                              i, c;
+    int                              i;
     ngx_pool_t                      *pool;
     ngx_http_customer_outbox_t      *ob;
     ngx_http_customer_outbox_row_t   row;
@@ -292,8 +272,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
     for (i = 0; i < 5; i++) {
         ob->values[i] = PQgetisnull(res, 0, i)
                         ? NULL
-                        : ngx_http_customer_strdup(pool,
-                                                   PQgetvalue(res, 0, i));
+                        : ngx_http_customer_value(pool, res, 0, i);
     }
 
     ob->values[5] = PQgetisnull(res, 0, 5) ? NULL : "";
@@ -312,26 +291,11 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
      * is_active, customer_id, reason, key) from columns 5, 11, 6 to 10.
      */
 
-    ngx_memzero(&row, sizeof(ngx_http_customer_outbox_row_t));
-
-    row.id = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 5));
-    row.lease = ngx_http_customer_strdup(pool, PQgetvalue(res, 0, 11));
-
-    if (row.id == NULL || row.lease == NULL) {
+    if (ngx_http_customer_outbox_row(pool, res, 0, 5, 11, 6,
+                                     ngx_http_customer_auth_sink.ncols, &row)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (c = 0; c < 5; c++) {
-        if (PQgetisnull(res, 0, 6 + c)) {
-            row.null |= 1 << c;
-            continue;
-        }
-
-        row.cols[c] = ngx_http_customer_strdup(pool,
-                                               PQgetvalue(res, 0, 6 + c));
-        if (row.cols[c] == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
 
     return ngx_http_customer_outbox_deliver(ctx, &ngx_http_customer_auth_sink,

@@ -33,7 +33,10 @@
 static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
 static void ngx_http_customer_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_customer_body(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_body_copy(ngx_http_request_t *r,
+    ngx_str_t *body);
 static ngx_uint_t ngx_http_customer_tchar(u_char c);
 static u_char *ngx_http_customer_prefer_next(u_char *p, u_char *last);
 
@@ -197,13 +200,51 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * nginx's own errors, answered through error_page, in our shape: the
+ * status, the one answered instead (0: the same), message and detail.
+ */
+static struct ngx_http_customer_error_page_s {
+    ngx_uint_t    status;
+    ngx_uint_t    answer;
+    const char   *message;
+    const char   *detail;
+} ngx_http_customer_error_pages[] = {
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, 0, "Payload too large",
+      "The body is larger than client_max_body_size" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, 0, "URI too long",
+      "The request line is too long" },
+    { NGX_HTTP_NOT_FOUND, 0, "Not found", "No such endpoint" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, 0, "Service unavailable",
+      "The service cannot take the request now" },
+    /* limit_req, limit_conn */
+    { NGX_HTTP_TOO_MANY_REQUESTS, 0, "Too many requests",
+      "Slow down and try again later" },
+
+    /*
+     * Errors of the request itself that nginx answers with a 5xx: the
+     * client caused them, so they are 400s.  (494-497 come here as 400
+     * already: error_page overwrites them so.)
+     */
+    { NGX_HTTP_NOT_IMPLEMENTED, NGX_HTTP_BAD_REQUEST, "Bad request",
+      "The request's method or Transfer-Encoding is not supported" },
+    { NGX_HTTP_VERSION_NOT_SUPPORTED, NGX_HTTP_BAD_REQUEST, "Bad request",
+      "The HTTP version is not supported" },
+
+    /* any other: a 5xx, or a 4xx (a request line nginx could not parse) */
+    { 0, 0, "Internal server error", "The request could not be completed" },
+    { 0, 0, "Bad request", "The request could not be processed" }
+};
+
+
 static ngx_int_t
 ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
 {
     ngx_int_t            rc;
     ngx_uint_t           status;
-    const char          *message, *detail;
     ngx_http_request_t  *r;
+
+    struct ngx_http_customer_error_page_s  *e;
 
     r = ctx->request;
     status = r->err_status;
@@ -213,71 +254,21 @@ ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
         return rc;
     }
 
-    switch (status) {
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        message = "Payload too large";
-        detail = "The body is larger than client_max_body_size";
-        break;
-
-    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
-        message = "URI too long";
-        detail = "The request line is too long";
-        break;
-
-    case NGX_HTTP_NOT_FOUND:
-        message = "Not found";
-        detail = "No such endpoint";
-        break;
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        message = "Service unavailable";
-        detail = "The service cannot take the request now";
-        break;
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        /* limit_req, limit_conn */
-        message = "Too many requests";
-        detail = "Slow down and try again later";
-        break;
-
-    /*
-     * Errors of the request itself that nginx answers with a 5xx: the
-     * client caused them, so they are 400s.  (494-497 come here as 400
-     * already: error_page overwrites them so.)
-     */
-
-    case NGX_HTTP_NOT_IMPLEMENTED:
-        status = NGX_HTTP_BAD_REQUEST;
-        message = "Bad request";
-        detail = "The request's method or Transfer-Encoding is not "
-                 "supported";
-        break;
-
-    case NGX_HTTP_VERSION_NOT_SUPPORTED:
-        status = NGX_HTTP_BAD_REQUEST;
-        message = "Bad request";
-        detail = "The HTTP version is not supported";
-        break;
-
-    default:
-        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            message = "Internal server error";
-            detail = "The request could not be completed";
-
-        } else {
-            /* among them a request line nginx could not parse (%00) */
-            message = "Bad request";
-            detail = "The request could not be processed";
+    for (e = ngx_http_customer_error_pages; e->status; e++) {
+        if (e->status == status) {
+            break;
         }
     }
+
+    e += (e->status == 0 && status < NGX_HTTP_INTERNAL_SERVER_ERROR);
+    status = e->answer ? e->answer : status;
 
     /* nginx sends err_status, not headers_out.status */
     r->err_status = status;
 
-    return ngx_http_customer_send_error(ctx, status, message,
+    return ngx_http_customer_send_error(ctx, status, e->message,
                                         status == NGX_HTTP_NOT_FOUND
-                                        ? "path" : "request", detail);
+                                        ? "path" : "request", e->detail);
 }
 
 
@@ -313,96 +304,76 @@ ngx_http_customer_json_type(ngx_http_request_t *r)
 static void
 ngx_http_customer_body_handler(ngx_http_request_t *r)
 {
-    u_char                   *data, *p;
-    size_t                    len;
-    ngx_int_t                 rc;
-    ngx_str_t                 err;
-    ngx_chain_t              *cl;
-    ngx_http_customer_ctx_t  *ctx;
+    ngx_int_t  rc;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_customer_module);
+    rc = ngx_http_customer_body(ngx_http_get_module_ctx(r,
+                                                ngx_http_customer_module));
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* the body read: checked and handed to the route; the route's rc */
+
+static ngx_int_t
+ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_str_t            data, err;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
 
     if (ctx->route->json_body != 3
         && (r->request_body == NULL || r->request_body->bufs == NULL))
     {
-        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "Malformed JSON", "body",
-                                          "A JSON body is required");
-        ngx_http_finalize_request(r, rc);
-        return;
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Malformed JSON", "body",
+                                            "A JSON body is required");
     }
 
     if (r->request_body && r->request_body->temp_file) {
         /* reading a file would block the worker: bodies must fit memory */
         r->keepalive = 0;
-        rc = ngx_http_customer_send_error(ctx,
+        return ngx_http_customer_send_error(ctx,
                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "Payload too large",
                   "body", "The body is larger than client_body_buffer_size");
-        ngx_http_finalize_request(r, rc);
-        return;
     }
 
     if (ctx->route->json_body == 3) {
         /* any bytes, perhaps none: the route reads ctx->raw */
         rc = ngx_http_customer_raw_body(ctx);
 
-        if (rc == NGX_OK) {
-            rc = ngx_http_customer_run_route(ctx, ctx->raw.data,
-                                             ctx->raw.len);
-        }
-
-        if (rc == NGX_DONE) {
-            return;
-        }
-
-        ngx_http_finalize_request(r, rc);
-        return;
+        return (rc == NGX_OK)
+               ? ngx_http_customer_run_route(ctx, ctx->raw.data, ctx->raw.len)
+               : rc;
     }
 
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += cl->buf->last - cl->buf->pos;
+    if (ngx_http_customer_body_copy(r, &data) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    data = ngx_pnalloc(r->pool, len + 1);
-    if (data == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    if (ngx_http_customer_utf8(data.data, data.len) != NGX_OK) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Malformed JSON", "body",
+                                            "The body is not valid UTF-8");
     }
 
-    p = data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        /* empty buffers (an empty body, a chunked body's end): pos NULL */
-        if (cl->buf->last > cl->buf->pos) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
-    }
-
-    *p = '\0';
-
-    if (ngx_http_customer_utf8(data, len) != NGX_OK) {
-        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "Malformed JSON", "body",
-                                          "The body is not valid UTF-8");
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    rc = ngx_http_customer_json_parse(r->pool, data, len, &ctx->body, &err);
+    rc = ngx_http_customer_json_parse(r->pool, data.data, data.len,
+                                      &ctx->body, &err);
 
     if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_DECLINED || ctx->body == NULL) {
         if (rc == NGX_DECLINED) {
             p = ngx_pnalloc(r->pool, err.len + 1);
             if (p == NULL) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             *ngx_cpymem(p, err.data, err.len) = '\0';
@@ -414,27 +385,17 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
                                         "A JSON body is required");
         }
 
-        rc = ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                           "Malformed JSON");
-        ngx_http_finalize_request(r, rc);
-        return;
+        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
+                                             "Malformed JSON");
     }
 
     if (ctx->body->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
-        rc = ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "Malformed JSON", "body",
-                                          "The body must be a JSON object");
-        ngx_http_finalize_request(r, rc);
-        return;
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Malformed JSON", "body",
+                                            "The body must be a JSON object");
     }
 
-    rc = ngx_http_customer_run_route(ctx, data, len);
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_customer_run_route(ctx, data.data, data.len);
 }
 
 
@@ -443,8 +404,6 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
 {
-    u_char              *p;
-    size_t               len;
     ngx_chain_t         *cl;
     ngx_http_request_t  *r;
 
@@ -469,19 +428,36 @@ ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (ngx_http_customer_body_copy(r, &ctx->raw) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the body's buffers copied into one piece, NUL-terminated */
+
+static ngx_int_t
+ngx_http_customer_body_copy(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
     len = 0;
 
-    for ( /* void */ ; cl; cl = cl->next) {
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
         len += cl->buf->last - cl->buf->pos;
     }
 
     p = ngx_pnalloc(r->pool, len + 1);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    ctx->raw.data = p;
-    ctx->raw.len = len;
+    body->data = p;
+    body->len = len;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         /* empty buffers (an empty body, a chunked body's end): pos NULL */
@@ -489,6 +465,8 @@ ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
             p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
         }
     }
+
+    *p = '\0';
 
     return NGX_OK;
 }

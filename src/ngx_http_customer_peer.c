@@ -44,7 +44,7 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     ngx_str_t *key, ngx_http_customer_peer_done_pt done)
 {
     u_char                         *p;
-    ngx_str_t                       uri, v;
+    ngx_str_t                       uri, v, id;
     ngx_buf_t                      *b;
     ngx_uint_t                      i, own_type;
     ngx_array_t                    *extra;
@@ -59,6 +59,14 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
     static ngx_str_t  names[] = {
         ngx_string("GET"), ngx_string("POST"), ngx_string("PUT"),
         ngx_string("PATCH"), ngx_string("DELETE"), ngx_string("GET")
+    };
+
+    struct {
+        const char                 *name;
+        ngx_str_t                  *value;
+    } ours[] = {
+        { "Content-Type", NULL }, { NULL, NULL },
+        { "X-Request-Id", NULL }, { "Idempotency-Key", NULL }
     };
 
     r = ctx->request;
@@ -161,41 +169,28 @@ ngx_http_customer_peer_call(ngx_http_customer_ctx_t *ctx, ngx_str_t *loc,
         }
     }
 
-    if (body && !own_type
-        && ngx_http_customer_peer_header(sr, "Content-Type", &v) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /*
+     * Ours after them, those with a value: the key of our own, or else
+     * the caller's token
+     */
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
 
-    if (cmcf->peer_key.len) {
-        if (ngx_http_customer_peer_header(sr, "X-Service-API-Key",
-                                          &cmcf->peer_key)
-            != NGX_OK)
+    ours[0].value = (body && !own_type) ? &v : NULL;
+    ours[1].name = cmcf->peer_key.len ? "X-Service-API-Key" : "Authorization";
+    ours[1].value = cmcf->peer_key.len ? &cmcf->peer_key
+                                       : h ? &h->value : NULL;
+    ours[2].value = (ngx_http_customer_request_id_of(r, &id) == NGX_OK)
+                    ? &id : NULL;
+    ours[3].value = key;
+
+    for (i = 0; i < 4; i++) {
+        if (ours[i].value
+            && ngx_http_customer_peer_header(sr, ours[i].name, ours[i].value)
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-    } else if (h) {
-        /* no key of our own: the caller's token goes on */
-        if (ngx_http_customer_peer_header(sr, "Authorization", &h->value)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (ngx_http_customer_request_id_of(r, &v) == NGX_OK
-        && ngx_http_customer_peer_header(sr, "X-Request-Id", &v) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (key
-        && ngx_http_customer_peer_header(sr, "Idempotency-Key", key) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));

@@ -643,56 +643,16 @@ ngx_http_customer_cors_origin(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_customer_options(ngx_http_customer_ctx_t *ctx, ngx_uint_t allowed)
 {
-    u_char                        *p, *methods;
-    ngx_str_t                      none;
-    ngx_uint_t                     i;
+    u_char                        *p;
+    ngx_str_t                      none, methods;
     ngx_http_request_t            *r;
     ngx_http_customer_loc_conf_t  *llcf;
-
-    static struct {
-        ngx_uint_t   method;
-        ngx_str_t    name;
-    } names[] = {
-        { NGX_HTTP_GET, ngx_string("GET") },
-        { NGX_HTTP_HEAD, ngx_string("HEAD") },
-        { NGX_HTTP_POST, ngx_string("POST") },
-        { NGX_HTTP_PUT, ngx_string("PUT") },
-        { NGX_HTTP_PATCH, ngx_string("PATCH") },
-        { NGX_HTTP_DELETE, ngx_string("DELETE") },
-        { NGX_HTTP_OPTIONS, ngx_string("OPTIONS") },
-        { 0, ngx_null_string }
-    };
 
     r = ctx->request;
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_customer_module);
 
-    allowed |= NGX_HTTP_OPTIONS;
-
-    if (allowed & NGX_HTTP_GET) {
-        allowed |= NGX_HTTP_HEAD;
-    }
-
-    methods = ngx_pnalloc(r->pool,
-                          sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, "
-                                 "OPTIONS"));
-    if (methods == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = methods;
-
-    for (i = 0; names[i].name.len; i++) {
-        if (allowed & names[i].method) {
-            if (p != methods) {
-                *p++ = ',';
-                *p++ = ' ';
-            }
-
-            p = ngx_cpymem(p, names[i].name.data, names[i].name.len);
-        }
-    }
-
-    if (ngx_http_customer_add_header(r, "Allow", methods, p - methods)
+    if (ngx_http_customer_allow_header(r, allowed | NGX_HTTP_OPTIONS,
+                                       &methods)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -703,7 +663,7 @@ ngx_http_customer_options(ngx_http_customer_ctx_t *ctx, ngx_uint_t allowed)
                          sizeof("Access-Control-Request-Method") - 1, 0))
     {
         if (ngx_http_customer_add_header(r, "Access-Control-Allow-Methods",
-                                         methods, p - methods)
+                                         methods.data, methods.len)
             != NGX_OK
             || ngx_http_customer_add_header(r,
                                    "Access-Control-Allow-Headers",

@@ -45,6 +45,7 @@ ngx_int_t
 ngx_http_customer_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
+    ngx_str_t                      v;
     ngx_uint_t                     allowed, body;
     const char                    *reason;
     ngx_http_customer_ctx_t       *ctx;
@@ -109,7 +110,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
         }
 
         if (allowed) {
-            if (ngx_http_customer_allow_header(r, allowed) != NGX_OK) {
+            if (ngx_http_customer_allow_header(r, allowed, &v) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 

@@ -79,6 +79,7 @@ static struct {
     { NGX_HTTP_PUT, "PUT" },
     { NGX_HTTP_PATCH, "PATCH" },
     { NGX_HTTP_DELETE, "DELETE" },
+    { NGX_HTTP_OPTIONS, "OPTIONS" },
     { 0, NULL }
 };
 
@@ -294,8 +295,11 @@ ngx_http_customer_dot_segment(u_char *p, u_char *last)
 }
 
 
+/* Allow: the methods allowed (and HEAD with GET); *value its value */
+
 ngx_int_t
-ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
+ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed,
+    ngx_str_t *value)
 {
     u_char           *p;
     ngx_uint_t        i;
@@ -305,7 +309,8 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
         allowed |= NGX_HTTP_HEAD;
     }
 
-    p = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, PATCH, DELETE"));
+    p = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, "
+                                    "OPTIONS"));
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -331,6 +336,7 @@ ngx_http_customer_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
     }
 
     h->value.len = p - h->value.data;
+    *value = h->value;
 
     return NGX_OK;
 }

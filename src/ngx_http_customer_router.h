@@ -228,7 +228,7 @@ struct ngx_http_customer_route_s {
 ngx_http_customer_route_t *ngx_http_customer_route(ngx_http_request_t *r,
     ngx_http_customer_ctx_t *ctx, ngx_uint_t *allowed);
 ngx_int_t ngx_http_customer_allow_header(ngx_http_request_t *r,
-    ngx_uint_t allowed);
+    ngx_uint_t allowed, ngx_str_t *value);
 ngx_int_t ngx_http_customer_path_check(ngx_http_request_t *r,
     const char **reason);
 ngx_int_t ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx);

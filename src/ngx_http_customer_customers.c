@@ -961,14 +961,8 @@ static NGX_HTTP_CUSTOMER_CHECK(addresses)
     defaults = 0;
 
     for (a = v->child; a; a = a->next) {
-        for (m = a->child; m; m = m->next) {
-            if (m->key.len == sizeof("isDefault") - 1
-                && ngx_strncmp(m->key.data, "isDefault", m->key.len) == 0
-                && m->boolean)
-            {
-                defaults++;
-            }
-        }
+        m = ngx_http_customer_json_member(a, "isDefault");
+        defaults += (m && m->boolean);
     }
 
     if (defaults > 1) {
@@ -1620,15 +1614,11 @@ ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx)
     ngx_str_t                  path;
     ngx_http_customer_json_t  *m, *inc, *d;
 
-    inc = NULL;
     rc = NGX_OK;
+    inc = ngx_http_customer_json_member(ctx->body, "increment");
 
-    for (m = ctx->body->child; m; m = m->next) {
-        if (m->key.len == 9 && ngx_strncmp(m->key.data, "increment", 9) == 0
-            && m->type == NGX_HTTP_CUSTOMER_JSON_OBJECT)
-        {
-            inc = m;
-        }
+    if (inc && inc->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
+        inc = NULL;
     }
 
     for (m = ctx->body->child; inc && m; m = m->next) {

@@ -127,14 +127,8 @@ typedef struct {
 #define NGX_HTTP_CUSTOMER_ONE_FIELD   "At least one field is required"
 
 
-/*
- * The rest of a row whose handler is its own C; _SCOPED names the route
- * class a service key needs (NGX_HTTP_CUSTOMER_SCOPE_*), where the
- * default, 0, is by method.
- */
+/* the rest of a row whose handler is its own C */
 #define NGX_HTTP_CUSTOMER_HOOK  .stmt = NULL
-
-#define NGX_HTTP_CUSTOMER_HOOK_SCOPED(s)  .stmt = NULL, .scope = s
 
 #define NGX_HTTP_CUSTOMER_ROUTES_END                                         \
     { 0, NULL, NULL, 0, 0, 0, NGX_HTTP_CUSTOMER_HOOK }

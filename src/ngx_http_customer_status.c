@@ -246,16 +246,13 @@ ngx_http_customer_route_t  ngx_http_customer_status_routes[] = {
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_status_done)
 {
     int                              i;
+    ngx_int_t                        rc;
     ngx_pool_t                      *pool;
     ngx_http_customer_outbox_t      *ob;
     ngx_http_customer_outbox_row_t   row;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (PQntuples(res) == 0) {
-        return ngx_http_customer_not_found(ctx);
+    if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
+        return rc;
     }
 
     pool = ctx->request->pool;

@@ -476,16 +476,12 @@ ngx_http_customer_survey_answers(ngx_http_customer_ctx_t *ctx)
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_survey_answered)
 {
-    int  i, n;
+    int        i, n;
+    ngx_int_t  rc;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    n = PQntuples(res);
-
+    n = ngx_http_customer_rows(ctx, q, res, &rc);
     if (n == 0) {
-        return ngx_http_customer_not_found(ctx);
+        return rc;
     }
 
     if (PQgetvalue(res, 0, 0)[0] == 't') {

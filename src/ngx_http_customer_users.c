@@ -398,12 +398,10 @@ ngx_http_customer_sync_fetched(ngx_http_customer_ctx_t *ctx)
 
     q->values[0] = (char *) ctx->params[0].data;
 
-    q->values[1] = ngx_pnalloc(ctx->request->pool, len + 1);
+    q->values[1] = ngx_http_customer_cstr(ctx->request->pool, buf, len);
     if (q->values[1] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    *ngx_cpymem((u_char *) q->values[1], buf, len) = '\0';
 
     q->values[2] = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
 

@@ -101,19 +101,9 @@ ngx_http_customer_validate(ngx_http_customer_ctx_t *ctx, ngx_str_t *prefix,
 
     for (f = fields; f->name; f++) {
 
-        if (!(f->flags & NGX_HTTP_CUSTOMER_F_REQUIRED)) {
-            continue;
-        }
-
-        for (m = obj->child; m; m = m->next) {
-            if (ngx_strlen(f->name) == m->key.len
-                && ngx_strncmp(f->name, m->key.data, m->key.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (m == NULL) {
+        if ((f->flags & NGX_HTTP_CUSTOMER_F_REQUIRED)
+            && ngx_http_customer_json_member(obj, f->name) == NULL)
+        {
             key.data = (u_char *) f->name;
             key.len = ngx_strlen(f->name);
 
@@ -246,13 +236,10 @@ ngx_http_customer_string(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     *last = '\0';
 
     for ( /* void */ ; p < last; p++) {
-        if (*p < 0x20 && (line || (*p != '\n' && *p != '\t' && *p != '\r'))) {
-            return ngx_http_customer_fail(ctx, path,
-                                          "Must not contain control "
-                                          "characters");
-        }
-
-        if (*p == 0x7f) {
+        if (*p == 0x7f
+            || (*p < 0x20
+                && (line || (*p != '\n' && *p != '\t' && *p != '\r'))))
+        {
             return ngx_http_customer_fail(ctx, path,
                                           "Must not contain control "
                                           "characters");

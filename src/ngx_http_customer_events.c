@@ -307,9 +307,18 @@ static ngx_int_t
 ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row)
 {
-    ngx_str_t                      path, args, body, v, ts, sig;
+    ngx_str_t                      path, args, body, v, ts, sig, type;
+    ngx_uint_t                     i;
     ngx_array_t                   *h;
     ngx_http_customer_loc_conf_t  *llcf;
+
+    struct {
+        const char                *name;
+        ngx_str_t                 *value;
+    } headers[] = {
+        { "Content-Type", &type }, { "webhook-id", &v },
+        { "webhook-timestamp", &ts }, { "webhook-signature", &sig }
+    };
 
     if (ngx_http_customer_events_sign(ctx, row, &ts, &sig) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -320,34 +329,21 @@ ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&v, "application/cloudevents+json; charset=utf-8");
-
-    if (ngx_http_customer_events_header(ctx->request->pool, h,
-                                        "Content-Type", &v)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    ngx_str_set(&type, "application/cloudevents+json; charset=utf-8");
     v.data = (u_char *) row->cols[0];
     v.len = ngx_strlen(row->cols[0]);
 
-    if (ngx_http_customer_events_header(ctx->request->pool, h,
-                                        "webhook-id", &v)
-        != NGX_OK
-        || ngx_http_customer_events_header(ctx->request->pool, h,
-                                           "webhook-timestamp", &ts)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the signature only when there are secrets */
 
-    if (sig.len
-        && ngx_http_customer_events_header(ctx->request->pool, h,
-                                           "webhook-signature", &sig)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    for (i = 0; i < 4; i++) {
+        if ((i < 3 || sig.len)
+            && ngx_http_customer_events_header(ctx->request->pool, h,
+                                               headers[i].name,
+                                               headers[i].value)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,

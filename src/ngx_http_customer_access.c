@@ -283,12 +283,11 @@ ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
 
     /* NUL-terminated for libpq, as a verified token's sub is */
 
-    p = ngx_pnalloc(r->pool, h->value.len + 1);
+    p = (u_char *) ngx_http_customer_cstr(r->pool, h->value.data,
+                                          h->value.len);
     if (p == NULL) {
         return NGX_ERROR;
     }
-
-    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
 
     ctx->who.sub.data = p;
     ctx->who.sub.len = h->value.len;

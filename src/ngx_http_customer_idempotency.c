@@ -117,7 +117,6 @@ ngx_int_t
 ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
     const char **key)
 {
-    u_char           *p;
     ngx_uint_t        i;
     ngx_str_t        *v;
     ngx_table_elt_t  *h;
@@ -145,15 +144,9 @@ ngx_http_customer_idempotency_key(ngx_http_customer_ctx_t *ctx,
         }
     }
 
-    p = ngx_pnalloc(ctx->request->pool, v->len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    *key = ngx_http_customer_cstr(ctx->request->pool, v->data, v->len);
 
-    *ngx_cpymem(p, v->data, v->len) = '\0';
-    *key = (char *) p;
-
-    return NGX_OK;
+    return (*key == NULL) ? NGX_ERROR : NGX_OK;
 
 invalid:
 

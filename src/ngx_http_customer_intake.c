@@ -12,6 +12,7 @@
 #include "ngx_http_customer_access.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_intake.h"
+#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
@@ -372,12 +373,11 @@ ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
 
     if (rc == NGX_DECLINED || ctx->body == NULL) {
         if (rc == NGX_DECLINED) {
-            p = ngx_pnalloc(r->pool, err.len + 1);
+            p = (u_char *) ngx_http_customer_cstr(r->pool, err.data,
+                                                  err.len);
             if (p == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
-
-            *ngx_cpymem(p, err.data, err.len) = '\0';
 
             ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
                                         (char *) p);
@@ -800,9 +800,11 @@ ngx_int_t
 ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx, ngx_uint_t n,
     const char *name)
 {
-    u_char  *p;
+    ngx_str_t  *id;
 
-    if (!ngx_http_customer_is_uuid(&ctx->params[n])) {
+    id = &ctx->params[n];
+
+    if (!ngx_http_customer_is_uuid(id)) {
         ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
                                     "Must be a UUID");
         return NGX_DECLINED;
@@ -810,15 +812,10 @@ ngx_http_customer_uuid_param(ngx_http_customer_ctx_t *ctx, ngx_uint_t n,
 
     /* a NUL-terminated copy for libpq */
 
-    p = ngx_pnalloc(ctx->request->pool, ctx->params[n].len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    id->data = (u_char *) ngx_http_customer_cstr(ctx->request->pool,
+                                                 id->data, id->len);
 
-    *ngx_cpymem(p, ctx->params[n].data, ctx->params[n].len) = '\0';
-    ctx->params[n].data = p;
-
-    return NGX_OK;
+    return (id->data == NULL) ? NGX_ERROR : NGX_OK;
 }
 
 

@@ -160,7 +160,7 @@ ngx_int_t
 ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
     const char **version)
 {
-    u_char           *p, *last, *v;
+    u_char           *p, *last;
     ngx_table_elt_t  *h;
 
     *version = NULL;
@@ -191,15 +191,9 @@ ngx_http_customer_if_match(ngx_http_customer_ctx_t *ctx,
         return NGX_OK;
     }
 
-    v = ngx_pnalloc(ctx->request->pool, last - p + 1);
-    if (v == NULL) {
-        return NGX_ERROR;
-    }
+    *version = ngx_http_customer_cstr(ctx->request->pool, p, last - p);
 
-    *ngx_cpymem(v, p, last - p) = '\0';
-    *version = (char *) v;
-
-    return NGX_OK;
+    return (*version == NULL) ? NGX_ERROR : NGX_OK;
 }
 
 

@@ -1352,17 +1352,14 @@ ngx_http_customer_list_headers(ngx_http_customer_ctx_t *ctx,
         return NGX_OK;
     }
 
-    v.len = sizeof("count=") - 1 + ngx_http_customer_counts[l->count].len;
-
-    p = ngx_pnalloc(r->pool, v.len);
+    p = ngx_pnalloc(r->pool, sizeof("count=estimated") - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     v.data = p;
-    p = ngx_cpymem(p, "count=", sizeof("count=") - 1);
-    ngx_memcpy(p, ngx_http_customer_counts[l->count].data,
-               ngx_http_customer_counts[l->count].len);
+    v.len = ngx_sprintf(p, "count=%V", &ngx_http_customer_counts[l->count])
+            - p;
 
     if (ngx_http_customer_push_header(&r->headers_out.headers,
                                       "Preference-Applied", &v)

@@ -104,7 +104,6 @@ static ngx_int_t ngx_http_customer_documents_upload(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_documents_meta(
     ngx_http_customer_ctx_t *ctx, ngx_uint_t n, ngx_str_t *value);
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_send_content);
 static ngx_int_t ngx_http_customer_download_start(
     ngx_http_customer_ctx_t *ctx, PGresult *res, off_t size);
@@ -322,6 +321,18 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
     .columns = ngx_http_customer_document_columns,                          \
     .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS + more
 
+/*
+ * An upload, answered by ngx_http_customer_endpoint_done(): no document
+ * stored is no customer (404, or the row's missing), else the vehicle
+ */
+#define NGX_HTTP_CUSTOMER_DOCUMENT_UPLOAD                                    \
+    NGX_HTTP_CUSTOMER_HOOK, .status = NGX_HTTP_CREATED,                      \
+    .message = "Document uploaded successfully",                             \
+    .columns = ngx_http_customer_document_columns,                          \
+    .ncolumns = NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS, .etag = 1,             \
+    .refused = &ngx_http_customer_document_vehicle,                         \
+    .exists = NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER
+
 /* one document, its version the ETag; none is 404 "Document not found" */
 #define NGX_HTTP_CUSTOMER_DOCUMENT_ROW                                       \
     .columns = ngx_http_customer_document_columns,                          \
@@ -335,7 +346,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
 ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_POST, "/api/customers/{}/documents",
       ngx_http_customer_documents_upload, NGX_HTTP_CUSTOMER_SELF, 3, 0,
-      NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_DOCUMENT_UPLOAD },
     { NGX_HTTP_GET, "/api/customers/{}/documents",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_list_sql,
@@ -359,7 +370,8 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
     /* the upload with its customerId in the query or a header */
     { NGX_HTTP_POST, "/api/documents", ngx_http_customer_documents_upload,
-      NGX_HTTP_CUSTOMER_SELF, 3, 0, NGX_HTTP_CUSTOMER_HOOK },
+      NGX_HTTP_CUSTOMER_SELF, 3, 0, NGX_HTTP_CUSTOMER_DOCUMENT_UPLOAD,
+      .missing = &ngx_http_customer_no_customer },
     /* its 400 names "days" before the page */
     { NGX_HTTP_GET, "/api/documents/expiring-soon",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
@@ -491,7 +503,7 @@ ngx_http_customer_documents_upload(ngx_http_customer_ctx_t *ctx)
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_documents_upload_sql,
-                                       ngx_http_customer_documents_uploaded);
+                                       ngx_http_customer_endpoint_done);
 }
 
 
@@ -555,40 +567,6 @@ ngx_http_customer_documents_meta(ngx_http_customer_ctx_t *ctx,
     value->len = h->value.len;
 
     return ngx_http_customer_check_param(ctx, f, value);
-}
-
-
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_documents_uploaded)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        return ngx_http_customer_db_error(ctx, q, res);
-    }
-
-    if (!PQgetisnull(res, 0, 0)) {
-        return ngx_http_customer_send_versioned(ctx, NGX_HTTP_CREATED,
-                   "Document uploaded successfully", res,
-                   ngx_http_customer_document_columns,
-                   NGX_HTTP_CUSTOMER_DOCUMENT_NCOLUMNS);
-    }
-
-    if (PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_DOCUMENT_CUSTOMER)) {
-        if (ctx->nparams == 0) {
-            /* POST /api/documents: the customerId it was given */
-            return ngx_http_customer_send_error(ctx,
-                       NGX_HTTP_UNPROCESSABLE_ENTITY, "Customer not found",
-                       "customerId", "No such customer");
-        }
-
-        return ngx_http_customer_not_found(ctx);
-    }
-
-    return ngx_http_customer_send_error(ctx,
-               ngx_http_customer_document_vehicle.status,
-               ngx_http_customer_document_vehicle.message,
-               ngx_http_customer_document_vehicle.field,
-               ngx_http_customer_document_vehicle.detail);
 }
 
 

@@ -120,10 +120,6 @@ static ngx_http_customer_missing_t  ngx_http_customer_note_missing = {
 static ngx_http_customer_refusal_t  ngx_http_customer_note_stale =
     NGX_HTTP_CUSTOMER_STALE_OF("note");
 
-/* POST /api/notes for a customer that does not exist */
-static ngx_http_customer_missing_t  ngx_http_customer_note_no_customer =
-    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
-
 
 /*
  * $1 customer id, $2 content, $3 type, $4 private, $5 important, $6 who.
@@ -294,7 +290,7 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
       NGX_HTTP_CUSTOMER_ADMIN, 1, 0,
       .fields = ngx_http_customer_note_new_fields,
       NGX_HTTP_CUSTOMER_NOTE_ADD(NGX_HTTP_CUSTOMER_NOTE_BODY("customerId")),
-      .missing = &ngx_http_customer_note_no_customer },
+      .missing = &ngx_http_customer_no_customer },
 
     /* a Customer reads its own record's public notes only */
     { NGX_HTTP_GET, "/api/notes/{}", ngx_http_customer_endpoint,

@@ -69,6 +69,12 @@ ngx_http_customer_route_t  *ngx_http_customer_route_tables[] = {
 };
 
 
+ngx_http_customer_missing_t  ngx_http_customer_no_customer = {
+    "Customer not found", "customerId", "No such customer",
+    NGX_HTTP_UNPROCESSABLE_ENTITY
+};
+
+
 static struct {
     ngx_uint_t   method;
     const char  *name;

@@ -301,10 +301,8 @@ extern ngx_http_customer_route_t  ngx_http_customer_survey_routes[];
                 NGX_HTTP_CUSTOMER_PARAM(SUB),                                \
                 NGX_HTTP_CUSTOMER_PARAM(IF_MATCH) }
 
-/* a body's customerId that names no customer */
-#define NGX_HTTP_CUSTOMER_NO_CUSTOMER                                        \
-    { "Customer not found", "customerId", "No such customer",                \
-      NGX_HTTP_UNPROCESSABLE_ENTITY }
+/* a customerId of the body (or the query) that names no customer: 422 */
+extern ngx_http_customer_missing_t  ngx_http_customer_no_customer;
 
 /* an argument among values, or NULL when it is absent */
 #define NGX_HTTP_CUSTOMER_ENUM(name, values)                                 \

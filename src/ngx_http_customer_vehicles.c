@@ -176,11 +176,6 @@ static ngx_http_customer_missing_t  ngx_http_customer_record_missing = {
 };
 
 
-/* POST /api/vehicles: the body's customerId names no customer */
-static ngx_http_customer_missing_t  ngx_http_customer_vehicle_no_customer =
-    NGX_HTTP_CUSTOMER_NO_CUSTOMER;
-
-
 static ngx_http_customer_refusal_t  ngx_http_customer_vin_taken = {
     NGX_HTTP_CONFLICT, "Vehicle already exists", "vin",
     "A vehicle with this VIN is registered", "vehicles_vin_key"
@@ -557,7 +552,7 @@ ngx_http_customer_route_t  ngx_http_customer_vehicles_routes[] = {
                   NGX_HTTP_CUSTOMER_PARAM(JSON),
                   NGX_HTTP_CUSTOMER_PARAM(SUB) },
       NGX_HTTP_CUSTOMER_VEHICLE_CREATED,
-      .missing = &ngx_http_customer_vehicle_no_customer },
+      .missing = &ngx_http_customer_no_customer },
     { NGX_HTTP_GET, "/api/vehicles/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_vehicles_get_sql,

@@ -78,9 +78,8 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_health_done)
                           ngx_http_customer_pg_why(res));
         }
 
-        return ngx_http_customer_send_error(ctx,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "Database unavailable",
-                   "database", "PostgreSQL does not answer");
+        /* the answer without a backlog: the database does not answer */
+        return ngx_http_customer_health_answer(ctx, NULL);
     }
 
     /* the migrations applied, kept while the backlog may be counted */

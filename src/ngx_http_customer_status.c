@@ -421,8 +421,6 @@ static ngx_int_t
 ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row)
 {
-    u_char                        *p;
-    size_t                         len;
     yajl_gen                       g;
     ngx_str_t                      path, body, args, key;
     char                          *user_id, *customer_id, *reason;
@@ -463,17 +461,15 @@ ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
      * above), so it stays one segment.
      */
 
-    len = ngx_strlen(user_id);
-
-    path.len = sizeof("/api/auth/user//status") - 1 + len;
-    path.data = ngx_pnalloc(ctx->request->pool, path.len);
+    path.data = ngx_pnalloc(ctx->request->pool,
+                            sizeof("/api/auth/user//status") - 1
+                            + ngx_strlen(user_id));
     if (path.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(path.data, "/api/auth/user/", 15);
-    p = ngx_cpymem(p, user_id, len);
-    ngx_memcpy(p, "/status", 7);
+    path.len = ngx_sprintf(path.data, "/api/auth/user/%s/status", user_id)
+               - path.data;
 
     g = ngx_http_customer_json_gen(ctx->request->pool);
     if (g == NULL) {

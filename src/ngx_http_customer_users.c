@@ -210,25 +210,19 @@ static ngx_int_t
 ngx_http_customer_user_call(ngx_http_customer_ctx_t *ctx, char *user,
     ngx_http_customer_peer_done_pt done)
 {
-    u_char                        *p;
-    size_t                         len;
     ngx_str_t                      path, args;
     ngx_http_customer_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
 
-    len = ngx_strlen(user);
-
-    path.len = sizeof("/api/auth/user/") - 1 + len;
-    path.data = ngx_pnalloc(ctx->request->pool, path.len);
+    path.data = ngx_pnalloc(ctx->request->pool,
+                            sizeof("/api/auth/user/") - 1 + ngx_strlen(user));
     if (path.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(path.data, "/api/auth/user/",
-                   sizeof("/api/auth/user/") - 1);
-    ngx_memcpy(p, user, len);
+    path.len = ngx_sprintf(path.data, "/api/auth/user/%s", user) - path.data;
 
     ngx_str_null(&args);
 

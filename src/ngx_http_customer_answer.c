@@ -681,15 +681,16 @@ ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx, PGresult *res,
 
 
 /*
- * A page of a list whose statement answers the total in the first
- * column and the items' columns after it, one row with NULL items for an
+ * The rows of res as the array name, their columns from column first on.
+ * A page's statement answers the total in the first column and the
+ * items' columns after it (first 1), one row with NULL items for an
  * empty page (a LEFT JOIN), no row at all when the owner is not found.
  */
 
 ngx_int_t
 ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx, yajl_gen g,
-    PGresult *res, const char *name, ngx_http_customer_column_t *cols,
-    int ncols)
+    PGresult *res, const char *name, int first,
+    ngx_http_customer_column_t *cols, int ncols)
 {
     int  row, n;
 
@@ -700,17 +701,15 @@ ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx, yajl_gen g,
 
     for (row = 0; row < n; row++) {
 
-        if (PQgetisnull(res, row, 1)) {
+        if (PQgetisnull(res, row, first)) {
             /* the LEFT JOIN's empty page */
             continue;
         }
 
         yajl_gen_map_open(g);
 
-        /* the row's columns follow the total */
-
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 1,
-                                       cols, ncols)
+        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row,
+                                       first, cols, ncols)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -746,7 +745,8 @@ ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx, PGresult *res,
 
     yajl_gen_map_open(g);
 
-    if (ngx_http_customer_gen_rows(ctx, g, res, name, cols, ncols) != NGX_OK)
+    if (ngx_http_customer_gen_rows(ctx, g, res, name, 1, cols, ncols)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

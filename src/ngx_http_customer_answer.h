@@ -51,7 +51,7 @@ ngx_int_t ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
     PGresult *res, ngx_uint_t column);
 ngx_int_t ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx,
-    yajl_gen g, PGresult *res, const char *name,
+    yajl_gen g, PGresult *res, const char *name, int first,
     ngx_http_customer_column_t *cols, int ncols);
 ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,
     PGresult *res, const char *message, const char *name,

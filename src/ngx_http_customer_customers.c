@@ -1570,7 +1570,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done)
 
     yajl_gen_map_open(g);
 
-    if (ngx_http_customer_gen_rows(ctx, g, res, "customers",
+    if (ngx_http_customer_gen_rows(ctx, g, res, "customers", 1,
                                    ngx_http_customer_list_columns,
                                    NGX_HTTP_CUSTOMER_NLIST_COLUMNS)
         != NGX_OK)

@@ -193,7 +193,7 @@ ngx_http_customer_search_term(ngx_http_customer_ctx_t *ctx)
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_search_done)
 {
-    int        row, n;
+    int        n;
     yajl_gen   g;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -208,23 +208,16 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_search_done)
     }
 
     yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "results");
-    yajl_gen_array_open(g);
 
-    for (row = 0; row < n; row++) {
-        yajl_gen_map_open(g);
+    /* a match's first column, its id, is never NULL */
 
-        if (ngx_http_customer_json_row(ctx->request->pool, g, res, row, 0,
-                                       ngx_http_customer_search_columns, 7)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        yajl_gen_map_close(g);
+    if (ngx_http_customer_gen_rows(ctx, g, res, "results", 0,
+                                   ngx_http_customer_search_columns, 7)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_array_close(g);
     ngx_http_customer_gen_lit(g, "totalResults");
     yajl_gen_integer(g, n);
     ngx_http_customer_gen_lit(g, "searchTerm");

@@ -549,12 +549,8 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated)
     q->values[1] = (char *) p;
     q->values[2] = "estimate";
 
-    if (ctx->who.sub.len) {
-        q->values[3] = (char *) ctx->who.sub.data;
-
-    } else {
-        q->values[3] = ctx->who.service ? "service" : NULL;
-    }
+    q->values[3] = ctx->who.sub.len ? (char *) ctx->who.sub.data
+                   : ctx->who.service ? "service" : NULL;
 
     return ngx_http_customer_query_run(ctx, q,
                                        &ngx_http_customer_credit_put_sql,

@@ -566,16 +566,20 @@ ngx_http_customer_trigger_tick(ngx_event_t *ev)
         return;
     }
 
+    /* each failure closes what there is and waits for the next tick */
+
     t->pool = ngx_create_pool(1024, ev->log);
     if (t->pool == NULL) {
-        goto again;
+        ngx_http_customer_trigger_close(t);
+        return;
     }
 
     key = t->cmcf->auth.service_keys->elts;
 
     b = ngx_create_temp_buf(t->pool, 256 + key->len);
     if (b == NULL) {
-        goto failed;
+        ngx_http_customer_trigger_close(t);
+        return;
     }
 
     b->last = ngx_sprintf(b->last,
@@ -596,12 +600,8 @@ ngx_http_customer_trigger_tick(ngx_event_t *ev)
     rc = ngx_event_connect_peer(&t->peer);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        if (t->peer.connection) {
-            ngx_close_connection(t->peer.connection);
-            t->peer.connection = NULL;
-        }
-
-        goto failed;
+        ngx_http_customer_trigger_close(t);
+        return;
     }
 
     c = t->peer.connection;
@@ -615,17 +615,6 @@ ngx_http_customer_trigger_tick(ngx_event_t *ev)
     if (rc == NGX_OK) {
         ngx_http_customer_trigger_write(c->write);
     }
-
-    return;
-
-failed:
-
-    ngx_destroy_pool(t->pool);
-    t->pool = NULL;
-
-again:
-
-    ngx_add_timer(&t->timer, t->cmcf->outbox_interval);
 }
 
 

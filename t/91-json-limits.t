@@ -1,7 +1,7 @@
 # Hostile JSON bodies: one worker, 1 MB bodies built to be expensive (many
 # keys in one object, many objects, a long array, many unknown fields) are
 # refused quickly with a 400 naming the limit, the error list stays short,
-# and the worker keeps answering /health and a GET (9 in 10 within 100 ms,
+# and the worker keeps answering /health and a GET (9 in 10 within 300 ms,
 # none over a second) while such bodies arrive back to back. Nothing is
 # written.
 use strict;
@@ -138,10 +138,11 @@ while (time < $end) {
 waitpid $_, 0 for @kids;
 
 # The worker must never be held up by a body (the quadratic parser held
-# it for seconds): 9 in 10 probes answer within 100 ms and none takes a
-# second. The tenth is allowed more because the probes share two cores
-# with the sender and with other test files: a scheduling delay is not a
-# stalled worker.
+# it for seconds, every probe with it): 9 in 10 probes answer within
+# 300 ms and none takes a second. The bound is well above an answer's
+# own time because the probes share two cores with the sender and with
+# other test files (a loaded run once saw a p90 of 125 ms): a scheduling
+# delay is not a stalled worker.
 # Under make test-asan everything runs about three times slower.
 my $SLOW = $ENV{ASAN_OPTIONS} ? 3 : 1;
 
@@ -150,8 +151,8 @@ sub spread {
     @t = sort { $a <=> $b } @t;
     my $p90 = $t[int(0.9 * $#t)];
     my $max = $t[-1];
-    cmp_ok($p90, '<', 0.1 * $SLOW, "$name: 9 in 10 under"
-        . " ${\ (100 * $SLOW)} ms while hostile bodies arrive"
+    cmp_ok($p90, '<', 0.3 * $SLOW, "$name: 9 in 10 under"
+        . " ${\ (300 * $SLOW)} ms while hostile bodies arrive"
         . " (p90 ${\ sprintf '%.3f', $p90} s)");
     cmp_ok($max, '<', $SLOW, "$name: none over $SLOW s (max"
         . " ${\ sprintf '%.3f', $max} s)");

@@ -124,8 +124,6 @@ ngx_http_customer_backlog(ngx_http_customer_ctx_t *ctx,
 
         st->counting = 1;
         st->sent = ngx_current_msec;
-        st->count->retried = 0;
-        st->count->sent = 0;
 
         /* the handler is never called from in here */
         ngx_http_customer_pg_run(cmcf->pool, st->count);

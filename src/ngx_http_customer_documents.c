@@ -798,8 +798,6 @@ ngx_http_customer_download_next(ngx_http_customer_ctx_t *ctx)
     *ngx_sprintf((u_char *) dl->from, "%O", dl->offset + 1) = '\0';
 
     q = dl->query;
-    q->retried = 0;
-    q->sent = 0;
     q->values[0] = (char *) ctx->params[0].data;
     q->values[1] = dl->from;
 

@@ -407,8 +407,16 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
 {
     ngx_http_customer_pg_conn_t  *pc;
 
+    /*
+     * A query that has finished may be run again (the next chunk of a
+     * download, a periodic check, a read that falls back to the primary):
+     * each run starts unsent and with its one retry unused.
+     */
+
     q->pool = pool;
     q->error = NGX_HTTP_CUSTOMER_PG_OK;
+    q->retried = 0;
+    q->sent = 0;
 
     ngx_add_timer(&q->event, pool->timeout);
 
@@ -1713,8 +1721,6 @@ ngx_http_customer_pg_terminate(ngx_http_customer_pg_pool_t *pool, int pid)
     q->stmt = &ngx_http_customer_pg_kill_sql;
     q->values[0] = p;
     q->data = (void *) (intptr_t) pid;
-    q->retried = 0;
-    q->sent = 0;
 
     pool->terminated++;
 

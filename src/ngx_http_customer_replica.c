@@ -335,9 +335,6 @@ ngx_http_customer_replica_done(ngx_http_customer_ctx_t *ctx,
 
     rp->fallbacks++;
 
-    q->retried = 0;
-    q->sent = 0;
-
     ngx_http_customer_pg_run(cmcf->pool, q);
 
     return NGX_AGAIN;
@@ -385,8 +382,6 @@ ngx_http_customer_replica_tick(ngx_event_t *ev)
     if (!rp->checking) {
         rp->checking = 1;
         rp->sent = ngx_current_msec;
-        rp->check->retried = 0;
-        rp->check->sent = 0;
 
         ngx_http_customer_pg_run(rp->pool, rp->check);
     }

@@ -32,7 +32,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_uint_t                  i, allowed;
-    ngx_str_t                  *s;
+    ngx_str_t                  *s, value;
     ngx_http_request_t         *r;
     ngx_http_customer_ctx_t    *ctx;
     ngx_http_customer_route_t  *rt;
@@ -53,7 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rt == NULL) {
         if (allowed
-            && ngx_http_customer_allow_header(r, allowed) != NGX_OK)
+            && (ngx_http_customer_allow_header(r, allowed, &value)
+                != NGX_OK
+                || value.len == 0))
         {
             ngx_http_customer_fuzz_fail("no Allow header");
         }

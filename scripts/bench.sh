@@ -558,6 +558,10 @@ row create "POST /api/customers (Administrator JWT, a new userId each; best of 2
 row create "POST /api/customers/internal/create (service key, a new userId each; best of 2)" "${icreate:-}" "${icreatep99:-}"
 
 echo
+if want get; then
+    echo "GET by id ÷ its own SELECT through pgbench: $(ratio "$get" \
+        "$pgget") (customer_auth off), $(ratio "$getauth" "$pgget") (JWT)."
+fi
 if want earn; then
     echo "Loyalty earn ÷ pgbench -N: $(ratio "$earn" "$pgtpcb");" \
          "÷ its own statement through pgbench: $(ratio "$earn" "$pgearn");" \

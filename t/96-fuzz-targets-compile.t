@@ -2,8 +2,8 @@
 # .c files to reach static ones), but only `make fuzz` builds them: a
 # change of a function's arguments once left a target that no longer
 # compiled, and nothing said so until the fuzz run. Here each target is
-# compiled (syntax only, warnings as errors) against the headers of the
-# nginx this suite's module was built with, in a few seconds.
+# compiled (syntax only, warnings as errors) with the include paths and
+# headers the suite's module was built with, in a few seconds.
 use strict;
 use warnings;
 
@@ -17,11 +17,14 @@ my $ngx = "$root/build/nginx";
 plan(skip_all => 'no configured nginx in build/nginx (the module was '
     . 'built elsewhere)') unless -f "$ngx/objs/ngx_auto_config.h";
 
-my $pg = `pg_config --includedir 2>/dev/null` || '/usr/include/postgresql';
-chomp $pg;
-my @inc = map { ('-I', $_) } (map { "$ngx/$_" } qw(src/core src/event
-    src/event/modules src/os/unix objs src/http src/http/modules
-    src/http/v2)), $pg, "$root/src", "$root/fuzz";
+# the include paths nginx's configure gave the module's own build
+open(my $mk, '<', "$ngx/objs/Makefile") or die "objs/Makefile: $!";
+my ($incs) = do { local $/; <$mk> } =~ /^ALL_INCS\s*=((?:.*\\\n)*.*)$/m;
+close $mk;
+my @inc = map { ('-I', m{^/} ? $_ : "$ngx/$_") }
+    ($incs // '') =~ /-I\s*(\S+)/g;
+ok(@inc, 'the include paths of the module build');
+push @inc, '-I', "$root/src", '-I', "$root/fuzz";
 
 my @files = sort glob("$root/fuzz/*.c");
 cmp_ok(scalar @files, '>=', 9, 'the fuzz targets are there');

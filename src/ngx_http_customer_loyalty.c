@@ -113,14 +113,16 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_get_sql =
  * (sql/032) says how the key, the account and the ledger are written and
  * locked; a request that finds its key claimed by a concurrent one
  * raises unique_violation (idempotency_taken(), sql/015), rolling back
- * its points, and runs again (below).
+ * its points, and runs again (below).  Changes that wait for a connection
+ * commit together (a batch): the function answers every refusal as a
+ * row, so one change rarely fails the others' transaction.
  */
 #define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL                                 \
     "SELECT * FROM loyalty_change($1::uuid, $2::text, $3::int, $4::text,"    \
     " $5::text, $6::text, $7::text, $8::jsonb)"
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_change_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL);
+    NGX_HTTP_CUSTOMER_PG_BATCH(8, NGX_HTTP_CUSTOMER_LOYALTY_CHANGE_SQL);
 
 
 /*

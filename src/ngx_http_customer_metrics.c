@@ -62,6 +62,8 @@ typedef struct {
     ngx_atomic_t   connects;
     ngx_atomic_t   failures;
     ngx_atomic_t   terminated;
+    ngx_atomic_t   batches;
+    ngx_atomic_t   batched;
 } ngx_http_customer_metrics_pool_t;
 
 
@@ -90,6 +92,11 @@ static ngx_http_customer_metrics_counter_t
     { ngx_http_customer_pool_at(terminated), "customer_db_terminated_total",
       "counter", "Backends of queries that timed out, terminated so that "
       "they cannot commit later, per worker." },
+    { ngx_http_customer_pool_at(batches), "customer_db_write_batches_total",
+      "counter", "Transactions sent with several writes in them, "
+      "per worker." },
+    { ngx_http_customer_pool_at(batched), "customer_db_batched_writes_total",
+      "counter", "Writes sent in those transactions, per worker." },
     { 0, NULL, NULL, NULL }
 };
 
@@ -326,6 +333,8 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
         mt->pools[w].connects = st.connects;
         mt->pools[w].failures = st.failures;
         mt->pools[w].terminated = st.terminated;
+        mt->pools[w].batches = st.batches;
+        mt->pools[w].batched = st.batched;
     }
 
     return NGX_OK;

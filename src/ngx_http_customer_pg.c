@@ -116,6 +116,9 @@ struct ngx_http_customer_pg_conn_s {
                                                     reads not yet under a
                                                     Sync (the batch being
                                                     filled) */
+    ngx_uint_t                        ndone;     /* the oldest nflight:
+                                                    writes answered, their
+                                                    Sync (commit) to come */
     ngx_uint_t                        gen;       /* +1 per connect */
     ngx_msec_t                        head_at;   /* oldest query sent */
     ngx_uint_t                        state;
@@ -132,6 +135,11 @@ struct ngx_http_customer_pg_conn_s {
     unsigned                          plan:2;      /* plan_cache_mode set:
                                                       NGX_HTTP_CUSTOMER_PG_
                                                       PLAN_* */
+    unsigned                          batch:1;     /* writes being sent
+                                                      under one Sync */
+    unsigned                          late:1;      /* an error after the
+                                                      writes' own results:
+                                                      the commit failed */
 };
 
 
@@ -155,6 +163,8 @@ struct ngx_http_customer_pg_pool_s {
     ngx_msec_t                        backoff;
     ngx_msec_t                        retry_at;
     ngx_uint_t                        terminated;
+    ngx_uint_t                        batches;
+    ngx_uint_t                        batched;
     ngx_http_customer_pg_query_t     *kills;     /* terminations */
     char                             *kill_pids; /* their parameters */
     const char                       *keywords[5];
@@ -181,7 +191,12 @@ static void ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc);
-static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
+    ngx_http_customer_pg_query_t *q);
+static void ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc);
+static ngx_uint_t ngx_http_customer_pg_transient(PGresult *res);
+static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc,
+    ngx_uint_t again);
 static ngx_uint_t ngx_http_customer_pg_unprepared(
     ngx_http_customer_pg_conn_t *pc, PGresult *res);
 static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
@@ -369,6 +384,8 @@ ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     st->connects = pool->connects;
     st->failures = pool->failures;
     st->terminated = pool->terminated;
+    st->batches = pool->batches;
+    st->batched = pool->batched;
     st->backoff = pool->backoff;
 }
 
@@ -866,10 +883,85 @@ ngx_http_customer_pg_serve(ngx_http_customer_pg_pool_t *pool)
         ngx_queue_remove(x);
         pool->nwaiting--;
 
+        if (q->stmt->batch && !q->retried && q->pre == NULL
+            && pool->depth > 1)
+        {
+            ngx_http_customer_pg_batch(pc, q);
+            continue;
+        }
+
         ngx_http_customer_pg_send(pc, q);
     }
 
     ngx_http_customer_pg_grow(pool);
+}
+
+
+/*
+ * Writes that may share a transaction, and waited for a connection: q and
+ * those waiting behind it, in their order, up to customer_db_pipeline,
+ * under one Sync.  Only writes that wait are gathered, so a write never
+ * waits for a batch to fill: while connections are free, each goes out
+ * at once and alone.  Sent once already (q->retried) or with a statement
+ * of their own before them (q->pre), they go alone.
+ */
+
+static void
+ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
+    ngx_http_customer_pg_query_t *q)
+{
+    ngx_uint_t                     n, gen;
+    ngx_queue_t                   *x, *next;
+    ngx_http_customer_pg_pool_t   *pool;
+    ngx_http_customer_pg_query_t  *w;
+
+    pool = pc->pool;
+    gen = pc->gen;
+
+    pc->batch = 1;
+    ngx_http_customer_pg_send(pc, q);
+
+    x = ngx_queue_head(&pool->waiting);
+
+    for (n = 1; n < pool->depth && x != ngx_queue_sentinel(&pool->waiting);
+         x = next)
+    {
+        next = ngx_queue_next(x);
+        w = ngx_queue_data(x, ngx_http_customer_pg_query_t, queue);
+
+        if (pc->gen != gen || pc->state != NGX_HTTP_CUSTOMER_PG_BUSY) {
+            /* a send failed: the connection is gone */
+            return;
+        }
+
+        if (!w->stmt->batch || w->retried || w->pre) {
+            continue;
+        }
+
+        ngx_queue_remove(x);
+        pool->nwaiting--;
+        n++;
+
+        ngx_http_customer_pg_send(pc, w);
+    }
+
+    if (pc->gen != gen || pc->state != NGX_HTTP_CUSTOMER_PG_BUSY) {
+        return;
+    }
+
+    pc->batch = 0;
+
+    if (n > 1) {
+        pool->batches++;
+        pool->batched += n;
+    }
+
+    if (!PQpipelineSync(pc->pgconn)) {
+        ngx_http_customer_pg_abort(pc, 0);
+        return;
+    }
+
+    ngx_http_customer_pg_flush(pc);
 }
 
 
@@ -1002,6 +1094,11 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         return;
     }
 
+    if (pc->batch) {
+        /* more writes follow under the same Sync */
+        return;
+    }
+
     if (!PQpipelineSync(pg)) {
         ngx_http_customer_pg_abort(pc, 0);
         return;
@@ -1079,14 +1176,17 @@ ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
     pc->stalled = 1;
     n = 0;
 
-    /* reads behind the slow one go elsewhere; their answers here are lost */
+    /*
+     * reads behind the slow one go elsewhere; their answers here are lost.
+     * Writes committing with it stay: sent elsewhere, they could run twice.
+     */
 
     for (k = 1; k < pc->nflight; k++) {
         i = (pc->head + k) % pool->ring;
         slot = &pc->slots[i];
         q = slot->query;
 
-        if (q == NULL || slot->got_result) {
+        if (q == NULL || slot->got_result || slot->at_sync) {
             continue;
         }
 
@@ -1128,7 +1228,7 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     PGconn                       *pg;
     PGresult                     *res;
     PGnotify                     *n;
-    ngx_uint_t                    gen, nulls, id;
+    ngx_uint_t                    gen, nulls, id, k;
     ngx_connection_t             *c;
     ngx_http_customer_pg_slot_t  *slot;
     ngx_http_customer_pg_conn_t  *pc;
@@ -1197,7 +1297,10 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
      * commit: its rows may arrive before the commit (a backend killed
      * mid-commit flushes what it had buffered, a large result is flushed
      * early), and a write answered 2xx must have committed.  One that
-     * loses its connection in between is "outcome unknown" (abort).
+     * loses its connection in between is "outcome unknown" (abort).  The
+     * writes under one Sync wait for it together (pc->ndone of them have
+     * their results); an error after the last one's results is the
+     * commit's own, kept with the last one.
      */
 
     gen = pc->gen;
@@ -1205,14 +1308,20 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 
     while (pc->nflight && !PQisBusy(pg)) {
         res = PQgetResult(pg);
-        slot = &pc->slots[pc->head];
+        k = pc->ndone - (pc->ndone == pc->nflight);
+        slot = &pc->slots[(pc->head + k) % pc->pool->ring];
 
         if (res == NULL) {
             if (++nulls > 1) {
                 break;
             }
 
-            if (--slot->groups || slot->at_sync) {
+            if (pc->ndone == pc->nflight || --slot->groups) {
+                continue;
+            }
+
+            if (slot->at_sync) {
+                pc->ndone++;
                 continue;
             }
 
@@ -1220,16 +1329,28 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
             nulls = 0;
             PQclear(res);
 
-            if (slot->groups || !slot->at_sync) {
+            if (pc->ndone == 0) {
                 /* the end of an earlier batch of reads */
                 continue;
             }
 
-            /* the write's transaction is committed (or rolled back) */
+            /* the writes' transaction is committed (or rolled back) */
+
+            ngx_http_customer_pg_commit(pc);
+
+            if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
+                return;
+            }
+
+            continue;
 
         } else {
             nulls = 0;
             slot->got_result = 1;
+
+            if (pc->ndone == pc->nflight) {
+                pc->late = 1;
+            }
 
             if (PQresultStatus(res) == PGRES_FATAL_ERROR
                 || PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
@@ -1260,13 +1381,81 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_http_customer_pg_complete(pc);
+        ngx_http_customer_pg_complete(pc, 0);
 
         if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
             /* the handler's own query broke this connection */
             return;
         }
     }
+}
+
+
+/*
+ * The Sync of pc->ndone writes has come: they committed together, or the
+ * transaction was rolled back whole.  Alone, a write gets what it got, as
+ * any write.  In a batch that failed, the members that did not fail it
+ * never committed and are sent again, each alone, as is the one that
+ * failed it when it was a deadlock's or a serialization failure's victim
+ * and all the members when the commit itself failed.
+ */
+
+static void
+ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
+{
+    ngx_uint_t                    n, k, size, gen, failed, late, again;
+    ngx_http_customer_pg_slot_t  *slot;
+
+    n = pc->ndone;
+    size = n;
+    late = pc->late;
+    pc->ndone = 0;
+    pc->late = 0;
+    failed = late;
+
+    for (k = 0; k < n; k++) {
+        slot = &pc->slots[(pc->head + k) % pc->pool->ring];
+
+        if (slot->result
+            && PQresultStatus(slot->result) == PGRES_FATAL_ERROR)
+        {
+            failed = 1;
+        }
+    }
+
+    gen = pc->gen;
+
+    while (n--) {
+        slot = &pc->slots[pc->head];
+        again = 0;
+
+        if (failed && size > 1 && slot->query && slot->result) {
+            again = late
+                    || PQresultStatus(slot->result) != PGRES_FATAL_ERROR
+                    || ngx_http_customer_pg_transient(slot->result);
+        }
+
+        ngx_http_customer_pg_complete(pc, again);
+
+        if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
+            return;
+        }
+    }
+}
+
+
+/* 40P01 (a deadlock) and 40001 (serialization): rolled back, try again */
+
+static ngx_uint_t
+ngx_http_customer_pg_transient(PGresult *res)
+{
+    char  *state;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL
+           && (ngx_strcmp(state, "40P01") == 0
+               || ngx_strcmp(state, "40001") == 0);
 }
 
 
@@ -1312,7 +1501,8 @@ ngx_http_customer_pg_unprepared(ngx_http_customer_pg_conn_t *pc,
 
 
 static void
-ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
+ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc,
+    ngx_uint_t again)
 {
     PGresult                      *res;
     ngx_http_customer_pg_slot_t   *slot;
@@ -1347,15 +1537,22 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
     }
 
     /*
-     * It never ran, and is sent once more: another read in its batch
-     * failed, or its statement is to be prepared again
+     * It never ran or was rolled back, and is sent once more: another
+     * query in its batch failed, or its statement is to be prepared again
      */
 
     if (q != NULL && res != NULL && !q->retried
-        && (PQresultStatus(res) == PGRES_PIPELINE_ABORTED
+        && (again || PQresultStatus(res) == PGRES_PIPELINE_ABORTED
             || ngx_http_customer_pg_unprepared(pc, res)))
     {
-        if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
+        if (again) {
+            ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                          "customer: the writes committed together were "
+                          "rolled back (%s): sending this one again alone",
+                          PQresultStatus(res) == PGRES_FATAL_ERROR
+                          ? PQresultErrorMessage(res) : "another failed");
+
+        } else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
             ngx_log_error(NGX_LOG_WARN, q->log, 0,
                           "customer: prepared statements were dropped on "
                           "the server (DISCARD ALL, a pooler?): preparing "
@@ -1525,7 +1722,10 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
     pool->nflight -= pc->nflight;
     pc->nflight = 0;
     pc->nopen = 0;
+    pc->ndone = 0;
     pc->held = 0;
+    pc->batch = 0;
+    pc->late = 0;
     pc->head = 0;
 
     if (pc->pgconn) {

@@ -66,7 +66,14 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
  * write that saw no result may have committed all the same.  A read
  * marked replica (a list, a search, a history page, analytics, a
  * dashboard) may be answered a little stale: the caller's routing sends
- * it to a streaming replica when one is current enough.
+ * it to a streaming replica when one is current enough.  A write marked
+ * batch may share its transaction with other such writes: when they wait
+ * for a connection, up to customer_db_pipeline of them go out under one
+ * Sync and commit together (one commit, one WAL flush for all).  Its
+ * statement answers a caller's mistakes as values rather than errors, so
+ * that a batch rarely fails; when one does, the transaction is rolled
+ * back whole, and the members that did not fail it (and a deadlock's or
+ * a serialization failure's victim) are sent again, each alone.
  */
 typedef struct {
     const char                       *sql;
@@ -81,18 +88,27 @@ typedef struct {
     ngx_uint_t                        readonly;  /* an unshared read:
                                                     safe to send again */
     ngx_uint_t                        replica;   /* may read a replica */
+    ngx_uint_t                        batch;     /* a write that may share
+                                                    its transaction */
 } ngx_http_customer_pg_stmt_t;
 
 
 /*
  * A statement by kind: n parameters, and how the pool may run it.  A
- * write; an unshared read, safe to send again; such a read that may be
- * answered by a replica; a shared read.
+ * write; a write that may share its transaction; an unshared read, safe
+ * to send again; such a read that may be answered by a replica; a shared
+ * read.
  */
-#define NGX_HTTP_CUSTOMER_PG_WRITE(n, sql)   { sql, n, 0, 0, "", 0, 0, 0, 0 }
-#define NGX_HTTP_CUSTOMER_PG_READ(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 0 }
-#define NGX_HTTP_CUSTOMER_PG_LIST(n, sql)    { sql, n, 0, 0, "", 0, 0, 1, 1 }
-#define NGX_HTTP_CUSTOMER_PG_SHARED(n, sql)  { sql, n, 1, 0, "", 0, 0, 0, 0 }
+#define NGX_HTTP_CUSTOMER_PG_WRITE(n, sql)                                   \
+    { sql, n, 0, 0, "", 0, 0, 0, 0, 0 }
+#define NGX_HTTP_CUSTOMER_PG_BATCH(n, sql)                                   \
+    { sql, n, 0, 0, "", 0, 0, 0, 0, 1 }
+#define NGX_HTTP_CUSTOMER_PG_READ(n, sql)                                    \
+    { sql, n, 0, 0, "", 0, 0, 1, 0, 0 }
+#define NGX_HTTP_CUSTOMER_PG_LIST(n, sql)                                    \
+    { sql, n, 0, 0, "", 0, 0, 1, 1, 0 }
+#define NGX_HTTP_CUSTOMER_PG_SHARED(n, sql)                                  \
+    { sql, n, 1, 0, "", 0, 0, 0, 0, 0 }
 
 
 struct ngx_http_customer_pg_query_s {
@@ -133,6 +149,9 @@ typedef struct {
     ngx_uint_t                        failures;      /* failed connects */
     ngx_uint_t                        terminated;    /* backends of timed
                                                         out queries */
+    ngx_uint_t                        batches;       /* several writes
+                                                        under one Sync */
+    ngx_uint_t                        batched;       /* writes in them */
     ngx_msec_t                        backoff;       /* current, ms */
 } ngx_http_customer_pg_stats_t;
 

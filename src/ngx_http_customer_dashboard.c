@@ -79,11 +79,11 @@
  * Index lookups only, taking no locks: a shared read, pipelined.
  */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_sql = {
-    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("id"), 2, 1, 0, "", 0, 0, 0, 1, 0
+    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("id"), 2, 1, 0, "", 0, 0, 0, 1, 0, NULL
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
-    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("user_id"), 2, 1, 0, "", 0, 0, 0, 1, 0
+    NGX_HTTP_CUSTOMER_DASHBOARD_SQL("user_id"), 2, 1, 0, "", 0, 0, 0, 1, 0, NULL
 };
 
 

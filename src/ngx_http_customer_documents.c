@@ -218,7 +218,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_upload_sql = {
     " SELECT d.id, $9::bytea FROM d)"
     " SELECT " NGX_HTTP_CUSTOMER_DOCUMENT_COLUMNS ", (SELECT id FROM c)"
     " FROM (SELECT 1) s LEFT JOIN d ON true",
-    10, 0, 0, "", 1 << 8, 0, 0, 0, 0
+    10, 0, 0, "", 1 << 8, 0, 0, 0, 0, NULL
 };
 
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_get_sql =
@@ -243,7 +243,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_content_sql = {
     ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
     " FROM documents d JOIN document_contents x ON x.document_id = d.id"
     NGX_HTTP_CUSTOMER_DOCUMENT_OWN,
-    2, 0, 0, "", 0, 1, 1, 0, 0
+    2, 0, 0, "", 0, 1, 1, 0, 0, NULL
 };
 
 /* the chunk of document $1 from byte $2 (1-based) */
@@ -251,7 +251,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_chunk_sql = {
     "SELECT substring(content FROM $2::integer FOR "
     ngx_value(NGX_HTTP_CUSTOMER_DOCUMENT_CHUNK) ")"
     " FROM document_contents WHERE document_id = $1",
-    2, 1, 0, "", 0, 1, 0, 0, 0
+    2, 1, 0, "", 0, 1, 0, 0, 0, NULL
 };
 
 /* $1 the customer, $2 sub, $3 type or NULL, $4 limit, $5 offset */

@@ -64,6 +64,8 @@ typedef struct {
     ngx_atomic_t   terminated;
     ngx_atomic_t   batches;
     ngx_atomic_t   batched;
+    ngx_atomic_t   groups;
+    ngx_atomic_t   grouped;
 } ngx_http_customer_metrics_pool_t;
 
 
@@ -97,6 +99,11 @@ static ngx_http_customer_metrics_counter_t
       "per worker." },
     { ngx_http_customer_pool_at(batched), "customer_db_batched_writes_total",
       "counter", "Writes sent in those transactions, per worker." },
+    { ngx_http_customer_pool_at(groups), "customer_db_read_groups_total",
+      "counter", "Statements that read several keys for as many reads "
+      "(lookups by id arriving together), per worker." },
+    { ngx_http_customer_pool_at(grouped), "customer_db_grouped_reads_total",
+      "counter", "Reads answered by those statements, per worker." },
     { 0, NULL, NULL, NULL }
 };
 
@@ -335,6 +342,8 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
         mt->pools[w].terminated = st.terminated;
         mt->pools[w].batches = st.batches;
         mt->pools[w].batched = st.batched;
+        mt->pools[w].groups = st.groups;
+        mt->pools[w].grouped = st.grouped;
     }
 
     return NGX_OK;

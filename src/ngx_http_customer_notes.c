@@ -158,7 +158,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_note_list_sql = {
         " FROM customer_notes n WHERE n.customer_id = c.id AND"
         NGX_HTTP_CUSTOMER_NOTE_FILTER
         " ORDER BY n.created_at DESC, n.id DESC LIMIT $6 OFFSET $7"),
-    7, 1, 0, "", 0, 0, 0, 1, 0
+    7, 1, 0, "", 0, 0, 0, 1, 0, NULL
 };
 
 

@@ -91,6 +91,30 @@
 #define NGX_HTTP_CUSTOMER_PG_Q_RUNNING    2
 #define NGX_HTTP_CUSTOMER_PG_Q_POSTED     3
 #define NGX_HTTP_CUSTOMER_PG_Q_DONE       4
+#define NGX_HTTP_CUSTOMER_PG_Q_GATHERED   5   /* in pool->gathered */
+#define NGX_HTTP_CUSTOMER_PG_Q_GROUPED    6   /* a member of a group */
+
+
+/*
+ * Reads of a statement with many, gathered during a turn of the loop and
+ * run as one execution of many (a group): its keys as an array literal,
+ * its other parameters copied (a member may go away before it is sent).
+ * Keys and other parameters longer than these go alone.
+ */
+#define NGX_HTTP_CUSTOMER_PG_MAX_MANY     32      /* reads in a group */
+#define NGX_HTTP_CUSTOMER_PG_MANY_KEY     64      /* bytes of a key */
+#define NGX_HTTP_CUSTOMER_PG_MANY_REST    256     /* of the others */
+
+typedef struct {
+    ngx_http_customer_pg_query_t      q;         /* the execution of many */
+    ngx_queue_t                       queue;     /* in pool->groups: free */
+    ngx_uint_t                        n;
+    ngx_http_customer_pg_query_t     *members[NGX_HTTP_CUSTOMER_PG_MAX_MANY];
+    u_char                            keys[NGX_HTTP_CUSTOMER_PG_MAX_MANY
+                                           * (2 * NGX_HTTP_CUSTOMER_PG_MANY_KEY
+                                              + 3) + 3];
+    u_char                            rest[NGX_HTTP_CUSTOMER_PG_MANY_REST];
+} ngx_http_customer_pg_group_t;
 
 
 typedef struct {
@@ -165,11 +189,18 @@ struct ngx_http_customer_pg_pool_s {
     ngx_uint_t                        terminated;
     ngx_uint_t                        batches;
     ngx_uint_t                        batched;
+    ngx_queue_t                       gathered;  /* reads for groups */
+    ngx_event_t                       gather;    /* posted: form them */
+    ngx_queue_t                       groups;    /* free ones */
+    ngx_uint_t                        ngroups;   /* allocated */
+    ngx_uint_t                        groups_run;
+    ngx_uint_t                        grouped;
     ngx_http_customer_pg_query_t     *kills;     /* terminations */
     char                             *kill_pids; /* their parameters */
     const char                       *keywords[5];
     const char                       *values[5];
     ngx_log_t                        *log;
+    ngx_pool_t                       *cycle_pool; /* for groups */
 };
 
 
@@ -191,6 +222,19 @@ static void ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_watch(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_dispatch(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_query_t *q);
+static ngx_uint_t ngx_http_customer_pg_groupable(
+    ngx_http_customer_pg_query_t *q);
+static void ngx_http_customer_pg_gather_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_customer_pg_alike(ngx_http_customer_pg_query_t *a,
+    ngx_http_customer_pg_query_t *b);
+static ngx_http_customer_pg_group_t *ngx_http_customer_pg_group(
+    ngx_http_customer_pg_pool_t *pool, ngx_http_customer_pg_query_t *q);
+static void ngx_http_customer_pg_grouped(ngx_http_customer_pg_query_t *gq,
+    PGresult *res);
+static PGresult *ngx_http_customer_pg_row(PGresult *res, ngx_uint_t row);
+static void ngx_http_customer_pg_ungroup(ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc);
@@ -264,6 +308,13 @@ ngx_http_customer_pg_pool_create(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     ngx_queue_init(&pool->free);
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->waiting);
+    ngx_queue_init(&pool->gathered);
+    ngx_queue_init(&pool->groups);
+
+    pool->gather.handler = ngx_http_customer_pg_gather_handler;
+    pool->gather.data = pool;
+    pool->gather.log = cycle->log;
+    pool->cycle_pool = cycle->pool;
 
     for (i = 0; i < size; i++) {
         pool->conns[i].pool = pool;
@@ -364,6 +415,10 @@ ngx_http_customer_pg_pool_destroy(ngx_http_customer_pg_pool_t *pool)
 {
     ngx_uint_t  i;
 
+    if (pool->gather.posted) {
+        ngx_delete_posted_event(&pool->gather);
+    }
+
     for (i = 0; i < pool->size; i++) {
         if (pool->conns[i].state != NGX_HTTP_CUSTOMER_PG_FREE) {
             ngx_http_customer_pg_close(&pool->conns[i]);
@@ -386,6 +441,8 @@ ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     st->terminated = pool->terminated;
     st->batches = pool->batches;
     st->batched = pool->batched;
+    st->groups = pool->groups_run;
+    st->grouped = pool->grouped;
     st->backoff = pool->backoff;
 }
 
@@ -422,8 +479,6 @@ void
 ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_query_t *q)
 {
-    ngx_http_customer_pg_conn_t  *pc;
-
     /*
      * A query that has finished may be run again (the next chunk of a
      * download, a periodic check, a read that falls back to the primary):
@@ -436,6 +491,30 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
     q->sent = 0;
 
     ngx_add_timer(&q->event, pool->timeout);
+
+    if (q->stmt->many && pool->depth > 1
+        && ngx_http_customer_pg_groupable(q))
+    {
+        /* formed into groups at the end of this turn of the loop */
+        q->state = NGX_HTTP_CUSTOMER_PG_Q_GATHERED;
+        ngx_queue_insert_tail(&pool->gathered, &q->queue);
+
+        if (!pool->gather.posted) {
+            ngx_post_event(&pool->gather, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_http_customer_pg_dispatch(pool, q);
+}
+
+
+static void
+ngx_http_customer_pg_dispatch(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_query_t *q)
+{
+    ngx_http_customer_pg_conn_t  *pc;
 
     if (ngx_queue_empty(&pool->waiting)) {
         pc = ngx_http_customer_pg_pick(pool, q);
@@ -472,6 +551,326 @@ ngx_http_customer_pg_run(ngx_http_customer_pg_pool_t *pool,
     pool->nwaiting++;
 
     ngx_http_customer_pg_grow(pool);
+}
+
+
+/* a key and other parameters short enough to be copied into a group */
+
+static ngx_uint_t
+ngx_http_customer_pg_groupable(ngx_http_customer_pg_query_t *q)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    if (q->pre || q->values[0] == NULL
+        || ngx_strlen(q->values[0]) > NGX_HTTP_CUSTOMER_PG_MANY_KEY)
+    {
+        return 0;
+    }
+
+    len = 0;
+
+    for (i = 1; i < q->stmt->nparams; i++) {
+        if (q->values[i]) {
+            len += ngx_strlen(q->values[i]) + 1;
+        }
+    }
+
+    return len <= NGX_HTTP_CUSTOMER_PG_MANY_REST;
+}
+
+
+/*
+ * The end of a turn of the loop: the gathered reads, in their order, form
+ * groups of those alike (the same statement, the same other parameters).
+ * A read with none alike, or with no group to be had, runs alone.
+ */
+
+static void
+ngx_http_customer_pg_gather_handler(ngx_event_t *ev)
+{
+    u_char                        *p, *k;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *x, *y, *next;
+    ngx_http_customer_pg_pool_t   *pool;
+    ngx_http_customer_pg_group_t  *g;
+    ngx_http_customer_pg_query_t  *q, *w;
+
+    pool = ev->data;
+
+    while (!ngx_queue_empty(&pool->gathered)) {
+        x = ngx_queue_head(&pool->gathered);
+        q = ngx_queue_data(x, ngx_http_customer_pg_query_t, queue);
+        g = NULL;
+
+        for (y = ngx_queue_next(x);
+             y != ngx_queue_sentinel(&pool->gathered);
+             y = next)
+        {
+            next = ngx_queue_next(y);
+            w = ngx_queue_data(y, ngx_http_customer_pg_query_t, queue);
+
+            if (!ngx_http_customer_pg_alike(q, w)) {
+                continue;
+            }
+
+            if (g == NULL) {
+                g = ngx_http_customer_pg_group(pool, q);
+                if (g == NULL) {
+                    break;
+                }
+
+                ngx_queue_remove(x);
+                q->state = NGX_HTTP_CUSTOMER_PG_Q_GROUPED;
+                q->group = g;
+                q->row = 0;
+                g->members[0] = q;
+                g->n = 1;
+            }
+
+            ngx_queue_remove(y);
+            w->state = NGX_HTTP_CUSTOMER_PG_Q_GROUPED;
+            w->group = g;
+            w->row = g->n;
+            g->members[g->n++] = w;
+
+            if (g->n == NGX_HTTP_CUSTOMER_PG_MAX_MANY) {
+                break;
+            }
+        }
+
+        if (g == NULL) {
+            ngx_queue_remove(x);
+            q->state = NGX_HTTP_CUSTOMER_PG_Q_NEW;
+            ngx_http_customer_pg_dispatch(pool, q);
+            continue;
+        }
+
+        /* the keys as an array literal, each quoted */
+
+        p = g->keys;
+        *p++ = '{';
+
+        for (i = 0; i < g->n; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+
+            for (k = (u_char *) g->members[i]->values[0]; *k; k++) {
+                if (*k == '"' || *k == '\\') {
+                    *p++ = '\\';
+                }
+
+                *p++ = *k;
+            }
+
+            *p++ = '"';
+        }
+
+        *p++ = '}';
+        *p = '\0';
+
+        pool->groups_run++;
+        pool->grouped += g->n;
+
+        ngx_http_customer_pg_run(pool, &g->q);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_customer_pg_alike(ngx_http_customer_pg_query_t *a,
+    ngx_http_customer_pg_query_t *b)
+{
+    ngx_uint_t  i;
+
+    if (a->stmt != b->stmt) {
+        return 0;
+    }
+
+    for (i = 1; i < a->stmt->nparams; i++) {
+        if (a->values[i] == NULL || b->values[i] == NULL) {
+            if (a->values[i] != b->values[i]) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(a->values[i], b->values[i]) != 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A group for reads alike q, with q's other parameters: a free one, or a
+ * new one while there are fewer than the pool could have in flight.
+ */
+
+static ngx_http_customer_pg_group_t *
+ngx_http_customer_pg_group(ngx_http_customer_pg_pool_t *pool,
+    ngx_http_customer_pg_query_t *q)
+{
+    u_char                        *p;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *x;
+    ngx_http_customer_pg_group_t  *g;
+
+    if (!ngx_queue_empty(&pool->groups)) {
+        x = ngx_queue_head(&pool->groups);
+        ngx_queue_remove(x);
+        g = ngx_queue_data(x, ngx_http_customer_pg_group_t, queue);
+
+    } else {
+        if (pool->ngroups >= pool->size * pool->ring) {
+            return NULL;
+        }
+
+        g = ngx_pcalloc(pool->cycle_pool,
+                        sizeof(ngx_http_customer_pg_group_t));
+        if (g == NULL) {
+            return NULL;
+        }
+
+        pool->ngroups++;
+
+        g->q.log = pool->log;
+        g->q.handler = ngx_http_customer_pg_grouped;
+        g->q.data = g;
+        g->q.event.handler = ngx_http_customer_pg_query_handler;
+        g->q.event.data = &g->q;
+        g->q.event.log = pool->log;
+    }
+
+    g->q.stmt = q->stmt->many;
+    g->q.values[0] = (const char *) g->keys;
+    g->n = 0;
+
+    p = g->rest;
+
+    for (i = 1; i < q->stmt->nparams; i++) {
+        if (q->values[i] == NULL) {
+            g->q.values[i] = NULL;
+            continue;
+        }
+
+        g->q.values[i] = (const char *) p;
+        p = ngx_cpymem(p, q->values[i], ngx_strlen(q->values[i]) + 1);
+    }
+
+    return g;
+}
+
+
+/*
+ * The group's execution answered: each member that is still there gets a
+ * result of its own row (none where the key found none), or the error or
+ * failure all of them share, as if it had run alone.
+ */
+
+static void
+ngx_http_customer_pg_grouped(ngx_http_customer_pg_query_t *gq,
+    PGresult *res)
+{
+    PGresult                      *r;
+    ngx_uint_t                     i;
+    ngx_http_customer_pg_group_t  *g;
+    ngx_http_customer_pg_query_t  *w;
+
+    g = gq->data;
+
+    for (i = 0; i < g->n; i++) {
+        w = g->members[i];
+
+        if (w == NULL) {
+            /* its request went away, or it timed out */
+            continue;
+        }
+
+        g->members[i] = NULL;
+        w->group = NULL;
+        r = res;
+
+        if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+            r = ngx_http_customer_pg_row(res, i);
+
+            if (r == NULL) {
+                ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                              "customer: no memory for a read's row");
+                ngx_http_customer_pg_finish(w, NULL,
+                                            NGX_HTTP_CUSTOMER_PG_LOST);
+                continue;
+            }
+        }
+
+        ngx_http_customer_pg_finish(w, r, gq->error);
+
+        if (r != res) {
+            PQclear(r);
+        }
+    }
+
+    g->n = 0;
+    ngx_queue_insert_head(&gq->pool->groups, &g->queue);
+}
+
+
+/* a read leaves before its group was formed, or before it answered */
+
+static void
+ngx_http_customer_pg_ungroup(ngx_http_customer_pg_query_t *q)
+{
+    ngx_http_customer_pg_group_t  *g;
+
+    if (q->state == NGX_HTTP_CUSTOMER_PG_Q_GATHERED) {
+        ngx_queue_remove(&q->queue);
+        return;
+    }
+
+    g = q->group;
+    g->members[q->row] = NULL;
+    q->group = NULL;
+}
+
+
+/* row of res as a result of its own: no row where its first column is NULL */
+
+static PGresult *
+ngx_http_customer_pg_row(PGresult *res, ngx_uint_t row)
+{
+    int        f, n;
+    PGresult  *r;
+
+    r = PQcopyResult(res, PG_COPYRES_ATTRS);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if ((int) row >= PQntuples(res) || PQgetisnull(res, row, 0)) {
+        return r;
+    }
+
+    n = PQnfields(res);
+
+    for (f = 0; f < n; f++) {
+        if (!PQsetvalue(r, 0, f,
+                        PQgetisnull(res, row, f)
+                        ? NULL : PQgetvalue(res, row, f),
+                        PQgetisnull(res, row, f)
+                        ? -1 : PQgetlength(res, row, f)))
+        {
+            PQclear(r);
+            return NULL;
+        }
+    }
+
+    return r;
 }
 
 
@@ -1838,6 +2237,13 @@ ngx_http_customer_pg_query_handler(ngx_event_t *ev)
         q->pool->nwaiting--;
         break;
 
+    case NGX_HTTP_CUSTOMER_PG_Q_GATHERED:
+    case NGX_HTTP_CUSTOMER_PG_Q_GROUPED:
+        ngx_log_error(NGX_LOG_ERR, q->log, NGX_ETIMEDOUT,
+                      "customer: PostgreSQL query timed out");
+        ngx_http_customer_pg_ungroup(q);
+        break;
+
     case NGX_HTTP_CUSTOMER_PG_Q_RUNNING:
         ngx_log_error(NGX_LOG_ERR, q->log, NGX_ETIMEDOUT,
                       "customer: PostgreSQL query timed out");
@@ -1878,6 +2284,12 @@ ngx_http_customer_pg_query_cleanup(void *data)
     case NGX_HTTP_CUSTOMER_PG_Q_RUNNING:
         /* the connection finishes the statement and drops the result */
         q->conn->slots[q->slot].query = NULL;
+        break;
+
+    case NGX_HTTP_CUSTOMER_PG_Q_GATHERED:
+    case NGX_HTTP_CUSTOMER_PG_Q_GROUPED:
+        /* the group runs on, and drops its row */
+        ngx_http_customer_pg_ungroup(q);
         break;
     }
 

@@ -74,8 +74,19 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
  * that a batch rarely fails; when one does, the transaction is rolled
  * back whole, and the members that did not fail it (and a deadlock's or
  * a serialization failure's victim) are sent again, each alone.
+ *
+ * A shared read with many is a lookup by key ($1) that reads arriving in
+ * the same turn of the loop share: those with the same statement and the
+ * same other parameters become one execution of many, whose $1 is the
+ * array of their keys and whose other parameters are theirs, and which
+ * answers one row per key, in the array's order, with the same columns,
+ * its first column NULL where the read alone would have found no row.
+ * Each read is handed a result of its own row (or none), as if it had
+ * run alone: the server plans and starts one statement for all of them.
  */
-typedef struct {
+typedef struct ngx_http_customer_pg_stmt_s  ngx_http_customer_pg_stmt_t;
+
+struct ngx_http_customer_pg_stmt_s {
     const char                       *sql;
     ngx_uint_t                        nparams;
     ngx_uint_t                        shared;
@@ -90,7 +101,9 @@ typedef struct {
     ngx_uint_t                        replica;   /* may read a replica */
     ngx_uint_t                        batch;     /* a write that may share
                                                     its transaction */
-} ngx_http_customer_pg_stmt_t;
+    ngx_http_customer_pg_stmt_t      *many;      /* the same read for many
+                                                    keys at once (below) */
+};
 
 
 /*
@@ -100,15 +113,17 @@ typedef struct {
  * read.
  */
 #define NGX_HTTP_CUSTOMER_PG_WRITE(n, sql)                                   \
-    { sql, n, 0, 0, "", 0, 0, 0, 0, 0 }
+    { sql, n, 0, 0, "", 0, 0, 0, 0, 0, NULL }
 #define NGX_HTTP_CUSTOMER_PG_BATCH(n, sql)                                   \
-    { sql, n, 0, 0, "", 0, 0, 0, 0, 1 }
+    { sql, n, 0, 0, "", 0, 0, 0, 0, 1, NULL }
 #define NGX_HTTP_CUSTOMER_PG_READ(n, sql)                                    \
-    { sql, n, 0, 0, "", 0, 0, 1, 0, 0 }
+    { sql, n, 0, 0, "", 0, 0, 1, 0, 0, NULL }
 #define NGX_HTTP_CUSTOMER_PG_LIST(n, sql)                                    \
-    { sql, n, 0, 0, "", 0, 0, 1, 1, 0 }
+    { sql, n, 0, 0, "", 0, 0, 1, 1, 0, NULL }
 #define NGX_HTTP_CUSTOMER_PG_SHARED(n, sql)                                  \
-    { sql, n, 1, 0, "", 0, 0, 0, 0, 0 }
+    { sql, n, 1, 0, "", 0, 0, 0, 0, 0, NULL }
+#define NGX_HTTP_CUSTOMER_PG_SHARED_MANY(n, sql, many)                       \
+    { sql, n, 1, 0, "", 0, 0, 0, 0, 0, many }
 
 
 struct ngx_http_customer_pg_query_s {
@@ -134,6 +149,8 @@ struct ngx_http_customer_pg_query_s {
     ngx_uint_t                        slot;      /* in conn's in-flight */
     ngx_uint_t                        state;
     ngx_uint_t                        error;
+    void                             *group;     /* reads sharing many */
+    ngx_uint_t                        row;       /* its row there */
     unsigned                          retried:1;
     unsigned                          sent:1;    /* handed to libpq */
 };
@@ -152,6 +169,8 @@ typedef struct {
     ngx_uint_t                        batches;       /* several writes
                                                         under one Sync */
     ngx_uint_t                        batched;       /* writes in them */
+    ngx_uint_t                        groups;        /* many: executions */
+    ngx_uint_t                        grouped;       /* reads in them */
     ngx_msec_t                        backoff;       /* current, ms */
 } ngx_http_customer_pg_stats_t;
 

@@ -109,7 +109,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " WHERE h.customer_id = c.id"
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
     " WHERE c.id = $1",
-    3, 0, 0, "", 0, 0, 1, 1, 0
+    3, 0, 0, "", 0, 0, 1, 1, 0, NULL
 };
 
 
@@ -167,7 +167,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.key,"
     " o.lease, o.queued"
     " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0, 0, 0
+    4, 0, 0, "", 0, 0, 0, 0, 0, NULL
 };
 
 
@@ -193,7 +193,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " RETURNING o.id, o.lease, o.data->>'userId',"
     " (o.data->>'isActive')::boolean, o.customer_id, o.data->>'reason',"
     " coalesce(o.delivery_key, 'customer-outbox-' || o.id)",
-    0, 0, 0, "", 0, 0, 0, 0, 0
+    0, 0, 0, "", 0, 0, 0, 0, 0, NULL
 };
 
 

@@ -77,7 +77,8 @@ sub idle_after {
 
 {
     my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
-        http_extra => "    customer_db_pipeline 3;\n");
+        http_extra => "    customer_db_pipeline 3;\n",
+        server_extra => "location = /metrics { customer_metrics; }\n");
     my @ids = map {
         my $r = $ng->req(POST => '/api/customers', json => {
             userId => "batch-$_", email => "batch$_\@example.com",
@@ -96,6 +97,79 @@ sub idle_after {
     my $pool = $ng->req(GET => '/health')->{json}{data}{pool};
     is($pool->{connects}, 1, 'one connection: all through one connection');
     idle_after($ng, 'one connection');
+
+    # GETs by id that arrived together were answered by one statement
+    # for all their ids, each with its own row
+    my %m = metrics($ng);
+    cmp_ok($m{customer_db_read_groups_total} // 0, '>', 0,
+        'one connection: GETs by id were read in groups');
+    cmp_ok($m{customer_db_grouped_reads_total} // 0, '>',
+        $m{customer_db_read_groups_total} // 0,
+        '... of several reads each');
+    $ng->stop;
+}
+
+# the worker's counters from /metrics, by name
+sub metrics {
+    my ($ng) = @_;
+    my $m = $ng->req(GET => '/metrics', auth => 'none');
+    return map { /^(\w+)\{worker="0"\} (\d+)$/ ? ($1 => $2) : () }
+        split /\n/, $m->{body};
+}
+
+# --- 3. grouped reads keep each caller's view -------------------------------
+
+# A Customer's GET is grouped only with GETs of the same caller: among
+# an Administrator's reads of the same record, a Customer who does not
+# own it still gets 404, its owner 200; the same id twice in a group is
+# answered twice; a missing id among them is 404.
+{
+    my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
+        http_extra => "    customer_db_pipeline 2;\n",
+        server_extra => "location = /metrics { customer_metrics; }\n");
+    my $owner = "group-owner-$$";
+    my $c = $ng->req(POST => '/api/customers', json => { userId => $owner,
+        email => "$owner\@example.com", fullName => 'Group Owner' });
+    is($c->{status}, 201, 'grouped: a customer') or diag($c->{body});
+    my $id = $c->{json}{data}{customerId};
+
+    my %who = (admin => undef, owner => CT::customer_token($owner),
+        other => CT::customer_token("group-other-$$"));
+    my $dir = CT::_fresh_dir('groups', 0777);
+    my @kids;
+    for my $k (1 .. 9) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $as = (qw(admin owner other))[$k % 3];
+            open my $f, '>', "$dir/$k" or POSIX::_exit(1);
+            for my $n (1 .. 30) {
+                my $get = $n % 10 == 0 ? $MISSING : $id;
+                my $r = $ng->req(GET => "/api/customers/$get",
+                    defined $who{$as} ? (auth => $who{$as}) : ());
+                my $want = $get eq $MISSING || $as eq 'other' ? 404 : 200;
+                my $own = $r->{status} == $want
+                    && ($want == 404
+                        || $r->{json}{data}{customerId} eq $id);
+                print $f "$as $want " . ($own ? 'own' : 'WRONG') . "\n";
+            }
+            close $f;
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+    my %n;
+    $n{$_}++ for map { split /\n/, CT::_slurp("$dir/$_") } 1 .. 9;
+    is_deeply(\%n, { 'admin 200 own' => 81, 'admin 404 own' => 9,
+        'owner 200 own' => 81, 'owner 404 own' => 9,
+        'other 404 own' => 90 },
+        'grouped: every caller saw what it may see, and only that')
+        or diag(explain(\%n));
+    my %m = metrics($ng);
+    cmp_ok($m{customer_db_grouped_reads_total} // 0, '>',
+        $m{customer_db_read_groups_total} // 0,
+        'grouped: ... while reads were grouped');
+    idle_after($ng, 'grouped');
     $ng->stop;
 }
 

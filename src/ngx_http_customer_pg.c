@@ -239,8 +239,7 @@ static void ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc);
 static ngx_uint_t ngx_http_customer_pg_transient(PGresult *res);
-static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc,
-    ngx_uint_t again);
+static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
 static ngx_uint_t ngx_http_customer_pg_unprepared(
     ngx_http_customer_pg_conn_t *pc, PGresult *res);
 static void ngx_http_customer_pg_abort(ngx_http_customer_pg_conn_t *pc,
@@ -1780,7 +1779,7 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_http_customer_pg_complete(pc, 0);
+        ngx_http_customer_pg_complete(pc);
 
         if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
             /* the handler's own query broke this connection */
@@ -1794,19 +1793,22 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
  * The Sync of pc->ndone writes has come: they committed together, or the
  * transaction was rolled back whole.  Alone, a write gets what it got, as
  * any write.  In a batch that failed, the members that did not fail it
- * never committed and are sent again, each alone, as is the one that
- * failed it when it was a deadlock's or a serialization failure's victim
- * and all the members when the commit itself failed.
+ * never committed and are sent again, each alone, as are all of them when
+ * the commit itself failed.  A deadlock's or a serialization failure's
+ * victim that may share its transaction is sent again, even alone: it was
+ * rolled back, and would most likely pass the next time.  They go back to
+ * the head of the queue in their order, put back last first.
  */
 
 static void
 ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
 {
-    ngx_uint_t                    n, k, size, gen, failed, late, again;
-    ngx_http_customer_pg_slot_t  *slot;
+    PGresult                      *res;
+    ngx_uint_t                     n, k, gen, failed, late;
+    ngx_http_customer_pg_slot_t   *slot;
+    ngx_http_customer_pg_query_t  *q;
 
     n = pc->ndone;
-    size = n;
     late = pc->late;
     pc->ndone = 0;
     pc->late = 0;
@@ -1822,19 +1824,41 @@ ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
         }
     }
 
+    for (k = n; failed && k-- > 0; /* void */) {
+        slot = &pc->slots[(pc->head + k) % pc->pool->ring];
+        q = slot->query;
+        res = slot->result;
+
+        if (q == NULL || res == NULL || q->retried) {
+            continue;
+        }
+
+        if (!(n > 1 && (late || PQresultStatus(res) != PGRES_FATAL_ERROR))
+            && !(q->stmt->batch && ngx_http_customer_pg_transient(res)))
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                      "customer: a write was rolled back (%s): sending it "
+                      "again alone",
+                      PQresultStatus(res) == PGRES_FATAL_ERROR
+                      ? PQresultErrorMessage(res)
+                      : "another write in its transaction failed");
+
+        PQclear(res);
+        slot->result = NULL;
+        slot->query = NULL;
+
+        q->retried = 1;
+        q->conn = NULL;
+        ngx_http_customer_pg_requeue(q);
+    }
+
     gen = pc->gen;
 
     while (n--) {
-        slot = &pc->slots[pc->head];
-        again = 0;
-
-        if (failed && size > 1 && slot->query && slot->result) {
-            again = late
-                    || PQresultStatus(slot->result) != PGRES_FATAL_ERROR
-                    || ngx_http_customer_pg_transient(slot->result);
-        }
-
-        ngx_http_customer_pg_complete(pc, again);
+        ngx_http_customer_pg_complete(pc);
 
         if (pc->gen != gen || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
             return;
@@ -1900,8 +1924,7 @@ ngx_http_customer_pg_unprepared(ngx_http_customer_pg_conn_t *pc,
 
 
 static void
-ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc,
-    ngx_uint_t again)
+ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 {
     PGresult                      *res;
     ngx_http_customer_pg_slot_t   *slot;
@@ -1936,22 +1959,15 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc,
     }
 
     /*
-     * It never ran or was rolled back, and is sent once more: another
-     * query in its batch failed, or its statement is to be prepared again
+     * It never ran, and is sent once more: another read in its batch
+     * failed, or its statement is to be prepared again
      */
 
     if (q != NULL && res != NULL && !q->retried
-        && (again || PQresultStatus(res) == PGRES_PIPELINE_ABORTED
+        && (PQresultStatus(res) == PGRES_PIPELINE_ABORTED
             || ngx_http_customer_pg_unprepared(pc, res)))
     {
-        if (again) {
-            ngx_log_error(NGX_LOG_INFO, q->log, 0,
-                          "customer: the writes committed together were "
-                          "rolled back (%s): sending this one again alone",
-                          PQresultStatus(res) == PGRES_FATAL_ERROR
-                          ? PQresultErrorMessage(res) : "another failed");
-
-        } else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
+        if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
             ngx_log_error(NGX_LOG_WARN, q->log, 0,
                           "customer: prepared statements were dropped on "
                           "the server (DISCARD ALL, a pooler?): preparing "

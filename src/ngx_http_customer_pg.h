@@ -72,8 +72,9 @@ typedef void (*ngx_http_customer_pg_handler_pt)(
  * Sync and commit together (one commit, one WAL flush for all).  Its
  * statement answers a caller's mistakes as values rather than errors, so
  * that a batch rarely fails; when one does, the transaction is rolled
- * back whole, and the members that did not fail it (and a deadlock's or
- * a serialization failure's victim) are sent again, each alone.
+ * back whole, and the members that did not fail it are sent again,
+ * each alone; a deadlock's or a serialization failure's victim is sent
+ * again too, in a batch or alone.
  *
  * A shared read with many is a lookup by key ($1) that reads arriving in
  * the same turn of the loop share: those with the same statement and the

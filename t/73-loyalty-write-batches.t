@@ -1,0 +1,491 @@
+# Loyalty writes that wait for a connection go out together: up to
+# customer_db_pipeline earns and redeems on one connection under one
+# Sync, one transaction and one commit for the lot. What a client sees
+# must not change: each earn is answered with its own result and written
+# exactly once; a member that fails takes nobody else with it; a deadlock
+# victim is run again; a batch whose connection is lost before its
+# commit is answered "Outcome unknown" as a whole (none of it committed,
+# none of it sent again); a key's replay inside the batch is a replay; a
+# client that goes away does not disturb the rest.
+#
+# Every batch is formed the same way: the worker's only connection is
+# held by an earn (the gate) that waits in PostgreSQL on an advisory lock
+# this test holds; the earns sent meanwhile wait in the pool; once nginx
+# has read them all the lock is released, the gate is answered and the
+# waiting earns go out. A trigger on the ledger does what a test asks of
+# a row through its reason: 'pause-N' waits for advisory lock N,
+# 'fail-me' raises an error, 'once' is a deadlock victim the first time.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CT;
+
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use Time::HiRes qw(time);
+
+my $db = CT::db_create();
+
+CT::sql($db, q{
+    CREATE SEQUENCE t73_once;
+    CREATE FUNCTION t73_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.reason LIKE 'pause-%' THEN
+            PERFORM pg_advisory_xact_lock_shared(
+                substr(NEW.reason, 7)::bigint);
+        ELSIF NEW.reason = 'fail-me' THEN
+            RAISE EXCEPTION 'the test refuses this row';
+        ELSIF NEW.reason = 'once' THEN
+            IF nextval('t73_once') = 1 THEN
+                RAISE EXCEPTION 'a deadlock, the first time'
+                    USING ERRCODE = '40P01';
+            END IF;
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER t73_ledger BEFORE INSERT ON loyalty_transactions
+        FOR EACH ROW EXECUTE FUNCTION t73_ledger();
+});
+
+sub start {
+    return CT::nginx_start(db => $db, workers => 1, pool => 1,
+        queue => 256, timeout => '10s', @_);
+}
+
+
+# --- helpers -------------------------------------------------------------
+
+# a write sent in the background: an Administrator's earn, or what path
+# says (CT::async_req); by hand with headers (an Idempotency-Key) or on
+# the internal routes (with the service key)
+sub earn {
+    my ($ng, $id, $body, %h) = @_;
+    my $path = delete $h{path} // "/api/customers/$id/loyalty/earn";
+    return CT::async_req($ng, POST => $path, $body)
+        unless %h || $path =~ m{/internal/};
+
+    my $json = JSON::PP->new->utf8->canonical->encode($body);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $ng->port, Proto => 'tcp', Timeout => 5)
+        or die "connect: $!\n";
+    $h{$path =~ m{/internal/} ? 'X-Service-API-Key' : 'Authorization'} =
+        $path =~ m{/internal/} ? $CT::SERVICE_KEYS[0]
+            : 'Bearer ' . CT::admin_token();
+    my $req = "POST $path HTTP/1.0\r\nHost: localhost\r\n"
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($json) . "\r\n"
+        . join('', map { "$_: $h{$_}\r\n" } sort keys %h) . "\r\n$json";
+    syswrite($s, $req) == length $req or die "write: $!\n";
+    return { sock => $s, t0 => time, buf => '', what => "POST $path" };
+}
+
+# a redeem, or the internal route's earn or redeem, in the background
+sub change {
+    my ($ng, $id, $how, $body) = @_;
+    my ($internal, $kind) = $how =~ /^(internal )?(earn|redeem)\z/
+        or die "change: $how\n";
+    return earn($ng, $id, $body, path => '/api/customers/'
+        . ($internal ? 'internal/' : '') . "$id/loyalty/$kind");
+}
+
+# every answer (HTTP/1.0: each ends when nginx closes), parsed in place:
+# status, headers (lower-case names), body, json; a socket closed by the
+# test (gone) is skipped
+sub answers {
+    my @reqs = grep { !$_->{gone} } @_;
+    my %open = map { (0 + $_->{sock}) => $_ } @reqs;
+    my $sel = IO::Select->new(map { $_->{sock} } @reqs);
+    my $deadline = time + 30;
+
+    while ($sel->count && (my $left = $deadline - time) > 0) {
+        for my $s ($sel->can_read($left)) {
+            my $a = $open{0 + $s};
+            next if sysread($s, $a->{buf}, 65536, length $a->{buf});
+            $sel->remove($s);
+            close $s;
+        }
+    }
+    for my $a (@reqs) {
+        close $a->{sock};
+        my ($head, $body) = split /\r\n\r\n/, $a->{buf}, 2;
+        ($a->{status}) = ($head // '') =~ m{^HTTP/1\.\d (\d{3})};
+        $a->{status} //= 0;
+        $a->{headers} = { map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () }
+            split /\r\n/, $head // '' };
+        $a->{body} = $body // '';
+        $a->{json} = length $a->{body}
+            ? eval { JSON::PP->new->utf8->decode($a->{body}) } : undef;
+    }
+    return @_;
+}
+
+# requests nginx has not read yet: the receive queues of its sockets
+# towards ours (/proc/net/tcp, ports in hex). A request read is a request
+# in the pool: nginx reads an earn (head and body, one small write) and
+# hands it to the pool in the same turn of its event loop.
+sub unread {
+    my ($ng, @reqs) = @_;
+    my %ours = map { sprintf('%04X', $_->{sock}->sockport) => 1 } @reqs;
+    my $srv = sprintf '%04X', $ng->port;
+    my $n = 0;
+    open my $t, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
+    while (<$t>) {
+        my (undef, $local, $remote, undef, $queues) = split ' ';
+        next unless defined $queues && $local =~ /:$srv\z/;
+        my ($rport) = $remote =~ /:([0-9A-F]{4})\z/ or next;
+        next unless $ours{$rport};
+        my (undef, $rx) = split /:/, $queues;
+        $n++ if hex $rx;
+    }
+    return $n;
+}
+
+sub waiting_on_locks { CT::lock_waiters($db) }
+
+# A batch: the gate (an earn of customer $gate waiting for advisory lock
+# 1) holds the worker's only connection while $send->() sends earns;
+# once nginx has read them all (and $before->() ran, if given) the lock
+# is released. The gate's answer, then the earns sent.
+sub batch {
+    my ($ng, $name, $gate, $send, $before) = @_;
+    my $s = CT::psql_session($db);
+    $s->run('SELECT pg_advisory_lock(1)');
+    my $g = earn($ng, $gate, { points => 1, reason => 'pause-1' });
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
+        "$name: the gate holds the connection");
+    my @reqs = $send->();
+    ok(CT::wait_for(sub { unread($ng, @reqs) == 0 }),
+        "$name: nginx has read the " . @reqs . ' earns');
+    $before->(@reqs) if $before;
+    $s->run('SELECT pg_advisory_unlock(1)');
+    $s->close;
+    return ($g, @reqs);
+}
+
+# how many ledger rows a customer has, its balance (or 'none')
+sub ledger {
+    my ($id) = @_;
+    return scalar CT::sql($db, q{SELECT (SELECT count(*) FROM
+        loyalty_transactions WHERE customer_id = :'p1') || ' ' ||
+        coalesce((SELECT balance::text FROM loyalty_accounts
+        WHERE customer_id = :'p1'), 'none')}, $id);
+}
+
+# distinct transactions (xmin) among the ledger rows of these customers,
+# and the rows
+sub xmins {
+    my (@ids) = @_;
+    my $in = join ',', map { "'$_'" } @ids;
+    return split / /, scalar CT::sql($db, qq{SELECT
+        count(DISTINCT xmin::text) || ' ' || count(*)
+        FROM loyalty_transactions WHERE customer_id IN ($in)});
+}
+
+sub customers {
+    my ($ng, $tag, $n) = @_;
+    return map { (CT::make_customer($ng, $tag))[0] } 1 .. $n;
+}
+
+sub is_created {
+    my ($r, $name) = @_;
+    is($r->{status}, 201, "$name: 201") or diag($r->{body});
+}
+
+
+my $ng = start();
+my ($GATE) = customers($ng, 'gate', 1);
+
+
+# --- 1. the earns that waited commit together ------------------------------
+
+{
+    my @ids = customers($ng, 'together', 30);
+    my ($g, @r) = batch($ng, 'together', $GATE, sub {
+        map { earn($ng, $ids[$_ - 1], { points => $_,
+            reason => "together $_" }) } 1 .. 30 });
+    answers($g, @r);
+    is_created($g, 'together: the gate');
+    is(scalar(grep { $_->{status} == 201 } @r), 30,
+        'together: all 30 answered 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @r ]));
+    is(scalar(grep { my $d = $r[$_ - 1]{json}{data} // {};
+            ($d->{customerId} // '') eq $ids[$_ - 1]
+            && ($d->{balance} // 0) == $_ } 1 .. 30), 30,
+        'together: each answered its own customer and balance');
+    is(scalar(grep { ledger($ids[$_ - 1]) eq "1 $_" } 1 .. 30), 30,
+        'together: one ledger row per earn, each account its points');
+    my ($tx, $rows) = xmins(@ids);
+    is($rows, 30, 'together: 30 ledger rows');
+    cmp_ok($tx, '<', $rows,
+        "together: written by fewer transactions than rows ($tx)");
+    cmp_ok($tx, '>=', 30 / 8,
+        'together: no batch larger than customer_db_pipeline (8)');
+}
+
+
+# --- 1b. redeems, and the service's routes, batch alike ------------------------
+# Each customer has 100 points; its batch redeems 30, earns 5 and redeems
+# 10 through the internal routes, and asks for a redeem of 200, which is
+# refused (422) inside the batch without disturbing the rest.
+
+{
+    my @ids = customers($ng, 'mixed', 4);
+    for my $id (@ids) {
+        my ($r) = answers(earn($ng, $id, { points => 100 }));
+        is_created($r, 'mixed: 100 points first');
+    }
+    my @plan = (['redeem', 30, 201], ['internal earn', 5, 201],
+        ['redeem', 200, 422], ['internal redeem', 10, 201]);
+    my ($g, @r) = batch($ng, 'mixed', $GATE, sub {
+        map { my $id = $_;
+            map { change($ng, $id, $_->[0], { points => $_->[1] }) } @plan
+        } @ids });
+    answers($g, @r);
+    is_created($g, 'mixed: the gate');
+    is_deeply([ map { $_->{status} } @r ],
+        [ map { map { $_->[2] } @plan } @ids ],
+        'mixed: 201, 201, 422, 201 for each customer')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @r ]));
+    is(scalar(grep { ($_->{json}{message} // '') eq 'Insufficient points' }
+        @r[grep { $_ % 4 == 2 } 0 .. $#r]), 4,
+        'mixed: the 422s say Insufficient points');
+    is_deeply([ map { $_->{json}{data}{balance} } @r[0 .. 3] ],
+        [70, 75, undef, 65], 'mixed: the balances answered, in order');
+    is(scalar(grep { ledger($_) eq '4 65' } @ids), 4,
+        'mixed: each customer 4 ledger rows, balance 65');
+    is(scalar CT::sql($db, q{SELECT count(*) FROM loyalty_transactions
+        WHERE created_by = 'service'}), 8,
+        'mixed: 8 rows written by the service');
+    my $in = join ',', map { "'$_'" } @ids;
+    my ($tx, $rows) = split / /, scalar CT::sql($db, qq{SELECT
+        count(DISTINCT xmin::text) || ' ' || count(*)
+        FROM loyalty_transactions WHERE customer_id IN ($in)
+        AND created_at > (SELECT max(created_at) FROM loyalty_transactions
+        WHERE customer_id = '$GATE')});
+    is($rows, 12, 'mixed: 12 rows from the batch');
+    cmp_ok($tx, '<', $rows,
+        "mixed: written by fewer transactions than rows ($tx)");
+}
+
+
+# --- 2. a member that fails takes nobody else with it ------------------------
+
+{
+    # ten customers, two earns each; the first also gets an earn the
+    # trigger refuses, in the middle of the batch
+    my @ids = customers($ng, 'fails', 10);
+    my (@want, $failing);
+    my ($g, @r) = batch($ng, 'one fails', $GATE, sub {
+        my @sent;
+        for my $i (0 .. 19) {
+            my $id = $ids[$i % 10];
+            my $points = $i < 10 ? 100 * ($i + 1) : $i + 1;
+            push @sent, earn($ng, $id, { points => $points,
+                reason => "fails $i" });
+            $sent[-1]{points} = $points;
+            $sent[-1]{id} = $id;
+            if ($i == 9) {
+                $failing = earn($ng, $ids[0], { points => 5000,
+                    reason => 'fail-me' });
+                push @sent, $failing;
+            }
+        }
+        return @sent;
+    });
+    answers($g, @r);
+    is_created($g, 'one fails: the gate');
+    ok($failing->{status} >= 500 && $failing->{status} < 600,
+        "one fails: the refused earn is a 5xx ($failing->{status})")
+        or diag($failing->{body});
+    is_error($failing, $failing->{status}, undef, undef,
+        'one fails: the refused earn');
+    my @others = grep { $_ != $failing } @r;
+    is(scalar(grep { $_->{status} == 201 } @others), 20,
+        'one fails: the 20 others 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @others ]));
+    for my $k (0 .. 9) {
+        my $want = 100 * ($k + 1) + $k + 11;
+        is(ledger($ids[$k]), "2 $want",
+            "one fails: customer $k has its two rows, balance $want");
+    }
+    is(scalar CT::sql($db, q{SELECT count(*) FROM loyalty_transactions
+        WHERE reason = 'fail-me'}), 0, 'one fails: no row of the refused');
+}
+
+
+# --- 3. a deadlock victim is run again --------------------------------------
+
+{
+    my @ids = customers($ng, 'victim', 6);
+    my ($g, @r) = batch($ng, 'victim', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 10 + $_,
+            reason => $_ == 2 ? 'once' : "victim $_" }) } 0 .. 5 });
+    answers($g, @r);
+    is_created($g, 'victim: the gate');
+    is_created($r[2], 'victim: the deadlock victim');
+    is($r[2]{json}{data}{balance}, 12, 'victim: its balance');
+    is(scalar(grep { $_->{status} == 201 } @r), 6, 'victim: all six 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @r ]));
+    is(scalar(grep { ledger($ids[$_]) eq '1 ' . (10 + $_) } 0 .. 5), 6,
+        'victim: one ledger row each, each account its points');
+    is(scalar CT::sql($db, q{SELECT last_value FROM t73_once}), 2,
+        'victim: the trigger saw the victim twice (it was sent again)');
+}
+
+
+# --- 4. the connection is lost with a batch in flight -------------------------
+# The last member waits (lock 2) after the others have run: their results
+# are in PostgreSQL's output buffer, and the backend's termination
+# message flushes them to the module right before the connection ends.
+# Nothing was committed, so nothing may be answered 201; it may have
+# been, as far as the module can know, so nothing is sent again.
+
+{
+    my @ids = customers($ng, 'lost', 5);
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($ng, 'lost', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 20 + $_,
+            reason => $_ == 4 ? 'pause-2' : "lost $_" }) } 0 .. 4 });
+    ok(CT::wait_for(sub { CT::async_answered($g) }),
+        'lost: the gate answered');
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
+        'lost: the batch waits in PostgreSQL');
+    is(scalar CT::sql($db, q{SELECT count(pg_terminate_backend(pid))
+        FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'nginx-customer'
+        AND wait_event_type = 'Lock'}), 1, 'lost: its backend terminated');
+    $hold->run('SELECT pg_advisory_unlock(2)');
+    $hold->close;
+    answers($g, @r);
+    is_created($g, 'lost: the gate');
+    for my $i (0 .. 4) {
+        is_error($r[$i], 503, 'Outcome unknown', ['database'],
+            "lost: member $i");
+    }
+    is(scalar(grep { ledger($_) eq '0 none' } @ids), 5,
+        'lost: no ledger row, no account of any member');
+
+    my @next = answers(map { earn($ng, $ids[$_], { points => 30 + $_ }) }
+        0 .. 4);
+    is(scalar(grep { $_->{status} == 201 } @next), 5,
+        'lost: the next earns 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @next ]));
+    is(scalar(grep { ledger($ids[$_]) eq '1 ' . (30 + $_) } 0 .. 4), 5,
+        'lost: each written once, nothing of the lost batch');
+}
+
+
+# --- 5. an Idempotency-Key twice in one batch ---------------------------------
+
+{
+    my @ids = customers($ng, 'keyed', 3);
+    my ($g, @r) = batch($ng, 'keyed', $GATE, sub {
+        (earn($ng, $ids[1], { points => 3 }),
+         earn($ng, $ids[0], { points => 40, reason => 'keyed' },
+             'Idempotency-Key' => 'batch-key'),
+         earn($ng, $ids[2], { points => 4 }),
+         earn($ng, $ids[0], { points => 40, reason => 'keyed' },
+             'Idempotency-Key' => 'batch-key')) });
+    answers($g, @r);
+    is_created($g, 'keyed: the gate');
+    is(scalar(grep { $_->{status} == 201 } @r), 4, 'keyed: all four 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @r ]));
+    my ($a, $b) = @r[1, 3];
+    like($a->{json}{data}{transactionId} // '', $UUID,
+        'keyed: a transactionId');
+    is($b->{json}{data}{transactionId}, $a->{json}{data}{transactionId},
+        'keyed: both answers the same transaction');
+    is($b->{body}, $a->{body}, 'keyed: the same answer');
+    is(join(',', sort map { $_->{headers}{'idempotent-replayed'} // '-' }
+        $a, $b), '-,true', 'keyed: one of them marked Idempotent-Replayed');
+    is(ledger($ids[0]), '1 40', 'keyed: one ledger row, the points once');
+    is(ledger($ids[1]) . ', ' . ledger($ids[2]), '1 3, 1 4',
+        'keyed: the others written');
+}
+
+
+# --- 6. clients that go away ------------------------------------------------
+
+sub gone {
+    my ($r) = @_;
+    close $r->{sock};
+    $r->{gone} = 1;
+}
+
+{
+    # while their earns wait in the pool for the connection
+    my @ids = customers($ng, 'queued-gone', 8);
+    my ($g, @r) = batch($ng, 'gone queued', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 50 + $_ }) } 0 .. 7 },
+        sub { gone($_[$_]) for 2, 5 });
+    answers($g, @r);
+    is_created($g, 'gone queued: the gate');
+    for my $i (grep { $_ != 2 && $_ != 5 } 0 .. 7) {
+        is_created($r[$i], "gone queued: earn $i");
+        is(ledger($ids[$i]), '1 ' . (50 + $i), "gone queued: earn $i row");
+    }
+    for my $i (2, 5) {
+        like(ledger($ids[$i]), qr/^(0 none|1 ${\ (50 + $i)})\z/,
+            "gone queued: earn $i written at most once");
+    }
+}
+
+{
+    # while their batch runs in PostgreSQL (its first member waits)
+    my @ids = customers($ng, 'sent-gone', 6);
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($ng, 'gone sent', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 60 + $_,
+            reason => $_ == 0 ? 'pause-2' : "sent $_" }) } 0 .. 5 });
+    ok(CT::wait_for(sub { CT::async_answered($g) }),
+        'gone sent: the gate answered');
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
+        'gone sent: the batch waits in PostgreSQL');
+    gone($r[$_]) for 1, 4;
+    $hold->run('SELECT pg_advisory_unlock(2)');
+    $hold->close;
+    answers($g, @r);
+    for my $i (0, 2, 3, 5) {
+        is_created($r[$i], "gone sent: earn $i");
+        is(ledger($ids[$i]), '1 ' . (60 + $i), "gone sent: earn $i row");
+    }
+    for my $i (1, 4) {
+        like(ledger($ids[$i]), qr/^(0 none|1 ${\ (60 + $i)})\z/,
+            "gone sent: earn $i written at most once");
+    }
+}
+
+{
+    my $pool;
+    ok(CT::wait_for(sub {
+        $pool = $ng->req(GET => '/health')->{json}{data}{pool};
+        $pool && $pool->{inFlight} == 0 && $pool->{waiting} == 0 }),
+        'afterwards nothing is in flight or waiting')
+        or diag(explain($pool));
+    my ($id) = customers($ng, 'after', 1);
+    my ($r) = answers(earn($ng, $id, { points => 7 }));
+    is_created($r, 'afterwards: an earn');
+}
+$ng->stop;
+
+
+# --- customer_db_pipeline 1: every earn its own transaction -------------------
+
+{
+    my $one = start(http_extra => "    customer_db_pipeline 1;\n");
+    my @ids = customers($one, 'single', 10);
+    my ($g, @r) = batch($one, 'pipeline 1', $GATE, sub {
+        map { earn($one, $ids[$_ - 1], { points => $_ }) } 1 .. 10 });
+    answers($g, @r);
+    is(scalar(grep { $_->{status} == 201 } @r), 10,
+        'pipeline 1: all 10 answered 201');
+    my ($tx, $rows) = xmins(@ids);
+    is("$tx $rows", '10 10', 'pipeline 1: each row its own transaction');
+}
+
+done_testing();

@@ -14,7 +14,8 @@
 # has read them all the lock is released, the gate is answered and the
 # waiting earns go out. A trigger on the ledger does what a test asks of
 # a row through its reason: 'pause-N' waits for advisory lock N,
-# 'fail-me' raises an error, 'once' is a deadlock victim the first time.
+# 'fail-me' raises an error, 'once' is a deadlock victim the first time,
+# 'fail-at-commit' fails its transaction's commit (a deferred trigger).
 use strict;
 use warnings;
 
@@ -48,6 +49,16 @@ CT::sql($db, q{
     END $$;
     CREATE TRIGGER t73_ledger BEFORE INSERT ON loyalty_transactions
         FOR EACH ROW EXECUTE FUNCTION t73_ledger();
+    CREATE FUNCTION t73_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.reason = 'fail-at-commit' THEN
+            RAISE EXCEPTION 'the test refuses this commit';
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE CONSTRAINT TRIGGER t73_commit AFTER INSERT
+        ON loyalty_transactions DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION t73_commit();
 });
 
 sub start {
@@ -226,7 +237,7 @@ my ($GATE) = customers($ng, 'gate', 1);
 }
 
 
-# --- 1b. redeems, and the service's routes, batch alike ------------------------
+# --- 1b. redeems, and the service's routes, batch alike -----------------------
 # Each customer has 100 points; its batch redeems 30, earns 5 and redeems
 # 10 through the internal routes, and asks for a redeem of 200, which is
 # refused (422) inside the batch without disturbing the rest.
@@ -461,17 +472,148 @@ sub gone {
 }
 
 {
+    # one goes away while its batch runs, another fails the batch: the
+    # rest are sent again, the one gone is not answered
+    my @ids = customers($ng, 'gone-fails', 5);
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($ng, 'gone and fails', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 70 + $_,
+            reason => $_ == 0 ? 'pause-2' : $_ == 3 ? 'fail-me' : "gf $_" })
+        } 0 .. 4 });
+    ok(CT::wait_for(sub { CT::async_answered($g) }),
+        'gone and fails: the gate answered');
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
+        'gone and fails: the batch waits in PostgreSQL');
+    gone($r[1]);
+    $hold->run('SELECT pg_advisory_unlock(2)');
+    $hold->close;
+    answers($g, @r);
+    is($r[3]{status}, 500, 'gone and fails: the refused earn 500')
+        or diag($r[3]{body});
+    for my $i (0, 2, 4) {
+        is_created($r[$i], "gone and fails: earn $i");
+        is(ledger($ids[$i]), '1 ' . (70 + $i),
+            "gone and fails: earn $i row");
+    }
+    is(ledger($ids[3]), '0 none', 'gone and fails: nothing of the refused');
+    like(ledger($ids[1]), qr/^(0 none|1 71)\z/,
+        'gone and fails: the one gone written at most once');
+}
+
+# --- 7. the commit itself fails ---------------------------------------------
+# A deferred trigger refuses one member at commit, after every member's
+# result has come: nothing of the batch committed, so nobody may be
+# answered 201 from it; the members are sent again alone, and only the
+# refused one fails.
+
+{
+    my @ids = customers($ng, 'commit', 5);
+    my ($g, @r) = batch($ng, 'commit fails', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 80 + $_,
+            reason => $_ == 2 ? 'fail-at-commit' : "commit $_" }) } 0 .. 4 });
+    answers($g, @r);
+    is_created($g, 'commit fails: the gate');
+    is($r[2]{status}, 500, 'commit fails: the refused earn 500')
+        or diag($r[2]{body});
+    is_error($r[2], 500, 'Internal server error', ['server'],
+        'commit fails: the refused earn');
+    for my $i (0, 1, 3, 4) {
+        is_created($r[$i], "commit fails: earn $i");
+        is(ledger($ids[$i]), '1 ' . (80 + $i), "commit fails: earn $i row");
+    }
+    is(ledger($ids[2]), '0 none', 'commit fails: nothing of the refused');
+
+    # and alone, without a batch
+    my ($r) = answers(earn($ng, $ids[2], { points => 1,
+        reason => 'fail-at-commit' }));
+    is($r->{status}, 500, 'commit fails alone: 500') or diag($r->{body});
+    is(ledger($ids[2]), '0 none', 'commit fails alone: nothing written');
+}
+
+
+# --- 8. reads and other writes waiting among the earns ------------------------
+# They keep their own way (reads in batches of reads, a note alone); the
+# earns around them still commit together.
+
+{
+    my @ids = customers($ng, 'among', 6);
+    my ($g, @r) = batch($ng, 'among', $GATE, sub {
+        map { (earn($ng, $ids[$_], { points => 90 + $_ }),
+               $_ % 2
+                 ? CT::async_req($ng, GET => "/api/customers/$ids[$_]")
+                 : CT::async_req($ng, POST => "/api/customers/$ids[$_]/notes",
+                       { content => "among $_" })) } 0 .. 5 });
+    answers($g, @r);
+    is_created($g, 'among: the gate');
+    for my $i (0 .. 5) {
+        my ($e, $o) = @r[2 * $i, 2 * $i + 1];
+        is_created($e, "among: earn $i");
+        is($e->{json}{data}{balance}, 90 + $i, "among: earn $i balance");
+        is($o->{status}, $i % 2 ? 200 : 201,
+            "among: the " . ($i % 2 ? 'read' : 'note') . " after earn $i")
+            or diag($o->{body});
+        is(ledger($ids[$i]), '1 ' . (90 + $i), "among: earn $i row");
+    }
+    is(scalar CT::sql($db, q{SELECT count(*) FROM customer_notes
+        WHERE content LIKE 'among %'}), 3, 'among: the three notes');
+    my ($tx, $rows) = xmins(@ids);
+    cmp_ok($tx, '<', $rows,
+        "among: the earns written by fewer transactions ($tx)");
+}
+
+
+# --- afterwards: the pool is idle, and serves ---------------------------------
+
+{
     my $pool;
     ok(CT::wait_for(sub {
         $pool = $ng->req(GET => '/health')->{json}{data}{pool};
         $pool && $pool->{inFlight} == 0 && $pool->{waiting} == 0 }),
-        'afterwards nothing is in flight or waiting')
+        'afterwards: nothing in flight or waiting')
         or diag(explain($pool));
     my ($id) = customers($ng, 'after', 1);
     my ($r) = answers(earn($ng, $id, { points => 7 }));
     is_created($r, 'afterwards: an earn');
 }
 $ng->stop;
+
+
+# --- 9. a member times out while its batch waits in PostgreSQL ---------------
+# customer_db_timeout runs out for the batch's members while its last one
+# waits (lock 2): the connection is dropped and its backend terminated,
+# so that the batch cannot commit later; every member is "Outcome
+# unknown", and nothing of it is written even once the lock is free.
+
+{
+    my $short = start(timeout => '2s',
+        allow_log => qr/PostgreSQL query timed out|terminated PostgreSQL/);
+    my @ids = customers($short, 'timeout', 4);
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($short, 'timeout', $GATE, sub {
+        map { earn($short, $ids[$_], { points => 100 + $_,
+            reason => $_ == 3 ? 'pause-2' : "timeout $_" }) } 0 .. 3 });
+    answers($g, @r);
+    is_created($g, 'timeout: the gate');
+    for my $i (0 .. 3) {
+        is_error($r[$i], 503, 'Outcome unknown', ['database'],
+            "timeout: member $i");
+    }
+    ok(CT::wait_for(sub { waiting_on_locks() == 0 }),
+        'timeout: the batch\'s backend was terminated');
+    $hold->run('SELECT pg_advisory_unlock(2)');
+    $hold->close;
+    is(scalar(grep { ledger($_) eq '0 none' } @ids), 4,
+        'timeout: nothing of the batch written');
+    my @next = answers(map { earn($short, $ids[$_], { points => 1 }) }
+        0 .. 3);
+    is(scalar(grep { $_->{status} == 201 } @next), 4,
+        'timeout: the next earns 201');
+    is(scalar(grep { ledger($_) eq '1 1' } @ids), 4,
+        'timeout: each written once');
+    $short->stop;
+}
 
 
 # --- customer_db_pipeline 1: every earn its own transaction -------------------

@@ -15,7 +15,8 @@
 # waiting earns go out. A trigger on the ledger does what a test asks of
 # a row through its reason: 'pause-N' waits for advisory lock N,
 # 'fail-me' raises an error, 'once' is a deadlock victim the first time,
-# 'fail-at-commit' fails its transaction's commit (a deferred trigger).
+# 'fail-at-commit' fails its transaction's commit and 'wait-at-commit'
+# waits there for advisory lock 2 (a deferred trigger).
 use strict;
 use warnings;
 
@@ -53,6 +54,8 @@ CT::sql($db, q{
     BEGIN
         IF NEW.reason = 'fail-at-commit' THEN
             RAISE EXCEPTION 'the test refuses this commit';
+        ELSIF NEW.reason = 'wait-at-commit' THEN
+            PERFORM pg_advisory_xact_lock_shared(2);
         END IF;
         RETURN NULL;
     END $$;
@@ -390,6 +393,38 @@ my ($GATE) = customers($ng, 'gate', 1);
 }
 
 
+{
+    # the same, the batch's commit under way: every member's result has
+    # come, the commit waits (lock 2) when the backend is terminated
+    my @ids = customers($ng, 'lost-commit', 4);
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($ng, 'lost at commit', $GATE, sub {
+        map { earn($ng, $ids[$_], { points => 40 + $_,
+            reason => $_ == 1 ? 'wait-at-commit' : "lost at commit $_" })
+        } 0 .. 3 });
+    ok(CT::wait_for(sub { CT::async_answered($g) }),
+        'lost at commit: the gate answered');
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
+        'lost at commit: the commit waits');
+    is(scalar CT::sql($db, q{SELECT count(pg_terminate_backend(pid))
+        FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'nginx-customer'
+        AND wait_event_type = 'Lock'}), 1,
+        'lost at commit: its backend terminated');
+    $hold->run('SELECT pg_advisory_unlock(2)');
+    $hold->close;
+    answers($g, @r);
+    is_created($g, 'lost at commit: the gate');
+    for my $i (0 .. 3) {
+        is_error($r[$i], 503, 'Outcome unknown', ['database'],
+            "lost at commit: member $i");
+    }
+    is(scalar(grep { ledger($_) eq '0 none' } @ids), 4,
+        'lost at commit: nothing of the batch written');
+}
+
+
 # --- 5. an Idempotency-Key twice in one batch ---------------------------------
 
 {
@@ -613,6 +648,63 @@ $ng->stop;
     is(scalar(grep { ledger($_) eq '1 1' } @ids), 4,
         'timeout: each written once');
     $short->stop;
+}
+
+
+# --- 10. one key in two batches on two connections --------------------------
+# Two connections, batches of 3, each held by a gate of its own (locks 1
+# and 3). The first batch writes the key and then waits (lock 2) before
+# its commit; only then is the second connection let go, and its batch's
+# use of the key waits on the first's rows; once the first commits it
+# finds the key taken: its transaction fails. Its other members are sent
+# again, and the keyed earn is run again and replays the first's answer.
+
+{
+    my $two = start(pool => 2,
+        http_extra => "    customer_db_pipeline 3;\n");
+    my ($gate2) = customers($two, 'gate', 1);
+    my @ids = customers($two, 'two', 4);
+    my $key = 'two-batches';
+    my $s = CT::psql_session($db);
+    $s->run("SELECT pg_advisory_lock($_)") for 1, 2, 3;
+    my @gates = (earn($two, $GATE, { points => 1, reason => 'pause-1' }),
+        earn($two, $gate2, { points => 1, reason => 'pause-3' }));
+    ok(CT::wait_for(sub { waiting_on_locks() == 2 }),
+        'two batches: the gates hold both connections');
+    # one at a time, so that they wait in this order
+    my @plan = ([0, 'keyed', $key], [1, 'two 1'], [2, 'pause-2'],
+        [0, 'keyed', $key], [3, 'two 3'], [1, 'two 1b']);
+    my @r;
+    for my $p (@plan) {
+        my ($i, $reason, $k) = @$p;
+        push @r, earn($two, $ids[$i], { points => 5, reason => $reason },
+            $k ? ('Idempotency-Key' => $k) : ());
+        ok(CT::wait_for(sub { unread($two, $r[-1]) == 0 }),
+            "two batches: earn " . $#r . ' read');
+    }
+    $s->run('SELECT pg_advisory_unlock(1)');
+    ok(CT::wait_for(sub { CT::async_answered($gates[0])
+            && waiting_on_locks() == 2 }),
+        'two batches: the first batch waits on lock 2');
+    $s->run('SELECT pg_advisory_unlock(3)');
+    ok(CT::wait_for(sub { CT::async_answered($gates[1])
+            && waiting_on_locks() == 2 }),
+        'two batches: the second waits on the first\'s rows');
+    $s->run('SELECT pg_advisory_unlock(2)');
+    $s->close;
+    answers(@gates, @r);
+    is_created($_, 'two batches: a gate') for @gates;
+    is(scalar(grep { $_->{status} == 201 } @r), 6, 'two batches: all 201')
+        or diag(explain([ map { "$_->{status} $_->{body}" } @r ]));
+    is($r[3]{json}{data}{transactionId}, $r[0]{json}{data}{transactionId},
+        'two batches: the key answers one transaction');
+    is($r[3]{headers}{'idempotent-replayed'}, 'true',
+        'two batches: the second use replayed');
+    is(ledger($ids[0]), '1 5', 'two batches: the key written once');
+    is(ledger($ids[1]), '2 10', 'two batches: both earns of customer 1');
+    is(ledger($ids[2]) . ', ' . ledger($ids[3]), '1 5, 1 5',
+        'two batches: the others written once');
+    $two->stop;
 }
 
 

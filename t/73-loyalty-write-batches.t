@@ -630,7 +630,7 @@ $ng->stop;
 # unknown", and nothing of it is written even once the lock is free.
 
 {
-    my $short = start(timeout => '2s',
+    my $short = start(timeout => '3s',
         allow_log => qr/PostgreSQL query timed out|terminated PostgreSQL/);
     my @ids = customers($short, 'timeout', 4);
     my $hold = CT::psql_session($db);

@@ -353,6 +353,43 @@ my ($GATE) = customers($ng, 'gate', 1);
         'victim: the trigger saw the victim twice (it was sent again)');
 }
 
+# a victim that ran alone was rolled back all the same: it is sent again
+{
+    my ($id) = customers($ng, 'lone-victim', 1);
+    CT::sql($db, q{SELECT setval('t73_once', 1, false)});
+    my $r = $ng->req(POST => "/api/customers/$id/loyalty/earn",
+        json => { points => 7, reason => 'once' });
+    is_created($r, 'lone victim');
+    is(ledger($id), '1 7', 'lone victim: one ledger row, its points');
+    is(scalar CT::sql($db, q{SELECT last_value FROM t73_once}), 2,
+        'lone victim: it ran twice');
+}
+
+# --- 3b. the members sent again run in the order they were sent -------------
+
+# Two redeems of the same 100 points in a batch that a third member
+# fails: both are rolled back and sent again, the first sent first, so
+# the first is the one that gets the points and the second is refused.
+{
+    my ($id, $other) = customers($ng, 'order', 2);
+    is_created($ng->req(POST => "/api/customers/$id/loyalty/earn",
+        json => { points => 100, reason => 'stock' }), 'order: 100 points');
+    my ($g, @r) = batch($ng, 'order', $GATE, sub {
+        (change($ng, $id, 'redeem', { points => 100, reason => 'first' }),
+         earn($ng, $other, { points => 5, reason => 'fail-me' }),
+         change($ng, $id, 'redeem', { points => 100, reason => 'second' }))
+    });
+    answers($g, @r);
+    is_created($r[0], 'order: the first redeem');
+    is($r[1]{status}, 500, 'order: the member that fails')
+        or diag($r[1]{body});
+    is($r[2]{status}, 422, 'order: the second redeem is the one refused')
+        or diag($r[2]{body});
+    is(scalar CT::sql($db, q{SELECT string_agg(reason, ',' ORDER BY
+        created_at) FROM loyalty_transactions WHERE customer_id = :'p1'},
+        $id), 'stock,first', 'order: the ledger has the first redeem');
+}
+
 
 # --- 4. the connection is lost with a batch in flight -------------------------
 # The last member waits (lock 2) after the others have run: their results

@@ -164,6 +164,8 @@ struct ngx_http_customer_pg_conn_s {
     unsigned                          late:1;      /* an error after the
                                                       writes' own results:
                                                       the commit failed */
+    unsigned                          ending:1;    /* the server said it
+                                                      ends the session */
 };
 
 
@@ -239,6 +241,7 @@ static void ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc);
 static ngx_uint_t ngx_http_customer_pg_transient(PGresult *res);
+static ngx_uint_t ngx_http_customer_pg_ending(PGresult *res);
 static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
 static ngx_uint_t ngx_http_customer_pg_unprepared(
     ngx_http_customer_pg_conn_t *pc, PGresult *res);
@@ -901,7 +904,7 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
         pc = &pool->conns[i];
 
         if (pc->state != NGX_HTTP_CUSTOMER_PG_BUSY || pc->exclusive
-            || pc->stalled || pc->nopen >= pool->depth
+            || pc->stalled || pc->ending || pc->nopen >= pool->depth
             || ngx_current_msec - pc->head_at >= NGX_HTTP_CUSTOMER_PG_SLOW)
         {
             continue;
@@ -928,7 +931,7 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
 
         /* broken, or closed by the server (a write asks the socket) */
 
-        if (PQstatus(pc->pgconn) != CONNECTION_OK
+        if (PQstatus(pc->pgconn) != CONNECTION_OK || pc->ending
             || pc->connection->read->pending_eof || pc->connection->close
             || (!q->stmt->shared && ngx_http_customer_pg_spoke(pc)))
         {
@@ -1755,6 +1758,10 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
             {
                 /* a SET in a failed transaction is taken back */
                 pc->plan = NGX_HTTP_CUSTOMER_PG_PLAN_UNKNOWN;
+
+                if (ngx_http_customer_pg_ending(res)) {
+                    pc->ending = 1;
+                }
             }
 
             if (slot->groups == 2 && slot->parse
@@ -1867,6 +1874,23 @@ ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
 }
 
 
+/*
+ * 57P01 (terminated by an administrator), 57P02 (a crash elsewhere),
+ * 57P03 (shutting down): the server ends the session after this error
+ */
+
+static ngx_uint_t
+ngx_http_customer_pg_ending(PGresult *res)
+{
+    char  *state;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL && ngx_strncmp(state, "57P0", 4) == 0
+           && state[4] >= '1' && state[4] <= '3' && state[5] == '\0';
+}
+
+
 /* 40P01 (a deadlock) and 40001 (serialization): rolled back, try again */
 
 static ngx_uint_t
@@ -1960,14 +1984,23 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
 
     /*
      * It never ran, and is sent once more: another read in its batch
-     * failed, or its statement is to be prepared again
+     * failed, or its statement is to be prepared again, or it is a read
+     * whose session the server ended under it (a terminated backend, a
+     * shutdown), which is what a lost connection is for a read
      */
 
     if (q != NULL && res != NULL && !q->retried
         && (PQresultStatus(res) == PGRES_PIPELINE_ABORTED
-            || ngx_http_customer_pg_unprepared(pc, res)))
+            || ngx_http_customer_pg_unprepared(pc, res)
+            || ((q->stmt->shared || q->stmt->readonly)
+                && ngx_http_customer_pg_ending(res))))
     {
-        if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
+        if (ngx_http_customer_pg_ending(res)) {
+            ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                          "customer: retrying the query on another "
+                          "connection: %s", PQresultErrorMessage(res));
+
+        } else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
             ngx_log_error(NGX_LOG_WARN, q->log, 0,
                           "customer: prepared statements were dropped on "
                           "the server (DISCARD ALL, a pooler?): preparing "
@@ -2141,6 +2174,7 @@ ngx_http_customer_pg_close(ngx_http_customer_pg_conn_t *pc)
     pc->held = 0;
     pc->batch = 0;
     pc->late = 0;
+    pc->ending = 0;
     pc->head = 0;
 
     if (pc->pgconn) {

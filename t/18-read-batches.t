@@ -11,6 +11,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use CT;
 
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
 use POSIX ();
 
 my $db = CT::db_create();
@@ -194,6 +197,95 @@ sub metrics {
         $ids[0]), $before + 60,
         'reads and writes: each increment applied exactly once');
     idle_after($ng, 'reads and writes');
+}
+
+# --- 4. one group, and its connection lost while it waits -----------------
+
+# Eight keep-alive connections, each with a request answered (so nginx
+# has accepted them all); the worker is stopped, each sends a GET of its
+# own record, and the worker goes on: it reads the eight in one turn of
+# its loop, and they are one statement. That statement waits on a table
+# lock when the pool's backend is terminated: the server's error says it
+# ends the session, which for a read is a lost connection, so it is sent
+# once more on a new connection, and each GET still gets its own record.
+{
+    my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
+        server_extra => "location = /metrics { customer_metrics; }\n",
+        allow_log => qr/PostgreSQL|retrying/);
+    my @ids = CT::sql($db, q{SELECT id FROM customers
+        WHERE user_id LIKE 'batch-%' ORDER BY user_id});
+    push @ids, @ids[0 .. 2];
+    my ($worker) = $ng->worker_pids;
+    my $token = CT::admin_token();
+    my @conns = map {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $ng->port, Proto => 'tcp', Timeout => 10)
+            or die "connect: $!\n";
+    } @ids;
+    my $get = sub {
+        my ($c, $id) = @_;
+        my $req = "GET /api/customers/$id HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer $token\r\n\r\n";
+        syswrite($c, $req) == length $req or die "write: $!\n";
+    };
+    for my $k (0 .. $#ids) {
+        $get->($conns[$k], $ids[$k]);
+        is(answer($conns[$k])->{status}, 200, "group: warm-up $k");
+    }
+    my %before = metrics($ng);
+
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    kill 'STOP', $worker;
+    $get->($conns[$_], $ids[$_]) for 0 .. $#ids;
+    kill 'CONT', $worker;
+    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
+        'group: one statement waits on the lock');
+    my $n = $s->run(q{SELECT count(pg_terminate_backend(pid))
+        FROM pg_stat_activity WHERE application_name = 'nginx-customer'
+        AND wait_event_type = 'Lock'});
+    is($n, 1, 'group: its backend terminated');
+    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
+        'group: ... and the statement sent again waits on the lock');
+    $s->run('ROLLBACK');
+    $s->close;
+
+    my $own = grep {
+        my $r = answer($conns[$_]);
+        $r->{status} == 200 && $r->{json}{data}{customerId} eq $ids[$_];
+    } 0 .. $#ids;
+    is($own, scalar @ids, 'group: every GET answered with its own record');
+    my %after = metrics($ng);
+    is($after{customer_db_read_groups_total}
+        - ($before{customer_db_read_groups_total} // 0), 1,
+        'group: the eight were one statement');
+    is($after{customer_db_grouped_reads_total}
+        - ($before{customer_db_grouped_reads_total} // 0), scalar @ids,
+        '... for all of them');
+    like($ng->error_log,
+        qr/retrying the query on another connection: .*terminating/,
+        'group: it was sent again');
+    $ng->stop;
+}
+
+# one HTTP/1.1 answer on a keep-alive connection: {status, json}
+sub answer {
+    my ($c) = @_;
+    my $buf = '';
+    my $sel = IO::Select->new($c);
+    while ($buf !~ /\r\n\r\n/ && $sel->can_read(10)) {
+        sysread($c, $buf, 65536, length $buf) or last;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    my ($len) = ($head // '') =~ /^Content-Length:\s*(\d+)/mi;
+    $body //= '';
+    while (defined $len && length $body < $len && $sel->can_read(10)) {
+        sysread($c, $body, 65536, length $body) or last;
+    }
+    my ($status) = ($head // '') =~ m{^HTTP/1\.1 (\d{3})};
+    return { status => $status // 0,
+        json => eval { JSON::PP->new->utf8->decode($body) } };
 }
 
 done_testing();

@@ -239,12 +239,14 @@ sub metrics {
     $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
     kill 'STOP', $worker;
     $get->($conns[$_], $ids[$_]) for 0 .. $#ids;
+    ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
+        'group: the eight GETs wait in nginx\'s sockets');
     kill 'CONT', $worker;
     ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
         'group: one statement waits on the lock');
     my $n = $s->run(q{SELECT count(pg_terminate_backend(pid))
         FROM pg_stat_activity WHERE application_name = 'nginx-customer'
-        AND wait_event_type = 'Lock'});
+        AND datname = current_database() AND wait_event_type = 'Lock'});
     is($n, 1, 'group: its backend terminated');
     ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
         'group: ... and the statement sent again waits on the lock');

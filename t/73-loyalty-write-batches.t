@@ -140,25 +140,10 @@ sub answers {
     return @_;
 }
 
-# requests nginx has not read yet: the receive queues of its sockets
-# towards ours (/proc/net/tcp, ports in hex). A request read is a request
-# in the pool: nginx reads an earn (head and body, one small write) and
-# hands it to the pool in the same turn of its event loop.
+# requests nginx has not read yet (CT::unread)
 sub unread {
     my ($ng, @reqs) = @_;
-    my %ours = map { sprintf('%04X', $_->{sock}->sockport) => 1 } @reqs;
-    my $srv = sprintf '%04X', $ng->port;
-    my $n = 0;
-    open my $t, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
-    while (<$t>) {
-        my (undef, $local, $remote, undef, $queues) = split ' ';
-        next unless defined $queues && $local =~ /:$srv\z/;
-        my ($rport) = $remote =~ /:([0-9A-F]{4})\z/ or next;
-        next unless $ours{$rport};
-        my (undef, $rx) = split /:/, $queues;
-        $n++ if hex $rx;
-    }
-    return $n;
+    return CT::unread($ng, map { $_->{sock} } @reqs);
 }
 
 sub waiting_on_locks { CT::lock_waiters($db) }

@@ -244,6 +244,29 @@ sub async_answered {
     return IO::Select->new($_[0]{sock})->can_read(0) ? 1 : 0;
 }
 
+# unread($ng, SOCKETS): how many of these client sockets' requests nginx
+# has not read yet: the receive queues of nginx's side of them
+# (/proc/net/tcp, ports in hex). nginx reads a small request whole and
+# hands it on in the same turn of its event loop, so 0 means all of them
+# are in the module (waiting for a connection, say); with the worker
+# stopped, the count of those whose bytes have arrived.
+sub unread {
+    my ($ng, @socks) = @_;
+    my %ours = map { sprintf('%04X', $_->sockport) => 1 } @socks;
+    my $srv = sprintf '%04X', $ng->port;
+    my $n = 0;
+    open my $t, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
+    while (<$t>) {
+        my (undef, $local, $remote, undef, $queues) = split ' ';
+        next unless defined $queues && $local =~ /:$srv\z/;
+        my ($rport) = $remote =~ /:([0-9A-F]{4})\z/ or next;
+        next unless $ours{$rport};
+        my (undef, $rx) = split /:/, $queues;
+        $n++ if hex $rx;
+    }
+    return $n;
+}
+
 # VINs (ISO 3779): vin_check(VIN) is the character position 9 must hold
 # (undef: a bad length or character), with_check(VIN) sets it, and
 # new_vin(PREFIX) is a fresh valid VIN: the 10 characters of PREFIX and a

@@ -219,7 +219,8 @@ static ngx_http_customer_pg_conn_t *ngx_http_customer_pg_pick(
     ngx_http_customer_pg_pool_t *pool, ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
-static void ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc);
+static void ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc,
+    ngx_uint_t sync);
 static void ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc);
 static void ngx_http_customer_pg_sync_handler(ngx_event_t *ev);
 static void ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc);
@@ -240,8 +241,11 @@ static void ngx_http_customer_pg_ungroup(ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q);
 static void ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc);
-static ngx_uint_t ngx_http_customer_pg_transient(PGresult *res);
-static ngx_uint_t ngx_http_customer_pg_ending(PGresult *res);
+static ngx_uint_t ngx_http_customer_pg_failed(PGresult *res,
+    const char *states);
+
+#define NGX_HTTP_CUSTOMER_PG_TRANSIENT  "40P01 40001"
+#define NGX_HTTP_CUSTOMER_PG_ENDING     "57P01 57P02 57P03"
 static void ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc);
 static ngx_uint_t ngx_http_customer_pg_unprepared(
     ngx_http_customer_pg_conn_t *pc, PGresult *res);
@@ -1357,12 +1361,7 @@ ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
         pool->batched += n;
     }
 
-    if (!PQpipelineSync(pc->pgconn)) {
-        ngx_http_customer_pg_abort(pc, 0);
-        return;
-    }
-
-    ngx_http_customer_pg_flush(pc);
+    ngx_http_customer_pg_flush(pc, 1);
 }
 
 
@@ -1500,12 +1499,7 @@ ngx_http_customer_pg_send(ngx_http_customer_pg_conn_t *pc,
         return;
     }
 
-    if (!PQpipelineSync(pg)) {
-        ngx_http_customer_pg_abort(pc, 0);
-        return;
-    }
-
-    ngx_http_customer_pg_flush(pc);
+    ngx_http_customer_pg_flush(pc, 1);
 }
 
 
@@ -1543,12 +1537,7 @@ ngx_http_customer_pg_sync(ngx_http_customer_pg_conn_t *pc)
     pc->held = 0;
     pc->nopen = 0;
 
-    if (!PQpipelineSync(pc->pgconn)) {
-        ngx_http_customer_pg_abort(pc, 0);
-        return;
-    }
-
-    ngx_http_customer_pg_flush(pc);
+    ngx_http_customer_pg_flush(pc, 1);
 }
 
 
@@ -1610,10 +1599,17 @@ ngx_http_customer_pg_stall(ngx_http_customer_pg_conn_t *pc)
 }
 
 
+/* with sync, a Sync first: what was sent before it is one transaction */
+
 static void
-ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc)
+ngx_http_customer_pg_flush(ngx_http_customer_pg_conn_t *pc, ngx_uint_t sync)
 {
     int  rc;
+
+    if (sync && !PQpipelineSync(pc->pgconn)) {
+        ngx_http_customer_pg_abort(pc, 0);
+        return;
+    }
 
     rc = PQflush(pc->pgconn);
 
@@ -1673,7 +1669,7 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
     }
 
     if (c->write->active) {
-        ngx_http_customer_pg_flush(pc);
+        ngx_http_customer_pg_flush(pc, 0);
 
         if (ev->write || pc->state == NGX_HTTP_CUSTOMER_PG_FREE) {
             return;
@@ -1759,7 +1755,9 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
                 /* a SET in a failed transaction is taken back */
                 pc->plan = NGX_HTTP_CUSTOMER_PG_PLAN_UNKNOWN;
 
-                if (ngx_http_customer_pg_ending(res)) {
+                if (ngx_http_customer_pg_failed(res,
+                                                NGX_HTTP_CUSTOMER_PG_ENDING))
+                {
                     pc->ending = 1;
                 }
             }
@@ -1841,7 +1839,9 @@ ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
         }
 
         if (!(n > 1 && (late || PQresultStatus(res) != PGRES_FATAL_ERROR))
-            && !(q->stmt->batch && ngx_http_customer_pg_transient(res)))
+            && !(q->stmt->batch
+                 && ngx_http_customer_pg_failed(res,
+                                        NGX_HTTP_CUSTOMER_PG_TRANSIENT)))
         {
             continue;
         }
@@ -1875,34 +1875,25 @@ ngx_http_customer_pg_commit(ngx_http_customer_pg_conn_t *pc)
 
 
 /*
- * 57P01 (terminated by an administrator), 57P02 (a crash elsewhere),
- * 57P03 (shutting down): the server ends the session after this error
+ * Whether res failed with one of states, SQLSTATEs separated by spaces:
+ * 40P01 and 40001 (a deadlock, a serialization failure) roll back what
+ * may pass the next time; after 57P01, 57P02 and 57P03 (terminated, a
+ * crash elsewhere, shutting down) the server ends the session.
  */
 
 static ngx_uint_t
-ngx_http_customer_pg_ending(PGresult *res)
+ngx_http_customer_pg_failed(PGresult *res, const char *states)
 {
     char  *state;
 
-    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-    return state != NULL && ngx_strncmp(state, "57P0", 4) == 0
-           && state[4] >= '1' && state[4] <= '3' && state[5] == '\0';
-}
-
-
-/* 40P01 (a deadlock) and 40001 (serialization): rolled back, try again */
-
-static ngx_uint_t
-ngx_http_customer_pg_transient(PGresult *res)
-{
-    char  *state;
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return 0;
+    }
 
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-    return state != NULL
-           && (ngx_strcmp(state, "40P01") == 0
-               || ngx_strcmp(state, "40001") == 0);
+    return state != NULL && ngx_strlen(state) == 5
+           && ngx_strstr(states, state) != NULL;
 }
 
 
@@ -1917,17 +1908,10 @@ static ngx_uint_t
 ngx_http_customer_pg_unprepared(ngx_http_customer_pg_conn_t *pc,
     PGresult *res)
 {
-    char                         *state;
     ngx_uint_t                    k, i, id;
     ngx_http_customer_pg_slot_t  *slot;
 
-    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
-        return 0;
-    }
-
-    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-    if (state == NULL || ngx_strcmp(state, "26000") != 0) {
+    if (!ngx_http_customer_pg_failed(res, "26000")) {
         return 0;
     }
 
@@ -1993,9 +1977,10 @@ ngx_http_customer_pg_complete(ngx_http_customer_pg_conn_t *pc)
         && (PQresultStatus(res) == PGRES_PIPELINE_ABORTED
             || ngx_http_customer_pg_unprepared(pc, res)
             || ((q->stmt->shared || q->stmt->readonly)
-                && ngx_http_customer_pg_ending(res))))
+                && ngx_http_customer_pg_failed(res,
+                                               NGX_HTTP_CUSTOMER_PG_ENDING))))
     {
-        if (ngx_http_customer_pg_ending(res)) {
+        if (ngx_http_customer_pg_failed(res, NGX_HTTP_CUSTOMER_PG_ENDING)) {
             ngx_log_error(NGX_LOG_INFO, q->log, 0,
                           "customer: retrying the query on another "
                           "connection: %s", PQresultErrorMessage(res));

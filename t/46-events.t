@@ -440,7 +440,7 @@ is_deeply([sort map { $_->{event}{data}{alertId} } @{ $by_type{'credit.alert'} }
         $h = $ng->req(GET => '/health', auth => 'none');
         (($h->{json}{data}{events} // {})->{dead} // -1) == 1
             && (metric('customer_events_dead') // -1) == 1
-    }, timeout => 5);
+    }, timeout => 20);
     is(metric('customer_events_dead'), 1, 'dead letter: counted');
     is(($h->{json}{data}{events} // {})->{dead}, 1,
         'dead letter: /health counts it');

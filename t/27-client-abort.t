@@ -40,24 +40,6 @@ sub lock_waiters {
         WHERE datname = current_database() AND wait_event_type = 'Lock'});
 }
 
-# requests nginx has not read yet: the receive queues of its sockets
-# towards ours (/proc/net/tcp, ports in hex)
-sub unread {
-    my %ours = map { sprintf('%04X', $_->sockport) => 1 } @_;
-    my $srv = sprintf '%04X', $ng->port;
-    my $n = 0;
-    open my $t, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
-    while (<$t>) {
-        my (undef, $local, $remote, undef, $queues) = split ' ';
-        next unless defined $queues && $local =~ /:$srv\z/;
-        my ($rport) = $remote =~ /:([0-9A-F]{4})\z/ or next;
-        next unless $ours{$rport};
-        my (undef, $rx) = split /:/, $queues;
-        $n++ if hex $rx;
-    }
-    return $n;
-}
-
 my $s = CT::psql_session($db);
 $s->run('BEGIN');
 $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
@@ -69,7 +51,7 @@ ok(CT::wait_for(sub { lock_waiters() >= 1 }), 'the first query is running');
 push @socks, send_raw(GET => "/api/customers/$id") for 1 .. 3;
 push @socks, send_raw(GET => '/api/customers?limit=5');
 push @socks, send_raw(PATCH => "/api/customers/$id");
-ok(CT::wait_for(sub { unread(@socks) == 0 }),
+ok(CT::wait_for(sub { CT::unread($ng, @socks) == 0 }),
     'nginx has read every request (they wait for the connection)');
 
 # every client goes away

@@ -197,6 +197,25 @@ sub is_created {
     is($r->{status}, 201, "$name: 201") or diag($r->{body});
 }
 
+# earn i of @$r (customer $ids->[i], base + i points) for each i of @which:
+# answered 201 with its one ledger row (written), or, its client gone,
+# written at most once
+sub written {
+    my ($name, $r, $ids, $base, @which) = @_;
+    for my $i (@which) {
+        is_created($r->[$i], "$name: earn $i");
+        is(ledger($ids->[$i]), '1 ' . ($base + $i), "$name: earn $i row");
+    }
+}
+
+sub at_most_once {
+    my ($name, $ids, $base, @which) = @_;
+    for my $i (@which) {
+        like(ledger($ids->[$i]), qr/^(0 none|1 ${\ ($base + $i)})\z/,
+            "$name: earn $i written at most once");
+    }
+}
+
 
 my $ng = start();
 my ($GATE) = customers($ng, 'gate', 1);
@@ -501,14 +520,8 @@ sub gone {
         sub { gone($_[$_]) for 2, 5 });
     answers($g, @r);
     is_created($g, 'gone queued: the gate');
-    for my $i (grep { $_ != 2 && $_ != 5 } 0 .. 7) {
-        is_created($r[$i], "gone queued: earn $i");
-        is(ledger($ids[$i]), '1 ' . (50 + $i), "gone queued: earn $i row");
-    }
-    for my $i (2, 5) {
-        like(ledger($ids[$i]), qr/^(0 none|1 ${\ (50 + $i)})\z/,
-            "gone queued: earn $i written at most once");
-    }
+    written('gone queued', \@r, \@ids, 50, 0, 1, 3, 4, 6, 7);
+    at_most_once('gone queued', \@ids, 50, 2, 5);
 }
 
 {
@@ -527,14 +540,8 @@ sub gone {
     $hold->run('SELECT pg_advisory_unlock(2)');
     $hold->close;
     answers($g, @r);
-    for my $i (0, 2, 3, 5) {
-        is_created($r[$i], "gone sent: earn $i");
-        is(ledger($ids[$i]), '1 ' . (60 + $i), "gone sent: earn $i row");
-    }
-    for my $i (1, 4) {
-        like(ledger($ids[$i]), qr/^(0 none|1 ${\ (60 + $i)})\z/,
-            "gone sent: earn $i written at most once");
-    }
+    written('gone sent', \@r, \@ids, 60, 0, 2, 3, 5);
+    at_most_once('gone sent', \@ids, 60, 1, 4);
 }
 
 {
@@ -557,14 +564,9 @@ sub gone {
     answers($g, @r);
     is($r[3]{status}, 500, 'gone and fails: the refused earn 500')
         or diag($r[3]{body});
-    for my $i (0, 2, 4) {
-        is_created($r[$i], "gone and fails: earn $i");
-        is(ledger($ids[$i]), '1 ' . (70 + $i),
-            "gone and fails: earn $i row");
-    }
+    written('gone and fails', \@r, \@ids, 70, 0, 2, 4);
     is(ledger($ids[3]), '0 none', 'gone and fails: nothing of the refused');
-    like(ledger($ids[1]), qr/^(0 none|1 71)\z/,
-        'gone and fails: the one gone written at most once');
+    at_most_once('gone and fails', \@ids, 70, 1);
 }
 
 # --- 7. the commit itself fails ---------------------------------------------

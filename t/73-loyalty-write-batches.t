@@ -34,6 +34,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 
 my $db = CT::db_create();
+my $GATE;    # the gate's customer (see batch)
 
 CT::sql($db, q{
     CREATE SEQUENCE t73_once;
@@ -168,6 +169,30 @@ sub batch {
     return ($g, @reqs);
 }
 
+# A batch held in PostgreSQL: advisory lock 2 taken (the member whose
+# reason says pause-2 or wait-at-commit waits for it), the batch formed,
+# the gate answered and the batch waiting on the lock; $waits names that
+# last check. The session holding the lock, the gate, the earns.
+sub held_batch {
+    my ($ng, $name, $waits, $send) = @_;
+    my $hold = CT::psql_session($db);
+    $hold->run('SELECT pg_advisory_lock(2)');
+    my ($g, @r) = batch($ng, $name, $GATE, $send);
+    ok(CT::wait_for(sub { CT::async_answered($g) }),
+        "$name: the gate answered");
+    ok(CT::wait_for(sub { waiting_on_locks() == 1 }), "$name: $waits");
+    return ($hold, $g, @r);
+}
+
+# the held batch's backend terminated
+sub terminate_held {
+    my ($name) = @_;
+    is(scalar CT::sql($db, q{SELECT count(pg_terminate_backend(pid))
+        FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'nginx-customer'
+        AND wait_event_type = 'Lock'}), 1, "$name: its backend terminated");
+}
+
 # how many ledger rows a customer has, its balance (or 'none')
 sub ledger {
     my ($id) = @_;
@@ -218,7 +243,7 @@ sub at_most_once {
 
 
 my $ng = start();
-my ($GATE) = customers($ng, 'gate', 1);
+($GATE) = customers($ng, 'gate', 1);
 
 
 # --- 1. the earns that waited commit together ------------------------------
@@ -404,19 +429,12 @@ my ($GATE) = customers($ng, 'gate', 1);
 
 {
     my @ids = customers($ng, 'lost', 5);
-    my $hold = CT::psql_session($db);
-    $hold->run('SELECT pg_advisory_lock(2)');
-    my ($g, @r) = batch($ng, 'lost', $GATE, sub {
-        map { earn($ng, $ids[$_], { points => 20 + $_,
-            reason => $_ == 4 ? 'pause-2' : "lost $_" }) } 0 .. 4 });
-    ok(CT::wait_for(sub { CT::async_answered($g) }),
-        'lost: the gate answered');
-    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
-        'lost: the batch waits in PostgreSQL');
-    is(scalar CT::sql($db, q{SELECT count(pg_terminate_backend(pid))
-        FROM pg_stat_activity WHERE datname = current_database()
-        AND application_name = 'nginx-customer'
-        AND wait_event_type = 'Lock'}), 1, 'lost: its backend terminated');
+    my ($hold, $g, @r) = held_batch($ng, 'lost',
+        'the batch waits in PostgreSQL',
+        sub {
+            map { earn($ng, $ids[$_], { points => 20 + $_,
+                reason => $_ == 4 ? 'pause-2' : "lost $_" }) } 0 .. 4 });
+    terminate_held('lost');
     $hold->run('SELECT pg_advisory_unlock(2)');
     $hold->close;
     answers($g, @r);
@@ -442,21 +460,13 @@ my ($GATE) = customers($ng, 'gate', 1);
     # the same, the batch's commit under way: every member's result has
     # come, the commit waits (lock 2) when the backend is terminated
     my @ids = customers($ng, 'lost-commit', 4);
-    my $hold = CT::psql_session($db);
-    $hold->run('SELECT pg_advisory_lock(2)');
-    my ($g, @r) = batch($ng, 'lost at commit', $GATE, sub {
-        map { earn($ng, $ids[$_], { points => 40 + $_,
-            reason => $_ == 1 ? 'wait-at-commit' : "lost at commit $_" })
-        } 0 .. 3 });
-    ok(CT::wait_for(sub { CT::async_answered($g) }),
-        'lost at commit: the gate answered');
-    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
-        'lost at commit: the commit waits');
-    is(scalar CT::sql($db, q{SELECT count(pg_terminate_backend(pid))
-        FROM pg_stat_activity WHERE datname = current_database()
-        AND application_name = 'nginx-customer'
-        AND wait_event_type = 'Lock'}), 1,
-        'lost at commit: its backend terminated');
+    my ($hold, $g, @r) = held_batch($ng, 'lost at commit',
+        'the commit waits',
+        sub {
+            map { earn($ng, $ids[$_], { points => 40 + $_,
+                reason => $_ == 1 ? 'wait-at-commit' : "lost at commit $_" })
+            } 0 .. 3 });
+    terminate_held('lost at commit');
     $hold->run('SELECT pg_advisory_unlock(2)');
     $hold->close;
     answers($g, @r);
@@ -527,15 +537,11 @@ sub gone {
 {
     # while their batch runs in PostgreSQL (its first member waits)
     my @ids = customers($ng, 'sent-gone', 6);
-    my $hold = CT::psql_session($db);
-    $hold->run('SELECT pg_advisory_lock(2)');
-    my ($g, @r) = batch($ng, 'gone sent', $GATE, sub {
-        map { earn($ng, $ids[$_], { points => 60 + $_,
-            reason => $_ == 0 ? 'pause-2' : "sent $_" }) } 0 .. 5 });
-    ok(CT::wait_for(sub { CT::async_answered($g) }),
-        'gone sent: the gate answered');
-    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
-        'gone sent: the batch waits in PostgreSQL');
+    my ($hold, $g, @r) = held_batch($ng, 'gone sent',
+        'the batch waits in PostgreSQL',
+        sub {
+            map { earn($ng, $ids[$_], { points => 60 + $_,
+                reason => $_ == 0 ? 'pause-2' : "sent $_" }) } 0 .. 5 });
     gone($r[$_]) for 1, 4;
     $hold->run('SELECT pg_advisory_unlock(2)');
     $hold->close;
@@ -548,16 +554,13 @@ sub gone {
     # one goes away while its batch runs, another fails the batch: the
     # rest are sent again
     my @ids = customers($ng, 'gone-fails', 5);
-    my $hold = CT::psql_session($db);
-    $hold->run('SELECT pg_advisory_lock(2)');
-    my ($g, @r) = batch($ng, 'gone and fails', $GATE, sub {
-        map { earn($ng, $ids[$_], { points => 70 + $_,
-            reason => $_ == 0 ? 'pause-2' : $_ == 3 ? 'fail-me' : "gf $_" })
-        } 0 .. 4 });
-    ok(CT::wait_for(sub { CT::async_answered($g) }),
-        'gone and fails: the gate answered');
-    ok(CT::wait_for(sub { waiting_on_locks() == 1 }),
-        'gone and fails: the batch waits in PostgreSQL');
+    my ($hold, $g, @r) = held_batch($ng, 'gone and fails',
+        'the batch waits in PostgreSQL',
+        sub {
+            map { earn($ng, $ids[$_], { points => 70 + $_,
+                reason => $_ == 0 ? 'pause-2'
+                    : $_ == 3 ? 'fail-me' : "gf $_" })
+            } 0 .. 4 });
     gone($r[1]);
     $hold->run('SELECT pg_advisory_unlock(2)');
     $hold->close;

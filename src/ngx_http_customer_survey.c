@@ -10,10 +10,8 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_access.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_credit.h"
-#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
@@ -54,12 +52,6 @@
     " 'submittedAt', api_ts(s.submitted_at))"
 
 
-/* an estimate in flight: its answer, kept for the stored score's */
-typedef struct {
-    ngx_str_t                      estimate;   /* JSON text */
-} ngx_http_customer_estimate_t;
-
-
 static ngx_int_t ngx_http_customer_survey_rules(
     ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_survey_cents(ngx_str_t *s);
@@ -76,31 +68,26 @@ static const char  *ngx_http_customer_survey_kinds[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_survey_option_fields[] = {
-    { "value", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 100, NULL, NULL },
-    { "label", ngx_http_customer_check_line, 0, 1, 200, NULL, NULL },
-    { "weight", ngx_http_customer_check_money_delta,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("value", line, 1, 100),
+    NGX_HTTP_CUSTOMER_OPTIONAL("label", line, 1, 200),
+    NGX_HTTP_CUSTOMER_REQUIRED("weight", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /* POST and PUT take the whole question */
 static ngx_http_customer_field_t  ngx_http_customer_survey_fields[] = {
-    { "text", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 500, NULL, NULL },
+    NGX_HTTP_CUSTOMER_REQUIRED("text", text, 1, 500),
     { "kind", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_survey_kinds, NULL },
     { "options", ngx_http_customer_check_objects, 0, 0, 20, NULL,
       ngx_http_customer_survey_option_fields },
-    { "weight", ngx_http_customer_check_money_delta, 0, 0, 0, NULL, NULL },
-    { "min", ngx_http_customer_check_money_delta,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "max", ngx_http_customer_check_money_delta,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
-    { "isActive", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { "position", ngx_http_customer_check_count, 0, 0, 10000, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("weight", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("min", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("max", money_delta, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("isActive", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("position", count, 0, 10000),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -508,9 +495,9 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_survey_answered)
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated)
 {
-    char                          *p;
-    ngx_int_t                      rc;
-    ngx_http_customer_estimate_t  *est;
+    char       *p;
+    ngx_int_t   rc;
+    ngx_str_t  *est;
 
     if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
         return rc;
@@ -524,19 +511,20 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated)
                    "create it first");
     }
 
-    est = ngx_pcalloc(ctx->request->pool,
-                      sizeof(ngx_http_customer_estimate_t));
+    /* the estimate's JSON text, kept for the stored score's answer */
+
+    est = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
     if (est == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->data = est;
 
-    est->estimate.len = PQgetlength(res, 0, 0);
-    est->estimate.data = (u_char *) ngx_http_customer_value(
-                                        ctx->request->pool, res, 0, 0);
+    est->len = PQgetlength(res, 0, 0);
+    est->data = (u_char *) ngx_http_customer_value(ctx->request->pool, res,
+                                                   0, 0);
     p = ngx_http_customer_value(ctx->request->pool, res, 0, 1);
-    if (est->estimate.data == NULL || p == NULL) {
+    if (est->data == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -560,9 +548,9 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimated)
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimate_stored)
 {
-    ngx_int_t                      rc;
-    yajl_gen                       g;
-    ngx_http_customer_estimate_t  *est;
+    yajl_gen    g;
+    ngx_int_t   rc;
+    ngx_str_t  *est;
 
     if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
         return rc;
@@ -588,9 +576,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimate_stored)
 
     ngx_http_customer_gen_lit(g, "estimate");
 
-    if (ngx_http_customer_json_text(g, est->estimate.data,
-                                    est->estimate.len)
-        != NGX_OK)
+    if (ngx_http_customer_json_text(g, est->data, est->len) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -12,7 +12,6 @@
 #include <openssl/hmac.h>
 
 #include "ngx_http_customer_module.h"
-#include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_events.h"
 #include "ngx_http_customer_metrics.h"
 #include "ngx_http_customer_peer.h"
@@ -73,8 +72,6 @@ static ngx_int_t ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
 static ngx_int_t ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig);
-static ngx_int_t ngx_http_customer_events_header(ngx_pool_t *pool,
-    ngx_array_t *a, const char *key, ngx_str_t *value);
 static NGX_HTTP_CUSTOMER_CHECK(after);
 static NGX_HTTP_CUSTOMER_CHECK(events_limit);
 
@@ -127,16 +124,16 @@ ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
       .stmt = &ngx_http_customer_events_list_sql,
       .params = {
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "type",
-            ngx_http_customer_event_types, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "customerId", NULL,
-            ngx_http_customer_check_uuid },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "after", NULL,
-            ngx_http_customer_check_after },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "limit", NULL,
-            ngx_http_customer_check_events_limit },
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "destination",
-            ngx_http_customer_event_destinations, NULL } },
+          NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_event_types),
+          NGX_HTTP_CUSTOMER_CHECKED("customerId",
+                                    ngx_http_customer_check_uuid, 0, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("after", ngx_http_customer_check_after,
+                                    0, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("limit",
+                                    ngx_http_customer_check_events_limit,
+                                    0, 0),
+          NGX_HTTP_CUSTOMER_ENUM("destination",
+                                 ngx_http_customer_event_destinations) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Events retrieved successfully" },
     NGX_HTTP_CUSTOMER_ROUTES_END
@@ -307,43 +304,40 @@ static ngx_int_t
 ngx_http_customer_events_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row)
 {
-    ngx_str_t                      path, args, body, v, ts, sig, type;
-    ngx_uint_t                     i;
+    ngx_str_t                      path, args, body, v, ts, sig;
     ngx_array_t                   *h;
+    ngx_keyval_t                  *kv;
     ngx_http_customer_loc_conf_t  *llcf;
-
-    struct {
-        const char                *name;
-        ngx_str_t                 *value;
-    } headers[] = {
-        { "Content-Type", &type }, { "webhook-id", &v },
-        { "webhook-timestamp", &ts }, { "webhook-signature", &sig }
-    };
 
     if (ngx_http_customer_events_sign(ctx, row, &ts, &sig) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    v.data = (u_char *) row->cols[0];
+    v.len = ngx_strlen(row->cols[0]);
 
     h = ngx_array_create(ctx->request->pool, 4, sizeof(ngx_keyval_t));
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&type, "application/cloudevents+json; charset=utf-8");
-    v.data = (u_char *) row->cols[0];
-    v.len = ngx_strlen(row->cols[0]);
-
     /* the signature only when there are secrets */
 
-    for (i = 0; i < 4; i++) {
-        if ((i < 3 || sig.len)
-            && ngx_http_customer_events_header(ctx->request->pool, h,
-                                               headers[i].name,
-                                               headers[i].value)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    kv = ngx_array_push_n(h, sig.len ? 4 : 3);
+    if (kv == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&kv[0].key, "Content-Type");
+    ngx_str_set(&kv[0].value, "application/cloudevents+json; charset=utf-8");
+    ngx_str_set(&kv[1].key, "webhook-id");
+    kv[1].value = v;
+    ngx_str_set(&kv[2].key, "webhook-timestamp");
+    kv[2].value = ts;
+
+    if (sig.len) {
+        ngx_str_set(&kv[3].key, "webhook-signature");
+        kv[3].value = sig;
     }
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
@@ -457,25 +451,6 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
     }
 
     sig->len = p - sig->data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_customer_events_header(ngx_pool_t *pool, ngx_array_t *a,
-    const char *key, ngx_str_t *value)
-{
-    ngx_keyval_t  *kv;
-
-    kv = ngx_array_push(a);
-    if (kv == NULL) {
-        return NGX_ERROR;
-    }
-
-    kv->key.data = (u_char *) key;
-    kv->key.len = ngx_strlen(key);
-    kv->value = *value;
 
     return NGX_OK;
 }

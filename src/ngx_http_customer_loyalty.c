@@ -11,16 +11,14 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_idempotency.h"
-#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
 /*
- * Loyalty points.  An Administrator, or a service on
- * the internal routes, earns and redeems points; an Administrator or the
- * Customer itself reads the account and its ledger.
+ * Loyalty points.  An Administrator, or a service on the internal routes,
+ * earns and redeems points; an Administrator or the Customer itself reads
+ * the account and its ledger.
  *
  * Earning and redeeming is one call of loyalty_change() in PostgreSQL:
  * the account row is upserted (earn) or updated only while balance >=
@@ -28,10 +26,10 @@
  * take the balance below zero; the ledger row follows from the account's
  * new balance.  With an Idempotency-Key the call first replays a stored
  * answer it can see, else it stores its own answer in the same
- * transaction.  A concurrent
- * request with the same key waits on the first's key row, fails with a
- * unique violation (writing nothing), and is run once more: its new
- * snapshot sees the stored answer, which it replays.
+ * transaction.  A concurrent request with the same key waits on the
+ * first's key row, fails with a unique violation (writing nothing), and
+ * is run once more: its new snapshot sees the stored answer, which it
+ * replays.
  */
 
 
@@ -39,17 +37,11 @@
     "t.id, t.customer_id, t.kind, t.points, t.balance_after, t.reason,"      \
     " t.reference, t.created_by, api_ts(t.created_at)"
 
-#define NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS  9
-
 /* $3 kind or NULL, $4 from or NULL, $5 to or NULL */
 #define NGX_HTTP_CUSTOMER_LOYALTY_TX_FILTER                                  \
     " ($3::text IS NULL OR kind = $3::text)"                                 \
     " AND ($4::timestamptz IS NULL OR created_at >= $4::timestamptz)"        \
     " AND ($5::timestamptz IS NULL OR created_at <= $5::timestamptz)"
-
-
-/* an earn or redeem in flight */
-#define NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS  8
 
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_loyalty_changed);
@@ -61,11 +53,10 @@ static const char  *ngx_http_customer_loyalty_kinds[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_loyalty_fields[] = {
-    { "points", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      1, 1000000, NULL, NULL },
-    { "reason", ngx_http_customer_check_text, 0, 0, 500, NULL, NULL },
-    { "reference", ngx_http_customer_check_line, 0, 0, 100, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("points", count, 1, 1000000),
+    NGX_HTTP_CUSTOMER_OPTIONAL("reason", text, 0, 500),
+    NGX_HTTP_CUSTOMER_OPTIONAL("reference", line, 0, 100),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
@@ -141,11 +132,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
         " ORDER BY t.created_at DESC, t.id DESC LIMIT $6 OFFSET $7"));
 
 
-#define NGX_HTTP_CUSTOMER_LOYALTY_OWN                                        \
-    NGX_HTTP_CUSTOMER_CUSTOMER_ID,                                           \
-    NGX_HTTP_CUSTOMER_PARAM(OWN)
-
-
 /* the body, the path's id, then the key: the 400's order */
 #define NGX_HTTP_CUSTOMER_LOYALTY_CHANGE(kind)                               \
     .fields = ngx_http_customer_loyalty_fields,                             \
@@ -164,7 +150,7 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/loyalty",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_loyalty_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_LOYALTY_OWN },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId") },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
       .message = "Loyalty account retrieved successfully" },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
@@ -179,19 +165,17 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_loyalty_list_sql,
       .params = {
-          NGX_HTTP_CUSTOMER_LOYALTY_OWN,
-          { NGX_HTTP_CUSTOMER_FROM_ENUM, "kind",
-            ngx_http_customer_loyalty_kinds, NULL },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "from", NULL,
-            ngx_http_customer_check_timestamp },
-          { NGX_HTTP_CUSTOMER_FROM_CHECK, "to", NULL,
-            ngx_http_customer_check_timestamp },
+          NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
+          NGX_HTTP_CUSTOMER_ENUM("kind", ngx_http_customer_loyalty_kinds),
+          NGX_HTTP_CUSTOMER_CHECKED("from", ngx_http_customer_check_timestamp,
+                                    0, 0),
+          NGX_HTTP_CUSTOMER_CHECKED("to", ngx_http_customer_check_timestamp,
+                                    0, 0),
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Loyalty transactions retrieved successfully",
       .list = "transactions",
-      .columns = ngx_http_customer_loyalty_tx_columns,
-      .ncolumns = NGX_HTTP_CUSTOMER_LOYALTY_TX_NCOLUMNS },
+      NGX_HTTP_CUSTOMER_ROW_OF(ngx_http_customer_loyalty_tx_columns) },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/internal/{}/loyalty/earn",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SERVICE, 1, 0,
@@ -235,7 +219,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_loyalty_changed)
             }
 
             ngx_memcpy(again->values, q->values,
-                       NGX_HTTP_CUSTOMER_LOYALTY_NPARAMS * sizeof(char *));
+                       q->stmt->nparams * sizeof(char *));
             ctx->data = again;
 
             return ngx_http_customer_query_run(ctx, again, q->stmt,

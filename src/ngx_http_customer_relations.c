@@ -12,15 +12,14 @@
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_peer.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 
 /*
  * A customer's orders and complaints live in the Order and Complaint
  * services: the customer is looked up here first (404 without a call),
- * then the service is asked for one page.  A service that
- * does not know the customer (404) has nothing for it: an empty page.
+ * then the service is asked for one page.  A service that does not know
+ * the customer (404) has nothing for it: an empty page.
  */
 
 
@@ -40,11 +39,7 @@ typedef struct {
 } ngx_http_customer_history_t;
 
 
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_orders);
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_complaints);
-static ngx_int_t ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res,
-    ngx_http_customer_relation_t *rel);
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_history_found);
 static ngx_int_t ngx_http_customer_history_done(ngx_http_customer_ctx_t *ctx);
 static void ngx_http_customer_gen_count(yajl_gen g,
     ngx_http_customer_json_t *pg, const char *key, ngx_uint_t def);
@@ -56,21 +51,21 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_exists_sql =
 
 
 /* the customer, its page and limit; then the service's page */
-#define NGX_HTTP_CUSTOMER_RELATION(found)                                    \
+#define NGX_HTTP_CUSTOMER_RELATION                                           \
     .stmt = &ngx_http_customer_exists_sql,                                  \
     .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID,                              \
                 NGX_HTTP_CUSTOMER_UINT("page", 1, 1000000, 1),              \
                 NGX_HTTP_CUSTOMER_UINT("limit", 1, 100, 10) },              \
-    .done = found
+    .done = ngx_http_customer_history_found
 
 ngx_http_customer_route_t  ngx_http_customer_relations_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/orders", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_orders), .list = "orders",
+      NGX_HTTP_CUSTOMER_RELATION, .list = "orders",
       .message = "Customer order history retrieved successfully" },
     { NGX_HTTP_GET, "/api/customers/{}/complaints",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      NGX_HTTP_CUSTOMER_RELATION(ngx_http_customer_complaints),
+      NGX_HTTP_CUSTOMER_RELATION,
       .message = "Customer complaint history retrieved successfully",
       .list = "complaints" },
     NGX_HTTP_CUSTOMER_ROUTES_END
@@ -88,26 +83,12 @@ static ngx_http_customer_relation_t  ngx_http_customer_complaint_rel = {
 };
 
 
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_orders)
-{
-    return ngx_http_customer_history_found(ctx, q, res,
-                                           &ngx_http_customer_order_rel);
-}
+/*
+ * The customer is there: one page from the service the row's list names,
+ * as the row checked.
+ */
 
-
-static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_complaints)
-{
-    return ngx_http_customer_history_found(ctx, q, res,
-                                           &ngx_http_customer_complaint_rel);
-}
-
-
-/* the customer is there: one page from the service, as the row checked */
-
-static ngx_int_t
-ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
-    ngx_http_customer_pg_query_t *q, PGresult *res,
-    ngx_http_customer_relation_t *rel)
+static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_history_found)
 {
     ngx_int_t                      rc;
     ngx_str_t                      args, *loc;
@@ -123,7 +104,8 @@ ngx_http_customer_history_found(ngx_http_customer_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->rel = rel;
+    h->rel = (ngx_strcmp(ctx->route->list, "orders") == 0)
+             ? &ngx_http_customer_order_rel : &ngx_http_customer_complaint_rel;
     ctx->data = h;
 
     /* both were checked already: these cannot fail */

@@ -62,7 +62,6 @@ struct ngx_http_customer_idem_s {
 
 static ngx_int_t ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up);
-static ngx_uint_t ngx_http_customer_idem_live(PGresult *res);
 static ngx_int_t ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx,
     PGresult *res);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_stored);
@@ -290,16 +289,6 @@ ngx_http_customer_idem_lookup(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* the key's stored row is there and younger than 24 hours */
-
-static ngx_uint_t
-ngx_http_customer_idem_live(PGresult *res)
-{
-    return PQntuples(res) != 0
-           && *PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_EXPIRED) != 't';
-}
-
-
 /* the key's row, looked up first, or again after the claim failed */
 
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up)
@@ -308,7 +297,11 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_idem_looked_up)
         return ngx_http_customer_db_error(ctx, q, res);
     }
 
-    if (ngx_http_customer_idem_live(res)) {
+    /* the key's stored row is there and younger than 24 hours */
+
+    if (PQntuples(res) != 0
+        && *PQgetvalue(res, 0, NGX_HTTP_CUSTOMER_IDEM_EXPIRED) != 't')
+    {
         return ngx_http_customer_idem_answer(ctx, res);
     }
 
@@ -482,7 +475,6 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len)
 {
     u_char                        *p;
-    ngx_http_request_t            *r;
     ngx_http_customer_idem_t      *idem;
     ngx_http_customer_pg_query_t  *q;
 
@@ -492,7 +484,6 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         return NGX_DECLINED;
     }
 
-    r = ctx->request;
     idem->state = NGX_HTTP_CUSTOMER_IDEM_STORING;
     idem->status = status;
     idem->type = *type;
@@ -504,8 +495,8 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1 + type->len + 1
-                             + ctx->etag.len + 1 + len + 1);
+    p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1 + type->len + 1
+                                        + ctx->etag.len + 1 + len + 1);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

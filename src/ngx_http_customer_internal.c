@@ -9,9 +9,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_customer_module.h"
-#include "ngx_http_customer_validate.h"
-#include "ngx_http_customer_credit.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 

@@ -11,7 +11,6 @@
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_intake.h"
-#include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"
 
 

@@ -12,7 +12,6 @@
 #include "ngx_http_customer_validate.h"
 #include "ngx_http_customer_answer.h"
 #include "ngx_http_customer_customers.h"
-#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_query.h"
 #include "ngx_http_customer_router.h"

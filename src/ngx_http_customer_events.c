@@ -373,7 +373,7 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row, ngx_str_t *ts, ngx_str_t *sig)
 {
     u_char                         *p, *msg;
-    size_t                          len, id_len, body_len;
+    size_t                          len;
     ngx_str_t                       mac, b64, *secret;
     ngx_uint_t                      i;
     unsigned int                    mac_len;
@@ -398,20 +398,15 @@ ngx_http_customer_events_sign(ngx_http_customer_ctx_t *ctx,
 
     /* the signed content: id.timestamp.body */
 
-    id_len = ngx_strlen(row->cols[0]);
-    body_len = ngx_strlen(row->cols[1]);
-    len = id_len + 1 + ts->len + 1 + body_len;
+    len = ngx_strlen(row->cols[0]) + 1 + ts->len + 1
+          + ngx_strlen(row->cols[1]);
 
     msg = ngx_pnalloc(ctx->request->pool, len);
     if (msg == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(msg, row->cols[0], id_len);
-    *p++ = '.';
-    p = ngx_cpymem(p, ts->data, ts->len);
-    *p++ = '.';
-    ngx_memcpy(p, row->cols[1], body_len);
+    ngx_sprintf(msg, "%s.%V.%s", row->cols[0], ts, row->cols[1]);
 
     secret = cmcf->notification_secrets->elts;
 

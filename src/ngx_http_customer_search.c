@@ -15,7 +15,7 @@
 
 
 /*
- * Search (seed 002 4.3) and analytics.  Search folds case and accents
+ * Search and analytics.  Search folds case and accents
  * (customer_fold(), migration 007) and ranks by pg_trgm's word
  * similarity, so "jonhatan", "JOSE" and "whitf" find Jonathan Whitfield
  * and José; candidates come from a table of the customers' words.

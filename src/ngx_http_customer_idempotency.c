@@ -360,6 +360,8 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_str_null(&ctx->etag);
+
     if (!PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG)) {
         ctx->etag.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG);
         ctx->etag.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
@@ -367,9 +369,6 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
         if (ctx->etag.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-    } else {
-        ngx_str_null(&ctx->etag);
     }
 
     type.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE);
@@ -505,17 +504,14 @@ ngx_http_customer_idem_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     q->values[1] = idem->key;
 
     q->values[2] = (char *) p;
-    p = ngx_sprintf(p, "%ui", status);
-    *p++ = '\0';
+    p = ngx_sprintf(p, "%ui%Z", status);
 
     q->values[3] = (char *) p;
-    p = ngx_cpymem(p, type->data, type->len);
-    *p++ = '\0';
+    p = ngx_sprintf(p, "%V%Z", type);
 
     if (ctx->etag.len) {
         q->values[4] = (char *) p;
-        p = ngx_cpymem(p, ctx->etag.data, ctx->etag.len);
-        *p++ = '\0';
+        p = ngx_sprintf(p, "%V%Z", &ctx->etag);
     }
 
     q->values[5] = (char *) p;

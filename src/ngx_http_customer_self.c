@@ -33,8 +33,7 @@
 static ngx_int_t ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_self_redeem(ngx_http_customer_ctx_t *ctx);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found);
-static ngx_int_t ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx,
-    char *id);
+static ngx_int_t ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx);
 static ngx_http_customer_route_t *ngx_http_customer_self_target(
     ngx_http_customer_route_t *me, ngx_uint_t method);
 
@@ -106,7 +105,7 @@ ngx_http_customer_self_me(ngx_http_customer_ctx_t *ctx)
                    "customer self \"%s\"", ctx->route->pattern);
 
     if (ctx->self) {
-        return ngx_http_customer_self_run(ctx, ctx->self);
+        return ngx_http_customer_self_run(ctx);
     }
 
     /* an Administrator's own record, or none: the row's statement */
@@ -156,14 +155,14 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_self_found)
         return rc;
     }
 
-    return ngx_http_customer_self_run(ctx, ctx->self);
+    return ngx_http_customer_self_run(ctx);
 }
 
 
-/* the {id} row with the own id first among the path's parameters */
+/* the {id} row with the own id, ctx->self, first among the path's ones */
 
 static ngx_int_t
-ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx, char *id)
+ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx)
 {
     ngx_uint_t                  i;
     ngx_http_customer_route_t  *me, *target, *rt;
@@ -194,8 +193,8 @@ ngx_http_customer_self_run(ngx_http_customer_ctx_t *ctx, char *id)
         ctx->params[i] = ctx->params[i - 1];
     }
 
-    ctx->params[0].data = (u_char *) id;
-    ctx->params[0].len = ngx_strlen(id);
+    ctx->params[0].data = (u_char *) ctx->self;
+    ctx->params[0].len = ngx_strlen(ctx->self);
     ctx->nparams++;
 
     ctx->by_user = 0;

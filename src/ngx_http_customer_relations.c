@@ -10,7 +10,6 @@
 
 #include "ngx_http_customer_module.h"
 #include "ngx_http_customer_answer.h"
-#include "ngx_http_customer_intake.h"
 #include "ngx_http_customer_peer.h"
 #include "ngx_http_customer_router.h"
 
@@ -108,10 +107,10 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_history_found)
              ? &ngx_http_customer_order_rel : &ngx_http_customer_complaint_rel;
     ctx->data = h;
 
-    /* both were checked already: these cannot fail */
+    /* the page and the limit as the row checked them, after the id */
 
-    (void) ngx_http_customer_arg_uint(ctx, "page", 1, 1, 1000000, &h->page);
-    (void) ngx_http_customer_arg_uint(ctx, "limit", 10, 1, 100, &h->limit);
+    h->page = ngx_atoi((u_char *) q->values[1], ngx_strlen(q->values[1]));
+    h->limit = ngx_atoi((u_char *) q->values[2], ngx_strlen(q->values[2]));
 
     args.data = ngx_pnalloc(ctx->request->pool,
                             sizeof("customerId=&page=&limit=") + 36

@@ -434,14 +434,12 @@ ngx_http_customer_survey_answers(ngx_http_customer_ctx_t *ctx)
     answers = NULL;
 
     for (m = ctx->body->child; m; m = m->next) {
-        path = m->key;
-
         if (m->key.len == 7 && ngx_strncmp(m->key.data, "answers", 7) == 0) {
             answers = m;
             continue;
         }
 
-        rc = ngx_http_customer_fail(ctx, &path, "Unknown field");
+        rc = ngx_http_customer_fail(ctx, &m->key, "Unknown field");
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }

@@ -360,8 +360,6 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&ctx->etag);
-
     if (!PQgetisnull(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG)) {
         ctx->etag.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_ETAG);
         ctx->etag.data = (u_char *) ngx_http_customer_value(r->pool, res, 0,
@@ -369,6 +367,9 @@ ngx_http_customer_idem_answer(ngx_http_customer_ctx_t *ctx, PGresult *res)
         if (ctx->etag.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+    } else {
+        ngx_str_null(&ctx->etag);
     }
 
     type.len = PQgetlength(res, 0, NGX_HTTP_CUSTOMER_IDEM_TYPE);

@@ -53,10 +53,11 @@ static const char  *ngx_http_customer_loyalty_kinds[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_loyalty_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("points", count, 1, 1000000),
-    NGX_HTTP_CUSTOMER_OPTIONAL("reason", text, 0, 500),
-    NGX_HTTP_CUSTOMER_OPTIONAL("reference", line, 0, 100),
-    NGX_HTTP_CUSTOMER_FIELDS_END
+    { "points", ngx_http_customer_check_count, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 1000000, NULL, NULL },
+    { "reason", ngx_http_customer_check_text, 0, 0, 500, NULL, NULL },
+    { "reference", ngx_http_customer_check_line, 0, 0, 100, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -166,11 +167,12 @@ ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
       .stmt = &ngx_http_customer_loyalty_list_sql,
       .params = {
           NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
-          NGX_HTTP_CUSTOMER_ENUM("kind", ngx_http_customer_loyalty_kinds),
-          NGX_HTTP_CUSTOMER_CHECKED("from", ngx_http_customer_check_timestamp,
-                                    0, 0),
-          NGX_HTTP_CUSTOMER_CHECKED("to", ngx_http_customer_check_timestamp,
-                                    0, 0),
+          { NGX_HTTP_CUSTOMER_FROM_ENUM, "kind",
+            ngx_http_customer_loyalty_kinds, NULL },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "from", NULL,
+            ngx_http_customer_check_timestamp },
+          { NGX_HTTP_CUSTOMER_FROM_CHECK, "to", NULL,
+            ngx_http_customer_check_timestamp },
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,
       .message = "Loyalty transactions retrieved successfully",

@@ -68,26 +68,31 @@ static const char  *ngx_http_customer_survey_kinds[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_survey_option_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("value", line, 1, 100),
-    NGX_HTTP_CUSTOMER_OPTIONAL("label", line, 1, 200),
-    NGX_HTTP_CUSTOMER_REQUIRED("weight", money_delta, 0, 0),
-    NGX_HTTP_CUSTOMER_FIELDS_END
+    { "value", ngx_http_customer_check_line, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 100, NULL, NULL },
+    { "label", ngx_http_customer_check_line, 0, 1, 200, NULL, NULL },
+    { "weight", ngx_http_customer_check_money_delta,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 
 /* POST and PUT take the whole question */
 static ngx_http_customer_field_t  ngx_http_customer_survey_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("text", text, 1, 500),
+    { "text", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
+      1, 500, NULL, NULL },
     { "kind", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
       0, 0, ngx_http_customer_survey_kinds, NULL },
     { "options", ngx_http_customer_check_objects, 0, 0, 20, NULL,
       ngx_http_customer_survey_option_fields },
-    NGX_HTTP_CUSTOMER_OPTIONAL("weight", money_delta, 0, 0),
-    NGX_HTTP_CUSTOMER_NULLABLE("min", money_delta, 0, 0),
-    NGX_HTTP_CUSTOMER_NULLABLE("max", money_delta, 0, 0),
-    NGX_HTTP_CUSTOMER_OPTIONAL("isActive", bool, 0, 0),
-    NGX_HTTP_CUSTOMER_OPTIONAL("position", count, 0, 10000),
-    NGX_HTTP_CUSTOMER_FIELDS_END
+    { "weight", ngx_http_customer_check_money_delta, 0, 0, 0, NULL, NULL },
+    { "min", ngx_http_customer_check_money_delta,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "max", ngx_http_customer_check_money_delta,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL, NULL },
+    { "isActive", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
+    { "position", ngx_http_customer_check_count, 0, 0, 10000, NULL, NULL },
+    { NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
 

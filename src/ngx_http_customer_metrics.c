@@ -54,24 +54,9 @@ typedef struct {
 } ngx_http_customer_metrics_route_t;
 
 
-typedef struct {
-    ngx_atomic_t   live;
-    ngx_atomic_t   idle;
-    ngx_atomic_t   inflight;
-    ngx_atomic_t   waiting;
-    ngx_atomic_t   connects;
-    ngx_atomic_t   failures;
-    ngx_atomic_t   terminated;
-    ngx_atomic_t   batches;
-    ngx_atomic_t   batched;
-    ngx_atomic_t   groups;
-    ngx_atomic_t   grouped;
-} ngx_http_customer_metrics_pool_t;
-
-
 /* the per-worker counters of the pool, each with its HELP and TYPE */
 typedef struct {
-    size_t         offset;    /* in ngx_http_customer_metrics_pool_t */
+    size_t         offset;    /* in ngx_http_customer_pg_stats_t */
     const char    *name;
     const char    *type;
     const char    *help;
@@ -79,7 +64,7 @@ typedef struct {
 
 
 #define ngx_http_customer_pool_at(field)                                     \
-    offsetof(ngx_http_customer_metrics_pool_t, field)
+    offsetof(ngx_http_customer_pg_stats_t, field)
 
 static ngx_http_customer_metrics_counter_t
     ngx_http_customer_metrics_pool_counters[] = {
@@ -118,7 +103,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_customer_metrics_route_t  routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
-    ngx_http_customer_metrics_pool_t   pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
+    ngx_http_customer_pg_stats_t       pools[NGX_HTTP_CUSTOMER_METRICS_WORKERS];
     ngx_atomic_t                       peer_failures[4];
     ngx_atomic_t                       primary_reads; /* routed reads */
     ngx_http_customer_metrics_replica_t
@@ -136,18 +121,21 @@ static void ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
 static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
     ngx_http_customer_metrics_route_t *rm, const char *route,
     ngx_uint_t pass);
-static const char *ngx_http_customer_metrics_route(ngx_uint_t i);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_customer_metrics_t *ngx_http_customer_metrics_get(
-    ngx_http_customer_main_conf_t *cmcf);
+    ngx_http_request_t *r);
 
-/* every route of every table, by id; set before the workers start */
-static ngx_http_customer_route_t
-    *ngx_http_customer_metrics_routes[NGX_HTTP_CUSTOMER_METRICS_ROUTES];
-static ngx_uint_t  ngx_http_customer_metrics_nroutes;
+/*
+ * The route template of each counter, by route id: set before the workers
+ * start; NULL for a counter no route uses
+ */
+static const char  *ngx_http_customer_metrics_routes
+    [NGX_HTTP_CUSTOMER_METRICS_ROUTES] = {
+    [NGX_HTTP_CUSTOMER_METRICS_NONE] = "none"
+};
 
 /* upper bounds of the latency buckets, microseconds */
 static ngx_msec_t  ngx_http_customer_metrics_le[] = {
@@ -203,11 +191,9 @@ ngx_http_customer_metrics_conf(ngx_conf_t *cf,
             }
 
             rt->id = n;
-            ngx_http_customer_metrics_routes[n++] = rt;
+            ngx_http_customer_metrics_routes[n++] = rt->pattern;
         }
     }
-
-    ngx_http_customer_metrics_nroutes = n;
 
     /*
      * The zone is kept in this configuration, not in a static: a reload
@@ -265,9 +251,20 @@ ngx_http_customer_method_index(ngx_uint_t method)
 }
 
 
+/*
+ * The counters of r's configuration, or, with r NULL, of the cycle this
+ * worker runs, whatever reloads failed since; NULL without the zone
+ */
+
 static ngx_http_customer_metrics_t *
-ngx_http_customer_metrics_get(ngx_http_customer_main_conf_t *cmcf)
+ngx_http_customer_metrics_get(ngx_http_request_t *r)
 {
+    ngx_http_customer_main_conf_t  *cmcf;
+
+    cmcf = r ? ngx_http_get_module_main_conf(r, ngx_http_customer_module)
+             : ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_customer_module);
+
     if (cmcf == NULL || cmcf->metrics_zone == NULL) {
         return NULL;
     }
@@ -284,7 +281,6 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
     ngx_time_t                          *tp;
     ngx_http_customer_ctx_t             *ctx;
     ngx_http_customer_metrics_t         *mt;
-    ngx_http_customer_pg_stats_t         st;
     ngx_http_customer_main_conf_t       *cmcf;
     ngx_http_customer_metrics_route_t   *rm;
 
@@ -296,7 +292,7 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_customer_module);
 
-    mt = ngx_http_customer_metrics_get(cmcf);
+    mt = ngx_http_customer_metrics_get(r);
     if (mt == NULL) {
         return NGX_OK;
     }
@@ -331,19 +327,7 @@ ngx_http_customer_metrics_log(ngx_http_request_t *r)
     w = ngx_worker;
 
     if (cmcf->pool && w < NGX_HTTP_CUSTOMER_METRICS_WORKERS) {
-        ngx_http_customer_pg_stats(cmcf->pool, &st);
-
-        mt->pools[w].live = st.live;
-        mt->pools[w].idle = st.idle;
-        mt->pools[w].inflight = st.inflight;
-        mt->pools[w].waiting = st.waiting;
-        mt->pools[w].connects = st.connects;
-        mt->pools[w].failures = st.failures;
-        mt->pools[w].terminated = st.terminated;
-        mt->pools[w].batches = st.batches;
-        mt->pools[w].batched = st.batched;
-        mt->pools[w].groups = st.groups;
-        mt->pools[w].grouped = st.grouped;
+        ngx_http_customer_pg_stats(cmcf->pool, &mt->pools[w]);
     }
 
     return NGX_OK;
@@ -359,10 +343,7 @@ ngx_http_customer_metrics_peer_failure(ngx_uint_t service)
         return;
     }
 
-    /* the cycle this worker runs, whatever reloads failed since */
-    mt = ngx_http_customer_metrics_get(
-             ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                 ngx_http_customer_module));
+    mt = ngx_http_customer_metrics_get(NULL);
     if (mt == NULL) {
         return;
     }
@@ -378,9 +359,7 @@ ngx_http_customer_metrics_replica(ngx_http_customer_replica_t *rp)
 {
     ngx_http_customer_metrics_t  *mt;
 
-    mt = ngx_http_customer_metrics_get(
-             ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                 ngx_http_customer_module));
+    mt = ngx_http_customer_metrics_get(NULL);
     if (mt == NULL || rp->index >= NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
         return;
     }
@@ -399,9 +378,7 @@ ngx_http_customer_metrics_read(ngx_uint_t target)
 {
     ngx_http_customer_metrics_t  *mt;
 
-    mt = ngx_http_customer_metrics_get(
-             ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                 ngx_http_customer_module));
+    mt = ngx_http_customer_metrics_get(NULL);
     if (mt == NULL || target > NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
         return;
     }
@@ -569,23 +546,6 @@ ngx_http_customer_metrics_replicas(ngx_buf_t *b, u_char *end,
 }
 
 
-/* the route template of counter i: a pattern, "none", or NULL (unused) */
-
-static const char *
-ngx_http_customer_metrics_route(ngx_uint_t i)
-{
-    if (i == NGX_HTTP_CUSTOMER_METRICS_NONE) {
-        return "none";
-    }
-
-    if (i >= ngx_http_customer_metrics_nroutes) {
-        return NULL;
-    }
-
-    return ngx_http_customer_metrics_routes[i]->pattern;
-}
-
-
 /* a route's lines: its counts (pass 0) or its histogram (pass 1) */
 
 static void
@@ -676,8 +636,7 @@ ngx_http_customer_metrics_answer(ngx_http_customer_ctx_t *ctx,
 
     r = ctx->request;
 
-    mt = ngx_http_customer_metrics_get(
-             ngx_http_get_module_main_conf(r, ngx_http_customer_module));
+    mt = ngx_http_customer_metrics_get(r);
     if (mt == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -703,13 +662,12 @@ ngx_http_customer_metrics_answer(ngx_http_customer_ctx_t *ctx,
 
         for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_ROUTES; i++) {
 
-            route = ngx_http_customer_metrics_route(i);
-            if (route == NULL) {
-                continue;
-            }
+            route = ngx_http_customer_metrics_routes[i];
 
-            ngx_http_customer_metrics_route_out(b, end, &mt->routes[i],
-                                                route, pass);
+            if (route) {
+                ngx_http_customer_metrics_route_out(b, end, &mt->routes[i],
+                                                    route, pass);
+            }
         }
     }
 
@@ -724,8 +682,8 @@ ngx_http_customer_metrics_answer(ngx_http_customer_ctx_t *ctx,
         }
 
         ngx_http_customer_metrics_out(b, end,
-            "customer_db_connections{worker=\"%ui\",state=\"busy\"} %uA\n"
-            "customer_db_connections{worker=\"%ui\",state=\"idle\"} %uA\n",
+            "customer_db_connections{worker=\"%ui\",state=\"busy\"} %ui\n"
+            "customer_db_connections{worker=\"%ui\",state=\"idle\"} %ui\n",
             i, mt->pools[i].live - mt->pools[i].idle,
             i, mt->pools[i].idle);
     }
@@ -740,9 +698,9 @@ ngx_http_customer_metrics_answer(ngx_http_customer_ctx_t *ctx,
         for (i = 0; i < NGX_HTTP_CUSTOMER_METRICS_WORKERS; i++) {
             if (mt->pools[i].connects || mt->pools[i].failures) {
                 ngx_http_customer_metrics_out(b, end,
-                    "%s{worker=\"%ui\"} %uA\n", pc->name, i,
-                    *(ngx_atomic_t *) ((u_char *) &mt->pools[i]
-                                       + pc->offset));
+                    "%s{worker=\"%ui\"} %ui\n", pc->name, i,
+                    *(ngx_uint_t *) ((u_char *) &mt->pools[i]
+                                     + pc->offset));
             }
         }
     }

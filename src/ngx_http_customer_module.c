@@ -748,29 +748,21 @@ ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_customer_main_conf_t  *cmcf = conf;
 
     ngx_str_t                    *value;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, n;
     ngx_http_customer_replica_t  *rp;
 
     value = cf->args->elts;
+    rp = cmcf->replicas ? cmcf->replicas->elts : NULL;
+    n = cmcf->replicas ? cmcf->replicas->nelts : 0;
 
-    if (cmcf->replicas == NULL) {
-        cmcf->replicas = ngx_array_create(cf->pool, 2,
-                                          sizeof(ngx_http_customer_replica_t));
-        if (cmcf->replicas == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (cmcf->replicas->nelts == NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
+    if (n == NGX_HTTP_CUSTOMER_REPLICAS_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "too many \"customer_db_replica\" (at most %d)",
                            NGX_HTTP_CUSTOMER_REPLICAS_MAX);
         return NGX_CONF_ERROR;
     }
 
-    rp = cmcf->replicas->elts;
-
-    for (i = 0; i < cmcf->replicas->nelts; i++) {
+    for (i = 0; i < n; i++) {
         if (rp[i].conninfo.len == value[1].len
             && ngx_strncmp(rp[i].conninfo.data, value[1].data,
                            value[1].len) == 0)
@@ -779,14 +771,15 @@ ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    rp = ngx_array_push(cmcf->replicas);
+    rp = ngx_http_customer_array_push(cf->pool, &cmcf->replicas, 2,
+                                      sizeof(ngx_http_customer_replica_t));
     if (rp == NULL) {
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(rp, sizeof(ngx_http_customer_replica_t));
 
-    rp->index = cmcf->replicas->nelts - 1;
+    rp->index = n;
 
     return ngx_http_customer_conninfo(cf, &rp->conninfo, &rp->hostaddr,
                                       &rp->name);

@@ -136,10 +136,8 @@ ngx_http_customer_replica_init(ngx_cycle_t *cycle,
         rp[i].check->handler = ngx_http_customer_replica_checked;
         rp[i].check->data = &rp[i];
 
+        /* up, usable and checking are 0 from the configuration */
         rp[i].max_lag = cmcf->replica_max_lag;
-        rp[i].up = 0;
-        rp[i].usable = 0;
-        rp[i].checking = 0;
 
         rp[i].timer.handler = ngx_http_customer_replica_tick;
         rp[i].timer.data = &rp[i];

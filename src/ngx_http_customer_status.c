@@ -75,8 +75,7 @@ static ngx_int_t ngx_http_customer_auth_send(ngx_http_customer_ctx_t *ctx,
     ngx_http_customer_outbox_row_t *row);
 
 static void ngx_http_customer_trigger_tick(ngx_event_t *ev);
-static void ngx_http_customer_trigger_write(ngx_event_t *ev);
-static void ngx_http_customer_trigger_read(ngx_event_t *ev);
+static void ngx_http_customer_trigger_handler(ngx_event_t *ev);
 static void ngx_http_customer_trigger_close(
     ngx_http_customer_trigger_t *t);
 static ngx_int_t ngx_http_customer_trigger_io(ngx_http_customer_trigger_t *t,
@@ -607,43 +606,60 @@ ngx_http_customer_trigger_tick(ngx_event_t *ev)
     c = t->peer.connection;
     c->data = t;
     c->pool = t->pool;
-    c->read->handler = ngx_http_customer_trigger_read;
-    c->write->handler = ngx_http_customer_trigger_write;
+    c->read->handler = ngx_http_customer_trigger_handler;
+    c->write->handler = ngx_http_customer_trigger_handler;
 
     ngx_add_timer(c->write, 10000);
 
     if (rc == NGX_OK) {
-        ngx_http_customer_trigger_write(c->write);
+        ngx_http_customer_trigger_handler(c->write);
     }
 }
 
 
+/* both events: the request written whole, then the answer read and dropped */
+
 static void
-ngx_http_customer_trigger_write(ngx_event_t *ev)
+ngx_http_customer_trigger_handler(ngx_event_t *ev)
 {
+    u_char                        buf[1024];
     ssize_t                       n;
+    ngx_buf_t                    *out;
     ngx_connection_t             *c;
     ngx_http_customer_trigger_t  *t;
 
     c = ev->data;
     t = c->data;
+    out = t->out;
 
     if (ev->timedout) {
         ngx_http_customer_trigger_close(t);
         return;
     }
 
-    while (t->out->pos < t->out->last) {
-        n = c->send(c, t->out->pos, t->out->last - t->out->pos);
+    while (!ev->write) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
+            return;
+        }
+    }
+
+    if (out->pos == out->last) {
+        /* written already: the read timer runs */
+        return;
+    }
+
+    do {
+        n = c->send(c, out->pos, out->last - out->pos);
 
         if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
 
-        t->out->pos += n;
-    }
+        out->pos += n;
 
-    c->write->handler = ngx_http_customer_trigger_read;
+    } while (out->pos < out->last);
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
@@ -653,35 +669,6 @@ ngx_http_customer_trigger_write(ngx_event_t *ev)
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         ngx_http_customer_trigger_close(t);
-    }
-}
-
-
-static void
-ngx_http_customer_trigger_read(ngx_event_t *ev)
-{
-    u_char                        buf[1024];
-    ssize_t                       n;
-    ngx_connection_t             *c;
-    ngx_http_customer_trigger_t  *t;
-
-    c = ev->data;
-    t = c->data;
-
-    if (ev->timedout || ev->write) {
-        if (ev->timedout) {
-            ngx_http_customer_trigger_close(t);
-        }
-
-        return;
-    }
-
-    for ( ;; ) {
-        n = c->recv(c, buf, sizeof(buf));
-
-        if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
-            return;
-        }
     }
 }
 

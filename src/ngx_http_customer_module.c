@@ -48,10 +48,10 @@ static char *ngx_http_customer_db_replica(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
     ngx_str_t *hostaddr, ngx_str_t *name);
-static char *ngx_http_customer_db_hosts(ngx_conf_t *cf,
-    PQconninfoOption *opts, ngx_str_t *hostaddr);
-static ngx_int_t ngx_http_customer_db_name(ngx_conf_t *cf,
-    PQconninfoOption *opts, ngx_str_t *name);
+static char *ngx_http_customer_db_hosts(ngx_conf_t *cf, const char *host,
+    ngx_str_t *hostaddr);
+static ngx_int_t ngx_http_customer_db_name(ngx_conf_t *cf, const char *host,
+    const char *port, ngx_str_t *name);
 static char *ngx_http_customer_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_customer_outbox_trigger(ngx_conf_t *cf,
@@ -796,9 +796,9 @@ static char *
 ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
     ngx_str_t *hostaddr, ngx_str_t *name)
 {
-    char               *err, *rv;
+    char               *err, *rv, *host, *addr, *port;
     ngx_str_t          *value;
-    PQconninfoOption   *opts;
+    PQconninfoOption   *opts, *o;
 
     value = cf->args->elts;
 
@@ -826,10 +826,33 @@ ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_customer_db_hosts(cf, opts, hostaddr);
+    host = NULL;
+    addr = NULL;
+    port = NULL;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            addr = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "port") == 0) {
+            port = o->val;
+        }
+    }
+
+    /* with hostaddr, libpq resolves nothing */
+    rv = (addr || host == NULL)
+         ? NGX_CONF_OK : ngx_http_customer_db_hosts(cf, host, hostaddr);
 
     if (rv == NGX_CONF_OK && name
-        && ngx_http_customer_db_name(cf, opts, name) != NGX_OK)
+        && ngx_http_customer_db_name(cf, host ? host : addr, port, name)
+           != NGX_OK)
     {
         rv = NGX_CONF_ERROR;
     }
@@ -845,31 +868,11 @@ ngx_http_customer_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo,
 /* "host:port" as written (the first of several), "local" for a socket */
 
 static ngx_int_t
-ngx_http_customer_db_name(ngx_conf_t *cf, PQconninfoOption *opts,
+ngx_http_customer_db_name(ngx_conf_t *cf, const char *host, const char *port,
     ngx_str_t *name)
 {
-    u_char            *p;
-    size_t             hlen, plen;
-    const char        *host, *port;
-    PQconninfoOption  *o;
-
-    host = NULL;
-    port = NULL;
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0
-            || (host == NULL && ngx_strcmp(o->keyword, "hostaddr") == 0))
-        {
-            host = o->val;
-
-        } else if (ngx_strcmp(o->keyword, "port") == 0) {
-            port = o->val;
-        }
-    }
+    u_char  *p;
+    size_t   hlen, plen;
 
     if (host == NULL || host[0] == '/' || host[0] == '@') {
         host = "local";
@@ -909,35 +912,16 @@ ngx_http_customer_db_name(ngx_conf_t *cf, PQconninfoOption *opts,
  */
 
 static char *
-ngx_http_customer_db_hosts(ngx_conf_t *cf, PQconninfoOption *opts,
+ngx_http_customer_db_hosts(ngx_conf_t *cf, const char *host,
     ngx_str_t *hostaddr)
 {
-    u_char            *p, *end, *s, *out, *last;
-    ngx_str_t         *value;
-    ngx_url_t          u;
-    ngx_uint_t         names;
-    PQconninfoOption  *o;
-    const char        *host;
-    struct in6_addr    a6;
+    u_char           *p, *end, *s, *out, *last;
+    ngx_str_t        *value;
+    ngx_url_t         u;
+    ngx_uint_t        names;
+    struct in6_addr   a6;
 
     value = cf->args->elts;
-    host = NULL;
-
-    for (o = opts; o->keyword; o++) {
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0
-            && o->val && o->val[0])
-        {
-            return NGX_CONF_OK;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
-        }
-    }
-
-    if (host == NULL || host[0] == '\0') {
-        return NGX_CONF_OK;
-    }
 
     p = (u_char *) host;
     end = p + ngx_strlen(host);

@@ -473,7 +473,8 @@ ngx_http_customer_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
  * the access module's configuration of the location holds rules, and
  * they are not the enclosing block's (merging copies the pointers).  The
  * module keeps its configuration type to itself; its first members, the
- * rule arrays, have been these since nginx 1.9, and only they are read.
+ * rule arrays, have been these since nginx 1.9, and only they are read,
+ * compared as a whole: pointers only, no padding.
  */
 
 static ngx_int_t
@@ -481,9 +482,10 @@ ngx_http_customer_guarded(ngx_conf_t *cf, ngx_http_customer_loc_conf_t *conf)
 {
     ngx_uint_t                         i;
     ngx_module_t                      *m;
-    ngx_http_customer_access_rules_t  *here, *parent;
+    ngx_http_customer_access_rules_t  *here, *parent, none;
 
     m = NULL;
+    ngx_memzero(&none, sizeof(ngx_http_customer_access_rules_t));
 
     for (i = 0; cf->cycle->modules[i]; i++) {
         if (ngx_strcmp(cf->cycle->modules[i]->name,
@@ -501,33 +503,10 @@ ngx_http_customer_guarded(ngx_conf_t *cf, ngx_http_customer_loc_conf_t *conf)
     here = ngx_http_conf_get_module_loc_conf(cf, (*m));
     parent = conf->parent[m->ctx_index];
 
-    if (here == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (here->rules == NULL
-#if (NGX_HAVE_INET6)
-        && here->rules6 == NULL
-#endif
-#if (NGX_HAVE_UNIX_DOMAIN)
-        && here->rules_un == NULL
-#endif
-       )
+    if (here == NULL
+        || ngx_memcmp(here, &none, sizeof(none)) == 0
+        || (parent && ngx_memcmp(here, parent, sizeof(none)) == 0))
     {
-        return NGX_DECLINED;
-    }
-
-    if (parent
-        && here->rules == parent->rules
-#if (NGX_HAVE_INET6)
-        && here->rules6 == parent->rules6
-#endif
-#if (NGX_HAVE_UNIX_DOMAIN)
-        && here->rules_un == parent->rules_un
-#endif
-       )
-    {
-        /* inherited */
         return NGX_DECLINED;
     }
 

@@ -624,13 +624,11 @@ ngx_http_customer_trigger_handler(ngx_event_t *ev)
 {
     u_char                        buf[1024];
     ssize_t                       n;
-    ngx_buf_t                    *out;
     ngx_connection_t             *c;
     ngx_http_customer_trigger_t  *t;
 
     c = ev->data;
     t = c->data;
-    out = t->out;
 
     if (ev->timedout) {
         ngx_http_customer_trigger_close(t);
@@ -645,21 +643,21 @@ ngx_http_customer_trigger_handler(ngx_event_t *ev)
         }
     }
 
-    if (out->pos == out->last) {
+    if (t->out->pos == t->out->last) {
         /* written already: the read timer runs */
         return;
     }
 
     do {
-        n = c->send(c, out->pos, out->last - out->pos);
+        n = c->send(c, t->out->pos, t->out->last - t->out->pos);
 
         if (ngx_http_customer_trigger_io(t, ev, n) != NGX_OK) {
             return;
         }
 
-        out->pos += n;
+        t->out->pos += n;
 
-    } while (out->pos < out->last);
+    } while (t->out->pos < t->out->last);
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);

@@ -123,10 +123,9 @@ static void ngx_http_customer_metrics_route_out(ngx_buf_t *b, u_char *end,
     ngx_uint_t pass);
 static ngx_int_t ngx_http_customer_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-
-
 static ngx_http_customer_metrics_t *ngx_http_customer_metrics_get(
     ngx_http_request_t *r);
+
 
 /*
  * The route template of each counter, by route id: set before the workers

@@ -99,7 +99,8 @@ static ngx_http_customer_column_t  ngx_http_customer_status_history_columns[]
  * $1 customer id, $2 limit, $3 offset.  No row: no such customer;
  * otherwise the total in each row, and one row of NULLs for an empty page.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql =
+    NGX_HTTP_CUSTOMER_PG_LIST(3,
     "SELECT t.total, h.* FROM customers c"
     " CROSS JOIN LATERAL (SELECT count(*) AS total"
     " FROM customer_status_history WHERE customer_id = c.id) t"
@@ -107,9 +108,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_history_sql = {
     " h.changed_by, api_ts(h.changed_at) FROM customer_status_history h"
     " WHERE h.customer_id = c.id"
     " ORDER BY h.changed_at DESC, h.id DESC LIMIT $2 OFFSET $3) h ON true"
-    " WHERE c.id = $1",
-    3, 0, 0, "", 0, 0, 1, 1, 0, NULL
-};
+    " WHERE c.id = $1");
 
 
 static const char  *ngx_http_customer_statuses[] = {
@@ -137,7 +136,8 @@ static ngx_http_customer_field_t  ngx_http_customer_reason_fields[] = {
  * is still pending, as committed once the row lock is held
  * (events_auth_pending()); then it is due now, behind that one.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(4,
     "WITH cur AS (SELECT id, user_id, customer_status, updated_at,"
     " updated_by FROM customers WHERE id = $1 FOR UPDATE),"
     " u AS (UPDATE customers c SET customer_status = $2::text,"
@@ -165,9 +165,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
     " ELSE u.updated_by END, cur.customer_status,"
     " o.id, o.user_id, o.is_active, o.customer_id, o.reason, o.key,"
     " o.lease, o.queued"
-    " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true",
-    4, 0, 0, "", 0, 0, 0, 0, 0, NULL
-};
+    " FROM cur LEFT JOIN u ON true LEFT JOIN o ON true");
 
 
 /*
@@ -178,7 +176,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_status_sql = {
  * (loyalty's and the other routes'), at most 500 of each a time,
  * skipping rows another worker is deleting.
  */
-static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
+static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql =
+    NGX_HTTP_CUSTOMER_PG_WRITE(0,
     "WITH expired AS (DELETE FROM loyalty_idempotency"
     " WHERE (customer_id, key) IN (SELECT customer_id, key"
     " FROM loyalty_idempotency"
@@ -191,9 +190,7 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_claim_sql = {
     " " NGX_HTTP_CUSTOMER_EVENTS_CLAIM("auth")
     " RETURNING o.id, o.lease, o.data->>'userId',"
     " (o.data->>'isActive')::boolean, o.customer_id, o.data->>'reason',"
-    " coalesce(o.delivery_key, 'customer-outbox-' || o.id)",
-    0, 0, 0, "", 0, 0, 0, 0, 0, NULL
-};
+    " coalesce(o.delivery_key, 'customer-outbox-' || o.id)");
 
 
 /*

@@ -161,8 +161,7 @@ ngx_http_customer_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (EVP_PKEY_base_id(key) != type
         || (type == EVP_PKEY_EC
-            && !EVP_PKEY_is_a(key, "EC"))
-        || (type == EVP_PKEY_EC && EVP_PKEY_get_bits(key) != 256))
+            && (!EVP_PKEY_is_a(key, "EC") || EVP_PKEY_get_bits(key) != 256)))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"customer_jwt\" key in \"%V\" is not a%s key",

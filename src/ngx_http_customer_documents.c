@@ -684,7 +684,6 @@ static ngx_int_t
 ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
     PGresult *res, off_t size)
 {
-    ngx_int_t                      rc;
     ngx_chain_t                   *cl;
     ngx_http_request_t            *r;
     ngx_http_customer_download_t  *dl;
@@ -717,12 +716,7 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
 
     r->write_event_handler = ngx_http_customer_download_writer;
 
-    rc = ngx_http_customer_download_out(ctx, cl);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_customer_download_next(ctx);
+    return ngx_http_customer_download_out(ctx, cl);
 }
 
 
@@ -810,7 +804,6 @@ ngx_http_customer_download_next(ngx_http_customer_ctx_t *ctx)
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
 {
     size_t                         len, want;
-    ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
     ngx_http_customer_download_t  *dl;
@@ -850,26 +843,21 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
         return ngx_http_output_filter(ctx->request, cl);
     }
 
-    rc = ngx_http_customer_download_out(ctx, cl);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_customer_download_next(ctx);
+    return ngx_http_customer_download_out(ctx, cl);
 }
 
 
 /*
  * Hands in (or, with NULL, what is still buffered) to the output filters,
  * takes back the buffers that went out and waits for the socket, within
- * send_timeout, when some did not.
+ * send_timeout, when some did not; then asks for the next chunk, as
+ * ngx_http_customer_download_next() does.
  */
 
 static ngx_int_t
 ngx_http_customer_download_out(ngx_http_customer_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    ngx_int_t                      rc;
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_core_loc_conf_t      *clcf;
@@ -878,9 +866,7 @@ ngx_http_customer_download_out(ngx_http_customer_ctx_t *ctx,
     r = ctx->request;
     c = r->connection;
 
-    rc = ngx_http_output_filter(r, in);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_http_output_filter(r, in) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -894,20 +880,19 @@ ngx_http_customer_download_out(ngx_http_customer_ctx_t *ctx,
             ngx_del_timer(c->write);
         }
 
-        return NGX_OK;
+    } else {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!c->write->delayed) {
+            ngx_add_timer(c->write, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(c->write, clcf->send_lowat) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (!c->write->delayed) {
-        ngx_add_timer(c->write, clcf->send_timeout);
-    }
-
-    if (ngx_handle_write_event(c->write, clcf->send_lowat) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_AGAIN;
+    return ngx_http_customer_download_next(ctx);
 }
 
 
@@ -930,10 +915,6 @@ ngx_http_customer_download_writer(ngx_http_request_t *r)
     }
 
     rc = ngx_http_customer_download_out(ctx, NULL);
-
-    if (rc != NGX_ERROR) {
-        rc = ngx_http_customer_download_next(ctx);
-    }
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);

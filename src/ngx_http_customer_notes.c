@@ -77,9 +77,6 @@ static const char  *ngx_http_customer_note_types[] = {
 };
 
 
-static NGX_HTTP_CUSTOMER_CHECK(author);
-
-
 /* a note's columns and members (see router.h) */
 #define NGX_HTTP_CUSTOMER_NOTE(column, field)                                \
     column("noteId", STRING)                                                 \
@@ -281,8 +278,9 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
           NGX_HTTP_CUSTOMER_ENUM("noteType", ngx_http_customer_note_types),
           NGX_HTTP_CUSTOMER_NAMED(FLAG, "isImportant"),
           NGX_HTTP_CUSTOMER_NAMED(FLAG, "isPrivate"),
-          NGX_HTTP_CUSTOMER_CHECKED("authorId",
-                                    ngx_http_customer_check_author, 0, 0),
+          /* what a token's sub may be */
+          NGX_HTTP_CUSTOMER_CHECKED("authorId", ngx_http_customer_check_line,
+                                    1, 128),
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       NGX_HTTP_CUSTOMER_NOTE_PAGE },
 
@@ -316,17 +314,3 @@ ngx_http_customer_route_t  ngx_http_customer_notes_routes[] = {
 
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
-
-
-/* an author's id as the filter: what a token's sub may be */
-
-static NGX_HTTP_CUSTOMER_CHECK(author)
-{
-    ngx_http_customer_field_t  author;
-
-    author = *f;
-    author.min = 1;
-    author.max = 128;
-
-    return ngx_http_customer_check_line(ctx, path, v, &author);
-}

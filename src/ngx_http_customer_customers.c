@@ -173,43 +173,37 @@ static ngx_http_customer_field_t  ngx_http_customer_type_fields[] = {
 
 
 static ngx_http_customer_field_t  ngx_http_customer_address_fields[] = {
-    { "label", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL },
-    { "line1", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 200, NULL, NULL },
-    { "line2", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 200, NULL, NULL },
-    { "city", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 100, NULL, NULL },
-    { "state", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 100, NULL, NULL },
-    { "postalCode", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 20, NULL, NULL },
-    { "country", ngx_http_customer_check_country,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "isDefault", ngx_http_customer_check_bool, 0, 0, 0, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_OPTIONAL("label", line, 1, 50),
+    NGX_HTTP_CUSTOMER_REQUIRED("line1", line, 1, 200),
+    NGX_HTTP_CUSTOMER_NULLABLE("line2", line, 0, 200),
+    NGX_HTTP_CUSTOMER_REQUIRED("city", line, 1, 100),
+    NGX_HTTP_CUSTOMER_NULLABLE("state", line, 0, 100),
+    NGX_HTTP_CUSTOMER_NULLABLE("postalCode", line, 1, 20),
+    NGX_HTTP_CUSTOMER_REQUIRED("country", country, 0, 0),
+    NGX_HTTP_CUSTOMER_OPTIONAL("isDefault", bool, 0, 0),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_contact_fields[] = {
-    { "name", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
-    { "relationship", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
-    { "phone", ngx_http_customer_check_phone,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
-    { "email", ngx_http_customer_check_email,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 3, 254, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("name", line, 2, 100),
+    NGX_HTTP_CUSTOMER_NULLABLE("relationship", line, 1, 50),
+    NGX_HTTP_CUSTOMER_REQUIRED("phone", phone, 0, 0),
+    NGX_HTTP_CUSTOMER_NULLABLE("email", email, 3, 254),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_business_fields[] = {
-    { "companyName", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 200, NULL, NULL },
-    { "taxId", ngx_http_customer_check_line,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
-    { NULL, NULL, 0, 0, 0, NULL, NULL }
+    NGX_HTTP_CUSTOMER_REQUIRED("companyName", line, 1, 200),
+    NGX_HTTP_CUSTOMER_NULLABLE("taxId", line, 1, 50),
+    NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
+
+/* set by a create only: the totals (money and times have no maximum) */
+#define NGX_HTTP_CUSTOMER_ON_CREATE(name, check, how)                        \
+    { name, ngx_http_customer_check_##check,                                 \
+      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_##how, 0,             \
+      NGX_MAX_INT32_VALUE, NULL, NULL }
 
 /* the writable customer record; see the README for the rules */
 static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
@@ -237,22 +231,13 @@ static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
     { "customerType", ngx_http_customer_check_enum, 0, 0, 0,
       ngx_http_customer_types, NULL },
     NGX_HTTP_CUSTOMER_OPTIONAL("isVerified", bool, 0, 0),
-    { "totalOrders", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "totalOrderValue", ngx_http_customer_check_money,
-      NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
-    { "totalComplaints", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "openComplaints", ngx_http_customer_check_count,
-      NGX_HTTP_CUSTOMER_F_CREATE, 0, NGX_MAX_INT32_VALUE, NULL, NULL },
-    { "lastOrderDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0,
-      NULL, NULL },
-    { "lastComplaintDate", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0,
-      NULL, NULL },
-    { "customerSince", ngx_http_customer_check_timestamp,
-      NGX_HTTP_CUSTOMER_F_CREATE, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_ON_CREATE("totalOrders", count, OPTIONAL),
+    NGX_HTTP_CUSTOMER_ON_CREATE("totalOrderValue", money, OPTIONAL),
+    NGX_HTTP_CUSTOMER_ON_CREATE("totalComplaints", count, OPTIONAL),
+    NGX_HTTP_CUSTOMER_ON_CREATE("openComplaints", count, OPTIONAL),
+    NGX_HTTP_CUSTOMER_ON_CREATE("lastOrderDate", timestamp, NULLABLE),
+    NGX_HTTP_CUSTOMER_ON_CREATE("lastComplaintDate", timestamp, NULLABLE),
+    NGX_HTTP_CUSTOMER_ON_CREATE("customerSince", timestamp, OPTIONAL),
     NGX_HTTP_CUSTOMER_NULLABLE("notes", text, 0, 1000),
     NGX_HTTP_CUSTOMER_OPTIONAL("tags", tags, 0, 20),
     { "preferences", ngx_http_customer_check_object, 0, 0, 0, NULL,
@@ -400,45 +385,40 @@ static ngx_http_customer_column_t  ngx_http_customer_internal_columns[] = {
 
 /*
  * $1 id (or userId), $2 body (j, as jsonb), $3 merge preferences (PATCH),
- * $4 If-Match
- * version or NULL, $5 who.  The last column tells a missing row (NULL)
- * from a stale version when no row was updated.  A customerStatus that
- * changes the status is a status change like any other: the same
- * statement writes its history row (whose trigger raises the event) and
- * the event's row that tells the Auth Service (delivered by the outbox
- * run).  cur locks the row and
- * reads the status it replaces; u joins it so that cur runs first (read
- * after the update, FOR UPDATE would follow it to the new version).
+ * $4 If-Match version or NULL, $5 who.  A member the body lacks keeps its
+ * column (coalesce() where null is refused before).  The last column
+ * tells a missing row (NULL) from a stale version when no row was
+ * updated.  A customerStatus that changes the status is a status change
+ * like any other: the same statement writes its history row (whose
+ * trigger raises the event) and the event's row that tells the Auth
+ * Service (delivered by the outbox run).  cur locks the row and reads the
+ * status it replaces; u joins it so that cur runs first (read after the
+ * update, FOR UPDATE would follow it to the new version).
  */
 #define NGX_HTTP_CUSTOMER_UPDATE_SQL(key, j)                                 \
     "WITH cur AS (SELECT id AS cur_id, version AS cur_version,"            \
     " customer_status AS old_status FROM customers"                         \
     " WHERE " key " = $1 FOR UPDATE),"                                      \
     " u AS (UPDATE customers SET"                                           \
-    " email = CASE WHEN j ? 'email' THEN j->>'email' ELSE email END,"       \
-    " full_name = CASE WHEN j ? 'fullName' THEN j->>'fullName'"             \
-    " ELSE full_name END,"                                                  \
+    " email = coalesce(j->>'email', email),"                                \
+    " full_name = coalesce(j->>'fullName', full_name),"                     \
     " contact_number = CASE WHEN j ? 'contactNumber'"                       \
     " THEN j->>'contactNumber' ELSE contact_number END,"                    \
     " date_of_birth = CASE WHEN j ? 'dateOfBirth'"                          \
     " THEN (j->>'dateOfBirth')::date ELSE date_of_birth END,"               \
     " national_id = CASE WHEN j ? 'nationalId' THEN j->>'nationalId'"       \
     " ELSE national_id END,"                                                \
-    " addresses = CASE WHEN j ? 'addresses' THEN j->'addresses'"            \
-    " ELSE addresses END,"                                                  \
+    " addresses = coalesce(j->'addresses', addresses),"                     \
     " emergency_contact = CASE WHEN j ? 'emergencyContact'"                 \
     " THEN nullif(j->'emergencyContact', 'null')"                           \
     " ELSE emergency_contact END,"                                          \
-    " emergency_contacts = CASE WHEN j ? 'emergencyContacts'"               \
-    " THEN j->'emergencyContacts' ELSE emergency_contacts END,"             \
+    " emergency_contacts = coalesce(j->'emergencyContacts',"                \
+    " emergency_contacts),"                                                 \
     " business = CASE WHEN j ? 'business'"                                  \
     " THEN nullif(j->'business', 'null') ELSE business END,"                \
-    " customer_status = CASE WHEN j ? 'customerStatus'"                     \
-    " THEN j->>'customerStatus' ELSE customer_status END,"                  \
-    " customer_type = CASE WHEN j ? 'customerType'"                         \
-    " THEN j->>'customerType' ELSE customer_type END,"                      \
-    " is_verified = CASE WHEN j ? 'isVerified'"                             \
-    " THEN (j->>'isVerified')::boolean ELSE is_verified END,"               \
+    " customer_status = coalesce(j->>'customerStatus', customer_status),"   \
+    " customer_type = coalesce(j->>'customerType', customer_type),"         \
+    " is_verified = coalesce((j->>'isVerified')::boolean, is_verified),"    \
     " notes = CASE WHEN j ? 'notes' THEN j->>'notes' ELSE notes END,"       \
     " tags = CASE WHEN j ? 'tags'"                                          \
     " THEN ARRAY(SELECT jsonb_array_elements_text(j->'tags'))"              \
@@ -504,17 +484,16 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_sql =
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_stats_update_sql =
     NGX_HTTP_CUSTOMER_PG_WRITE(3,
     "UPDATE customers SET"
-    " total_orders = CASE WHEN j ? 'totalOrders'"
-    " THEN (j->>'totalOrders')::integer ELSE total_orders END"
+    " total_orders = coalesce((j->>'totalOrders')::integer, total_orders)"
     " + coalesce((j#>>'{increment,totalOrders}')::integer, 0),"
-    " total_order_value = CASE WHEN j ? 'totalOrderValue'"
-    " THEN (j->>'totalOrderValue')::numeric ELSE total_order_value END"
+    " total_order_value = coalesce((j->>'totalOrderValue')::numeric,"
+    " total_order_value)"
     " + coalesce((j#>>'{increment,totalOrderValue}')::numeric, 0),"
-    " total_complaints = CASE WHEN j ? 'totalComplaints'"
-    " THEN (j->>'totalComplaints')::integer ELSE total_complaints END"
+    " total_complaints = coalesce((j->>'totalComplaints')::integer,"
+    " total_complaints)"
     " + coalesce((j#>>'{increment,totalComplaints}')::integer, 0),"
-    " open_complaints = CASE WHEN j ? 'openComplaints'"
-    " THEN (j->>'openComplaints')::integer ELSE open_complaints END"
+    " open_complaints = coalesce((j->>'openComplaints')::integer,"
+    " open_complaints)"
     " + coalesce((j#>>'{increment,openComplaints}')::integer, 0),"
     " last_order_date = CASE WHEN j ? 'lastOrderDate'"
     " THEN (j->>'lastOrderDate')::timestamptz ELSE last_order_date END,"
@@ -559,8 +538,7 @@ static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_stale =
-    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
-                            "version; fetch it again");
+    NGX_HTTP_CUSTOMER_STALE_OF("customer");
 
 static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     NGX_HTTP_UNPROCESSABLE_ENTITY, "Statistics cannot go below zero",

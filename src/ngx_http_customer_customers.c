@@ -522,14 +522,15 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_open_sql =
     "SELECT open_complaints FROM customers WHERE id = $1");
 
 
+/* $1 id, $2 the id as the path spells it: the answer's customerId */
 static ngx_http_customer_pg_stmt_t  ngx_http_customer_delete_sql =
-    NGX_HTTP_CUSTOMER_PG_WRITE(1,
+    NGX_HTTP_CUSTOMER_PG_WRITE(2,
     "WITH c AS (SELECT id, open_complaints FROM customers WHERE id = $1"
     " FOR UPDATE),"
     " d AS (DELETE FROM customers WHERE id ="
     " (SELECT id FROM c WHERE open_complaints = 0) RETURNING id)"
-    " SELECT c.open_complaints, (SELECT count(*) FROM d),"
-    " api_ts(now()) FROM c");
+    " SELECT $2::text, api_ts(now()), c.open_complaints,"
+    " (SELECT count(*) FROM d) FROM c");
 
 
 static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
@@ -676,7 +677,9 @@ ngx_http_customer_route_t  ngx_http_customer_customers_routes[] = {
       NGX_HTTP_CUSTOMER_A, 0, 0,
       .stmt = &ngx_http_customer_open_sql,
       .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },
-      .done = ngx_http_customer_delete_checked },
+      .done = ngx_http_customer_delete_checked,
+      .message = "Customer deleted successfully",
+      NGX_HTTP_CUSTOMER_DELETED("customerId") },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 
@@ -1073,6 +1076,7 @@ ngx_http_customer_delete_orders_known(ngx_http_customer_ctx_t *ctx)
     }
 
     q->values[0] = (char *) ctx->params[0].data;
+    q->values[1] = q->values[0];
 
     return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_delete_sql,
                                        ngx_http_customer_deleted_done);
@@ -1083,15 +1087,14 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done)
 {
     u_char     *msg;
     char       *open;
-    yajl_gen    g;
     ngx_int_t   rc;
 
     if (ngx_http_customer_rows(ctx, q, res, &rc) == 0) {
         return rc;
     }
 
-    if (PQgetvalue(res, 0, 1)[0] == '0') {
-        open = PQgetvalue(res, 0, 0);
+    if (PQgetvalue(res, 0, 3)[0] == '0') {
+        open = PQgetvalue(res, 0, 2);
 
         msg = ngx_pnalloc(ctx->request->pool, 128);
         if (msg == NULL) {
@@ -1107,20 +1110,9 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_deleted_done)
                    "complaints", "customer", (char *) msg);
     }
 
-    g = ngx_http_customer_envelope(ctx, "Customer deleted successfully");
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_map_open(g);
-    ngx_http_customer_gen_lit(g, "customerId");
-    ngx_http_customer_gen_str(g, &ctx->params[0]);
-    ngx_http_customer_gen_lit(g, "deletedAt");
-    ngx_http_customer_gen_cstr(g, PQgetvalue(res, 0, 2));
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_row(ctx, NGX_HTTP_OK, ctx->route->message,
+                                      res, ctx->route->columns,
+                                      ctx->route->ncolumns);
 }
 
 
@@ -1376,6 +1368,7 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
     ngx_int_t                  rc;
     ngx_str_t                  v, path, cur, raw;
     ngx_uint_t                 i, any;
+    const char                *flag;
     ngx_http_customer_json_t   j;
     ngx_http_customer_field_t  f;
 
@@ -1396,25 +1389,19 @@ ngx_http_customer_list_extra(ngx_http_customer_ctx_t *ctx,
             continue;
         }
 
-        /* verified and isBusiness: true or false */
+        /* verified and isBusiness: true or false (v is), the rest text */
 
         if (i == 2 || i == 3) {
-            if ((v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0)
-                || (v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0))
+            if (ngx_http_customer_arg_flag(ctx, (char *) path.data, &flag)
+                != NGX_OK)
             {
-                q->values[ngx_http_customer_list_filters[i].param - 1] =
-                                                             (char *) v.data;
-                any = 1;
+                rc = NGX_DECLINED;
                 continue;
             }
 
-            rc = ngx_http_customer_fail(ctx, &path, "Must be true or false");
-            continue;
-        }
-
-        if (v.len == 0 || v.len > 100
-            || ngx_http_customer_utf8(v.data, v.len) != NGX_OK
-            || ngx_strlen(v.data) != v.len)
+        } else if (v.len == 0 || v.len > 100
+                   || ngx_http_customer_utf8(v.data, v.len) != NGX_OK
+                   || ngx_strlen(v.data) != v.len)
         {
             rc = ngx_http_customer_fail(ctx, &path,
                                         "Must be 1 to 100 characters");
@@ -1598,7 +1585,6 @@ static ngx_int_t
 ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  path;
     ngx_http_customer_json_t  *m, *inc, *d;
 
     rc = NGX_OK;
@@ -1613,9 +1599,7 @@ ngx_http_customer_stats_check(ngx_http_customer_ctx_t *ctx)
             if (d->key.len == m->key.len
                 && ngx_strncmp(d->key.data, m->key.data, m->key.len) == 0)
             {
-                path = m->key;
-
-                if (ngx_http_customer_fail(ctx, &path,
+                if (ngx_http_customer_fail(ctx, &m->key,
                                            "Give a value or an increment, "
                                            "not both")
                     == NGX_ERROR)

@@ -720,7 +720,7 @@ ngx_http_customer_download_start(ngx_http_customer_ctx_t *ctx,
 }
 
 
-/* a free buffer: one sent out, or a new one while there are fewer than 2 */
+/* a free buffer: one sent out, or a new one (the callers keep to two) */
 
 static ngx_chain_t *
 ngx_http_customer_download_buf(ngx_http_customer_ctx_t *ctx)
@@ -736,10 +736,6 @@ ngx_http_customer_download_buf(ngx_http_customer_ctx_t *ctx)
         dl->free = cl->next;
         cl->next = NULL;
         return cl;
-    }
-
-    if (dl->nbufs == 2) {
-        return NULL;
     }
 
     r = ctx->request;

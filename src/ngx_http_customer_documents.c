@@ -312,8 +312,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_documents_expiring_sql =
     " ON true");
 
 
-#define NGX_HTTP_CUSTOMER_DOCUMENT_ID  NGX_HTTP_CUSTOMER_OWN_ID
-
 /* a page of documents; "more" columns after a document's */
 #define NGX_HTTP_CUSTOMER_DOCUMENT_LIST(more)                                \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_PAGE,                                \
@@ -351,7 +349,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_list_sql,
       .params = {
-          NGX_HTTP_CUSTOMER_DOCUMENT_ID("customerId"),
+          NGX_HTTP_CUSTOMER_OWN_ID("customerId"),
           NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_document_types),
           NGX_HTTP_CUSTOMER_PARAM(PAGE) },
       NGX_HTTP_CUSTOMER_DOCUMENT_LIST(0) },
@@ -382,13 +380,13 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_GET, "/api/documents/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_get_sql,
-      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("documentId") },
       .message = "Document retrieved successfully",
       NGX_HTTP_CUSTOMER_DOCUMENT_ROW },
     { NGX_HTTP_DELETE, "/api/documents/{}",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_delete_sql,
-      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("documentId") },
       .message = "Document deleted successfully",
       NGX_HTTP_CUSTOMER_DELETED("documentId"),
       .missing = &ngx_http_customer_document_missing },
@@ -405,7 +403,7 @@ ngx_http_customer_route_t  ngx_http_customer_documents_routes[] = {
     { NGX_HTTP_GET, "/api/documents/{}/content",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
       .stmt = &ngx_http_customer_documents_content_sql,
-      .params = { NGX_HTTP_CUSTOMER_DOCUMENT_ID("documentId") },
+      .params = { NGX_HTTP_CUSTOMER_OWN_ID("documentId") },
       .done = ngx_http_customer_documents_send_content },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };

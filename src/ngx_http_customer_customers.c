@@ -1141,6 +1141,7 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
     ngx_str_t                      status, type, sort, order;
     ngx_uint_t                     s, d, invalid;
     ngx_http_customer_list_t      *l;
+    ngx_http_customer_pg_stmt_t   *stmt;
     ngx_http_customer_pg_query_t  *q;
 
     l = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_customer_list_t));
@@ -1252,24 +1253,19 @@ ngx_http_customer_list(ngx_http_customer_ctx_t *ctx)
          * cost less than any estimate, whatever the Prefer header asked
          */
         l->count = NGX_HTTP_CUSTOMER_COUNT_EXACT;
+        stmt = &ngx_http_customer_list_sql[s][d];
 
-        return ngx_http_customer_query_run(ctx, q,
-                                           &ngx_http_customer_list_sql[s][d],
-                                           ngx_http_customer_list_done);
+    } else if (l->count == NGX_HTTP_CUSTOMER_COUNT_EXACT) {
+        stmt = &ngx_http_customer_list_filtered_sql[s][d];
+
+    } else {
+        q->values[14] = (l->count == NGX_HTTP_CUSTOMER_COUNT_PLANNED)
+                        ? "0" : NGX_HTTP_CUSTOMER_COUNT_EXACT_MAX;
+        stmt = &ngx_http_customer_list_estimated_sql[s][d];
     }
 
-    if (l->count == NGX_HTTP_CUSTOMER_COUNT_EXACT) {
-        return ngx_http_customer_query_run(ctx, q,
-                                   &ngx_http_customer_list_filtered_sql[s][d],
-                                   ngx_http_customer_list_done);
-    }
-
-    q->values[14] = (l->count == NGX_HTTP_CUSTOMER_COUNT_PLANNED)
-                    ? "0" : NGX_HTTP_CUSTOMER_COUNT_EXACT_MAX;
-
-    return ngx_http_customer_query_run(ctx, q,
-                                   &ngx_http_customer_list_estimated_sql[s][d],
-                                   ngx_http_customer_list_done);
+    return ngx_http_customer_query_run(ctx, q, stmt,
+                                       ngx_http_customer_list_done);
 }
 
 

@@ -185,10 +185,14 @@ static ngx_http_customer_field_t  ngx_http_customer_address_fields[] = {
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_contact_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("name", line, 2, 100),
-    NGX_HTTP_CUSTOMER_NULLABLE("relationship", line, 1, 50),
-    NGX_HTTP_CUSTOMER_REQUIRED("phone", phone, 0, 0),
-    NGX_HTTP_CUSTOMER_NULLABLE("email", email, 3, 254),
+    { "name", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 2, 100, NULL, NULL },
+    { "relationship", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
+    { "phone", ngx_http_customer_check_phone,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 0, 0, NULL, NULL },
+    { "email", ngx_http_customer_check_email,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 3, 254, NULL, NULL },
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
@@ -539,7 +543,8 @@ static ngx_http_customer_refusal_t  ngx_http_customer_taken = {
 };
 
 static ngx_http_customer_refusal_t  ngx_http_customer_stale =
-    NGX_HTTP_CUSTOMER_STALE_OF("customer");
+    NGX_HTTP_CUSTOMER_STALE("The customer was changed since that "
+                            "version; fetch it again");
 
 static ngx_http_customer_refusal_t  ngx_http_customer_negative = {
     NGX_HTTP_UNPROCESSABLE_ENTITY, "Statistics cannot go below zero",

@@ -798,7 +798,6 @@ ngx_http_customer_download_next(ngx_http_customer_ctx_t *ctx)
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
 {
     size_t                         len, want;
-    ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
     ngx_http_customer_download_t  *dl;
 
@@ -823,13 +822,12 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_download_chunk)
         return NGX_ERROR;
     }
 
-    b = cl->buf;
-    b->last = ngx_cpymem(b->pos, PQgetvalue(res, 0, 0), len);
+    cl->buf->last = ngx_cpymem(cl->buf->pos, PQgetvalue(res, 0, 0), len);
     dl->offset += len;
 
     if (dl->offset == dl->size) {
-        b->last_buf = 1;
-        b->last_in_chain = 1;
+        cl->buf->last_buf = 1;
+        cl->buf->last_in_chain = 1;
 
         /* the rest is nginx's: ngx_http_writer sends what is left */
         ctx->request->write_event_handler = ngx_http_request_empty_handler;

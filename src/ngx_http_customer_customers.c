@@ -96,40 +96,80 @@ static ngx_int_t ngx_http_customer_next_cursor(ngx_http_customer_ctx_t *ctx,
 static NGX_HTTP_CUSTOMER_CHECK(addresses);
 
 
+/*
+ * The record described once, in its answer's column order: column(name,
+ * type) is a column only, readonly(name, type) one that a body may not
+ * set, and field(name, type, how, check, min, max, values, sub) one that
+ * it may (see router.h; sub: an object's members).
+ */
+#define NGX_HTTP_CUSTOMER_MEMBERS(column, readonly, field)                   \
+    readonly("customerId", STRING)                                           \
+    field("userId", STRING, KEY, user_id, 1, 128, NULL, NULL)                \
+    field("email", STRING, REQUIRED, email, 3, 254, NULL, NULL)              \
+    field("fullName", STRING, REQUIRED, line, 2, 100, NULL, NULL)            \
+    field("contactNumber", STRING, NULLABLE, phone, 0, 0, NULL, NULL)        \
+    field("dateOfBirth", STRING, NULLABLE, birth_date, 0, 150, NULL, NULL)   \
+    field("nationalId", STRING, NULLABLE, line, 1, 64, NULL, NULL)           \
+    field("addresses", JSON, OPTIONAL, addresses, 0, 10, NULL,               \
+          ngx_http_customer_address_fields)                                  \
+    field("emergencyContact", JSON, NULLABLE, object, 0, 0, NULL,            \
+          ngx_http_customer_contact_fields)                                  \
+    field("business", JSON, NULLABLE, object, 0, 0, NULL,                    \
+          ngx_http_customer_business_fields)                                 \
+    field("customerStatus", STRING, OPTIONAL, enum, 0, 0,                    \
+          ngx_http_customer_statuses, NULL)                                  \
+    field("customerType", STRING, OPTIONAL, enum, 0, 0,                      \
+          ngx_http_customer_types, NULL)                                     \
+    field("isVerified", BOOL, OPTIONAL, bool, 0, 0, NULL, NULL)              \
+    field("totalOrders", NUMBER, CREATE, count, 0, NGX_MAX_INT32_VALUE,      \
+          NULL, NULL)                                                        \
+    field("totalOrderValue", NUMBER, CREATE, money, 0, 0, NULL, NULL)        \
+    field("totalComplaints", NUMBER, CREATE, count, 0, NGX_MAX_INT32_VALUE,  \
+          NULL, NULL)                                                        \
+    field("openComplaints", NUMBER, CREATE, count, 0, NGX_MAX_INT32_VALUE,   \
+          NULL, NULL)                                                        \
+    field("lastOrderDate", STRING, LAST, timestamp, 0, 0, NULL, NULL)        \
+    field("lastComplaintDate", STRING, LAST, timestamp, 0, 0, NULL, NULL)    \
+    field("customerSince", STRING, CREATE, timestamp, 0, 0, NULL, NULL)      \
+    field("notes", STRING, NULLABLE, text, 0, 1000, NULL, NULL)              \
+    field("tags", JSON, OPTIONAL, tags, 0, 20, NULL, NULL)                   \
+    field("preferences", JSON, OPTIONAL, object, 0, 0, NULL,                 \
+          ngx_http_customer_preference_fields)                               \
+    readonly("metadata", JSON)                                               \
+    readonly("createdAt", STRING)                                            \
+    readonly("updatedAt", STRING)                                            \
+    readonly("createdBy", STRING)                                            \
+    readonly("updatedBy", STRING)                                            \
+    readonly("verifiedAt", STRING)                                           \
+    readonly("verifiedBy", STRING)                                           \
+    /* the list; emergencyContact is its first (a trigger, sql/026) */      \
+    field("emergencyContacts", JSON, OPTIONAL, objects, 0, 5, NULL,          \
+          ngx_http_customer_contact_fields)                                  \
+    column("isBusiness", BOOL)               /* has business details */      \
+    readonly("version", NUMBER)
+
+/* userId: required, and set on create only; the last order's and
+   complaint's times: set on create only, or null */
+#define NGX_HTTP_CUSTOMER_F_KEY                                              \
+    (NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE)
+#define NGX_HTTP_CUSTOMER_F_LAST                                             \
+    (NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_NULLABLE)
+
+#define NGX_HTTP_CUSTOMER_RECORD_COLUMN(name, type, how, check, min, max,    \
+                                        values, sub)                         \
+    { name, NGX_HTTP_CUSTOMER_COL_##type },
+#define NGX_HTTP_CUSTOMER_RECORD_READONLY(name, type)                        \
+    { name, NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+#define NGX_HTTP_CUSTOMER_RECORD_FIELD(name, type, how, check, min, max,     \
+                                       values, sub)                          \
+    { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_##how,      \
+      min, max, values, sub },
+
+
 static ngx_http_customer_column_t  ngx_http_customer_columns[] = {
-    { "customerId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "userId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "email", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "fullName", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "contactNumber", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "dateOfBirth", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "nationalId", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "addresses", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "emergencyContact", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "business", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "customerStatus", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerType", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "isVerified", NGX_HTTP_CUSTOMER_COL_BOOL },
-    { "totalOrders", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalOrderValue", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "totalComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "openComplaints", NGX_HTTP_CUSTOMER_COL_NUMBER },
-    { "lastOrderDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "lastComplaintDate", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "customerSince", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "notes", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "tags", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "preferences", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "metadata", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "createdAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "createdBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "updatedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "verifiedAt", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "verifiedBy", NGX_HTTP_CUSTOMER_COL_STRING },
-    { "emergencyContacts", NGX_HTTP_CUSTOMER_COL_JSON },
-    { "isBusiness", NGX_HTTP_CUSTOMER_COL_BOOL },   /* has business details */
-    { "version", NGX_HTTP_CUSTOMER_COL_NUMBER }
+    NGX_HTTP_CUSTOMER_MEMBERS(NGX_HTTP_CUSTOMER_COLUMN,
+                              NGX_HTTP_CUSTOMER_COLUMN,
+                              NGX_HTTP_CUSTOMER_RECORD_COLUMN)
 };
 
 
@@ -197,72 +237,27 @@ static ngx_http_customer_field_t  ngx_http_customer_contact_fields[] = {
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_business_fields[] = {
-    NGX_HTTP_CUSTOMER_REQUIRED("companyName", line, 1, 200),
-    NGX_HTTP_CUSTOMER_NULLABLE("taxId", line, 1, 50),
+    { "companyName", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_REQUIRED, 1, 200, NULL, NULL },
+    { "taxId", ngx_http_customer_check_line,
+      NGX_HTTP_CUSTOMER_F_NULLABLE, 1, 50, NULL, NULL },
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
-/* set by a create only: the totals (money and times have no maximum) */
-#define NGX_HTTP_CUSTOMER_ON_CREATE(name, check, how)                        \
-    { name, ngx_http_customer_check_##check,                                 \
-      NGX_HTTP_CUSTOMER_F_CREATE | NGX_HTTP_CUSTOMER_F_##how, 0,             \
-      NGX_MAX_INT32_VALUE, NULL, NULL }
-
 /* the writable customer record; see the README for the rules */
 static ngx_http_customer_field_t  ngx_http_customer_fields[] = {
-    { "userId", ngx_http_customer_check_user_id,
-      NGX_HTTP_CUSTOMER_F_REQUIRED | NGX_HTTP_CUSTOMER_F_CREATE, 1, 128,
-      NULL, NULL },
-    NGX_HTTP_CUSTOMER_REQUIRED("email", email, 3, 254),
-    NGX_HTTP_CUSTOMER_REQUIRED("fullName", line, 2, 100),
-    NGX_HTTP_CUSTOMER_NULLABLE("contactNumber", phone, 0, 0),
-    NGX_HTTP_CUSTOMER_NULLABLE("dateOfBirth", birth_date, 0, 150),
-    NGX_HTTP_CUSTOMER_NULLABLE("nationalId", line, 1, 64),
-    { "addresses", ngx_http_customer_check_addresses, 0, 0, 10, NULL,
-      ngx_http_customer_address_fields },
-    { "emergencyContact", ngx_http_customer_check_object,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
-      ngx_http_customer_contact_fields },
-    /* the list; emergencyContact is its first (a trigger, sql/026) */
-    { "emergencyContacts", ngx_http_customer_check_objects, 0, 0, 5, NULL,
-      ngx_http_customer_contact_fields },
-    { "business", ngx_http_customer_check_object,
-      NGX_HTTP_CUSTOMER_F_NULLABLE, 0, 0, NULL,
-      ngx_http_customer_business_fields },
-    { "customerStatus", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_statuses, NULL },
-    { "customerType", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_types, NULL },
-    NGX_HTTP_CUSTOMER_OPTIONAL("isVerified", bool, 0, 0),
-    NGX_HTTP_CUSTOMER_ON_CREATE("totalOrders", count, OPTIONAL),
-    NGX_HTTP_CUSTOMER_ON_CREATE("totalOrderValue", money, OPTIONAL),
-    NGX_HTTP_CUSTOMER_ON_CREATE("totalComplaints", count, OPTIONAL),
-    NGX_HTTP_CUSTOMER_ON_CREATE("openComplaints", count, OPTIONAL),
-    NGX_HTTP_CUSTOMER_ON_CREATE("lastOrderDate", timestamp, NULLABLE),
-    NGX_HTTP_CUSTOMER_ON_CREATE("lastComplaintDate", timestamp, NULLABLE),
-    NGX_HTTP_CUSTOMER_ON_CREATE("customerSince", timestamp, OPTIONAL),
-    NGX_HTTP_CUSTOMER_NULLABLE("notes", text, 0, 1000),
-    NGX_HTTP_CUSTOMER_OPTIONAL("tags", tags, 0, 20),
-    { "preferences", ngx_http_customer_check_object, 0, 0, 0, NULL,
-      ngx_http_customer_preference_fields },
-    { "customerId", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "metadata", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "createdAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "updatedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "createdBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "updatedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "verifiedAt", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "verifiedBy", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
-    { "version", NULL, NGX_HTTP_CUSTOMER_F_READONLY, 0, 0, NULL, NULL },
+    NGX_HTTP_CUSTOMER_MEMBERS(NGX_HTTP_CUSTOMER_NO_FIELD,
+                              NGX_HTTP_CUSTOMER_RECORD_READONLY,
+                              NGX_HTTP_CUSTOMER_RECORD_FIELD)
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 
 
 /*
- * what the Auth Service sends when a user registers, the record's first
- * four fields (filled at start); the rest after userId is what it keeps
- * of a user, for users.c
+ * what the Auth Service sends when a user registers, the record's four
+ * fields after customerId (filled at start); the rest after userId is
+ * what it keeps of a user, for users.c
  */
 #define NGX_HTTP_CUSTOMER_NINTERNAL  4
 
@@ -779,7 +774,7 @@ ngx_http_customer_customers_init(ngx_cycle_t *cycle)
 
     ngx_memcpy(ngx_http_customer_me_fields, ngx_http_customer_fields,
                sizeof(ngx_http_customer_fields));
-    ngx_memcpy(ngx_http_customer_internal_fields, ngx_http_customer_fields,
+    ngx_memcpy(ngx_http_customer_internal_fields, &ngx_http_customer_fields[1],
                NGX_HTTP_CUSTOMER_NINTERNAL
                * sizeof(ngx_http_customer_field_t));
 

@@ -42,7 +42,9 @@ static ngx_int_t ngx_http_customer_gateway_user(ngx_http_customer_ctx_t *ctx,
 static ngx_table_elt_t *ngx_http_customer_cors_origin(ngx_http_request_t *r,
     ngx_http_customer_loc_conf_t *llcf);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked);
-static char *ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx);
+static ngx_int_t ngx_http_customer_account_run(ngx_http_customer_ctx_t *ctx,
+    char *who, ngx_http_customer_pg_stmt_t *stmt,
+    ngx_http_customer_done_pt done);
 static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_activity_done);
 
 
@@ -301,6 +303,7 @@ static ngx_int_t
 ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t service, const char *reason)
 {
+    const char          *field;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
@@ -331,16 +334,11 @@ ngx_http_customer_unauthorized(ngx_http_customer_ctx_t *ctx,
     r->headers_out.www_authenticate = h;
 
     ctx->status = NGX_HTTP_UNAUTHORIZED;
+    field = service ? "X-Service-API-Key" : "authorization";
 
-    if (service) {
-        ngx_http_customer_add_error(ctx, (u_char *) "X-Service-API-Key",
-                                    sizeof("X-Service-API-Key") - 1,
-                                    "A valid service API key is required");
-    } else {
-        ngx_http_customer_add_error(ctx, (u_char *) "authorization",
-                                    sizeof("authorization") - 1,
-                                    "A valid bearer token is required");
-    }
+    ngx_http_customer_add_error(ctx, (u_char *) field, ngx_strlen(field),
+                                service ? "A valid service API key is required"
+                                        : "A valid bearer token is required");
 
     return NGX_DECLINED;
 }
@@ -381,8 +379,6 @@ ngx_int_t
 ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     size_t len)
 {
-    ngx_http_customer_pg_query_t  *q;
-
     if ((ctx->who.roles & NGX_HTTP_CUSTOMER_ROLE_ADMIN)
         || ctx->who.service
         || ctx->who.sub.len == 0
@@ -394,43 +390,40 @@ ngx_http_customer_run_route(ngx_http_customer_ctx_t *ctx, u_char *data,
     ctx->bytes.data = data;
     ctx->bytes.len = len;
 
-    q = ngx_http_customer_query_create(ctx);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     /* the token's subject, NUL-terminated by the JWT check */
-    q->values[0] = (char *) ctx->who.sub.data;
 
-    q->values[1] = ngx_http_customer_activity_ms(ctx);
-    if (q->values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_query_run(ctx, q, &ngx_http_customer_account_sql,
-                                       ngx_http_customer_account_checked);
+    return ngx_http_customer_account_run(ctx, (char *) ctx->who.sub.data,
+                                         &ngx_http_customer_account_sql,
+                                         ngx_http_customer_account_checked);
 }
 
 
-/* customer_activity_interval as a NUL-terminated parameter */
+/* stmt with $1 who and $2 customer_activity_interval in milliseconds */
 
-static char *
-ngx_http_customer_activity_ms(ngx_http_customer_ctx_t *ctx)
+static ngx_int_t
+ngx_http_customer_account_run(ngx_http_customer_ctx_t *ctx, char *who,
+    ngx_http_customer_pg_stmt_t *stmt, ngx_http_customer_done_pt done)
 {
     u_char                        *p;
+    ngx_http_customer_pg_query_t  *q;
     ngx_http_customer_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_customer_module);
 
+    q = ngx_http_customer_query_create(ctx);
     p = ngx_pnalloc(ctx->request->pool, NGX_INT_T_LEN + 1);
-    if (p == NULL) {
-        return NULL;
+
+    if (q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_sprintf(p, "%M%Z", llcf->activity_interval);
 
-    return (char *) p;
+    q->values[0] = who;
+    q->values[1] = (char *) p;
+
+    return ngx_http_customer_query_run(ctx, q, stmt, done);
 }
 
 
@@ -467,18 +460,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked)
         if (PQgetvalue(res, 0, 2)[0] == 't') {
             /* before the route: its first write claims the request's key */
 
-            q = ngx_http_customer_query_create(ctx);
-            if (q == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            q->values[0] = ctx->self;
-            q->values[1] = ngx_http_customer_activity_ms(ctx);
-            if (q->values[1] == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_customer_query_run(ctx, q,
+            return ngx_http_customer_account_run(ctx, ctx->self,
                                            &ngx_http_customer_activity_sql,
                                            ngx_http_customer_activity_done);
         }

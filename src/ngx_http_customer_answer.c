@@ -565,17 +565,10 @@ ngx_http_customer_db_error(ngx_http_customer_ctx_t *ctx,
 ngx_int_t
 ngx_http_customer_not_found(ngx_http_customer_ctx_t *ctx)
 {
-    if (ctx->by_user) {
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                            "Customer not found", "userId",
-                                            "No customer record exists for "
-                                            "this user");
-    }
-
     return ngx_http_customer_send_error(ctx, NGX_HTTP_NOT_FOUND,
-                                        "Customer not found", "customerId",
-                                        "No customer exists with the "
-                                        "provided ID");
+               "Customer not found", ctx->by_user ? "userId" : "customerId",
+               ctx->by_user ? "No customer record exists for this user"
+                            : "No customer exists with the provided ID");
 }
 
 
@@ -639,22 +632,6 @@ ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     yajl_gen_map_close(g);
 
     return ngx_http_customer_send(ctx, status, g);
-}
-
-
-/* a record as send_row, its last column, the version, as the ETag */
-
-ngx_int_t
-ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res,
-    ngx_http_customer_column_t *cols, int ncols)
-{
-    if (ngx_http_customer_set_etag(ctx, res, ncols - 1) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_customer_send_row(ctx, status, message, res, cols,
-                                      ncols);
 }
 
 

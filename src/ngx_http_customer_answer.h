@@ -45,9 +45,6 @@ ngx_int_t ngx_http_customer_rows(ngx_http_customer_ctx_t *ctx,
 ngx_int_t ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx,
     ngx_uint_t status, const char *message, PGresult *res,
     ngx_http_customer_column_t *cols, int ncols);
-ngx_int_t ngx_http_customer_send_versioned(ngx_http_customer_ctx_t *ctx,
-    ngx_uint_t status, const char *message, PGresult *res,
-    ngx_http_customer_column_t *cols, int ncols);
 ngx_int_t ngx_http_customer_set_etag(ngx_http_customer_ctx_t *ctx,
     PGresult *res, ngx_uint_t column);
 ngx_int_t ngx_http_customer_gen_rows(ngx_http_customer_ctx_t *ctx,

@@ -35,9 +35,8 @@ static ngx_int_t ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx);
 static ngx_int_t ngx_http_customer_json_type(ngx_http_request_t *r);
 static void ngx_http_customer_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_customer_body(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx);
-static ngx_int_t ngx_http_customer_body_copy(ngx_http_request_t *r,
-    ngx_str_t *body);
+static ngx_int_t ngx_http_customer_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t copy);
 static ngx_uint_t ngx_http_customer_tchar(u_char c);
 static u_char *ngx_http_customer_prefer_next(u_char *p, u_char *last);
 
@@ -277,29 +276,22 @@ ngx_http_customer_error_page(ngx_http_customer_ctx_t *ctx)
 static ngx_int_t
 ngx_http_customer_json_type(ngx_http_request_t *r)
 {
-    u_char  *p, *last;
+    size_t      n;
+    ngx_str_t  *t;
 
     if (r->headers_in.content_type == NULL) {
         return NGX_DECLINED;
     }
 
-    p = r->headers_in.content_type->value.data;
-    last = p + r->headers_in.content_type->value.len;
+    t = &r->headers_in.content_type->value;
+    n = sizeof("application/json") - 1;
 
-    if ((size_t) (last - p) < sizeof("application/json") - 1
-        || ngx_strncasecmp(p, (u_char *) "application/json",
-                           sizeof("application/json") - 1) != 0)
-    {
-        return NGX_DECLINED;
-    }
+    /* the type, alone or with parameters */
 
-    p += sizeof("application/json") - 1;
-
-    if (p == last || *p == ';' || *p == ' ') {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
+    return (t->len >= n
+            && ngx_strncasecmp(t->data, (u_char *) "application/json", n) == 0
+            && (t->len == n || t->data[n] == ';' || t->data[n] == ' '))
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -322,9 +314,9 @@ ngx_http_customer_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
 {
-    u_char              *p;
     ngx_int_t            rc;
     ngx_str_t            data, err;
+    const char          *detail;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -347,14 +339,14 @@ ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
 
     if (ctx->route->json_body == 3) {
         /* any bytes, perhaps none: the route reads ctx->raw */
-        rc = ngx_http_customer_raw_body(ctx);
+        if (ngx_http_customer_body_bytes(r, &ctx->raw, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        return (rc == NGX_OK)
-               ? ngx_http_customer_run_route(ctx, ctx->raw.data, ctx->raw.len)
-               : rc;
+        return ngx_http_customer_run_route(ctx, ctx->raw.data, ctx->raw.len);
     }
 
-    if (ngx_http_customer_body_copy(r, &data) != NGX_OK) {
+    if (ngx_http_customer_body_bytes(r, &data, 1) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -372,22 +364,15 @@ ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED || ctx->body == NULL) {
-        if (rc == NGX_DECLINED) {
-            p = (u_char *) ngx_http_customer_cstr(r->pool, err.data,
-                                                  err.len);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        (char *) p);
-        } else {
-            ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                        "A JSON body is required");
+        detail = (rc == NGX_DECLINED)
+                 ? ngx_http_customer_cstr(r->pool, err.data, err.len)
+                 : "A JSON body is required";
+        if (detail == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_customer_send_errors(ctx, NGX_HTTP_BAD_REQUEST,
-                                             "Malformed JSON");
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Malformed JSON", "body", detail);
     }
 
     if (ctx->body->type != NGX_HTTP_CUSTOMER_JSON_OBJECT) {
@@ -400,17 +385,20 @@ ngx_http_customer_body(ngx_http_customer_ctx_t *ctx)
 }
 
 
-/* the body's bytes in one piece in ctx->raw; "" when there are none */
+/*
+ * The body's bytes in one piece, "" when there are none: its one buffer
+ * itself unless copy is asked for, else a copy, NUL-terminated
+ */
 
 static ngx_int_t
-ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
+ngx_http_customer_body_bytes(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t copy)
 {
-    ngx_chain_t         *cl;
-    ngx_http_request_t  *r;
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
 
-    r = ctx->request;
-
-    ngx_str_set(&ctx->raw, "");
+    ngx_str_set(body, "");
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
@@ -418,33 +406,16 @@ ngx_http_customer_raw_body(ngx_http_customer_ctx_t *ctx)
 
     cl = r->request_body->bufs;
 
-    if (cl->next == NULL) {
+    if (cl->next == NULL && !copy) {
         /* request_body_in_single_buf: the usual case, no copy */
         if (cl->buf->last > cl->buf->pos) {
             /* an empty buffer's pos may be NULL: that would be SQL NULL */
-            ctx->raw.data = cl->buf->pos;
-            ctx->raw.len = cl->buf->last - cl->buf->pos;
+            body->data = cl->buf->pos;
+            body->len = cl->buf->last - cl->buf->pos;
         }
 
         return NGX_OK;
     }
-
-    if (ngx_http_customer_body_copy(r, &ctx->raw) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the body's buffers copied into one piece, NUL-terminated */
-
-static ngx_int_t
-ngx_http_customer_body_copy(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len;
-    ngx_chain_t  *cl;
 
     len = 0;
 

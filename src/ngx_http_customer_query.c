@@ -26,8 +26,7 @@
  */
 
 
-static void ngx_http_customer_query_done(
-    ngx_http_customer_pg_query_t *q,
+static void ngx_http_customer_query_done(ngx_http_customer_pg_query_t *q,
     PGresult *res);
 
 
@@ -123,7 +122,7 @@ ngx_http_customer_page_values(ngx_http_customer_ctx_t *ctx,
 char *
 ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
 {
-    u_char    *buf, *p;
+    u_char    *buf;
     size_t     len;
     yajl_gen   g;
 
@@ -138,15 +137,7 @@ ngx_http_customer_body_param(ngx_http_customer_ctx_t *ctx)
         return NULL;
     }
 
-    p = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, buf, len);
-    p[len] = '\0';
-
-    return (char *) p;
+    return ngx_http_customer_cstr(ctx->request->pool, buf, len);
 }
 
 

@@ -26,7 +26,6 @@
  */
 
 
-static ngx_uint_t ngx_http_customer_slashes(const char *pattern);
 static ngx_int_t ngx_http_customer_match(const char *pattern, ngx_str_t *uri,
     ngx_http_customer_ctx_t *ctx);
 static ngx_uint_t ngx_http_customer_dot_segment(u_char *p, u_char *last);
@@ -97,7 +96,7 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
     size_t                      i;
     ngx_str_t                   uri;
     ngx_uint_t                  method, t, slashes;
-    const char                 *found;
+    const char                 *found, *s;
     ngx_http_customer_route_t  *rt;
 
     *allowed = 0;
@@ -135,7 +134,9 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
 
             } else {
                 if (rt->slashes == 0) {
-                    rt->slashes = ngx_http_customer_slashes(rt->pattern);
+                    for (s = rt->pattern; *s; s++) {
+                        rt->slashes += (*s == '/');
+                    }
                 }
 
                 if (rt->slashes != slashes
@@ -156,19 +157,6 @@ ngx_http_customer_route(ngx_http_request_t *r, ngx_http_customer_ctx_t *ctx,
     }
 
     return NULL;
-}
-
-
-static ngx_uint_t
-ngx_http_customer_slashes(const char *pattern)
-{
-    ngx_uint_t  n;
-
-    for (n = 0; *pattern; pattern++) {
-        n += (*pattern == '/');
-    }
-
-    return n;
 }
 
 
@@ -362,6 +350,7 @@ ngx_int_t
 ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 {
     ngx_int_t                      rc;
+    char                          *sub;
     ngx_uint_t                     i, n, path, invalid;
     const char                    *values[NGX_HTTP_CUSTOMER_ROUTE_PARAMS];
     ngx_http_customer_route_t     *rt;
@@ -468,6 +457,9 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the caller's sub is NUL-terminated in the request pool */
+    sub = ctx->who.sub.len ? (char *) ctx->who.sub.data : NULL;
+
     for (i = 0, n = 0, path = 0, p = rt->params; p->from; i++, p++) {
 
         switch (p->from) {
@@ -482,19 +474,15 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_SUB:
-            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
-                                              : NULL;
+            q->values[n++] = sub;
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_ACTOR:
-            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
-                             : ctx->who.service ? "service" : NULL;
+            q->values[n++] = sub ? sub : ctx->who.service ? "service" : NULL;
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_ME:
-            /* the sub is NUL-terminated in the request pool */
-            q->values[n++] = ctx->who.sub.len ? (char *) ctx->who.sub.data
-                                              : "";
+            q->values[n++] = sub ? sub : "";
             ctx->by_user = 1;
             break;
 
@@ -614,14 +602,11 @@ ngx_http_customer_endpoint_params(ngx_http_customer_ctx_t *ctx,
             break;
 
         case NGX_HTTP_CUSTOMER_FROM_ENUM:
-            rc = ngx_http_customer_arg_enum(ctx, p->name, p->values, &s);
-            values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
-            rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
-            break;
-
         case NGX_HTTP_CUSTOMER_FROM_CHECK:
-            rc = ngx_http_customer_arg_check(ctx, p->name, p->check, p->min,
-                                             p->max, &s);
+            rc = (p->from == NGX_HTTP_CUSTOMER_FROM_ENUM)
+                 ? ngx_http_customer_arg_enum(ctx, p->name, p->values, &s)
+                 : ngx_http_customer_arg_check(ctx, p->name, p->check,
+                                               p->min, p->max, &s);
             values[i] = (rc == NGX_OK && s.len) ? (char *) s.data : NULL;
             rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
             break;

@@ -21,7 +21,6 @@ static ngx_int_t ngx_http_customer_failf(ngx_http_customer_ctx_t *ctx,
 static ngx_int_t ngx_http_customer_string(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f, ngx_uint_t line);
-static NGX_HTTP_CUSTOMER_CHECK(tag);
 static ngx_int_t ngx_http_customer_items(ngx_http_customer_ctx_t *ctx,
     ngx_str_t *path, ngx_http_customer_json_t *v,
     ngx_http_customer_field_t *f, ngx_http_customer_field_t *item,
@@ -168,13 +167,8 @@ ngx_int_t
 ngx_http_customer_fail(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
     const char *message)
 {
-    if (ngx_http_customer_add_error(ctx, path->data, path->len, message)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_DECLINED;
+    return ngx_http_customer_add_error(ctx, path->data, path->len, message)
+           == NGX_OK ? NGX_DECLINED : NGX_ERROR;
 }
 
 
@@ -993,17 +987,11 @@ ngx_http_customer_capitals(ngx_http_customer_ctx_t *ctx, ngx_str_t *path,
 NGX_HTTP_CUSTOMER_CHECK(tags)
 {
     static ngx_http_customer_field_t  tag = {
-        "tag", ngx_http_customer_check_tag, 0, 1, 50, NULL, NULL
+        "tag", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL
     };
 
     return ngx_http_customer_items(ctx, path, v, f, &tag, "Duplicate tag",
                                    0);
-}
-
-
-static NGX_HTTP_CUSTOMER_CHECK(tag)
-{
-    return ngx_http_customer_string(ctx, path, v, f, 1);
 }
 
 

@@ -552,16 +552,12 @@ ngx_http_customer_cors(ngx_http_request_t *r,
                                      llcf->cors_any ? (u_char *) "*"
                                                     : origin->value.data,
                                      llcf->cors_any ? 1 : origin->value.len)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (llcf->cors_credentials
-        && ngx_http_customer_add_header(r, "Access-Control-Allow-Credentials",
-                                        (u_char *) "true",
-                                        sizeof("true") - 1)
-           != NGX_OK)
+        != NGX_OK
+        || (llcf->cors_credentials
+            && ngx_http_customer_add_header(r,
+                                   "Access-Control-Allow-Credentials",
+                                   (u_char *) "true", sizeof("true") - 1)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -643,28 +639,22 @@ ngx_http_customer_options(ngx_http_customer_ctx_t *ctx, ngx_uint_t allowed)
         && ngx_http_customer_header(r, "Access-Control-Request-Method",
                          sizeof("Access-Control-Request-Method") - 1, 0))
     {
-        if (ngx_http_customer_add_header(r, "Access-Control-Allow-Methods",
-                                         methods.data, methods.len)
-            != NGX_OK
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+        if (p == NULL
+            || ngx_http_customer_add_header(r, "Access-Control-Allow-Methods",
+                                            methods.data, methods.len)
+               != NGX_OK
             || ngx_http_customer_add_header(r,
                                    "Access-Control-Allow-Headers",
                                    (u_char *) NGX_HTTP_CUSTOMER_CORS_HEADERS,
                                    sizeof(NGX_HTTP_CUSTOMER_CORS_HEADERS) - 1)
+               != NGX_OK
+            || ngx_http_customer_add_header(r, "Access-Control-Max-Age", p,
+                                            ngx_sprintf(p, "%T",
+                                                        llcf->cors_max_age)
+                                            - p)
                != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (ngx_http_customer_add_header(r, "Access-Control-Max-Age", p,
-                                         ngx_sprintf(p, "%T",
-                                                     llcf->cors_max_age)
-                                         - p)
-            != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -24,7 +24,6 @@
  */
 
 
-static ngx_int_t ngx_http_customer_request_id(ngx_http_request_t *r);
 static void ngx_http_customer_new_request_id(u_char *p);
 
 
@@ -150,6 +149,7 @@ ngx_int_t
 ngx_http_customer_send_header(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     ngx_str_t *type, off_t len)
 {
+    ngx_str_t            id;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
@@ -167,7 +167,11 @@ ngx_http_customer_send_header(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    if (ngx_http_customer_request_id(r) != NGX_OK) {
+    if (ngx_http_customer_request_id_of(r, &id) == NGX_OK
+        && ngx_http_customer_push_header(&r->headers_out.headers,
+                                         "X-Request-Id", &id)
+           == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -300,23 +304,6 @@ ngx_http_customer_new_request_id(u_char *p)
     v[1] = ngx_http_customer_rid_next();
 
     ngx_hex_dump(p, (u_char *) v, sizeof(v));
-}
-
-
-static ngx_int_t
-ngx_http_customer_request_id(ngx_http_request_t *r)
-{
-    ngx_str_t         id;
-    ngx_table_elt_t  *h;
-
-    if (ngx_http_customer_request_id_of(r, &id) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    h = ngx_http_customer_push_header(&r->headers_out.headers,
-                                      "X-Request-Id", &id);
-
-    return h ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -196,26 +196,19 @@ ngx_http_customer_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
         return NGX_OK;
     }
 
-    if (ctx.error) {
-        err->data = (u_char *) ctx.error;
-        err->len = ngx_strlen(ctx.error);
+    msg = ctx.error ? (u_char *) ctx.error : yajl_get_error(h, 0, data, len);
+    if (msg == NULL) {
+        yajl_free(h);
+        return NGX_ERROR;
+    }
 
-    } else {
-        msg = yajl_get_error(h, 0, data, len);
-        if (msg == NULL) {
-            yajl_free(h);
-            return NGX_ERROR;
-        }
+    /* ours, or yajl's "parse error: ...\n" or "lexical error: ...\n" */
+    err->data = msg;
+    err->len = ngx_strlen(msg);
 
-        /* "parse error: ...\n" or "lexical error: ...\n" */
-        err->data = msg;
-        err->len = ngx_strlen(msg);
-
-        while (err->len && (msg[err->len - 1] == '\n'
-                            || msg[err->len - 1] == ' '))
-        {
-            err->len--;
-        }
+    while (err->len && (msg[err->len - 1] == '\n' || msg[err->len - 1] == ' '))
+    {
+        err->len--;
     }
 
     yajl_free(h);
@@ -353,8 +346,7 @@ ngx_http_customer_json_dup(ngx_http_customer_json_parse_t *pc, ngx_str_t *to,
         return 0;
     }
 
-    ngx_memcpy(to->data, s, len);
-    to->data[len] = '\0';
+    *ngx_cpymem(to->data, s, len) = '\0';
     to->len = len;
 
     return 1;

@@ -458,12 +458,9 @@ ngx_http_customer_check_param(ngx_http_customer_ctx_t *ctx,
 
     /* a JSON body is checked as a whole; an argument or a header is not */
 
-    if (ngx_http_customer_utf8(value->data, value->len) != NGX_OK) {
-        return ngx_http_customer_fail(ctx, &path, "Must be valid UTF-8")
-               == NGX_ERROR ? NGX_ERROR : NGX_ABORT;
-    }
-
-    rc = f->check(ctx, &path, &v, f);
+    rc = (ngx_http_customer_utf8(value->data, value->len) == NGX_OK)
+         ? f->check(ctx, &path, &v, f)
+         : ngx_http_customer_fail(ctx, &path, "Must be valid UTF-8");
 
     if (rc == NGX_OK) {
         /* trimming only moves the ends inside the NUL-terminated copy */

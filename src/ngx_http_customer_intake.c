@@ -46,7 +46,7 @@ ngx_http_customer_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_str_t                      v;
-    ngx_uint_t                     allowed, body;
+    ngx_uint_t                     allowed, body, bad;
     const char                    *reason;
     ngx_http_customer_ctx_t       *ctx;
     ngx_http_core_loc_conf_t      *clcf;
@@ -76,17 +76,11 @@ ngx_http_customer_handler(ngx_http_request_t *r)
         return ngx_http_customer_error_page(ctx);
     }
 
-    if (ngx_http_customer_path_check(r, &reason) != NGX_OK) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    /* a path that fails the check is not routed */
 
-        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                            "Bad request", "path", reason);
-    }
-
-    ctx->route = ngx_http_customer_route(r, ctx, &allowed);
+    allowed = 0;
+    bad = (ngx_http_customer_path_check(r, &reason) != NGX_OK);
+    ctx->route = bad ? NULL : ngx_http_customer_route(r, ctx, &allowed);
 
     /* a JSON body is read when the route takes one and one came */
 
@@ -101,6 +95,11 @@ ngx_http_customer_handler(ngx_http_request_t *r)
         if (rc != NGX_OK) {
             return rc;
         }
+    }
+
+    if (bad) {
+        return ngx_http_customer_send_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                            "Bad request", "path", reason);
     }
 
     if (ctx->route == NULL) {
@@ -815,33 +814,25 @@ ngx_int_t
 ngx_http_customer_arg_flag(ngx_http_customer_ctx_t *ctx, const char *name,
     const char **value)
 {
+    ngx_int_t  rc;
     ngx_str_t  s;
 
     *value = NULL;
 
-    switch (ngx_http_customer_arg_str(ctx, name, &s)) {
-    case NGX_DECLINED:
-        return NGX_OK;
-    case NGX_ERROR:
-        return NGX_ERROR;
+    rc = ngx_http_customer_arg_str(ctx, name, &s);
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_OK : rc;
     }
 
-    if (s.len == 4 && ngx_strncmp(s.data, "true", 4) == 0) {
-        *value = "true";
-        return NGX_OK;
-    }
-
-    if (s.len == 5 && ngx_strncmp(s.data, "false", 5) == 0) {
-        *value = "false";
-        return NGX_OK;
-    }
-
-    if (ngx_http_customer_add_error(ctx, (u_char *) name, ngx_strlen(name),
-                                    "Must be true or false")
-        != NGX_OK)
+    if ((s.len == 4 && ngx_strncmp(s.data, "true", 4) == 0)
+        || (s.len == 5 && ngx_strncmp(s.data, "false", 5) == 0))
     {
-        return NGX_ERROR;
+        *value = (s.len == 4) ? "true" : "false";
+        return NGX_OK;
     }
 
-    return NGX_DECLINED;
+    return (ngx_http_customer_add_error(ctx, (u_char *) name,
+                                        ngx_strlen(name),
+                                        "Must be true or false")
+            == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
 }

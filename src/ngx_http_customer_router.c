@@ -392,18 +392,15 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
         if (rt->fields) {
             rc = ngx_http_customer_validate(ctx, NULL, ctx->body, rt->fields,
                                             !rt->partial);
-            if (rc == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
 
             if (rc == NGX_OK && rt->nonempty && ctx->body->n == 0) {
-                rc = ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
-                                                 rt->nonempty);
-                if (rc == NGX_ERROR) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
+                rc = (ngx_http_customer_add_error(ctx, (u_char *) "body", 4,
+                                                  rt->nonempty)
+                      == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+            }
 
-                rc = NGX_DECLINED;
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             invalid |= (rc != NGX_OK);
@@ -423,10 +420,6 @@ ngx_http_customer_endpoint(ngx_http_customer_ctx_t *ctx)
 
     if (!rt->ids_first) {
         invalid |= ngx_http_customer_endpoint_params(ctx, rt, 1, values);
-
-        if (invalid & NGX_HTTP_CUSTOMER_ENDPOINT_FAILED) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
 
     if (!rt->args_first) {

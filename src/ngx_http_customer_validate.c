@@ -127,19 +127,17 @@ ngx_http_customer_path(ngx_http_customer_ctx_t *ctx, ngx_str_t *prefix,
     size_t      len;
     ngx_str_t  *path;
 
-    path = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
+    len = (prefix ? prefix->len + 1 : 0) + (key ? key->len : 0)
+          + NGX_INT_T_LEN + 2;
+
+    /* the text right after its ngx_str_t */
+
+    path = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t) + len);
     if (path == NULL) {
         return NULL;
     }
 
-    len = (prefix ? prefix->len + 1 : 0) + (key ? key->len : 0)
-          + NGX_INT_T_LEN + 2;
-
-    p = ngx_pnalloc(ctx->request->pool, len);
-    if (p == NULL) {
-        return NULL;
-    }
-
+    p = (u_char *) (path + 1);
     path->data = p;
 
     if (prefix && prefix->len) {

@@ -118,11 +118,9 @@ ngx_http_customer_authorize(ngx_http_customer_ctx_t *ctx)
                                                   "unknown service key");
         }
 
-        if (sk->scopes != NGX_HTTP_CUSTOMER_SCOPE_ALL) {
-            rc = ngx_http_customer_out_of_scope(ctx, sk);
-            if (rc != NGX_OK) {
-                return rc;
-            }
+        rc = ngx_http_customer_out_of_scope(ctx, sk);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         ctx->who.service = 1;

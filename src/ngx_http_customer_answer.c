@@ -252,7 +252,6 @@ ngx_http_customer_request_id_of(ngx_http_request_t *r, ngx_str_t *id)
         vv->len = 32;
         vv->valid = 1;
         vv->no_cacheable = 0;
-        vv->not_found = 0;
     }
 
     if (!vv->valid) {

@@ -44,7 +44,7 @@ static u_char *ngx_http_customer_prefer_next(u_char *p, u_char *last);
 ngx_int_t
 ngx_http_customer_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc, auth;
+    ngx_int_t                      rc;
     ngx_str_t                      v;
     ngx_uint_t                     allowed, body, bad;
     const char                    *reason;
@@ -81,14 +81,10 @@ ngx_http_customer_handler(ngx_http_request_t *r)
     allowed = 0;
     bad = (ngx_http_customer_path_check(r, &reason) != NGX_OK);
     ctx->route = bad ? NULL : ngx_http_customer_route(r, ctx, &allowed);
-    auth = ctx->route ? ngx_http_customer_authorize(ctx) : NGX_DECLINED;
 
-    /*
-     * A JSON body is read when the route takes one and one came, from a
-     * caller the route admits
-     */
+    /* a JSON body is read when the route takes one and one came */
 
-    body = auth == NGX_OK
+    body = ctx->route
            && (ctx->route->json_body & 1
                || (ctx->route->json_body == 2
                    && (r->headers_in.content_length_n > 0
@@ -127,7 +123,16 @@ ngx_http_customer_handler(ngx_http_request_t *r)
                                             "No such endpoint");
     }
 
-    if (auth != NGX_OK) {
+    rc = ngx_http_customer_authorize(ctx);
+
+    if (rc != NGX_OK) {
+        if (body) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
         return ngx_http_customer_send_errors(ctx, ctx->status,
                                              ctx->status == NGX_HTTP_FORBIDDEN
                                              ? "Access denied"

@@ -149,15 +149,8 @@ ngx_http_customer_json_gen(ngx_pool_t *pool)
 ngx_int_t
 ngx_http_customer_json_result(yajl_gen g, u_char **buf, size_t *len)
 {
-    const unsigned char  *b;
-
-    if (yajl_gen_get_buf(g, &b, len) != yajl_gen_status_ok) {
-        return NGX_ERROR;
-    }
-
-    *buf = (u_char *) b;
-
-    return NGX_OK;
+    return yajl_gen_get_buf(g, (const unsigned char **) buf, len)
+           == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
 }
 
 

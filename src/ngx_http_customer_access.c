@@ -187,9 +187,9 @@ admin:
 
 
 /*
- * A key limited to some route classes, on a route of another class: 403,
- * and the key's name and the class in the log, for the operator who
- * handed the key out.
+ * A key whose classes do not include the route's (a key of all classes
+ * passes): 403, and the key's name and the class in the log, for the
+ * operator who handed the key out.
  */
 
 static ngx_int_t

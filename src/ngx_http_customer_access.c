@@ -437,15 +437,10 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_account_checked)
         status = PQgetvalue(res, 0, 0);
 
         if (ngx_strcmp(status, "Active") != 0) {
-            ngx_http_customer_add_error(ctx, (u_char *) "authorization",
-                                        sizeof("authorization") - 1,
-                                        status[0] == 'S'
-                                        ? "This customer account is "
-                                          "Suspended"
-                                        : "This customer account is "
-                                          "Inactive");
-            return ngx_http_customer_send_errors(ctx, NGX_HTTP_FORBIDDEN,
-                                                 "Access denied");
+            return ngx_http_customer_send_error(ctx, NGX_HTTP_FORBIDDEN,
+                       "Access denied", "authorization",
+                       status[0] == 'S' ? "This customer account is Suspended"
+                                        : "This customer account is Inactive");
         }
 
         /* the /me routes need no lookup of their own for it */

@@ -136,6 +136,7 @@ struct ngx_http_customer_pg_conn_s {
     ngx_http_customer_pg_slot_t      *slots;     /* ring, pool->ring */
     ngx_uint_t                        head;      /* oldest in flight */
     ngx_uint_t                        nflight;
+    ngx_http_customer_pg_stats_t      counts;    /* and backoff */
     ngx_uint_t                        nopen;     /* the newest nflight:
                                                     reads not yet under a
                                                     Sync (the batch being
@@ -183,20 +184,13 @@ struct ngx_http_customer_pg_pool_s {
     ngx_uint_t                        nidle;
     ngx_uint_t                        nconnecting;
     ngx_uint_t                        nflight;
-    ngx_uint_t                        connects;
-    ngx_uint_t                        failures;
+    ngx_http_customer_pg_stats_t      counts;    /* the totals, backoff */
     ngx_msec_t                        timeout;
-    ngx_msec_t                        backoff;
     ngx_msec_t                        retry_at;
-    ngx_uint_t                        terminated;
-    ngx_uint_t                        batches;
-    ngx_uint_t                        batched;
     ngx_queue_t                       gathered;  /* reads for groups */
     ngx_event_t                       gather;    /* posted: form them */
     ngx_queue_t                       groups;    /* free ones */
     ngx_uint_t                        ngroups;   /* allocated */
-    ngx_uint_t                        groups_run;
-    ngx_uint_t                        grouped;
     ngx_http_customer_pg_query_t     *kills;     /* terminations */
     char                             *kill_pids; /* their parameters */
     const char                       *keywords[5];
@@ -437,19 +431,12 @@ void
 ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_stats_t *st)
 {
+    *st = pool->counts;
     st->size = pool->size;
     st->live = pool->nlive;
     st->idle = pool->nidle;
     st->inflight = pool->nflight;
     st->waiting = pool->nwaiting;
-    st->connects = pool->connects;
-    st->failures = pool->failures;
-    st->terminated = pool->terminated;
-    st->batches = pool->batches;
-    st->batched = pool->batched;
-    st->groups = pool->groups_run;
-    st->grouped = pool->grouped;
-    st->backoff = pool->backoff;
 }
 
 
@@ -678,8 +665,8 @@ ngx_http_customer_pg_gather_handler(ngx_event_t *ev)
         *p++ = '}';
         *p = '\0';
 
-        pool->groups_run++;
-        pool->grouped += g->n;
+        pool->counts.groups++;
+        pool->counts.grouped += g->n;
 
         ngx_http_customer_pg_run(pool, &g->q);
     }
@@ -1159,8 +1146,8 @@ ngx_http_customer_pg_connect_handler(ngx_event_t *ev)
         }
 
         pool->nconnecting--;
-        pool->connects++;
-        pool->backoff = 0;
+        pool->counts.connects++;
+        pool->counts.backoff = 0;
 
         pc->state = NGX_HTTP_CUSTOMER_PG_IDLE;
         pc->log.action = "talking to PostgreSQL";
@@ -1205,17 +1192,17 @@ ngx_http_customer_pg_sock_ino(ngx_socket_t fd)
 static void
 ngx_http_customer_pg_connect_failed(ngx_http_customer_pg_pool_t *pool)
 {
-    pool->failures++;
+    pool->counts.failures++;
 
-    if (pool->backoff == 0) {
-        pool->backoff = NGX_HTTP_CUSTOMER_PG_BACKOFF_MIN;
+    if (pool->counts.backoff == 0) {
+        pool->counts.backoff = NGX_HTTP_CUSTOMER_PG_BACKOFF_MIN;
 
     } else {
-        pool->backoff = ngx_min(pool->backoff * 2,
-                                NGX_HTTP_CUSTOMER_PG_BACKOFF_MAX);
+        pool->counts.backoff = ngx_min(pool->counts.backoff * 2,
+                                       NGX_HTTP_CUSTOMER_PG_BACKOFF_MAX);
     }
 
-    pool->retry_at = ngx_current_msec + pool->backoff;
+    pool->retry_at = ngx_current_msec + pool->counts.backoff;
 
     if (pool->nlive == 0) {
         ngx_http_customer_pg_fail_waiting(pool,
@@ -1357,8 +1344,8 @@ ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     pc->batch = 0;
 
     if (n > 1) {
-        pool->batches++;
-        pool->batched += n;
+        pool->counts.batches++;
+        pool->counts.batched += n;
     }
 
     ngx_http_customer_pg_flush(pc, 1);
@@ -2369,7 +2356,7 @@ ngx_http_customer_pg_terminate(ngx_http_customer_pg_pool_t *pool, int pid)
     q->values[0] = p;
     q->data = (void *) (intptr_t) pid;
 
-    pool->terminated++;
+    pool->counts.terminated++;
 
     ngx_http_customer_pg_run(pool, q);
 }

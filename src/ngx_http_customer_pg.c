@@ -104,6 +104,9 @@
 #define NGX_HTTP_CUSTOMER_PG_MAX_MANY     32      /* reads in a group */
 #define NGX_HTTP_CUSTOMER_PG_MANY_KEY     64      /* bytes of a key */
 #define NGX_HTTP_CUSTOMER_PG_MANY_REST    256     /* of the others */
+#define NGX_HTTP_CUSTOMER_PG_SCAN         64      /* queries looked at
+                                                     to fill a group or a
+                                                     batch */
 
 typedef struct {
     ngx_http_customer_pg_query_t      q;         /* the execution of many */
@@ -576,14 +579,16 @@ ngx_http_customer_pg_groupable(ngx_http_customer_pg_query_t *q)
 /*
  * The end of a turn of the loop: the gathered reads, in their order, form
  * groups of those alike (the same statement, the same other parameters).
- * A read with none alike, or with no group to be had, runs alone.
+ * A read with none alike among the next NGX_HTTP_CUSTOMER_PG_SCAN, or
+ * with no group to be had, runs alone: the work of a turn stays linear in
+ * its reads even when none are alike (each Customer's own reads differ).
  */
 
 static void
 ngx_http_customer_pg_gather_handler(ngx_event_t *ev)
 {
     u_char                        *p, *k;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, scan;
     ngx_queue_t                   *x, *y, *next;
     ngx_http_customer_pg_pool_t   *pool;
     ngx_http_customer_pg_group_t  *g;
@@ -595,9 +600,11 @@ ngx_http_customer_pg_gather_handler(ngx_event_t *ev)
         x = ngx_queue_head(&pool->gathered);
         q = ngx_queue_data(x, ngx_http_customer_pg_query_t, queue);
         g = NULL;
+        scan = 0;
 
         for (y = ngx_queue_next(x);
-             y != ngx_queue_sentinel(&pool->gathered);
+             y != ngx_queue_sentinel(&pool->gathered)
+             && scan++ < NGX_HTTP_CUSTOMER_PG_SCAN;
              y = next)
         {
             next = ngx_queue_next(y);
@@ -1302,7 +1309,7 @@ static void
 ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
     ngx_http_customer_pg_query_t *q)
 {
-    ngx_uint_t                     n, gen;
+    ngx_uint_t                     n, gen, scan;
     ngx_queue_t                   *x, *next;
     ngx_http_customer_pg_pool_t   *pool;
     ngx_http_customer_pg_query_t  *w;
@@ -1315,7 +1322,11 @@ ngx_http_customer_pg_batch(ngx_http_customer_pg_conn_t *pc,
 
     x = ngx_queue_head(&pool->waiting);
 
-    for (n = 1; n < pool->depth && x != ngx_queue_sentinel(&pool->waiting);
+    /* a long queue of reads is not walked for the writes among them */
+
+    for (n = 1, scan = 0;
+         n < pool->depth && x != ngx_queue_sentinel(&pool->waiting)
+         && scan++ < NGX_HTTP_CUSTOMER_PG_SCAN;
          x = next)
     {
         next = ngx_queue_next(x);

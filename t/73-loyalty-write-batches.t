@@ -162,7 +162,7 @@ sub batch {
         "$name: the gate holds the connection");
     my @reqs = $send->();
     ok(CT::wait_for(sub { unread($ng, @reqs) == 0 }),
-        "$name: nginx has read the " . @reqs . ' earns');
+        "$name: nginx has read the " . @reqs . ' requests');
     $before->(@reqs) if $before;
     $s->run('SELECT pg_advisory_unlock(1)');
     $s->close;
@@ -631,6 +631,28 @@ sub gone {
     my ($tx, $rows) = xmins(@ids);
     cmp_ok($tx, '<', $rows,
         "among: the earns written by fewer transactions ($tx)");
+}
+
+
+# --- 8b. an earn far behind the first is not looked for -----------------------
+# Filling a batch looks at the next 64 waiting requests, not the whole
+# queue: with 70 reads between two earns, each earn commits alone, and
+# every read and earn is answered as ever.
+
+{
+    my @ids = customers($ng, 'far', 2);
+    my ($g, @r) = batch($ng, 'far', $GATE, sub {
+        (earn($ng, $ids[0], { points => 11 }),
+         (map { CT::async_req($ng, GET => "/api/customers/$ids[0]/loyalty") }
+            1 .. 70),
+         earn($ng, $ids[1], { points => 12 })) });
+    answers($g, @r);
+    is_created($g, 'far: the gate');
+    written('far', [ @r[0, -1] ], \@ids, 11, 0, 1);
+    is(scalar(grep { $_->{status} == 200 } @r[1 .. 70]), 70,
+        'far: the 70 reads between them answered 200');
+    my ($tx, $rows) = xmins(@ids);
+    is("$tx $rows", '2 2', 'far: the two earns in two transactions');
 }
 
 

@@ -206,8 +206,7 @@ static const char  *ngx_http_customer_types[] = {
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_type_fields[] = {
-    { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, ngx_http_customer_types, NULL },
+    NGX_HTTP_CUSTOMER_ONE_OF("type", REQUIRED, ngx_http_customer_types),
     NGX_HTTP_CUSTOMER_FIELDS_END
 };
 

@@ -140,8 +140,8 @@ static const char  *ngx_http_customer_document_types[] = {
 #define NGX_HTTP_CUSTOMER_DOCUMENT_OWNER     5
 
 static ngx_http_customer_field_t  ngx_http_customer_document_meta[] = {
-    { "type", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, ngx_http_customer_document_types, NULL },
+    NGX_HTTP_CUSTOMER_ONE_OF("type", REQUIRED,
+                             ngx_http_customer_document_types),
     NGX_HTTP_CUSTOMER_REQUIRED("title", line, 1, 200),
     NGX_HTTP_CUSTOMER_OPTIONAL("filename", filename, 1, 255),
     NGX_HTTP_CUSTOMER_NULLABLE("expiresAt", date, 0, 0),

@@ -105,10 +105,8 @@ static ngx_http_customer_field_t  ngx_http_customer_window_fields[] = {
 };
 
 /* the items of the two sets */
-static ngx_http_customer_field_t  ngx_http_customer_weekday = {
-    "day", ngx_http_customer_check_enum, 0, 0, 0,
-    ngx_http_customer_weekdays, NULL
-};
+static ngx_http_customer_field_t  ngx_http_customer_weekday =
+    NGX_HTTP_CUSTOMER_ONE_OF("day", OPTIONAL, ngx_http_customer_weekdays);
 
 static ngx_http_customer_field_t  ngx_http_customer_restriction = {
     "restriction", ngx_http_customer_check_line, 0, 1, 50, NULL, NULL
@@ -122,8 +120,7 @@ ngx_http_customer_field_t  ngx_http_customer_preference_fields[] = {
     NGX_HTTP_CUSTOMER_OPTIONAL("newsletter", bool, 0, 0),
     NGX_HTTP_CUSTOMER_OPTIONAL("notifications", bool, 0, 0),
     NGX_HTTP_CUSTOMER_OPTIONAL("language", language, 0, 0),
-    { "theme", ngx_http_customer_check_enum, 0, 0, 0,
-      ngx_http_customer_themes, NULL },
+    NGX_HTTP_CUSTOMER_ONE_OF("theme", OPTIONAL, ngx_http_customer_themes),
     { "preferredServiceDays", ngx_http_customer_check_set, 0, 0, 7, NULL,
       &ngx_http_customer_weekday },
     { "preferredServiceTimes", ngx_http_customer_check_windows, 0, 0, 7,

@@ -116,8 +116,7 @@ static const char  *ngx_http_customer_statuses[] = {
 };
 
 static ngx_http_customer_field_t  ngx_http_customer_status_fields[] = {
-    { "status", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, ngx_http_customer_statuses, NULL },
+    NGX_HTTP_CUSTOMER_ONE_OF("status", REQUIRED, ngx_http_customer_statuses),
     NGX_HTTP_CUSTOMER_NULLABLE("reason", text, 0, 500),
     NGX_HTTP_CUSTOMER_FIELDS_END
 };

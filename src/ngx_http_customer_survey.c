@@ -81,8 +81,7 @@ static ngx_http_customer_field_t  ngx_http_customer_survey_option_fields[] = {
 static ngx_http_customer_field_t  ngx_http_customer_survey_fields[] = {
     { "text", ngx_http_customer_check_text, NGX_HTTP_CUSTOMER_F_REQUIRED,
       1, 500, NULL, NULL },
-    { "kind", ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_REQUIRED,
-      0, 0, ngx_http_customer_survey_kinds, NULL },
+    NGX_HTTP_CUSTOMER_ONE_OF("kind", REQUIRED, ngx_http_customer_survey_kinds),
     { "options", ngx_http_customer_check_objects, 0, 0, 20, NULL,
       ngx_http_customer_survey_option_fields },
     { "weight", ngx_http_customer_check_money_delta, 0, 0, 0, NULL, NULL },

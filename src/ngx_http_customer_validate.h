@@ -97,7 +97,8 @@ NGX_HTTP_CUSTOMER_CHECK(objects);
 /*
  * A field table's member whose checker is ngx_http_customer_check_<check>,
  * with its bounds: required on create, optional, or optional and nullable;
- * and the table's end.
+ * one whose value is among values (how: REQUIRED or OPTIONAL); and the
+ * table's end.
  */
 #define NGX_HTTP_CUSTOMER_REQUIRED(name, check, min, max)                    \
     { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_REQUIRED,   \
@@ -107,6 +108,9 @@ NGX_HTTP_CUSTOMER_CHECK(objects);
 #define NGX_HTTP_CUSTOMER_NULLABLE(name, check, min, max)                    \
     { name, ngx_http_customer_check_##check, NGX_HTTP_CUSTOMER_F_NULLABLE,   \
       min, max, NULL, NULL }
+#define NGX_HTTP_CUSTOMER_ONE_OF(name, how, values)                          \
+    { name, ngx_http_customer_check_enum, NGX_HTTP_CUSTOMER_F_##how, 0, 0,   \
+      values, NULL }
 #define NGX_HTTP_CUSTOMER_FIELDS_END  { NULL, NULL, 0, 0, 0, NULL, NULL }
 
 #define NGX_HTTP_CUSTOMER_F_OPTIONAL   0      /* none of the flags */

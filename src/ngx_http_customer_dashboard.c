@@ -89,11 +89,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_dashboard_me_sql = {
 
 /* the customer by its id (ID) or the caller's sub (ME), if it may see it */
 #define NGX_HTTP_CUSTOMER_DASHBOARD(sql, from)                               \
-    .stmt = sql,                                                             \
     .params = { NGX_HTTP_CUSTOMER_NAMED(from, "customerId"),                 \
                 NGX_HTTP_CUSTOMER_PARAM(OWN) },                              \
-    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
-    .message = "Dashboard retrieved successfully"
+    NGX_HTTP_CUSTOMER_AS_JSON(sql, "Dashboard retrieved successfully")
 
 
 /* the literal /me path before the "{}" pattern that would also match it */

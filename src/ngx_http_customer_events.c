@@ -122,7 +122,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_events_list_sql =
 ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
     { NGX_HTTP_GET, "/api/events", ngx_http_customer_endpoint,
       NGX_HTTP_CUSTOMER_ADMIN, 0, 0,
-      .stmt = &ngx_http_customer_events_list_sql,
       .params = {
           NGX_HTTP_CUSTOMER_ENUM("type", ngx_http_customer_event_types),
           NGX_HTTP_CUSTOMER_CHECKED("customerId",
@@ -134,8 +133,8 @@ ngx_http_customer_route_t  ngx_http_customer_events_routes[] = {
                                     0, 0),
           NGX_HTTP_CUSTOMER_ENUM("destination",
                                  ngx_http_customer_event_destinations) },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Events retrieved successfully" },
+      NGX_HTTP_CUSTOMER_AS_JSON(&ngx_http_customer_events_list_sql,
+                                "Events retrieved successfully") },
     NGX_HTTP_CUSTOMER_ROUTES_END
 };
 

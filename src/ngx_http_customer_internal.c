@@ -131,8 +131,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_internal_risk_sql =
 
 /* a statement's JSON for the customer of the path's id */
 #define NGX_HTTP_CUSTOMER_INTERNAL(sql, text)                                \
-    .stmt = sql, .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },                \
-    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
+    .params = { NGX_HTTP_CUSTOMER_CUSTOMER_ID },                             \
+    NGX_HTTP_CUSTOMER_AS_JSON(sql, text)
 
 /*
  * after the customers' and status tables: "/api/customers/internal/{}"

@@ -150,10 +150,9 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_loyalty_list_sql =
 ngx_http_customer_route_t  ngx_http_customer_loyalty_routes[] = {
     { NGX_HTTP_GET, "/api/customers/{}/loyalty",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_SELF, 0, 0,
-      .stmt = &ngx_http_customer_loyalty_get_sql,
       .params = { NGX_HTTP_CUSTOMER_OWN_ID("customerId") },
-      .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,
-      .message = "Loyalty account retrieved successfully" },
+      NGX_HTTP_CUSTOMER_AS_JSON(&ngx_http_customer_loyalty_get_sql,
+                                "Loyalty account retrieved successfully") },
     { NGX_HTTP_POST|NGX_HTTP_CUSTOMER_OWN_KEY,
       "/api/customers/{}/loyalty/earn",
       ngx_http_customer_endpoint, NGX_HTTP_CUSTOMER_ADMIN, 1, 0,

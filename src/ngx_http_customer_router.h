@@ -106,6 +106,11 @@ typedef struct {
       detail, NULL }
 
 
+/* a statement that writes the answer's data itself, row 0's column 0 */
+#define NGX_HTTP_CUSTOMER_AS_JSON(sql, text)                                 \
+    .stmt = sql, .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
+
+
 /* a row's parameter: where it comes from, and the name it has there */
 #define NGX_HTTP_CUSTOMER_PARAM(from)                                        \
     { NGX_HTTP_CUSTOMER_FROM_##from, NULL, NULL, NULL }

@@ -118,9 +118,8 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_analytics_sql =
 
 /* its JSON built by the statement, one row */
 #define NGX_HTTP_CUSTOMER_ANALYTICS                                          \
-    .stmt = &ngx_http_customer_analytics_sql,                                \
-    .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                 \
-    .message = "Customer analytics retrieved successfully"
+    NGX_HTTP_CUSTOMER_AS_JSON(&ngx_http_customer_analytics_sql,              \
+                              "Customer analytics retrieved successfully")
 
 /* before the customers' own table: these would match "/api/customers/{}" */
 ngx_http_customer_route_t  ngx_http_customer_search_routes[] = {

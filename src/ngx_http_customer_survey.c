@@ -240,9 +240,6 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 #define NGX_HTTP_CUSTOMER_S  NGX_HTTP_CUSTOMER_SELF
 #define NGX_HTTP_CUSTOMER_E  ngx_http_customer_endpoint
 
-#define NGX_HTTP_CUSTOMER_SURVEY_JSON(sql, text)                             \
-    .stmt = sql, .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON, .message = text
-
 #define NGX_HTTP_CUSTOMER_SURVEY_ANSWER                                      \
     .answer = NGX_HTTP_CUSTOMER_ANSWER_JSON,                                \
     .missing = &ngx_http_customer_question_missing
@@ -266,11 +263,11 @@ static ngx_http_customer_pg_stmt_t  ngx_http_customer_estimate_sql =
 ngx_http_customer_route_t  ngx_http_customer_survey_routes[] = {
     { NGX_HTTP_GET, "/api/survey",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_S, 0, 0,
-      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_active_sql,
+      NGX_HTTP_CUSTOMER_AS_JSON(&ngx_http_customer_survey_active_sql,
           "Survey retrieved successfully") },
     { NGX_HTTP_GET, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 0, 0,
-      NGX_HTTP_CUSTOMER_SURVEY_JSON(&ngx_http_customer_survey_list_sql,
+      NGX_HTTP_CUSTOMER_AS_JSON(&ngx_http_customer_survey_list_sql,
           "Survey questions retrieved successfully") },
     { NGX_HTTP_POST, "/api/survey/questions",
       NGX_HTTP_CUSTOMER_E, NGX_HTTP_CUSTOMER_A, 1, 0,

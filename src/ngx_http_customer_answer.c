@@ -53,6 +53,19 @@ ngx_http_customer_envelope(ngx_http_customer_ctx_t *ctx, const char *message)
 }
 
 
+/* closes the data's object and the envelope around it, and sends them */
+
+ngx_int_t
+ngx_http_customer_send_data(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
+    yajl_gen g)
+{
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_customer_send(ctx, status, g);
+}
+
+
 ngx_int_t
 ngx_http_customer_send(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
     yajl_gen g)
@@ -614,10 +627,7 @@ ngx_http_customer_send_row(ngx_http_customer_ctx_t *ctx, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, status, g);
+    return ngx_http_customer_send_data(ctx, status, g);
 }
 
 
@@ -717,8 +727,5 @@ ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx, PGresult *res,
     ngx_http_customer_gen_pagination(g, page, limit, total, page > 1);
     yajl_gen_map_close(g);
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }

@@ -54,6 +54,8 @@ ngx_int_t ngx_http_customer_send_page(ngx_http_customer_ctx_t *ctx,
     PGresult *res, const char *message, const char *name,
     ngx_http_customer_column_t *cols, int ncols, ngx_uint_t page,
     ngx_uint_t limit);
+ngx_int_t ngx_http_customer_send_data(ngx_http_customer_ctx_t *ctx,
+    ngx_uint_t status, yajl_gen g);
 
 
 #endif /* _NGX_HTTP_CUSTOMER_ANSWER_H_INCLUDED_ */

@@ -1563,14 +1563,11 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_list_done)
 
     yajl_gen_map_close(g);
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
     if (ngx_http_customer_list_headers(ctx, l) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 
 

@@ -150,10 +150,7 @@ ngx_http_customer_health_answer(ngx_http_customer_ctx_t *ctx,
         ngx_http_customer_health_replicas(g, cmcf->replicas);
     }
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 
 

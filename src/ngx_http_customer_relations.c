@@ -194,10 +194,7 @@ answer:
     yajl_gen_integer(g, h->limit);
     yajl_gen_map_close(g);
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 
 

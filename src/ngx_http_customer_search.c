@@ -220,9 +220,7 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_search_done)
     yajl_gen_integer(g, n);
     ngx_http_customer_gen_lit(g, "searchTerm");
     ngx_http_customer_gen_str(g, (ngx_str_t *) ctx->data);
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
 
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 

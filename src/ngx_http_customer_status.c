@@ -336,10 +336,8 @@ ngx_http_customer_status_answer(ngx_http_customer_ctx_t *ctx)
 
     ngx_http_customer_gen_lit(g, "authService");
     ngx_http_customer_gen_cstr(g, auth);
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
 
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 
 
@@ -400,10 +398,8 @@ ngx_http_customer_outbox_answer(ngx_http_customer_ctx_t *ctx)
     yajl_gen_integer(g, ob->counts.failed);
     ngx_http_customer_gen_lit(g, "skipped");
     yajl_gen_integer(g, ob->counts.skipped);
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
 
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }
 
 

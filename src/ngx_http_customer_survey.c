@@ -580,8 +580,5 @@ static NGX_HTTP_CUSTOMER_DONE(ngx_http_customer_estimate_stored)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_customer_send(ctx, NGX_HTTP_OK, g);
+    return ngx_http_customer_send_data(ctx, NGX_HTTP_OK, g);
 }

@@ -104,8 +104,8 @@
 #define NGX_HTTP_CUSTOMER_PG_MAX_MANY     32      /* reads in a group */
 #define NGX_HTTP_CUSTOMER_PG_MANY_KEY     64      /* bytes of a key */
 #define NGX_HTTP_CUSTOMER_PG_MANY_REST    256     /* of the others */
-#define NGX_HTTP_CUSTOMER_PG_SCAN         64      /* queries looked at
-                                                     to fill a group or a
+#define NGX_HTTP_CUSTOMER_PG_SCAN         64      /* waiting queries
+                                                     looked at to fill a
                                                      batch */
 
 typedef struct {
@@ -579,7 +579,7 @@ ngx_http_customer_pg_groupable(ngx_http_customer_pg_query_t *q)
 /*
  * The end of a turn of the loop: the gathered reads, in their order, form
  * groups of those alike (the same statement, the same other parameters).
- * A read with none alike among the next NGX_HTTP_CUSTOMER_PG_SCAN, or
+ * A read with none alike among the next NGX_HTTP_CUSTOMER_PG_MAX_MANY, or
  * with no group to be had, runs alone: the work of a turn stays linear in
  * its reads even when none are alike (each Customer's own reads differ).
  */
@@ -604,7 +604,7 @@ ngx_http_customer_pg_gather_handler(ngx_event_t *ev)
 
         for (y = ngx_queue_next(x);
              y != ngx_queue_sentinel(&pool->gathered)
-             && scan++ < NGX_HTTP_CUSTOMER_PG_SCAN;
+             && scan++ < NGX_HTTP_CUSTOMER_PG_MAX_MANY;
              y = next)
         {
             next = ngx_queue_next(y);

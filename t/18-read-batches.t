@@ -237,7 +237,7 @@ sub metrics {
     my $s = CT::psql_session($db);
     $s->run('BEGIN');
     $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
-    kill 'STOP', $worker;
+    CT::stop_worker($worker);
     $get->($conns[$_], $ids[$_]) for 0 .. $#ids;
     ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
         'group: the eight GETs wait in nginx\'s sockets');
@@ -268,6 +268,72 @@ sub metrics {
     like($ng->error_log,
         qr/retrying the query on another connection: .*terminating/,
         'group: it was sent again');
+    $ng->stop;
+}
+
+# --- 5. a group is formed from the next 32 gathered reads -----------------
+
+# Customers' GETs are alike only with the same caller's. 34 GETs by id
+# reach the pool in one turn: each Customer's account check comes first,
+# and the 34 checks are answered together (one batch, held on a table
+# lock, its answers all in nginx's socket before the worker goes on).
+# One caller's two GETs side by side are one group; with the 32 other
+# callers' GETs between them, each runs alone, so that forming the groups
+# of a turn never compares every read with every other.
+for my $case (['side by side', 1, 2], ['32 apart', 0, 0]) {
+    my ($name, $groups, $grouped) = @$case;
+    my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
+        http_extra => "    customer_db_pipeline 64;\n",
+        server_extra => "location = /metrics { customer_metrics; }\n");
+    my ($worker) = $ng->worker_pids;
+    # no customer has these subs: each GET is the caller's own 404
+    my $x = CT::customer_token("apart-x-$$");
+    my @others = map { CT::customer_token("apart-$_-$$") } 1 .. 32;
+    my @tokens = $groups ? ($x, $x, @others) : ($x, @others, $x);
+    my @conns = map {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $ng->port, Proto => 'tcp', Timeout => 10)
+            or die "connect: $!\n";
+    } @tokens;
+    my $get = sub {
+        my ($k) = @_;
+        my $req = "GET /api/customers/$MISSING HTTP/1.1\r\n"
+            . "Host: localhost\r\nAuthorization: Bearer $tokens[$k]\r\n\r\n";
+        syswrite($conns[$k], $req) == length $req or die "write: $!\n";
+    };
+    my $warm = grep { $get->($_); answer($conns[$_])->{status} == 404 }
+        0 .. $#conns;
+    is($warm, scalar @conns, "$name: warm-up, each a 404");
+    my %before = metrics($ng);
+
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    CT::stop_worker($worker);
+    $get->($_) for 0 .. $#conns;
+    ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
+        "$name: the " . @conns . ' GETs wait in nginx\'s sockets');
+    kill 'CONT', $worker;
+    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
+        "$name: their account checks wait on the lock");
+    CT::stop_worker($worker);
+    $s->run('ROLLBACK');
+    $s->close;
+    ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*)
+        FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'nginx-customer' AND state <> 'idle'}) == 0
+    }), "$name: the checks answered, the worker still stopped");
+    kill 'CONT', $worker;
+
+    my $n = grep { answer($conns[$_])->{status} == 404 } 0 .. $#conns;
+    is($n, scalar @conns, "$name: every GET answered, each its own 404");
+    my %after = metrics($ng);
+    is($after{customer_db_read_groups_total}
+        - ($before{customer_db_read_groups_total} // 0), $groups,
+        "$name: $groups group(s)");
+    is($after{customer_db_grouped_reads_total}
+        - ($before{customer_db_grouped_reads_total} // 0), $grouped,
+        "$name: $grouped read(s) in it");
     $ng->stop;
 }
 

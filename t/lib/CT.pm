@@ -267,6 +267,20 @@ sub unread {
     return $n;
 }
 
+# stop_worker($pid): SIGSTOP, and back once the process is stopped ('T'
+# in /proc/PID/stat). A worker in epoll_wait, woken by the signal, may
+# return from it with what arrived before it stopped: requests sent only
+# after this returns are all read in its first turn after SIGCONT.
+sub stop_worker {
+    my ($pid) = @_;
+    kill 'STOP', $pid;
+    return wait_for(sub {
+        open my $f, '<', "/proc/$pid/stat" or return 0;
+        my $stat = <$f> // '';
+        return $stat =~ /^\d+ \(.*\) (\S)/ && $1 eq 'T';
+    }) or die "worker $pid did not stop\n";
+}
+
 # VINs (ISO 3779): vin_check(VIN) is the character position 9 must hold
 # (undef: a bad length or character), with_check(VIN) sets it, and
 # new_vin(PREFIX) is a fresh valid VIN: the 10 characters of PREFIX and a

@@ -217,33 +217,14 @@ sub metrics {
     push @ids, @ids[0 .. 2];
     my ($worker) = $ng->worker_pids;
     my $token = CT::admin_token();
-    my @conns = map {
-        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-            PeerPort => $ng->port, Proto => 'tcp', Timeout => 10)
-            or die "connect: $!\n";
-    } @ids;
-    my $get = sub {
-        my ($c, $id) = @_;
-        my $req = "GET /api/customers/$id HTTP/1.1\r\nHost: localhost\r\n"
-            . "Authorization: Bearer $token\r\n\r\n";
-        syswrite($c, $req) == length $req or die "write: $!\n";
-    };
+    my ($get, @conns) = gets($ng, map { [$_, $token] } @ids);
     for my $k (0 .. $#ids) {
-        $get->($conns[$k], $ids[$k]);
+        $get->($k);
         is(answer($conns[$k])->{status}, 200, "group: warm-up $k");
     }
     my %before = metrics($ng);
 
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
-    CT::stop_worker($worker);
-    $get->($conns[$_], $ids[$_]) for 0 .. $#ids;
-    ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
-        'group: the eight GETs wait in nginx\'s sockets');
-    kill 'CONT', $worker;
-    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
-        'group: one statement waits on the lock');
+    my $s = held_gets($ng, $worker, 'group', $get, @conns);
     my $n = $s->run(q{SELECT count(pg_terminate_backend(pid))
         FROM pg_stat_activity WHERE application_name = 'nginx-customer'
         AND datname = current_database() AND wait_event_type = 'Lock'});
@@ -290,32 +271,13 @@ for my $case (['side by side', 1, 2], ['32 apart', 0, 0]) {
     my $x = CT::customer_token("apart-x-$$");
     my @others = map { CT::customer_token("apart-$_-$$") } 1 .. 32;
     my @tokens = $groups ? ($x, $x, @others) : ($x, @others, $x);
-    my @conns = map {
-        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-            PeerPort => $ng->port, Proto => 'tcp', Timeout => 10)
-            or die "connect: $!\n";
-    } @tokens;
-    my $get = sub {
-        my ($k) = @_;
-        my $req = "GET /api/customers/$MISSING HTTP/1.1\r\n"
-            . "Host: localhost\r\nAuthorization: Bearer $tokens[$k]\r\n\r\n";
-        syswrite($conns[$k], $req) == length $req or die "write: $!\n";
-    };
+    my ($get, @conns) = gets($ng, map { [$MISSING, $_] } @tokens);
     my $warm = grep { $get->($_); answer($conns[$_])->{status} == 404 }
         0 .. $#conns;
     is($warm, scalar @conns, "$name: warm-up, each a 404");
     my %before = metrics($ng);
 
-    my $s = CT::psql_session($db);
-    $s->run('BEGIN');
-    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
-    CT::stop_worker($worker);
-    $get->($_) for 0 .. $#conns;
-    ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
-        "$name: the " . @conns . ' GETs wait in nginx\'s sockets');
-    kill 'CONT', $worker;
-    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
-        "$name: their account checks wait on the lock");
+    my $s = held_gets($ng, $worker, $name, $get, @conns);
     CT::stop_worker($worker);
     $s->run('ROLLBACK');
     $s->close;
@@ -335,6 +297,44 @@ for my $case (['side by side', 1, 2], ['32 apart', 0, 0]) {
         - ($before{customer_db_grouped_reads_total} // 0), $grouped,
         "$name: $grouped read(s) in it");
     $ng->stop;
+}
+
+# a keep-alive connection to nginx for each [id, token] given, and a sub
+# that sends on the k-th its GET of /api/customers/<id> with <token>
+sub gets {
+    my ($ng, @reqs) = @_;
+    my @conns = map {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $ng->port, Proto => 'tcp', Timeout => 10)
+            or die "connect: $!\n";
+    } @reqs;
+    my $get = sub {
+        my ($k) = @_;
+        my ($id, $token) = @{ $reqs[$k] };
+        my $req = "GET /api/customers/$id HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer $token\r\n\r\n";
+        syswrite($conns[$k], $req) == length $req or die "write: $!\n";
+    };
+    return ($get, @conns);
+}
+
+# every GET sent while the worker is stopped and the customers are
+# locked; once it has read them all in one turn, one statement (of them,
+# or of the account checks before them) waits on the lock. The session
+# that holds it.
+sub held_gets {
+    my ($ng, $worker, $name, $get, @conns) = @_;
+    my $s = CT::psql_session($db);
+    $s->run('BEGIN');
+    $s->run('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    CT::stop_worker($worker);
+    $get->($_) for 0 .. $#conns;
+    ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
+        "$name: the " . @conns . " GETs wait in nginx's sockets");
+    kill 'CONT', $worker;
+    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
+        "$name: one statement waits on the lock");
+    return $s;
 }
 
 # one HTTP/1.1 answer on a keep-alive connection: {status, json}

@@ -274,11 +274,12 @@ sub unread {
 sub stop_worker {
     my ($pid) = @_;
     kill 'STOP', $pid;
-    return wait_for(sub {
+    wait_for(sub {
         open my $f, '<', "/proc/$pid/stat" or return 0;
         my $stat = <$f> // '';
         return $stat =~ /^\d+ \(.*\) (\S)/ && $1 eq 'T';
     }) or die "worker $pid did not stop\n";
+    return 1;
 }
 
 # VINs (ISO 3779): vin_check(VIN) is the character position 9 must hold

@@ -1,5 +1,6 @@
 # Source style: no line over 80 columns, no tabs (as lua-nginx-module
-# checks in CI), in src/ and in the fuzz targets.
+# checks in CI), in src/ and in the fuzz targets; the Perl tests compile
+# without warnings.
 use strict;
 use warnings;
 
@@ -20,6 +21,14 @@ for my $file (@files) {
         push @bad, "$name:$.: $why: $line\n";
     }
     ok(!@bad, "$name: lines within 80 columns, no tabs") or diag(@bad);
+}
+
+# the tests and their library compile without a warning (a warning such
+# as "Possible precedence issue" marks code that does not do what it says)
+for my $file (sort glob("$FindBin::Bin/lib/*.pm $FindBin::Bin/*.t")) {
+    my $name = $file =~ s{.*/t/}{t/}r;
+    my $out = `$^X -wc -I$FindBin::Bin/lib $file 2>&1`;
+    is($out, "$file syntax OK\n", "$name: compiles without warnings");
 }
 
 done_testing();

@@ -260,43 +260,55 @@ sub metrics {
 # lock, its answers all in nginx's socket before the worker goes on).
 # One caller's two GETs side by side are one group; with the 32 other
 # callers' GETs between them, each runs alone, so that forming the groups
-# of a turn never compares every read with every other.
+# of a turn never compares every read with every other. Should the worker
+# see the first check run 200 ms before it is stopped again (a loaded
+# machine), it moves the others to be sent again, and their answers come
+# back over more than one turn: such a try is made again.
 for my $case (['side by side', 1, 2], ['32 apart', 0, 0]) {
     my ($name, $groups, $grouped) = @$case;
-    my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
-        http_extra => "    customer_db_pipeline 64;\n",
-        server_extra => "location = /metrics { customer_metrics; }\n");
-    my ($worker) = $ng->worker_pids;
     # no customer has these subs: each GET is the caller's own 404
     my $x = CT::customer_token("apart-x-$$");
     my @others = map { CT::customer_token("apart-$_-$$") } 1 .. 32;
     my @tokens = $groups ? ($x, $x, @others) : ($x, @others, $x);
-    my ($get, @conns) = gets($ng, map { [$MISSING, $_] } @tokens);
-    my $warm = grep { $get->($_); answer($conns[$_])->{status} == 404 }
-        0 .. $#conns;
-    is($warm, scalar @conns, "$name: warm-up, each a 404");
-    my %before = metrics($ng);
 
-    my $s = held_gets($ng, $worker, $name, $get, @conns);
-    CT::stop_worker($worker);
-    $s->run('ROLLBACK');
-    $s->close;
-    ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*)
-        FROM pg_stat_activity WHERE datname = current_database()
-        AND application_name = 'nginx-customer' AND state <> 'idle'}) == 0
-    }), "$name: the checks answered, the worker still stopped");
-    kill 'CONT', $worker;
+    for my $try (1 .. 3) {
+        my $ng = CT::nginx_start(db => $db, pool => 1, queue => 1024,
+            http_extra => "    customer_db_pipeline 64;\n",
+            server_extra => "location = /metrics { customer_metrics; }\n");
+        my ($worker) = $ng->worker_pids;
+        my ($get, @conns) = gets($ng, map { [$MISSING, $_] } @tokens);
+        my $warm = grep { $get->($_); answer($conns[$_])->{status} == 404 }
+            0 .. $#conns;
+        is($warm, scalar @conns, "$name: warm-up, each a 404");
+        my %before = metrics($ng);
 
-    my $n = grep { answer($conns[$_])->{status} == 404 } 0 .. $#conns;
-    is($n, scalar @conns, "$name: every GET answered, each its own 404");
-    my %after = metrics($ng);
-    is($after{customer_db_read_groups_total}
-        - ($before{customer_db_read_groups_total} // 0), $groups,
-        "$name: $groups group(s)");
-    is($after{customer_db_grouped_reads_total}
-        - ($before{customer_db_grouped_reads_total} // 0), $grouped,
-        "$name: $grouped read(s) in it");
-    $ng->stop;
+        my $s = held_gets($ng, $worker, $name, $get, @conns);
+        CT::stop_worker($worker);
+        $s->run('ROLLBACK');
+        $s->close;
+        ok(CT::wait_for(sub { CT::sql($db, q{SELECT count(*)
+            FROM pg_stat_activity WHERE datname = current_database()
+            AND application_name = 'nginx-customer' AND state <> 'idle'})
+            == 0 }), "$name: the checks answered, the worker still stopped");
+        kill 'CONT', $worker;
+
+        my $n = grep { answer($conns[$_])->{status} == 404 } 0 .. $#conns;
+        my %after = metrics($ng);
+        my $moved = $ng->error_log =~ /a query runs long/;
+        $ng->stop;
+        if ($moved && $try < 3) {
+            note("$name: the checks were moved (try $try): again");
+            next;
+        }
+        is($n, scalar @conns, "$name: every GET answered, each its own 404");
+        is($after{customer_db_read_groups_total}
+            - ($before{customer_db_read_groups_total} // 0), $groups,
+            "$name: $groups group(s)");
+        is($after{customer_db_grouped_reads_total}
+            - ($before{customer_db_grouped_reads_total} // 0), $grouped,
+            "$name: $grouped read(s) in it");
+        last;
+    }
 }
 
 # a keep-alive connection to nginx for each [id, token] given, and a sub
@@ -332,7 +344,7 @@ sub held_gets {
     ok(CT::wait_for(sub { CT::unread($ng, @conns) == @conns }),
         "$name: the " . @conns . " GETs wait in nginx's sockets");
     kill 'CONT', $worker;
-    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }),
+    ok(CT::wait_for(sub { CT::lock_waiters($db) == 1 }, interval => 0.005),
         "$name: one statement waits on the lock");
     return $s;
 }

@@ -430,16 +430,25 @@ ngx_http_customer_pg_pool_destroy(ngx_http_customer_pg_pool_t *pool)
 }
 
 
+/*
+ * st may be another worker's to read (the metrics zone): each of its
+ * fields is written once, with its value
+ */
+
 void
 ngx_http_customer_pg_stats(ngx_http_customer_pg_pool_t *pool,
     ngx_http_customer_pg_stats_t *st)
 {
-    *st = pool->counts;
-    st->size = pool->size;
-    st->live = pool->nlive;
-    st->idle = pool->nidle;
-    st->inflight = pool->nflight;
-    st->waiting = pool->nwaiting;
+    ngx_http_customer_pg_stats_t  now;
+
+    now = pool->counts;
+    now.size = pool->size;
+    now.live = pool->nlive;
+    now.idle = pool->nidle;
+    now.inflight = pool->nflight;
+    now.waiting = pool->nwaiting;
+
+    *st = now;
 }
 
 

@@ -942,6 +942,9 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
             || pc->connection->read->pending_eof || pc->connection->close
             || (!q->stmt->shared && ngx_http_customer_pg_spoke(pc)))
         {
+            ngx_log_error(NGX_LOG_INFO, &pc->log, 0,
+                          "customer: an idle PostgreSQL connection was "
+                          "closed or broken; a request takes another");
             ngx_http_customer_pg_close(pc);
             continue;
         }
@@ -971,15 +974,7 @@ ngx_http_customer_pg_spoke(ngx_http_customer_pg_conn_t *pc)
 
     n = recv(pc->connection->fd, &c, 1, MSG_PEEK|MSG_DONTWAIT);
 
-    if (n == -1 && ngx_socket_errno == NGX_EAGAIN) {
-        return 0;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, pc->connection->log, 0,
-                  "customer pg: the server closed or spoke on an idle "
-                  "connection; a write takes another");
-
-    return 1;
+    return !(n == -1 && ngx_socket_errno == NGX_EAGAIN);
 }
 
 
@@ -1631,7 +1626,6 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 {
     PGconn                       *pg;
     PGresult                     *res;
-    PGnotify                     *n;
     ngx_uint_t                    gen, nulls, id, k;
     ngx_connection_t             *c;
     ngx_http_customer_pg_slot_t  *slot;
@@ -1659,19 +1653,21 @@ ngx_http_customer_pg_io_handler(ngx_event_t *ev)
 
     if (pc->state == NGX_HTTP_CUSTOMER_PG_IDLE) {
 
-        if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK
-            || ev->pending_eof)
-        {
-            ngx_log_error(NGX_LOG_INFO, &pc->log, 0,
-                          "customer: PostgreSQL closed an idle connection");
-            ngx_http_customer_pg_close(pc);
+        /*
+         * The server sends nothing unasked on an idle connection but the
+         * FATAL before it ends the session, then the close.  Read by
+         * libpq, that FATAL would leave the connection looking healthy
+         * until the close comes, and a write taking it meanwhile would
+         * have an unknown outcome: it is closed on the FATAL already.
+         */
+
+        if (!ngx_http_customer_pg_spoke(pc)) {
             return;
         }
 
-        while ((n = PQnotifies(pg)) != NULL) {
-            PQfreemem(n);
-        }
-
+        ngx_log_error(NGX_LOG_INFO, &pc->log, 0,
+                      "customer: PostgreSQL closed an idle connection");
+        ngx_http_customer_pg_close(pc);
         return;
     }
 

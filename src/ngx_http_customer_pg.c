@@ -959,9 +959,9 @@ ngx_http_customer_pg_pick(ngx_http_customer_pg_pool_t *pool,
 /*
  * Whether the server sent anything on an idle connection, or closed it.
  * It sends nothing unasked there but the FATAL before it ends a session
- * (pg_terminate_backend, a shutdown), and the event that says so may
- * still wait in this turn of the loop.  Asked before a write takes an
- * idle connection: a write sent on a connection already closed has an
+ * (pg_terminate_backend, a shutdown).  Asked on an idle read event, and
+ * before a write takes an idle connection, as that event may still wait
+ * in this turn of the loop: a write sent on a closed connection has an
  * unknown outcome and is never sent again, while one sent elsewhere just
  * runs.  A read that meets the close is sent again anyway.
  */

@@ -21,7 +21,8 @@ package CT;
 # [crit] or [emerg] (pass allow_log => qr/.../ to nginx_start to permit
 # expected lines). Stopping an nginx is itself a test (one per instance):
 # prefer done_testing() to a fixed plan. Set CT_KEEP=1 to keep the runtime directories; they are
-# kept anyway when a test failed.
+# kept anyway when a test failed. CT_LOG_LEVEL sets nginx's error_log level
+# (info by default; debug for the pool's and nginx's event-by-event log).
 #
 # Peer services (stand-ins for the Auth, Order and Complaint services):
 #
@@ -804,6 +805,7 @@ sub _as_pg {
 
 sub _nginx_conf {
     my (%o) = @_;
+    my $level = $ENV{CT_LOG_LEVEL} // 'info';
     my $dir = $o{dir};
     my $temp = join '', map { "    ${_}_temp_path $dir/${_}_temp;\n" }
         qw(client_body proxy fastcgi uwsgi scgi);
@@ -814,7 +816,7 @@ load_module $ENV{CT_MODULE};
 daemon off;
 master_process on;
 worker_processes $o{workers};
-error_log $dir/error.log info;
+error_log $dir/error.log $level;
 pid $dir/nginx.pid;
 $o{main_extra}
 events {

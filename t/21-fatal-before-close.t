@@ -1,9 +1,9 @@
 # A session that the server ends says so before it closes: its FATAL
 # comes first, the close after. Through a relay that passes the server's
-# bytes on at once but holds its close for a few seconds, the pool reads
-# the FATAL on an idle connection well before the close. It must drop
-# that connection then: a write in between runs on another connection,
-# is answered 200 (not "Outcome unknown") and is written once.
+# bytes on at once but holds its close for a few seconds, the FATAL
+# reaches an idle pooled connection well before the close. The pool must
+# drop that connection then: a write in between runs on another
+# connection, is answered 200 (not "Outcome unknown") and is written once.
 use strict;
 use warnings;
 
